@@ -1,0 +1,58 @@
+# Set-up is part of every target: a fresh machine needs only `make demo` or `make test`.
+SHELL := /bin/bash
+VENV ?= .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed
+PYTHON ?= python3
+
+# Offline MNIST: use the shared copy when it sits beside the checkout (CI and dev machines).
+SHARED_MNIST := $(abspath ../shared/data/mnist)
+ifneq ($(wildcard $(SHARED_MNIST)/mnist.npz),)
+export AUTOGRADER_MNIST_DIR ?= $(SHARED_MNIST)
+endif
+# Two cores: keep TensorFlow from oversubscribing them and quiet its start-up chatter.
+export TF_CPP_MIN_LOG_LEVEL ?= 2
+PYTEST_ARGS ?=
+
+.PHONY: setup system-deps test demo bench calibrate assign clean
+
+setup: system-deps $(STAMP)
+
+# bubblewrap is the sandbox; chromium renders the feedback pages in a test.
+system-deps:
+	@missing=""; \
+	command -v bwrap >/dev/null || missing="$$missing bubblewrap"; \
+	command -v chromium >/dev/null || missing="$$missing chromium"; \
+	command -v setpriv >/dev/null || missing="$$missing util-linux"; \
+	if [ -n "$$missing" ]; then \
+	  if [ "$$(id -u)" = 0 ]; then \
+	    echo "installing:$$missing"; \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing >/dev/null; \
+	  else \
+	    echo "please install:$$missing (sudo apt-get install$$missing)"; \
+	  fi; \
+	fi
+
+$(STAMP): pyproject.toml
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q -e '.[test]'
+	touch $(STAMP)
+
+test: setup
+	$(PY) -m pytest $(PYTEST_ARGS)
+
+demo: setup
+	$(PY) -m autograder demo
+
+bench: setup
+	$(PY) bench/run.py
+
+calibrate: setup
+	$(PY) -m autograder calibrate --assignment assignments/mnist
+
+assign: setup
+	$(PY) -m autograder assign assignments/mnist
+
+clean:
+	rm -rf $(VENV) build *.egg-info .pytest_cache demo-results
