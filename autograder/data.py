@@ -182,3 +182,37 @@ def provision_keras_cache(keras_home: str | os.PathLike, data_dir: str | os.Path
 def normalize(images: np.ndarray) -> np.ndarray:
     """uint8 pixels -> float32 in [0, 1], the input scale every model in this homework takes."""
     return images.astype("float32") / 255.0
+
+
+@dataclass(frozen=True)
+class EvaluationSet:
+    """Hidden evaluation images: never labelled where student code can see them."""
+
+    images: np.ndarray  # (n, 28, 28) uint8, shifted, in secret order
+    labels: np.ndarray  # (n,) uint8, trusted side only
+    source_index: np.ndarray  # (n,) index into the MNIST test set, for audits
+
+
+def shift_image(image: np.ndarray, dy: int, dx: int) -> np.ndarray:
+    """Translate by (dy, dx) pixels, filling with background; MNIST's 4-pixel margin keeps digits whole."""
+    out = np.zeros_like(image)
+    h, w = image.shape
+    out[max(dy, 0):h + min(dy, 0), max(dx, 0):w + min(dx, 0)] = \
+        image[max(-dy, 0):h - max(dy, 0), max(-dx, 0):w - max(dx, 0)]
+    return out
+
+
+def make_evaluation_set(x_test: np.ndarray, y_test: np.ndarray, *, seed: int, size: int,
+                        max_shift: int = 2) -> EvaluationSet:
+    """A secret subset of the test images, each moved 1..max_shift pixels, in secret order.
+
+    No image equals a public test image, so a lookup table of the public test set cannot answer it,
+    while the digit (and so the label) is unchanged.
+    """
+    rng = np.random.default_rng(seed)
+    index = rng.choice(len(x_test), size=min(size, len(x_test)), replace=False)
+    shifts = [(dy, dx) for dy in range(-max_shift, max_shift + 1) for dx in range(-max_shift, max_shift + 1)
+              if (dy, dx) != (0, 0)]
+    chosen = rng.integers(len(shifts), size=len(index))
+    images = np.stack([shift_image(x_test[i], *shifts[s]) for i, s in zip(index, chosen)])
+    return EvaluationSet(images=images, labels=y_test[index].copy(), source_index=index)

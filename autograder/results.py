@@ -1,0 +1,75 @@
+"""The result of grading one submission: a versioned, documented JSON schema, written atomically.
+
+Schema (``schema_version`` 1), one JSON object per submission::
+
+    schema_version   1
+    submission       {path, sha256, student_id, student_name, late, submitted_at}
+    assignment       {name, bundle_sha256}
+    status           "graded" | "rejected" (intake refused it) | "error" (the grader failed)
+    reason           null or a reason code (see REASONS), the main thing that went wrong
+    message          one short, student-facing sentence about ``reason``
+    sandboxed        false only under --unsafe-no-sandbox
+    score, max_score points after checks (overrides and late penalties live in the gradebook)
+    questions        [{id, title, score, max_score, status, message, checks: [...]}]
+                     check: {name, score, max_score, passed, message, detail}
+                     ``message`` is for the student; ``detail`` is for TAs only.
+    models           {arch: {variable, found_by, accuracy, public_accuracy, params, ...}}
+    execution        {seconds, budget_seconds, cells: [{index, seconds, status, error, diagnosis}],
+                      stopped: null | "wall_budget" | "memory" | "kernel_died" | ...,
+                      output_truncated, peak_rss_mb}
+    diagnoses        [{code, title, advice, cell}]   from autograder.diagnose
+    timings          {stage: seconds}
+    grader           {version, graded_at}
+"""
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from pathlib import Path
+from typing import Any
+
+SCHEMA_VERSION = 1
+
+#: Reason codes, each with the student-facing message used when no better one is known.
+REASONS: dict[str, str] = {
+    "invalid_notebook": "The file is not a readable Jupyter notebook.",
+    "too_large": "The submission is larger than the size limit.",
+    "no_notebook": "No notebook was found in the submission.",
+    "multiple_notebooks": "The submission holds more than one notebook; submit exactly one.",
+    "unsupported_nbformat": "The notebook format version is not supported; save it with Jupyter 4+.",
+    "wall_budget": "The notebook ran past its time budget and was stopped.",
+    "memory": "The notebook used more memory than allowed and was stopped.",
+    "kernel_died": "The Python kernel crashed or exited while running the notebook.",
+    "cell_errors": "Some cells raised errors; the questions that depend on them were not assessed.",
+    "export_failed": "The grader could not read your models after the notebook ran.",
+    "sandbox_unavailable": "The grading sandbox could not be started.",
+    "grader_error": "The grader itself failed on this submission; your instructor has been told.",
+}
+
+
+def atomic_write_text(path: str | os.PathLike, text: str) -> None:
+    """Write ``text`` so readers see the old file or the whole new one, never a torn write."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as fh:
+            fh.write(text)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def write_result(path: str | os.PathLike, result: dict[str, Any]) -> None:
+    atomic_write_text(path, json.dumps(result, indent=2, sort_keys=True, allow_nan=False) + "\n")
+
+
+def read_result(path: str | os.PathLike) -> dict[str, Any]:
+    result = json.loads(Path(path).read_text(encoding="utf-8"))
+    if result.get("schema_version") != SCHEMA_VERSION:
+        raise ValueError(f"{path}: result schema {result.get('schema_version')} is not {SCHEMA_VERSION}")
+    return result
