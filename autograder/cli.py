@@ -12,6 +12,7 @@ import sys
 
 #: (verb, module, one-line help)
 VERBS: list[tuple[str, str, str]] = [
+    ("calibrate", "autograder.calibrate", "train the reference models to set accuracy thresholds"),
 ]
 
 
