@@ -1,0 +1,335 @@
+"""Phase A: run the untrusted notebook in the sandbox, export plain data, predict in a second sandbox.
+
+The trusted process drives the kernel with nbclient's async client over ZeroMQ *ipc* sockets (TCP cannot
+cross the sandbox's network namespace), caps the outputs it keeps while they stream, and never reads a
+verdict from the kernel: cell status and tracebacks only feed diagnoses. After the student's cells an
+export step (in the same kernel) saves the models as ``.keras`` files and plain probes; then the kernel
+is killed and a fresh sandbox, holding only the model files and the unlabeled images, predicts.
+"""
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import shutil
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+import nbformat
+import numpy as np
+import zmq.asyncio
+from jupyter_client.manager import AsyncKernelManager
+from nbclient import NotebookClient
+from nbclient.exceptions import DeadKernelError
+
+from autograder import sandbox
+from autograder.sandbox import Mount, SandboxSpec
+
+EXPORT_MOUNT = "/export"
+EXPORT_SECONDS = 120  # extra wall time for the export step, even when the student's budget ran out
+KERNEL_START_SECONDS = 60
+MAX_MESSAGE_BYTES = 8 * 2**20  # one kernel message; bigger ones drop the connection, not our memory
+TRUNCATION_NOTE = "\n[output truncated by the grader: this notebook printed more than {limit} MB]\n"
+
+
+@dataclass
+class Job:
+    """The directories of one job; only ``ipc``, ``export`` and ``predictions`` are sandbox-writable."""
+
+    root: Path
+    spec: SandboxSpec  # limits, uid and Keras cache shared by both sandboxes of the job
+
+    def kernel_spec(self) -> SandboxSpec:
+        """The notebook's sandbox: writes its export; reaches the grader only through ipc sockets."""
+        return replace(self.spec, mounts=[Mount(self.ipc, str(self.ipc), writable=True),
+                                          Mount(self.export, EXPORT_MOUNT, writable=True)])
+
+    def predict_spec(self) -> SandboxSpec:
+        """The prediction sandbox: model files and unlabeled images in, probabilities out."""
+        return replace(self.spec, mounts=[Mount(self.export, EXPORT_MOUNT), Mount(self.inputs, "/inputs"),
+                                          Mount(self.predictions, "/predictions", writable=True)])
+
+    @property
+    def ipc(self) -> Path:
+        return self.root / "ipc"
+
+    @property
+    def export(self) -> Path:
+        return self.root / "export"
+
+    @property
+    def inputs(self) -> Path:
+        return self.root / "inputs"
+
+    @property
+    def predictions(self) -> Path:
+        return self.root / "predictions"
+
+    def prepare(self) -> None:
+        self.root.mkdir(parents=True, exist_ok=True)
+        self.root.chmod(0o711)  # the sandbox uid may traverse to the ipc sockets, not list the job
+        for path in (self.ipc, self.export, self.predictions):
+            sandbox.prepare_writable_dir(path, self.spec)
+        self.inputs.mkdir(exist_ok=True)
+        self.inputs.chmod(0o755)
+        link = self.root / "agx" / "autograder_inside"  # the import path the unsandboxed mode uses
+        link.parent.mkdir(exist_ok=True)
+        if not link.exists():
+            link.symlink_to(sandbox.INSIDE_PACKAGE)
+
+    def unsandboxed_env(self) -> dict[str, str]:
+        """Environment for --unsafe-no-sandbox: same helpers and Keras cache, no isolation."""
+        env = dict(os.environ, PYTHONPATH=str(self.root / "agx"), AUTOGRADER_THREADS=str(self.spec.limits.threads))
+        if self.spec.keras_cache is not None:
+            cache = self.root / "keras" / "datasets"
+            cache.mkdir(parents=True, exist_ok=True)
+            if not (cache / "mnist.npz").exists():
+                (cache / "mnist.npz").symlink_to(self.spec.keras_cache)
+            env["KERAS_HOME"] = str(self.root / "keras")
+        env.pop("JPY_PARENT_PID", None)
+        return env
+
+    def export_dir(self, sandboxed: bool) -> str:
+        return EXPORT_MOUNT if sandboxed else str(self.export)
+
+
+@dataclass
+class CellRecord:
+    index: int
+    source: str
+    status: str  # ok | error | timeout | not_run
+    seconds: float = 0.0
+    error: dict[str, Any] | None = None
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"index": self.index, "source": self.source, "status": self.status,
+                "seconds": round(self.seconds, 3), "error": self.error}
+
+
+@dataclass
+class Execution:
+    """What Phase A did; plain data for the result's ``execution`` block."""
+
+    cells: list[CellRecord] = field(default_factory=list)
+    stopped: str | None = None
+    seconds: float = 0.0
+    budget_seconds: float = 0.0
+    output_truncated: bool = False
+    peak_rss_mb: float = 0.0
+    export_ran: bool = False
+    predict: dict[str, Any] = field(default_factory=dict)
+    timings: dict[str, float] = field(default_factory=dict)
+    notebook: Any = None  # the executed notebook with capped outputs
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"cells": [c.as_dict() for c in self.cells], "stopped": self.stopped,
+                "seconds": round(self.seconds, 3), "budget_seconds": self.budget_seconds,
+                "output_truncated": self.output_truncated, "peak_rss_mb": self.peak_rss_mb,
+                "export_ran": self.export_ran, "predict": self.predict}
+
+
+class SandboxedKernelManager(AsyncKernelManager):
+    """An ipykernel started inside bubblewrap, reached over ipc sockets in the job's ``ipc`` dir."""
+
+    def __init__(self, job: Job, sandboxed: bool = True, **kwargs: Any) -> None:
+        super().__init__(kernel_name="python3", transport="ipc", ip=str(job.ipc / "k"),
+                         connection_file=str(job.ipc / "kernel.json"), **kwargs)
+        self.job, self.sandboxed = job, sandboxed
+
+    def write_connection_file(self, **kwargs: Any) -> None:
+        super().write_connection_file(**kwargs)
+        if self.sandboxed:
+            sandbox.prepare_writable_dir(self.job.ipc, self.job.spec)
+            Path(self.connection_file).chmod(0o644)  # the kernel (another uid) must read it
+
+    def format_kernel_cmd(self, extra_arguments: list[str] | None = None) -> list[str]:
+        kernel = [sys.executable, "-m", "ipykernel_launcher", "-f", self.connection_file,
+                  "--IPKernelApp.exec_lines=['import autograder_inside.kernel_setup']",
+                  "--HistoryManager.enabled=False"]
+        if not self.sandboxed:
+            return kernel
+        # The kernel cannot see the grader's PID (own PID namespace), so no parent poller.
+        return sandbox.bwrap_argv(self.job.kernel_spec(), kernel)
+
+    @property
+    def kernel_spec(self):  # noqa: D401 - the spec decides how interrupts are sent
+        spec = super().kernel_spec
+        if spec is not None:
+            # SIGINT to bwrap would not reach the kernel; ask the kernel to interrupt itself.
+            spec.interrupt_mode = "message"
+        return spec
+
+
+class CappedNotebookClient(NotebookClient):
+    """nbclient that stops storing outputs past a byte budget, while they stream in."""
+
+    def __init__(self, nb: Any, max_output_bytes: int, **kwargs: Any) -> None:
+        super().__init__(nb, **kwargs)
+        self.max_output_bytes = max_output_bytes
+        self.output_bytes = 0
+        self.truncated = False
+
+    def output(self, outs: list, msg: dict, display_id: str | None, cell_index: int) -> Any:
+        size = sum(len(str(v)) for v in msg["content"].get("data", {}).values()) \
+            + len(msg["content"].get("text", "")) + len("".join(msg["content"].get("traceback", [])))
+        if self.output_bytes + size > self.max_output_bytes:
+            if not self.truncated:
+                self.truncated = True
+                outs.append(nbformat.v4.new_output(
+                    "stream", name="stderr",
+                    text=TRUNCATION_NOTE.format(limit=self.max_output_bytes / 2**20)))
+            return None
+        self.output_bytes += size
+        return super().output(outs, msg, display_id, cell_index)
+
+
+def _error_of(cell: Any) -> dict[str, Any] | None:
+    for out in cell.get("outputs", []):
+        if out.get("output_type") == "error":
+            return {"ename": str(out.get("ename", ""))[:200], "evalue": str(out.get("evalue", ""))[:2000],
+                    "traceback": [str(line)[:2000] for line in out.get("traceback", [])[-20:]]}
+    return None
+
+
+def export_code(export_dir: str, models: dict[str, str], probes: dict[str, str]) -> str:
+    config = json.dumps({"models": models, "probes": probes})
+    return ("import autograder_inside.export as __agx_export\n"
+            f"__agx_export.run(globals(), {export_dir!r}, {config!r})\n")
+
+
+async def _run_cells(client: CappedNotebookClient, nb: Any, execution: Execution, budget: float,
+                     cell_timeout: float, on_error: str) -> None:
+    started = time.monotonic()
+    stop = False
+    for index, cell in enumerate(nb.cells):
+        if cell.cell_type != "code":
+            continue
+        record = CellRecord(index=index, source=cell.source, status="not_run")
+        execution.cells.append(record)
+        remaining = budget - (time.monotonic() - started)
+        if stop or remaining <= 0:
+            continue
+        timeout = max(1, int(min(cell_timeout, remaining)))
+        client.timeout = timeout
+        client.error_on_timeout = {"ename": "CellTimeoutError",
+                                   "evalue": f"cell stopped after {timeout} s", "traceback": []}
+        cell_started = time.monotonic()
+        try:
+            await client.async_execute_cell(cell, index)
+        except DeadKernelError:
+            record.status, record.seconds = "error", time.monotonic() - cell_started
+            record.error = {"ename": "DeadKernelError", "evalue": "the kernel died", "traceback": []}
+            raise
+        record.seconds = time.monotonic() - cell_started
+        record.error = _error_of(cell)
+        if record.error and record.error["ename"] == "CellTimeoutError":
+            record.status = "timeout"
+        else:
+            record.status = "error" if record.error else "ok"
+        if record.status != "ok" and (on_error == "stop" or record.status == "timeout"):
+            stop = True  # after a timeout the kernel may still be busy: go straight to the export
+
+
+async def _execute(nb: Any, job: Job, *, budget: float, cell_timeout: float, on_error: str,
+                   models: dict[str, str], probes: dict[str, str], max_output_bytes: int,
+                   sandboxed: bool) -> Execution:
+    execution = Execution(budget_seconds=budget)
+    km = SandboxedKernelManager(job, sandboxed=sandboxed)
+    context = zmq.asyncio.Context()
+    context.setsockopt(zmq.MAXMSGSIZE, MAX_MESSAGE_BYTES)
+    log = open(job.root / "kernel.log", "wb")
+    started = time.monotonic()
+    kc = None
+    try:
+        if sandboxed:
+            await km.start_kernel(stdout=log, stderr=log)
+        else:
+            await km.start_kernel(stdout=log, stderr=log, cwd=str(job.root), env=job.unsandboxed_env())
+        dog = sandbox.Watchdog(km.provisioner.pid, job.spec.limits, [job.export],
+                               wall_seconds=budget + KERNEL_START_SECONDS + 30)
+        with dog:
+            kc = km.client(context=context)
+            kc.allow_stdin = False  # input() raises at once instead of hanging
+            kc.start_channels()
+            try:
+                await kc.wait_for_ready(timeout=KERNEL_START_SECONDS)
+            except RuntimeError:
+                execution.stopped = dog.stopped or "kernel_died"
+                return execution
+            execution.timings["kernel_start"] = round(time.monotonic() - started, 3)
+            client = CappedNotebookClient(nb, max_output_bytes, km=km, allow_errors=True,
+                                          interrupt_on_timeout=True, record_timing=False,
+                                          store_widget_state=False, iopub_timeout=10)
+            client.kc = kc
+            cells_started = time.monotonic()
+            try:
+                await _run_cells(client, nb, execution, budget, cell_timeout, on_error)
+                execution.timings["cells"] = round(time.monotonic() - cells_started, 3)
+                dog.extend(EXPORT_SECONDS)
+                export_started = time.monotonic()
+                client.timeout = EXPORT_SECONDS
+                export_cell = nbformat.v4.new_code_cell(export_code(job.export_dir(sandboxed), models, probes))
+                nb.cells.append(export_cell)  # nbclient writes outputs back by index
+                try:
+                    await client.async_execute_cell(export_cell, len(nb.cells) - 1, store_history=False)
+                finally:
+                    nb.cells.pop()
+                execution.export_ran = _error_of(export_cell) is None
+                execution.timings["export"] = round(time.monotonic() - export_started, 3)
+            except DeadKernelError:
+                execution.stopped = dog.stopped or "kernel_died"
+            execution.output_truncated = client.truncated
+        if dog.stopped:
+            execution.stopped = dog.stopped
+        execution.peak_rss_mb = round(dog.peak_rss_mb, 1)
+    finally:
+        if kc is not None:
+            kc.stop_channels()
+        try:
+            await km.shutdown_kernel(now=True)
+        except Exception:  # already dead: the watchdog or the student killed it
+            pass
+        await km.cleanup_resources()
+        context.destroy(linger=0)
+        log.close()
+    execution.seconds = round(time.monotonic() - started, 3)
+    execution.notebook = nb
+    return execution
+
+
+def run_notebook(nb: Any, job: Job, **kwargs: Any) -> Execution:
+    """Execute ``nb`` (already sanitized by intake) in the sandbox and run the export step."""
+    return asyncio.run(_execute(nb, job, **kwargs))
+
+
+def predict(job: Job, image_sets: dict[str, np.ndarray], *, sandboxed: bool = True) -> dict[str, Any]:
+    """Load the exported models in a fresh sandbox and predict on unlabeled ``image_sets``."""
+    args = []
+    for name, images in image_sets.items():
+        path = job.inputs / f"{name}.npy"
+        np.save(path, np.ascontiguousarray(images, dtype=np.uint8), allow_pickle=False)
+        path.chmod(0o644)
+        args.append(f"{name}=/inputs/{name}.npy")
+    models_dir = job.export / "models"
+    if not sandboxed:
+        command = [sys.executable, "-m", "autograder_inside.predict", str(models_dir), str(job.predictions)]
+        command += [a.replace("/inputs/", f"{job.inputs}/") for a in args]
+        started = time.monotonic()
+        with open(job.root / "predict.log", "wb") as log:
+            proc = subprocess.run(command, stdout=log, stderr=log, env=job.unsandboxed_env(),
+                                  timeout=job.spec.limits.wall_seconds)
+        return {"seconds": round(time.monotonic() - started, 3), "stopped": None, "peak_rss_mb": None,
+                "returncode": proc.returncode}
+    command = [sys.executable, "-m", "autograder_inside.predict", f"{EXPORT_MOUNT}/models", "/predictions"]
+    done = sandbox.run(job.predict_spec(), command + args, watched_dirs=[job.predictions],
+                       log_path=job.root / "predict.log")
+    return {"seconds": done.seconds, "stopped": done.stopped, "peak_rss_mb": done.peak_rss_mb,
+            "returncode": done.returncode}
+
+
+def cleanup(job: Job) -> None:
+    shutil.rmtree(job.root, ignore_errors=True)

@@ -1,0 +1,297 @@
+"""The sandbox untrusted code runs in: bubblewrap, an unprivileged uid, hard limits, watchdogs.
+
+What a sandboxed process sees: read-only system directories and Python, the in-sandbox helper package
+(``autograder/inside``), a size-capped private home and /tmp, the Keras MNIST cache, and only the job
+directories it is given. It has no network (own network namespace), its own PID namespace (it cannot
+see or signal the grader) and no capabilities. When the grader runs as root, the sandbox drops to a
+dedicated uid with ``setpriv``; otherwise bubblewrap's user namespace maps the caller's uid.
+
+Limits: rlimits (no core dumps, file size, open files, processes) through ``prlimit``; resident memory
+and wall time through :class:`Watchdog`, which SIGKILLs the whole process tree (RLIMIT_AS is not used:
+TensorFlow reserves far more address space than it touches and fails in confusing ways under it).
+"""
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import psutil
+
+INSIDE_PACKAGE = Path(__file__).resolve().parent / "inside"
+INSIDE_MOUNT = "/opt/agx"  # holds the package as /opt/agx/autograder_inside
+HOME = "/home/student"
+SANDBOX_UID_BASE = 200_000  # a uid range no real account uses
+
+
+class SandboxUnavailable(RuntimeError):
+    """The sandbox cannot be built here; the message names the fix."""
+
+
+@dataclass(frozen=True)
+class Limits:
+    memory_mb: int = 4096  # resident memory of the whole process tree (watchdog)
+    wall_seconds: float = 600  # watchdog kill, on top of any softer per-cell timeouts
+    file_size_mb: int = 512  # RLIMIT_FSIZE: any one file written
+    open_files: int = 1024  # RLIMIT_NOFILE
+    processes: int = 512  # RLIMIT_NPROC: counts threads, and TensorFlow starts dozens
+    home_mb: int = 1024  # size of the private tmpfs home and of /tmp
+    export_mb: int = 1024  # disk the job may fill in the directories it writes back (watchdog)
+    threads: int = 1  # CPU threads TensorFlow and BLAS may use
+
+
+@dataclass
+class Mount:
+    source: Path
+    target: str
+    writable: bool = False
+
+
+@dataclass
+class SandboxSpec:
+    """One sandboxed process: what it sees, its environment and its limits."""
+
+    limits: Limits = field(default_factory=Limits)
+    mounts: list[Mount] = field(default_factory=list)
+    env: dict[str, str] = field(default_factory=dict)
+    keras_cache: Path | None = None  # a verified mnist.npz, made visible at ~/.keras/datasets/
+    uid: int | None = None  # None: derive one from the grader's pid (root only)
+
+    def sandbox_uid(self) -> int:
+        return self.uid if self.uid is not None else SANDBOX_UID_BASE + os.getpid() % 50_000
+
+
+def python_paths() -> list[Path]:
+    """Directories the sandbox needs to run this interpreter and its packages, read-only."""
+    paths = {Path(sys.prefix).resolve(), Path(sys.base_prefix).resolve(), Path(sys.prefix)}
+    return sorted(paths)
+
+
+def check_available() -> None:
+    """Raise SandboxUnavailable with the fix when bubblewrap cannot build a sandbox here."""
+    missing = [tool for tool in ("bwrap", "prlimit") + (("setpriv",) if os.geteuid() == 0 else ())
+               if shutil.which(tool) is None]
+    if missing:
+        raise SandboxUnavailable(
+            f"missing {', '.join(missing)}: install with `sudo apt-get install bubblewrap util-linux` "
+            "(or run `make setup`)")
+    probe = subprocess.run(bwrap_argv(SandboxSpec(), ["true"]), capture_output=True, text=True, timeout=30)
+    if probe.returncode != 0:
+        raise SandboxUnavailable(
+            "bubblewrap cannot create namespaces here: " + probe.stderr.strip()[:300]
+            + " (enable unprivileged user namespaces: `sysctl kernel.unprivileged_userns_clone=1`"
+            " / `sysctl user.max_user_namespaces=10000`, or run the grader as root)")
+
+
+def bwrap_argv(spec: SandboxSpec, command: list[str]) -> list[str]:
+    """The full command line: bwrap, then privilege drop and rlimits, then ``command``."""
+    limits = spec.limits
+    argv = ["bwrap", "--die-with-parent", "--new-session",
+            "--unshare-pid", "--unshare-net", "--unshare-ipc", "--unshare-uts", "--unshare-cgroup-try",
+            "--hostname", "sandbox", "--clearenv"]
+    if os.geteuid() != 0:
+        argv.append("--unshare-user")  # unprivileged bwrap needs a user namespace
+    argv += ["--ro-bind", "/usr", "/usr", "--ro-bind", "/etc", "/etc",
+             "--proc", "/proc", "--dev", "/dev"]
+    for name in ("bin", "lib", "lib64", "sbin"):
+        target = Path("/") / name
+        if target.is_symlink():
+            argv += ["--symlink", os.readlink(target), str(target)]
+        elif target.is_dir():
+            argv += ["--ro-bind", str(target), str(target)]
+    made: set[str] = set()
+
+    def bind(source: Path | str, target: str, flag: str = "--ro-bind") -> None:
+        # bwrap would create missing parents as 0700 root: make them traversable for the sandbox uid.
+        for parent in reversed(Path(target).parents[:-1]):
+            if str(parent) not in made and str(parent) not in ("/usr", "/etc", HOME, "/tmp"):
+                made.add(str(parent))
+                argv.extend(["--perms", "0755", "--dir", str(parent)])
+        argv.extend([flag, str(source), target])
+
+    for path in python_paths():
+        bind(path, str(path))
+    bind(INSIDE_PACKAGE, f"{INSIDE_MOUNT}/autograder_inside")
+    home_bytes = str(limits.home_mb * 1024 * 1024)
+    argv += ["--perms", "1777", "--size", home_bytes, "--tmpfs", HOME,
+             "--perms", "1777", "--size", home_bytes, "--tmpfs", "/tmp",
+             "--perms", "1777", "--dir", f"{HOME}/.keras"]
+    if spec.keras_cache is not None:
+        argv += ["--perms", "0755", "--dir", f"{HOME}/.keras/datasets",
+                 "--ro-bind", str(spec.keras_cache), f"{HOME}/.keras/datasets/mnist.npz"]
+    for mount in spec.mounts:
+        bind(mount.source, mount.target, "--bind" if mount.writable else "--ro-bind")
+    env = {
+        "HOME": HOME, "PATH": f"{Path(sys.prefix) / 'bin'}:/usr/bin:/bin", "LANG": "C.UTF-8",
+        "PYTHONPATH": INSIDE_MOUNT, "PYTHONHASHSEED": "0", "PYTHONDONTWRITEBYTECODE": "1",
+        "MPLBACKEND": "Agg", "MPLCONFIGDIR": "/tmp/matplotlib", "TF_CPP_MIN_LOG_LEVEL": "2",
+        "OMP_NUM_THREADS": str(limits.threads), "OPENBLAS_NUM_THREADS": str(limits.threads),
+        "AUTOGRADER_THREADS": str(limits.threads),
+    }
+    for key in ("OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE"):  # machine-specific BLAS fixes, keep them
+        if key in os.environ:
+            env[key] = os.environ[key]
+    env.update(spec.env)
+    for key, value in sorted(env.items()):
+        argv += ["--setenv", key, value]
+    argv += ["--chdir", HOME, "--"]
+    if os.geteuid() == 0:
+        uid = str(spec.sandbox_uid())
+        argv += ["setpriv", f"--reuid={uid}", f"--regid={uid}", "--clear-groups",
+                 "--inh-caps=-all", "--bounding-set=-all", "--no-new-privs"]
+    argv += ["prlimit", "--core=0", f"--fsize={limits.file_size_mb * 1024 * 1024}",
+             f"--nofile={limits.open_files}", f"--nproc={limits.processes}", "--"]
+    return argv + command
+
+
+def prepare_writable_dir(path: Path, spec: SandboxSpec) -> Path:
+    """Create a directory the sandboxed uid may write to (and nobody else but the grader)."""
+    path.mkdir(parents=True, exist_ok=True)
+    if os.geteuid() == 0:
+        os.chown(path, spec.sandbox_uid(), spec.sandbox_uid())
+    path.chmod(0o700)
+    return path
+
+
+def tree_size_bytes(root: Path, limit_entries: int = 10_000) -> int:
+    """Bytes under ``root`` without following links; a flood of tiny files counts as over-size."""
+    total, seen = 0, 0
+    stack = [root]
+    while stack:
+        try:
+            entries = list(os.scandir(stack.pop()))
+        except OSError:
+            continue
+        for entry in entries:
+            seen += 1
+            if seen > limit_entries:
+                return sys.maxsize
+            try:
+                if entry.is_dir(follow_symlinks=False):
+                    stack.append(Path(entry.path))
+                else:
+                    total += entry.stat(follow_symlinks=False).st_blocks * 512
+            except OSError:
+                continue
+    return total
+
+
+def kill_tree(pid: int) -> None:
+    """SIGKILL ``pid``, its process group and every descendant (the PID namespace goes with bwrap)."""
+    try:
+        victims = psutil.Process(pid).children(recursive=True)
+    except psutil.Error:
+        victims = []
+    for sig_target in [pid] + [p.pid for p in victims]:
+        try:
+            os.kill(sig_target, signal.SIGKILL)
+        except OSError:
+            pass
+    try:
+        os.killpg(pid, signal.SIGKILL)
+    except OSError:
+        pass
+
+
+class Watchdog:
+    """Polls a sandboxed process tree; SIGKILLs it all on a memory, disk or wall-clock breach.
+
+    ``stopped`` records why it fired ("memory", "disk", "wall_budget") and ``peak_rss_mb`` the most
+    resident memory the tree used, both for the result.
+    """
+
+    def __init__(self, pid: int, limits: Limits, watched_dirs: list[Path] = (),
+                 wall_seconds: float | None = None, interval: float = 0.1) -> None:
+        self.pid, self.limits, self.watched_dirs = pid, limits, list(watched_dirs)
+        self.deadline = time.monotonic() + (wall_seconds or limits.wall_seconds)
+        self.interval = interval
+        self.stopped: str | None = None
+        self.peak_rss_mb = 0.0
+        self._done = threading.Event()
+        self._thread = threading.Thread(target=self._watch, name=f"watchdog-{pid}", daemon=True)
+
+    def __enter__(self) -> "Watchdog":
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._done.set()
+        self._thread.join()
+        kill_tree(self.pid)  # whatever outlived the job (a double-forked daemon) ends here
+
+    def extend(self, seconds: float) -> None:
+        """Allow ``seconds`` more from now (the export step after a student's time ran out)."""
+        self.deadline = time.monotonic() + seconds
+
+    def rss_mb(self) -> float:
+        try:
+            root = psutil.Process(self.pid)
+            procs = [root] + root.children(recursive=True)
+        except psutil.Error:
+            return 0.0
+        total = 0
+        for proc in procs:
+            try:
+                total += proc.memory_info().rss
+            except psutil.Error:
+                continue
+        return total / 2**20
+
+    def _breach(self) -> str | None:
+        rss = self.rss_mb()
+        self.peak_rss_mb = max(self.peak_rss_mb, rss)
+        if rss > self.limits.memory_mb:
+            return "memory"
+        if time.monotonic() > self.deadline:
+            return "wall_budget"
+        return None
+
+    def _watch(self) -> None:
+        ticks = 0
+        while not self._done.wait(self.interval):
+            reason = self._breach()
+            ticks += 1
+            if reason is None and self.watched_dirs and ticks % 10 == 0:
+                used = sum(tree_size_bytes(d) for d in self.watched_dirs)
+                reason = "disk" if used > self.limits.export_mb * 2**20 else None
+            if reason is not None:
+                self.stopped = reason
+                kill_tree(self.pid)
+                return
+
+
+@dataclass
+class Completed:
+    returncode: int | None
+    stopped: str | None
+    peak_rss_mb: float
+    seconds: float
+    stderr_tail: str
+
+
+def run(spec: SandboxSpec, command: list[str], *, watched_dirs: list[Path] = (),
+        log_path: Path | None = None) -> Completed:
+    """Run ``command`` in the sandbox to completion under the watchdog."""
+    started = time.monotonic()
+    log = open(log_path, "wb") if log_path else subprocess.DEVNULL
+    try:
+        proc = subprocess.Popen(bwrap_argv(spec, command), stdin=subprocess.DEVNULL, stdout=log,
+                                stderr=log, start_new_session=True)
+        with Watchdog(proc.pid, spec.limits, watched_dirs) as dog:
+            returncode = proc.wait()
+    finally:
+        if log_path:
+            log.close()
+    tail = ""
+    if log_path and log_path.exists():
+        with open(log_path, "rb") as fh:
+            fh.seek(max(0, log_path.stat().st_size - 4000))
+            tail = fh.read().decode("utf-8", "replace")
+    return Completed(returncode=returncode, stopped=dog.stopped, peak_rss_mb=round(dog.peak_rss_mb, 1),
+                     seconds=round(time.monotonic() - started, 3), stderr_tail=tail)
