@@ -12,7 +12,10 @@ import sys
 
 #: (verb, module, one-line help)
 VERBS: list[tuple[str, str, str]] = [
+    ("assign", "autograder.authoring", "master notebook -> student template, public tests and hidden bundle"),
     ("calibrate", "autograder.calibrate", "train the reference models to set accuracy thresholds"),
+    ("gradebook", "autograder.gradebook", "gradebook CSV (roster, overrides, late policy) and otter/Canvas/Gradescope exports"),
+    ("feedback", "autograder.feedback", "HTML feedback page per student and an instructor summary page"),
 ]
 
 
