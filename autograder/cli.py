@@ -14,6 +14,7 @@ import sys
 VERBS: list[tuple[str, str, str]] = [
     ("assign", "autograder.authoring", "master notebook -> student template, public tests and hidden bundle"),
     ("calibrate", "autograder.calibrate", "train the reference models to set accuracy thresholds"),
+    ("grade-one", "autograder.grade", "grade one notebook: sandboxed run, export, hidden tests, result.json"),
     ("gradebook", "autograder.gradebook", "gradebook CSV (roster, overrides, late policy) and otter/Canvas/Gradescope exports"),
     ("feedback", "autograder.feedback", "HTML feedback page per student and an instructor summary page"),
 ]

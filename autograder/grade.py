@@ -1,0 +1,245 @@
+"""Grade one submission: intake -> sandboxed run (Phase A) -> evidence -> hidden tests (Phase B) -> result.
+
+``grade_one`` writes ``OUT/result.json`` (schema in :mod:`autograder.results`) and ``OUT/artifacts/``:
+the sanitized submission, the executed notebook (outputs capped), the validated evidence that regrading
+re-scores without running anything, and the logs.
+"""
+from __future__ import annotations
+
+import datetime as dt
+import functools
+import os
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import nbformat
+
+from autograder import __version__, execute, sandbox
+from autograder.artifacts import Evidence, load_evidence, save_evidence, stored_evidence
+from autograder.assignment import Assignment
+from autograder.data import (EvaluationSet, Mnist, find_mnist_file, load_mnist, make_evaluation_set,
+                             provision_keras_cache)
+from autograder.diagnose import diagnose
+from autograder.hidden import run_checks
+from autograder.intake import read_notebook
+from autograder.report import analyze_report, report_markdown
+from autograder.results import REASONS, SCHEMA_VERSION, read_result, write_result
+
+ARTIFACTS = "artifacts"
+
+
+@functools.lru_cache(maxsize=1)
+def mnist_data() -> Mnist:
+    return load_mnist()
+
+
+@functools.lru_cache(maxsize=4)
+def evaluation_set(seed: int, size: int, max_shift: int) -> EvaluationSet:
+    mnist = mnist_data()
+    return make_evaluation_set(mnist.x_test, mnist.y_test, seed=seed, size=size, max_shift=max_shift)
+
+
+@functools.lru_cache(maxsize=1)
+def keras_cache_file() -> Path:
+    """The verified mnist.npz the sandbox mounts as its Keras cache."""
+    found = find_mnist_file()
+    if found is not None:
+        return found.resolve()
+    home = Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "autograder" / "keras"
+    return provision_keras_cache(home)
+
+
+def default_threads(jobs: int = 1) -> int:
+    return max(1, (os.cpu_count() or 1) // max(1, jobs))
+
+
+def _submission_block(path: Path, sha256: str | None, student: dict[str, Any] | None) -> dict[str, Any]:
+    student = student or {}
+    return {"path": str(path), "sha256": sha256, "student_id": student.get("student_id") or path.stem,
+            "student_name": student.get("student_name"), "late": bool(student.get("late", False)),
+            "submitted_at": student.get("submitted_at")}
+
+
+def base_result(path: Path, assignment: Assignment, sha256: str | None, student: dict | None,
+                sandboxed: bool) -> dict[str, Any]:
+    return {"schema_version": SCHEMA_VERSION,
+            "submission": _submission_block(path, sha256, student),
+            "assignment": {"name": assignment.name, "bundle_sha256": assignment.bundle_sha256()},
+            "status": "graded", "reason": None, "message": "", "sandboxed": sandboxed,
+            "score": 0.0, "max_score": assignment.max_score, "questions": [], "models": {},
+            "execution": None, "diagnoses": [], "timings": {},
+            "grader": {"version": __version__,
+                       "graded_at": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")}}
+
+
+def rejected_result(result: dict[str, Any], assignment: Assignment, reason: str, message: str) -> dict[str, Any]:
+    """Every question at zero, with the intake's reason: one row in the gradebook, never a crash."""
+    result.update(status="rejected", reason=reason, message=message or REASONS.get(reason, ""))
+    result["questions"] = [{"id": q.id, "title": q.title, "score": 0.0, "max_score": q.points,
+                            "status": "not_assessed", "message": result["message"],
+                            "checks": [{"name": c.test, "score": 0.0, "max_score": c.points, "passed": False,
+                                        "status": "not_assessed", "message": result["message"], "detail": ""}
+                                       for c in q.checks]} for q in assignment.questions]
+    return result
+
+
+def fixtures_for(assignment: Assignment, evidence: Evidence, notebook: Any) -> dict[str, Any]:
+    """The names hidden tests may ask for."""
+    evaluation = evaluation_set(assignment.evaluation_seed(), assignment.evaluation_size,
+                                assignment.evaluation_max_shift)
+    public_labels = mnist_data().y_test
+    return {
+        "assignment": assignment, "calibration": assignment.calibration(), "thresholds": assignment.thresholds(),
+        "models": evidence.models, "probes": evidence.probes, "confusion": evidence.confusion,
+        "best_model": evidence.probes.get("best_model"),
+        "eval_labels": evaluation.labels, "public_labels": public_labels,
+        "measured_accuracy": {a: m.accuracy("eval", evaluation.labels) for a, m in evidence.models.items()
+                              if "eval" in m.predictions},
+        "measured_public_accuracy": {a: m.accuracy("public", public_labels) for a, m in evidence.models.items()
+                                     if "public" in m.predictions},
+        "report": analyze_report(report_markdown(notebook), assignment),
+    }
+
+
+def models_block(fixtures: dict[str, Any]) -> dict[str, Any]:
+    block = {}
+    for arch, model in fixtures["models"].items():
+        threshold = fixtures["thresholds"][arch]
+        block[arch] = {"variable": model.variable, "found_by": model.found_by, "error": model.error,
+                       "params": (model.summary or {}).get("params"),
+                       "accuracy": fixtures["measured_accuracy"].get(arch),
+                       "public_accuracy": fixtures["measured_public_accuracy"].get(arch),
+                       "threshold_full": threshold.full, "threshold_zero": threshold.zero}
+    return block
+
+
+def score(result: dict[str, Any], assignment: Assignment, evidence: Evidence, notebook: Any) -> dict[str, Any]:
+    """Phase B: run the hidden tests on the evidence and fill in scores (also used by regrade)."""
+    fixtures = fixtures_for(assignment, evidence, notebook)
+    result["questions"] = run_checks(assignment, fixtures)
+    result["models"] = models_block(fixtures)
+    result["score"] = round(sum(q["score"] for q in result["questions"]), 4)
+    result["max_score"] = assignment.max_score
+    result["assignment"]["bundle_sha256"] = assignment.bundle_sha256()
+    return result
+
+
+def overall_reason(execution: execute.Execution) -> str | None:
+    if execution.stopped:
+        return execution.stopped
+    if any(cell.status in ("error", "timeout") for cell in execution.cells):
+        return "cell_errors"
+    if not execution.export_ran:
+        return "export_failed"
+    return None
+
+
+def grade_one(path: str | Path, assignment: Assignment, out_dir: str | Path, *, sandboxed: bool = True,
+              student: dict[str, Any] | None = None, threads: int | None = None,
+              work_root: str | Path | None = None) -> dict[str, Any]:
+    """Grade the notebook at ``path`` into ``out_dir``; returns the result (also written as result.json)."""
+    path, out_dir = Path(path), Path(out_dir)
+    started = time.monotonic()
+    out_dir.mkdir(parents=True, exist_ok=True)
+    artifacts = out_dir / ARTIFACTS
+    intake = read_notebook(path, assignment)
+    result = base_result(path, assignment, intake.sha256, student, sandboxed)
+    result["timings"]["intake"] = round(time.monotonic() - started, 3)
+    if not intake.ok:
+        write_result(out_dir / "result.json", rejected_result(result, assignment, intake.reason, intake.message))
+        return result
+    if sandboxed:
+        sandbox.check_available()
+    artifacts.mkdir(parents=True, exist_ok=True)
+    nbformat.write(intake.notebook, artifacts / "submission.ipynb")
+
+    ex = assignment.execution
+    limits = sandbox.Limits(memory_mb=ex.memory_mb, wall_seconds=ex.wall_budget_seconds + execute.EXPORT_SECONDS,
+                            threads=threads or default_threads())
+    job = execute.Job(Path(tempfile.mkdtemp(prefix="autograder-job-", dir=work_root)),
+                      sandbox.SandboxSpec(limits=limits, keras_cache=keras_cache_file()))
+    try:
+        job.prepare()
+        notebook = nbformat.from_dict(intake.notebook)
+        execution = execute.run_notebook(
+            notebook, job, budget=ex.wall_budget_seconds, cell_timeout=ex.cell_timeout_seconds,
+            on_error=ex.on_error, models=assignment.models, probes=assignment.probes,
+            max_output_bytes=int(ex.max_output_mb * 2**20), sandboxed=sandboxed)
+        evaluation = evaluation_set(assignment.evaluation_seed(), assignment.evaluation_size,
+                                    assignment.evaluation_max_shift)
+        image_sets = {"eval": evaluation.images, "public": mnist_data().x_test}
+        if (job.export / "models").is_dir():
+            execution.predict = execute.predict(job, image_sets, sandboxed=sandboxed)
+        evidence = load_evidence(job.export, job.predictions, {k: len(v) for k, v in image_sets.items()})
+        save_evidence(evidence, artifacts)
+        nbformat.write(execution.notebook, artifacts / "executed.ipynb")
+        for log in ("kernel.log", "predict.log"):
+            if (job.root / log).is_file():
+                _copy_tail(job.root / log, artifacts / log)
+    finally:
+        execute.cleanup(job)
+
+    checks_started = time.monotonic()
+    score(result, assignment, evidence, intake.notebook)
+    result["execution"] = execution.as_dict()
+    result["reason"] = overall_reason(execution)
+    result["message"] = REASONS.get(result["reason"], "") if result["reason"] else "Graded."
+    result["diagnoses"] = diagnose(result["execution"]["cells"], execution.stopped, {
+        "budget": ex.wall_budget_seconds, "cell_timeout": ex.cell_timeout_seconds, "limit_mb": ex.memory_mb})
+    result["notes"] = intake.notes + evidence.problems
+    result["timings"].update(execution.timings, predict=execution.predict.get("seconds", 0.0),
+                             checks=round(time.monotonic() - checks_started, 3),
+                             total=round(time.monotonic() - started, 3))
+    write_result(out_dir / "result.json", result)
+    return result
+
+
+def regrade(out_dir: str | Path, assignment: Assignment) -> dict[str, Any]:
+    """Re-score a graded submission from its stored evidence, without running any student code."""
+    out_dir = Path(out_dir)
+    result = read_result(out_dir / "result.json")
+    if result["status"] == "rejected":
+        return rejected_result(result, assignment, result["reason"], result["message"])
+    evidence = stored_evidence(out_dir / ARTIFACTS)
+    notebook = nbformat.read(out_dir / ARTIFACTS / "submission.ipynb", as_version=4)
+    score(result, assignment, evidence, notebook)
+    result["grader"]["regraded_at"] = dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")
+    write_result(out_dir / "result.json", result)
+    return result
+
+
+def _copy_tail(source: Path, target: Path, limit: int = 64 * 1024) -> None:
+    """Logs are student-controlled: keep only their last ``limit`` bytes."""
+    with open(source, "rb") as fh:
+        fh.seek(max(0, source.stat().st_size - limit))
+        target.write_bytes(fh.read())
+
+
+def configure(parser: Any) -> None:
+    parser.add_argument("submission", type=Path, help="the student's .ipynb")
+    parser.add_argument("--assignment", type=Path, default=Path("assignments/mnist"), help="assignment directory")
+    parser.add_argument("--out", type=Path, required=True, help="directory for result.json and artifacts/")
+    parser.add_argument("--unsafe-no-sandbox", action="store_true",
+                        help="UNSAFE: run the student's code with the grader's own rights, unsandboxed "
+                             "(only for trusted notebooks, e.g. your reference solution)")
+
+
+def run(args: Any) -> int:
+    import json
+
+    from autograder.assignment import load_assignment
+
+    assignment = load_assignment(args.assignment)
+    try:
+        result = grade_one(args.submission, assignment, args.out, sandboxed=not args.unsafe_no_sandbox)
+    except sandbox.SandboxUnavailable as exc:
+        print(f"error: the sandbox cannot start: {exc}\nRefusing to run untrusted code; pass "
+              "--unsafe-no-sandbox only for notebooks you trust.")
+        return 2
+    summary = {q["id"]: f'{q["score"]:g}/{q["max_score"]:g}' for q in result["questions"]}
+    print(json.dumps({"score": result["score"], "max_score": result["max_score"], "status": result["status"],
+                      "reason": result["reason"], "questions": summary}, indent=1))
+    print(f"result: {Path(args.out) / 'result.json'}")
+    return 0
