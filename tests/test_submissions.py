@@ -1,0 +1,262 @@
+"""Batch input: folders, zips, Canvas and Gradescope layouts, roster mapping, one submission per student."""
+from __future__ import annotations
+
+import csv
+import stat
+import zipfile
+from datetime import datetime, timezone
+from pathlib import Path
+
+import pytest
+
+from autograder.submissions import SubmissionsError, collect
+
+NOTEBOOK = '{"cells": [], "metadata": {}, "nbformat": 4, "nbformat_minor": 5}'
+
+
+def make_files(root: Path, names: dict[str, str] | list[str]) -> Path:
+    items = names.items() if isinstance(names, dict) else ((n, NOTEBOOK) for n in names)
+    for name, text in items:
+        (root / name).parent.mkdir(parents=True, exist_ok=True)
+        (root / name).write_text(text)
+    return root
+
+
+def by_id(submissions):
+    return {s.student_id: s for s in submissions}
+
+
+def write_roster(path: Path, rows: list[tuple[str, str, str]]) -> Path:
+    with path.open("w", newline="") as fh:
+        csv.writer(fh).writerows([("student_id", "name", "email"), *rows])
+    return path
+
+
+def test_folder_of_notebooks_uses_file_stems(tmp_path):
+    root = make_files(tmp_path / "batch", ["alice.ipynb", "bob.ipynb", ".DS_Store", "__MACOSX/._alice.ipynb"])
+    subs = collect(root)
+    assert [(s.student_id, s.path.name, s.problems) for s in subs] == [("alice", "alice.ipynb", []),
+                                                                      ("bob", "bob.ipynb", [])]
+    assert not any(s.late for s in subs)
+
+
+def test_student_folders_with_zero_or_two_notebooks(tmp_path):
+    root = make_files(tmp_path / "batch", ["carol/hw.ipynb", "carol/.ipynb_checkpoints/hw-checkpoint.ipynb",
+                                           "dave/hw.ipynb", "dave/hw_final.ipynb", "erin/answers.pdf"])
+    subs = by_id(collect(root))
+    assert subs["carol"].path == root / "carol" / "hw.ipynb" and subs["carol"].reason is None
+    assert subs["dave"].path is None and subs["dave"].reason == "multiple_notebooks"
+    assert "hw.ipynb, hw_final.ipynb" in subs["dave"].problems[0]
+    assert subs["erin"].path is None and subs["erin"].reason == "no_notebook"
+
+
+def test_a_notebook_is_preferred_over_other_files_of_the_same_student(tmp_path):
+    root = make_files(tmp_path / "batch", {"frank.ipynb": NOTEBOOK, "frank.pdf": "%PDF", "gina.docx": "x"})
+    subs = by_id(collect(root))
+    assert subs["frank"].path.name == "frank.ipynb"
+    assert any("frank.pdf" in p for p in subs["frank"].problems)
+    assert subs["gina"].reason == "no_notebook" and subs["gina"].path is None
+
+
+def make_zip(path: Path, members: dict[str, str], symlinks: dict[str, str] | None = None) -> Path:
+    with zipfile.ZipFile(path, "w") as zf:
+        for name, text in members.items():
+            zf.writestr(name, text)
+        for name, target in (symlinks or {}).items():
+            info = zipfile.ZipInfo(name)
+            info.external_attr = (stat.S_IFLNK | 0o777) << 16
+            zf.writestr(info, target)
+    return path
+
+
+def test_zip_of_a_folder_is_extracted_into_the_workdir(tmp_path):
+    archive = make_zip(tmp_path / "batch.zip", {"hw2/alice.ipynb": NOTEBOOK, "hw2/bob.ipynb": NOTEBOOK,
+                                                "__MACOSX/hw2/._bob.ipynb": "junk"})
+    subs = collect(archive, workdir=tmp_path / "work")
+    assert [s.student_id for s in subs] == ["alice", "bob"]
+    assert all(s.path.is_file() and (tmp_path / "work") in s.path.parents for s in subs)
+    assert not list((tmp_path / "work").rglob("__MACOSX"))
+
+
+@pytest.mark.parametrize("evil", ["../escape.ipynb", "hw2/../../escape.ipynb", "/abs/escape.ipynb",
+                                  "C:/windows/escape.ipynb", "..\\escape.ipynb"])
+def test_zip_with_path_traversal_is_refused(tmp_path, evil):
+    archive = make_zip(tmp_path / "batch.zip", {"alice.ipynb": NOTEBOOK, evil: NOTEBOOK})
+    with pytest.raises(SubmissionsError, match="outside the archive"):
+        collect(archive, workdir=tmp_path / "work")
+    assert not (tmp_path / "escape.ipynb").exists()
+    assert not list((tmp_path / "work").rglob("*.ipynb"))  # nothing half-extracted is left
+
+
+def test_zip_with_a_symlink_is_refused(tmp_path):
+    archive = make_zip(tmp_path / "batch.zip", {"alice.ipynb": NOTEBOOK}, symlinks={"bob.ipynb": "/etc/passwd"})
+    with pytest.raises(SubmissionsError, match="symbolic link"):
+        collect(archive, workdir=tmp_path / "work")
+
+
+def test_zip_bomb_caps(tmp_path, monkeypatch):
+    import autograder.submissions as submissions
+
+    archive = make_zip(tmp_path / "bomb.zip", {"a.ipynb": "0" * 50_000, "b.ipynb": "0" * 50_000})
+    monkeypatch.setattr(submissions, "MAX_ZIP_BYTES", 60_000)
+    with pytest.raises(SubmissionsError, match="unpack"):
+        collect(archive, workdir=tmp_path / "work")
+    monkeypatch.setattr(submissions, "MAX_ZIP_BYTES", 10**9)
+    monkeypatch.setattr(submissions, "MAX_ZIP_MEMBERS", 1)
+    with pytest.raises(SubmissionsError, match="2 entries"):
+        collect(archive, workdir=tmp_path / "work2")
+
+
+def test_zip_needs_a_workdir_and_garbage_is_refused(tmp_path):
+    archive = make_zip(tmp_path / "batch.zip", {"alice.ipynb": NOTEBOOK})
+    with pytest.raises(SubmissionsError, match="workdir"):
+        collect(archive)
+    (tmp_path / "notes.txt").write_text("hi")
+    with pytest.raises(SubmissionsError, match="folder or a .zip"):
+        collect(tmp_path / "notes.txt")
+
+
+def test_canvas_names_late_flag_and_resubmissions(tmp_path):
+    root = make_files(tmp_path / "canvas", [
+        "doejane_12345_67890_hw2.ipynb",
+        "doejane_12345_67999_hw2-1.ipynb",     # re-submitted: Canvas appends -1, newer file id
+        "smithjohn_LATE_22222_70000_mnist_homework.ipynb",
+        "leeann_33333_71000_report.pdf",
+    ])
+    subs = by_id(collect(root))
+    assert set(subs) == {"12345", "22222", "33333"}
+    jane = subs["12345"]
+    assert jane.path.name == "doejane_12345_67999_hw2-1.ipynb" and jane.student_name == "doejane"
+    assert not jane.late and any("kept the newest" in p for p in jane.problems)
+    assert subs["22222"].late and subs["22222"].path.name.endswith("mnist_homework.ipynb")
+    assert subs["33333"].path is None and subs["33333"].reason == "no_notebook"
+    assert any("report.pdf is not a notebook" in p for p in subs["33333"].problems)
+
+
+def test_canvas_names_mapped_to_the_roster(tmp_path):
+    root = make_files(tmp_path / "canvas", ["doejane_12345_67890_hw2.ipynb", "smithjohn_LATE_22222_70000_hw2.ipynb",
+                                            "nobodyhere_44444_71000_hw2.ipynb", "stray.ipynb"])
+    roster = write_roster(tmp_path / "roster.csv", [("S001", "Jane Doe", "jdoe@uni.edu"),
+                                                    ("S002", "Smith, John", "js@uni.edu")])
+    subs = collect(root, roster=roster)
+    mapped = by_id(s for s in subs if s.student_id)
+    assert mapped["S001"].student_name == "Jane Doe" and mapped["S001"].path.name.startswith("doejane")
+    assert mapped["S002"].late and mapped["S002"].student_name == "Smith, John"
+    unmapped = [s for s in subs if s.student_id is None]
+    assert sorted(s.source_name for s in unmapped) == ["nobodyhere_44444_71000_hw2.ipynb", "stray.ipynb"]
+    assert all(any("not on the roster" in p for p in s.problems) for s in unmapped)
+    assert all(s.path is not None for s in unmapped)  # reported with their file, never dropped
+
+
+GRADESCOPE_YML = """\
+submission_1001:
+  :submitters:
+  - :name: Jane Doe
+    :sid: 'S001'
+    :email: jdoe@uni.edu
+  :created_at: 2024-03-01 10:00:00.123456789 -08:00
+  :score: 0.0
+  :status: processed
+submission_1002:
+  :submitters:
+  - :name: Pat Pair
+    :sid: 'S003'
+    :email: pat@uni.edu
+  - :name: Quinn Pair
+    :sid: 'S004'
+    :email: quinn@uni.edu
+  :created_at: 2024-03-03 09:00:00.000000000 -08:00
+  :status: processed
+  :late: true
+submission_1003:
+  :submitters:
+  - :name: Jane Doe
+    :sid: 'S001'
+    :email: jdoe@uni.edu
+  :created_at: 2024-03-02 10:00:00.000000000 -08:00
+  :score: !ruby/object:BigDecimal 18:0.0
+  :status: processed
+submission_1004:
+  :submitters:
+  - :name: Rae Empty
+    :sid: 'S005'
+  :created_at: 2024-03-01 08:00:00.000000000 -08:00
+"""
+
+
+def make_gradescope(root: Path) -> Path:
+    make_files(root, {"submission_metadata.yml": GRADESCOPE_YML,
+                      "submission_1001/hw.ipynb": NOTEBOOK, "submission_1002/mnist_homework.ipynb": NOTEBOOK,
+                      "submission_1003/hw.ipynb": NOTEBOOK, "submission_1003/README.md": "notes",
+                      "submission_1004/answers.py": "print(1)", "submission_9999/hw.ipynb": NOTEBOOK})
+    return root
+
+
+def test_gradescope_export_with_metadata(tmp_path):
+    root = make_gradescope(tmp_path / "export")
+    subs = collect(root)
+    mapped = by_id(s for s in subs if s.student_id)
+    assert set(mapped) == {"S001", "S003", "S004", "S005"}
+    jane = mapped["S001"]
+    assert jane.path == root / "submission_1003" / "hw.ipynb"  # the newer of her two submissions
+    assert jane.submitted_at == "2024-03-02T10:00:00-08:00" and not jane.late
+    assert any("kept the newest (submission_1003)" in p for p in jane.problems)
+    assert mapped["S003"].path == mapped["S004"].path == root / "submission_1002" / "mnist_homework.ipynb"
+    assert mapped["S003"].late and mapped["S004"].student_name == "Quinn Pair"
+    assert mapped["S005"].reason == "no_notebook" and mapped["S005"].path is None
+    [orphan] = [s for s in subs if s.student_id is None]
+    assert orphan.source_name == "submission_9999" and "not listed" in orphan.problems[0]
+
+
+def test_gradescope_due_date_marks_late(tmp_path):
+    root = make_gradescope(tmp_path / "export")
+    due = datetime(2024, 3, 1, 18, 30, tzinfo=timezone.utc)  # 10:30 in -08:00
+    subs = by_id(collect(root, due=due))
+    assert subs["S001"].late  # 2024-03-02 is after the due date
+    assert not subs["S005"].late  # 08:00 -08:00 is before it
+
+
+def test_gradescope_zip_with_roster_reports_unmapped(tmp_path):
+    root = make_gradescope(tmp_path / "export")
+    archive = tmp_path / "export.zip"
+    with zipfile.ZipFile(archive, "w") as zf:
+        for path in root.rglob("*"):
+            zf.write(path, Path("assignment_42_export") / path.relative_to(root))
+    roster = write_roster(tmp_path / "roster.csv", [("900", "Jane Doe", "JDOE@uni.edu"),  # found by email
+                                                    ("S003", "Pat Pair", "pat@uni.edu"),
+                                                    ("S004", "Quinn Pair", "other@uni.edu")])
+    subs = collect(archive, workdir=tmp_path / "work", roster=roster)
+    mapped = by_id(s for s in subs if s.student_id)
+    assert set(mapped) == {"900", "S003", "S004"}
+    assert mapped["900"].path.parent.name == "submission_1003"
+    unmapped = sorted((s.source_name, s.problems[-1]) for s in subs if s.student_id is None)
+    assert [name for name, _ in unmapped] == ["submission_1004", "submission_9999"]
+    assert "not on the roster" in unmapped[0][1] and "'S005'" in unmapped[0][1]
+
+
+def test_roster_maps_folder_stems_by_id_email_and_login(tmp_path):
+    root = make_files(tmp_path / "batch", ["S001.ipynb", "jdoe.ipynb", "smithjohn.ipynb", "twin.ipynb"])
+    roster = write_roster(tmp_path / "roster.csv", [("S001", "Ann Ames", "ann@uni.edu"),
+                                                    ("S002", "Jane Doe", "jdoe@uni.edu"),
+                                                    ("S003", "John Smith", "js@uni.edu"),
+                                                    ("S004", "Twin One", "twin@uni.edu"),
+                                                    ("S005", "Twin Two", "twin@other.edu")])
+    subs = collect(root, roster=roster)
+    assert {s.student_id: s.source_name for s in subs if s.student_id} == {
+        "S001": "S001.ipynb", "S002": "jdoe.ipynb", "S003": "smithjohn.ipynb"}
+    [ambiguous] = [s for s in subs if s.student_id is None]
+    assert ambiguous.source_name == "twin.ipynb" and "several roster students" in ambiguous.problems[0]
+
+
+def test_two_files_mapped_to_one_student_without_timestamps_are_not_guessed(tmp_path):
+    root = make_files(tmp_path / "batch", ["S002.ipynb", "jdoe.ipynb"])
+    roster = write_roster(tmp_path / "roster.csv", [("S002", "Jane Doe", "jdoe@uni.edu")])
+    [jane] = collect(root, roster=roster)
+    assert jane.student_id == "S002" and jane.path is None and jane.reason == "multiple_notebooks"
+
+
+def test_roster_without_student_id_column_is_an_error(tmp_path):
+    root = make_files(tmp_path / "batch", ["alice.ipynb"])
+    (tmp_path / "roster.csv").write_text("id,name\n1,Alice\n")
+    with pytest.raises(SubmissionsError, match="student_id"):
+        collect(root, roster=tmp_path / "roster.csv")
