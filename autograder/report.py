@@ -360,7 +360,8 @@ def analyze_report(markdown_cells: list[str], assignment: Assignment) -> ReportA
 # --- checks -----------------------------------------------------------------------------------------
 
 def _titles(archs: Iterable[str]) -> str:
-    return ", ".join(ARCHITECTURE_TITLES[a] for a in ARCHITECTURES if a in set(archs))
+    named = set(archs)
+    return ", ".join(ARCHITECTURE_TITLES[a] for a in ARCHITECTURES if a in named)
 
 
 def _percent(fraction: float) -> str:

