@@ -224,9 +224,10 @@ def gradescope_candidates(root: Path, due: datetime | None) -> list[Candidate]:
         record = record if isinstance(record, dict) else {}
         folder = (root / folder_name).resolve()
         submission = Submission(None, None, None, source_name=folder_name)
-        if not folder.is_relative_to(root.resolve()) or not folder.is_dir():
+        inside = folder.is_relative_to(root.resolve()) and folder.is_dir()  # a key may say "../elsewhere"
+        if not inside:
             submission.problems.append(f"{folder_name}: listed in {GRADESCOPE_METADATA} but no such folder")
-        pick_single_notebook(submission, find_notebooks(folder) if folder.is_dir() else [])
+        pick_single_notebook(submission, find_notebooks(folder) if inside else [])
         created = field_of(record, "created_at")
         created_at = created if isinstance(created, datetime) else parse_time(created)
         submission.submitted_at = created_at.isoformat() if created_at else (str(created) if created else None)

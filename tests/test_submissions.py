@@ -260,3 +260,12 @@ def test_roster_without_student_id_column_is_an_error(tmp_path):
     (tmp_path / "roster.csv").write_text("id,name\n1,Alice\n")
     with pytest.raises(SubmissionsError, match="student_id"):
         collect(root, roster=tmp_path / "roster.csv")
+
+
+def test_gradescope_metadata_cannot_point_outside_the_export(tmp_path):
+    make_files(tmp_path, {"outside/hw.ipynb": NOTEBOOK})
+    root = make_files(tmp_path / "export", {"submission_metadata.yml":
+                                            "../outside:\n  :submitters:\n  - :name: Mal\n    :sid: 'S9'\n"})
+    [mal] = collect(root)
+    assert mal.student_id == "S9" and mal.path is None and mal.reason == "no_notebook"
+    assert "no such folder" in mal.problems[0]
