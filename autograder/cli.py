@@ -1,7 +1,8 @@
 """``autograder`` command line: one subcommand per verb, each defined in its own module.
 
-A verb module exposes ``configure(parser)`` (adds its arguments) and ``run(args) -> int``; the list
-below is the only place that names them, in the order ``--help`` shows them.
+A verb module exposes ``configure(parser)`` (adds its arguments) and ``run(args) -> int``; a module
+holding several verbs is named ``module:name`` and exposes ``configure_<name>`` and ``run_<name>``. The
+list below is the only place that names them, in the order ``--help`` shows them.
 """
 from __future__ import annotations
 
@@ -15,6 +16,8 @@ VERBS: list[tuple[str, str, str]] = [
     ("assign", "autograder.authoring", "master notebook -> student template, public tests and hidden bundle"),
     ("calibrate", "autograder.calibrate", "train the reference models to set accuracy thresholds"),
     ("grade-one", "autograder.grade", "grade one notebook: sandboxed run, export, hidden tests, result.json"),
+    ("grade", "autograder.batch:grade", "grade a folder, zip, Canvas or Gradescope download of submissions"),
+    ("regrade", "autograder.batch:regrade", "re-score stored results after a threshold or rubric change"),
     ("gradebook", "autograder.gradebook", "gradebook CSV (roster, overrides, late policy) and otter/Canvas/Gradescope exports"),
     ("feedback", "autograder.feedback", "HTML feedback page per student and an instructor summary page"),
 ]
@@ -28,11 +31,13 @@ def build_parser() -> argparse.ArgumentParser:
                         help="directory holding mnist.npz or the four IDX .gz files "
                              "(default: $AUTOGRADER_MNIST_DIR, then the Keras cache, then a download)")
     sub = parser.add_subparsers(dest="verb", metavar="COMMAND", required=True)
-    for verb, module_name, help_text in VERBS:
+    for verb, target, help_text in VERBS:
+        module_name, _, name = target.partition(":")
         module = importlib.import_module(module_name)
+        suffix = f"_{name}" if name else ""
         verb_parser = sub.add_parser(verb, help=help_text, description=help_text)
-        module.configure(verb_parser)
-        verb_parser.set_defaults(run=module.run)
+        getattr(module, f"configure{suffix}")(verb_parser)
+        verb_parser.set_defaults(run=getattr(module, f"run{suffix}"))
     return parser
 
 

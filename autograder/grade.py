@@ -139,16 +139,23 @@ def overall_reason(execution: execute.Execution) -> str | None:
 def grade_one(path: str | Path, assignment: Assignment, out_dir: str | Path, *, sandboxed: bool = True,
               student: dict[str, Any] | None = None, threads: int | None = None,
               work_root: str | Path | None = None) -> dict[str, Any]:
-    """Grade the notebook at ``path`` into ``out_dir``; returns the result (also written as result.json)."""
-    path, out_dir = Path(path), Path(out_dir)
+    """Grade the notebook at ``path``: ``out_dir/result.json`` and ``out_dir/artifacts/``."""
+    out_dir = Path(out_dir)
+    return grade_into(path, assignment, out_dir / "result.json", out_dir / ARTIFACTS, sandboxed=sandboxed,
+                      student=student, threads=threads, work_root=work_root)
+
+
+def grade_into(path: str | Path, assignment: Assignment, result_path: Path, artifacts: Path, *,
+               sandboxed: bool = True, student: dict[str, Any] | None = None, threads: int | None = None,
+               work_root: str | Path | None = None) -> dict[str, Any]:
+    """Grade the notebook at ``path``; the result is written last, atomically, to ``result_path``."""
+    path = Path(path)
     started = time.monotonic()
-    out_dir.mkdir(parents=True, exist_ok=True)
-    artifacts = out_dir / ARTIFACTS
     intake = read_notebook(path, assignment)
     result = base_result(path, assignment, intake.sha256, student, sandboxed)
     result["timings"]["intake"] = round(time.monotonic() - started, 3)
     if not intake.ok:
-        write_result(out_dir / "result.json", rejected_result(result, assignment, intake.reason, intake.message))
+        write_result(result_path, rejected_result(result, assignment, intake.reason, intake.message))
         return result
     if sandboxed:
         sandbox.check_available()
@@ -192,21 +199,22 @@ def grade_one(path: str | Path, assignment: Assignment, out_dir: str | Path, *, 
     result["timings"].update(execution.timings, predict=execution.predict.get("seconds", 0.0),
                              checks=round(time.monotonic() - checks_started, 3),
                              total=round(time.monotonic() - started, 3))
-    write_result(out_dir / "result.json", result)
+    write_result(result_path, result)
     return result
 
 
-def regrade(out_dir: str | Path, assignment: Assignment) -> dict[str, Any]:
+def regrade(result_path: Path, artifacts: Path, assignment: Assignment) -> dict[str, Any]:
     """Re-score a graded submission from its stored evidence, without running any student code."""
-    out_dir = Path(out_dir)
-    result = read_result(out_dir / "result.json")
+    result = read_result(result_path)
     if result["status"] == "rejected":
-        return rejected_result(result, assignment, result["reason"], result["message"])
-    evidence = stored_evidence(out_dir / ARTIFACTS)
-    notebook = nbformat.read(out_dir / ARTIFACTS / "submission.ipynb", as_version=4)
-    score(result, assignment, evidence, notebook)
+        result = rejected_result(result, assignment, result["reason"], result["message"])
+    else:
+        evidence = stored_evidence(artifacts)
+        notebook = nbformat.read(artifacts / "submission.ipynb", as_version=4)
+        score(result, assignment, evidence, notebook)
+    result["assignment"]["bundle_sha256"] = assignment.bundle_sha256()
     result["grader"]["regraded_at"] = dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")
-    write_result(out_dir / "result.json", result)
+    write_result(result_path, result)
     return result
 
 
