@@ -18,7 +18,7 @@ import re
 import string
 import tomllib
 import unicodedata
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
@@ -127,7 +127,7 @@ def _read_table(path: Path) -> list[Pattern]:
         where = list(error.absolute_path)
         entry = _entry_name(raw["pattern"], where[1]) if where[:1] == ["pattern"] and len(where) > 1 else ""
         key = ".".join(str(part) for part in where[2:])
-        raise DiagnosisTableError(f"{path}: {' '.join(filter(None, (entry, key)))}: {error.message}")
+        raise DiagnosisTableError(": ".join(filter(None, (str(path), entry, key, error.message))))
     patterns = [_build_pattern(path, _entry_name(raw["pattern"], i), entry)
                 for i, entry in enumerate(raw["pattern"])]
     codes = [p.code for p in patterns]
@@ -179,7 +179,8 @@ def _build_pattern(path: Path, name: str, entry: dict[str, Any]) -> Pattern:
                    covers_cell=entry.get("covers_cell", False), example=entry["example"])
 
 
-def _check_template(template: str, fields: set[str], fail, key: str) -> None:
+def _check_template(template: str, fields: set[str], fail: Callable[[str], DiagnosisTableError],
+                    key: str) -> None:
     """Format ``template`` with sample values now, so a typo fails at load time, not on a student."""
     sample = {field: 1 if field in NUMBER_FIELDS else "x" for field in fields}
     try:
@@ -226,7 +227,7 @@ def diagnose(cells: Sequence[Mapping[str, Any]], stopped: str | None, limits: Ma
             later = next((i for i in failed if i >= cell["index"]), None)
             found.append((1, _render(*note, context, cell, later)))
     if stop:
-        run_seconds = round(sum(c.get("seconds") or 0 for c in cells))
+        run_seconds = round(sum(c.get("seconds") or 0 for c in cells if c.get("status") != "not_run"))
         context = {**base, **_cell_context(stop_cell or {}), "seconds": run_seconds,
                    "budget": base["wall_budget"]}
         found.append((0 if stop[0].covers_cell else 2, _render(*stop, context, stop_cell)))

@@ -1,0 +1,226 @@
+"""The diagnosis table and diagnose(): every pattern's own example, plus the behaviour around it."""
+from __future__ import annotations
+
+import textwrap
+from pathlib import Path
+
+import pytest
+
+from autograder.diagnose import DiagnosisTableError, diagnose, load_table
+
+REPO = Path(__file__).resolve().parents[1]
+# Instructor tables kept with an assignment are tested with the built-in one, pattern by pattern.
+EXTRA_TABLES = tuple(sorted(REPO.glob("assignments/*/diagnoses.toml")))
+TABLE = load_table(*EXTRA_TABLES)
+LIMITS = {"cell_timeout_seconds": 420, "wall_budget_seconds": 600, "memory_mb": 4096}
+
+
+def cell(index: int, source: str = "", status: str = "ok", ename: str | None = None, evalue: str = "",
+         seconds: float = 1.0) -> dict:
+    error = {"ename": ename, "evalue": evalue, "traceback": []} if ename else None
+    return {"index": index, "source": source, "status": status, "seconds": seconds, "error": error}
+
+
+def codes(diagnoses: list[dict]) -> list[tuple[int | None, str]]:
+    return [(d["cell"], d["code"]) for d in diagnoses]
+
+
+def write_table(tmp_path: Path, text: str) -> Path:
+    path = tmp_path / "extra.toml"
+    path.write_text(textwrap.dedent(text), encoding="utf-8")
+    return path
+
+
+@pytest.mark.parametrize("pattern", TABLE, ids=lambda p: p.code)
+def test_each_pattern_example_gets_exactly_that_pattern(pattern):
+    example = pattern.example
+    status = example.get("status", "error" if "ename" in example else "ok")
+    notebook = [cell(0, example.get("source", ""), status, example.get("ename"), example.get("evalue", ""))]
+
+    diagnoses = diagnose(notebook, example.get("stopped"), LIMITS, TABLE)
+
+    assert codes(diagnoses) == [(0, pattern.code)]
+    assert diagnoses[0]["category"] == pattern.category
+    assert "{" not in diagnoses[0]["advice"] + diagnoses[0]["title"]  # every placeholder was filled
+
+
+def test_the_table_covers_every_failure_category_seen_in_real_notebooks():
+    categories = {p.category for p in TABLE}
+    assert {"keras_api_drift", "tf1_api", "colab_only", "missing_package", "no_network", "missing_file",
+            "time_budget", "memory", "kernel_died", "error"} <= categories
+
+
+def test_unknown_error_quotes_type_message_and_cell_as_short_plain_text():
+    evalue = "\x1b[0;31mshapes (32,10) and (784,) not aligned\x1b[0m\x00\x07 " + "detail " * 200
+    notebook = [cell(0, "import numpy as np"), cell(1, "", "ok"),
+                cell(2, "y = x @ w", "error", "\x1b[0;31mShapeMismatch\x1b[0m", evalue)]
+
+    [diagnosis] = diagnose(notebook, None, LIMITS)
+
+    assert (diagnosis["code"], diagnosis["cell"], diagnosis["cell_status"]) == ("unknown_error", 2, "error")
+    assert diagnosis["title"] == "ShapeMismatch in cell 3"
+    assert "`ShapeMismatch: shapes (32,10) and (784,) not aligned detail detail" in diagnosis["advice"]
+    assert "…" in diagnosis["advice"]
+    assert "detail " * 60 not in diagnosis["advice"]  # the message was cut at about 300 characters
+    assert not any(ch in diagnosis["advice"] for ch in "\x1b\x00\x07\n")
+
+
+def test_pip_install_is_called_out_and_points_at_the_import_error_two_cells_later():
+    notebook = [cell(0, "!pip install opencv-python"), cell(1, "import numpy as np"),
+                cell(2, "import cv2", "error", "ModuleNotFoundError", "No module named 'cv2'")]
+
+    diagnoses = diagnose(notebook, None, LIMITS)
+
+    assert codes(diagnoses) == [(0, "shell_pip_install"), (2, "missing_package_cv2")]
+    assert "no network" in diagnoses[0]["advice"]
+    assert diagnoses[0]["advice"].endswith("The first error after it is in cell 3, probably because of this.")
+
+
+def test_download_note_without_a_later_error_has_no_pointer_and_comments_are_ignored():
+    notebook = [cell(0, "!wget https://example.com/extra.npz"), cell(1, "# !pip install tqdm\nx = 1")]
+
+    diagnoses = diagnose(notebook, None, LIMITS)
+
+    assert codes(diagnoses) == [(0, "shell_download")]
+    assert "first error" not in diagnoses[0]["advice"]
+
+
+def test_a_download_cell_that_fails_gets_one_no_network_diagnosis_not_two():
+    notebook = [cell(0, "!pip install gdown\nimport gdown", "error", "ModuleNotFoundError", "No module named 'gdown'")]
+
+    assert codes(diagnose(notebook, None, LIMITS)) == [(0, "no_network_gdown")]
+
+
+def test_cells_that_did_not_run_get_no_diagnosis():
+    notebook = [cell(0, "x = 1"), cell(1, "!pip install cv2", "not_run"), cell(2, "1/0", "not_run")]
+
+    assert diagnose(notebook, None, LIMITS) == []
+
+
+def test_cell_timeout_says_which_cell_how_long_and_the_budgets():
+    limits = {"cell_timeout_seconds": 300, "wall_budget_seconds": 900, "memory_mb": 4096}
+    notebook = [cell(0, "import keras"), cell(1, "model.fit(x, y, epochs=100)", "timeout", seconds=301.4)]
+
+    [diagnosis] = diagnose(notebook, None, limits)
+
+    assert (diagnosis["code"], diagnosis["cell"], diagnosis["cell_status"]) == ("cell_timeout", 1, "timeout")
+    assert diagnosis["title"] == "Cell 2 took too long"
+    assert "after 301 s" in diagnosis["advice"]
+    assert "at most 300 s" in diagnosis["advice"] and "900 s" in diagnosis["advice"]
+
+
+def test_wall_budget_replaces_the_timeout_of_the_cell_it_stopped():
+    notebook = [cell(0, "mlp.fit(...)", seconds=200.2), cell(1, "cnn.fit(...)", seconds=350.1),
+                cell(2, "gru.fit(...)", "timeout", seconds=55.0), cell(3, "evaluate()", "not_run")]
+
+    [diagnosis] = diagnose(notebook, "wall_budget", LIMITS)
+
+    assert (diagnosis["code"], diagnosis["cell"]) == ("wall_budget", 2)
+    assert "600 s" in diagnosis["advice"] and "about 605 s" in diagnosis["advice"]
+    assert "cell 3" in diagnosis["advice"]
+
+
+def test_memory_limit_names_the_limit_and_the_cell():
+    limits = {**LIMITS, "memory_mb": 2048}
+    notebook = [cell(0, "x = np.repeat(x_train, 50, axis=0)", "error", "DeadKernelError", "Kernel died"),
+                cell(1, "model.fit(x, y)", "not_run")]
+
+    [diagnosis] = diagnose(notebook, "memory", limits)
+
+    assert (diagnosis["code"], diagnosis["category"], diagnosis["cell"]) == ("memory_limit", "memory", 0)
+    assert "2048 MB" in diagnosis["advice"] and "cell 1" in diagnosis["advice"]
+
+
+def test_kernel_death_names_the_cell_and_keeps_earlier_errors():
+    notebook = [cell(0, "import cv2", "error", "ModuleNotFoundError", "No module named 'cv2'"),
+                cell(1, "model.fit(x, y)", "error", "DeadKernelError", "Kernel died"),
+                cell(2, "print(1)", "not_run")]
+
+    diagnoses = diagnose(notebook, "kernel_died", LIMITS)
+
+    assert codes(diagnoses) == [(0, "missing_package_cv2"), (1, "kernel_died")]
+    assert diagnoses[1]["title"] == "Python crashed in cell 2"
+    assert "4096 MB" in diagnoses[1]["advice"]
+
+
+def test_an_unknown_stop_reason_is_reported_next_to_the_cell_error():
+    notebook = [cell(0, "1/0", "error", "ZeroDivisionError", "division by zero"), cell(1, "", "not_run")]
+
+    diagnoses = diagnose(notebook, "cell_error", LIMITS)
+
+    assert codes(diagnoses) == [(0, "unknown_error"), (0, "stopped_other")]
+    assert "(cell_error)" in diagnoses[1]["advice"]
+
+
+GOOD_ENTRY = {"code": '"my_pattern"', "category": '"missing_package"', "title": '"t"', "advice": '"a"',
+              "example": '{ ename = "X" }'}
+
+
+@pytest.mark.parametrize("change, complaint", [
+    ({"evalu": '"x"'}, "pattern[0] (my_pattern): Additional properties are not allowed ('evalu' was unexpected)"),
+    ({"evalue": '"No module named (cv2"'}, "pattern[0] (my_pattern): evalue: bad regex 'No module named (cv2'"),
+    ({"evalue": "'(?P<module>\\w+)'", "title": '"{modul}"'},
+     "pattern[0] (my_pattern): title: unknown placeholder {modul} (allowed: budget, cell, ename, evalue, limit_mb, module,"),
+    ({"on": '"later"'}, "pattern[0] (my_pattern): on: 'later' is not one of"),
+    ({"on": '"timeout"', "ename": '"X"'}, "pattern[0] (my_pattern): ename: a pattern with on = 'timeout' can only"),
+    ({"pointer": '"see cell {later_cell}"'}, "pattern[0] (my_pattern): pointer: only a pattern with on = 'source'"),
+    ({"code": '"Bad Code"'}, "pattern[0] (Bad Code): code: 'Bad Code' does not match"),
+])
+def test_a_bad_table_entry_is_rejected_naming_the_entry_and_key(tmp_path, change, complaint):
+    entry = {**GOOD_ENTRY, **change}
+    path = write_table(tmp_path, "[[pattern]]\n" + "".join(f"{key} = {value}\n" for key, value in entry.items()))
+
+    with pytest.raises(DiagnosisTableError) as caught:
+        load_table(path)
+
+    assert str(caught.value).startswith(f"{path}: ")
+    assert complaint in str(caught.value)
+
+
+def test_the_good_entry_of_the_rejection_tests_loads(tmp_path):
+    path = write_table(tmp_path, "[[pattern]]\n" + "".join(f"{key} = {value}\n" for key, value in GOOD_ENTRY.items()))
+
+    assert load_table(path)[0].code == "my_pattern"
+
+
+def test_a_duplicate_code_in_one_table_is_rejected(tmp_path):
+    entry = '[[pattern]]\ncode = "twice"\ncategory = "x"\ntitle = "t"\nadvice = "a"\nexample = {}\n'
+    path = write_table(tmp_path, entry + entry)
+
+    with pytest.raises(DiagnosisTableError, match="code 'twice' is used by more than one pattern"):
+        load_table(path)
+
+
+def test_an_instructor_table_overrides_and_goes_before_the_built_in_one(tmp_path):
+    path = write_table(tmp_path, """
+        [[pattern]]
+        code = "missing_package_cv2"
+        category = "missing_package"
+        ename = "ModuleNotFoundError"
+        evalue = "'cv2'"
+        title = "No OpenCV here"
+        advice = "Use skimage from the course image instead (cell {cell})."
+        example = { source = "import cv2", ename = "ModuleNotFoundError", evalue = "No module named 'cv2'" }
+
+        [[pattern]]
+        code = "course_data_file"
+        category = "missing_file"
+        ename = "FileNotFoundError"
+        evalue = "course_data"
+        title = "The course data file is not submitted"
+        advice = "Do not load course_data.npz; use keras.datasets.mnist.load_data()."
+        example = { ename = "FileNotFoundError", evalue = "[Errno 2] No such file or directory: 'course_data.npz'" }
+        """)
+    table = load_table(path)
+    notebook = [cell(0, "import cv2", "error", "ModuleNotFoundError", "No module named 'cv2'"),
+                cell(1, "np.load('course_data.npz')", "error", "FileNotFoundError",
+                     "[Errno 2] No such file or directory: 'course_data.npz'"),
+                cell(2, "np.load('other.npz')", "error", "FileNotFoundError",
+                     "[Errno 2] No such file or directory: 'other.npz'")]
+
+    diagnoses = diagnose(notebook, None, LIMITS, table)
+
+    assert codes(diagnoses) == [(0, "missing_package_cv2"), (1, "course_data_file"), (2, "missing_file")]
+    assert diagnoses[0]["advice"] == "Use skimage from the course image instead (cell 1)."
+    assert [p.code for p in table].count("missing_package_cv2") == 1
+    assert table[0].code == "course_data_file" and table[-1].code == load_table()[-1].code
