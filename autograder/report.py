@@ -6,11 +6,13 @@ accuracies as frozen dataclasses) -> the ``check_*`` functions (one :class:`~aut
 Decisions the checks rely on:
 
 * **Sections.** A heading of any level matches a rubric section when it contains the section's title or
-  an alias as a word, case-insensitively, singular or plural ("Result", "Discussion of results"). The body
-  of a section runs to the next heading of the same or a higher level, across cells, subsections included.
-  When several headings match one section, the one with the most prose words counts.
-* **Prose words** are the words of paragraphs and list items. Not counted: headings, code blocks, inline
-  code spans, HTML blocks and tags, and table cells (a table is data, not prose).
+  an alias as a word, case-insensitively, an added plural "s" allowed ("## 3. Discussion of the results",
+  "### Conclusions"). The body of a section runs to the next heading of the same or a higher level, across
+  cells, subsections included. When several headings match one section, the one with the most words counts.
+* **Words** of a section are those of its paragraphs, list items, inline code and table cells, as a
+  student counting the words they wrote would count them (the template asks for "at least 30 words
+  including the table", and its public check counts the same way). Not counted: headings, code blocks,
+  HTML blocks and tags.
 * **Tables** are GFM markdown tables. A row belongs to the architecture named by its first cell that names
   any (see :func:`architectures_named`); its accuracy is the first number in the column whose header
   contains "acc" (a "test" column wins over the others). "98.1%", "98.1" and "0.981" all mean 0.981.
@@ -145,8 +147,7 @@ class _Heading:
 
 @dataclass(frozen=True)
 class _Prose:
-    text: str  # with inline code, for claims
-    words: int  # without inline code
+    text: str
 
 
 _WORD = re.compile(r"[^\W_]+(?:[.,'’-][^\W_]+)*")
@@ -156,11 +157,11 @@ def _word_count(text: str) -> int:
     return len(_WORD.findall(text))
 
 
-def _inline_text(token: Token, with_code: bool = True) -> str:
+def _inline_text(token: Token) -> str:
     """Plain text of an inline token: emphasis and links unwrapped, HTML tags and images dropped."""
     parts = []
     for child in token.children or ():
-        if child.type == "text" or (with_code and child.type == "code_inline"):
+        if child.type in ("text", "code_inline"):
             parts.append(child.content)
         elif child.type in ("softbreak", "hardbreak"):
             parts.append(" ")
@@ -192,15 +193,20 @@ def _blocks(markdown: str) -> Iterator[_Heading | _Prose | list[list[str]]]:
             yield _table(tokens[i:end])
             i = end
         elif token.type == "inline":  # a paragraph, also inside lists and block quotes
-            yield _Prose(_inline_text(token), _word_count(_inline_text(token, with_code=False)))
+            yield _Prose(_inline_text(token))
         i += 1
 
 
 # --- sections ---------------------------------------------------------------------------------------
 
 def _term_pattern(term: str) -> re.Pattern[str]:
-    stem = re.escape(term.lower().removesuffix("s"))
-    return re.compile(rf"(?<!\w){stem}s?(?!\w)", re.IGNORECASE)
+    return re.compile(rf"(?<!\w){re.escape(term)}s?(?!\w)", re.IGNORECASE)
+
+
+def _block_words(block: _Prose | list[list[str]]) -> int:
+    if isinstance(block, _Prose):
+        return _word_count(block.text)
+    return sum(_word_count(cell) for row in block for cell in row)
 
 
 def _section(title: str, aliases: Iterable[str], blocks: Sequence[Any]) -> Section:
@@ -209,15 +215,13 @@ def _section(title: str, aliases: Iterable[str], blocks: Sequence[Any]) -> Secti
     for i, block in enumerate(blocks):
         if not isinstance(block, _Heading) or not any(p.search(block.text) for p in patterns):
             continue
-        body = []
-        for later in blocks[i + 1:]:
-            if isinstance(later, _Heading) and later.level <= block.level:
-                break
-            if isinstance(later, _Prose):
-                body.append(later)
-        words = sum(p.words for p in body)
+        end = next((j for j in range(i + 1, len(blocks))
+                    if isinstance(blocks[j], _Heading) and blocks[j].level <= block.level), len(blocks))
+        body = [b for b in blocks[i + 1:end] if not isinstance(b, _Heading)]
+        words = sum(_block_words(b) for b in body)
         if best.heading is None or words > best.words:
-            named = frozenset().union(*(architectures_named(s) for p in body for s in _sentences(p.text)))
+            prose = [b.text for b in body if isinstance(b, _Prose)]
+            named = frozenset().union(*(architectures_named(s) for text in prose for s in _sentences(text)))
             best = Section(title, block.text, words, named)
     return best
 
@@ -364,13 +368,19 @@ def _titles(archs: Iterable[str]) -> str:
     return ", ".join(ARCHITECTURE_TITLES[a] for a in ARCHITECTURES if a in named)
 
 
+def _listing(items: list[str], limit: int = 20) -> str:
+    """Items joined for a TA-facing detail, capped: the report is untrusted and may repeat itself."""
+    more = [f"... and {len(items) - limit} more"] if len(items) > limit else []
+    return "; ".join(items[:limit] + more)
+
+
 def _percent(fraction: float) -> str:
     text = f"{100 * fraction:.2f}".rstrip("0")
     return text + "0%" if text.endswith(".") else text + "%"
 
 
 def check_sections(analysis: ReportAnalysis, assignment: Assignment) -> Outcome:
-    """Each rubric section has a heading and at least its minimum number of prose words."""
+    """Each rubric section has a heading and at least its minimum number of words."""
     problems, complete = [], 0
     for rubric in assignment.report_sections:
         found = analysis.section(rubric.title)
@@ -394,7 +404,7 @@ def check_table(analysis: ReportAnalysis, assignment: Assignment) -> Outcome:
     required = assignment.table_architectures
     covered = {row.architecture for table in analysis.tables for row in table.rows
                if row.accuracy is not None} & set(required)
-    detail = "; ".join(f"table {list(t.header)} (accuracy column: {t.accuracy_header!r})" for t in analysis.tables)
+    detail = _listing([f"table {list(t.header)} (accuracy column: {t.accuracy_header!r})" for t in analysis.tables])
     if not analysis.tables:
         return failed("No markdown table was found in the report; the Results section needs a comparison "
                       "table with one row per architecture and its test accuracy.")
@@ -439,8 +449,8 @@ def check_claims(analysis: ReportAnalysis, measured: dict[str, float], tolerance
                       "(give each architecture's test accuracy, e.g. in the comparison table).")
     compared = [c for c in analysis.claims if c.architecture in measured]
     ignored = [c for c in analysis.claims if c.architecture not in measured]
-    detail = "; ".join(f"{ARCHITECTURE_TITLES[c.architecture]} {_percent(c.accuracy)} ({c.source}: {c.quote!r})"
-                       + ("" if c in compared else " ignored: not measured") for c in analysis.claims)
+    detail = _listing([f"{ARCHITECTURE_TITLES[c.architecture]} {_percent(c.accuracy)} ({c.source}: {c.quote!r})"
+                       + ("" if c.architecture in measured else " ignored: not measured") for c in analysis.claims])
     if not compared:
         raise NotAssessed(f"The grader could not measure {_titles(c.architecture for c in ignored)}, the "
                           "architectures your report states accuracies for.")
@@ -454,5 +464,5 @@ def check_claims(analysis: ReportAnalysis, measured: dict[str, float], tolerance
         f"Your report says the {ARCHITECTURE_TITLES[c.architecture]} reaches {_percent(c.accuracy)} but the "
         f"grader measured {100 * measured[c.architecture]:.1f}% on the MNIST test set (tolerance {points})."
         for c in wrong))
-    more = f" ({len(messages) - 3} more in the details.)" if len(messages) > 3 else ""
+    more = f" (And {len(messages) - 3} more like these.)" if len(messages) > 3 else ""
     return failed(" ".join(messages[:3]) + more, detail)
