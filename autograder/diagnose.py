@@ -59,10 +59,12 @@ TABLE_SCHEMA: dict[str, Any] = {
         "properties": {
             "code": _NAME, "category": _NAME, "on": {"enum": list(MATCH_FIELDS)},
             "ename": _TEXT, "evalue": _TEXT, "source": _TEXT, "stopped": _TEXT,
-            "title": _TEXT, "advice": _TEXT, "pointer": _TEXT, "covers_cell": {"type": "boolean"},
+            "title": _TEXT, "advice": _TEXT, "pointer": _TEXT,
+            "covers_cell": {"type": "boolean"}, "before_first_cell": {"type": "boolean"},
             "example": {"type": "object", "additionalProperties": False, "properties": {
-                "source": {"type": "string"}, "status": {"enum": ["ok", "error", "timeout"]},
-                "ename": _TEXT, "evalue": {"type": "string"}, "stopped": _TEXT}},
+                "source": {"type": "string"}, "status": {"enum": ["ok", "error", "timeout", "not_run"]},
+                "ename": _TEXT, "evalue": {"type": "string"}, "stopped": _TEXT,
+                "seconds": {"type": "number", "minimum": 0}}},
         },
     }}},
 }
@@ -84,6 +86,7 @@ class Pattern:
     matchers: Mapping[str, re.Pattern[str]]
     pointer: str | None
     covers_cell: bool
+    before_first_cell: bool
     example: Mapping[str, str]
 
     def match(self, subject: Mapping[str, str]) -> dict[str, str] | None:
@@ -155,8 +158,10 @@ def _build_pattern(path: Path, name: str, entry: dict[str, Any]) -> Pattern:
         raise fail("source: a pattern with on = 'source' needs a source regex")
     if "pointer" in entry and on != "source":
         raise fail("pointer: only a pattern with on = 'source' has a pointer")
-    if "covers_cell" in entry and on != "stopped":
-        raise fail("covers_cell: only a pattern with on = 'stopped' covers a cell")
+    for key in ("covers_cell", "before_first_cell"):
+        if key in entry and on != "stopped":
+            raise fail(f"{key}: only a pattern with on = 'stopped' has it")
+    before_first_cell = entry.get("before_first_cell", False)
 
     matchers = {}
     for key in allowed:
@@ -169,14 +174,15 @@ def _build_pattern(path: Path, name: str, entry: dict[str, Any]) -> Pattern:
     clash = groups & (NUMBER_FIELDS | TEXT_FIELDS["error"] | {"stopped"})
     if clash:
         raise fail(f"regex group name {sorted(clash)[0]!r} is a reserved placeholder name")
-    texts = {"title": TEXT_FIELDS[on] | groups, "advice": TEXT_FIELDS[on] | groups,
-             "pointer": TEXT_FIELDS[on] | groups | {"later_cell"}}
+    fields = TEXT_FIELDS[on] - ({"cell"} if before_first_cell else set()) | groups
+    texts = {"title": fields, "advice": fields, "pointer": fields | {"later_cell"}}
     for key, fields in texts.items():
         if key in entry:
             _check_template(entry[key], fields, fail, key)
     return Pattern(code=entry["code"], category=entry["category"], on=on, title=entry["title"],
                    advice=entry["advice"], matchers=matchers, pointer=entry.get("pointer"),
-                   covers_cell=entry.get("covers_cell", False), example=entry["example"])
+                   covers_cell=entry.get("covers_cell", False), before_first_cell=before_first_cell,
+                   example=entry["example"])
 
 
 def _check_template(template: str, fields: set[str], fail: Callable[[str], DiagnosisTableError],
@@ -198,17 +204,19 @@ def diagnose(cells: Sequence[Mapping[str, Any]], stopped: str | None, limits: Ma
     """Diagnoses for the executed cells of one notebook, ordered by cell.
 
     ``cells`` are the result schema's ``execution.cells`` items ({index, source, status, seconds,
-    error}); ``stopped`` is ``execution.stopped``; ``limits`` holds ``cell_timeout_seconds``,
-    ``wall_budget_seconds`` and ``memory_mb``. Each failed cell gets its first matching pattern;
-    each cell that ran and needs the network (``!pip``, ``!wget``, ...) gets a note pointing at
-    the first error at or after it; a stopped run gets one run-level diagnosis at the cell that
-    was running.
+    error}); ``stopped`` is ``execution.stopped``; ``limits`` holds ``budget`` (seconds for the
+    whole notebook), ``cell_timeout`` (seconds for one cell) and ``limit_mb`` (memory). Each failed
+    cell gets its first matching pattern; each cell that ran and needs the network (``!pip``,
+    ``!wget``, ...) gets a note pointing at the first error at or after it; a stopped run gets one
+    run-level diagnosis at the cell that was running.
     """
     table = load_table() if table is None else table
-    base = {"budget": round(limits["cell_timeout_seconds"]), "wall_budget": round(limits["wall_budget_seconds"]),
-            "limit_mb": round(limits["memory_mb"]), "stopped": plain_text(stopped or "", GROUP_CHARS)}
+    if stopped is None and _ran_out_of_wall_budget(cells, limits):
+        stopped = "wall_budget"
+    base = {"budget": round(limits["cell_timeout"]), "wall_budget": round(limits["budget"]),
+            "limit_mb": round(limits["limit_mb"]), "stopped": plain_text(stopped or "", GROUP_CHARS)}
     stop_cell = _stop_cell(cells) if stopped else None
-    stop = _first_match(table, "stopped", {"stopped": stopped}) if stopped else None
+    stop = _first_stop(table, stopped, stop_cell is not None) if stopped else None
     failed = [c["index"] for c in cells if c.get("status") == "error"]
 
     found: list[tuple[int, dict[str, Any]]] = []  # (rank within the cell, diagnosis)
@@ -239,10 +247,22 @@ def diagnose(cells: Sequence[Mapping[str, Any]], stopped: str | None, limits: Ma
     return [diagnosis for _, diagnosis in sorted(found, key=order)]
 
 
+def _ran_out_of_wall_budget(cells: Sequence[Mapping[str, Any]], limits: Mapping[str, float]) -> bool:
+    """The executor gives a cell only what is left of the notebook's budget when that is less than
+    the per-cell limit, so a cell stopped before the per-cell limit means the whole budget ran out."""
+    return any(c.get("status") == "timeout" and (c.get("seconds") or 0) < limits["cell_timeout"] - 1
+               for c in cells)
+
+
 def _stop_cell(cells: Sequence[Mapping[str, Any]]) -> Mapping[str, Any] | None:
-    """The cell that was running when the run stopped: the last one that started."""
+    """The cell that was running when the run stopped: the last one that started, if any."""
     started = [c for c in cells if c.get("status") != "not_run"]
-    return started[-1] if started else (cells[0] if cells else None)
+    return started[-1] if started else None
+
+
+def _first_stop(table: Sequence[Pattern], stopped: str, cell_ran: bool) -> tuple[Pattern, dict[str, str]] | None:
+    usable = [p for p in table if p.before_first_cell != cell_ran]
+    return _first_match(usable, "stopped", {"stopped": stopped})
 
 
 def _subject(cell: Mapping[str, Any]) -> dict[str, str]:

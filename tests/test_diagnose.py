@@ -6,13 +6,17 @@ from pathlib import Path
 
 import pytest
 
+from autograder.assignment import load_assignment
 from autograder.diagnose import DiagnosisTableError, diagnose, load_table
 
 REPO = Path(__file__).resolve().parents[1]
 # Instructor tables kept with an assignment are tested with the built-in one, pattern by pattern.
 EXTRA_TABLES = tuple(sorted(REPO.glob("assignments/*/diagnoses.toml")))
 TABLE = load_table(*EXTRA_TABLES)
-LIMITS = {"cell_timeout_seconds": 420, "wall_budget_seconds": 600, "memory_mb": 4096}
+LIMITS = {"budget": 600, "cell_timeout": 420, "limit_mb": 4096}
+EXECUTION = load_assignment(REPO / "assignments" / "mnist").execution
+ASSIGNMENT_LIMITS = {"budget": EXECUTION.wall_budget_seconds, "cell_timeout": EXECUTION.cell_timeout_seconds,
+                     "limit_mb": EXECUTION.memory_mb}
 
 
 def cell(index: int, source: str = "", status: str = "ok", ename: str | None = None, evalue: str = "",
@@ -35,11 +39,12 @@ def write_table(tmp_path: Path, text: str) -> Path:
 def test_each_pattern_example_gets_exactly_that_pattern(pattern):
     example = pattern.example
     status = example.get("status", "error" if "ename" in example else "ok")
-    notebook = [cell(0, example.get("source", ""), status, example.get("ename"), example.get("evalue", ""))]
+    notebook = [cell(0, example.get("source", ""), status, example.get("ename"), example.get("evalue", ""),
+                     example.get("seconds", 1.0))]
 
-    diagnoses = diagnose(notebook, example.get("stopped"), LIMITS, TABLE)
+    diagnoses = diagnose(notebook, example.get("stopped"), ASSIGNMENT_LIMITS, TABLE)
 
-    assert codes(diagnoses) == [(0, pattern.code)]
+    assert codes(diagnoses) == [(None if pattern.before_first_cell else 0, pattern.code)]
     assert diagnoses[0]["category"] == pattern.category
     assert "{" not in diagnoses[0]["advice"] + diagnoses[0]["title"]  # every placeholder was filled
 
@@ -98,7 +103,7 @@ def test_cells_that_did_not_run_get_no_diagnosis():
 
 
 def test_cell_timeout_says_which_cell_how_long_and_the_budgets():
-    limits = {"cell_timeout_seconds": 300, "wall_budget_seconds": 900, "memory_mb": 4096}
+    limits = {"budget": 900, "cell_timeout": 300, "limit_mb": 4096}
     notebook = [cell(0, "import keras"), cell(1, "model.fit(x, y, epochs=100)", "timeout", seconds=301.4)]
 
     [diagnosis] = diagnose(notebook, None, limits)
@@ -120,8 +125,27 @@ def test_wall_budget_replaces_the_timeout_of_the_cell_it_stopped():
     assert "cell 3" in diagnosis["advice"]
 
 
+def test_a_cell_cut_short_by_the_remaining_budget_is_a_wall_budget_stop():
+    # The executor gives the last cell only what is left of the notebook's budget (here 600 - 550 s).
+    notebook = [cell(0, "mlp.fit(...)", seconds=550.0), cell(1, "gru.fit(...)", "timeout", seconds=50.4),
+                cell(2, "evaluate()", "not_run")]
+
+    [diagnosis] = diagnose(notebook, None, LIMITS)
+
+    assert (diagnosis["code"], diagnosis["cell"]) == ("wall_budget", 1)
+    assert "600 s" in diagnosis["advice"] and "about 600 s" in diagnosis["advice"]
+
+
+def test_a_kernel_that_never_started_is_not_blamed_on_a_cell():
+    for notebook in ([], [cell(0, "import keras", "not_run")]):
+        [diagnosis] = diagnose(notebook, "kernel_died", LIMITS)
+
+        assert (diagnosis["code"], diagnosis["cell"], diagnosis["cell_status"]) == ("kernel_failed_to_start", None, None)
+        assert "tell your instructor" in diagnosis["advice"]
+
+
 def test_memory_limit_names_the_limit_and_the_cell():
-    limits = {**LIMITS, "memory_mb": 2048}
+    limits = {**LIMITS, "limit_mb": 2048}
     notebook = [cell(0, "x = np.repeat(x_train, 50, axis=0)", "error", "DeadKernelError", "Kernel died"),
                 cell(1, "model.fit(x, y)", "not_run")]
 
