@@ -14,6 +14,7 @@ from __future__ import annotations
 import argparse
 import base64
 import io
+import zipfile
 from collections import Counter
 from pathlib import Path
 from typing import Any
@@ -29,6 +30,7 @@ from autograder.results import REASONS, atomic_write_text
 
 TEMPLATES = Path(__file__).with_name("templates")
 CONFUSION_ARTIFACT = "confusion_student.npy"
+EVIDENCE_ARCHIVE = "predictions.npz"  # the grader's stored evidence (autograder.artifacts.save_evidence)
 MAX_ARTIFACT_BYTES = 64 * 1024  # a 10x10 int64 matrix is under 1 KB
 SLOWEST_SHOWN = 10
 
@@ -96,13 +98,22 @@ def histogram_plot(percents: list[float]) -> str:
 
 
 def load_confusion(artifacts_dir: Path) -> np.ndarray | None:
-    """The student's 10x10 confusion matrix, or None when it is absent or not a valid matrix."""
-    path = artifacts_dir / CONFUSION_ARTIFACT
-    if not path.is_file() or path.stat().st_size > MAX_ARTIFACT_BYTES:
-        return None
+    """The student's 10x10 confusion matrix, or None when it is absent or not a valid matrix.
+
+    Read from ``confusion_student.npy``, else from the ``confusion`` array of the stored evidence.
+    """
+    npy, archive = artifacts_dir / CONFUSION_ARTIFACT, artifacts_dir / EVIDENCE_ARCHIVE
     try:
-        matrix = np.load(path, allow_pickle=False)
-    except (ValueError, OSError):
+        if npy.is_file() and npy.stat().st_size <= MAX_ARTIFACT_BYTES:
+            matrix = np.load(npy, allow_pickle=False)
+        elif not npy.exists() and archive.is_file():
+            with np.load(archive, allow_pickle=False) as arrays:
+                if "confusion" not in arrays.files:
+                    return None
+                matrix = arrays["confusion"]
+        else:
+            return None
+    except (ValueError, OSError, zipfile.BadZipFile):
         return None
     valid = (matrix.shape == (10, 10) and np.issubdtype(matrix.dtype, np.integer)
              and (matrix >= 0).all())
@@ -136,7 +147,7 @@ def student_view(key: str, result: dict[str, Any], artifacts_dir: Path,
                 "name": plain_text(c.get("name"), 100),
                 "score": float(c.get("score") or 0.0),
                 "max_score": float(c.get("max_score") or 0.0),
-                "passed": bool(c.get("passed")),
+                "status": plain_text(c.get("status") or check_status(c), 40),
                 "message": plain_text(c.get("message")),
             } for c in q.get("checks") or []],
         } for q in result.get("questions") or []],
@@ -148,6 +159,11 @@ def student_view(key: str, result: dict[str, Any], artifacts_dir: Path,
         "confusion_png": confusion_plot(confusion) if confusion is not None else None,
         "accuracy_png": accuracy_plot(result.get("models") or {}),
     }
+
+
+def check_status(check: dict[str, Any]) -> str:
+    """For results written before checks carried their own status."""
+    return "passed" if check.get("passed") else "partial" if (check.get("score") or 0) > 0 else "failed"
 
 
 def summary_view(results: dict[str, dict[str, Any]], assignment: Assignment) -> dict[str, Any]:

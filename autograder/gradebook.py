@@ -154,11 +154,12 @@ def submission_rows(results: dict[str, dict[str, Any]], assignment: Assignment) 
             "reason": result.get("reason") or "",
             "submitted_at": submission.get("submitted_at") or "",
             "late": bool(submission.get("late")),
+            "graded_at": (result.get("grader") or {}).get("graded_at") or "",
             "submission": key,
         })
     return pd.DataFrame(rows, columns=[*gradebook_columns(assignment)[:2 + len(assignment.questions)],
                                        "status", "result_status", "reason", "submitted_at", "late",
-                                       "submission"])
+                                       "graded_at", "submission"])
 
 
 def apply_roster(rows: pd.DataFrame, roster: pd.DataFrame, assignment: Assignment) -> pd.DataFrame:
@@ -172,7 +173,7 @@ def apply_roster(rows: pd.DataFrame, roster: pd.DataFrame, assignment: Assignmen
         "student_id": absent["student_id"], "student_name": absent["name"],
         **{q.id: 0.0 for q in assignment.questions},
         "status": "missing", "result_status": "", "reason": "", "submitted_at": "", "late": False,
-        "submission": "",
+        "graded_at": "", "submission": "",
     })
     return pd.concat([rows, missing], ignore_index=True) if len(missing) else rows
 
@@ -224,8 +225,8 @@ def build_submissions(results: dict[str, dict[str, Any]], assignment: Assignment
                       due: datetime | None = None, policy: LatePolicy = LatePolicy()) -> pd.DataFrame:
     """Every submission (and every missing roster student), scored.
 
-    Gradebook columns, then ``result_status`` (the result's own status, which ``not_on_roster`` hides)
-    and ``submission`` (the result key, empty for a missing student).
+    Gradebook columns, then ``result_status`` (the result's own status, which ``not_on_roster`` hides),
+    ``graded_at`` and ``submission`` (the result key, empty for a missing student).
     """
     rows = submission_rows(results, assignment)
     if roster is not None:
@@ -234,13 +235,18 @@ def build_submissions(results: dict[str, dict[str, Any]], assignment: Assignment
         overrides = pd.DataFrame(columns=["student_id", "question", "score", "reason"])
     rows = apply_overrides(rows, overrides, assignment)
     rows = apply_totals(rows, assignment, due, policy)
-    return rows[[*gradebook_columns(assignment), "result_status", "submission"]]
+    return rows[[*gradebook_columns(assignment), "result_status", "graded_at", "submission"]]
 
 
 def latest_per_student(submissions: pd.DataFrame) -> pd.DataFrame:
-    """The gradebook proper: each student's latest submission, sorted by student id."""
-    ordered = submissions.sort_values(["student_id", "submitted_at", "submission"], kind="stable")
-    return ordered.drop_duplicates("student_id", keep="last").reset_index(drop=True)
+    """The gradebook proper: each student's latest submission (by submitted_at, then graded_at)."""
+    def instants(column: str) -> pd.Series:
+        return pd.to_datetime(submissions[column].map(parse_time), utc=True)
+
+    ordered = submissions.assign(_submitted=instants("submitted_at"), _graded=instants("graded_at")).sort_values(
+        ["student_id", "_submitted", "_graded", "submission"], kind="stable", na_position="first")
+    latest = ordered.drop_duplicates("student_id", keep="last")
+    return latest.drop(columns=["_submitted", "_graded"]).reset_index(drop=True)
 
 
 # --- exports --------------------------------------------------------------------------------------

@@ -41,7 +41,7 @@ def save_artifact(results: Path, key: str, array: np.ndarray) -> None:
 
 @pytest.fixture(scope="module")
 def pages(tmp_path_factory, assignment) -> dict[str, Path]:
-    """Feedback for the fixture results: a valid matrix for a001, invalid ones for a002 and a005."""
+    """Feedback for the fixture results: valid matrices for a001 and a004, invalid ones for a002 and a005."""
     results = tmp_path_factory.mktemp("RESULTS")
     (results / "results").mkdir()
     for path in FIXTURES.glob("*.json"):
@@ -49,6 +49,10 @@ def pages(tmp_path_factory, assignment) -> dict[str, Path]:
     save_artifact(results, "a001-complete", confusion_matrix())
     save_artifact(results, "a002-partial", confusion_matrix().astype(float))  # wrong dtype
     save_artifact(results, "a005-injection", np.array([{"a": 1}], dtype=object))  # a pickle
+    # The grader's own evidence archive (autograder.artifacts.save_evidence) also holds the matrix.
+    (results / "artifacts" / "a004-late").mkdir(parents=True)
+    np.savez_compressed(results / "artifacts" / "a004-late" / "predictions.npz", confusion=confusion_matrix(),
+                        **{"mlp.eval": np.zeros(50, dtype=np.int8)})
     paths = write_feedback(results, results / "feedback", assignment)
     return {path.stem: path for path in paths}
 
@@ -102,7 +106,8 @@ def test_confusion_heatmap_only_from_a_valid_matrix(pages):
     assert "Confusion matrix heatmap" in html(pages, "a001-complete")
     assert "Confusion matrix heatmap" not in html(pages, "a002-partial")  # float matrix refused
     assert "Confusion matrix heatmap" not in html(pages, "a005-injection")  # pickle never loaded
-    assert "Confusion matrix heatmap" not in html(pages, "a004-late")  # no artifact
+    assert "Confusion matrix heatmap" in html(pages, "a004-late")  # from predictions.npz
+    assert "Confusion matrix heatmap" not in html(pages, "a003-rejected")  # no artifacts at all
 
 
 def test_plots_are_real_images(pages):
@@ -122,7 +127,7 @@ def test_summary_page(pages):
         assert f'href="{key}.html"' in page
     for code, count in Counter(r["reason"] for r in results.values() if r["reason"]).items():
         assert re.search(rf"<code>{code}</code></td><td class=\"num\">{count}</td>", page), code
-    slowest = max(results, key=lambda k: results[k]["execution"]["seconds"])
+    slowest = max(results, key=lambda k: (results[k]["execution"] or {}).get("seconds", 0))
     slow_table = page.split("Slowest submissions")[1]
     assert slow_table.index(f'href="{slowest}.html"') < min(
         slow_table.index(f'href="{k}.html"') for k in results if k != slowest)

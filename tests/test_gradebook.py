@@ -155,6 +155,16 @@ def test_latest_submission_counts(results_dir, assignment):
     assert table.loc["A001", "total"] == pytest.approx(resubmission["score"])
 
 
+def test_latest_is_decided_by_instant_not_by_text(results_dir, assignment):
+    earlier = fixture_result("a001-complete")  # the original was submitted 2026-11-30T18:12Z
+    earlier["submission"]["submitted_at"] = "2026-11-30T19:00:00+02:00"  # 17:00Z: earlier, sorts later as text
+    earlier["questions"][0]["score"] = 0.0
+    earlier["score"] -= 10.0
+    (results_dir / "results" / "a001-earlier.json").write_text(json.dumps(earlier))
+    table = gradebook(results_dir, assignment)
+    assert table.loc["A001", "total"] == pytest.approx(fixture_result("a001-complete")["score"])
+
+
 def test_otter_final_grades_layout(results_dir, assignment):
     write_gradebook(results_dir, results_dir / "out" / "gradebook.csv", assignment)
     otter = pd.read_csv(results_dir / "out" / "final_grades.csv", keep_default_na=False)
