@@ -10,8 +10,10 @@ from autograder.artifacts import ModelEvidence
 from autograder.assignment import ARCHITECTURE_TITLES, Threshold
 from autograder.checks import NotAssessed, Outcome, failed
 
-#: How much further a model may fall from the public test set to the shifted hidden images than the
-#: references do before it looks like a lookup of the public test labels rather than a classifier.
+#: A lookup of the public test labels is near perfect on the public test set and falls on the shifted
+#: hidden copies much further than the references do; weak but honest models fall too, but are not
+#: near perfect on the public set.
+LOOKUP_PUBLIC_ACCURACY = 0.99
 LOOKUP_GAP_MARGIN = 0.10
 
 
@@ -34,7 +36,8 @@ def accuracy_outcome(model: ModelEvidence, eval_labels: np.ndarray, public_label
         raise NotAssessed(f"The grader could not get predictions from your {title} model.")
     detail = (f"hidden={hidden:.4f} public_test={public if public is None else round(public, 4)} "
               f"full_credit_at={threshold.full} zero_at={threshold.zero} variable={model.variable}")
-    if public is not None and public - hidden > reference_gap(calibration, model.arch) + LOOKUP_GAP_MARGIN:
+    if public is not None and public >= LOOKUP_PUBLIC_ACCURACY \
+            and public - hidden > reference_gap(calibration, model.arch) + LOOKUP_GAP_MARGIN:
         return failed(f"Your {title} scores {public:.1%} on the public MNIST test set but only {hidden:.1%} "
                       "on slightly shifted copies of the same digits: it looks like it memorised the test set "
                       "instead of learning to classify digits.", detail + " lookup_suspected")
