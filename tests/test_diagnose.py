@@ -81,6 +81,17 @@ def test_pip_install_is_called_out_and_points_at_the_import_error_two_cells_late
     assert diagnoses[0]["advice"].endswith("The first error after it is in cell 3, probably because of this.")
 
 
+def test_a_silently_skipped_tensorflow_version_cell_points_at_the_name_error_it_causes():
+    # ipykernel reports an unknown magic without an error output, so the executor records the cell as ok.
+    notebook = [cell(0, "%tensorflow_version 2.x\nimport keras"), cell(1, "x = 1"),
+                cell(2, "keras.utils.set_random_seed(0)", "error", "NameError", "name 'keras' is not defined")]
+
+    diagnoses = diagnose(notebook, None, LIMITS)
+
+    assert codes(diagnoses) == [(0, "colab_tensorflow_version_line"), (2, "name_not_defined")]
+    assert "cell 3" in diagnoses[0]["advice"]
+
+
 def test_download_note_without_a_later_error_has_no_pointer_and_comments_are_ignored():
     notebook = [cell(0, "!wget https://example.com/extra.npz"), cell(1, "# !pip install tqdm\nx = 1")]
 
