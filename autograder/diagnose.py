@@ -176,9 +176,9 @@ def _build_pattern(path: Path, name: str, entry: dict[str, Any]) -> Pattern:
         raise fail(f"regex group name {sorted(clash)[0]!r} is a reserved placeholder name")
     fields = TEXT_FIELDS[on] - ({"cell"} if before_first_cell else set()) | groups
     texts = {"title": fields, "advice": fields, "pointer": fields | {"later_cell"}}
-    for key, fields in texts.items():
+    for key, placeholders in texts.items():
         if key in entry:
-            _check_template(entry[key], fields, fail, key)
+            _check_template(entry[key], placeholders, fail, key)
     return Pattern(code=entry["code"], category=entry["category"], on=on, title=entry["title"],
                    advice=entry["advice"], matchers=matchers, pointer=entry.get("pointer"),
                    covers_cell=entry.get("covers_cell", False), before_first_cell=before_first_cell,
