@@ -164,6 +164,9 @@ def submission_rows(results: dict[str, dict[str, Any]], assignment: Assignment) 
 
 def apply_roster(rows: pd.DataFrame, roster: pd.DataFrame, assignment: Assignment) -> pd.DataFrame:
     """Flag results from unknown students, add roster students without a result, take roster names."""
+    repeated = roster["student_id"][roster["student_id"].duplicated()]
+    if len(repeated):
+        raise ValueError(f"roster: student_id {repeated.iloc[0]!r} is listed more than once")
     on_roster = rows["student_id"].isin(roster["student_id"])
     rows.loc[~on_roster, "status"] = "not_on_roster"
     names = roster.set_index("student_id")["name"]
@@ -188,8 +191,13 @@ def apply_overrides(rows: pd.DataFrame, overrides: pd.DataFrame, assignment: Ass
         target = rows["student_id"] == str(override.student_id)
         if not target.any():
             raise ValueError(f"{where}: unknown student_id {override.student_id!r}")
-        score = float(override.score)
+        try:
+            score = float(override.score)
+        except ValueError:
+            raise ValueError(f"{where}: score {override.score!r} is not a number") from None
         if override.question == "late_penalty":
+            if score < 0:
+                raise ValueError(f"{where}: a late penalty cannot be negative")
             rows.loc[target, "penalty_override"] = score
             old = "computed"
         elif override.question in maxima:

@@ -86,6 +86,11 @@ def test_roster_lists_missing_students_and_flags_unknown_ones(results_dir, assig
     assert len(table) == 6
 
 
+def test_roster_with_a_repeated_student_is_refused(results_dir, assignment):
+    with pytest.raises(ValueError, match="'A001' is listed more than once"):
+        gradebook(results_dir, assignment, roster=pd.concat([roster(), roster().head(1)]))
+
+
 @pytest.mark.parametrize("text, units, expected", [
     ("none", 3, 0.0), ("zero", 1, 1.0), ("zero", 0, 0.0), ("10%/day,max=50%", 2, 0.2),
     ("10%/day,max=50%", 9, 0.5), ("25%/day", 7, 1.0), ("2.5%/hour", 4, 0.1),
@@ -135,6 +140,7 @@ def test_overrides_replace_scores_and_are_noted(results_dir, assignment):
 
 @pytest.mark.parametrize("question, score, error", [
     ("q9", "1", "unknown question"), ("q1", "11", "outside 0..10"), ("q1", "-1", "outside"),
+    ("q1", "ten", "not a number"), ("late_penalty", "-5", "cannot be negative"),
 ])
 def test_bad_overrides_are_refused(results_dir, assignment, question, score, error):
     overrides = pd.DataFrame({"student_id": ["A001"], "question": [question], "score": [score],
