@@ -14,6 +14,7 @@ from autograder.checks import Outcome, failed
 Summary = dict[str, Any]
 Rule = Callable[[Summary], tuple[bool, str]]
 
+WITH_ARTICLE = {"mlp": "an MLP", "cnn": "a CNN", "simple_rnn": "a SimpleRNN", "lstm": "an LSTM", "gru": "a GRU"}
 RECURRENT = {"simple_rnn": "SimpleRNN", "lstm": "LSTM", "gru": "GRU"}
 POOLING = {"MaxPooling2D", "AveragePooling2D", "GlobalAveragePooling2D", "GlobalMaxPooling2D"}
 CONVOLUTION = {"Conv2D", "SeparableConv2D", "DepthwiseConv2D"}
@@ -112,9 +113,8 @@ def wrong_kind(arch: str, summary: Summary) -> Outcome | None:
     actual = kind(summary)
     if actual == arch:
         return None
-    described = ARCHITECTURE_TITLES.get(actual, "a model without Dense, Conv2D or recurrent layers") \
-        if actual else "a model without Dense, Conv2D or recurrent layers"
-    return failed(f"This model is {described}, not a {ARCHITECTURE_TITLES[arch]}, so it earns no "
+    described = WITH_ARTICLE.get(actual, "a model without Dense, Conv2D or recurrent layers")
+    return failed(f"This model is {described}, not {WITH_ARTICLE[arch]}, so it earns no "
                   f"{ARCHITECTURE_TITLES[arch]} points.", f"layers: {layer_classes(summary)}")
 
 

@@ -177,7 +177,7 @@ def grade_into(path: str | Path, assignment: Assignment, result_path: Path, arti
         evaluation = evaluation_set(assignment.evaluation_seed(), assignment.evaluation_size,
                                     assignment.evaluation_max_shift)
         image_sets = {"eval": evaluation.images, "public": mnist_data().x_test}
-        if (job.export / "models").is_dir():
+        if any((job.export / "models").glob("*.keras")):
             execution.predict = execute.predict(job, image_sets, sandboxed=sandboxed)
         evidence = load_evidence(job.export, job.predictions, {k: len(v) for k, v in image_sets.items()})
         save_evidence(evidence, artifacts)

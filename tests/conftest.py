@@ -23,3 +23,37 @@ def mnist():
     from autograder.data import load_mnist
 
     return load_mnist()
+
+
+SMALL_CALIBRATION = {
+    "schema_version": 1,
+    "note": "test-only: thresholds for models trained on 1,500 images for one epoch",
+    "architectures": {arch: {"test_accuracy": {"mean": 0.75, "min": 0.70},
+                             "eval_accuracy": {"mean": 0.55, "min": 0.50}}
+                      for arch in ("mlp", "cnn", "simple_rnn", "lstm", "gru")},
+}
+
+
+@pytest.fixture(scope="session")
+def small_assignment(tmp_path_factory):
+    """The real MNIST assignment with test-sized thresholds, hidden set and budgets.
+
+    Same questions, hidden tests and rubric; only calibration.json (thresholds for slice-trained models),
+    the hidden set size (1,000) and the budgets (2 minutes, 2 GiB) differ, so sandboxed runs stay short.
+    """
+    import json
+    import re
+    import shutil
+
+    from autograder.assignment import load_assignment
+
+    root = tmp_path_factory.mktemp("assignment") / "mnist"
+    shutil.copytree(REPO / "assignments" / "mnist", root, ignore=shutil.ignore_patterns("generated"))
+    (root / "calibration.json").write_text(json.dumps(SMALL_CALIBRATION))
+    toml = (root / "assignment.toml").read_text()
+    toml = toml.replace('"../../', f'"{REPO}/')
+    for key, value in {"size": "1000", "wall_budget_seconds": "120", "cell_timeout_seconds": "90",
+                       "memory_mb": "2048"}.items():
+        toml = re.sub(rf"(?m)^{key} = \S+", f"{key} = {value}", toml)
+    (root / "assignment.toml").write_text(toml)
+    return load_assignment(root)

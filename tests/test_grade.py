@@ -1,0 +1,150 @@
+"""grade-one end to end: a sandboxed run of small homework notebooks, scored by the hidden tests."""
+from __future__ import annotations
+
+import json
+
+import nbformat
+import pytest
+
+import notebooks
+from autograder.grade import grade_one, regrade
+from autograder.results import SCHEMA_VERSION, read_result
+
+pytestmark = pytest.mark.slow
+
+
+def question(result: dict, qid: str) -> dict:
+    return next(q for q in result["questions"] if q["id"] == qid)
+
+
+def check(result: dict, name: str) -> dict:
+    return next(c for q in result["questions"] for c in q["checks"] if c["name"] == name)
+
+
+@pytest.fixture(scope="module")
+def full(small_assignment, tmp_path_factory):
+    """All five architectures, with a report that overstates the MLP's accuracy."""
+    out = tmp_path_factory.mktemp("full")
+    nb = notebooks.write(notebooks.homework(claims={"mlp": "99.5%"}, best="cnn"), out / "full.ipynb")
+    return grade_one(nb, small_assignment, out / "graded"), out
+
+
+def test_result_schema_and_artifacts(full):
+    result, out = full
+    assert read_result(out / "graded" / "result.json") == result
+    assert result["schema_version"] == SCHEMA_VERSION and result["status"] == "graded"
+    assert result["sandboxed"] is True and result["reason"] is None
+    assert result["max_score"] == 100
+    assert {q["id"] for q in result["questions"]} == {f"q{i}" for i in range(1, 9)}
+    for name in ("submission.ipynb", "executed.ipynb", "evidence.json", "predictions.npz"):
+        assert (out / "graded" / "artifacts" / name).is_file(), name
+    assert all(cell["status"] == "ok" for cell in result["execution"]["cells"])
+
+
+def test_every_architecture_found_and_checked(full):
+    result, _ = full
+    for arch, qid in [("mlp", "q2"), ("cnn", "q3"), ("simple_rnn", "q4"), ("lstm", "q5"), ("gru", "q6")]:
+        assert result["models"][arch]["found_by"] == "name"
+        assert check(result, f"{arch}_architecture")["status"] == "passed", arch
+    assert question(result, "q1")["status"] == "passed"
+
+
+def test_accuracy_is_measured_by_the_grader_on_hidden_images(full):
+    result, _ = full
+    mlp = result["models"]["mlp"]
+    assert 0.2 < mlp["accuracy"] < 1.0 and 0.2 < mlp["public_accuracy"] < 1.0
+    acc = check(result, "mlp_accuracy")
+    assert f"{mlp['accuracy']:.2%}" in acc["message"]
+    expected = min(1.0, max(0.0, (mlp["accuracy"] - mlp["threshold_zero"])
+                            / (mlp["threshold_full"] - mlp["threshold_zero"])))
+    assert acc["score"] == pytest.approx(10 * expected, abs=1e-3)
+
+
+def test_confusion_matrix_matches_the_named_models_predictions(full):
+    result, _ = full
+    confusion = check(result, "confusion_matrix")
+    assert "closest=cnn moved=0" in confusion["detail"]
+    assert confusion["score"] >= 6
+
+
+def test_overstated_report_claim_loses_the_claims_points(full):
+    result, _ = full
+    claims = check(result, "report_claims")
+    measured = result["models"]["mlp"]["public_accuracy"]
+    assert claims["score"] == 0
+    assert "99.5%" in claims["message"] and f"{measured:.1%}" in claims["message"]
+    assert check(result, "report_sections")["status"] == "passed"
+
+
+def test_only_mlp_done_earns_preprocessing_and_mlp_only(small_assignment, tmp_path):
+    nb = notebooks.write(notebooks.homework(("mlp",), report=False), tmp_path / "mlp_only.ipynb")
+    result = grade_one(nb, small_assignment, tmp_path / "graded")
+    earned = {q["id"] for q in result["questions"] if q["score"] > 0}
+    assert earned <= {"q1", "q2", "q7"} and {"q1", "q2"} <= earned
+    for qid in ("q3", "q4", "q5", "q6"):
+        assert question(result, qid)["status"] == "not_assessed"
+        assert "No usable" in question(result, qid)["message"]
+    assert question(result, "q8")["score"] == 0
+
+
+def test_cnn_that_is_secretly_an_mlp_loses_the_cnn_points(small_assignment, tmp_path):
+    fake_cnn = ('cnn_model = keras.Sequential([keras.Input((28, 28)), layers.Flatten(), '
+                'layers.Dense(32, activation="relu"), layers.Dense(10, activation="softmax")])\n'
+                + notebooks.FIT.format(var="cnn_model", x="x_train", epochs=1))
+    renamed_lstm = notebooks.MODELS["lstm"][1].replace("lstm_model", "my_recurrent_net") + "\n" + \
+        notebooks.FIT.format(var="my_recurrent_net", x="x_train", epochs=1)
+    nb = notebooks.homework(("mlp", "cnn", "lstm"), replace={"cnn": fake_cnn, "lstm": renamed_lstm},
+                            report=False)
+    result = grade_one(notebooks.write(nb, tmp_path / "fake_cnn.ipynb"), small_assignment, tmp_path / "graded")
+    q3 = question(result, "q3")
+    assert q3["score"] == 0 and "is an MLP, not a CNN" in q3["message"]
+    assert result["models"]["lstm"] == {**result["models"]["lstm"], "variable": "my_recurrent_net",
+                                        "found_by": "discovered"}
+    assert check(result, "lstm_architecture")["status"] == "passed"
+
+
+def test_regrade_rescores_from_stored_evidence_without_running(full, small_assignment, monkeypatch):
+    result, out = full
+    import autograder.execute as execute
+
+    monkeypatch.setattr(execute, "run_notebook", lambda *a, **k: pytest.fail("regrade executed a notebook"))
+    monkeypatch.setattr(execute, "predict", lambda *a, **k: pytest.fail("regrade ran predictions"))
+    again = regrade(out / "graded" / "result.json", out / "graded" / "artifacts", small_assignment)
+    assert [q["score"] for q in again["questions"]] == [q["score"] for q in result["questions"]]
+    assert "regraded_at" in again["grader"]
+
+
+def test_malformed_notebook_is_one_rejected_result(small_assignment, tmp_path):
+    bad = tmp_path / "broken.ipynb"
+    bad.write_text('{"cells": [')
+    result = grade_one(bad, small_assignment, tmp_path / "graded")
+    assert result["status"] == "rejected" and result["reason"] == "invalid_notebook"
+    assert result["score"] == 0 and len(result["questions"]) == 8
+    assert json.loads((tmp_path / "graded" / "result.json").read_text())["reason"] == "invalid_notebook"
+
+
+def test_unfilled_template_scores_near_zero_with_a_message_per_question(small_assignment, repo, tmp_path):
+    template = repo / "student_template" / small_assignment.student_notebook
+    result = grade_one(template, small_assignment, tmp_path / "graded")
+    assert result["status"] == "graded"
+    assert result["score"] <= 5
+    for q in result["questions"]:
+        assert q["message"], q["id"]
+
+
+def test_same_notebook_twice_gives_the_same_scores(small_assignment, tmp_path):
+    nb = notebooks.write(notebooks.homework(("mlp", "cnn"), report=False), tmp_path / "twice.ipynb")
+    first = grade_one(nb, small_assignment, tmp_path / "one")
+    second = grade_one(nb, small_assignment, tmp_path / "two")
+    assert [c["score"] for q in first["questions"] for c in q["checks"]] == \
+        [c["score"] for q in second["questions"] for c in q["checks"]]
+    assert first["models"] == second["models"]
+
+
+def test_unsandboxed_run_is_marked_as_such(small_assignment, tmp_path):
+    nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell("x = 1")])
+    path = tmp_path / "trivial.ipynb"
+    nbformat.write(nb, path)
+    result = grade_one(path, small_assignment, tmp_path / "graded", sandboxed=False)
+    assert result["sandboxed"] is False and result["status"] == "graded"
+    assert question(result, "q1")["status"] == "not_assessed"
