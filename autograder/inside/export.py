@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import math
 import os
+import sys
 
 import numpy as np
 
@@ -45,8 +46,9 @@ def training_steps(model) -> int:
 
 def find_models(namespace: dict, wanted: dict[str, str]) -> dict[str, dict]:
     """arch -> {variable, found_by, object}: template names first, then discovery by layers."""
-    import keras
-
+    keras = sys.modules.get("keras")
+    if keras is None:  # never imported, so no model exists: skip a ten-second TensorFlow import
+        return {}
     found: dict[str, dict] = {}
     for arch, variable in wanted.items():
         obj = namespace.get(variable)
