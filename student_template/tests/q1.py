@@ -15,9 +15,9 @@ def test_preprocessing(x_train, y_train, x_val, y_val, x_test, y_test):
         assert len(value) > 0, f'{name} is empty: the validation split should hold the last 5,000 training images'
     for name, x in images.items():
         assert x.shape[1:] in ((28, 28), (28, 28, 1), (784,)), f'{name} should hold images shaped (n, 28, 28), but its shape is {x.shape}'
-        assert x.dtype == np.float32, f"{name} should be float32, but its dtype is {x.dtype}: use .astype('float32')"
         low, high = (float(x.min()), float(x.max()))
         assert low >= 0.0 and high <= 1.0, f'{name} should be float scaled to [0, 1], but its max is {high} and its min is {low}: divide by 255'
+        assert x.dtype == np.float32, f"{name} should be float32, but its dtype is {x.dtype}: use .astype('float32')"
         assert high > 0.5, f'{name} is too dark: its max is {high:.4f} where white should be 1.0; did you divide by 255 twice?'
     for name, y in labels.items():
         assert y.ndim == 1, f'{name} should be a 1-D array of integer labels 0-9, but its shape is {y.shape}; keep integer labels (no one-hot encoding)'
