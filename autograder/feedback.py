@@ -67,7 +67,11 @@ def accuracy_plot(models: dict[str, Any]) -> str | None:
         return None
     figure = Figure(figsize=(5.6, 3.8))
     axes = figure.subplots()
-    for x, arch in enumerate(archs):
+    for x, arch in enumerate(ARCHITECTURES):
+        if arch not in archs:
+            axes.text(x, 0, "no model", ha="center", va="bottom", fontsize=8, color="#c62828",
+                      transform=axes.get_xaxis_transform())
+            continue
         model = models[arch]
         accuracy, full, zero = model["accuracy"], model.get("threshold_full"), model.get("threshold_zero")
         colour = ("#2e7d32" if full is None or accuracy >= full else
@@ -76,16 +80,17 @@ def accuracy_plot(models: dict[str, Any]) -> str | None:
         axes.text(x, 100 * accuracy + 0.5, f"{100 * accuracy:.1f}%", ha="center", fontsize=8)
         if full is not None:
             axes.hlines(100 * full, x - 0.4, x + 0.4, colors="black", linewidth=2,
-                        label="full credit" if x == 0 else None)
+                        label="full credit" if arch == archs[0] else None)
         if zero is not None:
             axes.hlines(100 * zero, x - 0.4, x + 0.4, colors="grey", linestyles="dashed",
-                        label="zero credit" if x == 0 else None)
+                        label="zero credit" if arch == archs[0] else None)
     lowest = min([models[a]["accuracy"] for a in archs]
                  + [models[a]["threshold_zero"] for a in archs if models[a].get("threshold_zero") is not None])
-    axes.set(xticks=range(len(archs)), xticklabels=[ARCHITECTURE_TITLES[a] for a in archs],
+    axes.set(xticks=range(len(ARCHITECTURES)), xticklabels=[ARCHITECTURE_TITLES[a] for a in ARCHITECTURES],
+             xlim=(-0.6, len(ARCHITECTURES) - 0.4),
              ylabel="accuracy (%)", ylim=(max(0, 100 * lowest - 5), 101),
              title="Accuracy on the evaluation images vs. thresholds")
-    axes.legend(loc="lower right", fontsize=8)
+    axes.legend(loc="upper center", bbox_to_anchor=(0.5, -0.12), ncol=2, fontsize=8, frameon=False)
     return png_data_uri(figure)
 
 
