@@ -187,11 +187,16 @@ class CappedNotebookClient(NotebookClient):
         return super().output(outs, msg, display_id, cell_index)
 
 
+def _error_record(content: dict[str, Any]) -> dict[str, Any]:
+    """An error as plain, size-capped data (the kernel controls every string in it)."""
+    return {"ename": str(content.get("ename", ""))[:200], "evalue": str(content.get("evalue", ""))[:2000],
+            "traceback": [str(line)[:2000] for line in list(content.get("traceback") or [])[-20:]]}
+
+
 def _error_of(cell: Any) -> dict[str, Any] | None:
     for out in cell.get("outputs", []):
         if out.get("output_type") == "error":
-            return {"ename": str(out.get("ename", ""))[:200], "evalue": str(out.get("evalue", ""))[:2000],
-                    "traceback": [str(line)[:2000] for line in out.get("traceback", [])[-20:]]}
+            return _error_record(out)
     return None
 
 
@@ -205,6 +210,13 @@ async def _run_cells(client: CappedNotebookClient, nb: Any, execution: Execution
                      cell_timeout: float, on_error: str) -> None:
     started = time.monotonic()
     stop = False
+    replies: dict[int, dict[str, Any]] = {}
+
+    def remember_error(cell: Any, cell_index: int, execute_reply: dict[str, Any]) -> None:
+        # An unknown %magic fails with an error reply but no error output: the reply is the record.
+        replies[cell_index] = execute_reply.get("content", {})
+
+    client.on_cell_error = remember_error
     for index, cell in enumerate(nb.cells):
         if cell.cell_type != "code":
             continue
@@ -225,7 +237,7 @@ async def _run_cells(client: CappedNotebookClient, nb: Any, execution: Execution
             record.error = {"ename": "DeadKernelError", "evalue": "the kernel died", "traceback": []}
             raise
         record.seconds = time.monotonic() - cell_started
-        record.error = _error_of(cell)
+        record.error = _error_of(cell) or (_error_record(replies[index]) if index in replies else None)
         if record.error and record.error["ename"] == "CellTimeoutError":
             record.status = "timeout"
         else:

@@ -21,7 +21,7 @@ from autograder.artifacts import Evidence, load_evidence, save_evidence, stored_
 from autograder.assignment import Assignment
 from autograder.data import (EvaluationSet, Mnist, find_mnist_file, load_mnist, make_evaluation_set,
                              provision_keras_cache)
-from autograder.diagnose import diagnose
+from autograder.diagnose import diagnose, load_table
 from autograder.hidden import run_checks
 from autograder.intake import read_notebook
 from autograder.report import analyze_report, report_markdown
@@ -193,8 +193,10 @@ def grade_into(path: str | Path, assignment: Assignment, result_path: Path, arti
     result["execution"] = execution.as_dict()
     result["reason"] = overall_reason(execution)
     result["message"] = REASONS.get(result["reason"], "") if result["reason"] else "Graded."
+    instructor_table = assignment.root / "diagnoses.toml"
     result["diagnoses"] = diagnose(result["execution"]["cells"], execution.stopped, {
-        "budget": ex.wall_budget_seconds, "cell_timeout": ex.cell_timeout_seconds, "limit_mb": ex.memory_mb})
+        "budget": ex.wall_budget_seconds, "cell_timeout": ex.cell_timeout_seconds, "limit_mb": ex.memory_mb},
+        table=load_table(instructor_table) if instructor_table.is_file() else None)
     result["notes"] = intake.notes + evidence.problems
     result["timings"].update(execution.timings, predict=execution.predict.get("seconds", 0.0),
                              checks=round(time.monotonic() - checks_started, 3),
