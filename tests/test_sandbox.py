@@ -1,0 +1,154 @@
+"""The sandbox and Phase A on their own: isolation, limits, watchdog, output capping, ipc kernel."""
+from __future__ import annotations
+
+import os
+import sys
+import time
+from pathlib import Path
+
+import nbformat
+import psutil
+import pytest
+
+from autograder import execute, sandbox
+from autograder.grade import keras_cache_file
+
+pytestmark = pytest.mark.slow
+
+
+def run_python(code: str, tmp_path: Path, **limits) -> tuple[sandbox.Completed, str]:
+    spec = sandbox.SandboxSpec(limits=sandbox.Limits(**limits), keras_cache=keras_cache_file())
+    done = sandbox.run(spec, [sys.executable, "-c", code], log_path=tmp_path / "log.txt")
+    return done, (tmp_path / "log.txt").read_text(errors="replace")
+
+
+def test_sandbox_is_available_here():
+    sandbox.check_available()
+
+
+def test_identity_filesystem_and_network_are_isolated(tmp_path):
+    secret = tmp_path / "secret.txt"
+    secret.write_text("hidden labels")
+    code = f"""
+import os, socket
+print("uid", os.getuid())
+print("secret_visible", os.path.exists({str(secret)!r}))
+print("repo_visible", os.path.exists({str(Path(__file__).resolve().parents[1] / 'assignments')!r}))
+print("pids", sorted(int(p) for p in os.listdir('/proc') if p.isdigit()))
+try:
+    socket.create_connection(("1.1.1.1", 80), timeout=3); print("net open")
+except OSError as exc:
+    print("net closed", exc.errno)
+try:
+    socket.getaddrinfo("pypi.org", 443); print("dns open")
+except OSError:
+    print("dns closed")
+print("keras_cache", os.path.getsize(os.path.expanduser("~/.keras/datasets/mnist.npz")))
+open("/home/student/scratch.txt", "w").write("ok")
+"""
+    done, log = run_python(code, tmp_path)
+    assert done.returncode == 0, log
+    assert "uid 0" not in log and "uid " in log
+    assert "secret_visible False" in log and "repo_visible False" in log
+    assert "net closed" in log and "dns closed" in log
+    pids = eval(log.split("pids ")[1].splitlines()[0])
+    assert max(pids) < 10  # its own PID namespace: the grader's processes are invisible
+    assert "keras_cache 11490434" in log
+
+
+def test_memory_watchdog_kills_the_tree(tmp_path):
+    done, _ = run_python("import time\nblocks = []\nwhile True:\n    blocks.append(bytearray(50 * 2**20))\n"
+                         "    time.sleep(0.01)", tmp_path, memory_mb=300)
+    assert done.stopped == "memory" and done.returncode != 0
+    assert 250 < done.peak_rss_mb < 1500
+
+
+def test_wall_clock_watchdog_kills_a_process_that_ignores_signals(tmp_path):
+    started = time.monotonic()
+    done, _ = run_python("import signal\nfor s in (signal.SIGINT, signal.SIGTERM):\n"
+                         "    signal.signal(s, signal.SIG_IGN)\nwhile True:\n    pass", tmp_path, wall_seconds=3)
+    assert done.stopped == "wall_budget"
+    assert time.monotonic() - started < 15
+
+
+def test_forked_daemon_does_not_outlive_the_job(tmp_path):
+    code = ("import os, time\nif os.fork() == 0:\n    os.setsid()\n    if os.fork() == 0:\n"
+            "        time.sleep(600)\n    os._exit(0)\ntime.sleep(0.5)\n")
+    spec = sandbox.SandboxSpec(limits=sandbox.Limits(wall_seconds=20))
+    before = {p.pid for p in psutil.process_iter()}
+    sandbox.run(spec, [sys.executable, "-c", code], log_path=tmp_path / "log.txt")
+    time.sleep(0.5)
+    left = [p for p in psutil.process_iter(["uids", "cmdline"])
+            if p.pid not in before and p.info["uids"] and p.info["uids"].real == spec.sandbox_uid()]
+    assert left == []
+
+
+def test_file_size_limit(tmp_path):
+    done, log = run_python("open('/tmp/big', 'wb').write(b'x' * (40 * 2**20))", tmp_path, file_size_mb=10)
+    assert done.returncode != 0
+
+
+def notebook(*sources: str) -> nbformat.NotebookNode:
+    return nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(s) for s in sources])
+
+
+def run_cells(tmp_path: Path, nb: nbformat.NotebookNode, **kwargs) -> execute.Execution:
+    limits = sandbox.Limits(wall_seconds=60, memory_mb=kwargs.pop("memory_mb", 1024))
+    job = execute.Job(tmp_path / "job", sandbox.SandboxSpec(limits=limits, keras_cache=keras_cache_file()))
+    job.prepare()
+    options = dict(budget=30, cell_timeout=20, on_error="continue", models={"mlp": "mlp_model"},
+                   probes={"x_train": "x_train"}, max_output_bytes=2**20, sandboxed=True)
+    options.update(kwargs)
+    return execute.run_notebook(nb, job, **options)
+
+
+def test_cells_run_over_ipc_with_errors_recorded_and_execution_continuing(tmp_path):
+    ex = run_cells(tmp_path, notebook("x_train = [0.5]", "1 / 0", "input('name?')", "y = 2"))
+    assert [c.status for c in ex.cells] == ["ok", "error", "error", "ok"]
+    assert ex.cells[1].error["ename"] == "ZeroDivisionError"
+    assert ex.cells[2].error["ename"] == "StdinNotImplementedError"
+    assert ex.export_ran and ex.stopped is None
+    assert (tmp_path / "job" / "export" / "manifest.json").is_file()
+
+
+def test_stop_on_first_error_policy(tmp_path):
+    ex = run_cells(tmp_path, notebook("1 / 0", "y = 2"), on_error="stop")
+    assert [c.status for c in ex.cells] == ["error", "not_run"]
+    assert ex.export_ran  # the export still runs: grade what ran
+
+
+def test_cell_timeout_interrupts_and_the_export_still_runs(tmp_path):
+    ex = run_cells(tmp_path, notebook("x_train = [1.0]", "while True:\n    pass", "z = 3"),
+                   budget=20, cell_timeout=3)
+    assert [c.status for c in ex.cells] == ["ok", "timeout", "not_run"]
+    assert 2.5 < ex.cells[1].seconds < 10
+    assert ex.export_ran
+
+
+def test_output_is_capped_while_it_streams(tmp_path):
+    ex = run_cells(tmp_path, notebook("for _ in range(200):\n    print('x' * 50_000)"),
+                   max_output_bytes=200_000)
+    assert ex.output_truncated
+    stored = len(nbformat.writes(ex.notebook))
+    assert stored < 400_000
+    assert "truncated by the grader" in nbformat.writes(ex.notebook)
+
+
+def test_kernel_that_exits_is_reported_dead(tmp_path):
+    ex = run_cells(tmp_path, notebook("import os\nos._exit(3)", "y = 1"))
+    assert ex.stopped == "kernel_died"
+    assert not ex.export_ran
+
+
+def test_memory_bomb_in_a_notebook_is_stopped(tmp_path):
+    ex = run_cells(tmp_path, notebook("blocks = []\nwhile True:\n    blocks.append(bytearray(50 * 2**20))"),
+                   memory_mb=400)
+    assert ex.stopped == "memory"
+    assert ex.peak_rss_mb > 300
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="uid drop is exercised when the grader runs as root")
+def test_sandbox_uid_is_unprivileged(tmp_path):
+    done, log = run_python("import os; print('ids', os.getuid(), os.geteuid(), os.getgroups())", tmp_path)
+    uid = sandbox.SandboxSpec().sandbox_uid()
+    assert f"ids {uid} {uid} []" in log
