@@ -265,8 +265,8 @@ async def _execute(nb: Any, job: Job, *, budget: float, cell_timeout: float, on_
                                wall_seconds=budget + KERNEL_START_SECONDS + 30)
         with dog:
             kc = km.client(context=context)
-            kc.allow_stdin = False  # input() raises at once instead of hanging
             kc.start_channels()
+            kc.allow_stdin = False  # input() raises at once instead of hanging (after start_channels)
             try:
                 await kc.wait_for_ready(timeout=KERNEL_START_SECONDS)
             except RuntimeError:
