@@ -23,7 +23,9 @@ VERBS: list[tuple[str, str, str]] = [
 ]
 
 
-def build_parser() -> argparse.ArgumentParser:
+def build_parser(argv: list[str] | None = None) -> argparse.ArgumentParser:
+    """All verbs are listed; only the one being run is imported (each pulls in its own libraries)."""
+    argv = sys.argv[1:] if argv is None else argv
     parser = argparse.ArgumentParser(
         prog="autograder",
         description="Grade Keras/MNIST homework notebooks in a sandbox, with hidden tests.")
@@ -31,18 +33,21 @@ def build_parser() -> argparse.ArgumentParser:
                         help="directory holding mnist.npz or the four IDX .gz files "
                              "(default: $AUTOGRADER_MNIST_DIR, then the Keras cache, then a download)")
     sub = parser.add_subparsers(dest="verb", metavar="COMMAND", required=True)
+    chosen = next((arg for arg in argv if arg in {verb for verb, _, _ in VERBS}), None)
     for verb, target, help_text in VERBS:
+        verb_parser = sub.add_parser(verb, help=help_text, description=help_text)
+        if verb != chosen:
+            continue
         module_name, _, name = target.partition(":")
         module = importlib.import_module(module_name)
         suffix = f"_{name}" if name else ""
-        verb_parser = sub.add_parser(verb, help=help_text, description=help_text)
         getattr(module, f"configure{suffix}")(verb_parser)
         verb_parser.set_defaults(run=getattr(module, f"run{suffix}"))
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    args = build_parser(argv).parse_args(argv)
     if args.mnist_dir:
         # One setting for every stage, the sandbox provisioning included.
         os.environ["AUTOGRADER_MNIST_DIR"] = os.path.abspath(args.mnist_dir)
