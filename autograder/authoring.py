@@ -88,6 +88,7 @@ def render_readme(assignment: Assignment) -> str:
     environment = jinja2.Environment(loader=jinja2.PackageLoader("autograder", "templates"),
                                      undefined=jinja2.StrictUndefined, keep_trailing_newline=True)
     environment.filters["points"] = lambda value: f"{value:g}"
+    environment.filters["percentage_points"] = percentage_points
     execution = assignment.execution
     return environment.get_template(README_TEMPLATE).render(
         title=assignment.title or assignment.name,
@@ -97,12 +98,18 @@ def render_readme(assignment: Assignment) -> str:
         cell_minutes=f"{execution.cell_timeout_seconds / 60:g}",
         memory_mb=execution.memory_mb,
         max_submission_mb=f"{execution.max_submission_mb:g}",
-        margin_points=f"{assignment.threshold_margin * 100:g}",
-        span_points=f"{assignment.threshold_span * 100:g}",
-        tolerance_points=f"{assignment.claim_tolerance * 100:g}",
+        margin=assignment.threshold_margin,
+        span=assignment.threshold_span,
+        tolerance=assignment.claim_tolerance,
         questions=assignment.questions,
         max_score=assignment.max_score,
     )
+
+
+def percentage_points(fraction: float) -> str:
+    """0.01 -> "1 percentage point", 0.15 -> "15 percentage points"."""
+    points = round(fraction * 100, 2)
+    return f"{points:g} percentage point{'' if points == 1 else 's'}"
 
 
 def publish_student_files(source: Path, student_dir: Path, notebook_name: str) -> list[Path]:

@@ -18,7 +18,7 @@ import pytest
 from nbclient import NotebookClient
 
 from autograder.assignment import ARCHITECTURES, ARCHITECTURE_TITLES, load_assignment
-from autograder.authoring import GENERATED_DIR, assign
+from autograder.authoring import GENERATED_DIR, assign, percentage_points
 from autograder.data import provision_keras_cache
 from reference_solutions.architectures import BUILDERS, RECIPES
 
@@ -85,6 +85,31 @@ def test_public_tests_follow_the_assignment():
         assert f"'{section.title}': (" in report_test
         assert all(f"'{alias}'" in report_test for alias in section.aliases)
         assert re.search(rf"'{section.title}': \(\([^)]*\), {section.min_words}\)", report_test), section.title
+
+
+def test_assign_is_a_cli_verb_with_the_makefile_default():
+    from autograder import authoring
+    from autograder.cli import build_parser
+
+    args = build_parser().parse_args(["assign"])
+    assert args.run is authoring.run and args.assignment == "assignments/mnist"
+
+
+def test_percentage_points_reads_naturally():
+    assert percentage_points(0.01) == "1 percentage point"
+    assert percentage_points(0.15) == "15 percentage points"
+    assert percentage_points(0.005) == "0.5 percentage points"
+
+
+def test_readme_states_the_budget_and_rubric_from_the_assignment():
+    readme = (TEMPLATE / "README.md").read_text()
+    assert f"at most {ASSIGNMENT.execution.wall_budget_seconds / 60:g} minutes" in readme
+    assert f"minus\n   {percentage_points(ASSIGNMENT.threshold_margin)}," in readme
+    assert f"{percentage_points(ASSIGNMENT.threshold_span)} lower" in readme
+    for question in ASSIGNMENT.questions:
+        for check in question.checks:
+            assert f"| {question.id} | {question.title} | {check.test.replace('_', ' ')} | {check.points:g} |" in readme
+    assert f"**{ASSIGNMENT.max_score:g}**" in readme
 
 
 def test_template_starts_with_the_otter_grader():
