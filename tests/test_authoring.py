@@ -91,7 +91,7 @@ def test_assign_is_a_cli_verb_with_the_makefile_default():
     from autograder import authoring
     from autograder.cli import build_parser
 
-    args = build_parser().parse_args(["assign"])
+    args = build_parser(["assign"]).parse_args(["assign"])
     assert args.run is authoring.run and args.assignment == "assignments/mnist"
 
 
