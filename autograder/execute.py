@@ -32,8 +32,9 @@ from autograder.sandbox import Mount, SandboxSpec
 EXPORT_MOUNT = "/export"
 EXPORT_SECONDS = 120  # extra wall time for the export step, even when the student's budget ran out
 KERNEL_START_SECONDS = 60
-MAX_MESSAGE_BYTES = 8 * 2**20  # one kernel message; bigger ones drop the connection, not our memory
+MAX_MESSAGE_BYTES = 32 * 2**20  # one kernel message; bigger ones drop the connection, not our memory
 TRUNCATION_NOTE = "\n[output truncated by the grader: this notebook printed more than {limit} MB]\n"
+LOST_NOTE = "\n[output dropped by the grader: a single burst of output was larger than {limit} MB]\n"
 
 
 @dataclass
@@ -172,6 +173,23 @@ class CappedNotebookClient(NotebookClient):
         self.max_output_bytes = max_output_bytes
         self.output_bytes = 0
         self.truncated = False
+        self.idle_seen = True
+
+    def process_message(self, msg: dict, cell: Any, cell_index: int) -> Any:
+        if msg["msg_type"] == "status" and msg["content"].get("execution_state") == "idle":
+            self.idle_seen = True
+        return super().process_message(msg, cell, cell_index)
+
+    async def async_execute_cell(self, cell: Any, cell_index: int, **kwargs: Any) -> Any:
+        self.idle_seen = False
+        return await super().async_execute_cell(cell, cell_index, **kwargs)
+
+    def note_lost_output(self, cell: Any) -> None:
+        """A message over MAX_MESSAGE_BYTES drops the output connection: the cell's idle never arrives."""
+        if not self.idle_seen:
+            self.truncated = True
+            cell.outputs.append(nbformat.v4.new_output("stream", name="stderr", text=LOST_NOTE.format(
+                limit=MAX_MESSAGE_BYTES // 2**20)))
 
     def output(self, outs: list, msg: dict, display_id: str | None, cell_index: int) -> Any:
         size = sum(len(str(v)) for v in msg["content"].get("data", {}).values()) \
@@ -237,11 +255,13 @@ async def _run_cells(client: CappedNotebookClient, nb: Any, execution: Execution
             record.error = {"ename": "DeadKernelError", "evalue": "the kernel died", "traceback": []}
             raise
         record.seconds = time.monotonic() - cell_started
-        record.error = _error_of(cell) or (_error_record(replies[index]) if index in replies else None)
-        if record.error and record.error["ename"] == "CellTimeoutError":
-            record.status = "timeout"
+        reply = replies.get(index, {})
+        if reply.get("ename") == "CellTimeoutError":  # our own marker: the kernel's is a KeyboardInterrupt
+            record.status, record.error = "timeout", _error_record(reply)
         else:
+            record.error = _error_of(cell) or (_error_record(reply) if reply else None)
             record.status = "error" if record.error else "ok"
+        client.note_lost_output(cell)
         if record.status != "ok" and (on_error == "stop" or record.status == "timeout"):
             stop = True  # after a timeout the kernel may still be busy: go straight to the export
 
@@ -275,7 +295,7 @@ async def _execute(nb: Any, job: Job, *, budget: float, cell_timeout: float, on_
             execution.timings["kernel_start"] = round(time.monotonic() - started, 3)
             client = CappedNotebookClient(nb, max_output_bytes, km=km, allow_errors=True,
                                           interrupt_on_timeout=True, record_timing=False,
-                                          store_widget_state=False, iopub_timeout=10)
+                                          store_widget_state=False, iopub_timeout=4)
             client.kc = kc
             cells_started = time.monotonic()
             try:

@@ -147,4 +147,4 @@ def test_unsandboxed_run_is_marked_as_such(small_assignment, tmp_path):
     nbformat.write(nb, path)
     result = grade_one(path, small_assignment, tmp_path / "graded", sandboxed=False)
     assert result["sandboxed"] is False and result["status"] == "graded"
-    assert question(result, "q1")["status"] == "not_assessed"
+    assert question(result, "q1")["score"] == 0 and "x_train is missing" in question(result, "q1")["message"]
