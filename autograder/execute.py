@@ -43,11 +43,17 @@ class Job:
 
     root: Path
     spec: SandboxSpec  # limits, uid and Keras cache shared by both sandboxes of the job
+    public_tests: Path | None = None  # the template's otter tests, so grader.check() cells still run
+    notebook_name: str = "notebook.ipynb"  # where the submission appears in the sandbox's home
 
     def kernel_spec(self) -> SandboxSpec:
         """The notebook's sandbox: writes its export; reaches the grader only through ipc sockets."""
-        return replace(self.spec, mounts=[Mount(self.ipc, str(self.ipc), writable=True),
-                                          Mount(self.export, EXPORT_MOUNT, writable=True)])
+        mounts = [Mount(self.ipc, str(self.ipc), writable=True), Mount(self.export, EXPORT_MOUNT, writable=True)]
+        if self.public_tests is not None and self.public_tests.is_dir():
+            mounts.append(Mount(self.public_tests, f"{sandbox.HOME}/tests"))
+        if (self.inputs / "submission.ipynb").is_file():  # otter's report check reads the saved notebook
+            mounts.append(Mount(self.inputs / "submission.ipynb", f"{sandbox.HOME}/{self.notebook_name}"))
+        return replace(self.spec, mounts=mounts)
 
     def predict_spec(self) -> SandboxSpec:
         """The prediction sandbox: model files and unlabeled images in, probabilities out."""
@@ -77,10 +83,12 @@ class Job:
             sandbox.prepare_writable_dir(path, self.spec)
         self.inputs.mkdir(exist_ok=True)
         self.inputs.chmod(0o755)
-        link = self.root / "agx" / "autograder_inside"  # the import path the unsandboxed mode uses
-        link.parent.mkdir(exist_ok=True)
-        if not link.exists():
-            link.symlink_to(sandbox.INSIDE_PACKAGE)
+        # What the unsandboxed mode's kernel finds in its working directory (the job root).
+        for link, target in ((self.root / "agx" / "autograder_inside", sandbox.INSIDE_PACKAGE),
+                             (self.root / "tests", self.public_tests)):
+            if target is not None and not link.exists():
+                link.parent.mkdir(exist_ok=True)
+                link.symlink_to(target)
 
     def unsandboxed_env(self) -> dict[str, str]:
         """Environment for --unsafe-no-sandbox: same helpers and Keras cache, no isolation."""
@@ -266,10 +274,19 @@ async def _run_cells(client: CappedNotebookClient, nb: Any, execution: Execution
             stop = True  # after a timeout the kernel may still be busy: go straight to the export
 
 
+def _stage_notebook(nb: Any, job: Job) -> None:
+    path = job.inputs / "submission.ipynb"
+    nbformat.write(nb, path)
+    path.chmod(0o644)
+    if not (job.root / job.notebook_name).exists():
+        (job.root / job.notebook_name).symlink_to(path)
+
+
 async def _execute(nb: Any, job: Job, *, budget: float, cell_timeout: float, on_error: str,
                    models: dict[str, str], probes: dict[str, str], max_output_bytes: int,
                    sandboxed: bool) -> Execution:
     execution = Execution(budget_seconds=budget)
+    _stage_notebook(nb, job)
     km = SandboxedKernelManager(job, sandboxed=sandboxed)
     context = zmq.asyncio.Context()
     context.setsockopt(zmq.MAXMSGSIZE, MAX_MESSAGE_BYTES)

@@ -166,7 +166,8 @@ def grade_into(path: str | Path, assignment: Assignment, result_path: Path, arti
     limits = sandbox.Limits(memory_mb=ex.memory_mb, wall_seconds=ex.wall_budget_seconds + execute.EXPORT_SECONDS,
                             threads=threads or default_threads())
     job = execute.Job(Path(tempfile.mkdtemp(prefix="autograder-job-", dir=work_root)),
-                      sandbox.SandboxSpec(limits=limits, keras_cache=keras_cache_file()))
+                      sandbox.SandboxSpec(limits=limits, keras_cache=keras_cache_file()),
+                      public_tests=assignment.student_dir / "tests", notebook_name=assignment.student_notebook)
     try:
         job.prepare()
         notebook = nbformat.from_dict(intake.notebook)

@@ -81,6 +81,6 @@ def run_checks(assignment: Assignment, fixtures: dict[str, Any],
                   "failed" if score == 0 else "partial")
         questions.append({"id": question.id, "title": question.title, "score": score,
                           "max_score": question.points, "status": status,
-                          "message": " ".join(c["message"] for c in checks if c["message"]),
+                          "message": " ".join(dict.fromkeys(c["message"] for c in checks if c["message"])),
                           "checks": checks})
     return questions

@@ -4,13 +4,14 @@ Fixtures (by parameter name): models, eval_labels, public_labels, thresholds, ca
 """
 from autograder.accuracy import accuracy_outcome
 from autograder.architecture import architecture_outcome
+from autograder.assignment import ARCHITECTURE_TITLES
 from autograder.checks import NotAssessed
 
 
 def _architecture(arch, models, assignment):
     model = models[arch]
     if model.summary is None:
-        raise NotAssessed(f"No usable model to inspect: {model.error}.")
+        raise NotAssessed(f"No usable {ARCHITECTURE_TITLES[arch]} model: {model.error or 'not found'}.")
     return architecture_outcome(arch, model.summary, assignment.max_params)
 
 
