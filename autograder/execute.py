@@ -173,6 +173,25 @@ class SandboxedKernelManager(AsyncKernelManager):
         return spec
 
 
+def render_terminal(text: str) -> str:
+    """What Jupyter shows for ``text``: ``\\r`` starts its line over, ``\\b`` deletes a character."""
+    if "\r" not in text and "\b" not in text:
+        return text
+    lines = []
+    for line in text.split("\n"):
+        shown: list[str] = []
+        for char in line:
+            if char == "\r":
+                shown.clear()
+            elif char == "\b":
+                if shown:
+                    shown.pop()
+            else:
+                shown.append(char)
+        lines.append("".join(shown))
+    return "\n".join(lines)
+
+
 class CappedNotebookClient(NotebookClient):
     """nbclient that stops storing outputs past a byte budget, while they stream in."""
 
@@ -200,8 +219,18 @@ class CappedNotebookClient(NotebookClient):
                 limit=MAX_MESSAGE_BYTES // 2**20)))
 
     def output(self, outs: list, msg: dict, display_id: str | None, cell_index: int) -> Any:
-        size = sum(len(str(v)) for v in msg["content"].get("data", {}).values()) \
-            + len(msg["content"].get("text", "")) + len("".join(msg["content"].get("traceback", [])))
+        content = msg["content"]
+        if msg["msg_type"] == "stream" and outs and outs[-1].get("output_type") == "stream" \
+                and outs[-1].get("name") == content.get("name"):
+            # Progress bars redraw with \r and \b: keep what a terminal would show, not every frame.
+            before = len(outs[-1].text)
+            merged = render_terminal(outs[-1].text + str(content.get("text", "")))
+            if self.output_bytes + len(merged) - before <= self.max_output_bytes:
+                outs[-1].text = merged
+                self.output_bytes += len(merged) - before
+                return outs[-1]
+        size = sum(len(str(v)) for v in content.get("data", {}).values()) \
+            + len(content.get("text", "")) + len("".join(content.get("traceback", [])))
         if self.output_bytes + size > self.max_output_bytes:
             if not self.truncated:
                 self.truncated = True

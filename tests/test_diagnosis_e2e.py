@@ -1,0 +1,97 @@
+"""Real notebooks break: each known failure is diagnosed in the result and on the feedback page, and the
+questions the failure does not touch are still scored (issue: grade what ran)."""
+from __future__ import annotations
+
+import dataclasses
+
+import nbformat
+import pytest
+
+import notebooks
+from autograder.execute import render_terminal
+from autograder.feedback import write_feedback
+from autograder.grade import grade_into, grade_one
+
+pytestmark = pytest.mark.slow
+
+#: (cell source, diagnosis code it must get)
+BROKEN_CELLS = [
+    ("from keras.utils import np_utils", "keras3_np_utils"),
+    ("mlp_model.predict_classes(x_test[:5])", "keras3_predict_classes"),
+    ("opt = keras.optimizers.Adam(lr=0.01)", "keras3_lr_argument"),
+    ("from google.colab import drive\ndrive.mount('/content/drive')", "colab_drive_mount"),
+    ("!pip install opencv-python", "shell_pip_install"),
+    ("import cv2", "missing_package_cv2"),
+    ("import gdown\ngdown.download('https://example.org/mnist.zip', 'mnist.zip')", "no_network_gdown"),
+    ("import pandas as pd\nextra = pd.read_csv('my_extra_digits.csv')", "missing_file"),
+]
+NOISY_TRAINING = ("noisy = keras.Sequential([keras.Input((28, 28)), layers.Flatten(), layers.Dense(10, activation='softmax')])\n"
+                  "noisy.compile('adam', 'sparse_categorical_crossentropy')\n"
+                  "noisy.fit(x_train, y_train, epochs=2, batch_size=8, verbose=1)")
+
+
+@pytest.fixture(scope="module")
+def broken(small_assignment, tmp_path_factory):
+    out = tmp_path_factory.mktemp("broken")
+    extra = [source for source, _ in BROKEN_CELLS] + [NOISY_TRAINING]
+    nb = notebooks.homework(("mlp",), extra_cells=extra)
+    path = notebooks.write(nb, out / "broken.ipynb")
+    result = grade_into(path, small_assignment, out / "results" / "broken.json", out / "artifacts" / "broken")
+    return result, out, nb
+
+
+def test_each_known_failure_gets_its_own_diagnosis(broken):
+    result, _, nb = broken
+    first_extra = next(i for i, cell in enumerate(nb.cells) if cell.source == BROKEN_CELLS[0][0])
+    by_cell = {d["cell"]: d for d in result["diagnoses"]}
+    for offset, (_, code) in enumerate(BROKEN_CELLS):
+        assert by_cell[first_extra + offset]["code"] == code, (offset, by_cell.get(first_extra + offset))
+    pip = by_cell[first_extra + 4]
+    assert pip["cell_status"] == "ok" and "no network" in pip["advice"]
+    assert f"cell {first_extra + 6}" in pip["advice"]  # points at the import that then fails (1-based)
+    assert result["reason"] == "cell_errors"
+
+
+def test_questions_the_failures_do_not_touch_are_still_scored(broken):
+    result, _, _ = broken
+    scores = {q["id"]: q["score"] for q in result["questions"]}
+    assert scores["q1"] == 10 and scores["q2"] >= 8
+    assert scores["q8"] > 0  # the report is static markdown: graded whatever the cells did
+
+
+def test_progress_bars_are_kept_out_of_the_stored_notebook(broken):
+    _, out, _ = broken
+    executed = out / "artifacts" / "broken" / "executed.ipynb"
+    text = executed.read_text()
+    assert executed.stat().st_size < 200_000
+    noisy = next(c for c in nbformat.reads(text, as_version=4).cells if c.source == NOISY_TRAINING)
+    stream = "".join(o.get("text", "") for o in noisy.outputs if o.output_type == "stream")
+    assert "Epoch 2/2" in stream and "\r" not in stream and "\b" not in stream
+
+
+def test_feedback_page_shows_the_diagnoses(broken, small_assignment):
+    _, out, _ = broken
+    pages = write_feedback(out, out / "feedback", small_assignment)
+    page = (out / "feedback" / "broken.html").read_text()
+    assert "OpenCV" in page and "pip install" in page
+    assert len(pages) == 2
+
+
+def test_timeout_is_diagnosed_with_the_cell_and_budget(small_assignment, tmp_path):
+    quick = dataclasses.replace(small_assignment, execution=dataclasses.replace(
+        small_assignment.execution, cell_timeout_seconds=3, wall_budget_seconds=30))
+    nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell("x = 1"),
+                                         nbformat.v4.new_code_cell("import time\ntime.sleep(120)")])
+    path = tmp_path / "slow.ipynb"
+    nbformat.write(nb, path)
+    result = grade_one(path, quick, tmp_path / "graded")
+    timeout = next(d for d in result["diagnoses"] if d["code"] == "cell_timeout")
+    assert timeout["cell"] == 1 and "3" in timeout["advice"]
+    assert result["execution"]["cells"][1]["status"] == "timeout"
+
+
+def test_render_terminal_keeps_what_jupyter_shows():
+    assert render_terminal("1/3 [=>..]\r2/3 [==>.]\r3/3 [===] done\nnext") == "3/3 [===] done\nnext"
+    assert render_terminal("abc\b\bX") == "aX"
+    assert render_terminal("plain\ntext\n") == "plain\ntext\n"
+
