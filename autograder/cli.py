@@ -19,6 +19,7 @@ VERBS: list[tuple[str, str, str]] = [
     ("grade", "autograder.batch:grade", "grade a folder, zip, Canvas or Gradescope download of submissions"),
     ("regrade", "autograder.batch:regrade", "re-score stored results after a threshold or rubric change"),
     ("gradebook", "autograder.gradebook", "gradebook CSV (roster, overrides, late policy) and otter/Canvas/Gradescope exports"),
+    ("demo", "autograder.demo", "grade the bundled example submissions end to end (gradebook + feedback)"),
     ("feedback", "autograder.feedback", "HTML feedback page per student and an instructor summary page"),
 ]
 

@@ -1,0 +1,91 @@
+"""Build the example submissions `make demo` grades, from the student template and the master's solutions.
+
+Four students, as a Canvas bulk download names them (``login[_LATE]_userid_fileid_name``):
+
+- alice: everything done, trained briefly (1-2 epochs, so the demo stays short);
+- bob: preprocessing, MLP and CNN only, and a report without insights;
+- carol: Keras 2 habits (``lr=``, ``!pip install``, ``np_utils``) break her MLP, SimpleRNN and LSTM cells:
+  what ran is graded, the rest diagnosed;
+- dave: late, MLP and CNN and LSTM done, with a report that overstates the MLP.
+
+Run ``python examples/build.py`` to regenerate them (the output is deterministic).
+"""
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import nbformat
+
+ROOT = Path(__file__).resolve().parents[1]
+TEMPLATE = ROOT / "student_template" / "mnist_homework.ipynb"
+MASTER = ROOT / "reference_solutions" / "mnist_homework.ipynb"
+OUT = ROOT / "examples" / "submissions"
+DEMO_EPOCHS = 'EPOCHS = {"mlp": 2, "cnn": 1, "simple_rnn": 1, "lstm": 1, "gru": 1}'
+SOLUTION = re.compile(r"# BEGIN SOLUTION NO PROMPT\n(.*?)# END SOLUTION", re.S)
+
+
+def master_solutions() -> tuple[list[str], list[str]]:
+    """The solution code of every TODO cell, in order, and the model report's markdown cells."""
+    master = nbformat.read(MASTER, as_version=4)
+    code = [m.group(1).rstrip() for c in master.cells if c.cell_type == "code"
+            for m in [SOLUTION.search(c.source)] if m]
+    report, inside = [], False
+    for cell in master.cells:
+        if cell.cell_type == "raw" and cell.source.startswith("# BEGIN SOLUTION"):
+            inside = True
+        elif cell.cell_type == "raw" and cell.source.startswith("# END SOLUTION"):
+            inside = False
+        elif inside and cell.cell_type == "markdown":
+            report.append(cell.source)
+    return code, report
+
+
+def filled(answers: dict[int, str], report: list[str]) -> nbformat.NotebookNode:
+    """The template with TODO cell ``i`` replaced by ``answers[i]`` and the report placeholder by ``report``."""
+    nb = nbformat.read(TEMPLATE, as_version=4)
+    cells, todo = [], 0
+    for cell in nb.cells:
+        if cell.cell_type == "code" and "# TODO" in cell.source:
+            if todo in answers:
+                cell.source = answers[todo]
+            todo += 1
+        elif cell.cell_type == "code" and "EPOCHS = {" in cell.source:
+            cell.source = re.sub(r"EPOCHS = \{[^}]*\}", DEMO_EPOCHS, cell.source)
+        elif cell.cell_type == "markdown" and cell.source.startswith("_Replace this text with your report"):
+            cells += [nbformat.v4.new_markdown_cell(text) for text in report]
+            continue
+        cells.append(cell)
+    nb.cells = cells
+    for index, cell in enumerate(nb.cells):
+        cell.id = f"cell-{index}"
+    return nb
+
+
+def examples() -> dict[str, nbformat.NotebookNode]:
+    code, report = master_solutions()
+    everything = dict(enumerate(code))
+    architectures, results, insights = report
+    overstated = re.sub(r"\| MLP \| [0-9.]+ \|", "| MLP | 0.9990 |", results)
+    carol = dict(everything)
+    carol[1] = code[1].replace("keras.optimizers.Adam(1e-3)", "keras.optimizers.Adam(lr=1e-3)")
+    carol[3] = "!pip install opencv-python\nimport cv2\n" + code[3]
+    carol[4] = "from keras.utils import np_utils\n" + code[4]
+    return {
+        "alice_1001_5001_mnist_homework.ipynb": filled(everything, report),
+        "bob_1002_5002_mnist_homework.ipynb": filled({i: code[i] for i in (0, 1, 2)}, [architectures, results]),
+        "carol_1003_5003_mnist_homework.ipynb": filled(carol, report),
+        "dave_LATE_1004_5004_mnist_homework.ipynb": filled({i: code[i] for i in (0, 1, 2, 4)},
+                                                           [architectures, overstated, insights]),
+    }
+
+
+def main() -> None:
+    OUT.mkdir(parents=True, exist_ok=True)
+    for name, nb in examples().items():
+        nbformat.write(nb, OUT / name)
+        print(OUT / name)
+
+
+if __name__ == "__main__":
+    main()
