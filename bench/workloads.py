@@ -1,0 +1,222 @@
+"""What the benchmarks grade: notebooks, assignment copies, an otter autograder zip, and the tools' command lines.
+
+Every tool (our grader, ``jupyter nbconvert``, ``otter run``) is started the same way, as
+``python bench/peak_rss.py OUT -m MODULE ARGS`` with the same environment, so their wall times include
+the same interpreter start-up and their peak memory is measured identically.
+"""
+from __future__ import annotations
+
+import importlib.util
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import nbformat
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+SHARED_MNIST = REPO.parent / "shared" / "data" / "mnist"
+if "AUTOGRADER_MNIST_DIR" not in os.environ and (SHARED_MNIST / "mnist.npz").is_file():
+    os.environ["AUTOGRADER_MNIST_DIR"] = str(SHARED_MNIST)  # as the Makefile and tests/conftest.py do
+
+from autograder.data import provision_keras_cache  # noqa: E402
+from autograder.grade import default_threads  # noqa: E402
+
+def _load_test_notebooks():
+    """tests/notebooks.py, the small homework builder the tests use (tests/ is not a package)."""
+    spec = importlib.util.spec_from_file_location("bench_test_notebooks", REPO / "tests" / "notebooks.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+notebooks = _load_test_notebooks()
+PYTHON = sys.executable
+PEAK_RSS = Path(__file__).resolve().parent / "peak_rss.py"
+OTTER_HIDDEN_TESTS = Path(__file__).resolve().parent / "otter_hidden"
+REFERENCE_NOTEBOOK = REPO / "reference_solutions" / "mnist_homework.ipynb"
+
+# Thresholds for slice-trained models (as tests/conftest.py): they change scores, never timings.
+SMALL_CALIBRATION = {
+    "schema_version": 1,
+    "note": "bench-only: thresholds for models trained on a slice for one epoch",
+    "architectures": {arch: {"test_accuracy": {"mean": 0.75, "min": 0.70},
+                             "eval_accuracy": {"mean": 0.55, "min": 0.50}}
+                      for arch in ("mlp", "cnn", "simple_rnn", "lstm", "gru")},
+}
+
+TRIVIAL_SOURCE = """\
+import tensorflow as tf
+import keras
+from keras import layers
+mlp_model = keras.Sequential([keras.Input((28, 28)), layers.Flatten(), layers.Dense(10, activation="softmax")])
+"""
+
+# ~100 MB of stdout in 1 MiB writes: the grader must drop what is over its cap while it streams.
+FLOOD_SOURCE = """\
+import sys
+line = "x" * 1023 + "\\n"
+for _ in range({megabytes}):
+    sys.stdout.write(line * 1024)
+    sys.stdout.flush()
+"""
+
+
+def notebook_of(*sources: str) -> nbformat.NotebookNode:
+    nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(s) for s in sources])
+    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+    return nb
+
+
+def trivial_notebook() -> nbformat.NotebookNode:
+    """Imports TensorFlow and defines a tiny model, no training: what grading costs on top of nothing."""
+    return notebook_of(TRIVIAL_SOURCE)
+
+
+def flood_notebook(megabytes: int) -> nbformat.NotebookNode:
+    return notebook_of(FLOOD_SOURCE.format(megabytes=megabytes))
+
+
+def small_homework(archs: tuple[str, ...], train_size: int) -> nbformat.NotebookNode:
+    """The real contract on a slice, one epoch (tests/notebooks.py)."""
+    return notebooks.homework(archs, train_size=train_size)
+
+
+def write_notebook(nb: nbformat.NotebookNode, path: Path) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    nbformat.write(nb, path)
+    return path
+
+
+def assignment_copy(target: Path, *, small: bool, evaluation_size: int | None = None) -> Path:
+    """The MNIST assignment copied to ``target``; ``small`` gives test-sized budgets (tests/conftest.py).
+
+    The real calibration.json is used when it exists; otherwise slice thresholds stand in (timings do
+    not depend on thresholds, only scores do).
+    """
+    root = target / "mnist"
+    shutil.rmtree(root, ignore_errors=True)
+    shutil.copytree(REPO / "assignments" / "mnist", root, ignore=shutil.ignore_patterns("generated"))
+    if small or not (root / "calibration.json").is_file():
+        (root / "calibration.json").write_text(json.dumps(SMALL_CALIBRATION))
+    toml = (root / "assignment.toml").read_text().replace('"../../', f'"{REPO}/')
+    settings = {"wall_budget_seconds": "300", "cell_timeout_seconds": "240", "memory_mb": "3072"} if small else {}
+    if evaluation_size is not None:
+        settings["size"] = str(evaluation_size)
+    for key, value in settings.items():
+        toml = re.sub(rf"(?m)^{key} = \S+", f"{key} = {value}", toml)
+    (root / "assignment.toml").write_text(toml)
+    return root
+
+
+def uses_real_calibration() -> bool:
+    return (REPO / "assignments" / "mnist" / "calibration.json").is_file()
+
+
+def tool_env(keras_home: Path) -> dict[str, str]:
+    """One environment for every tool: the offline Keras cache and the grader's thread settings."""
+    threads = str(default_threads())
+    env = dict(os.environ, KERAS_HOME=str(keras_home), TF_CPP_MIN_LOG_LEVEL="2", PYTHONHASHSEED="0",
+               OMP_NUM_THREADS=threads, OPENBLAS_NUM_THREADS=threads, MPLBACKEND="Agg")
+    env.pop("JPY_PARENT_PID", None)
+    return env
+
+
+def keras_home(scratch: Path) -> Path:
+    home = scratch / "keras"
+    if not (home / "datasets" / "mnist.npz").is_file():
+        provision_keras_cache(home)
+    return home
+
+
+@dataclass
+class Run:
+    seconds: float
+    peak_rss_mb: float
+    returncode: int
+    log: Path
+
+
+def run_tool(module: str, args: list[str], *, env: dict[str, str], log: Path, cwd: Path | None = None) -> Run:
+    """``python -m module args`` under the peak-RSS wrapper; wall time measured from here."""
+    rss_file = log.with_suffix(".rss")
+    log.parent.mkdir(parents=True, exist_ok=True)
+    started = time.monotonic()
+    with open(log, "wb") as out:
+        proc = subprocess.run([PYTHON, str(PEAK_RSS), str(rss_file), "-m", module, *args], stdout=out,
+                              stderr=subprocess.STDOUT, env=env, cwd=cwd or REPO)
+    seconds = time.monotonic() - started
+    peak = float(rss_file.read_text()) if rss_file.is_file() else float("nan")
+    return Run(seconds=seconds, peak_rss_mb=peak, returncode=proc.returncode, log=log)
+
+
+def grade_one(notebook: Path, assignment: Path, out: Path, env: dict[str, str]) -> tuple[Run, dict]:
+    shutil.rmtree(out, ignore_errors=True)
+    run = run_tool("autograder", ["grade-one", str(notebook), "--assignment", str(assignment), "--out", str(out)],
+                   env=env, log=out.with_suffix(".log"))
+    result_path = out / "result.json"
+    if run.returncode != 0 or not result_path.is_file():
+        raise RuntimeError(f"grade-one failed ({run.returncode}); see {run.log}")
+    return run, json.loads(result_path.read_text())
+
+
+def nbconvert(notebook: Path, out: Path, env: dict[str, str]) -> Run:
+    """Plain execution, the student's own run: no sandbox, no export, no prediction, no tests."""
+    shutil.rmtree(out, ignore_errors=True)
+    run = run_tool("nbconvert", ["--to", "notebook", "--execute", str(notebook), "--output-dir", str(out),
+                                 "--ExecutePreprocessor.timeout=-1"], env=env, log=out.with_suffix(".log"))
+    if run.returncode != 0:
+        raise RuntimeError(f"nbconvert failed ({run.returncode}); see {run.log}")
+    return run
+
+
+def otter_zip(scratch: Path, env: dict[str, str]) -> Path:
+    """otter's autograder zip: the public tests otter-assign wrote plus hidden tests equal to ours."""
+    tests = scratch / "otter-tests"
+    shutil.rmtree(tests, ignore_errors=True)
+    shutil.copytree(REPO / "student_template" / "tests", tests)
+    for hidden in OTTER_HIDDEN_TESTS.glob("*.py"):
+        shutil.copy(hidden, tests / hidden.name)
+    target = scratch / "otter-autograder.zip"
+    target.unlink(missing_ok=True)
+    subprocess.run([PYTHON, "-m", "otter", "generate", "-t", str(tests), "-o", str(target),
+                    "--no-config", "--no-requirements", "--no-environment"],
+                   cwd=scratch, env=env, check=True, capture_output=True)
+    return target
+
+
+def otter_run(notebook: Path, autograder_zip: Path, out: Path, env: dict[str, str]) -> tuple[Run, dict]:
+    shutil.rmtree(out, ignore_errors=True)
+    out.mkdir(parents=True)
+    run = run_tool("otter", ["run", "-a", str(autograder_zip), "-o", str(out), "--no-logo", str(notebook)],
+                   env=env, log=out.with_suffix(".log"))
+    results = out / "results.json"
+    if run.returncode != 0 or not results.is_file():
+        raise RuntimeError(f"otter run failed ({run.returncode}); see {run.log}")
+    return run, json.loads(results.read_text())
+
+
+def grade_batch(source: Path, assignment: Path, out: Path, env: dict[str, str], *, jobs: int = 1,
+                scheduler: str | None = None) -> Run:
+    shutil.rmtree(out, ignore_errors=True)
+    args = ["grade", str(source), "--assignment", str(assignment), "--out", str(out), "--jobs", str(jobs)]
+    if scheduler:
+        args += ["--scheduler", scheduler]
+    run = run_tool("autograder", args, env=env, log=out.with_suffix(".log"))
+    if run.returncode != 0:
+        raise RuntimeError(f"autograder grade failed ({run.returncode}); see {run.log}")
+    return run
+
+
+def regrade(results: Path, assignment: Path, env: dict[str, str]) -> Run:
+    run = run_tool("autograder", ["regrade", str(results), "--assignment", str(assignment)], env=env,
+                   log=results.with_suffix(".regrade.log"))
+    if run.returncode != 0:
+        raise RuntimeError(f"autograder regrade failed ({run.returncode}); see {run.log}")
+    return run

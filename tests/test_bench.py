@@ -1,0 +1,31 @@
+"""Smoke of the benchmark script: one cheap figure end to end, raw CSV and report row read back."""
+from __future__ import annotations
+
+import csv
+import subprocess
+import sys
+
+import pytest
+
+
+@pytest.mark.slow
+def test_quick_regrade_writes_csv_and_report_row(repo, tmp_path):
+    results, report = tmp_path / "results", tmp_path / "BENCHMARKS.md"
+    subprocess.run([sys.executable, str(repo / "bench" / "run.py"), "--quick", "--only", "regrade",
+                    "--results", str(results), "--report", str(report)], check=True, cwd=tmp_path,
+                   capture_output=True, timeout=300)
+
+    with open(results / "regrade.csv", newline="") as fh:
+        rows = list(csv.DictReader(fh))
+    measures = {row["measure"]: float(row["value"]) for row in rows}
+    assert measures["submissions"] == 3  # quick mode re-scores three stored copies
+    assert 0 < measures["regrade_s"] < measures["reexecute_estimate_s"]
+    assert {row["mode"] for row in rows} == {"quick"}
+
+    text = report.read_text()
+    row = next(line for line in text.splitlines() if line.startswith("| 4. regrade"))
+    cells = [cell.strip() for cell in row.strip("|").split("|")]
+    assert cells[1] == f'{measures["regrade_s"]:.2f} s'
+    assert cells[4] == "<= 60" and cells[5] == "yes"
+    assert "- cores: " in text and "- TensorFlow: " in text
+    assert "| 1. grade-one" not in text  # figures that did not run have no row
