@@ -1,0 +1,81 @@
+"""The assignment definition: validation with errors that name the key, thresholds from calibration."""
+from __future__ import annotations
+
+import json
+import shutil
+
+import pytest
+
+from autograder.assignment import ARCHITECTURES, AssignmentError, Threshold, load_assignment
+
+
+@pytest.fixture
+def copy(repo, tmp_path):
+    root = tmp_path / "mnist"
+    shutil.copytree(repo / "assignments" / "mnist", root)
+    return root
+
+
+def edit(root, old: str, new: str) -> None:
+    path = root / "assignment.toml"
+    text = path.read_text()
+    assert old in text, old
+    path.write_text(text.replace(old, new, 1))
+
+
+def test_the_shipped_assignment_loads_and_sums_to_100(repo):
+    assignment = load_assignment(repo / "assignments" / "mnist")
+    assert assignment.max_score == 100
+    assert [q.id for q in assignment.questions] == [f"q{i}" for i in range(1, 9)]
+    assert {q.id: q.points for q in assignment.questions} == {
+        "q1": 10, "q2": 18, "q3": 16, "q4": 7, "q5": 7, "q6": 7, "q7": 8, "q8": 27}
+    assert set(assignment.models) == set(ARCHITECTURES)
+
+
+def test_thresholds_come_from_the_calibration_file(repo):
+    assignment = load_assignment(repo / "assignments" / "mnist")
+    calibration = json.loads(assignment.calibration_file.read_text())
+    for arch, threshold in assignment.thresholds().items():
+        lowest = calibration["architectures"][arch]["eval_accuracy"]["min"]
+        assert threshold.full == pytest.approx(lowest - assignment.threshold_margin, abs=1e-4)
+        assert threshold.zero == pytest.approx(threshold.full - assignment.threshold_span, abs=1e-4)
+
+
+@pytest.mark.parametrize("old, new, key", [
+    ("points = 10 }]", 'points = "ten" }]', "questions[0].checks[0].points"),
+    ('on_error = "continue"', 'on_error = "sometimes"', "execution.on_error"),
+    ("memory_mb = 4096", "memory_mb = true", "execution.memory_mb"),
+    ('mlp = "mlp_model"', 'mlp = 3', "models.mlp"),
+    ('id = "q2"', 'id = "q1"', "questions[1].id"),
+    ("[execution]", "[execution]\nwall_budget = 5", "execution.wall_budget"),
+    ('table_architectures = ["mlp"', 'table_architectures = ["transformer"', "report.table_architectures"),
+    ("size = 5000", "", "evaluation.size"),
+])
+def test_a_bad_key_is_named(copy, old, new, key):
+    edit(copy, old, new)
+    with pytest.raises(AssignmentError, match=key.replace("[", r"\[").replace("]", r"\]")):
+        load_assignment(copy)
+
+
+def test_invalid_toml_is_reported_with_the_file(copy):
+    (copy / "assignment.toml").write_text("[assignment\nname = 1")
+    with pytest.raises(AssignmentError, match="not valid TOML"):
+        load_assignment(copy)
+
+
+def test_missing_calibration_names_the_command_to_run(copy):
+    (copy / "calibration.json").unlink()
+    with pytest.raises(AssignmentError, match="autograder calibrate"):
+        load_assignment(copy).thresholds()
+
+
+def test_bundle_hash_changes_with_what_decides_a_score(copy):
+    before = load_assignment(copy).bundle_sha256()
+    edit(copy, "span = 0.15", "span = 0.2")
+    assert load_assignment(copy).bundle_sha256() != before
+
+
+def test_threshold_credit_is_linear_between_zero_and_full():
+    threshold = Threshold(full=0.95, zero=0.80)
+    assert threshold.credit(0.96) == 1.0 and threshold.credit(0.80) == 0.0
+    assert threshold.credit(0.875) == pytest.approx(0.5)
