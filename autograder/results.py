@@ -40,6 +40,7 @@ REASONS: dict[str, str] = {
     "unsupported_nbformat": "The notebook format version is not supported; save it with Jupyter 4+.",
     "wall_budget": "The notebook ran past its time budget and was stopped.",
     "memory": "The notebook used more memory than allowed and was stopped.",
+    "disk": "The notebook wrote more data to disk than allowed and was stopped.",
     "kernel_died": "The Python kernel crashed or exited while running the notebook.",
     "cell_errors": "Some cells raised errors; the questions that depend on them were not assessed.",
     "export_failed": "The grader could not read your models after the notebook ran.",
