@@ -1,0 +1,121 @@
+"""Every hostile or broken submission of cases.py is graded, contained and scored for what is really there."""
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import tempfile
+from pathlib import Path
+
+import pytest
+
+from autograder import feedback, sandbox
+from autograder.batch import grade_batch
+from autograder.grade import ARTIFACTS, grade_one
+from autograder.results import REASONS, read_result
+
+from cases import CASES, Case, Context
+from conftest import PeakMemory, executed_text, sandbox_processes, tree_digest
+
+pytestmark = pytest.mark.slow
+
+ARTIFACT_NAMES = {"submission.ipynb", "executed.ipynb", "evidence.json", "predictions.npz", "kernel.log",
+                  "predict.log"}
+GRADER_MEMORY_MB = 300  # growth of the grader's own RSS while it grades one hostile notebook
+
+
+def test_the_suite_covers_the_issue():
+    names = [case.name for case in CASES]
+    assert len(names) == len(set(names)) >= 35
+    assert {case.category for case in CASES} == {"malformed", "resources", "integrity", "ml"}
+    assert all(reason in REASONS for case in CASES for reason in case.expect.reasons if reason)
+
+
+def grade_case(case: Case, ctx: Context, submission: Path, assignment, work: Path) -> dict:
+    if submission.is_dir():  # a student folder: the batch's collection step decides, nothing runs
+        grade_batch(submission, assignment.root, ctx.out_dir, jobs=1, progress=False)
+        (result_path,) = (ctx.out_dir / "results").glob("*.json")
+        return read_result(result_path)
+    return grade_one(submission, assignment, ctx.out_dir, work_root=work)
+
+
+@pytest.mark.parametrize("case", CASES, ids=[case.name for case in CASES])
+def test_hostile_submission_is_contained(case: Case, assignments, request, tmp_path):
+    if case.limits == "tiny":
+        request.getfixturevalue("tiny_limits")
+    assignment = assignments[case.limits]
+    other = tmp_path / "others" / "alice.ipynb"
+    other.parent.mkdir()
+    other.write_text('{"secret": "alice answers"}')
+    ctx = Context(out_dir=tmp_path / "results" / case.name, canary_dir=tmp_path / "canary", repo=Path.cwd(),
+                  assignment_root=assignment.root, seed_file=assignment.evaluation_seed_file,
+                  other_submission=other, grader_pid=os.getpid())
+    ctx.canary_dir.mkdir()
+    (tmp_path / "submission").mkdir()
+    work = Path(tempfile.mkdtemp(prefix="agx-"))  # short: the kernel's ipc socket paths must fit in 107 bytes
+    request.addfinalizer(lambda: shutil.rmtree(work, ignore_errors=True))
+    submission = case.make(ctx, tmp_path / "submission")
+    protected = tree_digest(assignment.root)
+
+    with PeakMemory() as memory:
+        result = grade_case(case, ctx, submission, assignment, work)
+
+    # One result, in the schema, with a reason whenever something went wrong.
+    expect = case.expect
+    assert result["status"] == expect.status, (result["status"], result["reason"], result["message"])
+    assert result["reason"] in expect.reasons, (result["reason"], result["message"], result.get("execution"))
+    assert result["message"] and expect.message in result["message"], result["message"]
+    assert result["max_score"] == assignment.max_score == 100
+    assert result["score"] == pytest.approx(sum(q["score"] for q in result["questions"]))
+    if result["status"] == "graded":
+        assert read_result(ctx.out_dir / "result.json") == result
+    stopped = (result.get("execution") or {}).get("stopped")
+    if expect.stopped is not None:
+        assert stopped in expect.stopped, stopped
+    if stopped or any(cell["status"] != "ok" for cell in (result.get("execution") or {}).get("cells", [])):
+        assert result["reason"] is not None
+
+    # Scores for what is legitimately there.
+    scores = {q["id"]: q["score"] for q in result["questions"]}
+    for qid in expect.zero:
+        assert scores[qid] == 0, (qid, result["questions"])
+    for qid in expect.positive:
+        assert scores[qid] > 0, (qid, result["questions"])
+    checks = {c["name"]: c for q in result["questions"] for c in q["checks"]}
+    for name, most in expect.checks.items():
+        assert checks[name]["score"] <= most, checks[name]
+    notes = " ".join(result.get("notes", []))
+    for text in expect.notes:
+        assert text in notes, notes
+
+    # The attack ran, and nothing it tried succeeded.
+    artifacts = ctx.out_dir / ARTIFACTS
+    seen = executed_text(artifacts)
+    for text in expect.outputs:
+        assert text in seen, text
+    assert "LEAK:" not in seen, seen[seen.find("LEAK:") - 200:seen.find("LEAK:") + 300]
+
+    # Contained: nothing left running, nothing written outside the job, the grader's memory bounded.
+    assert not sandbox_processes(sandbox.SandboxSpec().sandbox_uid())
+    assert not any(ctx.canary_dir.iterdir())
+    assert not any(work.iterdir()), list(work.iterdir())  # the job directory is gone
+    assert {p.name for p in ctx.out_dir.iterdir()} <= {"result.json", ARTIFACTS, "results", "logs", "batch.json"}
+    if artifacts.is_dir():
+        assert {p.name for p in artifacts.iterdir()} <= ARTIFACT_NAMES
+        assert sum(p.stat().st_size for p in artifacts.iterdir()) < 8 * 2**20
+    assert tree_digest(assignment.root) == protected
+    assert memory.growth_mb < GRADER_MEMORY_MB, memory.growth_mb
+
+    # Student-controlled text reaches the feedback page inert.
+    page = feedback_page(case.name, result, artifacts, assignment, tmp_path / "feedback")
+    assert not re.search(r"<script\b|<img\b[^>]*onerror", page, re.IGNORECASE) and "\x1b" not in page
+
+
+def feedback_page(key: str, result: dict, artifacts: Path, assignment, where: Path) -> str:
+    (where / "results").mkdir(parents=True)
+    (where / "results" / f"{key}.json").write_text(json.dumps(result))
+    if artifacts.is_dir():
+        shutil.copytree(artifacts, where / "artifacts" / key)
+    feedback.write_feedback(where, where / "html", assignment)
+    return (where / "html" / f"{key}.html").read_text()
