@@ -18,13 +18,20 @@ import sys
 import time
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any, Callable
+from typing import TYPE_CHECKING, Any, Callable
 
 import numpy as np
 
 from autograder.assignment import ARCHITECTURES, Assignment, load_assignment
 from autograder.data import load_mnist, make_evaluation_set, normalize
 from autograder.results import atomic_write_text
+
+# Keras and the reference models are imported inside the functions that train: the CLI imports every
+# verb's module to build its parser, and no other verb should wait seconds for TensorFlow.
+if TYPE_CHECKING:
+    import keras
+
+    from reference_solutions.architectures import Recipe
 
 SCHEMA_VERSION = 1
 #: The homework's split: train on the first 55,000 training images, validate on the last 5,000.
@@ -113,14 +120,14 @@ def train_reference(arch: str, seed: int, split: Split, epochs_scale: float = 1.
                train_seconds=seconds, params=int(model.count_params()))
 
 
-def scaled_recipe(arch: str, epochs_scale: float):
+def scaled_recipe(arch: str, epochs_scale: float) -> Recipe:
     from reference_solutions.architectures import RECIPES
 
     recipe = RECIPES[arch]
     return replace(recipe, epochs=max(1, round(recipe.epochs * epochs_scale)))
 
 
-def _accuracy(model, images: np.ndarray, labels: np.ndarray) -> float:
+def _accuracy(model: keras.Model, images: np.ndarray, labels: np.ndarray) -> float:
     from reference_solutions.architectures import shape_for
 
     predicted = model.predict(shape_for(model, images), batch_size=1000, verbose=0).argmax(axis=1)
