@@ -12,7 +12,6 @@ import asyncio
 import json
 import os
 import shutil
-import subprocess
 import sys
 import time
 from dataclasses import dataclass, field, replace
@@ -384,27 +383,32 @@ def run_notebook(nb: Any, job: Job, **kwargs: Any) -> Execution:
     return asyncio.run(_execute(nb, job, **kwargs))
 
 
-def predict(job: Job, image_sets: dict[str, np.ndarray], *, sandboxed: bool = True) -> dict[str, Any]:
-    """Load the exported models in a fresh sandbox and predict on unlabeled ``image_sets``."""
+def start_predictor(job: Job, image_sets: dict[str, np.ndarray], *, sandboxed: bool = True) -> sandbox.Running:
+    """Start the prediction sandbox beside the notebook, so its TensorFlow import overlaps the student's cells.
+
+    It holds, reading nothing from the export, until :func:`predict` releases it after the kernel is
+    gone; it never runs at the same time as student code, as before, only its start-up does.
+    """
     args = []
     for name, images in image_sets.items():
         path = job.inputs / f"{name}.npy"
         np.save(path, np.ascontiguousarray(images, dtype=np.uint8), allow_pickle=False)
         path.chmod(0o644)
         args.append(f"{name}=/inputs/{name}.npy")
-    models_dir = job.export / "models"
+    module = [sys.executable, "-m", "autograder_inside.predict", "--wait"]
+    log = job.root / "predict.log"
     if not sandboxed:
-        command = [sys.executable, "-m", "autograder_inside.predict", str(models_dir), str(job.predictions)]
+        command = module + [str(job.export / "models"), str(job.predictions)]
         command += [a.replace("/inputs/", f"{job.inputs}/") for a in args]
-        started = time.monotonic()
-        with open(job.root / "predict.log", "wb") as log:
-            proc = subprocess.run(command, stdout=log, stderr=log, env=job.unsandboxed_env(),
-                                  timeout=job.spec.limits.wall_seconds)
-        return {"seconds": round(time.monotonic() - started, 3), "stopped": None, "peak_rss_mb": None,
-                "returncode": proc.returncode}
-    command = [sys.executable, "-m", "autograder_inside.predict", f"{EXPORT_MOUNT}/models", "/predictions"]
-    done = sandbox.run(job.predict_spec(), command + args, watched_dirs=[job.predictions],
-                       log_path=job.root / "predict.log")
+        return sandbox.Running(command, job.spec.limits, [job.predictions], log, env=job.unsandboxed_env())
+    command = module + [f"{EXPORT_MOUNT}/models", "/predictions"] + args
+    return sandbox.start(job.predict_spec(), command, watched_dirs=[job.predictions], log_path=log)
+
+
+def predict(predictor: sandbox.Running) -> dict[str, Any]:
+    """Release the waiting prediction sandbox on the exported models and wait for its probabilities."""
+    predictor.release(b"go\n")
+    done = predictor.wait()
     return {"seconds": done.seconds, "stopped": done.stopped, "peak_rss_mb": done.peak_rss_mb,
             "returncode": done.returncode}
 

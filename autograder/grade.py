@@ -168,18 +168,20 @@ def grade_into(path: str | Path, assignment: Assignment, result_path: Path, arti
     job = execute.Job(Path(tempfile.mkdtemp(prefix="autograder-job-", dir=work_root)),
                       sandbox.SandboxSpec(limits=limits, keras_cache=keras_cache_file()),
                       public_tests=assignment.student_dir / "tests", notebook_name=assignment.student_notebook)
+    predictor = None
     try:
         job.prepare()
+        evaluation = evaluation_set(assignment.evaluation_seed(), assignment.evaluation_size,
+                                    assignment.evaluation_max_shift)
+        image_sets = {"eval": evaluation.images, "public": mnist_data().x_test}
+        predictor = execute.start_predictor(job, image_sets, sandboxed=sandboxed)
         notebook = nbformat.from_dict(intake.notebook)
         execution = execute.run_notebook(
             notebook, job, budget=ex.wall_budget_seconds, cell_timeout=ex.cell_timeout_seconds,
             on_error=ex.on_error, models=assignment.models, probes=assignment.probes,
             max_output_bytes=int(ex.max_output_mb * 2**20), sandboxed=sandboxed)
-        evaluation = evaluation_set(assignment.evaluation_seed(), assignment.evaluation_size,
-                                    assignment.evaluation_max_shift)
-        image_sets = {"eval": evaluation.images, "public": mnist_data().x_test}
         if any((job.export / "models").glob("*.keras")):
-            execution.predict = execute.predict(job, image_sets, sandboxed=sandboxed)
+            execution.predict = execute.predict(predictor)
         evidence = load_evidence(job.export, job.predictions, {k: len(v) for k, v in image_sets.items()})
         save_evidence(evidence, artifacts)
         nbformat.write(execution.notebook, artifacts / "executed.ipynb")
@@ -187,6 +189,8 @@ def grade_into(path: str | Path, assignment: Assignment, result_path: Path, arti
             if (job.root / log).is_file():
                 _copy_tail(job.root / log, artifacts / log)
     finally:
+        if predictor is not None:
+            predictor.cancel()  # never released (no model exported) or the grading failed
         execute.cleanup(job)
 
     checks_started = time.monotonic()

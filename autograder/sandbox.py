@@ -275,23 +275,68 @@ class Completed:
     stderr_tail: str
 
 
+class Running:
+    """A process started under its watchdog, holding until :meth:`release` writes to its stdin.
+
+    Lets a sandbox do its slow start-up (importing TensorFlow) while the grader is busy elsewhere; its
+    wall-clock limit counts from the release, its memory limit from the start.
+    """
+
+    def __init__(self, argv: list[str], limits: Limits, watched_dirs: list[Path] = (),
+                 log_path: Path | None = None, env: dict[str, str] | None = None) -> None:
+        self.limits, self.log_path = limits, log_path
+        self.completed: Completed | None = None
+        self.started = time.monotonic()
+        self.log = open(log_path, "wb") if log_path else subprocess.DEVNULL
+        self.proc = subprocess.Popen(argv, stdin=subprocess.PIPE, stdout=self.log, stderr=self.log,
+                                     env=env, start_new_session=True)
+        self.dog = Watchdog(self.proc.pid, limits, watched_dirs, wall_seconds=float("inf")).__enter__()
+
+    def release(self, message: bytes = b"") -> None:
+        """Send ``message`` and end the process's stdin; its wall-clock limit starts now."""
+        self.started = time.monotonic()
+        self.dog.extend(self.limits.wall_seconds)
+        try:
+            self.proc.stdin.write(message)
+            self.proc.stdin.close()
+        except OSError:  # it already died (the memory watchdog): wait() reports it
+            pass
+
+    def wait(self) -> Completed:
+        if self.completed is not None:
+            return self.completed
+        try:
+            returncode = self.proc.wait()
+        finally:
+            self.dog.__exit__(None, None, None)
+            if self.log_path:
+                self.log.close()
+        tail = ""
+        if self.log_path and self.log_path.exists():
+            with open(self.log_path, "rb") as fh:
+                fh.seek(max(0, self.log_path.stat().st_size - 4000))
+                tail = fh.read().decode("utf-8", "replace")
+        self.completed = Completed(returncode=returncode, stopped=self.dog.stopped,
+                                   peak_rss_mb=round(self.dog.peak_rss_mb, 1),
+                                   seconds=round(time.monotonic() - self.started, 3), stderr_tail=tail)
+        return self.completed
+
+    def cancel(self) -> None:
+        """Kill it if it still runs (never released, or the grader gave up on it)."""
+        if self.completed is None:
+            kill_tree(self.proc.pid)
+            self.wait()
+
+
+def start(spec: SandboxSpec, command: list[str], *, watched_dirs: list[Path] = (),
+          log_path: Path | None = None) -> Running:
+    """Start ``command`` in the sandbox; it runs until it blocks on stdin, see :class:`Running`."""
+    return Running(bwrap_argv(spec, command), spec.limits, watched_dirs, log_path)
+
+
 def run(spec: SandboxSpec, command: list[str], *, watched_dirs: list[Path] = (),
         log_path: Path | None = None) -> Completed:
-    """Run ``command`` in the sandbox to completion under the watchdog."""
-    started = time.monotonic()
-    log = open(log_path, "wb") if log_path else subprocess.DEVNULL
-    try:
-        proc = subprocess.Popen(bwrap_argv(spec, command), stdin=subprocess.DEVNULL, stdout=log,
-                                stderr=log, start_new_session=True)
-        with Watchdog(proc.pid, spec.limits, watched_dirs) as dog:
-            returncode = proc.wait()
-    finally:
-        if log_path:
-            log.close()
-    tail = ""
-    if log_path and log_path.exists():
-        with open(log_path, "rb") as fh:
-            fh.seek(max(0, log_path.stat().st_size - 4000))
-            tail = fh.read().decode("utf-8", "replace")
-    return Completed(returncode=returncode, stopped=dog.stopped, peak_rss_mb=round(dog.peak_rss_mb, 1),
-                     seconds=round(time.monotonic() - started, 3), stderr_tail=tail)
+    """Run ``command`` in the sandbox to completion under the watchdog (its stdin is empty)."""
+    running = start(spec, command, watched_dirs=watched_dirs, log_path=log_path)
+    running.release()
+    return running.wait()

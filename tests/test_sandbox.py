@@ -152,3 +152,41 @@ def test_sandbox_uid_is_unprivileged(tmp_path):
     done, log = run_python("import os; print('ids', os.getuid(), os.geteuid(), os.getgroups())", tmp_path)
     uid = sandbox.SandboxSpec().sandbox_uid()
     assert f"ids {uid} {uid} []" in log
+
+
+HELD = """
+import sys, time
+open('/out/started', 'w').close()
+line = sys.stdin.readline()
+open('/out/released', 'w').write(line)
+time.sleep(float(line or 0))
+"""
+
+
+def held_sandbox(tmp_path: Path, wall_seconds: float = 600) -> tuple[sandbox.Running, Path]:
+    out = tmp_path / "out"
+    spec = sandbox.SandboxSpec(limits=sandbox.Limits(wall_seconds=wall_seconds),
+                               mounts=[sandbox.Mount(out, "/out", writable=True)])
+    sandbox.prepare_writable_dir(out, spec)
+    return sandbox.start(spec, [sys.executable, "-c", HELD], log_path=tmp_path / "log.txt"), out
+
+
+def test_held_sandbox_waits_for_its_release_and_its_wall_clock_starts_then(tmp_path):
+    held, out = held_sandbox(tmp_path, wall_seconds=2)
+    deadline = time.monotonic() + 30
+    while not (out / "started").exists() and time.monotonic() < deadline:
+        time.sleep(0.1)
+    time.sleep(2.5)  # longer than its wall limit: holding does not count
+    assert (out / "started").exists() and not (out / "released").exists()
+    held.release(b"30\n")  # now it sleeps past its 2 s limit
+    done = held.wait()
+    assert (out / "released").read_text() == "30\n"
+    assert done.stopped == "wall_budget" and done.seconds < 10
+
+
+def test_cancelled_sandbox_never_runs_past_its_hold(tmp_path):
+    held, out = held_sandbox(tmp_path)
+    held.cancel()
+    assert held.wait().returncode != 0
+    assert not (out / "released").exists()
+    assert not psutil.pid_exists(held.proc.pid)

@@ -4,7 +4,11 @@ Runs in a fresh sandbox with no student code but the model files: ``safe_mode=Tr
 bytecode, and only Keras's own layers deserialize. Writes, per model, its architecture summary (JSON)
 and its class probabilities for each image set (``.npy``, float32, n x 10). It never sees a label.
 
-    python -m autograder_inside.predict MODELS_DIR OUT_DIR NAME=IMAGES.npy [NAME=IMAGES.npy ...]
+    python -m autograder_inside.predict [--wait] MODELS_DIR OUT_DIR NAME=IMAGES.npy [NAME=IMAGES.npy ...]
+
+With ``--wait`` it imports Keras and reads the images first, then waits for a ``go`` line on stdin
+before it looks at MODELS_DIR: the grader starts it beside the notebook and releases it once the
+notebook's kernel is gone (end of input without ``go``: nothing to predict, exit).
 """
 from __future__ import annotations
 
@@ -88,11 +92,17 @@ def predict(model, images: np.ndarray) -> np.ndarray:
 
 
 def main(argv: list[str]) -> int:
-    models_dir, out_dir, *image_sets = argv
+    wait = argv[:1] == ["--wait"]
+    models_dir, out_dir, *image_sets = argv[1:] if wait else argv
     images = {}
     for item in image_sets:
         name, path = item.split("=", 1)
         images[name] = np.load(path, allow_pickle=False)
+    if wait:
+        import keras  # noqa: F401  (the slow part, done while the notebook runs)
+
+        if sys.stdin.readline().strip() != "go":
+            return 0
     report = {}
     for arch in ARCHS:
         path = os.path.join(models_dir, f"{arch}.keras")
