@@ -16,7 +16,7 @@ from autograder.grade import ARTIFACTS, grade_one
 from autograder.results import REASONS, read_result
 
 from cases import CASES, Case, Context
-from conftest import PeakMemory, executed_text, sandbox_processes, tree_digest
+from containment import PeakMemory, executed_text, sandbox_processes, tree_digest
 
 pytestmark = pytest.mark.slow
 
