@@ -99,7 +99,7 @@ def test_student_page_shows_scores_messages_and_diagnoses(pages):
             assert check["message"] in page
     diagnosis = result["diagnoses"][0]
     assert diagnosis["title"] in page and diagnosis["advice"] in page
-    assert f'(cell {diagnosis["cell"]})' in page
+    assert f'(cell {diagnosis["cell"] + 1})' in page  # numbered from 1, like the advice
 
 
 def test_confusion_heatmap_only_from_a_valid_matrix(pages):
