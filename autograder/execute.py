@@ -9,6 +9,7 @@ is killed and a fresh sandbox, holding only the model files and the unlabeled im
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import json
 import os
 import shutil
@@ -29,6 +30,7 @@ from autograder import sandbox
 from autograder.sandbox import Mount, SandboxSpec
 
 EXPORT_MOUNT = "/export"
+IPC_ROOT = Path("/tmp")
 EXPORT_SECONDS = 120  # extra wall time for the export step, even when the student's budget ran out
 KERNEL_START_SECONDS = 60
 MAX_MESSAGE_BYTES = 32 * 2**20  # one kernel message; bigger ones drop the connection, not our memory
@@ -61,7 +63,8 @@ class Job:
 
     @property
     def ipc(self) -> Path:
-        return self.root / "ipc"
+        """Kernel sockets live here; a unix socket path must fit in 107 bytes, so it is short."""
+        return IPC_ROOT / f"agx-{hashlib.sha256(str(self.root).encode()).hexdigest()[:16]}"
 
     @property
     def export(self) -> Path:
@@ -414,4 +417,5 @@ def predict(predictor: sandbox.Running) -> dict[str, Any]:
 
 
 def cleanup(job: Job) -> None:
+    shutil.rmtree(job.ipc, ignore_errors=True)
     shutil.rmtree(job.root, ignore_errors=True)

@@ -18,7 +18,7 @@ import nbformat
 
 from autograder import __version__, execute, sandbox
 from autograder.artifacts import Evidence, load_evidence, save_evidence, stored_evidence
-from autograder.assignment import Assignment
+from autograder.assignment import Assignment, AssignmentError
 from autograder.data import (EvaluationSet, Mnist, find_mnist_file, load_mnist, make_evaluation_set,
                              provision_keras_cache)
 from autograder.diagnose import diagnose, load_table
@@ -74,9 +74,10 @@ def base_result(path: Path, assignment: Assignment, sha256: str | None, student:
                        "graded_at": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")}}
 
 
-def rejected_result(result: dict[str, Any], assignment: Assignment, reason: str, message: str) -> dict[str, Any]:
-    """Every question at zero, with the intake's reason: one row in the gradebook, never a crash."""
-    result.update(status="rejected", reason=reason, message=message or REASONS.get(reason, ""))
+def rejected_result(result: dict[str, Any], assignment: Assignment, reason: str, message: str,
+                    status: str = "rejected") -> dict[str, Any]:
+    """Every question at zero, with the reason: one row in the gradebook, never a crash."""
+    result.update(status=status, reason=reason, message=message or REASONS.get(reason, ""))
     result["questions"] = [{"id": q.id, "title": q.title, "score": 0.0, "max_score": q.points,
                             "status": "not_assessed", "message": result["message"],
                             "checks": [{"name": c.test, "score": 0.0, "max_score": c.points, "passed": False,
@@ -145,23 +146,9 @@ def grade_one(path: str | Path, assignment: Assignment, out_dir: str | Path, *, 
                       student=student, threads=threads, work_root=work_root)
 
 
-def grade_into(path: str | Path, assignment: Assignment, result_path: Path, artifacts: Path, *,
-               sandboxed: bool = True, student: dict[str, Any] | None = None, threads: int | None = None,
-               work_root: str | Path | None = None) -> dict[str, Any]:
-    """Grade the notebook at ``path``; the result is written last, atomically, to ``result_path``."""
-    path = Path(path)
-    started = time.monotonic()
-    intake = read_notebook(path, assignment)
-    result = base_result(path, assignment, intake.sha256, student, sandboxed)
-    result["timings"]["intake"] = round(time.monotonic() - started, 3)
-    if not intake.ok:
-        write_result(result_path, rejected_result(result, assignment, intake.reason, intake.message))
-        return result
-    if sandboxed:
-        sandbox.check_available()
-    artifacts.mkdir(parents=True, exist_ok=True)
-    nbformat.write(intake.notebook, artifacts / "submission.ipynb")
-
+def _phase_a(notebook_in: Any, assignment: Assignment, artifacts: Path, *, sandboxed: bool,
+             threads: int | None, work_root: str | Path | None) -> tuple[execute.Execution, Evidence]:
+    """Run the notebook and the predictions in their sandboxes; return what they left, validated."""
     ex = assignment.execution
     limits = sandbox.Limits(memory_mb=ex.memory_mb, wall_seconds=ex.wall_budget_seconds + execute.EXPORT_SECONDS,
                             threads=threads or default_threads())
@@ -175,7 +162,7 @@ def grade_into(path: str | Path, assignment: Assignment, result_path: Path, arti
                                     assignment.evaluation_max_shift)
         image_sets = {"eval": evaluation.images, "public": mnist_data().x_test}
         predictor = execute.start_predictor(job, image_sets, sandboxed=sandboxed)
-        notebook = nbformat.from_dict(intake.notebook)
+        notebook = nbformat.from_dict(notebook_in)
         execution = execute.run_notebook(
             notebook, job, budget=ex.wall_budget_seconds, cell_timeout=ex.cell_timeout_seconds,
             on_error=ex.on_error, models=assignment.models, probes=assignment.probes,
@@ -193,6 +180,38 @@ def grade_into(path: str | Path, assignment: Assignment, result_path: Path, arti
             predictor.cancel()  # never released (no model exported) or the grading failed
         execute.cleanup(job)
 
+    return execution, evidence
+
+
+def grade_into(path: str | Path, assignment: Assignment, result_path: Path, artifacts: Path, *,
+               sandboxed: bool = True, student: dict[str, Any] | None = None, threads: int | None = None,
+               work_root: str | Path | None = None) -> dict[str, Any]:
+    """Grade the notebook at ``path``; the result is written last, atomically, to ``result_path``."""
+    path = Path(path)
+    started = time.monotonic()
+    intake = read_notebook(path, assignment)
+    result = base_result(path, assignment, intake.sha256, student, sandboxed)
+    result["timings"]["intake"] = round(time.monotonic() - started, 3)
+    if not intake.ok:
+        write_result(result_path, rejected_result(result, assignment, intake.reason, intake.message))
+        return result
+    if sandboxed:
+        sandbox.check_available()
+    artifacts.mkdir(parents=True, exist_ok=True)
+    nbformat.write(intake.notebook, artifacts / "submission.ipynb")
+
+    try:
+        execution, evidence = _phase_a(intake.notebook, assignment, artifacts, sandboxed=sandboxed,
+                                       threads=threads, work_root=work_root)
+    except (sandbox.SandboxUnavailable, AssignmentError):
+        raise  # the set-up is wrong, not this submission: stop the batch and say why
+    except Exception as exc:  # the grader failed on this submission: one row that says so
+        result = rejected_result(result, assignment, "grader_error", "", status="error")
+        result["notes"] = intake.notes + [f"{type(exc).__name__}: {exc}"[:2000]]
+        write_result(result_path, result)
+        return result
+
+    ex = assignment.execution
     checks_started = time.monotonic()
     score(result, assignment, evidence, intake.notebook)
     result["execution"] = execution.as_dict()

@@ -442,11 +442,20 @@ def check_insights(analysis: ReportAnalysis, assignment: Assignment) -> Outcome:
     return Outcome(0.5 * length + 0.5 * compares, f"The '{INSIGHTS}' section: {'; '.join(problems)}.", detail)
 
 
-def check_claims(analysis: ReportAnalysis, measured: dict[str, float], tolerance: float) -> Outcome:
-    """Every accuracy the report states agrees with the grader's measurement within ``tolerance``."""
+def check_claims(analysis: ReportAnalysis, measured: dict[str, float], tolerance: float,
+                 not_submitted: frozenset[str] = frozenset()) -> Outcome:
+    """Every accuracy the report states agrees with the grader's measurement within ``tolerance``.
+
+    A claim about an architecture with no model in the notebook at all (``not_submitted``) is a claim
+    nothing supports; one about a model the grader found but could not run is left out.
+    """
     if not analysis.claims:
         return failed("The report states no accuracies to compare with the grader's measurements "
                       "(give each architecture's test accuracy, e.g. in the comparison table).")
+    unsupported = list(dict.fromkeys(c.architecture for c in analysis.claims if c.architecture in not_submitted))
+    if unsupported:
+        return failed(f"Your report states accuracies for {_titles(unsupported)}, but the notebook has no such "
+                      "model, so the grader could not measure them.")
     compared = [c for c in analysis.claims if c.architecture in measured]
     ignored = [c for c in analysis.claims if c.architecture not in measured]
     detail = _listing([f"{ARCHITECTURE_TITLES[c.architecture]} {_percent(c.accuracy)} ({c.source}: {c.quote!r})"

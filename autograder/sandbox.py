@@ -36,7 +36,7 @@ class SandboxUnavailable(RuntimeError):
 
 @dataclass(frozen=True)
 class Limits:
-    memory_mb: int = 4096  # resident memory of the whole process tree (watchdog)
+    memory_mb: int = 4096  # resident memory of the whole process tree plus its tmpfs files (watchdog)
     wall_seconds: float = 600  # watchdog kill, on top of any softer per-cell timeouts
     file_size_mb: int = 512  # RLIMIT_FSIZE: any one file written
     open_files: int = 1024  # RLIMIT_NOFILE
@@ -182,6 +182,21 @@ def tree_size_bytes(root: Path, limit_entries: int = 10_000) -> int:
     return total
 
 
+def tmpfs_bytes(pid: int) -> int:
+    """RAM held by files in the sandbox's private home and /tmp (tmpfs pages are no process's RSS).
+
+    Read through ``/proc/<pid>/root``, the mount namespace of a process inside the sandbox.
+    """
+    used = 0
+    for mount in (HOME, "/tmp"):
+        try:
+            stats = os.statvfs(f"/proc/{pid}/root{mount}")
+        except OSError:
+            continue
+        used += (stats.f_blocks - stats.f_bfree) * stats.f_frsize
+    return used
+
+
 def kill_tree(pid: int) -> None:
     """SIGKILL ``pid``, its process group and every descendant (the PID namespace goes with bwrap)."""
     try:
@@ -229,7 +244,8 @@ class Watchdog:
         """Allow ``seconds`` more from now (the export step after a student's time ran out)."""
         self.deadline = time.monotonic() + seconds
 
-    def rss_mb(self) -> float:
+    def rss_mb(self, with_tmpfs: bool = False) -> float:
+        """Resident memory of the tree; with ``with_tmpfs``, plus the RAM its private tmpfs hold."""
         try:
             root = psutil.Process(self.pid)
             procs = [root] + root.children(recursive=True)
@@ -241,10 +257,12 @@ class Watchdog:
                 total += proc.memory_info().rss
             except psutil.Error:
                 continue
+        if with_tmpfs:
+            total += tmpfs_bytes(procs[-1].pid)
         return total / 2**20
 
-    def _breach(self) -> str | None:
-        rss = self.rss_mb()
+    def _breach(self, with_tmpfs: bool) -> str | None:
+        rss = self.rss_mb(with_tmpfs)
         self.peak_rss_mb = max(self.peak_rss_mb, rss)
         if rss > self.limits.memory_mb:
             return "memory"
@@ -255,8 +273,8 @@ class Watchdog:
     def _watch(self) -> None:
         ticks = 0
         while not self._done.wait(self.interval):
-            reason = self._breach()
             ticks += 1
+            reason = self._breach(with_tmpfs=ticks % 5 == 0)
             if reason is None and self.watched_dirs and ticks % 10 == 0:
                 used = sum(tree_size_bytes(d) for d in self.watched_dirs)
                 reason = "disk" if used > self.limits.export_mb * 2**20 else None

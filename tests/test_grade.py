@@ -148,3 +148,19 @@ def test_unsandboxed_run_is_marked_as_such(small_assignment, tmp_path):
     result = grade_one(path, small_assignment, tmp_path / "graded", sandboxed=False)
     assert result["sandboxed"] is False and result["status"] == "graded"
     assert question(result, "q1")["score"] == 0 and "x_train is missing" in question(result, "q1")["message"]
+
+
+def test_a_grader_failure_is_one_error_result_not_a_crash(small_assignment, tmp_path, monkeypatch):
+    import autograder.grade as grade
+
+    def broken_phase_a(*args, **kwargs):
+        raise RuntimeError("zmq: file name too long")
+
+    monkeypatch.setattr(grade, "_phase_a", broken_phase_a)
+    nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell("x = 1")])
+    path = tmp_path / "fine.ipynb"
+    nbformat.write(nb, path)
+    result = grade_one(path, small_assignment, tmp_path / "graded")
+    assert result["status"] == "error" and result["reason"] == "grader_error"
+    assert "file name too long" in result["notes"][-1] and "file name" not in result["message"]
+    assert read_result(tmp_path / "graded" / "result.json")["status"] == "error"

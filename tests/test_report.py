@@ -10,6 +10,7 @@ import pytest
 
 from autograder.assignment import load_assignment
 from autograder.checks import NotAssessed
+from autograder.artifacts import ModelEvidence
 from autograder.report import (MAX_CELL_CHARS, analyze_report, architectures_named, check_claims, check_insights,
                                check_sections, check_table, parse_accuracy, report_markdown)
 
@@ -306,6 +307,11 @@ def test_claims_for_unmeasured_architectures_are_ignored(assignment):
         check_claims(_claims_report(assignment), {"gru": 0.98}, 0.01)
 
 
+def test_claims_for_models_that_were_never_submitted_lose_the_points(assignment):
+    outcome = check_claims(_claims_report(assignment), {"mlp": 0.979}, 0.01, not_submitted=frozenset({"cnn"}))
+    assert outcome.fraction == 0.0 and "CNN" in outcome.message and "no such model" in outcome.message
+
+
 def test_no_stated_accuracy_scores_zero(assignment):
     outcome = check_claims(analyze_report(["## Results\nThe models work well."], assignment), MEASURED, 0.01)
     assert outcome.fraction == 0.0 and "no accuracies to compare" in outcome.message
@@ -338,8 +344,10 @@ def _hidden_tests(repo):
 def _run_q8(repo, assignment, cells, measured):
     """Call each q8 hidden test the way the runner does: fixtures by parameter name."""
     module = _hidden_tests(repo)
+    models = {arch: ModelEvidence(arch, variable=f"{arch}_model" if arch in measured else None)
+              for arch in ("mlp", "cnn", "simple_rnn", "lstm", "gru")}
     fixtures = {"report": analyze_report(cells, assignment), "assignment": assignment,
-                "measured_public_accuracy": measured}
+                "measured_public_accuracy": measured, "models": models}
     q8 = next(q for q in assignment.questions if q.id == "q8")
     return {check.test: getattr(module, check.test)(
         **{name: fixtures[name] for name in inspect.signature(getattr(module, check.test)).parameters})

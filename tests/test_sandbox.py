@@ -190,3 +190,16 @@ def test_cancelled_sandbox_never_runs_past_its_hold(tmp_path):
     assert held.wait().returncode != 0
     assert not (out / "released").exists()
     assert not psutil.pid_exists(held.proc.pid)
+
+
+def test_files_in_the_private_tmpfs_count_as_memory(tmp_path):
+    code = ("import time\nfor i in range(40):\n    open(f'/tmp/fill{i}', 'wb').write(b'x' * (20 * 2**20))\n"
+            "    time.sleep(0.05)\ntime.sleep(5)")
+    done, _ = run_python(code, tmp_path, memory_mb=300, file_size_mb=64)
+    assert done.stopped == "memory"
+
+
+def test_job_sockets_fit_the_unix_path_limit_whatever_the_job_root(tmp_path):
+    deep = tmp_path / ("d" * 120) / ("e" * 60)
+    job = execute.Job(deep, sandbox.SandboxSpec())
+    assert len(str(job.ipc / "k-65535")) < 107
