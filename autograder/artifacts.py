@@ -105,23 +105,23 @@ def _text(value: Any, limit: int = 200) -> str | None:
     return None if value is None else str(value)[:limit]
 
 
+def _json_object(directory: Path, name: str, problems: list[str]) -> dict[str, Any]:
+    """A JSON object from an untrusted file, or {} with the reason added to ``problems``."""
+    try:
+        value = read_json(directory, name)
+        if not isinstance(value, dict):
+            raise ArtifactError(f"{name} is not an object")
+        return value
+    except ArtifactError as exc:
+        problems.append(f"{directory.name}: {exc}")
+        return {}
+
+
 def load_evidence(export_dir: Path, predictions_dir: Path, image_counts: dict[str, int]) -> Evidence:
     """Read the export and prediction directories; anything invalid becomes a problem, not a crash."""
     problems: list[str] = []
-    try:
-        manifest = read_json(export_dir, "manifest.json")
-        if not isinstance(manifest, dict):
-            raise ArtifactError("manifest.json is not an object")
-    except ArtifactError as exc:
-        problems.append(f"export: {exc}")
-        manifest = {}
-    try:
-        summaries = read_json(predictions_dir, "summaries.json")
-        if not isinstance(summaries, dict):
-            raise ArtifactError("summaries.json is not an object")
-    except ArtifactError as exc:
-        problems.append(f"predictions: {exc}")
-        summaries = {}
+    manifest = _json_object(export_dir, "manifest.json", problems)
+    summaries = _json_object(predictions_dir, "summaries.json", problems)
 
     models = {}
     exported = manifest.get("models") if isinstance(manifest.get("models"), dict) else {}
