@@ -77,6 +77,11 @@ def _first(repeat: int) -> bool:
     return repeat % 2 == 0
 
 
+def _record_pair(rec: Recorder, repeat: int, ours: w.Run, baseline: w.Run, baseline_name: str) -> None:
+    rec(repeat, "grader_s", ours.seconds, "s")
+    rec(repeat, f"{baseline_name}_s", baseline.seconds, "s")
+
+
 def _record_timings(rec: Recorder, repeat: int, result: dict, wall: float) -> None:
     timings = result["timings"]
     for part in TIMING_PARTS:
@@ -100,9 +105,9 @@ def overhead(ctx: Context, repeats: int, rec: Recorder) -> None:
                 lambda: w.grade_one(notebook, assignment, ctx.scratch / "overhead" / "graded", ctx.env)]
         done = [step() for step in (pair if _first(repeat) else pair[::-1])]
         plain, (graded, result) = (done if _first(repeat) else done[::-1])
-        rec(repeat, "nbconvert_s", plain.seconds, "s")
-        rec(repeat, "grader_s", graded.seconds, "s")
+        _record_pair(rec, repeat, graded, plain, "nbconvert")
         rec(repeat, "score", float(result["score"]), "points")
+        rec(repeat, "real_calibration", float(w.uses_real_calibration()), "bool")
         _record_timings(rec, repeat, result, graded.seconds)
 
 
@@ -137,8 +142,7 @@ def fixed(ctx: Context, repeats: int, rec: Recorder) -> None:
                 lambda: w.grade_one(notebook, assignment, ctx.scratch / "fixed" / "graded", ctx.env)]
         done = [step() for step in (pair if _first(repeat) else pair[::-1])]
         plain, (graded, result) = (done if _first(repeat) else done[::-1])
-        rec(repeat, "nbconvert_s", plain.seconds, "s")
-        rec(repeat, "grader_s", graded.seconds, "s")
+        _record_pair(rec, repeat, graded, plain, "nbconvert")
         _record_timings(rec, repeat, result, graded.seconds)
         rec(repeat, "part_sandbox_probe_s", _sandbox_probe_seconds(), "s")
         keras = [_keras_import_seconds(True, ctx.env), _keras_import_seconds(False, ctx.env)]
@@ -157,8 +161,7 @@ def otter(ctx: Context, repeats: int, rec: Recorder) -> None:
                 lambda: w.grade_one(notebook, assignment, ctx.scratch / "otter" / "graded", ctx.env)]
         done = [step() for step in (pair if _first(repeat) else pair[::-1])]
         (theirs, otter_result), (ours, result) = (done if _first(repeat) else done[::-1])
-        rec(repeat, "otter_s", theirs.seconds, "s")
-        rec(repeat, "grader_s", ours.seconds, "s")
+        _record_pair(rec, repeat, ours, theirs, "otter")
         rec(repeat, "otter_rss_mb", theirs.peak_rss_mb, "MB")
         rec(repeat, "otter_tests", float(len(otter_result.get("tests", []))), "tests")
         rec(repeat, "score", float(result["score"]), "points")
@@ -209,7 +212,7 @@ def scaling(ctx: Context, repeats: int, rec: Recorder) -> None:
     count = 2 if ctx.quick else 8
     source = ctx.scratch / "scaling" / "submissions"
     shutil.rmtree(source, ignore_errors=True)
-    nb = w.trivial_notebook() if ctx.quick else w.small_homework(("mlp", "cnn"), 500)
+    nb = w.trivial_notebook() if ctx.quick else w.small_homework(("mlp",), 500)
     for index in range(count):
         w.write_notebook(nb, source / f"student{index + 1:02d}.ipynb")
     assignment = ctx.small_assignment()
@@ -245,4 +248,4 @@ def memory(ctx: Context, repeats: int, rec: Recorder) -> None:
 
 FIGURES = {"overhead": overhead, "fixed": fixed, "otter": otter, "regrade": regrade, "scaling": scaling,
            "memory": memory}
-DEFAULT_REPEATS = {"overhead": 1, "fixed": 3, "otter": 2, "regrade": 3, "scaling": 1, "memory": 2}
+DEFAULT_REPEATS = {"overhead": 1, "fixed": 5, "otter": 2, "regrade": 3, "scaling": 1, "memory": 2}

@@ -120,10 +120,14 @@ def uses_real_calibration() -> bool:
 
 
 def tool_env(keras_home: Path) -> dict[str, str]:
-    """One environment for every tool: the offline Keras cache and the grader's thread settings."""
+    """One environment for every tool: the offline Keras cache and the grader's thread settings.
+
+    PYTHONPATH names this checkout, so the grader measured is the one beside this script.
+    """
     threads = str(default_threads())
     env = dict(os.environ, KERAS_HOME=str(keras_home), TF_CPP_MIN_LOG_LEVEL="2", PYTHONHASHSEED="0",
-               OMP_NUM_THREADS=threads, OPENBLAS_NUM_THREADS=threads, MPLBACKEND="Agg")
+               OMP_NUM_THREADS=threads, OPENBLAS_NUM_THREADS=threads, MPLBACKEND="Agg",
+               PYTHONPATH=os.pathsep.join(filter(None, [str(REPO), os.environ.get("PYTHONPATH")])))
     env.pop("JPY_PARENT_PID", None)
     return env
 
@@ -144,7 +148,11 @@ class Run:
 
 
 def run_tool(module: str, args: list[str], *, env: dict[str, str], log: Path, cwd: Path | None = None) -> Run:
-    """``python -m module args`` under the peak-RSS wrapper; wall time measured from here."""
+    """``python -m module args`` under the peak-RSS wrapper; wall time measured from here.
+
+    (Not CPU time: the watchdog SIGKILLs a sandbox's PID namespace, whose processes are then reaped
+    by no ancestor, so their CPU never reaches our RUSAGE_CHILDREN.)
+    """
     rss_file = log.with_suffix(".rss")
     log.parent.mkdir(parents=True, exist_ok=True)
     started = time.monotonic()
