@@ -157,24 +157,34 @@ def _download_with_keras() -> dict[str, np.ndarray]:
     return {"x_train": x_train, "y_train": y_train, "x_test": x_test, "y_test": y_test}
 
 
+def keras_cache_source(data_dir: str | os.PathLike | None = None) -> Path:
+    """The verified original ``mnist.npz`` to serve as a Keras cache, downloading it the Keras way if needed.
+
+    Keras checks the cache file's SHA-256, so only the original file will do: IDX files alone cannot
+    stand in for it (re-packed arrays hash differently and Keras would try to download).
+    """
+    source = find_mnist_file(data_dir)
+    if source is None and not (data_dir or os.environ.get(ENV_VAR)):
+        _download_with_keras()  # the real-world path: Keras fetches and verifies it into its cache
+        source = find_mnist_file(data_dir)
+    if source is None:
+        where = data_dir or os.environ.get(ENV_VAR)
+        raise DataError(f"{where} has only the IDX files; the sandbox's Keras cache needs the original "
+                        "mnist.npz (Keras verifies its hash). Put mnist.npz beside them, or unset "
+                        f"{ENV_VAR} to use ~/.keras/datasets/mnist.npz")
+    verify_file(source, KNOWN_SHA256["mnist.npz"])
+    return source
+
+
 def provision_keras_cache(keras_home: str | os.PathLike, data_dir: str | os.PathLike | None = None) -> Path:
-    """Put a verified ``mnist.npz`` at ``keras_home/datasets/mnist.npz``.
+    """Copy the verified ``mnist.npz`` to ``keras_home/datasets/mnist.npz``.
 
     With ``KERAS_HOME`` pointing there (or ``HOME`` holding it as ``.keras``), an unmodified
-    ``keras.datasets.mnist.load_data()`` loads it without touching the network. When only IDX files
-    are at hand the arrays are written as an npz Keras can read; its hash then differs from the
-    download's, which matters only if Keras is asked to re-verify (``load_data`` does not).
+    ``keras.datasets.mnist.load_data()`` loads it without touching the network.
     """
     target = Path(keras_home) / "datasets" / "mnist.npz"
     target.parent.mkdir(parents=True, exist_ok=True)
-    source = find_mnist_file(data_dir)
-    if source is not None:
-        verify_file(source, KNOWN_SHA256["mnist.npz"])
-        shutil.copyfile(source, target)
-    else:
-        mnist = load_mnist(data_dir)
-        np.savez_compressed(target, x_train=mnist.x_train, y_train=mnist.y_train,
-                            x_test=mnist.x_test, y_test=mnist.y_test)
+    shutil.copyfile(keras_cache_source(data_dir), target)
     target.chmod(0o644)
     return target
 

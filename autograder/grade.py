@@ -19,8 +19,7 @@ import nbformat
 from autograder import __version__, execute, sandbox
 from autograder.artifacts import Evidence, load_evidence, save_evidence, stored_evidence
 from autograder.assignment import Assignment, AssignmentError
-from autograder.data import (EvaluationSet, Mnist, find_mnist_file, load_mnist, make_evaluation_set,
-                             provision_keras_cache)
+from autograder.data import EvaluationSet, Mnist, keras_cache_source, load_mnist, make_evaluation_set
 from autograder.diagnose import diagnose, load_table
 from autograder.hidden import run_checks
 from autograder.intake import read_notebook
@@ -43,12 +42,8 @@ def evaluation_set(seed: int, size: int, max_shift: int) -> EvaluationSet:
 
 @functools.lru_cache(maxsize=1)
 def keras_cache_file() -> Path:
-    """The verified mnist.npz the sandbox mounts as its Keras cache."""
-    found = find_mnist_file()
-    if found is not None:
-        return found.resolve()
-    home = Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "autograder" / "keras"
-    return provision_keras_cache(home)
+    """The verified mnist.npz the sandbox mounts read-only as its Keras cache."""
+    return keras_cache_source().resolve()
 
 
 def default_threads(jobs: int = 1) -> int:

@@ -242,3 +242,11 @@ def test_provisioned_cache_lets_unmodified_keras_load_mnist_offline(tmp_path, mn
     loaded = json.loads(proc.stdout.strip().splitlines()[-1])
     assert loaded["shapes"] == [[60000, 28, 28], [60000], [10000, 28, 28], [10000]]
     assert loaded["last_label"] == int(mnist.y_test[-1])
+
+
+def test_idx_files_alone_cannot_be_a_keras_cache(tmp_path, monkeypatch, mnist):
+    for filename in IDX_FILES.values():
+        (tmp_path / filename).symlink_to(Path(mnist.source).parent / filename)
+    monkeypatch.setenv(data.ENV_VAR, str(tmp_path))
+    with pytest.raises(DataError, match="original mnist.npz"):
+        data.keras_cache_source()
