@@ -52,6 +52,7 @@ class Execution:
     on_error: str = "continue"
     max_submission_mb: float = 25
     max_output_mb: float = 2
+    threads: int = 2  # TensorFlow/BLAS threads per notebook: fixed, so scores do not depend on -j
 
 
 @dataclass(frozen=True)

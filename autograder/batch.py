@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import re
 import shutil
 import tempfile
@@ -30,7 +31,7 @@ from tqdm import tqdm
 
 from autograder import sandbox
 from autograder.assignment import Assignment, load_assignment
-from autograder.grade import base_result, default_threads, grade_into, regrade, rejected_result
+from autograder.grade import base_result, grade_into, regrade, rejected_result
 from autograder.results import atomic_write_text, read_result, write_result
 from autograder.submissions import Submission, collect
 
@@ -71,13 +72,13 @@ class Batch:
 
 
 def grade_task(path: str, assignment_dir: str, result_path: str, artifacts: str, sandboxed: bool,
-               student: dict[str, Any], threads: int) -> dict[str, Any]:
+               student: dict[str, Any]) -> dict[str, Any]:
     """One submission, run in a worker process (local pool or Dask worker); returns a short summary."""
     assignment = load_assignment(assignment_dir)
     artifacts_path = Path(artifacts)
     shutil.rmtree(artifacts_path, ignore_errors=True)  # leftovers of a run that was killed
     result = grade_into(path, assignment, Path(result_path), artifacts_path, sandboxed=sandboxed,
-                        student=student, threads=threads)
+                        student=student)
     return {"score": result["score"], "status": result["status"], "reason": result["reason"],
             "seconds": (result.get("execution") or {}).get("seconds")}
 
@@ -141,11 +142,12 @@ def write_batch_manifest(batch: Batch, submissions: list[Submission]) -> None:
     atomic_write_text(batch.root / "batch.json", json.dumps(payload, indent=1, default=str))
 
 
-def grade_batch(source: str | Path, assignment_dir: str | Path, out: str | Path, *, jobs: int = 1,
+def grade_batch(source: str | Path, assignment_dir: str | Path, out: str | Path, *, jobs: int | None = None,
                 scheduler: str | None = None, roster: str | Path | None = None, sandboxed: bool = True,
                 progress: bool = True) -> dict[str, int]:
     """Grade every submission in ``source`` into ``out``; returns counts by outcome."""
     assignment = load_assignment(assignment_dir)
+    jobs = jobs or max(1, (os.cpu_count() or 1) // assignment.execution.threads)
     if sandboxed:
         sandbox.check_available()
     batch = Batch(Path(out).resolve())
@@ -188,14 +190,13 @@ def _grade(batch: Batch, submissions: list[Submission], assignment: Assignment, 
     if not todo:
         return counts
     executor = DaskExecutor(scheduler) if scheduler else LocalExecutor(jobs)
-    threads = default_threads(1 if scheduler else jobs)
     futures = {}
     try:
         for key, submission in todo:
             batch.log(key, f"executing {submission.path}")
             future = executor.submit(grade_task, str(submission.path.resolve()), str(assignment.root),
                                      str(batch.result(key)), str(batch.artifacts(key)), sandboxed,
-                                     student_info(submission), threads)
+                                     student_info(submission))
             futures[future] = key
         bar = tqdm(total=len(futures), desc="grading", unit="nb", disable=not progress)
         for future in executor.completed(futures):
@@ -234,8 +235,9 @@ def configure_grade(parser: Any) -> None:
                         help="folder, .zip, Canvas bulk download or Gradescope export of submissions")
     parser.add_argument("--assignment", type=Path, default=Path("assignments/mnist"))
     parser.add_argument("--out", type=Path, required=True, help="RESULTS directory")
-    parser.add_argument("-j", "--jobs", type=int, default=max(1, default_threads() // 2) or 1,
-                        help="submissions graded at once (default: cores/2; TensorFlow gets cores/jobs threads each)")
+    parser.add_argument("-j", "--jobs", type=int,
+                        help="submissions graded at once (default: cores / the assignment's threads per "
+                             "notebook, so TensorFlow jobs do not fight over cores)")
     parser.add_argument("--scheduler", help="dask.distributed scheduler address, e.g. tcp://host:8786")
     parser.add_argument("--roster", type=Path, help="CSV with student_id,name[,email] to map files to students")
     parser.add_argument("--unsafe-no-sandbox", action="store_true",

@@ -26,7 +26,7 @@ def configure(parser: argparse.ArgumentParser) -> None:
                         help="folder with submissions/ and roster.csv")
     parser.add_argument("--assignment", type=Path, default=Path("assignments/mnist"))
     parser.add_argument("--out", type=Path, default=Path("demo-results"))
-    parser.add_argument("-j", "--jobs", type=int, default=1)
+    parser.add_argument("-j", "--jobs", type=int, help="submissions graded at once (default: as `grade`)")
 
 
 def run(args: argparse.Namespace) -> int:

@@ -46,10 +46,6 @@ def keras_cache_file() -> Path:
     return keras_cache_source().resolve()
 
 
-def default_threads(jobs: int = 1) -> int:
-    return max(1, (os.cpu_count() or 1) // max(1, jobs))
-
-
 def _submission_block(path: Path, sha256: str | None, student: dict[str, Any] | None) -> dict[str, Any]:
     student = student or {}
     return {"path": str(path), "sha256": sha256, "student_id": student.get("student_id") or path.stem,
@@ -133,20 +129,19 @@ def overall_reason(execution: execute.Execution) -> str | None:
 
 
 def grade_one(path: str | Path, assignment: Assignment, out_dir: str | Path, *, sandboxed: bool = True,
-              student: dict[str, Any] | None = None, threads: int | None = None,
-              work_root: str | Path | None = None) -> dict[str, Any]:
+              student: dict[str, Any] | None = None, work_root: str | Path | None = None) -> dict[str, Any]:
     """Grade the notebook at ``path``: ``out_dir/result.json`` and ``out_dir/artifacts/``."""
     out_dir = Path(out_dir)
     return grade_into(path, assignment, out_dir / "result.json", out_dir / ARTIFACTS, sandboxed=sandboxed,
-                      student=student, threads=threads, work_root=work_root)
+                      student=student, work_root=work_root)
 
 
 def _phase_a(notebook_in: Any, assignment: Assignment, artifacts: Path, *, sandboxed: bool,
-             threads: int | None, work_root: str | Path | None) -> tuple[execute.Execution, Evidence]:
+             work_root: str | Path | None) -> tuple[execute.Execution, Evidence]:
     """Run the notebook and the predictions in their sandboxes; return what they left, validated."""
     ex = assignment.execution
     limits = sandbox.Limits(memory_mb=ex.memory_mb, wall_seconds=ex.wall_budget_seconds + execute.EXPORT_SECONDS,
-                            threads=threads or default_threads())
+                            threads=ex.threads)
     job = execute.Job(Path(tempfile.mkdtemp(prefix="autograder-job-", dir=work_root)),
                       sandbox.SandboxSpec(limits=limits, keras_cache=keras_cache_file()),
                       public_tests=assignment.student_dir / "tests", notebook_name=assignment.student_notebook)
@@ -179,8 +174,7 @@ def _phase_a(notebook_in: Any, assignment: Assignment, artifacts: Path, *, sandb
 
 
 def grade_into(path: str | Path, assignment: Assignment, result_path: Path, artifacts: Path, *,
-               sandboxed: bool = True, student: dict[str, Any] | None = None, threads: int | None = None,
-               work_root: str | Path | None = None) -> dict[str, Any]:
+               sandboxed: bool = True, student: dict[str, Any] | None = None, work_root: str | Path | None = None) -> dict[str, Any]:
     """Grade the notebook at ``path``; the result is written last, atomically, to ``result_path``."""
     path = Path(path)
     started = time.monotonic()
@@ -197,7 +191,7 @@ def grade_into(path: str | Path, assignment: Assignment, result_path: Path, arti
 
     try:
         execution, evidence = _phase_a(intake.notebook, assignment, artifacts, sandboxed=sandboxed,
-                                       threads=threads, work_root=work_root)
+                                       work_root=work_root)
     except (sandbox.SandboxUnavailable, AssignmentError):
         raise  # the set-up is wrong, not this submission: stop the batch and say why
     except Exception as exc:  # the grader failed on this submission: one row that says so

@@ -26,7 +26,7 @@ if "AUTOGRADER_MNIST_DIR" not in os.environ and (SHARED_MNIST / "mnist.npz").is_
     os.environ["AUTOGRADER_MNIST_DIR"] = str(SHARED_MNIST)  # as the Makefile and tests/conftest.py do
 
 from autograder.data import provision_keras_cache  # noqa: E402
-from autograder.grade import default_threads  # noqa: E402
+from autograder.assignment import load_assignment  # noqa: E402
 
 def _load_test_notebooks():
     """tests/notebooks.py, the small homework builder the tests use (tests/ is not a package)."""
@@ -115,8 +115,9 @@ def assignment_copy(target: Path, *, small: bool, evaluation_size: int | None = 
     return root
 
 
-def uses_real_calibration() -> bool:
-    return (REPO / "assignments" / "mnist" / "calibration.json").is_file()
+def has_real_calibration(assignment: Path) -> bool:
+    """Whether this copy was made with the course's calibration.json rather than the stand-in."""
+    return json.loads((assignment / "calibration.json").read_text()).get("note") != SMALL_CALIBRATION["note"]
 
 
 def tool_env(keras_home: Path) -> dict[str, str]:
@@ -124,7 +125,7 @@ def tool_env(keras_home: Path) -> dict[str, str]:
 
     PYTHONPATH names this checkout, so the grader measured is the one beside this script.
     """
-    threads = str(default_threads())
+    threads = str(load_assignment(REPO / "assignments" / "mnist").execution.threads)
     env = dict(os.environ, KERAS_HOME=str(keras_home), TF_CPP_MIN_LOG_LEVEL="2", PYTHONHASHSEED="0",
                OMP_NUM_THREADS=threads, OPENBLAS_NUM_THREADS=threads, MPLBACKEND="Agg",
                PYTHONPATH=os.pathsep.join(filter(None, [str(REPO), os.environ.get("PYTHONPATH")])))
