@@ -107,7 +107,7 @@ def overhead(ctx: Context, repeats: int, rec: Recorder) -> None:
         plain, (graded, result) = (done if _first(repeat) else done[::-1])
         _record_pair(rec, repeat, graded, plain, "nbconvert")
         rec(repeat, "score", float(result["score"]), "points")
-        rec(repeat, "real_calibration", float(w.uses_real_calibration()), "bool")
+        rec(repeat, "real_calibration", float(w.has_real_calibration(assignment)), "bool")
         _record_timings(rec, repeat, result, graded.seconds)
 
 

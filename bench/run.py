@@ -1,6 +1,6 @@
 """Benchmarks of the grader (``make bench``): each figure against its baseline, in the same run.
 
-    python bench/run.py [--quick] [--repeats N] [--only FIG ...] [--results DIR] [--report FILE]
+    python bench/run.py [--quick] [--repeats N] [--only FIG ...] [--results DIR] [--report FILE] [--render-only]
 
 Raw numbers go to ``DIR/<figure>.csv`` (one row per repeat and measure). The report is rendered from
 every CSV in DIR, so ``--only`` refreshes one figure and keeps the others' last numbers. Summaries are
@@ -23,6 +23,7 @@ import figures
 import workloads
 
 BENCH = Path(__file__).resolve().parent
+FINDINGS = BENCH / "findings.md"  # hand-written: where the time goes and what changed each number
 FIELDS = ("figure", "repeat", "measure", "value", "unit", "mode", "loadavg_1m", "recorded_at")
 NOTES = """\
 ## Notes
@@ -121,6 +122,12 @@ def spread(values: list[float], digits: int = 2) -> str:
     return f"{median:.{digits}f} ({min(values):.{digits}f}-{max(values):.{digits}f})"
 
 
+def load_range(rows: list[dict[str, str]]) -> str:
+    """The machine's 1-minute load average while the figure ran (others share these cores)."""
+    loads = [float(r["loadavg_1m"]) for r in rows]
+    return f"{min(loads):.1f}-{max(loads):.1f}"
+
+
 def summary_rows(raw: dict[str, list[dict[str, str]]]) -> list[list[str]]:
     table = []
     for row in figures.ROWS:
@@ -143,7 +150,7 @@ def summary_rows(raw: dict[str, list[dict[str, str]]]) -> list[list[str]]:
                       f"{spread([base[r] for r in repeats])} {row.unit}" if row.baseline else "-",
                       f"{compare_name[row.compare]} {spread(results)}" if row.compare != "value" else "-",
                       f"{row.target[0]} {row.target[1]:g}" if row.target else "-", verdict,
-                      f"{len(repeats)}, {rows[0]['mode']}, load {rows[0]['loadavg_1m']}"])
+                      f"{len(repeats)}, {rows[0]['mode']}, load {load_range(rows)}"])
     return table
 
 
@@ -161,7 +168,8 @@ def render(raw: dict[str, list[dict[str, str]]], info: dict[str, str]) -> str:
     if any(r["measure"] == "real_calibration" and float(r["value"]) == 0 for r in raw.get("overhead", [])):
         lines.append("- figure 1 graded with placeholder thresholds (assignments/mnist/calibration.json did not "
                      "exist yet): timings are unaffected, the score is not meaningful")
-    return "\n".join(lines) + "\n\n" + NOTES
+    findings = FINDINGS.read_text() if FINDINGS.is_file() else ""
+    return "\n".join(lines) + "\n\n" + findings + ("\n" if findings else "") + NOTES
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -174,16 +182,26 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--results", type=Path, default=BENCH / "results", help="directory of the raw CSVs")
     parser.add_argument("--report", type=Path, default=BENCH.parent / "BENCHMARKS.md", help="markdown report")
     parser.add_argument("--keep-scratch", action="store_true", help="keep the scratch directory (for debugging)")
+    parser.add_argument("--render-only", action="store_true", help="rewrite the report from the CSVs, run nothing")
     args = parser.parse_args(argv)
+    if args.render_only:
+        args.report.write_text(render(read_raw(args.results), machine()))
+        return 0
 
     scratch = Path(tempfile.mkdtemp(prefix="autograder-bench-"))
     env = workloads.tool_env(workloads.keras_home(scratch))
     ctx = figures.Context(scratch=scratch, quick=args.quick, env=env)
+    failed = []
     try:
         for name in args.only or list(figures.FIGURES):
             repeats = args.repeats or (1 if args.quick else figures.DEFAULT_REPEATS[name])
             print(f"[bench] {name}: {repeats} repeat(s){' (quick)' if args.quick else ''}", flush=True)
-            path = run_figure(name, ctx, repeats, args.results)
+            try:
+                path = run_figure(name, ctx, repeats, args.results)
+            except Exception as exc:  # one broken figure keeps its last CSV; the others still run
+                failed.append(name)
+                print(f"[bench] {name}: FAILED: {type(exc).__name__}: {exc}", flush=True)
+                continue
             print(f"[bench] {name}: wrote {path}", flush=True)
     finally:
         if not args.keep_scratch:
@@ -192,7 +210,9 @@ def main(argv: list[str] | None = None) -> int:
             shutil.rmtree(scratch, ignore_errors=True)
     args.report.write_text(render(read_raw(args.results), machine()))
     print(f"[bench] wrote {args.report}")
-    return 0
+    if failed:
+        print(f"[bench] failed: {', '.join(failed)}")
+    return 1 if failed else 0
 
 
 if __name__ == "__main__":
