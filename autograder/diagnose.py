@@ -232,7 +232,7 @@ def diagnose(cells: Sequence[Mapping[str, Any]], stopped: str | None, limits: Ma
                 found.append((0, _render(*own, context, cell)))
         note = _first_match(table, "source", subject) if status != "not_run" else None
         if note and not (own and own[0].category == note[0].category):
-            later = next((i for i in failed if i >= cell["index"]), None)
+            later = next((i for i in failed if i > cell["index"]), None)
             found.append((1, _render(*note, context, cell, later)))
     if stop:
         run_seconds = round(sum(c.get("seconds") or 0 for c in cells if c.get("status") != "not_run"))
