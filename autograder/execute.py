@@ -330,7 +330,7 @@ async def _execute(nb: Any, job: Job, *, budget: float, cell_timeout: float, on_
         else:
             await km.start_kernel(stdout=log, stderr=log, cwd=str(job.root), env=job.unsandboxed_env())
         dog = sandbox.Watchdog(km.provisioner.pid, job.spec.limits, [job.export],
-                               wall_seconds=budget + KERNEL_START_SECONDS + 30)
+                               wall_seconds=budget + KERNEL_START_SECONDS + 30, sandboxed=sandboxed)
         with dog:
             kc = km.client(context=context)
             kc.start_channels()
@@ -403,7 +403,8 @@ def start_predictor(job: Job, image_sets: dict[str, np.ndarray], *, sandboxed: b
     if not sandboxed:
         command = module + [str(job.export / "models"), str(job.predictions)]
         command += [a.replace("/inputs/", f"{job.inputs}/") for a in args]
-        return sandbox.Running(command, job.spec.limits, [job.predictions], log, env=job.unsandboxed_env())
+        return sandbox.Running(command, job.spec.limits, [job.predictions], log, env=job.unsandboxed_env(),
+                               sandboxed=False)
     command = module + [f"{EXPORT_MOUNT}/models", "/predictions"] + args
     return sandbox.start(job.predict_spec(), command, watched_dirs=[job.predictions], log_path=log)
 

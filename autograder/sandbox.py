@@ -222,8 +222,9 @@ class Watchdog:
     """
 
     def __init__(self, pid: int, limits: Limits, watched_dirs: list[Path] = (),
-                 wall_seconds: float | None = None, interval: float = 0.1) -> None:
+                 wall_seconds: float | None = None, interval: float = 0.1, sandboxed: bool = True) -> None:
         self.pid, self.limits, self.watched_dirs = pid, limits, list(watched_dirs)
+        self.sandboxed = sandboxed  # only a sandbox has private tmpfs mounts to count
         self.deadline = time.monotonic() + (wall_seconds or limits.wall_seconds)
         self.interval = interval
         self.stopped: str | None = None
@@ -274,7 +275,7 @@ class Watchdog:
         ticks = 0
         while not self._done.wait(self.interval):
             ticks += 1
-            reason = self._breach(with_tmpfs=ticks % 5 == 0)
+            reason = self._breach(with_tmpfs=self.sandboxed and ticks % 5 == 0)
             if reason is None and self.watched_dirs and ticks % 10 == 0:
                 used = sum(tree_size_bytes(d) for d in self.watched_dirs)
                 reason = "disk" if used > self.limits.export_mb * 2**20 else None
@@ -301,14 +302,15 @@ class Running:
     """
 
     def __init__(self, argv: list[str], limits: Limits, watched_dirs: list[Path] = (),
-                 log_path: Path | None = None, env: dict[str, str] | None = None) -> None:
+                 log_path: Path | None = None, env: dict[str, str] | None = None, sandboxed: bool = True) -> None:
         self.limits, self.log_path = limits, log_path
         self.completed: Completed | None = None
         self.started = time.monotonic()
         self.log = open(log_path, "wb") if log_path else subprocess.DEVNULL
         self.proc = subprocess.Popen(argv, stdin=subprocess.PIPE, stdout=self.log, stderr=self.log,
                                      env=env, start_new_session=True)
-        self.dog = Watchdog(self.proc.pid, limits, watched_dirs, wall_seconds=float("inf")).__enter__()
+        self.dog = Watchdog(self.proc.pid, limits, watched_dirs, wall_seconds=float("inf"),
+                            sandboxed=sandboxed).__enter__()
 
     def release(self, message: bytes = b"") -> None:
         """Send ``message`` and end the process's stdin; its wall-clock limit starts now."""
