@@ -29,11 +29,8 @@ def main() -> int:
     env = w.tool_env(w.keras_home(scratch))
     notebook = w.write_notebook(w.trivial_notebook(), scratch / "trivial.ipynb")
     checkouts = {"before": args.before.resolve(), "after": args.after.resolve()}
-    assignments = {}
-    for version, root in checkouts.items():  # each copy points at its own checkout's files
-        assignments[version] = w.assignment_copy(scratch / version, small=True, evaluation_size=1000)
-        toml = assignments[version] / "assignment.toml"
-        toml.write_text(toml.read_text().replace(f"{w.REPO}/", f"{root}/"))
+    assignments = {version: w.assignment_copy(scratch / version, small=True, evaluation_size=1000, repo=root)
+                   for version, root in checkouts.items()}  # each checkout grades its own assignment
     rows = []
     for repeat in range(args.repeats):
         for version in ("before", "after") if repeat % 2 == 0 else ("after", "before"):

@@ -11,7 +11,7 @@ import subprocess
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
+from typing import Any, Callable
 
 import workloads as w
 
@@ -77,6 +77,15 @@ def _first(repeat: int) -> bool:
     return repeat % 2 == 0
 
 
+def _back_to_back(repeat: int, baseline: Callable[[], Any], ours: Callable[[], Any]) -> tuple[Any, Any]:
+    """Run the baseline and ours one right after the other; returns (baseline's, ours)."""
+    if _first(repeat):
+        theirs = baseline()
+        return theirs, ours()
+    mine = ours()
+    return baseline(), mine
+
+
 def _record_pair(rec: Recorder, repeat: int, ours: w.Run, baseline: w.Run, baseline_name: str) -> None:
     rec(repeat, "grader_s", ours.seconds, "s")
     rec(repeat, f"{baseline_name}_s", baseline.seconds, "s")
@@ -101,10 +110,9 @@ def overhead(ctx: Context, repeats: int, rec: Recorder) -> None:
         notebook = w.REFERENCE_NOTEBOOK
         assignment = w.assignment_copy(ctx.scratch / "assignment-real", small=False)
     for repeat in range(repeats):
-        pair = [lambda: w.nbconvert(notebook, ctx.scratch / "overhead" / "nbconvert", ctx.env),
-                lambda: w.grade_one(notebook, assignment, ctx.scratch / "overhead" / "graded", ctx.env)]
-        done = [step() for step in (pair if _first(repeat) else pair[::-1])]
-        plain, (graded, result) = (done if _first(repeat) else done[::-1])
+        plain, (graded, result) = _back_to_back(
+            repeat, lambda: w.nbconvert(notebook, ctx.scratch / "overhead" / "nbconvert", ctx.env),
+            lambda: w.grade_one(notebook, assignment, ctx.scratch / "overhead" / "graded", ctx.env))
         _record_pair(rec, repeat, graded, plain, "nbconvert")
         rec(repeat, "score", float(result["score"]), "points")
         rec(repeat, "real_calibration", float(w.has_real_calibration(assignment)), "bool")
@@ -138,10 +146,9 @@ def fixed(ctx: Context, repeats: int, rec: Recorder) -> None:
     notebook = w.write_notebook(w.trivial_notebook(), ctx.scratch / "fixed" / "trivial.ipynb")
     assignment = ctx.small_assignment()
     for repeat in range(repeats):
-        pair = [lambda: w.nbconvert(notebook, ctx.scratch / "fixed" / "nbconvert", ctx.env),
-                lambda: w.grade_one(notebook, assignment, ctx.scratch / "fixed" / "graded", ctx.env)]
-        done = [step() for step in (pair if _first(repeat) else pair[::-1])]
-        plain, (graded, result) = (done if _first(repeat) else done[::-1])
+        plain, (graded, result) = _back_to_back(
+            repeat, lambda: w.nbconvert(notebook, ctx.scratch / "fixed" / "nbconvert", ctx.env),
+            lambda: w.grade_one(notebook, assignment, ctx.scratch / "fixed" / "graded", ctx.env))
         _record_pair(rec, repeat, graded, plain, "nbconvert")
         _record_timings(rec, repeat, result, graded.seconds)
         rec(repeat, "part_sandbox_probe_s", _sandbox_probe_seconds(), "s")
@@ -157,10 +164,9 @@ def otter(ctx: Context, repeats: int, rec: Recorder) -> None:
     autograder_zip = w.otter_zip(ctx.scratch / "otter", ctx.env)
     assignment = ctx.small_assignment()
     for repeat in range(repeats):
-        pair = [lambda: w.otter_run(notebook, autograder_zip, ctx.scratch / "otter" / "otter-out", ctx.env),
-                lambda: w.grade_one(notebook, assignment, ctx.scratch / "otter" / "graded", ctx.env)]
-        done = [step() for step in (pair if _first(repeat) else pair[::-1])]
-        (theirs, otter_result), (ours, result) = (done if _first(repeat) else done[::-1])
+        (theirs, otter_result), (ours, result) = _back_to_back(
+            repeat, lambda: w.otter_run(notebook, autograder_zip, ctx.scratch / "otter" / "otter-out", ctx.env),
+            lambda: w.grade_one(notebook, assignment, ctx.scratch / "otter" / "graded", ctx.env))
         _record_pair(rec, repeat, ours, theirs, "otter")
         rec(repeat, "otter_rss_mb", theirs.peak_rss_mb, "MB")
         rec(repeat, "otter_tests", float(len(otter_result.get("tests", []))), "tests")

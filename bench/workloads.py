@@ -94,18 +94,18 @@ def write_notebook(nb: nbformat.NotebookNode, path: Path) -> Path:
     return path
 
 
-def assignment_copy(target: Path, *, small: bool, evaluation_size: int | None = None) -> Path:
+def assignment_copy(target: Path, *, small: bool, evaluation_size: int | None = None, repo: Path = REPO) -> Path:
     """The MNIST assignment copied to ``target``; ``small`` gives test-sized budgets (tests/conftest.py).
 
     The real calibration.json is used when it exists; otherwise slice thresholds stand in (timings do
-    not depend on thresholds, only scores do).
+    not depend on thresholds, only scores do). ``repo`` is the checkout whose assignment is copied.
     """
     root = target / "mnist"
     shutil.rmtree(root, ignore_errors=True)
-    shutil.copytree(REPO / "assignments" / "mnist", root, ignore=shutil.ignore_patterns("generated"))
+    shutil.copytree(repo / "assignments" / "mnist", root, ignore=shutil.ignore_patterns("generated"))
     if small or not (root / "calibration.json").is_file():
         (root / "calibration.json").write_text(json.dumps(SMALL_CALIBRATION))
-    toml = (root / "assignment.toml").read_text().replace('"../../', f'"{REPO}/')
+    toml = (root / "assignment.toml").read_text().replace('"../../', f'"{repo}/')
     settings = {"wall_budget_seconds": "300", "cell_timeout_seconds": "240", "memory_mb": "3072"} if small else {}
     if evaluation_size is not None:
         settings["size"] = str(evaluation_size)
