@@ -115,13 +115,14 @@ def bwrap_argv(spec: SandboxSpec, command: list[str]) -> list[str]:
                 argv.extend(["--perms", "0755", "--dir", str(parent)])
         argv.extend([flag, str(source), target])
 
-    for path in python_paths():
-        bind(path, str(path))
-    bind(INSIDE_PACKAGE, f"{INSIDE_MOUNT}/autograder_inside")
+    # The private tmpfs come first: a checkout (and its venv) under /tmp must be bound on top of them.
     home_bytes = str(limits.home_mb * 1024 * 1024)
     argv += ["--perms", "1777", "--size", home_bytes, "--tmpfs", HOME,
              "--perms", "1777", "--size", home_bytes, "--tmpfs", "/tmp",
              "--perms", "1777", "--dir", f"{HOME}/.keras"]
+    for path in python_paths():
+        bind(path, str(path))
+    bind(INSIDE_PACKAGE, f"{INSIDE_MOUNT}/autograder_inside")
     if spec.keras_cache is not None:
         argv += ["--perms", "0755", "--dir", f"{HOME}/.keras/datasets",
                  "--ro-bind", str(spec.keras_cache), f"{HOME}/.keras/datasets/mnist.npz"]

@@ -203,3 +203,18 @@ def test_job_sockets_fit_the_unix_path_limit_whatever_the_job_root(tmp_path):
     deep = tmp_path / ("d" * 120) / ("e" * 60)
     job = execute.Job(deep, sandbox.SandboxSpec())
     assert len(str(job.ipc / "k-65535")) < 107
+
+
+def test_an_interpreter_under_tmp_stays_visible_beneath_the_private_tmp(monkeypatch):
+    # CI may clone the project (and its venv) under /tmp, where the sandbox mounts its own tmpfs.
+    import subprocess
+    import tempfile
+
+    with tempfile.TemporaryDirectory(dir="/tmp") as scratch:
+        venv = Path(scratch) / "venv"
+        subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(venv)], check=True)
+        os.chmod(scratch, 0o755)
+        monkeypatch.setattr(sandbox, "python_paths", lambda: [venv, Path(sys.base_prefix).resolve()])
+        argv = sandbox.bwrap_argv(sandbox.SandboxSpec(), [str(venv / "bin" / "python"), "-c", "print('alive')"])
+        done = subprocess.run(argv, capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0 and "alive" in done.stdout, done.stderr
