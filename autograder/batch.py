@@ -31,6 +31,7 @@ from tqdm import tqdm
 
 from autograder import sandbox
 from autograder.assignment import Assignment, load_assignment
+from autograder.data import keras_cache_source
 from autograder.grade import base_result, grade_into, regrade, rejected_result
 from autograder.results import atomic_write_text, read_result, write_result
 from autograder.submissions import Submission, collect
@@ -148,6 +149,8 @@ def grade_batch(source: str | Path, assignment_dir: str | Path, out: str | Path,
     """Grade every submission in ``source`` into ``out``; returns counts by outcome."""
     assignment = load_assignment(assignment_dir)
     jobs = jobs or max(1, (os.cpu_count() or 1) // assignment.execution.threads)
+    # Set-up problems stop the batch here, once, instead of failing every submission.
+    assignment.thresholds(), assignment.evaluation_seed(), keras_cache_source()
     if sandboxed:
         sandbox.check_available()
     batch = Batch(Path(out).resolve())

@@ -11,6 +11,9 @@ import importlib
 import os
 import sys
 
+from autograder.assignment import AssignmentError
+from autograder.data import DataError
+
 #: (verb, module, one-line help)
 VERBS: list[tuple[str, str, str]] = [
     ("assign", "autograder.authoring", "master notebook -> student template, public tests and hidden bundle"),
@@ -52,7 +55,11 @@ def main(argv: list[str] | None = None) -> int:
     if args.mnist_dir:
         # One setting for every stage, the sandbox provisioning included.
         os.environ["AUTOGRADER_MNIST_DIR"] = os.path.abspath(args.mnist_dir)
-    return args.run(args) or 0
+    try:
+        return args.run(args) or 0
+    except (AssignmentError, DataError) as exc:  # set-up problems: a clear line, not a traceback
+        print(f"autograder {args.verb}: {exc}", file=sys.stderr)
+        return 2
 
 
 if __name__ == "__main__":

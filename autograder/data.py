@@ -153,7 +153,12 @@ def load_mnist(data_dir: str | os.PathLike | None = None, *, verify: bool = True
 def _download_with_keras() -> dict[str, np.ndarray]:
     from keras.datasets import mnist  # Keras verifies its own download's hash.
 
-    (x_train, y_train), (x_test, y_test) = mnist.load_data()
+    try:
+        (x_train, y_train), (x_test, y_test) = mnist.load_data()
+    except Exception as exc:  # offline, a proxy, a bad cache: say what to do instead
+        raise DataError(f"MNIST was not found locally and the Keras download failed ({exc}). Point "
+                        f"--mnist-dir or ${ENV_VAR} at a folder with mnist.npz or the four IDX .gz files, "
+                        f"or put mnist.npz at {keras_cache_file()}") from exc
     return {"x_train": x_train, "y_train": y_train, "x_test": x_test, "y_test": y_test}
 
 

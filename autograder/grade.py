@@ -19,7 +19,7 @@ import nbformat
 from autograder import __version__, execute, sandbox
 from autograder.artifacts import Evidence, load_evidence, save_evidence, stored_evidence
 from autograder.assignment import Assignment, AssignmentError
-from autograder.data import EvaluationSet, Mnist, keras_cache_source, load_mnist, make_evaluation_set
+from autograder.data import DataError, EvaluationSet, Mnist, keras_cache_source, load_mnist, make_evaluation_set
 from autograder.diagnose import diagnose, load_table
 from autograder.hidden import run_checks
 from autograder.intake import read_notebook
@@ -192,7 +192,7 @@ def grade_into(path: str | Path, assignment: Assignment, result_path: Path, arti
     try:
         execution, evidence = _phase_a(intake.notebook, assignment, artifacts, sandboxed=sandboxed,
                                        work_root=work_root)
-    except (sandbox.SandboxUnavailable, AssignmentError):
+    except (sandbox.SandboxUnavailable, AssignmentError, DataError):
         raise  # the set-up is wrong, not this submission: stop the batch and say why
     except Exception as exc:  # the grader failed on this submission: one row that says so
         result = rejected_result(result, assignment, "grader_error", "", status="error")
