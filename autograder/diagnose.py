@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import os
 import re
-import string
 import tomllib
 import unicodedata
 from collections.abc import Callable, Mapping, Sequence

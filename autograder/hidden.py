@@ -11,7 +11,6 @@ from __future__ import annotations
 import importlib.util
 import inspect
 import sys
-from pathlib import Path
 from typing import Any, Callable
 
 from autograder.assignment import Assignment, AssignmentError
