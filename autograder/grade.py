@@ -113,7 +113,6 @@ def score(result: dict[str, Any], assignment: Assignment, evidence: Evidence, no
     result["models"] = models_block(fixtures)
     result["score"] = round(sum(q["score"] for q in result["questions"]), 4)
     result["max_score"] = assignment.max_score
-    result["assignment"]["bundle_sha256"] = assignment.bundle_sha256()
     return result
 
 
