@@ -13,6 +13,7 @@ endif
 # Two cores: keep TensorFlow from oversubscribing them and quiet its start-up chatter.
 export TF_CPP_MIN_LOG_LEVEL ?= 2
 PYTEST_ARGS ?=
+BENCH_ARGS ?=
 
 .PHONY: setup system-deps test demo bench calibrate assign clean
 
@@ -46,7 +47,7 @@ demo: setup
 	$(PY) -m autograder demo
 
 bench: setup
-	$(PY) bench/run.py
+	$(PY) bench/run.py $(BENCH_ARGS)
 
 calibrate: setup
 	$(PY) -m autograder calibrate --assignment assignments/mnist
