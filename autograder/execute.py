@@ -313,6 +313,35 @@ def _stage_notebook(nb: Any, job: Job) -> None:
         (job.root / job.notebook_name).symlink_to(path)
 
 
+async def _run_and_export(nb: Any, job: Job, km: AsyncKernelManager, kc: Any, dog: sandbox.Watchdog,
+                          execution: Execution, *, budget: float, cell_timeout: float, on_error: str,
+                          models: dict[str, str], probes: dict[str, str], max_output_bytes: int,
+                          sandboxed: bool) -> None:
+    """The student's cells, then the export step, in the running kernel."""
+    client = CappedNotebookClient(nb, max_output_bytes, km=km, allow_errors=True,
+                                  interrupt_on_timeout=True, record_timing=False,
+                                  store_widget_state=False, iopub_timeout=4)
+    client.kc = kc
+    cells_started = time.monotonic()
+    try:
+        await _run_cells(client, nb, execution, budget, cell_timeout, on_error)
+        execution.timings["cells"] = round(time.monotonic() - cells_started, 3)
+        dog.extend(EXPORT_SECONDS)
+        export_started = time.monotonic()
+        client.timeout = EXPORT_SECONDS
+        export_cell = nbformat.v4.new_code_cell(export_code(job.export_dir(sandboxed), models, probes))
+        nb.cells.append(export_cell)  # nbclient writes outputs back by index
+        try:
+            await client.async_execute_cell(export_cell, len(nb.cells) - 1, store_history=False)
+        finally:
+            nb.cells.pop()
+        execution.export_ran = _error_of(export_cell) is None
+        execution.timings["export"] = round(time.monotonic() - export_started, 3)
+    except DeadKernelError:
+        execution.stopped = dog.stopped or "kernel_died"
+    execution.output_truncated = client.truncated
+
+
 async def _execute(nb: Any, job: Job, *, budget: float, cell_timeout: float, on_error: str,
                    models: dict[str, str], probes: dict[str, str], max_output_bytes: int,
                    sandboxed: bool) -> Execution:
@@ -339,30 +368,11 @@ async def _execute(nb: Any, job: Job, *, budget: float, cell_timeout: float, on_
                 await kc.wait_for_ready(timeout=KERNEL_START_SECONDS)
             except RuntimeError:
                 execution.stopped = dog.stopped or "kernel_died"
-                return execution
-            execution.timings["kernel_start"] = round(time.monotonic() - started, 3)
-            client = CappedNotebookClient(nb, max_output_bytes, km=km, allow_errors=True,
-                                          interrupt_on_timeout=True, record_timing=False,
-                                          store_widget_state=False, iopub_timeout=4)
-            client.kc = kc
-            cells_started = time.monotonic()
-            try:
-                await _run_cells(client, nb, execution, budget, cell_timeout, on_error)
-                execution.timings["cells"] = round(time.monotonic() - cells_started, 3)
-                dog.extend(EXPORT_SECONDS)
-                export_started = time.monotonic()
-                client.timeout = EXPORT_SECONDS
-                export_cell = nbformat.v4.new_code_cell(export_code(job.export_dir(sandboxed), models, probes))
-                nb.cells.append(export_cell)  # nbclient writes outputs back by index
-                try:
-                    await client.async_execute_cell(export_cell, len(nb.cells) - 1, store_history=False)
-                finally:
-                    nb.cells.pop()
-                execution.export_ran = _error_of(export_cell) is None
-                execution.timings["export"] = round(time.monotonic() - export_started, 3)
-            except DeadKernelError:
-                execution.stopped = dog.stopped or "kernel_died"
-            execution.output_truncated = client.truncated
+            else:
+                execution.timings["kernel_start"] = round(time.monotonic() - started, 3)
+                await _run_and_export(nb, job, km, kc, dog, execution, budget=budget, cell_timeout=cell_timeout,
+                                      on_error=on_error, models=models, probes=probes,
+                                      max_output_bytes=max_output_bytes, sandboxed=sandboxed)
         if dog.stopped:
             execution.stopped = dog.stopped
         execution.peak_rss_mb = round(dog.peak_rss_mb, 1)

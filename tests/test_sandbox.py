@@ -218,3 +218,11 @@ def test_an_interpreter_under_tmp_stays_visible_beneath_the_private_tmp(monkeypa
         argv = sandbox.bwrap_argv(sandbox.SandboxSpec(), [str(venv / "bin" / "python"), "-c", "print('alive')"])
         done = subprocess.run(argv, capture_output=True, text=True, timeout=60)
     assert done.returncode == 0 and "alive" in done.stdout, done.stderr
+
+
+def test_a_kernel_that_never_starts_is_a_stop_not_a_crash(tmp_path, monkeypatch):
+    monkeypatch.setattr(execute, "KERNEL_START_SECONDS", 5)
+    monkeypatch.setattr(execute.SandboxedKernelManager, "format_kernel_cmd", lambda self, extra_arguments=None: ["false"])
+    ex = run_cells(tmp_path, notebook("x = 1"))
+    assert ex.stopped == "kernel_died" and not ex.export_ran
+    assert ex.notebook is not None and ex.cells == []
