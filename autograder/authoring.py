@@ -8,7 +8,7 @@ which strips the solutions and writes the public tests. This module then
 2. publishes the student side to ``student_dir``: the notebook, ``tests/q*.py`` (otter's
    exception-based test files, run offline by ``grader.check``) and a ``README.md`` rendered from
    ``assignment.toml`` (rubric, time budget, how grading works),
-3. keeps otter's autograder side (the notebook with solutions, and its tests) in ``hidden/generated/``.
+3. keeps otter's solution notebook in ``hidden/generated/`` (its tests are the public ones, kept once).
 
 Nothing else reaches ``student_dir``: the hidden deep-learning checks, the evaluation seed and the
 calibration stay in the assignment directory.
@@ -53,7 +53,8 @@ def assign(assignment: Assignment) -> list[Path]:
             stabilize_notebook(notebook)
         (dist / "student" / "README.md").write_text(render_readme(assignment), encoding="utf-8")
         written = publish_student_files(dist / "student", assignment.student_dir, assignment.student_notebook)
-        written += replace_tree(dist / "autograder", assignment.hidden_dir / GENERATED_DIR)
+        written += publish_solution_notebook(dist / "autograder", assignment.hidden_dir / GENERATED_DIR,
+                                             assignment.student_notebook)
     return written
 
 
@@ -120,6 +121,14 @@ def publish_student_files(source: Path, student_dir: Path, notebook_name: str) -
         shutil.copyfile(source / name, student_dir / name)
         written.append(student_dir / name)
     return sorted(written)
+
+
+def publish_solution_notebook(source: Path, target: Path, notebook_name: str) -> list[Path]:
+    """Keep otter's solution notebook; its tests/ are the public tests, kept once in the template."""
+    shutil.rmtree(target, ignore_errors=True)
+    target.mkdir(parents=True)
+    shutil.copyfile(source / notebook_name, target / notebook_name)
+    return [target / notebook_name]
 
 
 def replace_tree(source: Path, target: Path) -> list[Path]:
