@@ -160,9 +160,9 @@ def _phase_a(notebook_in: Any, assignment: Assignment, artifacts: Path, *, sandb
         evidence = load_evidence(job.export, job.predictions, {k: len(v) for k, v in image_sets.items()})
         save_evidence(evidence, artifacts)
         nbformat.write(execution.notebook, artifacts / "executed.ipynb")
-        for log in ("kernel.log", "predict.log"):
+        for log in ("kernel.log", "predict.log"):  # student-controlled: keep only their ends
             if (job.root / log).is_file():
-                _copy_tail(job.root / log, artifacts / log)
+                (artifacts / log).write_bytes(sandbox.read_tail(job.root / log, 64 * 1024))
     finally:
         if predictor is not None:
             predictor.cancel()  # never released (no model exported) or the grading failed
@@ -229,13 +229,6 @@ def regrade(result_path: Path, artifacts: Path, assignment: Assignment) -> dict[
     result["grader"]["regraded_at"] = dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")
     write_result(result_path, result)
     return result
-
-
-def _copy_tail(source: Path, target: Path, limit: int = 64 * 1024) -> None:
-    """Logs are student-controlled: keep only their last ``limit`` bytes."""
-    with open(source, "rb") as fh:
-        fh.seek(max(0, source.stat().st_size - limit))
-        target.write_bytes(fh.read())
 
 
 def configure(parser: Any) -> None:

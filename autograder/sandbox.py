@@ -198,6 +198,15 @@ def tmpfs_bytes(pid: int) -> int:
     return used
 
 
+def read_tail(path: Path, limit: int) -> bytes:
+    """The last ``limit`` bytes of a log the sandbox wrote (it controls how long the log is)."""
+    if not path.is_file():
+        return b""
+    with open(path, "rb") as fh:
+        fh.seek(max(0, path.stat().st_size - limit))
+        return fh.read(limit)
+
+
 def kill_tree(pid: int) -> None:
     """SIGKILL ``pid``, its process group and every descendant (the PID namespace goes with bwrap)."""
     try:
@@ -332,11 +341,7 @@ class Running:
             self.dog.__exit__(None, None, None)
             if self.log_path:
                 self.log.close()
-        tail = ""
-        if self.log_path and self.log_path.exists():
-            with open(self.log_path, "rb") as fh:
-                fh.seek(max(0, self.log_path.stat().st_size - 4000))
-                tail = fh.read().decode("utf-8", "replace")
+        tail = read_tail(self.log_path, 4000).decode("utf-8", "replace") if self.log_path else ""
         self.completed = Completed(returncode=returncode, stopped=self.dog.stopped,
                                    peak_rss_mb=round(self.dog.peak_rss_mb, 1),
                                    seconds=round(time.monotonic() - self.started, 3), stderr_tail=tail)
