@@ -117,9 +117,9 @@ class Assignment:
             raise AssignmentError(f"thresholds.calibration_file: cannot read {self.calibration_file}: {exc}"
                                   " (run `autograder calibrate`)") from exc
 
-    def thresholds(self) -> dict[str, Threshold]:
-        """Per-architecture accuracy thresholds derived from the calibration file."""
-        archs = self.calibration().get("architectures", {})
+    def thresholds(self, calibration: dict[str, Any] | None = None) -> dict[str, Threshold]:
+        """Per-architecture accuracy thresholds derived from the calibration (read if not given)."""
+        archs = (calibration if calibration is not None else self.calibration()).get("architectures", {})
         out = {}
         for arch in ARCHITECTURES:
             if arch not in archs:

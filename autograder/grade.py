@@ -81,8 +81,9 @@ def fixtures_for(assignment: Assignment, evidence: Evidence, notebook: Any) -> d
     evaluation = evaluation_set(assignment.evaluation_seed(), assignment.evaluation_size,
                                 assignment.evaluation_max_shift)
     public_labels = mnist_data().y_test
+    calibration = assignment.calibration()
     return {
-        "assignment": assignment, "calibration": assignment.calibration(), "thresholds": assignment.thresholds(),
+        "assignment": assignment, "calibration": calibration, "thresholds": assignment.thresholds(calibration),
         "models": evidence.models, "probes": evidence.probes, "confusion": evidence.confusion,
         "best_model": evidence.probes.get("best_model"),
         "eval_labels": evaluation.labels, "public_labels": public_labels,
