@@ -82,6 +82,10 @@ SUMMARY_FILE = "{arch}.summary.json"  # predictions dir: architecture summary, h
 PREDICTIONS_FILE = "{arch}.{image_set}.npy"  # predictions dir: float32 (n, 10) scores
 ABLATED_FILE = "{arch}.ablated.{image_set}.npy"  # predictions dir: scores with the working layers zeroed
 CLASS_SOURCE = "classes.py"  # inputs dir: the notebook's class definitions, for subclassed models
+STARTED_FILE = "{arch}.started"  # predictions dir: marker written when a model's prediction begins
+#: Name, in CLASS_SOURCE, of a dict {class name: (args, kwargs)}: how the notebook instantiated each class
+#: (literal arguments only), so the prediction sandbox builds it the same way.
+CONSTRUCTOR_CALLS = "__agx_constructor_calls__"
 
 
 def model_file(arch: str, subclassed: bool) -> str:
