@@ -3,7 +3,9 @@
 A hidden test is a plain function in ``assignments/<name>/hidden/*.py``. The trusted runner calls it
 with the fixtures its parameters name (``models``, ``probes``, ``report``, ``thresholds``, ...) and
 expects an :class:`Outcome`. A test that cannot assess its question (say, the model is missing because
-its cell failed) raises :class:`NotAssessed` with a student-facing reason.
+its cell failed) raises :class:`NotAssessed` with a student-facing reason; a test whose evidence exists
+but that the grader cannot judge (a model that will not rebuild, a prediction that failed) raises
+:class:`NeedsReview`, so a person looks at it instead of the student silently getting 0.
 """
 from __future__ import annotations
 
@@ -37,3 +39,7 @@ def failed(message: str, detail: str = "") -> Outcome:
 
 class NotAssessed(Exception):
     """The check's inputs are missing; the message says why in a student's words."""
+
+
+class NeedsReview(Exception):
+    """The work is there but the grader cannot judge it; the message says why, for the student and the TA."""

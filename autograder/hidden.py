@@ -3,7 +3,8 @@
 Hidden tests are plain functions in ``<assignment>/hidden/*.py``; the config names them per question
 with points. Each is called with the fixtures its parameters name (like pytest fixtures) and returns an
 :class:`Outcome`; raising :class:`NotAssessed` marks the check as not assessed (0 points, with the
-reason); any other exception is the test's own bug and is reported as a grader error for that check
+reason); raising :class:`NeedsReview` marks it ``needs_review`` (0 points until a person looks, with the
+reason, and listed in the result's ``review``); any other exception is the test's own bug and is reported as a grader error for that check
 only, never as the student's fault.
 """
 from __future__ import annotations
@@ -14,7 +15,7 @@ import sys
 from typing import Any, Callable
 
 from autograder.assignment import Assignment, AssignmentError
-from autograder.checks import NotAssessed, Outcome
+from autograder.checks import NeedsReview, NotAssessed, Outcome
 
 
 def load_tests(assignment: Assignment) -> dict[str, Callable[..., Outcome]]:
@@ -41,11 +42,12 @@ def load_tests(assignment: Assignment) -> dict[str, Callable[..., Outcome]]:
 
 def call_with_fixtures(test: Callable[..., Outcome], fixtures: dict[str, Any]) -> Outcome:
     params = inspect.signature(test).parameters
-    missing = [name for name in params if name not in fixtures]
+    # A parameter with a default may name a fixture this grader does not provide (a test written ahead).
+    missing = [name for name, p in params.items() if name not in fixtures and p.default is inspect.Parameter.empty]
     if missing:
         raise AssignmentError(f"hidden test {test.__name__} asks for unknown fixtures {missing}; "
                               f"available: {sorted(fixtures)}")
-    outcome = test(**{name: fixtures[name] for name in params})
+    outcome = test(**{name: fixtures[name] for name in params if name in fixtures})
     if not isinstance(outcome, Outcome):
         raise AssignmentError(f"hidden test {test.__name__} returned {type(outcome).__name__}, not an Outcome")
     return outcome
@@ -64,6 +66,8 @@ def run_checks(assignment: Assignment, fixtures: dict[str, Any],
                 status, message, detail, fraction = outcome.status, outcome.message, outcome.detail, outcome.fraction
             except NotAssessed as exc:
                 status, message, detail, fraction = "not_assessed", str(exc), "", 0.0
+            except NeedsReview as exc:
+                status, message, detail, fraction = "needs_review", str(exc), "", 0.0
             except AssignmentError:
                 raise
             except Exception as exc:  # the hidden test's own bug: the student is not blamed
@@ -76,6 +80,7 @@ def run_checks(assignment: Assignment, fixtures: dict[str, Any],
         score = round(sum(c["score"] for c in checks), 4)
         statuses = {c["status"] for c in checks}
         status = ("passed" if statuses == {"passed"} else
+                  "needs_review" if "needs_review" in statuses else
                   "not_assessed" if statuses == {"not_assessed"} else
                   "failed" if score == 0 else "partial")
         questions.append({"id": question.id, "title": question.title, "score": score,
@@ -83,3 +88,10 @@ def run_checks(assignment: Assignment, fixtures: dict[str, Any],
                           "message": " ".join(dict.fromkeys(c["message"] for c in checks if c["message"])),
                           "checks": checks})
     return questions
+
+
+def review_list(questions: list[dict[str, Any]]) -> list[dict[str, str]]:
+    """The checks a person must look at (needs_review, and the grader's own errors): the result's ``review``."""
+    return [{"question": q["id"], "check": c["name"], "status": c["status"],
+             "reason": c["detail"] if c["status"] == "grader_error" else c["message"]}
+            for q in questions for c in q["checks"] if c["status"] in ("needs_review", "grader_error")]
