@@ -87,7 +87,7 @@ class Assignment:
     threshold_span: float
     models: dict[str, str]
     probes: dict[str, str]
-    max_params: int
+    param_budget_factor: float  # a model may have this many times its reference's parameters
     questions: tuple[Question, ...]
     report_sections: tuple[ReportSection, ...]
     claim_tolerance: float
@@ -127,6 +127,17 @@ class Assignment:
             full = archs[arch]["eval_accuracy"]["min"] - self.threshold_margin
             out[arch] = Threshold(full=round(full, 4), zero=round(full - self.threshold_span, 4))
         return out
+
+    def param_budgets(self, calibration: dict[str, Any]) -> dict[str, int]:
+        """Most parameters a model of each architecture may have: ``param_budget_factor`` x the reference's."""
+        archs = calibration.get("architectures", {})
+        budgets = {}
+        for arch in ARCHITECTURES:
+            params = archs.get(arch, {}).get("params")
+            if not isinstance(params, int) or params <= 0:
+                raise AssignmentError(f"{self.calibration_file.name}: architectures.{arch}.params is missing")
+            budgets[arch] = int(self.param_budget_factor * params)
+        return budgets
 
     def bundle_sha256(self) -> str:
         """Hash of everything that decides a score: config, calibration, hidden tests and seed.
@@ -191,6 +202,8 @@ def load_assignment(path: str | Path) -> Assignment:
     for arch in ARCHITECTURES:
         _get(models, arch, str, "models.")
     _known_keys(models, set(ARCHITECTURES), "models.")
+    architecture = _get(raw, "architecture", dict, "", {})
+    _known_keys(architecture, {"param_budget_factor"}, "architecture.")
     probes = _get(raw, "probes", dict, "")
     for key in probes:
         _get(probes, key, str, "probes.")
@@ -247,7 +260,7 @@ def load_assignment(path: str | Path) -> Assignment:
         threshold_span=float(_get(thresholds, "span", NUMBER, "thresholds.")),
         models=dict(models),
         probes=dict(probes),
-        max_params=_get(_get(raw, "architecture", dict, "", {}), "max_params", int, "architecture.", 5_000_000),
+        param_budget_factor=float(_get(architecture, "param_budget_factor", NUMBER, "architecture.", 10)),
         questions=tuple(questions),
         report_sections=tuple(sections),
         claim_tolerance=float(_get(report, "claim_tolerance", NUMBER, "report.", 0.01)),
