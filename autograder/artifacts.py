@@ -1,26 +1,35 @@
-"""Phase B's door: read what the sandbox exported, as plain data only, and validate it.
+"""Phase B's door: read what the sandboxes exported, as plain data only, and validate it.
 
-Everything under the export and prediction directories was written by untrusted code. Files are opened
-without following symbolic links, size-capped, parsed as JSON or as ``.npy`` with
-``allow_pickle=False``, and checked for dtype, shape and finiteness before any score uses them.
+Everything under the export and prediction directories was written by untrusted code (the export runs in
+the student's kernel; the prediction sandbox may run class definitions from the notebook). Files are
+opened without following symbolic links, size-capped, parsed as JSON or as ``.npy`` with
+``allow_pickle=False``, and checked for dtype, shape and finiteness before any score uses them. Strings
+are capped; numbers are checked to be numbers. What is rejected becomes a note, never a crash.
+
+Read here (names from :mod:`autograder.inside.contract`): the export's manifest (version 2: models with
+their fit-hook records, data roles, validation, confusion candidates, errors), and per model its summary
+and class scores for every image set, plus the scores with the named kind's layers zeroed (ablation).
 """
 from __future__ import annotations
 
 import errno
 import io
 import json
+import math
 import os
 import stat
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from autograder.assignment import ARCHITECTURES
+from autograder.inside import contract
 
-MAX_JSON_BYTES = 2 * 2**20
-MAX_NPY_BYTES = 64 * 2**20
+MANIFEST_VERSION = 2
+DATA_ROLES = ("x_train", "y_train", "x_val", "y_val", "x_test", "y_test")
+EVIDENCE_JSON = "evidence.json"
+EVIDENCE_ARRAYS = "predictions.npz"
 
 
 class ArtifactError(ValueError):
@@ -54,14 +63,14 @@ def read_untrusted(directory: Path, name: str, max_bytes: int) -> bytes:
 
 def read_json(directory: Path, name: str) -> Any:
     try:
-        return json.loads(read_untrusted(directory, name, MAX_JSON_BYTES))
+        return json.loads(read_untrusted(directory, name, contract.MAX_JSON_BYTES))
     except (UnicodeDecodeError, json.JSONDecodeError, RecursionError) as exc:
         raise ArtifactError(f"{name} is not valid JSON") from exc
 
 
 def read_array(directory: Path, name: str, *, shape: tuple[int | None, ...], kinds: str) -> np.ndarray:
     """A numeric array of the given shape (None: any length) and dtype kinds ('f', 'iu', ...)."""
-    raw = read_untrusted(directory, name, MAX_NPY_BYTES)
+    raw = read_untrusted(directory, name, contract.MAX_NPY_BYTES)
     try:
         array = np.load(io.BytesIO(raw), allow_pickle=False)
     except (ValueError, OSError, EOFError) as exc:
@@ -75,16 +84,69 @@ def read_array(directory: Path, name: str, *, shape: tuple[int | None, ...], kin
     return array
 
 
+# --- plain values out of untrusted JSON -------------------------------------------------------------
+
+def text(value: Any, limit: int = contract.MAX_TEXT) -> str | None:
+    return None if value is None else str(value)[:limit]
+
+
+def number(value: Any) -> float | None:
+    """A finite float, or None for anything else (bools, strings, NaN are not numbers here)."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+        return None
+    return float(value)
+
+
+def count(value: Any) -> int:
+    """A non-negative integer count; anything else is 0."""
+    n = number(value)
+    return int(n) if n is not None and n >= 0 else 0
+
+
+def plain(value: Any, depth: int = 6) -> Any:
+    """JSON-safe copy with capped strings and bounded nesting: what is stored and shown."""
+    if depth <= 0:
+        return None
+    if isinstance(value, dict):
+        return {text(k, 60): plain(v, depth - 1) for k, v in list(value.items())[:200]}
+    if isinstance(value, list):
+        return [plain(v, depth - 1) for v in value[:200]]
+    if isinstance(value, str):
+        return text(value)
+    if isinstance(value, bool) or value is None:
+        return value
+    return number(value)
+
+
+def _object(value: Any) -> dict[str, Any]:
+    return value if isinstance(value, dict) else {}
+
+
+def _list(value: Any) -> list[Any]:
+    return value if isinstance(value, list) else []
+
+
+# --- evidence ------------------------------------------------------------------------------------------
+
 @dataclass
 class ModelEvidence:
     """One architecture's model as the grader saw it, all plain data."""
 
     arch: str
+    found: bool = False  # the export found a model for this architecture
     variable: str | None = None
-    found_by: str | None = None  # "name" | "discovered"
-    summary: dict[str, Any] | None = None  # from the prediction sandbox
-    predictions: dict[str, np.ndarray] = field(default_factory=dict)  # set name -> class ids
-    error: str | None = None  # why it could not be assessed
+    found_by: str | None = None  # "name" | "fit" | "history" | "container" | "discovered"
+    class_name: str | None = None
+    subclassed: bool = False
+    training: dict[str, Any] = field(default_factory=dict)  # fit_calls, fit_steps, training_steps, weights_moved
+    input: dict[str, Any] = field(default_factory=dict)  # what the author fed it (from the export)
+    summary: dict[str, Any] | None = None  # from the prediction sandbox: class, shapes, params, layers, loss
+    fed: dict[str, Any] = field(default_factory=dict)  # how the prediction sandbox fed it: scale, offset, shape, pad
+    weights_sha256: str | None = None
+    ablation: dict[str, Any] = field(default_factory=dict)  # which layers were zeroed, on which images
+    predictions: dict[str, np.ndarray] = field(default_factory=dict)  # image set -> class ids
+    ablated: dict[str, np.ndarray] = field(default_factory=dict)  # image set -> class ids, first rows only
+    error: str | None = None  # why it could not be assessed (found but unusable), for needs_review
 
     def accuracy(self, image_set: str, labels: np.ndarray) -> float | None:
         predicted = self.predictions.get(image_set)
@@ -92,17 +154,23 @@ class ModelEvidence:
 
 
 @dataclass
+class ConfusionCandidate:
+    variable: str | None
+    found_by: str | None
+    matrix: np.ndarray
+
+
+@dataclass
 class Evidence:
     """Everything Phase A produced that Phase B may use."""
 
     models: dict[str, ModelEvidence]
-    probes: dict[str, Any]
-    confusion: np.ndarray | None
-    problems: list[str]  # TA-facing notes on exported files that were rejected
-
-
-def _text(value: Any, limit: int = 200) -> str | None:
-    return None if value is None else str(value)[:limit]
+    data: dict[str, dict[str, Any]]  # role -> {variable, found_by, **probe}
+    validation: dict[str, Any]  # {kind, fraction, variable}
+    confusion: list[ConfusionCandidate]
+    best_model: str | None
+    fits: list[dict[str, Any]]
+    problems: list[str]  # TA-facing notes: rejected files and the export's own errors
 
 
 def _json_object(directory: Path, name: str, problems: list[str]) -> dict[str, Any]:
@@ -117,70 +185,123 @@ def _json_object(directory: Path, name: str, problems: list[str]) -> dict[str, A
         return {}
 
 
+def _model_from_manifest(arch: str, entry: Any) -> ModelEvidence:
+    model = ModelEvidence(arch)
+    if not isinstance(entry, dict):
+        return model
+    model.found = True
+    model.variable, model.found_by = text(entry.get("variable")), text(entry.get("found_by"))
+    model.class_name, model.subclassed = text(entry.get("class_name")), entry.get("subclassed") is True
+    model.training = {"fit_calls": count(entry.get("fit_calls")), "fit_steps": count(entry.get("fit_steps")),
+                      "training_steps": count(entry.get("training_steps")),
+                      "weights_moved": number(entry.get("weights_moved"))}
+    model.input = plain(_object(entry.get("input")))
+    if entry.get("error") or not entry.get("file"):
+        model.error = f"the model could not be saved after the notebook ran: {text(entry.get('error'))}"
+    return model
+
+
+def _read_predictions(model: ModelEvidence, predictions_dir: Path, image_counts: dict[str, int]) -> None:
+    """The model's summary and class ids per image set; any fault leaves ``model.error`` set."""
+    arch = model.arch
+    problems: list[str] = []
+    written = _json_object(predictions_dir, contract.SUMMARY_FILE.format(arch=arch), problems)
+    summary = _object(written.get("summary"))
+    if written.get("error") or not isinstance(summary.get("layers"), list):
+        if not written and (predictions_dir / contract.STARTED_FILE.format(arch=arch)).exists():
+            reason = "its prediction was stopped (over its time or memory budget)"
+        else:
+            reason = text(written.get("error"), 300) or (problems[0] if problems else "no summary")
+        model.error = f"the grader could not rebuild or run the saved model: {reason}"
+        return
+    model.summary = plain(summary)
+    model.fed, model.ablation = plain(_object(written.get("fed"))), plain(_object(written.get("ablation")))
+    model.weights_sha256 = text(written.get("weights_sha256"), 64)
+    for image_set, n in image_counts.items():
+        try:
+            scores = read_array(predictions_dir, contract.PREDICTIONS_FILE.format(arch=arch, image_set=image_set),
+                                shape=(n, 10), kinds="f")
+        except ArtifactError as exc:
+            model.error = f"its predictions are unusable: {exc}"
+            model.predictions.clear()
+            return
+        model.predictions[image_set] = scores.argmax(axis=1)
+        name = contract.ABLATED_FILE.format(arch=arch, image_set=image_set)
+        if (predictions_dir / name).exists():
+            try:
+                ablated = read_array(predictions_dir, name, shape=(None, 10), kinds="f")
+                if 0 < len(ablated) <= n:
+                    model.ablated[image_set] = ablated.argmax(axis=1)
+            except ArtifactError:
+                pass  # no usable ablation: the does_the_work rule says it was not measured
+
+
 def load_evidence(export_dir: Path, predictions_dir: Path, image_counts: dict[str, int]) -> Evidence:
     """Read the export and prediction directories; anything invalid becomes a problem, not a crash."""
     problems: list[str] = []
-    manifest = _json_object(export_dir, "manifest.json", problems)
-    summaries = _json_object(predictions_dir, "summaries.json", problems)
+    manifest = _json_object(export_dir, contract.MANIFEST, problems)
+    if manifest and manifest.get("version") != MANIFEST_VERSION:
+        problems.append(f"export: manifest version {text(manifest.get('version'), 20)} is not {MANIFEST_VERSION}")
+        manifest = {}
+    problems += [f"export: {text(e)}" for e in _list(manifest.get("errors"))[:20]]
 
     models = {}
-    exported = manifest.get("models") if isinstance(manifest.get("models"), dict) else {}
-    for arch in ARCHITECTURES:
-        entry = exported.get(arch)
-        evidence = ModelEvidence(arch)
-        models[arch] = evidence
-        if not isinstance(entry, dict):
-            evidence.error = "no model found"
-            continue
-        evidence.variable, evidence.found_by = _text(entry.get("variable")), _text(entry.get("found_by"))
-        if entry.get("error") or not entry.get("file"):
-            evidence.error = f"the model could not be saved: {_text(entry.get('error'))}"
-            continue
-        predicted = summaries.get(arch) if isinstance(summaries.get(arch), dict) else {}
-        if predicted.get("error") or not isinstance(predicted.get("summary"), dict):
-            evidence.error = f"the saved model could not be loaded or run: {_text(predicted.get('error'), 300)}"
-            continue
-        evidence.summary = predicted["summary"]
-        for image_set, count in image_counts.items():
-            try:
-                probs = read_array(predictions_dir, f"{arch}.{image_set}.npy", shape=(count, 10), kinds="f")
-                evidence.predictions[image_set] = probs.argmax(axis=1)
-            except ArtifactError as exc:
-                evidence.error = f"predictions unusable: {exc}"
-                evidence.predictions.clear()
-                break
+    exported = _object(manifest.get("models"))
+    for arch in contract.ARCHITECTURES:
+        model = models[arch] = _model_from_manifest(arch, exported.get(arch))
+        if model.found and model.error is None:
+            _read_predictions(model, predictions_dir, image_counts)
 
-    confusion = None
-    try:
-        confusion = read_array(export_dir, "confusion.npy", shape=(None, None), kinds="iu")
-    except ArtifactError as exc:
-        problems.append(f"confusion matrix: {exc}")
-    probes = manifest.get("probes") if isinstance(manifest.get("probes"), dict) else {}
-    return Evidence(models=models, probes=probes, confusion=confusion, problems=problems)
+    confusion = []
+    for entry in _list(manifest.get("confusion"))[:contract.MAX_CONFUSION_CANDIDATES]:
+        entry = _object(entry)
+        try:
+            matrix = read_array(export_dir, os.path.basename(str(entry.get("file"))), shape=(None, None), kinds="iu")
+        except ArtifactError as exc:
+            problems.append(f"confusion matrix {text(entry.get('variable'))}: {exc}")
+            continue
+        confusion.append(ConfusionCandidate(text(entry.get("variable")), text(entry.get("found_by")),
+                                            matrix.astype(np.int64)))
 
+    data = {role: plain(probe) for role, probe in _object(manifest.get("data")).items()
+            if role in DATA_ROLES and isinstance(probe, dict)}
+    fits = [plain(f) for f in _list(manifest.get("fits"))[:contract.MAX_FITS] if isinstance(f, dict)]
+    return Evidence(models=models, data=data, validation=plain(_object(manifest.get("validation"))),
+                    confusion=confusion, best_model=text(manifest.get("best_model")), fits=fits, problems=problems)
+
+
+# --- stored evidence, for regrading without running anything ------------------------------------------
 
 def save_evidence(evidence: Evidence, directory: Path) -> None:
-    """Store validated evidence in the grader's own plain format, for regrading without re-running."""
+    """Store validated evidence in the grader's own plain format: everything a regrade re-scores from."""
     directory.mkdir(parents=True, exist_ok=True)
-    models = {arch: {"variable": m.variable, "found_by": m.found_by, "summary": m.summary, "error": m.error,
-                     "prediction_sets": sorted(m.predictions)} for arch, m in evidence.models.items()}
-    arrays = {f"{arch}.{name}": ids.astype(np.int8) for arch, m in evidence.models.items()
-              for name, ids in m.predictions.items()}
-    if evidence.confusion is not None:
-        arrays["confusion"] = evidence.confusion.astype(np.int64)
-    np.savez_compressed(directory / "predictions.npz", **arrays)
-    payload = {"models": models, "probes": evidence.probes, "problems": evidence.problems}
-    (directory / "evidence.json").write_text(json.dumps(payload, sort_keys=True))
+    models = {}
+    arrays = {}
+    for arch, model in evidence.models.items():
+        entry = asdict(model)
+        entry["prediction_sets"], entry["ablated_sets"] = sorted(entry.pop("predictions")), sorted(entry.pop("ablated"))
+        models[arch] = entry
+        arrays.update({f"{arch}.{name}": ids.astype(np.int8) for name, ids in model.predictions.items()})
+        arrays.update({f"{arch}.ablated.{name}": ids.astype(np.int8) for name, ids in model.ablated.items()})
+    arrays.update({f"confusion.{i}": c.matrix.astype(np.int64) for i, c in enumerate(evidence.confusion)})
+    np.savez_compressed(directory / EVIDENCE_ARRAYS, **arrays)
+    payload = {"models": models, "data": evidence.data, "validation": evidence.validation,
+               "confusion": [{"variable": c.variable, "found_by": c.found_by} for c in evidence.confusion],
+               "best_model": evidence.best_model, "fits": evidence.fits, "problems": evidence.problems}
+    (directory / EVIDENCE_JSON).write_text(json.dumps(payload, sort_keys=True))
 
 
 def stored_evidence(directory: Path) -> Evidence:
-    payload = json.loads((directory / "evidence.json").read_text())
-    with np.load(directory / "predictions.npz", allow_pickle=False) as arrays:
-        stored = {key: arrays[key] for key in arrays.files}
+    payload = json.loads((directory / EVIDENCE_JSON).read_text())
+    with np.load(directory / EVIDENCE_ARRAYS, allow_pickle=False) as stored:
+        arrays = {key: stored[key] for key in stored.files}
     models = {}
     for arch, entry in payload["models"].items():
-        models[arch] = ModelEvidence(arch, entry["variable"], entry["found_by"], entry["summary"],
-                                     {name: stored[f"{arch}.{name}"].astype(np.int64)
-                                      for name in entry["prediction_sets"]}, entry["error"])
-    return Evidence(models=models, probes=payload["probes"], confusion=stored.get("confusion"),
-                    problems=payload["problems"])
+        prediction_sets, ablated_sets = entry.pop("prediction_sets"), entry.pop("ablated_sets")
+        models[arch] = ModelEvidence(
+            **entry, predictions={name: arrays[f"{arch}.{name}"].astype(np.int64) for name in prediction_sets},
+            ablated={name: arrays[f"{arch}.ablated.{name}"].astype(np.int64) for name in ablated_sets})
+    confusion = [ConfusionCandidate(c["variable"], c["found_by"], arrays[f"confusion.{i}"])
+                 for i, c in enumerate(payload["confusion"])]
+    return Evidence(models=models, data=payload["data"], validation=payload["validation"], confusion=confusion,
+                    best_model=payload["best_model"], fits=payload["fits"], problems=payload["problems"])

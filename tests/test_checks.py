@@ -1,6 +1,7 @@
 """Phase B pieces on their own: the untrusted-artifact reader, architecture rules, the hidden-test runner."""
 from __future__ import annotations
 
+import importlib.util
 import json
 import os
 
@@ -8,10 +9,11 @@ import numpy as np
 import pytest
 
 from autograder import architecture
-from autograder.artifacts import ArtifactError, load_evidence, read_array, read_json, read_untrusted
+from autograder.artifacts import (ArtifactError, ConfusionCandidate, ModelEvidence, load_evidence, read_array, read_json, read_untrusted, save_evidence,
+                                  stored_evidence)
 from autograder.assignment import AssignmentError
-from autograder.checks import NotAssessed, Outcome
-from autograder.hidden import call_with_fixtures, run_checks
+from autograder.checks import NeedsReview, NotAssessed, Outcome
+from autograder.hidden import call_with_fixtures, review_list, run_checks
 
 
 # --- reading what the sandbox wrote -----------------------------------------------------------------
@@ -58,19 +60,107 @@ def test_bad_json_is_an_artifact_error(tmp_path):
         read_json(tmp_path, "m.json")
 
 
-def test_evidence_survives_a_forged_export(tmp_path):
+def write_export(tmp_path, manifest: dict, summaries: dict, arrays: dict):
     export, predictions = tmp_path / "export", tmp_path / "predictions"
     export.mkdir()
     predictions.mkdir()
-    (export / "manifest.json").write_text(json.dumps({"models": {"mlp": {"variable": "m", "file": "mlp.keras"},
-                                                                 "cnn": "not a dict"}, "probes": []}))
-    (predictions / "summaries.json").write_text(json.dumps({"mlp": {"summary": {"layers": []}}}))
-    np.save(predictions / "mlp.eval.npy", np.zeros((3, 10), dtype=np.float32))
-    np.save(predictions / "mlp.public.npy", np.zeros((2, 10), dtype=np.float32))  # wrong length
+    (export / "manifest.json").write_text(json.dumps({"version": 2, **manifest}))
+    for arch, summary in summaries.items():
+        (predictions / f"{arch}.summary.json").write_text(json.dumps(summary))
+    for name, array in arrays.items():
+        np.save((export if name.startswith("confusion") else predictions) / name, array)
+    return export, predictions
+
+
+MLP_LAYERS = [{"class": "Flatten"}, {"class": "Dense", "units": 10, "activation": "softmax"}]
+
+
+def test_evidence_survives_a_forged_export(tmp_path):
+    export, predictions = write_export(
+        tmp_path, {"models": {"mlp": {"variable": "m", "file": "mlp.keras"}, "cnn": "not a dict"},
+                   "data": [], "errors": {"not": "a list"}},
+        {"mlp": {"summary": {"layers": MLP_LAYERS}}},
+        {"mlp.eval.npy": np.zeros((3, 10), dtype=np.float32),
+         "mlp.public.npy": np.zeros((2, 10), dtype=np.float32)})  # wrong length
     evidence = load_evidence(export, predictions, {"eval": 3, "public": 5})
     assert evidence.models["mlp"].predictions == {} and "shape" in evidence.models["mlp"].error
-    assert evidence.models["cnn"].error == "no model found"
-    assert evidence.probes == {} and evidence.confusion is None
+    assert not evidence.models["cnn"].found and evidence.models["cnn"].error is None
+    assert evidence.data == {} and evidence.confusion == []
+
+
+def test_a_manifest_of_another_version_is_a_note_not_evidence(tmp_path):
+    export, predictions = write_export(tmp_path, {}, {}, {})
+    (export / "manifest.json").write_text(json.dumps({"models": {"mlp": {"file": "mlp.keras"}}, "probes": {}}))
+    evidence = load_evidence(export, predictions, {"eval": 3})
+    assert not evidence.models["mlp"].found and "manifest version None" in evidence.problems[0]
+
+
+def full_export(tmp_path):
+    rng = np.random.default_rng(0)
+    arrays = {f"{arch}.{name}.npy": rng.random((n, 10), dtype=np.float32)
+              for arch in ("mlp", "cnn") for name, n in {"eval": 20, "public": 30}.items()}
+    arrays["cnn.ablated.eval.npy"] = rng.random((8, 10), dtype=np.float32)
+    arrays["confusion_0.npy"] = np.eye(10, dtype=np.int64)
+    arrays["confusion_1.npy"] = np.full((10, 10), 3, dtype=np.int64)
+    manifest = {
+        "models": {"mlp": {"variable": "net", "found_by": "fit", "class_name": "Sequential", "file": "mlp.keras",
+                           "fit_calls": 2, "fit_steps": 40, "training_steps": 40, "weights_moved": 0.25,
+                           "input": {"shape": [784], "mean": 33.3, "std": 78.6, "source": "fit"}},
+                   "cnn": {"variable": None, "found_by": "fit", "class_name": "MyCNN", "subclassed": True,
+                           "file": "cnn.weights.h5", "fit_steps": "many", "weights_moved": float("nan")},
+                   "lstm": {"variable": "lstm_model", "found_by": "name", "file": "lstm.keras"},
+                   "gru": {"variable": "g", "found_by": "name", "file": None, "error": "save failed: " + "x" * 999}},
+        "data": {"x_train": {"variable": "X_tr", "found_by": "content", "is_array": True, "shape": [100, 784]},
+                 "bogus_role": {"variable": "z"}},
+        "validation": {"kind": "split", "fraction": 0.1, "variable": None},
+        "confusion": [{"variable": "cm", "found_by": "content", "file": "confusion_0.npy"},
+                      {"variable": "cm2", "found_by": "content", "file": "confusion_1.npy"},
+                      {"variable": "evil", "found_by": "content", "file": "../../etc/passwd"}],
+        "best_model": "mlp", "fits": [{"model": "net", "steps": 40}], "errors": ["probe x_val: a str"]}
+    summaries = {"mlp": {"summary": {"layers": MLP_LAYERS, "params": 7850}, "fed": {"scale": 1.0, "offset": 0.0},
+                         "weights_sha256": "ab" * 32, "ablation": None, "error": None},
+                 "cnn": {"summary": {"layers": [{"class": "Conv2D"}]}, "fed": {"scale": 1 / 255},
+                         "ablation": {"zeroed": ["conv2d"], "image_set": "eval", "images": 8}, "error": None}}
+    export, predictions = write_export(tmp_path, manifest, summaries, arrays)
+    (predictions / "lstm.started").write_text("")  # began, never finished: stopped by its budget
+    return export, predictions
+
+
+def test_manifest_v2_and_per_model_files_are_read_as_plain_validated_data(tmp_path):
+    export, predictions = full_export(tmp_path)
+    evidence = load_evidence(export, predictions, {"eval": 20, "public": 30})
+    mlp, cnn, lstm, gru = (evidence.models[a] for a in ("mlp", "cnn", "lstm", "gru"))
+    assert mlp.found and mlp.variable == "net" and mlp.found_by == "fit" and mlp.error is None
+    assert mlp.training == {"fit_calls": 2, "fit_steps": 40, "training_steps": 40, "weights_moved": 0.25}
+    assert mlp.fed == {"scale": 1.0, "offset": 0.0} and mlp.input["shape"] == [784]
+    assert set(mlp.predictions) == {"eval", "public"} and mlp.ablated == {}
+    assert cnn.subclassed and cnn.variable is None and cnn.training["fit_steps"] == 0  # "many" is no count
+    assert cnn.training["weights_moved"] is None and len(cnn.ablated["eval"]) == 8
+    assert cnn.ablation["zeroed"] == ["conv2d"]
+    assert lstm.found and "stopped" in lstm.error
+    assert gru.found and "could not be saved" in gru.error and len(gru.error) < 300
+    assert not evidence.models["simple_rnn"].found
+    assert set(evidence.data) == {"x_train"} and evidence.validation["kind"] == "split"
+    assert [c.variable for c in evidence.confusion] == ["cm", "cm2"]
+    assert any("evil" in p for p in evidence.problems)  # a path outside the export is refused
+    assert "export: probe x_val: a str" in evidence.problems
+
+
+def test_stored_evidence_round_trips_everything_a_regrade_needs(tmp_path):
+    export, predictions = full_export(tmp_path)
+    evidence = load_evidence(export, predictions, {"eval": 20, "public": 30})
+    save_evidence(evidence, tmp_path / "stored")
+    again = stored_evidence(tmp_path / "stored")
+    for arch, model in evidence.models.items():
+        other = again.models[arch]
+        assert (other.found, other.variable, other.training, other.fed, other.error, other.ablation) == \
+            (model.found, model.variable, model.training, model.fed, model.error, model.ablation)
+        assert {k: v.tolist() for k, v in other.predictions.items()} == \
+            {k: v.tolist() for k, v in model.predictions.items()}
+        assert {k: v.tolist() for k, v in other.ablated.items()} == {k: v.tolist() for k, v in model.ablated.items()}
+    assert [c.matrix.tolist() for c in again.confusion] == [c.matrix.tolist() for c in evidence.confusion]
+    assert (again.data, again.validation, again.best_model, again.fits, again.problems) == \
+        (evidence.data, evidence.validation, evidence.best_model, evidence.fits, evidence.problems)
 
 
 # --- architecture rules -----------------------------------------------------------------------------
@@ -83,17 +173,24 @@ def summary(*layers: dict, input_shape=(None, 28, 28), output=(None, 10), params
 DENSE_OUT = {"class": "Dense", "units": 10, "activation": "softmax"}
 
 
-def test_kind_is_read_from_the_layers():
+def test_kind_is_read_from_the_layers_with_the_contracts_classifier():
     assert architecture.kind(summary({"class": "Flatten"}, {"class": "Dense"}, DENSE_OUT)) == "mlp"
     assert architecture.kind(summary({"class": "Conv2D"}, {"class": "MaxPooling2D"}, DENSE_OUT)) == "cnn"
+    assert architecture.kind(summary({"class": "SeparableConv2D"}, DENSE_OUT)) == "cnn"
+    assert architecture.kind(summary({"class": "Conv1D"}, DENSE_OUT)) == "cnn"
     assert architecture.kind(summary({"class": "Bidirectional", "wraps": {"class": "LSTM"}}, DENSE_OUT)) == "lstm"
+    assert architecture.kind(summary({"class": "SimpleRNN"}, {"class": "LSTM"}, DENSE_OUT)) == "mixed"
     assert architecture.kind(summary({"class": "Flatten"})) is None
 
 
-def test_a_well_formed_mlp_passes_every_rule():
+def test_a_well_formed_mlp_passes_every_rule_and_says_what_it_is():
     mlp = summary({"class": "Flatten"}, {"class": "Dense", "units": 64, "activation": "relu"}, DENSE_OUT)
-    outcome = architecture.architecture_outcome("mlp", mlp, max_params=10_000)
+    outcome = architecture.architecture_outcome("mlp", mlp, budget=10_000)
     assert outcome.fraction == 1.0 and outcome.status == "passed"
+    assert "a Flatten layer makes the image a vector, then 1 hidden Dense layer(s)" in outcome.message
+    vector = summary({"class": "Dense", "units": 64}, {"class": "Dense", "units": 32}, DENSE_OUT, input_shape=(None, 784))
+    message = architecture.architecture_outcome("mlp", vector, budget=10_000).message
+    assert "input is already a vector, then 2 hidden Dense" in message and "Flatten" not in message
 
 
 @pytest.mark.parametrize("arch, model, problem", [
@@ -105,8 +202,14 @@ def test_a_well_formed_mlp_passes_every_rule():
     ("mlp", summary({"class": "Flatten"}, {"class": "Dense"}, DENSE_OUT, params=10**7), "over the budget"),
 ])
 def test_each_rule_fails_with_its_reason(arch, model, problem):
-    outcome = architecture.architecture_outcome(arch, model, max_params=10**6)
+    outcome = architecture.architecture_outcome(arch, model, budget=10**6)
     assert 0 < outcome.fraction < 1 and problem in outcome.message
+
+
+def test_strided_convolutions_downsample_like_pooling():
+    cnn = summary({"class": "Conv2D", "strides": [2, 2]}, {"class": "Flatten"}, DENSE_OUT)
+    assert architecture.convolution_and_downsampling(cnn) == (True, "1 convolutional layer(s) (Conv2D) and "
+                                                                   "1 strided convolution(s)")
 
 
 def test_logits_with_a_from_logits_loss_are_accepted():
@@ -117,8 +220,17 @@ def test_logits_with_a_from_logits_loss_are_accepted():
 
 def test_a_model_of_the_wrong_kind_scores_zero():
     mlp = summary({"class": "Flatten"}, {"class": "Dense"}, DENSE_OUT)
-    outcome = architecture.architecture_outcome("gru", mlp, max_params=10**6)
+    outcome = architecture.architecture_outcome("gru", mlp, budget=10**6)
     assert outcome.fraction == 0 and "an MLP, not a GRU" in outcome.message
+
+
+def test_a_cnn_with_a_recurrent_branch_is_no_recurrent_network():
+    hybrid = summary({"class": "Conv2D"}, {"class": "MaxPooling2D"}, {"class": "Flatten"},
+                     {"class": "SimpleRNN", "units": 2, "input_shape": [None, 28, 28]}, {"class": "Concatenate"},
+                     DENSE_OUT)
+    outcome = architecture.architecture_outcome("simple_rnn", hybrid, budget=10**6)
+    assert outcome.fraction == 0 and "(Conv2D, MaxPooling2D, Concatenate)" in outcome.message
+    assert architecture.not_of_kind("cnn", hybrid) == "This model is a SimpleRNN, not a CNN."
 
 
 # --- the hidden-test runner -------------------------------------------------------------------------
@@ -153,3 +265,132 @@ def test_run_checks_scores_not_assessed_and_buggy_tests_fairly(small_assignment)
     assert "instructor bug" not in cnn_acc["message"]
     assert questions["q1"]["score"] == 10 and questions["q2"]["score"] == 8
     assert sum(q["score"] for q in questions.values()) == 100 - 10 - 10
+
+
+def test_needs_review_is_its_own_status_and_lands_in_the_review_list(small_assignment):
+    def cannot_judge():
+        raise NeedsReview("the subclassed model would not rebuild")
+
+    tests = {check.test: (lambda: Outcome(1.0, "fine")) for q in small_assignment.questions for check in q.checks}
+    tests["cnn_accuracy"] = cannot_judge
+    questions = run_checks(small_assignment, {}, tests)
+    q3 = next(q for q in questions if q["id"] == "q3")
+    assert q3["status"] == "needs_review" and q3["score"] == 6
+    assert review_list(questions) == [{"question": "q3", "check": "cnn_accuracy", "status": "needs_review",
+                                       "reason": "the subclassed model would not rebuild"}]
+
+
+def test_a_fixture_with_a_default_may_be_missing():
+    def written_ahead(models, printed=()):
+        return Outcome(1.0, f"{models}{printed}")
+    assert call_with_fixtures(written_ahead, {"models": 1}).message == "1()"
+    assert call_with_fixtures(written_ahead, {"models": 1, "printed": 2}).message == "12"
+
+
+# --- q1 and q7 (hidden/data_tests.py) ---------------------------------------------------------------
+
+@pytest.fixture(scope="module")
+def data_tests(repo):
+    spec = importlib.util.spec_from_file_location("_data_tests", repo / "assignments/mnist/hidden/data_tests.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def probe(variable, shape, *, found_by="name", **stats):
+    return {"variable": variable, "found_by": found_by, "present": True, "is_array": True, "type": "ndarray",
+            "dtype": "float32", "shape": list(shape), **stats}
+
+
+SCALED = {"min": 0.0, "max": 1.0, "mean": 0.13, "std": 0.31}
+RAW = {"min": 0.0, "max": 255.0, "mean": 33.3, "std": 78.6, "dtype": "uint8"}
+TEMPLATE_DATA = {"x_train": probe("x_train", (54000, 28, 28), **SCALED),
+                 "y_train": probe("y_train", (54000,), labels="int"),
+                 "x_val": probe("x_val", (6000, 28, 28), **SCALED), "y_val": probe("y_val", (6000,), labels="int"),
+                 "x_test": probe("x_test", (10000, 28, 28), **SCALED), "y_test": probe("y_test", (10000,), labels="int")}
+ARRAYS = {"kind": "arrays", "fraction": None, "variable": "x_val"}
+
+
+def test_the_template_preprocessing_earns_full_points_and_names_its_variables(data_tests):
+    outcome = data_tests.preprocessing(TEMPLATE_DATA, ARRAYS)
+    assert outcome.fraction == 1.0 and "`x_train` (by its name), scaled to [0, 1]" in outcome.message
+
+
+def test_any_names_a_validation_split_one_hot_labels_and_standardisation_count(data_tests):
+    data = {"x_train": probe("X", (60000, 784), found_by="fit", min=-0.42, max=2.8, mean=0.0, std=1.0),
+            "y_train": probe("Y", (60000, 10), found_by="fit", labels="one_hot"),
+            "x_test": probe("Xt", (10000, 784), found_by="content", min=-0.42, max=2.8, mean=0.0, std=1.0),
+            "y_test": probe("Yt", (10000, 10), found_by="content", labels="one_hot")}
+    outcome = data_tests.preprocessing(data, {"kind": "split", "fraction": 0.1, "variable": None})
+    assert outcome.fraction == 1.0, outcome.message
+    assert "`X` (as what fit() was given), standardised (mean 0.00, std 1.00)" in outcome.message
+    assert "validation_split=0.1" in outcome.message and "one-hot labels" in outcome.message
+
+
+def test_raw_pixels_cost_the_scaling_rule_only(data_tests):
+    data = {role: ({**p, **RAW} if role.startswith("x_") else p) for role, p in TEMPLATE_DATA.items()}
+    outcome = data_tests.preprocessing(data, ARRAYS)
+    assert outcome.fraction == pytest.approx(0.8)
+    assert "holds raw pixel values (0 to 255)" in outcome.message
+
+
+def test_a_string_where_images_should_be_is_not_data(data_tests):
+    forged = {**TEMPLATE_DATA, "x_val": {"variable": "x_val", "found_by": "name", "present": True, "type": "str",
+                                         "is_array": False}}
+    outcome = data_tests.preprocessing(forged, ARRAYS)
+    assert outcome.fraction < 1 and "`x_val` (by its name) is not numeric data (a str" in outcome.message
+
+
+def test_no_validation_and_a_partial_test_set_are_charged_once_each(data_tests):
+    data = {**TEMPLATE_DATA, "x_test": probe("x_test", (5000, 28, 28), **SCALED),
+            "y_test": probe("y_test", (5000,), labels="int")}
+    del data["x_val"], data["y_val"]
+    outcome = data_tests.preprocessing(data, {"kind": None})
+    assert outcome.fraction == pytest.approx(0.6)
+    assert "no validation set" in outcome.message and "found 5000 / 5000" in outcome.message
+
+
+def test_no_data_at_all_is_not_assessed(data_tests):
+    with pytest.raises(NotAssessed):
+        data_tests.preprocessing({}, {})
+
+
+def confusion_setup():
+    rng = np.random.default_rng(3)
+    public = rng.integers(0, 10, 10_000)
+    models = {}
+    for arch, wrong in (("mlp", 800), ("cnn", 150)):
+        predicted = public.copy()
+        predicted[:wrong] = (predicted[:wrong] + 1) % 10
+        models[arch] = ModelEvidence(arch, found=True, predictions={"public": predicted})
+    return public, models
+
+
+def grid(labels, predicted):
+    matrix = np.zeros((10, 10), dtype=np.int64)
+    np.add.at(matrix, (labels, predicted), 1)
+    return matrix
+
+
+def test_the_confusion_matrix_is_chosen_by_agreement_with_a_model(data_tests):
+    public, models = confusion_setup()
+    candidates = [ConfusionCandidate("scores", "content", np.eye(10, dtype=np.int64)),
+                  ConfusionCandidate("cm", "content", grid(public, models["cnn"].predictions["public"]))]
+    outcome = data_tests.confusion_matrix(candidates, models, {"public": public})
+    assert outcome.fraction == 1.0 and "`cm` matches your CNN" in outcome.message
+
+
+def test_the_matrix_of_a_weaker_model_loses_a_quarter(data_tests):
+    public, models = confusion_setup()
+    candidates = [ConfusionCandidate("confusion", "name", grid(public, models["mlp"].predictions["public"]))]
+    outcome = data_tests.confusion_matrix(candidates, models, {"public": public})
+    assert outcome.fraction == 0.75 and "your CNN is more accurate" in outcome.message
+
+
+def test_a_count_matrix_that_matches_no_model_earns_a_quarter(data_tests):
+    public, models = confusion_setup()
+    forged = np.diag(np.bincount(public, minlength=10)).astype(np.int64)  # "100 %": no model is that good
+    outcome = data_tests.confusion_matrix([ConfusionCandidate("cm", "name", forged)], models, {"public": public})
+    assert outcome.fraction == 0.25 and "does not match" in outcome.message
+    with pytest.raises(NotAssessed):
+        data_tests.confusion_matrix([], models, {"public": public})

@@ -1,110 +1,180 @@
-"""Hidden tests for q1 (preprocessing, from the exported probes) and q7 (the confusion matrix).
+"""Hidden tests for q1 (preprocessing) and q7 (the confusion matrix).
 
-Fixtures (by parameter name): probes, confusion, best_model, models, public_labels.
+The export found the data by its role, whatever the variables are called (template names first, then the
+arrays fit() was called with, then arrays shaped like MNIST images or labels); the confusion matrix is
+chosen among the 10x10 count matrices of the notebook as the one that agrees with one of the student's
+models. Every message says which variable was used.
+
+Each mistake is charged once: raw 0-255 pixels fail the scaling rule here and nothing else (the grader
+feeds every model the way its author did, so its accuracy is its real one).
+
+Fixtures (by parameter name): data, validation, confusion, models, labels.
 """
-import numpy as np
-
-from autograder.assignment import ARCHITECTURE_TITLES
+from autograder.accuracy import closest_confusion
 from autograder.checks import NotAssessed, Outcome, failed
+from autograder.inside import contract
 
-IMAGE_SHAPES = ([28, 28], [28, 28, 1], [784])
+IMAGE_SHAPES = ([28, 28], [28, 28, 1], [784], [32, 32], [32, 32, 1])
 TEST_SIZE = 10_000
+TRAINING_IMAGES = 60_000
+#: Raw MNIST pixels have a standard deviation of 78.6; scaled to [0, 1] 0.31, standardised about 1.
+NORMALISED_MAX_STD = 2.0
+TITLES = contract.ARCHITECTURE_TITLES
+
+
+def _named(role, probe):
+    found_by = {"name": "by its name", "fit": "as what fit() was given", "content": "by its content"}
+    return f"`{probe.get('variable') or role}` ({found_by.get(probe.get('found_by'), 'found')})"
 
 
 def _rows(probe):
-    return probe.get("shape", [None])[0] if probe.get("present") and probe.get("shape") else None
+    shape = probe.get("shape") or []
+    return shape[0] if probe.get("is_array") and shape else None
 
 
-def _inputs_scaled(probes):
-    for name in ("x_train", "x_val", "x_test"):
-        p = probes.get(name, {})
-        if not p.get("present"):
-            return False, f"{name} is missing"
-        if not str(p.get("dtype", "")).startswith("float"):
-            return False, f"{name} should hold floats, but its dtype is {p.get('dtype')}"
-        low, high = p.get("min"), p.get("max")
-        if low is None or high is None or low < 0 or high > 1 or high < 0.5:
-            return False, (f"{name} should be scaled to [0, 1] (divide by 255), but it ranges from "
-                           f"{low} to {high}")
-    return True, "inputs are floats in [0, 1]"
+def _readable(role, data):
+    """The probe of ``role`` when it holds numeric data, else the reason it does not."""
+    probe = data.get(role)
+    if probe is None:
+        return None, f"no {role} was found"
+    if not probe.get("is_array"):
+        return None, f"{_named(role, probe)} is not numeric data (a {probe.get('type')}: {probe.get('error') or 'unreadable'})"
+    return probe, None
 
 
-def _image_shapes(probes):
-    for name in ("x_train", "x_val", "x_test"):
-        shape = probes.get(name, {}).get("shape") or []
-        if list(shape[1:]) not in IMAGE_SHAPES:
-            return False, f"{name} has shape {shape}; each image should be 28x28 (or 28x28x1, or 784)"
-    return True, "image shapes are right"
+def _scaling(probe):
+    """(normalised, description) of an image array from its statistics."""
+    low, high, mean, std = (probe.get(k) for k in ("min", "max", "mean", "std"))
+    if high is None or low is None:
+        return False, "holds no finite numbers"
+    if std is None:  # older probes: judge by the range alone
+        std = (high - low) / 4
+    if std > NORMALISED_MAX_STD:
+        return False, f"holds raw pixel values ({low:g} to {high:g}); divide by 255 or standardise"
+    if low >= 0 and high <= 1:
+        return True, "scaled to [0, 1]"
+    if low >= -1 and high <= 1:
+        return True, "scaled to [-1, 1]"
+    return True, f"standardised (mean {mean:.2f}, std {std:.2f})"
 
 
-def _labels(probes):
-    for name in ("y_train", "y_val", "y_test"):
-        p = probes.get(name, {})
-        if not p.get("present"):
-            return False, f"{name} is missing"
-        shape = p.get("shape") or []
-        if len(shape) == 2 and shape[1] == 10 and p.get("row_sums_one"):
-            continue  # one-hot labels
-        distinct = p.get("distinct")
-        if len(shape) != 1 or distinct is None or not set(distinct) <= set(range(10)):
-            return False, f"{name} should hold the digit labels 0-9 (shape {shape}, values {distinct})"
-    return True, "labels are digits 0-9"
+def _images_rules(data, roles):
+    scaled, shaped, problems_scale, problems_shape, used = True, True, [], [], []
+    for role in roles:
+        probe, why = _readable(role, data)
+        if probe is None:  # charged once: a missing test set by the test-set rule, anything else here
+            if role != "x_test" or role in data:
+                scaled = False
+                problems_scale.append(why)
+            continue
+        ok, how = _scaling(probe)
+        used.append(f"{role} = {_named(role, probe)}, {how}")
+        if not ok:
+            scaled = False
+            problems_scale.append(f"{_named(role, probe)} {how}")
+        if not probe.get("images") and list((probe.get("shape") or [])[1:]) not in IMAGE_SHAPES:
+            shaped = False
+            problems_shape.append(f"{_named(role, probe)} has shape {probe.get('shape')}; each image should be "
+                                  "28x28 (or 28x28x1, or 784)")
+    return (scaled, problems_scale), (shaped, problems_shape), used
 
 
-def _validation_split(probes):
-    train, val = _rows(probes.get("x_train", {})), _rows(probes.get("x_val", {}))
-    if not train or not val:
-        return False, "there is no validation set (x_val) split off the training data"
-    if train + val > 60_000:
-        return False, f"x_train ({train}) and x_val ({val}) overlap: together they exceed the 60,000 training images"
-    if _rows(probes.get("y_val", {})) != val or _rows(probes.get("y_train", {})) != train:
-        return False, "x_train/y_train or x_val/y_val have different lengths"
-    return True, f"{train} training and {val} validation images"
+def _labels_rule(data, roles):
+    problems, used = [], []
+    for role in roles:
+        probe, why = _readable(role, data)
+        if probe is None:
+            if role != "y_test" or role in data:  # a missing test set is the test-set rule's
+                problems.append(why)
+            continue
+        kind = probe.get("labels")
+        if kind not in ("int", "one_hot"):
+            problems.append(f"{_named(role, probe)} should hold the digit labels 0-9 or one-hot rows "
+                            f"(shape {probe.get('shape')}, values {probe.get('distinct')})")
+        else:
+            used.append(f"{role} = {_named(role, probe)}, {'one-hot' if kind == 'one_hot' else 'integer'} labels")
+    return not problems, problems, used
 
 
-def _test_set(probes):
-    rows = _rows(probes.get("x_test", {}))
-    if rows != TEST_SIZE or _rows(probes.get("y_test", {})) != TEST_SIZE:
-        return False, f"x_test/y_test should be the full 10,000-image MNIST test set (found {rows})"
-    return True, "full test set"
+def _validation_rule(data, validation):
+    kind = validation.get("kind")
+    if kind == "split":
+        fraction = validation.get("fraction")
+        return True, f"a validation split in fit() (validation_split={fraction:g})" if fraction else \
+            "a validation split in fit()"
+    if kind == "data":
+        return True, f"validation data passed to fit() (`{validation.get('variable') or 'validation_data'}`)"
+    x_val, y_val, x_train = data.get("x_val"), data.get("y_val"), data.get("x_train")
+    if kind != "arrays" or x_val is None or y_val is None:
+        return False, "there is no validation set (split some training images off, or use validation_split in fit())"
+    val, train = _rows(x_val), _rows(x_train or {})
+    if val is None or _rows(y_val) != val:
+        return False, f"{_named('x_val', x_val)} and {_named('y_val', y_val)} have different lengths"
+    if train is not None and train + val > TRAINING_IMAGES:
+        return False, (f"{_named('x_train', x_train)} ({train}) and {_named('x_val', x_val)} ({val}) overlap: together "
+                       "they exceed the 60,000 training images")
+    return True, f"{val} validation images in {_named('x_val', x_val)}"
 
 
-def preprocessing(probes):
-    if not probes:
-        raise NotAssessed("The notebook did not get far enough to define its data.")
-    results = [rule(probes) for rule in (_inputs_scaled, _image_shapes, _labels, _validation_split, _test_set)]
+def _test_set_rule(data):
+    x_test, y_test = data.get("x_test"), data.get("y_test")
+    if x_test is None or y_test is None:
+        return False, "no test set (x_test / y_test) was found"
+    rows = (_rows(x_test), _rows(y_test))
+    if rows != (TEST_SIZE, TEST_SIZE):
+        return False, (f"{_named('x_test', x_test)} / {_named('y_test', y_test)} should be the full 10,000-image "
+                       f"MNIST test set (found {rows[0]} / {rows[1]})")
+    return True, f"the full test set in {_named('x_test', x_test)} / {_named('y_test', y_test)}"
+
+
+def preprocessing(data, validation):
+    if not data:
+        raise NotAssessed("The notebook did not get far enough to define its data (no MNIST images or labels "
+                          "were found).")
+    image_roles = [r for r in ("x_train", "x_val", "x_test") if r != "x_val" or validation.get("kind") == "arrays"]
+    label_roles = [r.replace("x_", "y_") for r in image_roles]
+    (scaled, scale_problems), (shaped, shape_problems), used = _images_rules(data, image_roles)
+    labels_ok, label_problems, used_labels = _labels_rule(data, label_roles)
+    validation_ok, validation_says = _validation_rule(data, validation)
+    test_ok, test_says = _test_set_rule(data)
+    results = [(scaled, "; ".join(scale_problems) or "inputs are normalised"),
+               (shaped, "; ".join(shape_problems) or "image shapes are right"),
+               (labels_ok, "; ".join(label_problems) or "labels are digits"),
+               (validation_ok, validation_says), (test_ok, test_says)]
     problems = [message for ok, message in results if not ok]
-    message = "Preprocessing is right." if not problems else "Preprocessing: " + "; ".join(problems) + "."
-    return Outcome(sum(ok for ok, _ in results) / len(results), message, "; ".join(m for _, m in results))
+    variables = "Variables used: " + "; ".join(used + used_labels) + "." if used or used_labels else ""
+    message = ("Preprocessing is right." if not problems else "Preprocessing: " + "; ".join(problems) + ".")
+    if validation_ok:
+        message += f" Validation: {validation_says}."
+    return Outcome(sum(ok for ok, _ in results) / len(results), f"{message} {variables}".strip(),
+                   "; ".join(m for _, m in results))
 
 
-def confusion_matrix(confusion, best_model, models, public_labels):
-    if confusion is None:
-        raise NotAssessed("No confusion matrix named `confusion` (a 10x10 array of integers) was found.")
-    if confusion.shape != (10, 10) or (confusion < 0).any():
-        return failed(f"`confusion` should be a 10x10 matrix of counts, not shape {confusion.shape}.")
-    total = int(confusion.sum())
-    if total != len(public_labels):
-        return Outcome(0.25, f"The confusion matrix counts {total} images; it should cover all "
-                             f"{len(public_labels):,} test images.")
-    measured = {}
-    for arch, model in models.items():
-        predicted = model.predictions.get("public")
-        if predicted is not None:
-            grid = np.zeros((10, 10), dtype=np.int64)
-            np.add.at(grid, (public_labels, predicted), 1)
-            measured[arch] = (int(np.abs(grid - confusion).sum()) // 2, float(np.trace(grid)) / len(public_labels))
-    if not measured:
+# --- q7 ---------------------------------------------------------------------------------------------
+
+def confusion_matrix(confusion, models, labels):
+    if not confusion:
+        raise NotAssessed("No confusion matrix (a 10x10 matrix of counts) was found in the notebook.")
+    public = labels["public"]
+    if not any(c.matrix.shape == (10, 10) and (c.matrix >= 0).all() for c in confusion):
+        first = confusion[0]
+        return failed(f"`{first.variable}` should be a 10x10 matrix of counts, not shape {first.matrix.shape}.")
+    match = closest_confusion(confusion, models, public)
+    if match is None:
         raise NotAssessed("No model could be run, so the confusion matrix cannot be checked against one.")
-    closest = min(measured, key=lambda arch: measured[arch][0])
-    moved, _ = measured[closest]
-    detail = f"closest={closest} moved={moved} named_best={best_model} measured={measured}"
+    accuracy = {arch: m.accuracy("public", public) for arch, m in models.items() if "public" in m.predictions}
+    chosen, closest, moved = confusion[match.index], match.arch, match.moved
+    name, total = f"`{chosen.variable}`", int(chosen.matrix.sum())
+    detail = (f"variable={chosen.variable} found_by={chosen.found_by} closest={closest} moved={moved} "
+              f"candidates={[c.variable for c in confusion]} accuracy={accuracy}")
+    if total != len(public):
+        return Outcome(0.25, f"The confusion matrix {name} counts {total} images; it should cover all "
+                             f"{len(public):,} test images.", detail)
     if moved > 0.01 * total:
-        return Outcome(0.25, "The confusion matrix does not match the predictions of any of your models on "
-                             f"the test set ({moved} images differ from the closest, your "
-                             f"{ARCHITECTURE_TITLES[closest]}).", detail)
-    best = max(measured, key=lambda arch: measured[arch][1])
-    if measured[best][1] - measured[closest][1] > 0.005:
-        return Outcome(0.75, f"The confusion matrix is that of your {ARCHITECTURE_TITLES[closest]}, but your "
-                             f"{ARCHITECTURE_TITLES[best]} is more accurate; show the best model's matrix.", detail)
-    return Outcome(1.0, f"The confusion matrix matches your {ARCHITECTURE_TITLES[closest]}'s predictions.", detail)
+        return Outcome(0.25, f"The confusion matrix {name} does not match the predictions of any of your models on "
+                             f"the test set ({moved} images differ from the closest, your {TITLES[closest]}).", detail)
+    best = max(accuracy, key=accuracy.get)
+    if accuracy[best] - accuracy[closest] > 0.005:
+        return Outcome(0.75, f"The confusion matrix {name} is that of your {TITLES[closest]}, but your "
+                             f"{TITLES[best]} is more accurate; show the best model's matrix.", detail)
+    return Outcome(1.0, f"The confusion matrix {name} matches your {TITLES[closest]}'s predictions.", detail)

@@ -1,59 +1,56 @@
-"""Hidden tests for q2-q6: each architecture's structure and its accuracy on the hidden images.
+"""Hidden tests for q2-q6: each architecture's structure, and its accuracy on the secret test images.
 
-Fixtures (by parameter name): models, eval_labels, public_labels, thresholds, calibration, assignment.
+Fixtures (by parameter name): models, labels, thresholds, param_budgets, integrity.
 """
-from autograder.accuracy import accuracy_outcome
+from autograder.accuracy import accuracy_outcome, usable_model
 from autograder.architecture import architecture_outcome
-from autograder.assignment import ARCHITECTURE_TITLES
-from autograder.checks import NotAssessed
 
 
-def _architecture(arch, models, assignment):
-    model = models[arch]
-    if model.summary is None:
-        raise NotAssessed(f"No usable {ARCHITECTURE_TITLES[arch]} model: {model.error or 'not found'}.")
-    return architecture_outcome(arch, model.summary, assignment.max_params)
+def _architecture(arch, models, param_budgets):
+    model = usable_model(models[arch])
+    return architecture_outcome(arch, model.summary, param_budgets[arch])
 
 
-def _accuracy(arch, models, eval_labels, public_labels, thresholds, calibration):
-    return accuracy_outcome(models[arch], eval_labels, public_labels, thresholds[arch], calibration)
+def _accuracy(arch, models, labels, thresholds, param_budgets, integrity):
+    return accuracy_outcome(models[arch], labels["eval"], thresholds[arch], param_budgets[arch],
+                            integrity.get(arch, {}))
 
 
-def mlp_architecture(models, assignment):
-    return _architecture("mlp", models, assignment)
+def mlp_architecture(models, param_budgets):
+    return _architecture("mlp", models, param_budgets)
 
 
-def mlp_accuracy(models, eval_labels, public_labels, thresholds, calibration):
-    return _accuracy("mlp", models, eval_labels, public_labels, thresholds, calibration)
+def mlp_accuracy(models, labels, thresholds, param_budgets, integrity):
+    return _accuracy("mlp", models, labels, thresholds, param_budgets, integrity)
 
 
-def cnn_architecture(models, assignment):
-    return _architecture("cnn", models, assignment)
+def cnn_architecture(models, param_budgets):
+    return _architecture("cnn", models, param_budgets)
 
 
-def cnn_accuracy(models, eval_labels, public_labels, thresholds, calibration):
-    return _accuracy("cnn", models, eval_labels, public_labels, thresholds, calibration)
+def cnn_accuracy(models, labels, thresholds, param_budgets, integrity):
+    return _accuracy("cnn", models, labels, thresholds, param_budgets, integrity)
 
 
-def simple_rnn_architecture(models, assignment):
-    return _architecture("simple_rnn", models, assignment)
+def simple_rnn_architecture(models, param_budgets):
+    return _architecture("simple_rnn", models, param_budgets)
 
 
-def simple_rnn_accuracy(models, eval_labels, public_labels, thresholds, calibration):
-    return _accuracy("simple_rnn", models, eval_labels, public_labels, thresholds, calibration)
+def simple_rnn_accuracy(models, labels, thresholds, param_budgets, integrity):
+    return _accuracy("simple_rnn", models, labels, thresholds, param_budgets, integrity)
 
 
-def lstm_architecture(models, assignment):
-    return _architecture("lstm", models, assignment)
+def lstm_architecture(models, param_budgets):
+    return _architecture("lstm", models, param_budgets)
 
 
-def lstm_accuracy(models, eval_labels, public_labels, thresholds, calibration):
-    return _accuracy("lstm", models, eval_labels, public_labels, thresholds, calibration)
+def lstm_accuracy(models, labels, thresholds, param_budgets, integrity):
+    return _accuracy("lstm", models, labels, thresholds, param_budgets, integrity)
 
 
-def gru_architecture(models, assignment):
-    return _architecture("gru", models, assignment)
+def gru_architecture(models, param_budgets):
+    return _architecture("gru", models, param_budgets)
 
 
-def gru_accuracy(models, eval_labels, public_labels, thresholds, calibration):
-    return _accuracy("gru", models, eval_labels, public_labels, thresholds, calibration)
+def gru_accuracy(models, labels, thresholds, param_budgets, integrity):
+    return _accuracy("gru", models, labels, thresholds, param_budgets, integrity)

@@ -1,0 +1,229 @@
+"""Integrity rules: is each model a trained network of its kind that learned to classify digits?
+
+Each rule is a small function over one model's evidence that returns a :class:`Finding`: passed (True),
+flagged (False) or not measured (None, with the reason), the numbers it rests on, and a sentence in
+plain words for the student. The numbers are the grader's own: class ids the prediction sandbox
+produced on the grader's secret image sets, scored here against labels that never left the trusted
+side. The only kernel-side record used is the grader's own fit hook (``trained``).
+
+The rules, and what honest work shows instead:
+
+``trained``               fit() took optimizer steps and moved the weights from where they started.
+``not_trained_on_test``   a network trained on the training images is at least about as accurate on
+                          them as on test images; one trained on the test set (or a lookup of it) is
+                          clearly better on test images. Flagged beyond the references' own gap plus the
+                          sample noise of the two accuracies.
+``generalises``           on secretly distorted digits an honest network keeps most of its accuracy above
+                          chance, as the references do; a lookup of known images collapses.
+``does_the_work``         with the named kind's layers zeroed (convolutions, the recurrent layer) an honest
+                          network's predictions change almost everywhere; a dead branch changes nothing.
+``distinct``              two different networks never agree on every one of thousands of images; two
+                          "models" that do are one model, which counts once.
+
+A model with a flagged rule earns no accuracy points for its architecture; one with a rule that could
+not be measured goes to a person (needs_review). Thresholds are set so that honest work is never
+flagged: each allows for the references' honest range (calibration.json) and for sample noise.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from autograder.artifacts import ModelEvidence
+from autograder.inside import contract
+
+RULES = ("trained", "not_trained_on_test", "generalises", "does_the_work", "distinct")
+TITLES = contract.ARCHITECTURE_TITLES
+CHANCE = 0.1
+
+#: Relative L2 change of the trainable weights below which training did not move them (one honest epoch
+#: of Adam on 1,500 images moves them by more than 5 %).
+MIN_WEIGHT_CHANGE = 1e-3
+#: One-sided allowance for sample noise, in standard errors of the measured difference (z = 4: an honest
+#: model is flagged by noise alone about 3 times in 100,000).
+NOISE_Z = 4.0
+#: Test-set accuracy may exceed training-sample accuracy by this much beyond the references' own gap.
+TEST_GAP_FLOOR = 0.01
+#: Distorted accuracy may fall this far below the honest expectation (the share of above-chance accuracy
+#: the references keep, applied to this model's eval accuracy) before it counts as "far below".
+GENERALISATION_MARGIN = 0.15
+#: Agreement of the ablated model with itself at or above which the zeroed layers did nothing.
+DEAD_LAYERS_AGREEMENT = 0.95
+MIN_ABLATION_IMAGES = 100
+
+
+@dataclass(frozen=True)
+class Finding:
+    """What one rule found for one model."""
+
+    passed: bool | None  # None: could not be measured (the reason is in ``message``)
+    message: str  # plain words, for the student
+    evidence: dict[str, Any]  # the numbers, for the TA and the record
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"passed": self.passed, "message": self.message, "evidence": self.evidence}
+
+
+@dataclass(frozen=True)
+class HonestRange:
+    """What the reference models showed over the calibration seeds, for one architecture."""
+
+    test_minus_train_max: float  # largest (eval - train_sample) accuracy, clipped at 0 (honest: <= 0)
+    retention_min: float | None  # smallest (distorted - chance) / (eval - chance); None: not calibrated
+
+
+def _runs(figures: dict[str, Any], key: str) -> list[float]:
+    runs = (figures.get(key) or {}).get("runs") or []
+    return [float(r) for r in runs if isinstance(r, (int, float))]
+
+
+def honest_range(calibration: dict[str, Any], arch: str) -> HonestRange:
+    figures = calibration.get("architectures", {}).get(arch, {})
+    evals, trains, distorted = (_runs(figures, k) for k in ("eval_accuracy", "train_sample_accuracy",
+                                                              "distorted_accuracy"))
+    gaps = [e - t for e, t in zip(evals, trains)]
+    retention = [(d - CHANCE) / (e - CHANCE) for e, d in zip(evals, distorted) if e > CHANCE]
+    return HonestRange(test_minus_train_max=max([0.0, *gaps]), retention_min=min(retention) if retention else None)
+
+
+def _standard_error(*accuracies_and_counts: tuple[float, int]) -> float:
+    """Standard error of a sum/difference of independent accuracies (binomial proportions)."""
+    return math.sqrt(sum(p * (1 - p) / n for p, n in accuracies_and_counts if n > 0))
+
+
+def _r(value: float | None) -> float | None:
+    return None if value is None else round(value, 4)
+
+
+# --- the rules --------------------------------------------------------------------------------------
+
+def trained(model: ModelEvidence) -> Finding:
+    record = model.training
+    steps, moved = record.get("fit_steps", 0), record.get("weights_moved")
+    evidence = {"fit_calls": record.get("fit_calls", 0), "fit_steps": steps,
+                "weights_moved": _r(moved), "min_weight_change": MIN_WEIGHT_CHANGE}
+    if steps <= 0:
+        if record.get("training_steps", 0) > 0:
+            return Finding(None, "This model was trained outside fit() (its optimizer took "
+                                 f"{record['training_steps']} steps), which the grader cannot verify; a person "
+                                 "will look at it.", {**evidence, "training_steps": record["training_steps"]})
+        return Finding(False, "This model was never trained in your notebook: fit() took no optimizer steps "
+                              "on it.", evidence)
+    if moved is not None and moved < MIN_WEIGHT_CHANGE:
+        return Finding(False, f"fit() ran {steps} steps on this model but its weights did not change "
+                              f"({moved:.2g} relative change): it did not learn.", evidence)
+    if moved is None:
+        return Finding(True, f"Trained by fit() for {steps} steps (weight change not measured).", evidence)
+    return Finding(True, f"Trained by fit() for {steps} steps; its weights moved {moved:.1%}.", evidence)
+
+
+def not_trained_on_test(model: ModelEvidence, labels: dict[str, np.ndarray], honest: HonestRange) -> Finding:
+    test = model.accuracy("eval", labels["eval"])
+    train = model.accuracy("train_sample", labels["train_sample"])
+    if test is None or train is None:
+        return Finding(None, "The grader has no predictions of this model on its test and training samples.",
+                       {"missing": [s for s, a in (("eval", test), ("train_sample", train)) if a is None]})
+    noise = NOISE_Z * _standard_error((test, len(labels["eval"])), (train, len(labels["train_sample"])))
+    allowed = honest.test_minus_train_max + TEST_GAP_FLOOR + noise
+    evidence = {"eval_accuracy": _r(test), "train_sample_accuracy": _r(train), "gap": _r(test - train),
+                "allowed_gap": _r(allowed), "honest_gap_max": _r(honest.test_minus_train_max),
+                "noise_allowance": _r(noise)}
+    if test - train > allowed:
+        return Finding(False, f"This model is clearly better on test images ({test:.1%}) than on training "
+                              f"images ({train:.1%}); a network trained on the training set shows the reverse. "
+                              "It looks trained on the test set, or a lookup of it.", evidence)
+    return Finding(True, f"As accurate on training images ({train:.1%}) as a network trained on them should be "
+                         f"(test images: {test:.1%}).", evidence)
+
+
+def generalises(model: ModelEvidence, labels: dict[str, np.ndarray], honest: HonestRange) -> Finding:
+    test = model.accuracy("eval", labels["eval"])
+    distorted = model.accuracy("distorted", labels["distorted"])
+    if test is None or distorted is None:
+        return Finding(None, "The grader has no predictions of this model on its distorted digits.",
+                       {"missing": [s for s, a in (("eval", test), ("distorted", distorted)) if a is None]})
+    if honest.retention_min is None:
+        return Finding(None, "The grader has no honest reference for distorted digits (calibration).",
+                       {"distorted_accuracy": _r(distorted)})
+    retention = max(0.0, honest.retention_min)
+    expected = CHANCE + retention * max(0.0, test - CHANCE)
+    # The expectation scales the eval accuracy by ``retention``, so its noise scales too.
+    noise = NOISE_Z * math.sqrt(distorted * (1 - distorted) / len(labels["distorted"])
+                                + retention ** 2 * test * (1 - test) / len(labels["eval"]))
+    floor = expected - GENERALISATION_MARGIN - noise
+    evidence = {"eval_accuracy": _r(test), "distorted_accuracy": _r(distorted), "honest_expected": _r(expected),
+                "flag_below": _r(floor), "honest_retention_min": _r(honest.retention_min)}
+    if distorted < floor:
+        return Finding(False, f"On slightly distorted digits this model falls to {distorted:.1%}, far below the "
+                              f"{expected:.0%} an honest network with its test accuracy ({test:.1%}) keeps: it "
+                              "recognises known images rather than digits.", evidence)
+    return Finding(True, f"Keeps {distorted:.1%} on slightly distorted digits, as an honest network with its "
+                         f"test accuracy does.", evidence)
+
+
+def does_the_work(model: ModelEvidence) -> Finding:
+    arch = model.arch
+    if arch not in contract.WORKING_LAYERS:
+        return Finding(True, "An MLP has no separate working layers to test.", {"applies": False})
+    kind_layers = "convolutional" if arch == "cnn" else contract.RECURRENT_LAYER[arch]
+    agreements = {name: (ids, model.predictions[name][:len(ids)]) for name, ids in model.ablated.items()
+                  if name in model.predictions}
+    images = sum(len(ids) for ids, _ in agreements.values())
+    if images < MIN_ABLATION_IMAGES:
+        return Finding(None, f"The grader could not test the model with its {kind_layers} layers switched off.",
+                       {"ablated_images": images})
+    agreement = sum(int(np.sum(a == b)) for a, b in agreements.values()) / images
+    evidence = {"agreement": _r(agreement), "ablated_images": images, "flag_at": DEAD_LAYERS_AGREEMENT,
+                "zeroed": model.ablation.get("zeroed")}
+    if agreement >= DEAD_LAYERS_AGREEMENT:
+        return Finding(False, f"With its {kind_layers} layers switched off this model still gives the same answer "
+                              f"on {agreement:.1%} of the images: those layers do no work, so it is not "
+                              f"{'a CNN' if arch == 'cnn' else 'a ' + TITLES[arch]} in substance.", evidence)
+    return Finding(True, f"Its {kind_layers} layers do the work (switching them off changes {1 - agreement:.0%} of "
+                         "its answers).", evidence)
+
+
+def distinct(model: ModelEvidence, others: dict[str, ModelEvidence]) -> Finding:
+    """Identical predictions on every image to an earlier architecture's model: one model, counted once."""
+    mine = model.predictions
+    for arch, other in others.items():
+        if arch == model.arch:
+            break  # only earlier architectures: the first of identical models keeps its credit
+        shared = sorted(set(mine) & set(other.predictions))
+        images = sum(len(mine[s]) for s in shared)
+        if images and all(np.array_equal(mine[s], other.predictions[s]) for s in shared):
+            return Finding(False, f"This model gives exactly the same answer as your {TITLES[arch]} on all "
+                                  f"{images:,} of the grader's images: it is the same model, which counts once.",
+                           {"identical_to": arch, "images": images})
+    return Finding(True, "Its answers differ from those of your other models.", {})
+
+
+# --- all rules, all models ------------------------------------------------------------------------
+
+def assess(models: dict[str, ModelEvidence], labels: dict[str, np.ndarray],
+           calibration: dict[str, Any]) -> dict[str, dict[str, Finding]]:
+    """Every rule for every model that has predictions, in ``RULES`` order."""
+    usable = {arch: models[arch] for arch in contract.ARCHITECTURES if arch in models and models[arch].predictions}
+    findings = {}
+    for arch, model in usable.items():
+        honest = honest_range(calibration, arch)
+        findings[arch] = {"trained": trained(model), "not_trained_on_test": not_trained_on_test(model, labels, honest),
+                          "generalises": generalises(model, labels, honest), "does_the_work": does_the_work(model),
+                          "distinct": distinct(model, usable)}
+    return findings
+
+
+def flagged(findings: dict[str, Finding]) -> list[str]:
+    return [rule for rule, finding in findings.items() if finding.passed is False]
+
+
+def unmeasured(findings: dict[str, Finding]) -> list[str]:
+    return [rule for rule, finding in findings.items() if finding.passed is None]
+
+
+def as_block(findings: dict[str, dict[str, Finding]]) -> dict[str, dict[str, dict[str, Any]]]:
+    """The result schema's ``integrity`` block: {arch: {rule: {passed, message, evidence}}}."""
+    return {arch: {rule: finding.as_dict() for rule, finding in rules.items()} for arch, rules in findings.items()}

@@ -1,0 +1,212 @@
+"""Integrity rules on synthetic evidence (no TensorFlow): each flags its attack and never honest work.
+
+The honest figures below were measured (1,500 training images, one epoch, batch 64, Adam, the sets of
+``autograder.data.make_evaluation_images`` with 1,000 eval images): weak honest models are as accurate
+on training images as on test images and keep about 70 % of their above-chance accuracy on distorted
+digits. The attacks are the ones of issue 12.
+"""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from autograder import integrity
+from autograder.accuracy import accuracy_outcome
+from autograder.artifacts import ModelEvidence
+from autograder.assignment import Threshold
+from autograder.checks import NeedsReview, NotAssessed
+
+SIZES = {"public": 10_000, "eval": 5_000, "train_sample": 3_000, "distorted": 2_000}
+RNG = np.random.default_rng(0)
+LABELS = {name: RNG.integers(0, 10, n) for name, n in SIZES.items()}
+
+#: Reference runs over seeds as calibration.json holds them (a strong MLP: 98 % test, 88 % distorted).
+CALIBRATION = {"architectures": {arch: {
+    "eval_accuracy": {"runs": [0.979, 0.981, 0.978]}, "train_sample_accuracy": {"runs": [0.985, 0.987, 0.984]},
+    "distorted_accuracy": {"runs": [0.880, 0.885, 0.876]}} for arch in ("mlp", "cnn", "simple_rnn", "lstm", "gru")}}
+
+#: Measured on honest weak models (1,500 images, one epoch): (eval, train_sample, distorted) accuracy.
+HONEST_WEAK = {
+    "mlp": (0.675, 0.683, 0.527),
+    "cnn": (0.712, 0.722, 0.555),
+    "simple_rnn": (0.282, 0.283, 0.224),
+    "lstm": (0.258, 0.271, 0.223),
+    "gru": (0.093, 0.112, 0.1045),  # still at chance after one epoch
+}
+
+
+def answers(labels: np.ndarray, accuracy: float, seed: int = 1) -> np.ndarray:
+    """Class ids that are right on exactly round(accuracy * n) images, chosen at random."""
+    rng = np.random.default_rng(seed)
+    predicted = (labels + rng.integers(1, 10, len(labels))) % 10
+    right = rng.choice(len(labels), size=round(accuracy * len(labels)), replace=False)
+    predicted[right] = labels[right]
+    return predicted
+
+
+def model(arch: str = "mlp", *, eval_acc=0.98, train_acc=0.985, distorted_acc=0.88, public_acc=0.98,
+          seed: int = 1, fit_steps: int = 400, moved: float | None = 0.3, ablated_agreement: float | None = 0.1,
+          **training) -> ModelEvidence:
+    accuracies = {"public": public_acc, "eval": eval_acc, "train_sample": train_acc, "distorted": distorted_acc}
+    m = ModelEvidence(arch, found=True, variable=f"{arch}_model", found_by="name",
+                      training={"fit_calls": 1, "fit_steps": fit_steps, "training_steps": fit_steps,
+                                "weights_moved": moved, **training},
+                      summary={"layers": []},
+                      predictions={name: answers(LABELS[name], acc, seed + i)
+                                   for i, (name, acc) in enumerate(accuracies.items()) if acc is not None})
+    if ablated_agreement is not None and arch != "mlp" and "eval" in m.predictions:
+        intact = m.predictions["eval"][:1000]
+        m.ablated["eval"] = np.where(np.arange(1000) < ablated_agreement * 1000, intact, (intact + 1) % 10)
+    return m
+
+
+def honest(arch: str = "mlp") -> integrity.HonestRange:
+    return integrity.honest_range(CALIBRATION, arch)
+
+
+# --- trained --------------------------------------------------------------------------------------
+
+def test_trained_needs_fit_steps_and_moved_weights():
+    assert integrity.trained(model()).passed is True
+    never = integrity.trained(model(fit_steps=0, training_steps=0))
+    assert never.passed is False and "never trained" in never.message
+    frozen = integrity.trained(model(moved=0.0))
+    assert frozen.passed is False and frozen.evidence["weights_moved"] == 0.0
+
+
+def test_trained_without_a_weight_fingerprint_passes_and_outside_fit_goes_to_a_person():
+    assert integrity.trained(model(moved=None)).passed is True
+    custom_loop = integrity.trained(model(fit_steps=0, training_steps=250))
+    assert custom_loop.passed is None and "outside fit()" in custom_loop.message
+
+
+# --- not_trained_on_test --------------------------------------------------------------------------
+
+@pytest.mark.parametrize("eval_acc, train_acc", [(0.98, 0.985), (0.70, 0.68), (0.99, 0.985)])
+def test_honest_models_are_not_flagged_as_trained_on_test(eval_acc, train_acc):
+    finding = integrity.not_trained_on_test(model(eval_acc=eval_acc, train_acc=train_acc), LABELS, honest())
+    assert finding.passed is True, finding.evidence
+
+
+@pytest.mark.parametrize("eval_acc, train_acc", [(1.0, 0.975), (0.995, 0.97), (1.0, 0.95)])
+def test_training_on_the_test_set_or_a_lookup_of_it_is_flagged(eval_acc, train_acc):
+    finding = integrity.not_trained_on_test(model(eval_acc=eval_acc, train_acc=train_acc), LABELS, honest())
+    assert finding.passed is False and "test set" in finding.message
+    assert finding.evidence["gap"] > finding.evidence["allowed_gap"]
+
+
+def test_the_allowed_gap_grows_with_the_references_own_gap_and_with_noise():
+    calibration = {"architectures": {"mlp": {"eval_accuracy": {"runs": [0.98]},
+                                             "train_sample_accuracy": {"runs": [0.96]}}}}
+    assert integrity.honest_range(calibration, "mlp").test_minus_train_max == pytest.approx(0.02)
+    small = {name: labels[:300] for name, labels in LABELS.items()}
+    m = model(eval_acc=0.80, train_acc=0.75)
+    few = ModelEvidence("mlp", found=True, predictions={k: v[:300] for k, v in m.predictions.items()})
+    assert integrity.not_trained_on_test(few, small, honest()).evidence["noise_allowance"] > \
+        integrity.not_trained_on_test(m, LABELS, honest()).evidence["noise_allowance"]
+
+
+def test_missing_training_sample_predictions_are_not_measured():
+    finding = integrity.not_trained_on_test(model(train_acc=None), LABELS, honest())
+    assert finding.passed is None and finding.evidence["missing"] == ["train_sample"]
+
+
+# --- generalises ----------------------------------------------------------------------------------
+
+def test_a_lookup_that_collapses_on_distorted_digits_is_flagged():
+    finding = integrity.generalises(model(eval_acc=1.0, distorted_acc=0.45), LABELS, honest())
+    assert finding.passed is False and "distorted" in finding.message
+
+
+@pytest.mark.parametrize("arch", list(HONEST_WEAK))
+def test_measured_weak_honest_models_generalise_and_were_not_trained_on_test(arch):
+    eval_acc, train_acc, distorted_acc = HONEST_WEAK[arch]
+    m = model(arch, eval_acc=eval_acc, train_acc=train_acc, distorted_acc=distorted_acc)
+    small = {**LABELS, "eval": LABELS["eval"][:1000]}
+    m.predictions["eval"] = answers(small["eval"], eval_acc)
+    assert integrity.generalises(m, small, honest(arch)).passed is True
+    assert integrity.not_trained_on_test(m, small, honest(arch)).passed is True
+
+
+def test_generalisation_without_a_calibrated_honest_range_is_not_measured():
+    finding = integrity.generalises(model(), LABELS, integrity.honest_range({"architectures": {}}, "mlp"))
+    assert finding.passed is None
+
+
+# --- does_the_work --------------------------------------------------------------------------------
+
+def test_a_dead_recurrent_branch_is_flagged_and_a_working_one_passes():
+    dead = integrity.does_the_work(model("lstm", ablated_agreement=1.0))
+    assert dead.passed is False and dead.evidence["agreement"] == 1.0 and "LSTM" in dead.message
+    assert integrity.does_the_work(model("lstm", ablated_agreement=0.12)).passed is True
+    assert integrity.does_the_work(model("cnn", ablated_agreement=0.6)).passed is True  # a residual path
+
+
+def test_ablation_does_not_apply_to_an_mlp_and_is_needed_for_the_others():
+    assert integrity.does_the_work(model("mlp")).evidence == {"applies": False}
+    assert integrity.does_the_work(model("gru", ablated_agreement=None)).passed is None
+
+
+# --- distinct -------------------------------------------------------------------------------------
+
+def test_two_architectures_with_identical_answers_are_one_model():
+    mlp, cnn, gru = model("mlp", seed=3), model("cnn", seed=3), model("gru", seed=9)
+    models = {"mlp": mlp, "cnn": cnn, "gru": gru}
+    assert integrity.distinct(mlp, models).passed is True  # the first keeps its credit
+    same = integrity.distinct(cnn, models)
+    assert same.passed is False and same.evidence == {"identical_to": "mlp", "images": sum(SIZES.values())}
+    assert integrity.distinct(gru, models).passed is True
+
+
+# --- all together, and what accuracy makes of it ----------------------------------------------------
+
+def test_assess_covers_every_rule_for_models_with_predictions_only():
+    models = {"mlp": model("mlp"), "cnn": model("cnn", seed=5),
+              "lstm": ModelEvidence("lstm", found=True, error="could not rebuild")}
+    findings = integrity.assess(models, LABELS, CALIBRATION)
+    assert set(findings) == {"mlp", "cnn"}
+    assert all(list(rules) == list(integrity.RULES) for rules in findings.values())
+    assert not integrity.flagged(findings["mlp"]) and not integrity.flagged(findings["cnn"])
+    block = integrity.as_block(findings)
+    assert block["cnn"]["does_the_work"]["passed"] is True and "agreement" in block["cnn"]["does_the_work"]["evidence"]
+
+
+THRESHOLD = Threshold(full=0.95, zero=0.80)
+MLP_SUMMARY = {"params": 100_000, "output_shape": [None, 10],
+               "layers": [{"class": "Flatten"}, {"class": "Dense"}, {"class": "Dense", "activation": "softmax"}]}
+
+
+def test_a_flagged_model_earns_no_accuracy_points_and_is_told_why():
+    lookup = model(eval_acc=1.0, train_acc=0.95)
+    lookup.summary = MLP_SUMMARY
+    findings = integrity.assess({"mlp": lookup}, LABELS, CALIBRATION)["mlp"]
+    outcome = accuracy_outcome(lookup, LABELS["eval"], THRESHOLD, 1_000_000, findings)
+    assert outcome.fraction == 0 and "100.00%" in outcome.message and "test set" in outcome.message
+
+
+def test_an_honest_model_earns_its_accuracy_points():
+    m = model(eval_acc=0.97)
+    m.summary = MLP_SUMMARY
+    findings = integrity.assess({"mlp": m}, LABELS, CALIBRATION)["mlp"]
+    assert accuracy_outcome(m, LABELS["eval"], THRESHOLD, 1_000_000, findings).fraction == 1.0
+
+
+def test_what_cannot_be_judged_goes_to_a_person_never_a_silent_zero():
+    m = model(fit_steps=0, training_steps=100)
+    m.summary = MLP_SUMMARY
+    findings = integrity.assess({"mlp": m}, LABELS, CALIBRATION)["mlp"]
+    with pytest.raises(NeedsReview, match="outside fit"):
+        accuracy_outcome(m, LABELS["eval"], THRESHOLD, 1_000_000, findings)
+    with pytest.raises(NeedsReview, match="could not rebuild"):
+        accuracy_outcome(ModelEvidence("mlp", found=True, variable="net", error="could not rebuild"),
+                         LABELS["eval"], THRESHOLD, 1_000_000, {})
+    with pytest.raises(NotAssessed, match="No usable MLP"):
+        accuracy_outcome(ModelEvidence("mlp"), LABELS["eval"], THRESHOLD, 1_000_000, {})
+
+
+def test_over_budget_or_foreign_layers_earn_no_accuracy_points():
+    m = model(eval_acc=0.99)
+    m.summary = MLP_SUMMARY
+    assert "over its budget" in accuracy_outcome(m, LABELS["eval"], THRESHOLD, 50_000, {}).message
+    m.summary = {**MLP_SUMMARY, "layers": [{"class": "Conv2D"}, *MLP_SUMMARY["layers"]]}
+    assert "a CNN, not an MLP" in accuracy_outcome(m, LABELS["eval"], THRESHOLD, 10**6, {}).message
