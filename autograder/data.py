@@ -17,6 +17,7 @@ import os
 import shutil
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -199,35 +200,174 @@ def normalize(images: np.ndarray) -> np.ndarray:
     return images.astype("float32") / 255.0
 
 
+
+# --- the images the grader predicts on --------------------------------------------------------------
+#
+# All four sets are drawn from the assignment's secret seed, so a submission graded twice sees the same
+# images, and the prediction sandbox receives them unlabeled and unnamed by purpose (it cannot tell the
+# scored images from the integrity probes):
+#
+# ``public``        the 10,000 MNIST test images in their public order: what the student's notebook
+#                   reports, kept for the report-claims check and the audit.
+# ``eval``          a secret subset of the test images, UNSHIFTED, in secret order: the test-set accuracy
+#                   the homework asks for, and the accuracy that is scored. A secret order alone does not
+#                   stop a lookup of the public test set; the integrity sets below do.
+# ``train_sample``  a secret uniform sample of all 60,000 training images. An honest network is at least
+#                   as good on images it trained on as on test images; one trained on the test set shows the
+#                   reverse. About 8 % of the sample falls in the homework's validation tail (55,000-59,999):
+#                   unseen by a student who trained on the 55,000, seen by one who trained on all 60,000.
+#                   Both are honest; the 55k student is the one whose train-sample accuracy is lowest (the
+#                   tail reads like test images), and the reference models are trained exactly that way, so
+#                   the honest range measured at calibration is the conservative one. ``source_index`` lets
+#                   the trusted side split the sample at HOMEWORK_TRAIN_SIZE when it wants both figures.
+# ``distorted``     test and training images (half each, disjoint from ``eval``'s sources), each warped by
+#                   its own small random affine map (rotation, scale, shear, translation) composed with a
+#                   mild elastic field, resampled bilinearly. The distortions are continuous and drawn per
+#                   image from the seed, so no finite table of known images answers them, while the digit
+#                   stays legible and its label unchanged: an honest network keeps close to the references
+#                   there, a lookup collapses.
+
+#: The homework's split: the first 55,000 training images train, the last 5,000 validate.
+HOMEWORK_TRAIN_SIZE = 55_000
+IMAGE_SETS = ("public", "eval", "train_sample", "distorted")
+
+
 @dataclass(frozen=True)
-class EvaluationSet:
-    """Hidden evaluation images: never labelled where student code can see them."""
+class Distortion:
+    """Ranges of the per-image distortion; each image draws its own values uniformly from them."""
 
-    images: np.ndarray  # (n, 28, 28) uint8, shifted, in secret order
-    labels: np.ndarray  # (n,) uint8, trusted side only
-    source_index: np.ndarray  # (n,) index into the MNIST test set, for audits
+    max_rotation_degrees: float = 12.0
+    max_scale: float = 0.10  # each axis scaled by 1 +- this
+    max_shear: float = 0.15  # shear factor
+    max_translation: float = 1.5  # pixels, each axis
+    elastic_alpha: float = 1.8  # peak displacement of the smoothed field, pixels
+    elastic_sigma: float = 3.0  # smoothing of the elastic field, pixels
 
 
-def shift_image(image: np.ndarray, dy: int, dx: int) -> np.ndarray:
-    """Translate by (dy, dx) pixels, filling with background; MNIST's 4-pixel margin keeps digits whole."""
-    out = np.zeros_like(image)
-    h, w = image.shape
-    out[max(dy, 0):h + min(dy, 0), max(dx, 0):w + min(dx, 0)] = \
-        image[max(-dy, 0):h - max(dy, 0), max(-dx, 0):w - max(dx, 0)]
+@dataclass(frozen=True)
+class EvaluationConfig:
+    """Sizes of the secret image sets (``[evaluation]`` in assignment.toml)."""
+
+    size: int = 5000  # eval
+    train_sample_size: int = 3000
+    distorted_size: int = 2000
+    ablation_size: int = 1000  # the first images of eval, predicted again with the working layers zeroed
+
+    @classmethod
+    def from_assignment(cls, assignment: Any) -> "EvaluationConfig":
+        table = assignment.raw.get("evaluation", {})
+        values = {"size": assignment.evaluation_size}
+        for key in ("train_sample_size", "distorted_size", "ablation_size"):
+            if key in table:
+                value = table[key]
+                if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+                    raise DataError(f"assignment.toml: evaluation.{key}: expected a positive integer, got {value!r}")
+                values[key] = value
+        return cls(**values)
+
+
+@dataclass(frozen=True)
+class ImageSet:
+    """Images the prediction sandbox sees unlabeled; labels and sources stay on the trusted side."""
+
+    images: np.ndarray  # (n, 28, 28) uint8
+    labels: np.ndarray  # (n,) uint8
+    from_test: np.ndarray  # (n,) bool: the source is a test image (else a training image)
+    source_index: np.ndarray  # (n,) int64 index into x_test or x_train, for audits
+
+    def __len__(self) -> int:
+        return len(self.images)
+
+
+@dataclass(frozen=True)
+class EvaluationImages:
+    public: ImageSet
+    eval: ImageSet
+    train_sample: ImageSet
+    distorted: ImageSet
+    ablation_size: int  # the ablation runs on eval's first images
+
+    @property
+    def sets(self) -> dict[str, ImageSet]:
+        return {name: getattr(self, name) for name in IMAGE_SETS}
+
+    def image_sets(self) -> dict[str, np.ndarray]:
+        """What the prediction sandbox receives: images only, by set name."""
+        return {name: image_set.images for name, image_set in self.sets.items()}
+
+
+def distort(images: np.ndarray, rng: np.random.Generator, distortion: Distortion = Distortion()) -> np.ndarray:
+    """Each image warped by its own random affine map composed with a smooth elastic field (uint8 in and out)."""
+    from scipy import ndimage  # ships with scikit-learn; only the trusted side distorts
+
+    d = distortion
+    n, size = len(images), images.shape[1]
+    angles = np.deg2rad(rng.uniform(-d.max_rotation_degrees, d.max_rotation_degrees, n))
+    scales = 1 + rng.uniform(-d.max_scale, d.max_scale, (n, 2))
+    shears = rng.uniform(-d.max_shear, d.max_shear, n)
+    shifts = rng.uniform(-d.max_translation, d.max_translation, (n, 2))
+    fields = ndimage.gaussian_filter(rng.uniform(-1, 1, (n, 2, size, size)), (0, 0, d.elastic_sigma, d.elastic_sigma),
+                                     mode="constant")
+    fields *= d.elastic_alpha / np.maximum(np.abs(fields).max(axis=(2, 3), keepdims=True), 1e-12)
+    centre = (size - 1) / 2
+    grid = np.mgrid[0:size, 0:size].reshape(2, -1).astype(np.float64)
+    out = np.empty_like(images)
+    for i in range(n):
+        cos, sin = np.cos(angles[i]), np.sin(angles[i])
+        forward = np.array([[cos, -sin], [sin, cos]]) @ np.array([[1, shears[i]], [0, 1]]) @ np.diag(scales[i])
+        # Each output pixel reads the input where the inverse map sends it, plus the elastic displacement.
+        source = np.linalg.inv(forward) @ (grid - centre - shifts[i][:, None]) + centre
+        coords = source.reshape(2, size, size) + fields[i]
+        warped = ndimage.map_coordinates(images[i].astype(np.float64), coords, order=1, mode="constant", cval=0.0)
+        out[i] = np.clip(np.rint(warped), 0, 255)
     return out
 
 
-def make_evaluation_set(x_test: np.ndarray, y_test: np.ndarray, *, seed: int, size: int,
-                        max_shift: int = 2) -> EvaluationSet:
-    """A secret subset of the test images, each moved 1..max_shift pixels, in secret order.
+def _image_set(x: np.ndarray, y: np.ndarray, index: np.ndarray, from_test: bool) -> ImageSet:
+    return ImageSet(images=x[index], labels=y[index].copy(), from_test=np.full(len(index), from_test),
+                    source_index=index.astype(np.int64))
 
-    No image equals a public test image, so a lookup table of the public test set cannot answer it,
-    while the digit (and so the label) is unchanged.
-    """
+
+def make_evaluation_images(mnist: Mnist, *, seed: int, config: EvaluationConfig = EvaluationConfig(),
+                           distortion: Distortion = Distortion()) -> EvaluationImages:
+    """The four image sets, all from ``seed``: see the comment above for what each one is for."""
     rng = np.random.default_rng(seed)
-    index = rng.choice(len(x_test), size=min(size, len(x_test)), replace=False)
-    shifts = [(dy, dx) for dy in range(-max_shift, max_shift + 1) for dx in range(-max_shift, max_shift + 1)
-              if (dy, dx) != (0, 0)]
-    chosen = rng.integers(len(shifts), size=len(index))
-    images = np.stack([shift_image(x_test[i], *shifts[s]) for i, s in zip(index, chosen)])
-    return EvaluationSet(images=images, labels=y_test[index].copy(), source_index=index)
+    n_test, n_train = len(mnist.x_test), len(mnist.x_train)
+    test_order = rng.permutation(n_test)
+    eval_index = test_order[:min(config.size, n_test)]
+    train_index = rng.choice(n_train, size=min(config.train_sample_size, n_train), replace=False)
+
+    # Distorted images come from test images outside eval (when there are any) and from training images.
+    n_distorted_test = config.distorted_size // 2
+    spare_test = test_order[len(eval_index):]
+    pool = spare_test if len(spare_test) >= n_distorted_test else test_order
+    distorted_test = rng.choice(pool, size=min(n_distorted_test, len(pool)), replace=False)
+    distorted_train = rng.choice(n_train, size=min(config.distorted_size - len(distorted_test), n_train),
+                                 replace=False)
+    sources = [(mnist.x_test, mnist.y_test, distorted_test, True),
+               (mnist.x_train, mnist.y_train, distorted_train, False)]
+    images, labels, from_test, source_index = [], [], [], []
+    for x, y, index, is_test in sources:
+        images.append(distort(x[index], rng, distortion))
+        labels.append(y[index])
+        from_test.append(np.full(len(index), is_test))
+        source_index.append(index.astype(np.int64))
+    order = rng.permutation(sum(len(s[2]) for s in sources))  # test and train interleaved, secretly
+    distorted = ImageSet(images=np.concatenate(images)[order], labels=np.concatenate(labels)[order],
+                         from_test=np.concatenate(from_test)[order],
+                         source_index=np.concatenate(source_index)[order])
+    public = _image_set(mnist.x_test, mnist.y_test, np.arange(n_test), True)
+    return EvaluationImages(public=public, eval=_image_set(mnist.x_test, mnist.y_test, eval_index, True),
+                            train_sample=_image_set(mnist.x_train, mnist.y_train, train_index, False),
+                            distorted=distorted, ablation_size=min(config.ablation_size, len(eval_index)))
+
+
+# TRANSITIONAL (remove once grade.py uses make_evaluation_images): the scored images alone.
+EvaluationSet = ImageSet
+
+
+def make_evaluation_set(x_test: np.ndarray, y_test: np.ndarray, *, seed: int, size: int,
+                        max_shift: int = 0) -> ImageSet:
+    """``make_evaluation_images(...).eval`` without the other sets (``max_shift`` is ignored: eval is unshifted)."""
+    eval_index = np.random.default_rng(seed).permutation(len(x_test))[:min(size, len(x_test))]
+    return _image_set(x_test, y_test, eval_index, True)

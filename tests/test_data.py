@@ -14,8 +14,7 @@ import numpy as np
 import pytest
 
 from autograder import data
-from autograder.data import (IDX_FILES, DataError, load_mnist, make_evaluation_set, parse_idx,
-                             provision_keras_cache, shift_image, verify_file)
+from autograder.data import IDX_FILES, DataError, load_mnist, parse_idx, provision_keras_cache, verify_file
 
 
 def idx_bytes(array: np.ndarray) -> bytes:
@@ -160,53 +159,84 @@ def test_download_is_the_last_resort(no_mnist_anywhere, monkeypatch):
     assert mnist.source == "keras download" and mnist.x_train.shape == (60_000, 28, 28)
 
 
-# --- hidden evaluation set ---------------------------------------------------------------------
+# --- the secret image sets ---------------------------------------------------------------------
+
+SMALL = data.EvaluationConfig(size=1500, train_sample_size=800, distorted_size=600, ablation_size=300)
+
 
 @pytest.fixture(scope="module")
-def evaluation(mnist):
-    return make_evaluation_set(mnist.x_test, mnist.y_test, seed=1234, size=2000, max_shift=2)
+def images(mnist):
+    return data.make_evaluation_images(mnist, seed=1234, config=SMALL)
 
 
-def test_evaluation_set_is_deterministic_for_a_seed(mnist, evaluation):
-    again = make_evaluation_set(mnist.x_test, mnist.y_test, seed=1234, size=2000, max_shift=2)
-    other = make_evaluation_set(mnist.x_test, mnist.y_test, seed=1235, size=2000, max_shift=2)
-    np.testing.assert_array_equal(again.images, evaluation.images)
-    np.testing.assert_array_equal(again.source_index, evaluation.source_index)
-    assert not np.array_equal(other.source_index, evaluation.source_index)
+def test_image_sets_are_deterministic_for_a_seed(mnist, images):
+    again = data.make_evaluation_images(mnist, seed=1234, config=SMALL)
+    other = data.make_evaluation_images(mnist, seed=1235, config=SMALL)
+    for name in data.IMAGE_SETS:
+        np.testing.assert_array_equal(again.sets[name].images, images.sets[name].images)
+        np.testing.assert_array_equal(again.sets[name].source_index, images.sets[name].source_index)
+    for name in ("eval", "train_sample", "distorted"):
+        assert not np.array_equal(other.sets[name].images, images.sets[name].images)
 
 
-def test_evaluation_set_keeps_labels_and_draws_distinct_images(mnist, evaluation):
-    assert evaluation.images.shape == (2000, 28, 28) and evaluation.images.dtype == np.uint8
-    assert len(set(evaluation.source_index.tolist())) == 2000
-    np.testing.assert_array_equal(evaluation.labels, mnist.y_test[evaluation.source_index])
+def test_image_sets_have_the_configured_sizes_and_true_labels(mnist, images):
+    sizes = {"public": 10_000, "eval": 1500, "train_sample": 800, "distorted": 600}
+    assert list(images.image_sets()) == list(data.IMAGE_SETS)
+    for name, image_set in images.sets.items():
+        assert image_set.images.shape == (sizes[name], 28, 28) and image_set.images.dtype == np.uint8
+        assert len(image_set.labels) == len(image_set.from_test) == len(image_set.source_index) == sizes[name]
+        test_labels = mnist.y_test[image_set.source_index[image_set.from_test]]
+        train_labels = mnist.y_train[image_set.source_index[~image_set.from_test]]
+        np.testing.assert_array_equal(image_set.labels[image_set.from_test], test_labels)
+        np.testing.assert_array_equal(image_set.labels[~image_set.from_test], train_labels)
+    assert images.ablation_size == 300
 
 
-def test_no_evaluation_image_is_a_public_test_image(mnist, evaluation):
-    public = {image.tobytes() for image in mnist.x_test}
-    assert not any(image.tobytes() in public for image in evaluation.images)
-    assert not np.any(np.all(evaluation.images == mnist.x_test[evaluation.source_index], axis=(1, 2)))
+def test_eval_is_unshifted_test_images_in_secret_order(mnist, images):
+    index = images.eval.source_index
+    assert images.eval.from_test.all() and len(set(index.tolist())) == len(index)
+    np.testing.assert_array_equal(images.eval.images, mnist.x_test[index])  # the images the homework names
+    assert not np.array_equal(np.sort(index), index)  # not the public order
 
 
-@pytest.mark.parametrize("max_shift", [1, 2])
-def test_every_evaluation_image_is_its_source_moved_at_most_max_shift(mnist, max_shift):
-    evaluation = make_evaluation_set(mnist.x_test, mnist.y_test, seed=7, size=300, max_shift=max_shift)
-    offsets = range(-max_shift, max_shift + 1)
-    shifts_seen = set()
-    for image, index in zip(evaluation.images, evaluation.source_index):
-        source = mnist.x_test[index]
-        matches = [(dy, dx) for dy in offsets for dx in offsets
-                   if (dy, dx) != (0, 0) and np.array_equal(shift_image(source, dy, dx), image)]
-        assert matches, f"evaluation image from test index {index} is not a shift within {max_shift} px"
-        shifts_seen.add(matches[0])
-    assert len(shifts_seen) == (2 * max_shift + 1) ** 2 - 1  # every allowed shift is used
+def test_train_sample_reaches_both_the_training_part_and_the_validation_tail(images):
+    index = images.train_sample.source_index
+    assert not images.train_sample.from_test.any() and len(set(index.tolist())) == len(index)
+    tail = np.mean(index >= data.HOMEWORK_TRAIN_SIZE)
+    assert 0.03 < tail < 0.15  # about 5,000 / 60,000 of a uniform sample
 
 
-def test_shift_image_moves_pixels_and_fills_with_background():
-    image = np.zeros((5, 5), np.uint8)
-    image[2, 2] = 255
-    moved = shift_image(image, 1, -2)
-    assert moved[3, 0] == 255 and moved.sum() == 255
-    assert shift_image(image, 0, 3).sum() == 0  # moved off the edge
+def test_distorted_images_are_new_but_close_to_their_sources(mnist, images):
+    distorted = images.distorted
+    assert distorted.from_test.sum() == 300 and (~distorted.from_test).sum() == 300
+    assert not set(distorted.source_index[distorted.from_test].tolist()) & set(images.eval.source_index.tolist())
+    known = {image.tobytes() for image in mnist.x_test} | {image.tobytes() for image in mnist.x_train}
+    assert not any(image.tobytes() in known for image in distorted.images)
+    sources = np.where(distorted.from_test[:, None, None], mnist.x_test[distorted.source_index % 10_000],
+                       mnist.x_train[distorted.source_index])
+    changed = np.mean(np.abs(distorted.images.astype(int) - sources) > 32, axis=(1, 2))
+    assert changed.min() > 0.01  # every image is moved, not copied
+    # Legible: the ink stays about the same (no digit cut off or smeared away).
+    ink_ratio = distorted.images.sum(axis=(1, 2)) / sources.sum(axis=(1, 2))
+    assert 0.6 < ink_ratio.min() and ink_ratio.max() < 1.6
+
+
+def test_distortions_differ_per_image():
+    rng = np.random.default_rng(0)
+    digit = np.zeros((4, 28, 28), np.uint8)
+    digit[:, 8:20, 12:16] = 255
+    warped = data.distort(digit, rng)
+    assert len({image.tobytes() for image in warped}) == 4
+
+
+def test_evaluation_sizes_come_from_the_assignment(repo):
+    from autograder.assignment import load_assignment
+
+    assignment = load_assignment(repo / "assignments" / "mnist")
+    config = data.EvaluationConfig.from_assignment(assignment)
+    table = assignment.raw["evaluation"]
+    assert config == data.EvaluationConfig(size=table["size"], train_sample_size=table["train_sample_size"],
+                                           distorted_size=table["distorted_size"], ablation_size=table["ablation_size"])
 
 
 # --- provisioning the Keras cache for the sandbox ----------------------------------------------
