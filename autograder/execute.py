@@ -13,6 +13,7 @@ import hashlib
 import json
 import os
 import shutil
+import stat
 import sys
 import time
 from dataclasses import dataclass, field, replace
@@ -27,12 +28,17 @@ from nbclient import NotebookClient
 from nbclient.exceptions import DeadKernelError
 
 from autograder import sandbox
+from autograder.class_source import class_source
+from autograder.inside import contract
 from autograder.sandbox import Mount, SandboxSpec
 
 EXPORT_MOUNT = "/export"
 IPC_ROOT = Path("/tmp")
 EXPORT_SECONDS = 120  # extra wall time for the export step, even when the student's budget ran out
 KERNEL_START_SECONDS = 60
+PREDICT_MODEL_SECONDS = 120  # one model's predictions on every image set (seconds of a busy 2-core machine)
+PREDICT_MAX_SECONDS = 600  # all models of one notebook, whatever its own budget left
+PREDICT_POLL_SECONDS = 0.2
 MAX_MESSAGE_BYTES = 32 * 2**20  # one kernel message; bigger ones drop the connection, not our memory
 TRUNCATION_NOTE = "\n[output truncated by the grader: this notebook printed more than {limit} MB]\n"
 LOST_NOTE = "\n[output dropped by the grader: a single burst of output was larger than {limit} MB]\n"
@@ -56,10 +62,15 @@ class Job:
             mounts.append(Mount(self.inputs / "submission.ipynb", f"{sandbox.HOME}/{self.notebook_name}"))
         return replace(self.spec, mounts=mounts)
 
-    def predict_spec(self) -> SandboxSpec:
-        """The prediction sandbox: model files and unlabeled images in, probabilities out."""
-        return replace(self.spec, mounts=[Mount(self.export, EXPORT_MOUNT), Mount(self.inputs, "/inputs"),
-                                          Mount(self.predictions, "/predictions", writable=True)])
+    def predict_spec(self, out_dir: Path | None = None) -> SandboxSpec:
+        """The prediction sandbox: model files and unlabeled images in, class scores out.
+
+        No Keras MNIST cache (its labels would sit beside the images), the assignment's fixed thread count,
+        and a wall clock of its own: :func:`predict` bounds each model and the whole run.
+        """
+        return replace(self.spec, keras_cache=None, limits=replace(self.spec.limits, wall_seconds=PREDICT_MAX_SECONDS),
+                       mounts=[Mount(self.export, EXPORT_MOUNT), Mount(self.inputs, "/inputs"),
+                               Mount(out_dir or self.predictions, "/predictions", writable=True)])
 
     @property
     def ipc(self) -> Path:
@@ -78,10 +89,15 @@ class Job:
     def predictions(self) -> Path:
         return self.root / "predictions"
 
+    @property
+    def class_predictions(self) -> Path:
+        """Where the subclassed models' process writes: student code runs there, apart from the rest."""
+        return self.root / "predictions-classes"
+
     def prepare(self) -> None:
         self.root.mkdir(parents=True, exist_ok=True)
         self.root.chmod(0o711)  # the sandbox uid may traverse to the ipc sockets, not list the job
-        for path in (self.ipc, self.export, self.predictions):
+        for path in (self.ipc, self.export, self.predictions, self.class_predictions):
             sandbox.prepare_writable_dir(path, self.spec)
         self.inputs.mkdir(exist_ok=True)
         self.inputs.chmod(0o755)
@@ -396,35 +412,184 @@ def run_notebook(nb: Any, job: Job, **kwargs: Any) -> Execution:
     return asyncio.run(_execute(nb, job, **kwargs))
 
 
-def start_predictor(job: Job, image_sets: dict[str, np.ndarray], *, sandboxed: bool = True) -> sandbox.Running:
+@dataclass
+class Predictor:
+    """The prediction sandbox of one job: started early, released on the exported models by :func:`predict`."""
+
+    job: Job
+    args: list[str]  # the image sets and the ablation, as the sandbox sees them
+    sandboxed: bool
+    first: sandbox.Running | None = None  # started beside the notebook, still waiting
+
+    def start(self, only: list[str] | None = None, classes: bool = False) -> sandbox.Running:
+        """A fresh prediction process for the models ``only`` (all stock models: None)."""
+        out = self.job.class_predictions if classes else self.job.predictions
+        module = [sys.executable, "-m", "autograder_inside.predict", "--wait"]
+        if only is not None:
+            module += ["--only", ",".join(only)]
+        if classes:
+            module += ["--classes", f"/inputs/{contract.CLASS_SOURCE}"]
+        log = self.job.root / ("predict-classes.log" if classes else "predict.log")
+        if not self.sandboxed:
+            command = module + [str(self.job.export), str(out)] + self.args
+            command = [a.replace("/inputs/", f"{self.job.inputs}/") for a in command]
+            return sandbox.Running(command, self.job.predict_spec().limits, [out], log,
+                                   env=self.job.unsandboxed_env(), sandboxed=False)
+        command = module + [EXPORT_MOUNT, "/predictions"] + self.args
+        return sandbox.start(self.job.predict_spec(out), command, watched_dirs=[out], log_path=log)
+
+    def take_first(self) -> sandbox.Running | None:
+        """The process started beside the notebook (once): it predicts every stock model."""
+        first, self.first = self.first, None
+        return first
+
+    def cancel(self) -> None:
+        """Stop the first process if it was never released (no stock model, or the grading failed)."""
+        if self.first is not None:
+            self.first.cancel()
+
+
+def start_predictor(job: Job, image_sets: dict[str, np.ndarray], *, sandboxed: bool = True,
+                    ablation: tuple[str, int] | None = None) -> Predictor:
     """Start the prediction sandbox beside the notebook, so its TensorFlow import overlaps the student's cells.
 
     It holds, reading nothing from the export, until :func:`predict` releases it after the kernel is
     gone; it never runs at the same time as student code, as before, only its start-up does.
+    ``ablation`` names the image set and how many of its first images are predicted again with the
+    model's working layers zeroed.
     """
     args = []
+    if ablation is not None:
+        args.append(f"--ablate={ablation[0]}:{ablation[1]}")
     for name, images in image_sets.items():
         path = job.inputs / f"{name}.npy"
         np.save(path, np.ascontiguousarray(images, dtype=np.uint8), allow_pickle=False)
         path.chmod(0o644)
         args.append(f"{name}=/inputs/{name}.npy")
-    module = [sys.executable, "-m", "autograder_inside.predict", "--wait"]
-    log = job.root / "predict.log"
-    if not sandboxed:
-        command = module + [str(job.export / "models"), str(job.predictions)]
-        command += [a.replace("/inputs/", f"{job.inputs}/") for a in args]
-        return sandbox.Running(command, job.spec.limits, [job.predictions], log, env=job.unsandboxed_env(),
-                               sandboxed=False)
-    command = module + [f"{EXPORT_MOUNT}/models", "/predictions"] + args
-    return sandbox.start(job.predict_spec(), command, watched_dirs=[job.predictions], log_path=log)
+    predictor = Predictor(job, args, sandboxed)
+    predictor.first = predictor.start()
+    return predictor
 
 
-def predict(predictor: sandbox.Running) -> dict[str, Any]:
-    """Release the waiting prediction sandbox on the exported models and wait for its probabilities."""
-    predictor.release(b"go\n")
-    done = predictor.wait()
-    return {"seconds": done.seconds, "stopped": done.stopped, "peak_rss_mb": done.peak_rss_mb,
-            "returncode": done.returncode}
+def exported_models(job: Job) -> tuple[list[str], list[str]]:
+    """Architectures with an exported model file: (stock models, subclassed models), in contract order."""
+    stock, subclassed = [], []
+    for arch in contract.ARCHITECTURES:
+        for is_subclassed, found in ((False, stock), (True, subclassed)):
+            path = job.export / contract.MODELS_DIR / contract.model_file(arch, is_subclassed)
+            if path.is_file() and not path.is_symlink():
+                found.append(arch)
+                break
+    return stock, subclassed
+
+
+def _regular_file(path: Path) -> bool:
+    try:
+        return stat.S_ISREG(path.lstat().st_mode)
+    except OSError:
+        return False
+
+
+def _run_models(predictor: Predictor, archs: list[str], out: Path, deadline: float, *, classes: bool,
+                outcomes: dict[str, dict[str, Any]], processes: list[sandbox.Completed]) -> None:
+    """Predict ``archs``, each within PREDICT_MODEL_SECONDS; a model that overruns or blows the memory
+    limit is killed and recorded, and a fresh process goes on with the models not yet started."""
+    pending = list(archs)
+    while pending and time.monotonic() < deadline:
+        running = (None if classes else predictor.take_first()) or predictor.start(pending, classes=classes)
+        running.release(b"go\n")
+        current, current_since, timed_out = None, 0.0, False
+        while running.proc.poll() is None:
+            now = time.monotonic()
+            started = [a for a in pending if _regular_file(out / contract.STARTED_FILE.format(arch=a))
+                       and not _regular_file(out / contract.SUMMARY_FILE.format(arch=a))]
+            if started and started[0] != current:
+                current, current_since = started[0], now
+            if now > deadline or (current is not None and now - current_since > PREDICT_MODEL_SECONDS):
+                timed_out = True
+                running.cancel()
+                break
+            time.sleep(PREDICT_POLL_SECONDS)
+        done = running.wait()
+        processes.append(done)
+        stop = "wall_budget" if timed_out else done.stopped or "crashed"
+        progressed = False
+        for arch in list(pending):
+            if _regular_file(out / contract.SUMMARY_FILE.format(arch=arch)):
+                outcomes[arch] = {"outcome": "predicted", "stopped": None}
+            elif _regular_file(out / contract.STARTED_FILE.format(arch=arch)):
+                outcomes[arch] = {"outcome": "stopped", "stopped": stop}
+                _write_stopped_summary(out, arch, stop)
+            else:
+                continue
+            pending.remove(arch)
+            progressed = True
+        if not progressed:  # the process died before any model started: no fresh process would do better
+            break
+    for arch in pending:
+        stop = "wall_budget" if time.monotonic() >= deadline else "crashed"
+        outcomes[arch] = {"outcome": "stopped", "stopped": stop}
+        _write_stopped_summary(out, arch, stop)
+
+
+STOP_MESSAGES = {"memory": "it used more than the memory limit while predicting",
+                 "wall_budget": "predicting took longer than its time budget",
+                 "disk": "it wrote more than the disk limit while predicting",
+                 "crashed": "the prediction process died"}
+
+
+def _write_stopped_summary(out: Path, arch: str, stop: str) -> None:
+    """The trusted side's record of a model it stopped (replacing whatever the sandbox left)."""
+    path = out / contract.SUMMARY_FILE.format(arch=arch)
+    path.unlink(missing_ok=True)
+    path.write_text(json.dumps({"arch": arch, "error": f"the model was stopped: {STOP_MESSAGES[stop]}",
+                                "stopped": stop}))
+
+
+def _adopt_class_predictions(job: Job, archs: list[str], image_sets: list[str]) -> None:
+    """Move the subclassed models' files into the predictions dir; only their expected names, only plain files."""
+    for arch in archs:
+        names = [contract.SUMMARY_FILE.format(arch=arch)]
+        names += [contract.PREDICTIONS_FILE.format(arch=arch, image_set=s) for s in image_sets]
+        names += [contract.ABLATED_FILE.format(arch=arch, image_set=s) for s in image_sets]
+        for name in names:
+            source, target = job.class_predictions / name, job.predictions / name
+            if _regular_file(source) and not target.exists():
+                os.replace(source, target)
+
+
+def predict(predictor: Predictor, *, notebook_seconds: float = 0.0) -> dict[str, Any]:
+    """Predict every exported model, each with its own budget, and report each outcome.
+
+    Stock models run first in the process started beside the notebook; subclassed ones in a fresh
+    process of their own that gets the notebook's class definitions. The whole run is bounded by what
+    is left of the notebook's budget (``notebook_seconds`` used of ``limits.wall_seconds``), but never
+    less than one model's budget, so a notebook that used all its time still has its models measured.
+    """
+    job = predictor.job
+    started = time.monotonic()
+    budget = max(PREDICT_MODEL_SECONDS, job.spec.limits.wall_seconds - notebook_seconds)
+    deadline = started + min(budget, PREDICT_MAX_SECONDS)
+    stock, subclassed = exported_models(job)
+    outcomes: dict[str, dict[str, Any]] = {}
+    processes: list[sandbox.Completed] = []
+    if stock:
+        _run_models(predictor, stock, job.predictions, deadline, classes=False, outcomes=outcomes,
+                    processes=processes)
+    predictor.cancel()  # not released when only subclassed models (or none) were exported
+    if subclassed:
+        notebook = job.inputs / "submission.ipynb"
+        source = class_source(nbformat.read(notebook, as_version=4)) if notebook.is_file() else ""
+        (job.inputs / contract.CLASS_SOURCE).write_text(source)
+        (job.inputs / contract.CLASS_SOURCE).chmod(0o644)
+        _run_models(predictor, subclassed, job.class_predictions, deadline, classes=True, outcomes=outcomes,
+                    processes=processes)
+        sets = [arg.split("=", 1)[0] for arg in predictor.args if not arg.startswith("--")]
+        _adopt_class_predictions(job, subclassed, sets)
+    return {"seconds": round(time.monotonic() - started, 3), "processes": len(processes),
+            "stopped": next((o["stopped"] for o in outcomes.values() if o["stopped"]), None),
+            "peak_rss_mb": max((p.peak_rss_mb for p in processes), default=0.0),
+            "returncode": processes[-1].returncode if processes else None, "models": outcomes}
 
 
 def cleanup(job: Job) -> None:
