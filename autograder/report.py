@@ -1,80 +1,198 @@
 """Static analysis of the written report: the notebook's markdown cells, parsed and never executed or rendered.
 
 Pipeline: ``report_markdown`` (markdown cell sources) -> ``analyze_report`` (sections, tables and stated
-accuracies as frozen dataclasses) -> the ``check_*`` functions (one :class:`~autograder.checks.Outcome` each).
+accuracies as frozen dataclasses) -> ``judge_claims`` (each stated accuracy against the grader's
+measurement) -> the ``check_*`` functions (one :class:`~autograder.checks.Outcome` each).
 
 Decisions the checks rely on:
 
-* **Sections.** A heading of any level matches a rubric section when it contains the section's title or
-  an alias as a word, case-insensitively, an added plural "s" allowed ("## 3. Discussion of the results",
-  "### Conclusions"). The body of a section runs to the next heading of the same or a higher level, across
-  cells, subsections included. When several headings match one section, the one with the most words counts.
+* **Sections** are found as people write them. A heading of any level matches a rubric section when it
+  contains the section's title or an alias (assignment.toml ``[[report.sections]]``) as a word,
+  case-insensitively, an added plural "s" allowed: "## 3. Results and discussion", "Part 2: Model
+  comparison", "### CONCLUSIONS". A top-level paragraph that is only a short bold phrase (``**Results**``,
+  ``**Results:**``), starts with one followed by a colon (``**Results:** the table ...``), or is one short
+  line ending in a colon (``Results:``) is a pseudo-heading, below every real heading, when it names a
+  section; otherwise it stays prose. A section's body runs to the next heading of the same or a higher
+  level, across cells, subsections included. A heading that names only this section wins over one that
+  names several ("Comparison of models" is Results before it is Architectures); then the longest.
+* **Content fallback** when no heading names a section, wherever the content sits: a table of accuracies
+  (two or more architectures with a number each) or else a bullet list of them is the Results section
+  (with the paragraph just before and just after it); the longest paragraph that names two or more
+  architectures and states an accuracy-like number is the Insights section (with the prose that follows).
 * **Words** of a section are those of its paragraphs, list items, inline code and table cells, as a
-  student counting the words they wrote would count them (the template asks for "at least 30 words
-  including the table", and its public check counts the same way). Not counted: headings, code blocks,
-  HTML blocks and tags.
-* **Tables** are GFM markdown tables. A row belongs to the architecture named by its first cell that names
-  any (see :func:`architectures_named`); its accuracy is the first number in the column whose header
-  contains "acc" (a "test" column wins over the others). "98.1%", "98.1" and "0.981" all mean 0.981.
-  A table with architectures as columns and metrics as rows is read transposed.
-* **Claims** are stated accuracies the grader can check against its own measurement: table rows (unless
-  the accuracy column is about training or validation data, or the architecture has several rows, e.g. a
-  hyperparameter sweep) and prose sentences that name exactly one architecture and exactly one
-  accuracy-like number. Prose extraction is deliberately conservative: a missed claim costs nothing, an
-  invented one would cost the student points.
+  student counting the words they wrote would count them: a Results section that is only a table has the
+  table's words. Not counted: headings, code blocks, HTML blocks and tags. A Results section holding a
+  table with an accuracy for every required architecture is long enough whatever its word count: the
+  table is the content the section asks for.
+* **Tables** are GFM markdown tables, read whatever their headers say. A column is an accuracy column
+  unless its header names another quantity (parameters, time, epochs, loss, error, ...) — or, for a
+  header that names nothing known, unless none of its cells looks like an accuracy. Every number in an
+  accuracy cell is a stated accuracy of the row's architecture (the first cell, outside the accuracy
+  columns, that names exactly one), kinded per value: by the cell's own label ("99.9 (train)"), by
+  position when the header lists as many labels as the cell has numbers ("Accuracy (val / test)",
+  "Train / test acc"), else by the header. Training accuracies are the only ones not compared with the
+  grader's measurement; validation accuracies are (on MNIST they sit within a fraction of a point of
+  test accuracy). A header such as "Test accuracy (val / test)" therefore never hides a value. A table
+  with architectures as columns and metrics as rows is read transposed.
+* **Prose claims** are sentences (paragraphs and list items) that name exactly one architecture and
+  exactly one accuracy-like number, unhedged. Prose extraction stays conservative: a missed prose claim
+  earns nothing (the claims check needs stated accuracies and the table is always read), an invented one
+  would cost an honest student points.
+* **Judging a claim** (``judge_claims``): it agrees when it is within the architecture's tolerance of the
+  grader's measurement on the 10,000 MNIST test images. The tolerance comes from the measured run-to-run
+  spread (``claim_limits``): ``max(claim_tolerance, claim_spread_sigmas x std)`` of the calibration's test
+  accuracy over seeds, plus ``claim_machine_margin`` for other machines (laptops, GPUs, thread counts),
+  never more than ``claim_tolerance_cap``. A claim that equals, to the digits it states, a number the
+  submitted notebook itself printed (its original outputs, kept by intake as untrusted evidence: see
+  :class:`PrintedAccuracy`) is honest unless the grader's measurement makes that printed run implausible,
+  i.e. the printed number is more than ``tolerance + claim_printed_margin`` (again capped) from it. Printed
+  numbers never earn points; they only excuse a re-run that landed elsewhere. With the cap under two
+  points, a claim two or more points above everything measured is wrong however often it was printed. A
+  claim about a model that failed an integrity check is never a match. Several table rows for one
+  architecture are all checked: they pass when each agrees, or as a sweep whose best row agrees.
 * The text is untrusted: each cell is cut at ``MAX_CELL_CHARS`` and the whole report at
-  ``MAX_REPORT_CHARS``; markup such as ``<script>`` or ANSI escapes is only ever text.
+  ``MAX_REPORT_CHARS``; printed outputs at ``MAX_OUTPUT_CHARS`` per output, ``MAX_OUTPUTS_CHARS`` per
+  notebook and ``MAX_PRINTED`` numbers; markup such as ``<script>`` or ANSI escapes is only ever text.
 """
 from __future__ import annotations
 
+import math
 import re
-from collections import Counter
-from collections.abc import Iterable, Iterator, Sequence
+from collections import OrderedDict
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from markdown_it import MarkdownIt
 from markdown_it.token import Token
 
-from autograder.assignment import ARCHITECTURE_TITLES, ARCHITECTURES, Assignment
+from autograder.assignment import ARCHITECTURE_TITLES, ARCHITECTURES, Assignment, AssignmentError
 from autograder.checks import NotAssessed, Outcome, failed, passed
 
 MAX_CELL_CHARS = 50_000  # a long report is ~5k characters; anything near this is not prose
 MAX_REPORT_CHARS = 200_000  # ~30k words: far beyond any report, and parsed in a few seconds at worst
+MAX_OUTPUT_CHARS = 100_000  # of each original output, its end (final epochs and evaluations come last)
+MAX_OUTPUTS_CHARS = 2_000_000  # of all original outputs of one notebook
+MAX_PRINTED = 400  # printed numbers kept per notebook: the last distinct ones
+MAX_PRINTED_TEXT = 120  # characters of the output line kept with each printed number
+RESULTS = "Results"  # the rubric section a table or list of accuracies stands in for
 INSIGHTS = "Insights"  # the rubric section check_insights reads (assignment.toml [[report.sections]])
+PSEUDO_LEVEL = 7  # a bold pseudo-heading ranks below every markdown heading (levels 1-6)
+_PSEUDO_MAX_WORDS = 6
 
 # CommonMark plus GFM tables; the preset caps nesting depth, so adversarial input stays cheap to parse.
 _MARKDOWN = MarkdownIt("commonmark").enable("table")
+
+
+# --- rules from assignment.toml [report] ------------------------------------------------------------
+
+#: assignment.toml [report] key -> ClaimRules field
+_RULE_KEYS = {"claim_tolerance": "tolerance_floor", "claim_spread_sigmas": "spread_sigmas",
+              "claim_machine_margin": "machine_margin", "claim_printed_margin": "printed_margin",
+              "claim_tolerance_cap": "cap", "list_table_credit": "list_table_credit",
+              "inflated_insights_credit": "inflated_insights_credit"}
+
+
+@dataclass(frozen=True)
+class ClaimRules:
+    """How far a stated accuracy may be from the grader's measurement, and what q8 credit depends on it."""
+
+    tolerance_floor: float = 0.01  # rounding and ordinary noise: no tolerance is smaller
+    spread_sigmas: float = 3.0  # standard deviations of the calibration's test accuracy over seeds
+    machine_margin: float = 0.005  # other machines: laptops, GPUs, thread counts, library versions
+    printed_margin: float = 0.004  # extra for a number the notebook itself printed
+    cap: float = 0.019  # no claim two points away is ever honest
+    list_table_credit: float = 0.6  # a bullet list of accuracies instead of a table: share of table credit
+    inflated_insights_credit: float = 0.5  # insights naming an architecture whose claim is inflated
+
+    @classmethod
+    def from_assignment(cls, assignment: Assignment) -> ClaimRules:
+        table = assignment.raw.get("report", {})
+        values = {}
+        for key, name in _RULE_KEYS.items():
+            if key in table:
+                value = table[key]
+                if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 <= value <= 100:
+                    raise AssignmentError(f"assignment.toml: report.{key}: expected a number >= 0, got {value!r}")
+                values[name] = float(value)
+        rules = cls(**values)
+        for name in ("list_table_credit", "inflated_insights_credit"):
+            if getattr(rules, name) > 1:
+                key = next(k for k, v in _RULE_KEYS.items() if v == name)
+                raise AssignmentError(f"assignment.toml: report.{key}: expected a share between 0 and 1")
+        return rules
+
+
+def _test_accuracy_std(calibration: Mapping[str, Any], arch: str) -> float:
+    """The calibration's standard deviation of one architecture's test accuracy over seeds (0 if unknown)."""
+    spread = calibration.get("architectures", {}).get(arch, {}).get("test_accuracy", {})
+    if isinstance(spread.get("std"), (int, float)):
+        return float(spread["std"])
+    runs = [r for r in spread.get("runs", ()) if isinstance(r, (int, float))]
+    if len(runs) < 2:
+        return 0.0
+    mean = sum(runs) / len(runs)
+    return math.sqrt(sum((r - mean) ** 2 for r in runs) / len(runs))
+
+
+@dataclass(frozen=True)
+class ClaimLimits:
+    """Per architecture: the tolerance of any claim, and the bound for a run the notebook printed."""
+
+    tolerance: Mapping[str, float]
+    printed_bound: Mapping[str, float]
+
+
+def claim_limits(rules: ClaimRules, calibration: Mapping[str, Any]) -> ClaimLimits:
+    """Tolerances from the measured run-to-run spread (see the module doc for the formula)."""
+    tolerance, bound = {}, {}
+    for arch in ARCHITECTURES:
+        spread = max(rules.tolerance_floor, rules.spread_sigmas * _test_accuracy_std(calibration, arch))
+        tolerance[arch] = round(min(rules.cap, spread + rules.machine_margin), 4)
+        bound[arch] = round(min(rules.cap, tolerance[arch] + rules.printed_margin), 4)
+    return ClaimLimits(tolerance, bound)
 
 
 # --- what the analysis finds ------------------------------------------------------------------------
 
 @dataclass(frozen=True)
 class Section:
-    """One rubric section as found in the report (``heading`` is None when no heading matches)."""
+    """One rubric section as found in the report (``found_by`` is None when neither heading nor content is)."""
 
     title: str
-    heading: str | None
+    heading: str | None  # the heading that starts it (None when found by its content)
     words: int
     architectures: frozenset[str]  # architectures its prose names
+    found_by: str | None = None  # "heading" or "content: <what stood in for it>"
+    span: tuple[int, int] = (0, 0)  # its blocks, [start, end), for claims located in it
 
     @property
     def present(self) -> bool:
-        return self.heading is not None
+        return self.found_by is not None
+
+    @property
+    def label(self) -> str:
+        return repr(self.heading) if self.heading is not None else f"({self.found_by})"
 
 
 @dataclass(frozen=True)
 class TableRow:
     cells: tuple[str, ...]
     architecture: str | None
-    accuracy: float | None  # a fraction in [0, 1]
+    accuracy: float | None  # a fraction in [0, 1]: the row's first non-training accuracy
 
 
 @dataclass(frozen=True)
 class Table:
     header: tuple[str, ...]
-    accuracy_header: str | None  # the header of the accuracy column, if any
+    accuracy_header: str | None  # the header of the first accuracy column, if any
     rows: tuple[TableRow, ...]
+    block: int = -1  # index of its block, to locate it in a section
+
+    @property
+    def architectures(self) -> frozenset[str]:
+        """The architectures it gives an accuracy for."""
+        return frozenset(row.architecture for row in self.rows if row.architecture and row.accuracy is not None)
 
 
 @dataclass(frozen=True)
@@ -83,8 +201,12 @@ class Claim:
 
     architecture: str
     accuracy: float  # a fraction in [0, 1]
-    source: str  # "table" or "prose"
+    source: str  # "table", "list" (a list item) or "prose"
     quote: str  # the row or sentence, shortened, for messages
+    kind: str = "test"  # "test", "validation" or "unspecified" (training accuracies are no claims)
+    resolution: float = 0.0001  # one unit of the last digit stated, as a fraction
+    block: int = -1  # index of the block it is in, to locate it in a section
+    row: tuple[int, int] | None = None  # (block, row) of a table row: rows of one architecture form a sweep
 
 
 @dataclass(frozen=True)
@@ -143,11 +265,14 @@ def architectures_named(text: str) -> frozenset[str]:
 class _Heading:
     level: int
     text: str
+    written: str | None = None  # a pseudo-heading's paragraph as written: prose again if it names no section
+    rest: str = ""  # a bold lead-in's text after the colon
 
 
 @dataclass(frozen=True)
 class _Prose:
     text: str
+    listed: bool = False  # a list item
 
 
 _WORD = re.compile(r"[^\W_]+(?:[.,'’-][^\W_]+)*")
@@ -168,6 +293,29 @@ def _inline_text(token: Token) -> str:
     return "".join(parts)
 
 
+def _pseudo_heading(token: Token) -> _Heading | None:
+    """A top-level paragraph that reads as a heading: ``**Results**``, ``**Results:** text``, ``Results:``."""
+    children = [c for c in token.children or () if not (c.type == "text" and not c.content.strip())]
+    text = " ".join(_inline_text(token).split())
+    if children and children[0].type == "strong_open":
+        close = next((i for i, c in enumerate(children) if c.type == "strong_close"), None)
+        if close is None:
+            return None
+        bold = "".join(c.content for c in children[1:close] if c.type in ("text", "code_inline")).strip()
+        after = "".join(c.content if c.type in ("text", "code_inline") else " " for c in children[close + 1:])
+        after = " ".join(after.split())
+        if after and not (bold.endswith(":") or after.startswith(":")):
+            return None  # a bold phrase opening a sentence, not a heading
+        title, rest = bold.rstrip(":").strip(), after.lstrip(":").strip()
+    elif text.endswith(":") and not any(c.type in ("softbreak", "hardbreak") for c in children):
+        title, rest = text.rstrip(":").strip(), ""
+    else:
+        return None
+    if not title or _word_count(title) > _PSEUDO_MAX_WORDS:
+        return None
+    return _Heading(PSEUDO_LEVEL, title, written=text, rest=rest)
+
+
 def _table(tokens: Sequence[Token]) -> list[list[str]]:
     """The cell texts of one table's tokens, header row first (GFM pads short rows)."""
     rows: list[list[str]] = []
@@ -180,21 +328,46 @@ def _table(tokens: Sequence[Token]) -> list[list[str]]:
 
 
 def _blocks(markdown: str) -> Iterator[_Heading | _Prose | list[list[str]]]:
-    """Headings, prose paragraphs and tables in document order; code and HTML blocks are skipped."""
+    """Headings, pseudo-headings, prose paragraphs and tables in order; code and HTML blocks are skipped."""
     tokens = _MARKDOWN.parse(markdown)
+    lists = 0
     i = 0
     while i < len(tokens):
         token = tokens[i]
-        if token.type == "heading_open":
+        if token.type in ("bullet_list_open", "ordered_list_open"):
+            lists += 1
+        elif token.type in ("bullet_list_close", "ordered_list_close"):
+            lists -= 1
+        elif token.type == "heading_open":
             yield _Heading(int(token.tag[1:]), _inline_text(tokens[i + 1]).strip())
             i += 2
         elif token.type == "table_open":
             end = next(j for j in range(i, len(tokens)) if tokens[j].type == "table_close")
             yield _table(tokens[i:end])
             i = end
+        elif token.type == "paragraph_open" and token.level == 0 and (pseudo := _pseudo_heading(tokens[i + 1])):
+            yield pseudo
+            i += 2
         elif token.type == "inline":  # a paragraph, also inside lists and block quotes
-            yield _Prose(_inline_text(token))
+            yield _Prose(_inline_text(token), listed=lists > 0)
         i += 1
+
+
+def _resolve_pseudo_headings(blocks: Iterable[Any], patterns: Sequence[re.Pattern[str]]) -> list[Any]:
+    """Pseudo-headings that name a rubric section stay headings (their lead-in text becomes prose);
+    the others are the paragraphs they were."""
+    resolved: list[Any] = []
+    for block in blocks:
+        if isinstance(block, _Heading) and block.written is not None:
+            if any(p.search(block.text) for p in patterns):
+                resolved.append(_Heading(block.level, block.text))
+                if block.rest:
+                    resolved.append(_Prose(block.rest))
+            else:
+                resolved.append(_Prose(block.written))
+        else:
+            resolved.append(block)
+    return resolved
 
 
 # --- sections ---------------------------------------------------------------------------------------
@@ -209,91 +382,250 @@ def _block_words(block: _Prose | list[list[str]]) -> int:
     return sum(_word_count(cell) for row in block for cell in row)
 
 
-def _section(title: str, aliases: Iterable[str], blocks: Sequence[Any]) -> Section:
-    patterns = [_term_pattern(t) for t in (title, *aliases)]
-    best = Section(title, None, 0, frozenset())
-    for i, block in enumerate(blocks):
-        if not isinstance(block, _Heading) or not any(p.search(block.text) for p in patterns):
-            continue
-        end = next((j for j in range(i + 1, len(blocks))
-                    if isinstance(blocks[j], _Heading) and blocks[j].level <= block.level), len(blocks))
-        body = [b for b in blocks[i + 1:end] if not isinstance(b, _Heading)]
-        words = sum(_block_words(b) for b in body)
-        if best.heading is None or words > best.words:
-            prose = [b.text for b in body if isinstance(b, _Prose)]
-            named = frozenset().union(*(architectures_named(s) for text in prose for s in _sentences(text)))
-            best = Section(title, block.text, words, named)
-    return best
+def _named_in(blocks: Iterable[Any]) -> frozenset[str]:
+    return frozenset().union(*(architectures_named(s) for b in blocks if isinstance(b, _Prose)
+                               for s in _sentences(b.text)))
 
 
-# --- tables -----------------------------------------------------------------------------------------
+def _make_section(title: str, heading: str | None, found_by: str, blocks: Sequence[Any],
+                  start: int, end: int) -> Section:
+    body = [b for b in blocks[start:end] if not isinstance(b, _Heading)]
+    return Section(title, heading, sum(_block_words(b) for b in body), _named_in(body), found_by, (start, end))
+
+
+def _sections_by_heading(rubric: Sequence[Any], blocks: Sequence[Any]) -> dict[str, Section]:
+    patterns = {s.title: [_term_pattern(t) for t in (s.title, *s.aliases)] for s in rubric}
+    matches = {i: {title for title, ps in patterns.items() if any(p.search(b.text) for p in ps)}
+               for i, b in enumerate(blocks) if isinstance(b, _Heading)}
+    found: dict[str, Section] = {}
+    for title in patterns:
+        best, best_key = None, None
+        for i, titles in matches.items():
+            if title not in titles:
+                continue
+            level = blocks[i].level
+            end = next((j for j in range(i + 1, len(blocks))
+                        if isinstance(blocks[j], _Heading) and blocks[j].level <= level), len(blocks))
+            section = _make_section(title, blocks[i].text, "heading", blocks, i + 1, end)
+            key = (len(titles) == 1, section.words)  # a heading naming only this section first, then length
+            if best_key is None or key > best_key:
+                best, best_key = section, key
+        if best is not None:
+            found[title] = best
+    return found
+
+
+def _results_by_content(blocks: Sequence[Any], claims: Sequence[Claim]) -> Section | None:
+    """A table, or else a list, stating accuracies for two or more architectures stands in for Results."""
+    def archs_by_block(source: str) -> dict[int, set[str]]:
+        by_block: dict[int, set[str]] = {}
+        for claim in claims:
+            if claim.source == source:
+                by_block.setdefault(claim.block, set()).add(claim.architecture)
+        return by_block
+
+    tables = {i: archs for i, archs in archs_by_block("table").items() if len(archs) >= 2}
+    items = archs_by_block("list")
+    if tables:
+        start = max(tables, key=lambda i: len(tables[i]))
+        end, what = start + 1, "a table of accuracies"
+    elif len(set().union(*items.values()) if items else ()) >= 2:
+        # The run of list items around the first item stating an accuracy.
+        start = end = min(items)
+        while start > 0 and isinstance(blocks[start - 1], _Prose) and blocks[start - 1].listed:
+            start -= 1
+        while end < len(blocks) and isinstance(blocks[end], _Prose) and blocks[end].listed:
+            end += 1
+        what = "a list of accuracies"
+    else:
+        return None
+    # The paragraph introducing it and the one commenting on it belong to it.
+    start -= start > 0 and isinstance(blocks[start - 1], _Prose)
+    end += end < len(blocks) and isinstance(blocks[end], _Prose)
+    return _make_section(RESULTS, None, f"content: {what}", blocks, start, end)
+
+
+def _insights_by_content(blocks: Sequence[Any]) -> Section | None:
+    """The longest paragraph comparing two or more architectures with numbers, and the prose after it."""
+    candidates = [i for i, b in enumerate(blocks)
+                  if isinstance(b, _Prose) and len(architectures_named(b.text)) >= 2
+                  and any(_accuracy_numbers(s) for s in _sentences(b.text))]
+    if not candidates:
+        return None
+    start = max(candidates, key=lambda i: _word_count(blocks[i].text))
+    end = start + 1
+    while end < len(blocks) and isinstance(blocks[end], _Prose):
+        end += 1
+    return _make_section(INSIGHTS, None, "content: a paragraph comparing architectures with numbers",
+                         blocks, start, end)
+
+
+def _find_sections(rubric: Sequence[Any], blocks: Sequence[Any], claims: Sequence[Claim]) -> tuple[Section, ...]:
+    found = _sections_by_heading(rubric, blocks)
+    titles = [s.title for s in rubric]
+    if RESULTS in titles and RESULTS not in found:
+        if (results := _results_by_content(blocks, claims)) is not None:
+            found[RESULTS] = results
+    if INSIGHTS in titles and INSIGHTS not in found:
+        if (insights := _insights_by_content(blocks)) is not None:
+            found[INSIGHTS] = insights
+    return tuple(found.get(s.title, Section(s.title, None, 0, frozenset())) for s in rubric)
+
+
+# --- numbers ----------------------------------------------------------------------------------------
 
 _NUMBER = re.compile(r"(?<![\w.])(\d+(?:[.,]\d+)?|[.,]\d+)\s*(%|percent\b)?", re.IGNORECASE)
-_ACCURACY_HEADER = re.compile(r"acc", re.IGNORECASE)
-_TEST_HEADER = re.compile(r"test", re.IGNORECASE)
-# "training accuracy", "val acc", "validation", "val_accuracy" (but not "evaluation" or "trained in 30 s")
-_NOT_TEST = re.compile(r"(?<![a-z])(?:train(?:ing)?[\s_-]*(?:acc\w*|set|data|split|loss)|val(?:idation)?(?![a-z])"
-                       r"|val_\w+)", re.IGNORECASE)
+# "by 1.5%", "+1.5%", "±0.2%", or the upper end of a range ("97-98%")
+_DIFFERENCE_BEFORE = re.compile(r"(?:\bby\s*|[+±]\s*|\d\s*[–-]\s*)$", re.IGNORECASE)
+
+
+@dataclass(frozen=True)
+class _Number:
+    value: float  # a fraction in [0, 1]
+    resolution: float  # one unit of its last digit, as a fraction
+    start: int
+    end: int
+
+
+def _as_fraction(match: re.Match[str]) -> _Number | None:
+    digits = match.group(1).replace(",", ".")
+    value = float(digits)
+    decimals = len(digits.partition(".")[2])
+    resolution = 10.0 ** -decimals
+    if match.group(2) or value > 1:
+        value, resolution = value / 100, resolution / 100
+    return _Number(value, resolution, match.start(), match.end()) if 0 <= value <= 1 else None
 
 
 def parse_accuracy(cell: str) -> float | None:
     """The first number of a cell as a fraction: "98.1%", "98.1" and "0.981" all give 0.981."""
     match = _NUMBER.search(cell)
-    if match is None:
-        return None
-    value = float(match.group(1).replace(",", "."))
-    if match.group(2) or value > 1:
-        value /= 100
-    return value if 0 <= value <= 1 else None
+    number = _as_fraction(match) if match else None
+    return number.value if number else None
 
 
-def _accuracy_column(header: Sequence[str]) -> int | None:
-    candidates = [i for i, h in enumerate(header) if _ACCURACY_HEADER.search(h)]
-    tests = [i for i in candidates if _TEST_HEADER.search(header[i])]
-    return (tests or candidates or [None])[0]
+def _cell_numbers(cell: str) -> list[_Number]:
+    """The accuracies in a table cell: the first number, and any later one that is not a difference or
+    a bound ("± 0.2", "97-98") and looks like an accuracy."""
+    numbers = []
+    for match in _NUMBER.finditer(cell):
+        number = _as_fraction(match)
+        if number is None or _DIFFERENCE_BEFORE.search(cell[max(0, match.start() - 12):match.start()]):
+            continue
+        if numbers and number.value < _PLAUSIBLE:
+            continue
+        numbers.append(number)
+    return numbers
 
 
-def _read_table(rows: list[list[str]]) -> Table:
+# --- tables -----------------------------------------------------------------------------------------
+
+_ACCURACY_HEADER = re.compile(r"acc|score|perf|result|top[\s-]?1|correct|test|val|%", re.IGNORECASE)
+# Headers that name another quantity (and no accuracy): their columns state no accuracies.
+_OTHER_HEADER = re.compile(
+    r"param|weight|size|time|second|\(s\)|minute|hour|durat|epoch|step|loss|error|unit|neuron|layer|filter"
+    r"|kernel|batch|dropout|learning|\blr\b|rate|optim|memory|flop|latency|speed|model|network|name"
+    r"|architecture", re.IGNORECASE)
+_TRAINING = re.compile(r"(?<![a-z])train", re.IGNORECASE)
+_VALIDATION = re.compile(r"(?<![a-z])val(?:id\w*)?(?![a-z])|val_", re.IGNORECASE)
+_TEST = re.compile(r"(?<![a-z])test", re.IGNORECASE)
+_HEADER_LIST = re.compile(r"([a-z]\w*)\s*/\s*([a-z]\w*)(?:\s*/\s*([a-z]\w*))?", re.IGNORECASE)
+_STRICT_ACCURACY = re.compile(r"%|(?<![\w.])(?:0?\.\d{2,}|[5-9]\d\.\d+|100\.0*)(?![\w.])")
+
+
+def _kind(text: str) -> str | None:
+    """What a label says a number is: "training", "validation", "test", or None."""
+    has = {kind for kind, p in (("training", _TRAINING), ("validation", _VALIDATION), ("test", _TEST)) if p.search(text)}
+    if "test" in has:
+        return "test"
+    if "validation" in has:
+        return "validation"
+    return "training" if has else None
+
+
+def _label_kind(word: str) -> str:
+    """A word from a header list ("val / test") as a kind; a word that is no accuracy label is "other"."""
+    if kind := _kind(word):
+        return kind
+    return "unspecified" if re.match(r"acc|score|top", word, re.IGNORECASE) else "other"
+
+
+def _is_accuracy_column(header: str, cells: Sequence[str]) -> bool:
+    if re.search(r"acc", header, re.IGNORECASE):
+        return True
+    if _OTHER_HEADER.search(header):
+        return False
+    # A known accuracy word, or a header saying nothing known whose cells look like accuracies.
+    return bool(_ACCURACY_HEADER.search(header)) or any(_STRICT_ACCURACY.search(c) for c in cells)
+
+
+def _value_kinds(header: str, cell: str, numbers: Sequence[_Number]) -> list[str]:
+    """The kind of each number of an accuracy cell (see the module doc)."""
+    listed = _HEADER_LIST.search(header)
+    labels = [w for w in listed.groups() if w] if listed else []
+    by_position = [_label_kind(w) for w in labels] if len(numbers) > 1 and len(labels) == len(numbers) else None
+    # The cell's own labels: before each number when the cell starts with one ("val 97.5 / test 97.9"),
+    # else after it ("97.5 (val) / 97.9 (test)").
+    bounds = [0] + [n.end for n in numbers]
+    labels_first = bool(re.search(r"[a-z]", cell[:numbers[0].start], re.IGNORECASE)) if numbers else False
+    kinds = []
+    for i, number in enumerate(numbers):
+        own = (_kind(cell[bounds[i]:number.start]) if labels_first else
+               _kind(cell[number.end:numbers[i + 1].start if i + 1 < len(numbers) else len(cell)]))
+        kinds.append(own or (by_position[i] if by_position else _kind(header) or "unspecified"))
+    return kinds
+
+
+def _transposed(rows: list[list[str]]) -> bool:
+    """Architectures as columns and metrics as rows."""
     header, body = rows[0], rows[1:]
-    if len(architectures_named(" | ".join(header[1:]))) >= 2 and _accuracy_column(header) is None:
-        # Architectures as columns, metrics as rows: read it the other way round.
-        header, *body = (list(column) for column in zip(*rows))
-    column = _accuracy_column(header)
-    table_rows = []
-    for cells in body:
-        names = next((n for i, cell in enumerate(cells) if i != column and (n := architectures_named(cell))),
+    named = [h for h in header[1:] if len(architectures_named(h)) == 1]
+    return len(named) >= 2 and not any(architectures_named(r[0]) for r in body if r)
+
+
+def _read_table(rows: list[list[str]], block: int) -> tuple[Table, list[Claim]]:
+    if _transposed(rows):
+        rows = [list(column) for column in zip(*rows)]
+    header, body = rows[0], rows[1:]
+    columns = [i for i, h in enumerate(header) if _is_accuracy_column(h, [r[i] for r in body if i < len(r)])]
+    # Test columns first: a row's accuracy (for the table check) is its first non-training one.
+    columns.sort(key=lambda i: _kind(header[i]) != "test")
+    table_rows, claims = [], []
+    for r, cells in enumerate(body):
+        names = next((n for i, cell in enumerate(cells) if i not in columns and (n := architectures_named(cell))),
                      frozenset())
-        table_rows.append(TableRow(
-            cells=tuple(cells),
-            architecture=next(iter(names)) if len(names) == 1 else None,
-            accuracy=parse_accuracy(cells[column]) if column is not None else None))
-    return Table(tuple(header), header[column] if column is not None else None, tuple(table_rows))
-
-
-def _table_claims(table: Table) -> Iterator[Claim]:
-    if table.accuracy_header is None or _NOT_TEST.search(table.accuracy_header):
-        return
-    rows_per_arch = Counter(row.architecture for row in table.rows)
-    for row in table.rows:
-        if row.architecture and row.accuracy is not None and rows_per_arch[row.architecture] == 1:
-            yield Claim(row.architecture, row.accuracy, "table", _shorten("| " + " | ".join(row.cells) + " |"))
+        architecture = next(iter(names)) if len(names) == 1 else None
+        accuracy = None
+        for i in columns:
+            numbers = _cell_numbers(cells[i])
+            for number, kind in zip(numbers, _value_kinds(header[i], cells[i], numbers)):
+                if kind in ("training", "other"):
+                    continue
+                accuracy = number.value if accuracy is None else accuracy
+                if architecture:
+                    claims.append(Claim(architecture, number.value, "table",
+                                        _shorten("| " + " | ".join(cells) + " |"), kind, number.resolution,
+                                        block, (block, r)))
+        table_rows.append(TableRow(tuple(cells), architecture, accuracy))
+    accuracy_header = header[columns[0]] if columns else None
+    return Table(tuple(header), accuracy_header, tuple(table_rows), block), claims
 
 
 # --- prose claims -----------------------------------------------------------------------------------
 
 _SENTENCE_END = re.compile(r"(?<=[.!?;])\s+")
-_PERCENT = re.compile(r"(?<![\w.])(\d{1,3}(?:\.\d+)?)\s?(?:%|percent\b)", re.IGNORECASE)
-_FRACTION = re.compile(r"(?<![\w.])(0?\.\d+)(?!\w|\.\d|\s?%|\s?percent)", re.IGNORECASE)
+_PERCENT = re.compile(r"(?<![\w.])(\d{1,3}(?:\.\d+)?)\s?(%|percent\b)", re.IGNORECASE)
+_FRACTION = re.compile(r"(?<![\w.])(0?\.\d+)(?!\w|\.\d|\s?%|\s?percent)()", re.IGNORECASE)
 _ACCURACY_WORD = re.compile(r"(?<![a-z])acc(?:urac(?:y|ies)|urate)?(?![a-z])", re.IGNORECASE)
 # Words that make a number a target, a bound or a difference rather than a measured result.
 _HEDGE = re.compile(r"(?<![a-z])(?:should|must|would|could|might|expect\w*|target\w*|goal|aim\w*|at least"
                     r"|above|over|more than|less than|below|under|exceed\w*|up to|than|if)(?![a-z])",
                     re.IGNORECASE)
-# "by 1.5%", "+1.5%", "±0.2%", or the upper end of a range ("97-98%")
-_DIFFERENCE_BEFORE = re.compile(r"(?:\bby\s*|[+±]\s*|\d\s*[–-]\s*)$", re.IGNORECASE)
 _DIFFERENCE_AFTER = re.compile(r"^\s*(?:more|less|fewer|better|worse|higher|lower|points?|pp|of|error"
                                r"|faster|slower|improvement|increase|decrease|drop|gain|relative)\b",
                                re.IGNORECASE)
+# "training accuracy", "train acc", "on the training set" (but not "trained in 30 s")
+_TRAINING_ACCURACY = re.compile(r"(?<![a-z])train(?:ing)?[\s_-]*(?:acc\w*|set|data|split|loss)", re.IGNORECASE)
 _PLAUSIBLE = 0.5  # MNIST accuracies worth stating are far above chance; smaller numbers are differences
 
 
@@ -301,31 +633,99 @@ def _sentences(text: str) -> list[str]:
     return [s for s in _SENTENCE_END.split(text) if s.strip()]
 
 
-def _accuracy_numbers(sentence: str) -> list[float]:
+def _accuracy_numbers(sentence: str) -> list[_Number]:
     """Accuracy-like numbers in a sentence: plausible percentages, and fractions next to an accuracy word."""
-    found = [(m, float(m.group(1)) / 100) for m in _PERCENT.finditer(sentence)]
+    matches = list(_PERCENT.finditer(sentence))
     if _ACCURACY_WORD.search(sentence):
-        found += [(m, float(m.group(1))) for m in _FRACTION.finditer(sentence)]
-    return [value for m, value in found
-            if _PLAUSIBLE <= value <= 1
-            # Look only near the number: the sentence is untrusted and may be huge.
-            and not _DIFFERENCE_BEFORE.search(sentence[max(0, m.start() - 12):m.start()])
-            and not _DIFFERENCE_AFTER.match(sentence[m.end():m.end() + 30])]
+        matches += _FRACTION.finditer(sentence)
+    numbers = []
+    for match in matches:
+        number = _as_fraction(match)
+        if (number is not None and _PLAUSIBLE <= number.value
+                # Look only near the number: the sentence is untrusted and may be huge.
+                and not _DIFFERENCE_BEFORE.search(sentence[max(0, match.start() - 12):match.start()])
+                and not _DIFFERENCE_AFTER.match(sentence[match.end():match.end() + 30])):
+            numbers.append(number)
+    return numbers
 
 
-def _prose_claim(sentence: str) -> Claim | None:
+def _prose_claim(sentence: str, listed: bool, block: int) -> Claim | None:
     named = architectures_named(sentence)
-    if len(named) != 1 or _HEDGE.search(sentence) or _NOT_TEST.search(sentence):
+    if len(named) != 1 or _HEDGE.search(sentence) or _TRAINING_ACCURACY.search(sentence):
         return None
     numbers = _accuracy_numbers(sentence)
     if len(numbers) != 1:
         return None
-    return Claim(next(iter(named)), numbers[0], "prose", _shorten(sentence))
+    kind = "validation" if _VALIDATION.search(sentence) and not _TEST.search(sentence) else "test"
+    return Claim(next(iter(named)), numbers[0].value, "list" if listed else "prose", _shorten(sentence), kind,
+                 numbers[0].resolution, block)
 
 
 def _shorten(text: str, limit: int = 160) -> str:
     text = " ".join(text.split())
     return text if len(text) <= limit else text[:limit - 1] + "…"
+
+
+# --- what the notebook printed ----------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class PrintedAccuracy:
+    """An accuracy-like number the submitted notebook's own outputs showed: untrusted evidence.
+
+    Kept by intake before it clears the outputs. It never earns points; it only shows that a claim is what
+    the student's own run printed (see :func:`judge_claims`).
+    """
+
+    value: float  # a fraction in [0, 1]
+    architecture: str | None  # named by its output line, else by its cell's code; None if neither says
+    text: str  # the output line it came from, shortened
+    cell: int  # index of the code cell among the notebook's cells
+
+
+_PRINTED_TRAINING = re.compile(r"train\w*[\s_:=-]*(?:acc\w*)?[\s:=]*$", re.IGNORECASE)
+_PRINTED_FRACTION = re.compile(r"(?<![\w.])(0?\.\d{2,}|1\.0+)(?![\w.])()")
+_PRINTED_BARE_PERCENT = re.compile(r"(?<![\w.])([5-9]\d\.\d+|100\.0+)(?![\w.%])()")  # on accuracy lines only
+_OUTPUT_LINES = re.compile(r"[\r\n\x08]+")
+
+
+def _printed_numbers(line: str) -> Iterator[_Number]:
+    """Accuracy-like numbers of one output line: percentages, fractions with two or more decimals, and
+    50-100 with decimals on a line about accuracy; not those labelled as training."""
+    patterns = [_PERCENT, _PRINTED_FRACTION] + ([_PRINTED_BARE_PERCENT] if _ACCURACY_WORD.search(line) else [])
+    for pattern in patterns:
+        for match in pattern.finditer(line):
+            number = _as_fraction(match)
+            if (number is not None and number.value >= _PLAUSIBLE
+                    and not _PRINTED_TRAINING.search(line[max(0, match.start() - 24):match.start()])):
+                yield number
+
+
+def printed_accuracies(cells: Iterable[tuple[int, str, Sequence[str]]]) -> tuple[PrintedAccuracy, ...]:
+    """The last ``MAX_PRINTED`` distinct accuracy-like numbers in code cells' original outputs.
+
+    ``cells`` are ``(cell index, source, output texts)``. Only the end of each output and of all outputs
+    is read (``MAX_OUTPUT_CHARS``, ``MAX_OUTPUTS_CHARS``): the final evaluations come last.
+    """
+    found: OrderedDict[tuple[str | None, float], PrintedAccuracy] = OrderedDict()
+    budget = MAX_OUTPUTS_CHARS
+    for index, source, outputs in cells:
+        in_code = architectures_named(source[:MAX_CELL_CHARS])
+        for output in outputs:
+            text = output[-min(MAX_OUTPUT_CHARS, budget):] if budget > 0 else ""
+            budget -= len(text)
+            for line in _OUTPUT_LINES.split(text):
+                numbers = list(_printed_numbers(line))
+                if not numbers:
+                    continue
+                named = architectures_named(line)
+                arch = next(iter(named)) if len(named) == 1 else next(iter(in_code)) if len(in_code) == 1 else None
+                for number in numbers:
+                    key = (arch, round(number.value, 6))
+                    found.pop(key, None)
+                    found[key] = PrintedAccuracy(number.value, arch, _shorten(line, MAX_PRINTED_TEXT), index)
+                    if len(found) > MAX_PRINTED:
+                        found.popitem(last=False)
+    return tuple(found.values())
 
 
 # --- entry points -----------------------------------------------------------------------------------
@@ -343,22 +743,113 @@ def report_markdown(nb: Any) -> list[str]:
 def analyze_report(markdown_cells: list[str], assignment: Assignment) -> ReportAnalysis:
     """Parse the report's markdown cells once into everything the report checks need."""
     truncated = False
-    blocks: list[Any] = []
+    parsed: list[Any] = []
     budget = MAX_REPORT_CHARS
     for source in markdown_cells:
         text = source[:min(MAX_CELL_CHARS, budget)]
         truncated |= len(text) < len(source)
         budget -= len(text)
         if text:  # cell by cell: an unclosed code fence ends with its cell
-            blocks.extend(_blocks(text))
+            parsed.extend(_blocks(text))
+    terms = [_term_pattern(t) for s in assignment.report_sections for t in (s.title, *s.aliases)]
+    blocks = _resolve_pseudo_headings(parsed, terms)
 
-    sections = tuple(_section(s.title, s.aliases, blocks) for s in assignment.report_sections)
-    tables = tuple(_read_table(rows) for rows in blocks if isinstance(rows, list))
-    claims = [claim for table in tables for claim in _table_claims(table)]
-    claims += [claim for block in blocks if isinstance(block, _Prose)
-               for sentence in _sentences(block.text) if (claim := _prose_claim(sentence))]
+    tables, claims = [], []
+    for i, block in enumerate(blocks):
+        if isinstance(block, list):
+            table, table_claims = _read_table(block, i)
+            tables.append(table)
+            claims += table_claims
+        elif isinstance(block, _Prose):
+            claims += [claim for sentence in _sentences(block.text)
+                       if (claim := _prose_claim(sentence, block.listed, i))]
+    sections = _find_sections(assignment.report_sections, blocks, claims)
     headings = tuple(b.text for b in blocks if isinstance(b, _Heading))
-    return ReportAnalysis(sections, tables, tuple(claims), headings, truncated)
+    return ReportAnalysis(sections, tuple(tables), tuple(claims), headings, truncated)
+
+
+# --- judging claims ---------------------------------------------------------------------------------
+
+AGREES = "agrees"  # within the architecture's tolerance of the grader's measurement
+PRINTED = "printed"  # what the notebook printed, and the grader's measurement makes that run plausible
+SWEEP = "sweep"  # a lower row of a sweep whose best row agrees
+WRONG = "wrong"  # neither
+INTEGRITY = "integrity"  # about a model that failed an integrity check: never a match
+NOT_SUBMITTED = "not_submitted"  # about an architecture the notebook has no model for
+NOT_MEASURED = "not_measured"  # the grader found the model but could not measure it: left out
+HONEST = frozenset({AGREES, PRINTED, SWEEP})
+
+
+@dataclass(frozen=True)
+class Verdict:
+    claim: Claim
+    status: str  # one of the statuses above
+    measured: float | None
+    tolerance: float
+    printed: PrintedAccuracy | None = None  # the printed number that makes it honest
+
+    @property
+    def inflated(self) -> bool:
+        """A false claim that says more than the grader measured, or vouches for a model it cannot credit."""
+        return self.status in (INTEGRITY, NOT_SUBMITTED) or (
+            self.status == WRONG and self.measured is not None and self.claim.accuracy > self.measured)
+
+
+def _printed_match(claim: Claim, measured: float, bound: float,
+                   printed: Iterable[PrintedAccuracy]) -> PrintedAccuracy | None:
+    """A number the notebook printed for this architecture (or for none named) that the claim states to
+    its own digits, from a run the grader's measurement makes plausible."""
+    for number in printed:
+        if (number.architecture in (claim.architecture, None)
+                and abs(number.value - claim.accuracy) <= claim.resolution + 1e-9
+                and abs(number.value - measured) <= bound + 1e-9):
+            return number
+    return None
+
+
+def judge_claims(analysis: ReportAnalysis, measured: Mapping[str, float], limits: ClaimLimits, *,
+                 printed: Sequence[PrintedAccuracy] = (), failed_integrity: frozenset[str] = frozenset(),
+                 not_submitted: frozenset[str] = frozenset()) -> tuple[Verdict, ...]:
+    """Each claim against the grader's measurement on the MNIST test images (see the module doc)."""
+    verdicts = []
+    for claim in analysis.claims:
+        arch = claim.architecture
+        tolerance = limits.tolerance.get(arch, 0.0)
+        value = measured.get(arch)
+        match = None
+        if arch in not_submitted:
+            status = NOT_SUBMITTED
+        elif arch in failed_integrity:
+            status = INTEGRITY
+        elif value is None:
+            status = NOT_MEASURED
+        elif abs(claim.accuracy - value) <= tolerance + 1e-9:  # 1e-9: exactly at the tolerance is within it
+            status = AGREES
+        elif match := _printed_match(claim, value, limits.printed_bound.get(arch, tolerance), printed):
+            status = PRINTED
+        else:
+            status = WRONG
+        verdicts.append(Verdict(claim, status, value, tolerance, match))
+    return tuple(_sweeps(verdicts))
+
+
+def _sweeps(verdicts: list[Verdict]) -> list[Verdict]:
+    """Several table rows for one architecture: each must agree, or they are a sweep whose best row does."""
+    rows: dict[str, dict[tuple[int, int], list[int]]] = {}
+    for i, verdict in enumerate(verdicts):
+        if verdict.claim.row is not None:
+            rows.setdefault(verdict.claim.architecture, {}).setdefault(verdict.claim.row, []).append(i)
+    for by_row in rows.values():
+        if len(by_row) < 2 or all(verdicts[i].status != WRONG for members in by_row.values() for i in members):
+            continue
+        best = max(by_row.values(), key=lambda members: max(verdicts[i].claim.accuracy for i in members))
+        if all(verdicts[i].status in HONEST for i in best):
+            top = max(verdicts[i].claim.accuracy for i in best)
+            for members in by_row.values():
+                for i in members:
+                    if verdicts[i].status == WRONG and verdicts[i].claim.accuracy <= top:
+                        verdicts[i] = Verdict(verdicts[i].claim, SWEEP, verdicts[i].measured, verdicts[i].tolerance)
+    return verdicts
 
 
 # --- checks -----------------------------------------------------------------------------------------
@@ -379,20 +870,27 @@ def _percent(fraction: float) -> str:
     return text + "0%" if text.endswith(".") else text + "%"
 
 
+def _points(fraction: float) -> str:
+    return f"{100 * fraction:.1f} points"
+
+
 def check_sections(analysis: ReportAnalysis, assignment: Assignment) -> Outcome:
-    """Each rubric section has a heading and at least its minimum number of words."""
+    """Each rubric section is there (by heading or by content) with at least its minimum number of words."""
     problems, complete = [], 0
     for rubric in assignment.report_sections:
         found = analysis.section(rubric.title)
         if not found.present:
             problems.append(f"no '{rubric.title}' section (start it with a markdown heading such as "
                             f"'## {rubric.title}')")
-        elif found.words < rubric.min_words:
+        elif found.words < rubric.min_words and not (
+                rubric.title == RESULTS and any(set(assignment.table_architectures) <= t.architectures
+                                                for t in analysis.tables if found.span[0] <= t.block < found.span[1])):
             problems.append(f"'{rubric.title}' has {found.words} words; at least {rubric.min_words} are expected")
         else:
             complete += 1
     total = len(assignment.report_sections)
-    detail = "; ".join(f"{s.title}: heading {s.heading!r}, {s.words} words" for s in analysis.sections)
+    detail = "; ".join(f"{s.title}: {'heading ' + s.label if s.heading is not None else s.label}, {s.words} words"
+                       for s in analysis.sections)
     detail += f". Headings seen: {list(analysis.headings[:30])}" + (" (input truncated)" if analysis.truncated else "")
     if not problems:
         return passed(f"All {total} report sections are present and long enough.", detail)
@@ -400,29 +898,41 @@ def check_sections(analysis: ReportAnalysis, assignment: Assignment) -> Outcome:
 
 
 def check_table(analysis: ReportAnalysis, assignment: Assignment) -> Outcome:
-    """A markdown comparison table gives a numeric accuracy for every required architecture."""
+    """A markdown comparison table gives a numeric accuracy for every required architecture.
+
+    An architecture that only a bullet list gives an accuracy for (one item per architecture, e.g.
+    "- CNN: 99.1 %") earns ``list_table_credit`` of its share (assignment.toml [report]).
+    """
     required = assignment.table_architectures
-    covered = {row.architecture for table in analysis.tables for row in table.rows
-               if row.accuracy is not None} & set(required)
+    in_table = set().union(*(t.architectures for t in analysis.tables)) & set(required)
+    in_list = {c.architecture for c in analysis.claims if c.source == "list"} & set(required) - in_table
+    share = ClaimRules.from_assignment(assignment).list_table_credit
     detail = _listing([f"table {list(t.header)} (accuracy column: {t.accuracy_header!r})" for t in analysis.tables])
-    if not analysis.tables:
+    if in_list:
+        detail = "; ".join(filter(None, [detail, f"accuracies in a list only: {_titles(in_list)}"]))
+    missing = [a for a in required if a not in in_table | in_list]
+    fraction = (len(in_table) + share * len(in_list)) / len(required)
+    list_note = (f" {_titles(in_list)} {'is' if len(in_list) == 1 else 'are'} only in a list, which earns "
+                 f"{100 * share:.0f}% of a table row's credit." if in_list else "")
+    if not analysis.tables and not in_list:
         return failed("No markdown table was found in the report; the Results section needs a comparison "
                       "table with one row per architecture and its test accuracy.")
-    if not any(t.accuracy_header for t in analysis.tables):
-        return failed("The report's table has no accuracy column (a column whose header contains 'accuracy').",
-                      detail)
-    missing = [a for a in required if a not in covered]
-    if not missing:
+    if not in_table and not in_list:
+        return failed("The report's table has no accuracy column (a column of test accuracies, e.g. headed "
+                      "'Test accuracy').", detail)
+    if not missing and not in_list:
         return passed(f"The comparison table gives an accuracy for all {len(required)} architectures.", detail)
-    return Outcome(len(covered) / len(required),
-                   f"The comparison table has no numeric accuracy for: {_titles(missing)}.", detail)
+    message = (f"The comparison table has no numeric accuracy for: {_titles(missing)}." if missing else
+               "The report gives an accuracy for every architecture, but not all in a table.")
+    return Outcome(fraction, message + list_note, detail)
 
 
-def check_insights(analysis: ReportAnalysis, assignment: Assignment) -> Outcome:
+def check_insights(analysis: ReportAnalysis, assignment: Assignment, verdicts: Sequence[Verdict] = ()) -> Outcome:
     """The Insights section is substantive and compares architectures.
 
     Half the credit is for length (in proportion, up to ``min_insight_words``), half for naming at
-    least two architectures.
+    least two architectures. Insights that name an architecture whose stated accuracy is inflated (see
+    :func:`judge_claims`) rest on it and earn ``inflated_insights_credit`` of that.
     """
     insights = analysis.section(INSIGHTS)
     if not insights.present:
@@ -430,48 +940,70 @@ def check_insights(analysis: ReportAnalysis, assignment: Assignment) -> Outcome:
     minimum = assignment.min_insight_words
     length = min(1.0, insights.words / minimum)
     compares = len(insights.architectures) >= 2
-    detail = f"heading {insights.heading!r}, {insights.words} words, names {sorted(insights.architectures)}"
+    inflated = sorted({v.claim.architecture for v in verdicts if v.inflated} & insights.architectures)
+    detail = f"{insights.label}, {insights.words} words, names {sorted(insights.architectures)}"
     problems = []
     if length < 1:
         problems.append(f"it has {insights.words} words; at least {minimum} are expected")
     if not compares:
         problems.append("it should compare the architectures with each other (it names "
                         f"{_titles(insights.architectures) or 'none'})")
+    fraction = 0.5 * length + 0.5 * compares
+    if inflated:
+        fraction *= ClaimRules.from_assignment(assignment).inflated_insights_credit
+        problems.append(f"it rests on accuracies the grader could not confirm for {_titles(inflated)} "
+                        "(see the claims check)")
+        detail += f"; inflated claims about {inflated}"
     if not problems:
         return passed(f"The '{INSIGHTS}' section compares {_titles(insights.architectures)}.", detail)
-    return Outcome(0.5 * length + 0.5 * compares, f"The '{INSIGHTS}' section: {'; '.join(problems)}.", detail)
+    return Outcome(fraction, f"The '{INSIGHTS}' section: {'; '.join(problems)}.", detail)
 
 
-def check_claims(analysis: ReportAnalysis, measured: dict[str, float], tolerance: float,
-                 not_submitted: frozenset[str] = frozenset()) -> Outcome:
-    """Every accuracy the report states agrees with the grader's measurement within ``tolerance``.
+def _verdict_detail(verdict: Verdict) -> str:
+    claim = verdict.claim
+    text = f"{ARCHITECTURE_TITLES[claim.architecture]} {_percent(claim.accuracy)} ({claim.source}"
+    text += f", {claim.kind}" if claim.kind != "test" else ""
+    text += f": {claim.quote!r}) {verdict.status}"
+    if verdict.measured is not None:
+        text += f", measured {_percent(verdict.measured)}, tolerance {_points(verdict.tolerance)}"
+    if verdict.printed is not None:
+        text += f", printed by cell {verdict.printed.cell}: {verdict.printed.text!r}"
+    return text
 
-    A claim about an architecture with no model in the notebook at all (``not_submitted``) is a claim
-    nothing supports; one about a model the grader found but could not run is left out.
+
+def check_claims(verdicts: Sequence[Verdict]) -> Outcome:
+    """Every accuracy the report states is honest: it agrees with the grader's measurement, or it is what
+    the notebook printed from a plausible run, or it is a lower row of a sweep whose best row agrees.
+
+    A claim about an architecture with no model in the notebook at all is a claim nothing supports, one
+    about a model that failed an integrity check is no match; one about a model the grader found but could
+    not run is left out.
     """
-    if not analysis.claims:
+    if not verdicts:
         return failed("The report states no accuracies to compare with the grader's measurements "
                       "(give each architecture's test accuracy, e.g. in the comparison table).")
-    unsupported = list(dict.fromkeys(c.architecture for c in analysis.claims if c.architecture in not_submitted))
+    detail = _listing([_verdict_detail(v) for v in verdicts])
+    unsupported = list(dict.fromkeys(v.claim.architecture for v in verdicts if v.status == NOT_SUBMITTED))
     if unsupported:
         return failed(f"Your report states accuracies for {_titles(unsupported)}, but the notebook has no such "
-                      "model, so the grader could not measure them.")
-    compared = [c for c in analysis.claims if c.architecture in measured]
-    ignored = [c for c in analysis.claims if c.architecture not in measured]
-    detail = _listing([f"{ARCHITECTURE_TITLES[c.architecture]} {_percent(c.accuracy)} ({c.source}: {c.quote!r})"
-                       + ("" if c.architecture in measured else " ignored: not measured") for c in analysis.claims])
+                      "model, so the grader could not measure them.", detail)
+    compared = [v for v in verdicts if v.status != NOT_MEASURED]
     if not compared:
-        raise NotAssessed(f"The grader could not measure {_titles(c.architecture for c in ignored)}, the "
+        raise NotAssessed(f"The grader could not measure {_titles(v.claim.architecture for v in verdicts)}, the "
                           "architectures your report states accuracies for.")
-    # 1e-9: a claim exactly one point off is within a one-point tolerance despite float rounding.
-    wrong = [c for c in compared if abs(c.accuracy - measured[c.architecture]) > tolerance + 1e-9]
-    points = f"{100 * tolerance:.1f} points"
-    if not wrong:
+    flagged = list(dict.fromkeys(v.claim.architecture for v in compared if v.status == INTEGRITY))
+    wrong = [v for v in compared if v.status == WRONG]
+    if not flagged and not wrong:
+        printed = sum(v.status == PRINTED for v in compared)
+        note = (f" ({printed} of them {'is' if printed == 1 else 'are'} what your notebook printed, from a run "
+                "the grader's re-run makes plausible.)" if printed else "")
         return passed(f"All {len(compared)} accuracies stated in the report agree with the grader's "
-                      f"measurements on the MNIST test set (within {points}).", detail)
-    messages = list(dict.fromkeys(
-        f"Your report says the {ARCHITECTURE_TITLES[c.architecture]} reaches {_percent(c.accuracy)} but the "
-        f"grader measured {100 * measured[c.architecture]:.1f}% on the MNIST test set (tolerance {points})."
-        for c in wrong))
+                      f"measurements on the MNIST test set.{note}", detail)
+    messages = [f"Your report states an accuracy for the {ARCHITECTURE_TITLES[arch]}, but that model failed the "
+                "grader's integrity checks, so no measurement can confirm it." for arch in flagged]
+    messages += list(dict.fromkeys(
+        f"Your report says the {ARCHITECTURE_TITLES[v.claim.architecture]} reaches {_percent(v.claim.accuracy)} "
+        f"but the grader measured {100 * v.measured:.1f}% on the MNIST test set (tolerance {_points(v.tolerance)})."
+        for v in wrong))
     more = f" (And {len(messages) - 3} more like these.)" if len(messages) > 3 else ""
     return failed(" ".join(messages[:3]) + more, detail)

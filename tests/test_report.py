@@ -11,8 +11,9 @@ import pytest
 from autograder.assignment import load_assignment
 from autograder.checks import NotAssessed
 from autograder.artifacts import ModelEvidence
-from autograder.report import (MAX_CELL_CHARS, analyze_report, architectures_named, check_claims, check_insights,
-                               check_sections, check_table, parse_accuracy, report_markdown)
+from autograder.report import (MAX_CELL_CHARS, _word_count, MAX_PRINTED, ClaimLimits, ClaimRules, PrintedAccuracy, analyze_report,
+                               architectures_named, check_claims, check_insights, check_sections, check_table,
+                               claim_limits, judge_claims, parse_accuracy, printed_accuracies, report_markdown)
 
 
 @pytest.fixture(scope="module")
@@ -60,6 +61,7 @@ Recurrent models are slower per epoch because each of the 28 steps depends on th
 images, convolution is the better inductive bias; recurrence only pays off when order matters.
 """,
 ]
+ARCHS = ("mlp", "cnn", "simple_rnn", "lstm", "gru")
 MEASURED = {"mlp": 0.9785, "cnn": 0.9905, "simple_rnn": 0.9650, "lstm": 0.9860, "gru": 0.9842}
 
 
@@ -94,6 +96,132 @@ def test_a_heading_matches_its_section_by_title_or_alias_at_any_level_and_case(a
     assert found.present and found.words == 12
     others = [s for s in report.sections if s.title != section]
     assert not any(s.present for s in others)
+
+
+@pytest.mark.parametrize("heading, sections", [
+    ("## Results and discussion", {"Results", "Insights"}),  # one combined section counts for both
+    ("## Model comparison", {"Results"}),
+    ("### 3. Conclusions", {"Insights"}),
+    ("## Part 2: Results", {"Results"}),
+    ("## III. EXPERIMENTAL RESULTS", {"Results"}),
+    ("## Section 1 - Model architectures", {"Architectures"}),
+    ("## Performance of the five networks", {"Results"}),
+    ("## Key takeaways", {"Insights"}),
+    ("## Observations", {"Insights"}),
+    ("## What I learned", {"Insights"}),
+])
+def test_headings_as_people_write_them(assignment, heading, sections):
+    report = analyze_report([f"{heading}\n\n{words(12)}"], assignment)
+    assert {s.title for s in report.sections if s.present} == sections
+    assert all(report.section(t).words == 12 and report.section(t).found_by == "heading" for t in sections)
+
+
+@pytest.mark.parametrize("pseudo", ["**Results**", "**Results:**", "**3. Results**", "__RESULTS__", "Results:",
+                                    "**Results**:"])
+def test_a_bold_or_colon_paragraph_is_a_pseudo_heading(assignment, pseudo):
+    cells = [f"**Architectures**\n\n{words(70)}\n\n{pseudo}\n\n{words(31)}\n\n**Insights**\n\n{words(5)}"]
+    report = analyze_report(cells, assignment)
+    assert [(s.present, s.words) for s in report.sections] == [(True, 70), (True, 31), (True, 5)]
+    assert report.section("Results").heading in ("Results", "3. Results", "RESULTS")
+
+
+def test_a_bold_lead_in_is_a_pseudo_heading_and_its_text_is_the_sections(assignment):
+    report = analyze_report([f"**Results:** {words(10)}\n\n{words(20)}"], assignment)
+    assert report.section("Results").heading == "Results" and report.section("Results").words == 30
+
+
+def test_bold_phrases_that_name_no_section_or_open_a_sentence_stay_prose(assignment):
+    cells = ["## Results\n" + words(10),
+             "**Note:** " + words(5),  # a lead-in naming no section: prose of Results
+             "**Results** are shown above. " + words(3),  # bold opening a sentence: not a heading
+             "- **Insights**: " + words(4)]  # inside a list: not a heading
+    report = analyze_report(cells, assignment)
+    assert report.section("Results").words == 10 + 6 + 7 + 5
+    assert not report.section("Insights").present
+    assert report.headings == ("Results",)
+
+
+def test_pseudo_headings_rank_below_markdown_headings(assignment):
+    cells = ["## Report", "**Results**\n\n" + words(31), "**Insights**\n\n" + words(80), "## Appendix\n" + words(50)]
+    report = analyze_report(cells, assignment)
+    assert (report.section("Results").words, report.section("Insights").words) == (31, 80)
+
+
+def test_a_heading_that_names_only_one_section_wins_over_one_naming_several(assignment):
+    cells = ["## Architectures\n" + words(60), "## Comparison of models\n" + words(100)]
+    report = analyze_report(cells, assignment)
+    assert report.section("Architectures").heading == "Architectures"
+    assert report.section("Results").heading == "Comparison of models"
+
+
+def test_a_results_section_that_is_only_a_table_counts_the_tables_words(assignment):
+    table = ("| Model | Test accuracy | Parameters | Training time (s) |\n|---|---|---|---|\n"
+             "| MLP | 97.9% | 235,146 | 21 |\n| CNN | 99.1% | 225,034 | 95 |\n| SimpleRNN | 96.2% | 21,642 | 64 |\n"
+             "| LSTM | 98.6% | 82,186 | 160 |\n| GRU | 98.4% | 62,346 | 140 |\n")
+    for cells in (["## Results\n" + table], ["## Results", table], ["**Results**\n" + table]):
+        report = analyze_report(cells, assignment)
+        assert report.section("Results").present and report.section("Results").words == 27
+        # 27 words, under the 30 asked for: a table giving every architecture's accuracy is the content asked for.
+        assert "'Results' has" not in check_sections(report, assignment).message
+    incomplete = analyze_report(["## Results\n" + table.replace("| GRU | 98.4% |", "| GRU | - |")], assignment)
+    assert "'Results' has 26 words; at least 30 are expected" in check_sections(incomplete, assignment).message
+
+
+def test_without_a_heading_a_table_of_accuracies_is_the_results_section(assignment):
+    cells = ["## Architectures\n" + words(60),
+             "## Numbers\nHere are the numbers:\n\n| Model | Test accuracy |\n|---|---|\n| MLP | 97.9% |\n"
+             "| CNN | 99.1% |\n\nThe CNN is best.",
+             "## Appendix\nUnrelated text here."]
+    results = analyze_report(cells, assignment).section("Results")
+    assert results.present and results.heading is None and results.found_by == "content: a table of accuracies"
+    assert results.words == 4 + 7 + 4
+    outcome = check_sections(analyze_report(cells, assignment), assignment)
+    assert "(content: a table of accuracies)" in outcome.detail
+
+
+def test_without_a_heading_a_paragraph_comparing_architectures_with_numbers_is_the_insights_section(assignment):
+    comparing = ("The CNN reached 99.1% while the MLP stayed at 97.9%, so convolutions pay off on images. "
+                 + words(70))
+    cells = ["## Architectures\nThe MLP and the CNN reach 97.9% and 99.1%. " + words(50),  # shorter
+             "The MLP and the CNN are compared below. " + words(100),  # no numbers
+             comparing, words(15), "## Appendix\n" + words(20)]
+    insights = analyze_report(cells, assignment).section("Insights")
+    assert insights.present and insights.found_by.startswith("content: a paragraph comparing")
+    assert insights.words == _word_count(comparing) + 15 and insights.architectures == {"mlp", "cnn"}
+    assert check_insights(analyze_report(cells, assignment), assignment).fraction == 1.0
+    # Architectures with no accuracies are not an analysis of results.
+    assert not analyze_report(["The MLP has 2 layers and the CNN has 4 layers."], assignment).section("Insights").present
+
+
+BULLET_REPORT = [
+    "## Models\n" + words(60),
+    "## Results\n- MLP: 97.9% test accuracy\n- CNN: 99.1%\n- SimpleRNN — 96.2 %\n- LSTM: 0.986 accuracy\n"
+    "- GRU: 98.4% (62k parameters)\n",
+    "## Conclusions\n" + "The CNN beats the MLP and the recurrent networks. " + words(72),
+]
+
+
+def test_a_bullet_list_with_one_accuracy_per_architecture_is_a_results_summary_with_partial_table_credit(assignment):
+    report = analyze_report(BULLET_REPORT, assignment)
+    assert sorted((c.architecture, c.source) for c in report.claims) == [
+        ("cnn", "list"), ("gru", "list"), ("lstm", "list"), ("mlp", "list"), ("simple_rnn", "list")]
+    outcome = check_table(report, assignment)
+    share = ClaimRules.from_assignment(assignment).list_table_credit
+    assert 0 < share < 1 and outcome.fraction == pytest.approx(share)
+    assert "only in a list" in outcome.message and f"{100 * share:.0f}%" in outcome.message
+    assert check_sections(report, assignment).fraction == pytest.approx(2 / 3)  # Results has 25 words < 30
+    assert check_claims(judge_claims(report, MEASURED, _limits())).fraction == 1.0
+    # A table for some architectures and a list for the rest: full rows for the table, the share for the list.
+    mixed = analyze_report(["| Model | Acc |\n|---|---|\n| MLP | 97.9% |\n| CNN | 99.1% |\n",
+                            "- SimpleRNN: 96.2%\n- LSTM: 98.6%\n- GRU: 98.4%"], assignment)
+    assert check_table(mixed, assignment).fraction == pytest.approx((2 + 3 * share) / 5)
+
+
+def test_without_a_heading_a_bullet_list_of_accuracies_is_the_results_section(assignment):
+    report = analyze_report(["Here is what I got.", "- MLP: 97.9%\n- CNN: 99.1%\n- GRU: 98.4%", "That is all."],
+                            assignment)
+    results = report.section("Results")
+    assert results.found_by == "content: a list of accuracies" and results.words == 5 + 6 + 3
 
 
 def test_headings_that_only_share_letters_do_not_match(assignment):
@@ -185,14 +313,59 @@ def test_table_rows_map_to_architectures_with_accuracies_in_any_notation(assignm
     assert outcome.message == "The comparison table has no numeric accuracy for: GRU."
 
 
-def test_the_test_accuracy_column_wins_and_validation_columns_make_no_claims(assignment):
+def _stated(report):
+    return sorted((c.architecture, round(c.accuracy, 4), c.kind) for c in report.claims)
+
+
+def test_the_test_accuracy_column_wins_and_validation_values_are_claims_too(assignment):
     both = "| Model | Val acc | Test acc |\n|---|---|---|\n| MLP | 97.5% | 97.9% |\n"
-    [parsed] = analyze_report([both], assignment).tables
+    report = analyze_report([both], assignment)
+    [parsed] = report.tables
     assert (parsed.accuracy_header, parsed.rows[0].accuracy) == ("Test acc", pytest.approx(0.979))
+    # On MNIST validation accuracy sits within a fraction of a point of test accuracy: it is checked.
+    assert _stated(report) == [("mlp", 0.975, "validation"), ("mlp", 0.979, "test")]
     validation_only = "| Model | Validation accuracy |\n|---|---|\n| MLP | 99.0% |\n"
     report = analyze_report([validation_only], assignment)
     assert report.tables[0].rows[0].accuracy == pytest.approx(0.99)
-    assert report.claims == ()
+    assert _stated(report) == [("mlp", 0.99, "validation")]
+
+
+def test_training_accuracies_are_no_claims_and_no_table_credit(assignment):
+    report = analyze_report(["| Model | Train acc | Training time (s) |\n|---|---|---|\n| MLP | 99.9% | 97.5 |\n"],
+                            assignment)
+    assert report.claims == () and report.tables[0].rows[0].accuracy is None
+    assert check_table(report, assignment).fraction == 0.0
+
+
+@pytest.mark.parametrize("header", [
+    "Test accuracy (val / test)",  # the evasive header of issue 12: must not skip the check
+    "Accuracy (validation)", "Score", "Result", "MNIST", "Top-1 (%)", "Acc.", "Run 1", "Notes",
+])
+def test_any_header_wording_states_accuracies(assignment, header):
+    report = analyze_report([f"| Model | {header} |\n|---|---|\n| MLP | 99.9% |\n| CNN | 99.95% |\n"], assignment)
+    assert [(c.architecture, round(c.accuracy, 4)) for c in report.claims] == [("mlp", 0.999), ("cnn", 0.9995)]
+    verdicts = judge_claims(report, {"mlp": 0.95, "cnn": 0.97}, _limits())
+    assert check_claims(verdicts).fraction == 0.0
+
+
+@pytest.mark.parametrize("header, cell, expected", [
+    ("Test accuracy (val / test)", "97.5 / 97.9", [("mlp", 0.975, "validation"), ("mlp", 0.979, "test")]),
+    ("Train / test acc", "99.9 / 97.9", [("mlp", 0.979, "test")]),
+    ("Accuracy", "99.9 (train) / 97.9 (test)", [("mlp", 0.979, "test")]),
+    ("Accuracy", "train 99.9, test 97.9", [("mlp", 0.979, "test")]),
+    ("Acc / loss", "97.9 / 0.07", [("mlp", 0.979, "unspecified")]),
+    ("Accuracy", "97.9% ± 0.2", [("mlp", 0.979, "unspecified")]),
+])
+def test_each_value_of_an_accuracy_cell_is_kinded_on_its_own(assignment, header, cell, expected):
+    report = analyze_report([f"| Model | {header} |\n|---|---|\n| MLP | {cell} |\n"], assignment)
+    assert _stated(report) == expected
+
+
+def test_columns_of_other_quantities_state_no_accuracies(assignment):
+    table = ("| Model | Parameters | Training time (s) | Epochs | Test loss | Test error (%) | Accuracy |\n"
+             "|---|---|---|---|---|---|---|\n| MLP | 235,146 | 97.5 | 6 | 0.07 | 2.1 | 97.9% |\n")
+    report = analyze_report([table], assignment)
+    assert _stated(report) == [("mlp", 0.979, "unspecified")]
 
 
 def test_a_table_with_architectures_as_columns_is_read_transposed(assignment):
@@ -205,11 +378,27 @@ def test_a_table_with_architectures_as_columns_is_read_transposed(assignment):
     assert check_table(report, assignment).fraction == 1.0
 
 
-def test_a_sweep_with_several_rows_per_architecture_counts_for_the_table_but_makes_no_claims(assignment):
-    sweep = "| Model | Units | Accuracy |\n|---|---|---|\n| MLP | 64 | 96.0% |\n| MLP | 256 | 97.9% |\n| CNN | - | 99.1% |\n"
-    report = analyze_report([sweep], assignment)
-    assert [(c.architecture, c.accuracy) for c in report.claims] == [("cnn", pytest.approx(0.991))]
+SWEEP = "| Model | Units | Accuracy |\n|---|---|---|\n| MLP | 64 | 96.0% |\n| MLP | 256 | 97.9% |\n| CNN | - | 99.1% |\n"
+
+
+def test_a_sweep_with_several_rows_per_architecture_passes_when_its_best_row_agrees(assignment):
+    report = analyze_report([SWEEP], assignment)
+    assert _stated(report) == [("cnn", 0.991, "unspecified"), ("mlp", 0.96, "unspecified"),
+                               ("mlp", 0.979, "unspecified")]
     assert check_table(report, assignment).fraction == pytest.approx(2 / 5)
+    verdicts = judge_claims(report, {"mlp": 0.978, "cnn": 0.99}, _limits())
+    assert [v.status for v in verdicts] == ["sweep", "agrees", "agrees"]
+    assert check_claims(verdicts).fraction == 1.0
+    # The best row is what has to agree: measured far below it, the sweep does not pass.
+    assert check_claims(judge_claims(report, {"mlp": 0.96, "cnn": 0.99}, _limits())).fraction == 0.0
+
+
+def test_a_row_repeated_for_one_architecture_is_checked_not_skipped(assignment):
+    repeated = "| Model | Test accuracy |\n|---|---|\n| MLP | 97.9% |\n| MLP | 99.9% |\n| MLP (final) | 97.9% |\n"
+    verdicts = judge_claims(analyze_report([repeated], assignment), {"mlp": 0.979}, _limits())
+    assert len(verdicts) == 3 and [v.status for v in verdicts] == ["agrees", "wrong", "agrees"]
+    outcome = check_claims(verdicts)
+    assert outcome.fraction == 0.0 and "MLP reaches 99.9%" in outcome.message
 
 
 def test_a_table_without_an_accuracy_column_is_named_in_the_message(assignment):
@@ -223,7 +412,7 @@ def test_a_table_without_an_accuracy_column_is_named_in_the_message(assignment):
 @pytest.mark.parametrize("sentence, expected", [
     ("The CNN reaches 99.1% on the test set.", ("cnn", 0.991)),
     ("Our MLP achieved a test accuracy of 0.979.", ("mlp", 0.979)),
-    ("- LSTM – 98.6 %", ("lstm", 0.986)),
+    ("LSTM – 98.6 %", ("lstm", 0.986)),
     ("The GRU got 98.4 percent right.", ("gru", 0.984)),
     ("With 20% dropout, the MLP reaches 97.9%.", ("mlp", 0.979)),
     ("The simple RNN only reaches ~96%.", ("simple_rnn", 0.96)),
@@ -242,7 +431,6 @@ def test_prose_sentences_naming_one_architecture_and_one_accuracy_are_claims(ass
     "The MLP uses 30% more parameters.",
     "The CNN and the GRU both reach 98.9%.",               # two architectures
     "The MLP reaches 99.9% training accuracy.",            # not the test set
-    "The GRU reaches 98.0% validation accuracy.",
     "Your MLP should reach at least 97% accuracy.",        # an instruction, not a result
     "The CNN gets above 99%.",                             # a bound
     "The LSTM reaches 98.6% and 98.9% in two runs.",       # two numbers
@@ -260,23 +448,32 @@ def test_sentences_that_are_not_accuracy_claims(assignment, sentence):
 
 # --- claims vs measurements --------------------------------------------------------------------------
 
+def _limits(tolerance=0.01, printed_bound=0.015):
+    return ClaimLimits({a: tolerance for a in ARCHS}, {a: printed_bound for a in ARCHS})
+
+
 def _claims_report(assignment, text="| Model | Test accuracy |\n|---|---|\n| MLP | 97.9% |\n| CNN | 99.1% |\n"):
     return analyze_report([text], assignment)
 
 
+def _check(report, measured, tolerance=0.01, **kwargs):
+    return check_claims(judge_claims(report, measured, _limits(tolerance), **kwargs))
+
+
 def test_claims_within_tolerance_pass(assignment):
-    outcome = check_claims(_claims_report(assignment), {"mlp": 0.975, "cnn": 0.9815}, 0.01)
+    outcome = _check(_claims_report(assignment), {"mlp": 0.975, "cnn": 0.9815})
     assert outcome.fraction == 1.0
     assert "All 2 accuracies" in outcome.message
 
 
-def test_a_claim_exactly_one_point_off_is_within_a_one_point_tolerance(assignment):
-    assert check_claims(_claims_report(assignment), {"mlp": 0.969, "cnn": 0.981}, 0.01).fraction == 1.0
+def test_a_claim_exactly_at_the_tolerance_is_within_it(assignment):
+    assert _check(_claims_report(assignment), {"mlp": 0.969, "cnn": 0.981}).fraction == 1.0
+    assert _check(_claims_report(assignment), {"mlp": 0.9689, "cnn": 0.981}).fraction == 0.0
 
 
 def test_a_claim_outside_tolerance_costs_the_points_and_quotes_both_numbers(assignment):
     report = _claims_report(assignment, "## Results\nThe MLP reaches 99.5% on the test set.")
-    outcome = check_claims(report, {"mlp": 0.97}, 0.01)
+    outcome = _check(report, {"mlp": 0.97})
     assert outcome.fraction == 0.0
     assert outcome.message == ("Your report says the MLP reaches 99.5% but the grader measured 97.0% on the "
                                "MNIST test set (tolerance 1.0 points).")
@@ -284,7 +481,7 @@ def test_a_claim_outside_tolerance_costs_the_points_and_quotes_both_numbers(assi
 
 def test_many_wrong_claims_are_summarised(assignment):
     text = "\n\n".join(f"The MLP reaches {90 + i}% on the test set." for i in range(5))
-    outcome = check_claims(analyze_report([text], assignment), {"mlp": 0.80}, 0.01)
+    outcome = _check(analyze_report([text], assignment), {"mlp": 0.80})
     assert outcome.fraction == 0.0
     assert outcome.message.count("Your report says the MLP") == 3 and outcome.message.endswith("(And 2 more like these.)")
 
@@ -293,28 +490,124 @@ def test_a_report_repeating_itself_is_analysed_quickly_with_a_capped_detail(assi
     text = "The MLP reaches 97.9% on the test set. " * 1000
     start = time.perf_counter()
     report = analyze_report([text] * 4, assignment)
-    outcome = check_claims(report, {"mlp": 0.979}, 0.01)
+    outcome = _check(report, {"mlp": 0.979})
     assert time.perf_counter() - start < 20
     assert len(report.claims) == 4000 and outcome.fraction == 1.0
-    assert outcome.detail.endswith("... and 3980 more") and len(outcome.detail) < 5000
+    assert outcome.detail.endswith("... and 3980 more") and len(outcome.detail) < 10_000
 
 
 def test_claims_for_unmeasured_architectures_are_ignored(assignment):
-    outcome = check_claims(_claims_report(assignment), {"mlp": 0.979}, 0.01)
+    outcome = _check(_claims_report(assignment), {"mlp": 0.979})
     assert outcome.fraction == 1.0
-    assert "CNN 99.1%" in outcome.detail and "ignored: not measured" in outcome.detail
+    assert "CNN 99.1%" in outcome.detail and "not_measured" in outcome.detail
     with pytest.raises(NotAssessed, match="MLP, CNN"):
-        check_claims(_claims_report(assignment), {"gru": 0.98}, 0.01)
+        _check(_claims_report(assignment), {"gru": 0.98})
 
 
 def test_claims_for_models_that_were_never_submitted_lose_the_points(assignment):
-    outcome = check_claims(_claims_report(assignment), {"mlp": 0.979}, 0.01, not_submitted=frozenset({"cnn"}))
+    outcome = _check(_claims_report(assignment), {"mlp": 0.979}, not_submitted=frozenset({"cnn"}))
     assert outcome.fraction == 0.0 and "CNN" in outcome.message and "no such model" in outcome.message
 
 
 def test_no_stated_accuracy_scores_zero(assignment):
-    outcome = check_claims(analyze_report(["## Results\nThe models work well."], assignment), MEASURED, 0.01)
+    outcome = _check(analyze_report(["## Results\nThe models work well."], assignment), MEASURED)
     assert outcome.fraction == 0.0 and "no accuracies to compare" in outcome.message
+
+
+# --- tolerances from the measured run-to-run spread --------------------------------------------------
+
+def _calibration(**std):
+    return {"architectures": {arch: {"test_accuracy": {"mean": 0.98, "std": std.get(arch, 0.0)}} for arch in ARCHS}}
+
+
+def test_tolerance_comes_from_each_architectures_spread_plus_a_machine_margin_with_a_floor_and_a_cap():
+    rules = ClaimRules(tolerance_floor=0.01, spread_sigmas=3, machine_margin=0.005, printed_margin=0.004, cap=0.019)
+    limits = claim_limits(rules, _calibration(cnn=0.0002, simple_rnn=0.004, lstm=0.01))
+    assert limits.tolerance["cnn"] == pytest.approx(0.015)  # the floor: 3 x 0.0002 is less than rounding
+    assert limits.tolerance["simple_rnn"] == pytest.approx(0.017)  # 3 x 0.004 + 0.005
+    assert limits.tolerance["lstm"] == pytest.approx(0.019)  # capped: a claim 2 points off is never honest
+    assert limits.printed_bound["cnn"] == pytest.approx(0.019) and limits.printed_bound["lstm"] == pytest.approx(0.019)
+
+
+def test_the_spread_is_read_from_the_runs_when_the_calibration_has_no_std():
+    calibration = {"architectures": {"gru": {"test_accuracy": {"runs": [0.97, 0.98, 0.99]}}}}
+    rules = ClaimRules(tolerance_floor=0.0, spread_sigmas=1, machine_margin=0.0, cap=1.0)
+    assert claim_limits(rules, calibration).tolerance["gru"] == pytest.approx(0.0082, abs=1e-4)
+    assert claim_limits(rules, {}).tolerance["gru"] == 0.0
+
+
+def test_the_committed_rules_keep_every_tolerance_under_two_points(assignment):
+    limits = claim_limits(ClaimRules.from_assignment(assignment), assignment.calibration())
+    for arch in ARCHS:
+        assert 0.01 <= limits.tolerance[arch] <= limits.printed_bound[arch] < 0.02
+
+
+def test_bad_claim_rules_in_the_assignment_are_named(assignment):
+    import dataclasses
+    from autograder.assignment import AssignmentError
+    broken = dataclasses.replace(assignment, raw={**assignment.raw, "report": {"claim_machine_margin": "half"}})
+    with pytest.raises(AssignmentError, match="report.claim_machine_margin"):
+        ClaimRules.from_assignment(broken)
+    broken = dataclasses.replace(assignment, raw={**assignment.raw, "report": {"list_table_credit": 2}})
+    with pytest.raises(AssignmentError, match="report.list_table_credit"):
+        ClaimRules.from_assignment(broken)
+
+
+# --- honest claims are not lies; inflated ones still are ---------------------------------------------
+
+RNN_REPORT = "| Model | Test accuracy |\n|---|---|\n| SimpleRNN | 97.63% |\n| CNN | 99.1% |\n"
+
+
+def _printed(value, arch="simple_rnn", text=None):
+    return PrintedAccuracy(value, arch, text or f"Test accuracy: {value:.4f}", 7)
+
+
+def test_an_honest_claim_the_notebook_printed_passes_although_the_rerun_landed_1_07_points_lower(assignment):
+    # Issue 11: the student's run printed 0.9763; the grader's re-run of the RNN measured 1.07 points less.
+    report = analyze_report([RNN_REPORT], assignment)
+    measured = {"simple_rnn": 0.9656, "cnn": 0.991}
+    tight = ClaimLimits({a: 0.01 for a in ARCHS}, {a: 0.015 for a in ARCHS})
+    assert check_claims(judge_claims(report, measured, tight)).fraction == 0.0  # unprinted: 1.07 > 1.0
+    verdicts = judge_claims(report, measured, tight, printed=[_printed(0.9763)])
+    assert [v.status for v in verdicts] == ["printed", "agrees"]
+    outcome = check_claims(verdicts)
+    assert outcome.fraction == 1.0 and "what your notebook printed" in outcome.message
+    assert "printed by cell 7: 'Test accuracy: 0.9763'" in outcome.detail
+
+
+def test_a_printed_number_matches_a_claim_to_the_digits_the_claim_states(assignment):
+    report = analyze_report(["The SimpleRNN reaches 97.6% on the test set."], assignment)
+    tight = ClaimLimits({a: 0.01 for a in ARCHS}, {a: 0.015 for a in ARCHS})
+    assert judge_claims(report, {"simple_rnn": 0.9656}, tight, printed=[_printed(0.97634)])[0].status == "printed"
+    assert judge_claims(report, {"simple_rnn": 0.9656}, tight, printed=[_printed(0.9745)])[0].status == "wrong"
+    # A number printed for another architecture does not back it; one printed for none named does.
+    assert judge_claims(report, {"simple_rnn": 0.9656}, tight, printed=[_printed(0.976, "gru")])[0].status == "wrong"
+    assert judge_claims(report, {"simple_rnn": 0.9656}, tight, printed=[_printed(0.976, None)])[0].status == "printed"
+
+
+@pytest.mark.parametrize("inflation", [0.02, 0.03, 0.06])
+def test_inflated_claims_lose_the_points_even_when_the_notebook_printed_them(assignment, inflation):
+    measured = {"simple_rnn": 0.9356, "cnn": 0.991}
+    claimed = measured["simple_rnn"] + inflation
+    report = analyze_report([f"| Model | Test accuracy |\n|---|---|\n| SimpleRNN | {100 * claimed:.2f}% |\n"],
+                            assignment)
+    limits = claim_limits(ClaimRules.from_assignment(assignment), assignment.calibration())  # the committed rules
+    printed = [_printed(round(claimed, 4)), _printed(round(claimed, 4), None, "print(0.9856)")]
+    for evidence in ((), printed):
+        verdicts = judge_claims(report, measured, limits, printed=evidence)
+        assert [v.status for v in verdicts] == ["wrong"] and verdicts[0].inflated
+        outcome = check_claims(verdicts)
+        assert outcome.fraction == 0.0 and f"SimpleRNN reaches {100 * claimed:.2f}%" in outcome.message
+
+
+def test_a_claim_about_a_model_that_failed_integrity_is_not_a_match(assignment):
+    # Trained on the test set: the grader measures the same 100 % the report states, and it still fails.
+    report = analyze_report(["| Model | Test accuracy |\n|---|---|\n| MLP | 100% |\n| CNN | 99.1% |\n"], assignment)
+    verdicts = judge_claims(report, {"mlp": 1.0, "cnn": 0.991}, _limits(), printed=[_printed(1.0, "mlp")],
+                            failed_integrity=frozenset({"mlp"}))
+    assert [v.status for v in verdicts] == ["integrity", "agrees"] and verdicts[0].inflated
+    outcome = check_claims(verdicts)
+    assert outcome.fraction == 0.0 and "MLP, but that model failed the grader's integrity checks" in outcome.message
 
 
 # --- insights ----------------------------------------------------------------------------------------
@@ -332,6 +625,22 @@ def test_insights_need_length_and_a_comparison_for_full_credit(assignment):
     assert one.fraction == 0.5 and "compare the architectures" in one.message and "names CNN" in one.message
 
 
+def test_insights_that_rest_on_inflated_claims_earn_less_than_honest_ones(assignment):
+    cells = ["| Model | Test accuracy |\n|---|---|\n| MLP | 99.6% |\n| CNN | 99.1% |\n",
+             "## Insights\nThe MLP beats the CNN, which shows that convolutions do not help here. " + words(70)]
+    report = analyze_report(cells, assignment)
+    honest = check_insights(report, assignment, judge_claims(report, {"mlp": 0.995, "cnn": 0.991}, _limits()))
+    inflated_verdicts = judge_claims(report, {"mlp": 0.975, "cnn": 0.991}, _limits())
+    inflated = check_insights(report, assignment, inflated_verdicts)
+    assert honest.fraction == 1.0
+    share = ClaimRules.from_assignment(assignment).inflated_insights_credit
+    assert share < 1 and inflated.fraction == pytest.approx(share)
+    assert "rests on accuracies the grader could not confirm for MLP" in inflated.message
+    # A claim below the measurement is wrong but not inflated: the insights do not lose for it.
+    under = judge_claims(report, {"mlp": 0.9999, "cnn": 0.991}, _limits(0.001))
+    assert check_claims(under).fraction == 0.0 and check_insights(report, assignment, under).fraction == 1.0
+
+
 # --- whole reports -----------------------------------------------------------------------------------
 
 def _hidden_tests(repo):
@@ -341,13 +650,14 @@ def _hidden_tests(repo):
     return module
 
 
-def _run_q8(repo, assignment, cells, measured):
+def _run_q8(repo, assignment, cells, measured, printed=(), integrity=None):
     """Call each q8 hidden test the way the runner does: fixtures by parameter name."""
     module = _hidden_tests(repo)
-    models = {arch: ModelEvidence(arch, variable=f"{arch}_model" if arch in measured else None)
-              for arch in ("mlp", "cnn", "simple_rnn", "lstm", "gru")}
+    models = {arch: ModelEvidence(arch, found=arch in measured, variable=f"{arch}_model" if arch in measured else None)
+              for arch in ARCHS}
     fixtures = {"report": analyze_report(cells, assignment), "assignment": assignment,
-                "measured_public_accuracy": measured, "models": models}
+                "measured_public_accuracy": measured, "models": models, "calibration": assignment.calibration(),
+                "printed_accuracies": tuple(printed), "integrity": integrity or {}}
     q8 = next(q for q in assignment.questions if q.id == "q8")
     return {check.test: getattr(module, check.test)(
         **{name: fixtures[name] for name in inspect.signature(getattr(module, check.test)).parameters})
@@ -388,11 +698,10 @@ def test_injection_looking_content_is_just_text(assignment):
     report = analyze_report(cells, assignment)
     results = report.section("Results")
     assert results.heading == "Results alert('x')"  # tags are dropped, their text is plain text
-    assert [(c.architecture, c.accuracy) for c in report.claims] == [("cnn", pytest.approx(0.991)),
-                                                                     ("mlp", pytest.approx(0.979))]
-    assert "\x1b[31mThe MLP" in report.claims[1].quote  # kept verbatim, never interpreted
-    outcome = check_claims(report, {"mlp": 0.979, "cnn": 0.991}, 0.01)
-    assert outcome.fraction == 1.0
+    assert [(c.architecture, c.accuracy) for c in report.claims] == [("mlp", pytest.approx(0.979)),
+                                                                     ("cnn", pytest.approx(0.991))]
+    assert "\x1b[31mThe MLP" in report.claims[0].quote  # kept verbatim, never interpreted
+    assert _check(report, {"mlp": 0.979, "cnn": 0.991}).fraction == 1.0
 
 
 def test_huge_cells_are_truncated_and_parsed_quickly(assignment):

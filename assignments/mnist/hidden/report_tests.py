@@ -1,10 +1,24 @@
 """Hidden tests for q8 (the written report). The runner passes ``report``, built once with
-``autograder.report.analyze_report`` from the notebook's markdown cells; the report is never executed."""
+``autograder.report.analyze_report`` from the notebook's markdown cells; the report is never executed.
+
+Stated accuracies are judged against the grader's measurement on the public MNIST test set (the one the
+student's notebook evaluates on), with per-architecture tolerances from the calibration's run-to-run
+spread (``autograder.report.claim_limits``)."""
 from __future__ import annotations
+
+from typing import Any
 
 from autograder.assignment import Assignment
 from autograder.checks import Outcome
-from autograder.report import ReportAnalysis, check_claims, check_insights, check_sections, check_table
+from autograder.report import (ClaimRules, ReportAnalysis, Verdict, check_claims, check_insights, check_sections,
+                               check_table, claim_limits, judge_claims)
+
+
+def _verdicts(report: ReportAnalysis, assignment: Assignment, measured: dict[str, float], models: dict,
+              calibration: dict[str, Any]) -> tuple[Verdict, ...]:
+    not_submitted = frozenset(arch for arch, model in models.items() if not model.found)
+    limits = claim_limits(ClaimRules.from_assignment(assignment), calibration)
+    return judge_claims(report, measured, limits, not_submitted=not_submitted)
 
 
 def report_sections(report: ReportAnalysis, assignment: Assignment) -> Outcome:
@@ -15,12 +29,12 @@ def report_table(report: ReportAnalysis, assignment: Assignment) -> Outcome:
     return check_table(report, assignment)
 
 
-def report_insights(report: ReportAnalysis, assignment: Assignment) -> Outcome:
-    return check_insights(report, assignment)
+def report_insights(report: ReportAnalysis, assignment: Assignment, measured_public_accuracy: dict[str, float],
+                    models: dict, calibration: dict[str, Any]) -> Outcome:
+    return check_insights(report, assignment,
+                          _verdicts(report, assignment, measured_public_accuracy, models, calibration))
 
 
-def report_claims(report: ReportAnalysis, assignment: Assignment,
-                  measured_public_accuracy: dict[str, float], models: dict) -> Outcome:
-    # Claims are compared with the public MNIST test set: the one the student's notebook evaluates on.
-    not_submitted = frozenset(arch for arch, model in models.items() if model.variable is None)
-    return check_claims(report, measured_public_accuracy, assignment.claim_tolerance, not_submitted)
+def report_claims(report: ReportAnalysis, assignment: Assignment, measured_public_accuracy: dict[str, float],
+                  models: dict, calibration: dict[str, Any]) -> Outcome:
+    return check_claims(_verdicts(report, assignment, measured_public_accuracy, models, calibration))
