@@ -26,8 +26,6 @@ import numpy as np
 
 from autograder.inside import contract
 
-MANIFEST_VERSION = 2
-DATA_ROLES = ("x_train", "y_train", "x_val", "y_val", "x_test", "y_test")
 EVIDENCE_JSON = "evidence.json"
 EVIDENCE_ARRAYS = "predictions.npz"
 
@@ -240,8 +238,8 @@ def load_evidence(export_dir: Path, predictions_dir: Path, image_counts: dict[st
     """Read the export and prediction directories; anything invalid becomes a problem, not a crash."""
     problems: list[str] = []
     manifest = _json_object(export_dir, contract.MANIFEST, problems)
-    if manifest and manifest.get("version") != MANIFEST_VERSION:
-        problems.append(f"export: manifest version {text(manifest.get('version'), 20)} is not {MANIFEST_VERSION}")
+    if manifest and manifest.get("version") != contract.MANIFEST_VERSION:
+        problems.append(f"export: manifest version {text(manifest.get('version'), 20)} is not {contract.MANIFEST_VERSION}")
         manifest = {}
     problems += [f"export: {text(e)}" for e in _list(manifest.get("errors"))[:20]]
 
@@ -264,7 +262,7 @@ def load_evidence(export_dir: Path, predictions_dir: Path, image_counts: dict[st
                                             matrix.astype(np.int64)))
 
     data = {role: plain(probe) for role, probe in _object(manifest.get("data")).items()
-            if role in DATA_ROLES and isinstance(probe, dict)}
+            if role in contract.DATA_ROLES and isinstance(probe, dict)}
     fits = [plain(f) for f in _list(manifest.get("fits"))[:contract.MAX_FITS] if isinstance(f, dict)]
     return Evidence(models=models, data=data, validation=plain(_object(manifest.get("validation"))),
                     confusion=confusion, best_model=text(manifest.get("best_model")), fits=fits, problems=problems)

@@ -14,15 +14,19 @@ from pathlib import Path
 from typing import Any
 
 import nbformat
+import numpy as np
 
-from autograder import __version__, execute, sandbox
+from autograder import __version__, execute, integrity, sandbox
+from autograder.accuracy import closest_confusion
 from autograder.artifacts import Evidence, load_evidence, save_evidence, stored_evidence
 from autograder.assignment import Assignment, AssignmentError
-from autograder.data import DataError, EvaluationSet, Mnist, keras_cache_source, load_mnist, make_evaluation_set
+from autograder.data import (DataError, EvaluationConfig, EvaluationImages, Mnist, keras_cache_source, load_mnist,
+                             make_evaluation_images)
 from autograder.diagnose import diagnose, load_table
-from autograder.hidden import run_checks
-from autograder.intake import read_notebook
-from autograder.report import analyze_report, report_markdown
+from autograder.hidden import review_list, run_checks
+from autograder.inside import contract
+from autograder.intake import PRINTED_FILE, load_printed, read_notebook, save_printed
+from autograder.report import PrintedAccuracy, analyze_report, report_markdown
 from autograder.results import REASONS, SCHEMA_VERSION, read_result, write_result
 
 ARTIFACTS = "artifacts"
@@ -34,9 +38,13 @@ def mnist_data() -> Mnist:
 
 
 @functools.lru_cache(maxsize=4)
-def evaluation_set(seed: int, size: int, max_shift: int) -> EvaluationSet:
-    mnist = mnist_data()
-    return make_evaluation_set(mnist.x_test, mnist.y_test, seed=seed, size=size, max_shift=max_shift)
+def _evaluation_images(seed: int, config: EvaluationConfig) -> EvaluationImages:
+    return make_evaluation_images(mnist_data(), seed=seed, config=config)
+
+
+def evaluation_images(assignment: Assignment) -> EvaluationImages:
+    """The grader's secret image sets (public, eval, train_sample, distorted), with their labels."""
+    return _evaluation_images(assignment.evaluation_seed(), EvaluationConfig.from_assignment(assignment))
 
 
 @functools.lru_cache(maxsize=1)
@@ -58,7 +66,8 @@ def base_result(path: Path, assignment: Assignment, sha256: str | None, student:
             "submission": _submission_block(path, sha256, student),
             "assignment": {"name": assignment.name, "bundle_sha256": assignment.bundle_sha256()},
             "status": "graded", "reason": None, "message": "", "sandboxed": sandboxed,
-            "score": 0.0, "max_score": assignment.max_score, "questions": [], "models": {},
+            "score": 0.0, "max_score": assignment.max_score, "questions": [], "models": {}, "data": {},
+            "integrity": {}, "review": [],
             "execution": None, "diagnoses": [], "timings": {},
             "grader": {"version": __version__,
                        "graded_at": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")}}
@@ -76,42 +85,64 @@ def rejected_result(result: dict[str, Any], assignment: Assignment, reason: str,
     return result
 
 
-def fixtures_for(assignment: Assignment, evidence: Evidence, notebook: Any) -> dict[str, Any]:
+def fixtures_for(assignment: Assignment, evidence: Evidence, notebook: Any,
+                 printed: tuple[PrintedAccuracy, ...] = ()) -> dict[str, Any]:
     """The names hidden tests may ask for."""
-    evaluation = evaluation_set(assignment.evaluation_seed(), assignment.evaluation_size,
-                                assignment.evaluation_max_shift)
-    public_labels = mnist_data().y_test
+    labels = {name: image_set.labels.astype(np.int64) for name, image_set in evaluation_images(assignment).sets.items()}
     calibration = assignment.calibration()
+    models = evidence.models
+    findings = integrity.assess(models, labels, calibration)
     return {
         "assignment": assignment, "calibration": calibration, "thresholds": assignment.thresholds(calibration),
-        "models": evidence.models, "probes": evidence.probes, "confusion": evidence.confusion,
-        "best_model": evidence.probes.get("best_model"),
-        "eval_labels": evaluation.labels, "public_labels": public_labels,
-        "measured_accuracy": {a: m.accuracy("eval", evaluation.labels) for a, m in evidence.models.items()
+        "param_budgets": assignment.param_budgets(calibration),
+        "models": models, "data": evidence.data, "validation": evidence.validation, "confusion": evidence.confusion,
+        "best_model": evidence.best_model, "labels": labels,
+        "integrity": findings,
+        "flagged_architectures": frozenset(arch for arch, rules in findings.items() if integrity.flagged(rules)),
+        "measured_accuracy": {a: m.accuracy("eval", labels["eval"]) for a, m in models.items()
                               if "eval" in m.predictions},
-        "measured_public_accuracy": {a: m.accuracy("public", public_labels) for a, m in evidence.models.items()
+        "measured_public_accuracy": {a: m.accuracy("public", labels["public"]) for a, m in models.items()
                                      if "public" in m.predictions},
         "report": analyze_report(report_markdown(notebook), assignment),
+        "printed_accuracies": printed,
     }
 
 
 def models_block(fixtures: dict[str, Any]) -> dict[str, Any]:
+    """What the grader found and measured per architecture, and how it fed each model."""
     block = {}
     for arch, model in fixtures["models"].items():
         threshold = fixtures["thresholds"][arch]
-        block[arch] = {"variable": model.variable, "found_by": model.found_by, "error": model.error,
-                       "params": (model.summary or {}).get("params"),
+        block[arch] = {"found": model.found, "variable": model.variable, "found_by": model.found_by,
+                       "class_name": model.class_name, "subclassed": model.subclassed, "error": model.error,
+                       "params": (model.summary or {}).get("params"), "param_budget": fixtures["param_budgets"][arch],
+                       "input": model.input, "fed": model.fed, "training": model.training,
                        "accuracy": fixtures["measured_accuracy"].get(arch),
                        "public_accuracy": fixtures["measured_public_accuracy"].get(arch),
                        "threshold_full": threshold.full, "threshold_zero": threshold.zero}
     return block
 
 
-def score(result: dict[str, Any], assignment: Assignment, evidence: Evidence, notebook: Any) -> dict[str, Any]:
+def data_block(evidence: Evidence, labels: dict[str, np.ndarray]) -> dict[str, Any]:
+    """Which variable played each data role and the confusion matrix, and what they held (for the feedback)."""
+    keep = ("variable", "found_by", "type", "dtype", "shape", "min", "max", "mean", "std", "labels", "error")
+    match = closest_confusion(evidence.confusion, evidence.models, labels["public"])
+    chosen = None if match is None else {"index": match.index, "variable": evidence.confusion[match.index].variable,
+                                         "closest": match.arch, "moved": match.moved}
+    return {"roles": {role: {k: probe.get(k) for k in keep if k in probe} for role, probe in evidence.data.items()},
+            "validation": evidence.validation, "confusion": chosen,
+            "confusion_candidates": [{"variable": c.variable, "found_by": c.found_by} for c in evidence.confusion]}
+
+
+def score(result: dict[str, Any], assignment: Assignment, evidence: Evidence, notebook: Any,
+          printed: tuple[PrintedAccuracy, ...] = ()) -> dict[str, Any]:
     """Phase B: run the hidden tests on the evidence and fill in scores (also used by regrade)."""
-    fixtures = fixtures_for(assignment, evidence, notebook)
+    fixtures = fixtures_for(assignment, evidence, notebook, printed)
     result["questions"] = run_checks(assignment, fixtures)
     result["models"] = models_block(fixtures)
+    result["data"] = data_block(evidence, fixtures["labels"])
+    result["integrity"] = integrity.as_block(fixtures["integrity"])
+    result["review"] = review_list(result["questions"])
     result["score"] = round(sum(q["score"] for q in result["questions"]), 4)
     result["max_score"] = assignment.max_score
     return result
@@ -147,17 +178,18 @@ def _phase_a(notebook_in: Any, assignment: Assignment, artifacts: Path, *, sandb
     predictor = None
     try:
         job.prepare()
-        evaluation = evaluation_set(assignment.evaluation_seed(), assignment.evaluation_size,
-                                    assignment.evaluation_max_shift)
-        image_sets = {"eval": evaluation.images, "public": mnist_data().x_test}
-        predictor = execute.start_predictor(job, image_sets, sandboxed=sandboxed)
+        images = evaluation_images(assignment)
+        image_sets = images.image_sets()
+        predictor = execute.start_predictor(job, image_sets, sandboxed=sandboxed,
+                                            ablation=("eval", images.ablation_size))
         notebook = nbformat.from_dict(notebook_in)
         execution = execute.run_notebook(
             notebook, job, budget=ex.wall_budget_seconds, cell_timeout=ex.cell_timeout_seconds,
             on_error=ex.on_error, models=assignment.models, probes=assignment.probes,
             max_output_bytes=int(ex.max_output_mb * 2**20), sandboxed=sandboxed)
-        if any((job.export / "models").glob("*.keras")):
-            execution.predict = execute.predict(predictor)
+        exported = job.export / contract.MODELS_DIR  # whole models (.keras) or a subclass's weights (.weights.h5)
+        if exported.is_dir() and any(exported.iterdir()):
+            execution.predict = execute.predict(predictor, notebook_seconds=execution.seconds)
         evidence = load_evidence(job.export, job.predictions, {k: len(v) for k, v in image_sets.items()})
         save_evidence(evidence, artifacts)
         nbformat.write(execution.notebook, artifacts / "executed.ipynb")
@@ -187,6 +219,7 @@ def grade_into(path: str | Path, assignment: Assignment, result_path: Path, arti
         sandbox.check_available()
     artifacts.mkdir(parents=True, exist_ok=True)
     nbformat.write(intake.notebook, artifacts / "submission.ipynb")
+    save_printed(intake.printed, artifacts / PRINTED_FILE)
 
     try:
         execution, evidence = _phase_a(intake.notebook, assignment, artifacts, sandboxed=sandboxed,
@@ -201,7 +234,7 @@ def grade_into(path: str | Path, assignment: Assignment, result_path: Path, arti
 
     ex = assignment.execution
     checks_started = time.monotonic()
-    score(result, assignment, evidence, intake.notebook)
+    score(result, assignment, evidence, intake.notebook, intake.printed)
     result["execution"] = execution.as_dict()
     result["reason"] = overall_reason(execution)
     result["message"] = REASONS.get(result["reason"], "") if result["reason"] else "Graded."
@@ -225,7 +258,7 @@ def regrade(result_path: Path, artifacts: Path, assignment: Assignment) -> dict[
     else:
         evidence = stored_evidence(artifacts)
         notebook = nbformat.read(artifacts / "submission.ipynb", as_version=4)
-        score(result, assignment, evidence, notebook)
+        score(result, assignment, evidence, notebook, load_printed(artifacts / PRINTED_FILE))
     result["assignment"]["bundle_sha256"] = assignment.bundle_sha256()
     result["grader"]["regraded_at"] = dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")
     write_result(result_path, result)

@@ -11,13 +11,28 @@ Schema (``schema_version`` 1), one JSON object per submission::
     sandboxed        false only under --unsafe-no-sandbox
     score, max_score points after checks (overrides and late penalties live in the gradebook)
     questions        [{id, title, score, max_score, status, message, checks: [...]}]
-                     check: {name, score, max_score, passed, message, detail}
+                     check: {name, score, max_score, passed, status, message, detail}
+                     check status: "passed" | "partial" | "failed" | "not_assessed" (its inputs are missing,
+                     e.g. no such model) | "needs_review" (the work is there but the grader cannot judge
+                     it, e.g. a model that will not rebuild: 0 points until a person looks) | "grader_error";
+                     a question is "needs_review" when any of its checks is.
                      ``message`` is for the student; ``detail`` is for TAs only.
-    models           {arch: {variable, found_by, accuracy, public_accuracy, params, ...}}
+    review           [{question, check, status, reason}]   checks a person must look at (needs_review and
+                     grader_error); empty when none
+    models           {arch: {found, variable, found_by, class_name, subclassed, error, params, param_budget,
+                             input (what the author fed it), fed (how the grader fed it: scale, offset, shape,
+                             pad), training (fit_calls, fit_steps, training_steps, weights_moved),
+                             accuracy (on ``eval``), public_accuracy, threshold_full, threshold_zero}}
+    integrity        {arch: {rule: {passed: true | false | null, message, evidence: {...}}}}   per model with
+                     predictions; rules in autograder.integrity (trained, not_trained_on_test, generalises,
+                     does_the_work, distinct); false: flagged, no accuracy points; null: not measured
+    data             {roles: {role: {variable, found_by, dtype, shape, ...}}, validation: {kind, fraction,
+                      variable}, confusion: null | {index, variable, closest, moved}, confusion_candidates}
     execution        {seconds, budget_seconds, cells: [{index, seconds, status, error, diagnosis}],
                       stopped: null | "wall_budget" | "memory" | "kernel_died" | ...,
                       output_truncated, peak_rss_mb}
     diagnoses        [{code, title, advice, cell}]   from autograder.diagnose
+    notes            [str]   TA-facing: intake notes, exported files that were rejected, the export's own errors
     timings          {stage: seconds}
     grader           {version, graded_at}
 """
