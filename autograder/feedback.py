@@ -24,14 +24,12 @@ import numpy as np
 from jinja2 import Environment, FileSystemLoader, StrictUndefined
 from matplotlib.figure import Figure  # no pyplot: no global figure state; Figure renders with Agg
 
+from autograder.artifacts import EVIDENCE_ARRAYS
 from autograder.assignment import ARCHITECTURE_TITLES, ARCHITECTURES, Assignment, load_assignment
 from autograder.gradebook import load_results, plain_text
 from autograder.results import REASONS, atomic_write_text
 
 TEMPLATES = Path(__file__).with_name("templates")
-CONFUSION_ARTIFACT = "confusion_student.npy"
-EVIDENCE_ARCHIVE = "predictions.npz"  # the grader's stored evidence (autograder.artifacts.save_evidence)
-MAX_ARTIFACT_BYTES = 64 * 1024  # a 10x10 int64 matrix is under 1 KB
 SLOWEST_SHOWN = 10
 
 _env = Environment(loader=FileSystemLoader(TEMPLATES), autoescape=True, undefined=StrictUndefined,
@@ -102,27 +100,106 @@ def histogram_plot(percents: list[float]) -> str:
     return png_data_uri(figure)
 
 
-def load_confusion(artifacts_dir: Path) -> np.ndarray | None:
-    """The student's 10x10 confusion matrix, or None when it is absent or not a valid matrix.
-
-    Read from ``confusion_student.npy``, else from the ``confusion`` array of the stored evidence.
-    """
-    npy, archive = artifacts_dir / CONFUSION_ARTIFACT, artifacts_dir / EVIDENCE_ARCHIVE
+def load_confusion(artifacts_dir: Path, result: dict[str, Any]) -> np.ndarray | None:
+    """The student's confusion matrix the grader matched (``data.confusion.index`` of the result), read from
+    the stored evidence; None when there is none or it is not a valid 10x10 count matrix."""
+    chosen = ((result.get("data") or {}).get("confusion") or {}).get("index")
+    archive = artifacts_dir / EVIDENCE_ARRAYS
+    if not isinstance(chosen, int) or not archive.is_file():
+        return None
     try:
-        if npy.is_file() and npy.stat().st_size <= MAX_ARTIFACT_BYTES:
-            matrix = np.load(npy, allow_pickle=False)
-        elif not npy.exists() and archive.is_file():
-            with np.load(archive, allow_pickle=False) as arrays:
-                if "confusion" not in arrays.files:
-                    return None
-                matrix = arrays["confusion"]
-        else:
-            return None
+        with np.load(archive, allow_pickle=False) as arrays:
+            key = f"confusion.{chosen}"
+            if key not in arrays.files:
+                return None
+            matrix = arrays[key]
     except (ValueError, OSError, zipfile.BadZipFile):
         return None
     valid = (matrix.shape == (10, 10) and np.issubdtype(matrix.dtype, np.integer)
              and (matrix >= 0).all())
     return matrix.astype(np.int64) if valid else None
+
+
+# --- how the grader read the notebook, in words ----------------------------------------------------
+
+FOUND_BY = {"name": "by its name", "fit": "as the data fit() was given", "content": "by its content",
+            "history": "through the History that fit() returned", "container": "in a list or dict",
+            "discovered": "by its layers"}
+RULE_TITLES = {"trained": "Trained in the notebook", "not_trained_on_test": "Not trained on the test set",
+               "generalises": "Recognises new digits", "does_the_work": "Its named layers do the work",
+               "distinct": "A model of its own"}
+KNOWN_SCALINGS = {(1.0, 0.0): "raw pixel values 0-255", (round(1 / 255, 6), 0.0): "pixels divided by 255",
+                  (round(2 / 255, 6), -1.0): "pixels scaled to [-1, 1]"}
+
+
+def fed_description(fed: dict[str, Any]) -> str:
+    """How the grader fed a model, e.g. "28x28x1 images, pixels divided by 255"."""
+    shape = [d for d in fed.get("shape") or [] if isinstance(d, int)]
+    shape_text = ("784-pixel vectors" if shape == [784] else
+                  "28 rows of 28 pixels" if shape == [28, 28] else
+                  "x".join(map(str, shape)) + " images" if shape else "its input shape")
+    if fed.get("pad"):
+        shape_text += ", zero-padded to 32x32"
+    scale, offset = fed.get("scale"), fed.get("offset")
+    if isinstance(scale, (int, float)) and isinstance(offset, (int, float)):
+        how = KNOWN_SCALINGS.get((round(scale, 6), round(offset, 6)),
+                                 f"pixels x {scale:.4g} {'+' if offset >= 0 else '-'} {abs(offset):.4g}")
+        return f"{shape_text}, {how}"
+    return shape_text
+
+
+def reading_view(result: dict[str, Any]) -> dict[str, Any]:
+    """Which variable the grader used for each role and model, and how it fed each model."""
+    data = result.get("data") or {}
+    roles = [{"role": plain_text(role, 40), "variable": plain_text(probe.get("variable"), 200),
+              "found": FOUND_BY.get(probe.get("found_by"), "found"),
+              "holds": plain_text(f"{probe.get('dtype', '?')} {probe.get('shape', '')}", 200)}
+             for role, probe in (data.get("roles") or {}).items() if isinstance(probe, dict)]
+    validation = data.get("validation") or {}
+    confusion = data.get("confusion") or {}
+    models = []
+    for arch in ARCHITECTURES:
+        model = (result.get("models") or {}).get(arch) or {}
+        if not model.get("found", model.get("variable") is not None):
+            continue
+        models.append({"title": ARCHITECTURE_TITLES[arch],
+                       "variable": plain_text(model.get("variable") or model.get("class_name") or "(unnamed)", 200),
+                       "found": FOUND_BY.get(model.get("found_by"), "found"),
+                       "fed": plain_text(fed_description(model.get("fed") or {}), 200) if model.get("fed") else
+                       "not run by the grader" if model.get("error") else "as it was saved"})
+    return {"roles": roles, "models": models,
+            "validation": plain_text({"split": "validation_split in fit()", "data": "validation_data in fit()",
+                                      "arrays": "separate validation arrays"}.get(validation.get("kind"), "none found")),
+            "confusion": plain_text(confusion.get("variable"), 200) if confusion else None}
+
+
+def integrity_view(result: dict[str, Any]) -> list[dict[str, Any]]:
+    """Per model, each integrity rule in plain words; flagged and unmeasured rules first."""
+    rows = []
+    for arch in ARCHITECTURES:
+        rules = (result.get("integrity") or {}).get(arch) or {}
+        for rule, finding in rules.items():
+            passed = finding.get("passed") if isinstance(finding, dict) else None
+            rows.append({"title": ARCHITECTURE_TITLES[arch], "rule": RULE_TITLES.get(rule, plain_text(rule, 60)),
+                         "status": "passed" if passed is True else "failed" if passed is False else "needs_review",
+                         "message": plain_text((finding or {}).get("message"))})
+    order = {"failed": 0, "needs_review": 1, "passed": 2}
+    return sorted(rows, key=lambda row: order[row["status"]])
+
+
+def flagged_rows(key: str, result: dict[str, Any]) -> list[dict[str, Any]]:
+    """Instructor view: every failed integrity rule and every check that needs a person, with its evidence."""
+    rows = []
+    for arch, rules in (result.get("integrity") or {}).items():
+        for rule, finding in (rules or {}).items():
+            if isinstance(finding, dict) and finding.get("passed") is False:
+                evidence = ", ".join(f"{k}={v}" for k, v in (finding.get("evidence") or {}).items())
+                rows.append({"what": f"{ARCHITECTURE_TITLES.get(arch, arch)}: {RULE_TITLES.get(rule, rule)}",
+                             "evidence": plain_text(evidence, 400), "kind": "flagged"})
+    for item in result.get("review") or []:
+        rows.append({"what": plain_text(f"{item.get('question')} {item.get('check')}", 200),
+                     "evidence": plain_text(item.get("reason"), 400), "kind": "needs review"})
+    return [{"key": key, "href": page_name(key), **student_row(result), **row} for row in rows]
 
 
 # --- views: exactly what each page may show -------------------------------------------------------
@@ -131,7 +208,7 @@ def student_view(key: str, result: dict[str, Any], artifacts_dir: Path,
                  assignment: Assignment) -> dict[str, Any]:
     submission = result.get("submission") or {}
     reason = result.get("reason")
-    confusion = load_confusion(artifacts_dir)
+    confusion = load_confusion(artifacts_dir, result)
     return {
         "key": key,
         "assignment_title": plain_text(assignment.title or assignment.name, 200),
@@ -161,6 +238,8 @@ def student_view(key: str, result: dict[str, Any], artifacts_dir: Path,
             "advice": plain_text(d.get("advice")),
             "cell": d.get("cell") if isinstance(d.get("cell"), int) else None,
         } for d in result.get("diagnoses") or []],
+        "reading": reading_view(result),
+        "integrity": integrity_view(result),
         "confusion_png": confusion_plot(confusion) if confusion is not None else None,
         "accuracy_png": accuracy_plot(result.get("models") or {}),
     }
@@ -208,6 +287,7 @@ def summary_view(results: dict[str, dict[str, Any]], assignment: Assignment) -> 
                      "seconds": float((r.get("execution") or {}).get("seconds") or 0),
                      "stopped": plain_text((r.get("execution") or {}).get("stopped"), 100)}
                     for key, r in by_time[:SLOWEST_SHOWN]],
+        "flagged": [row for key, r in sorted(results.items()) for row in flagged_rows(key, r)],
         "students": [{"key": key, "href": page_name(key), **student_row(r), "percent": percent(r)}
                      for key, r in sorted(results.items(), key=lambda kv: student_row(kv[1])["student_id"])],
     }

@@ -8,6 +8,7 @@ from keras import layers
 
 from autograder.assignment import ARCHITECTURES, load_assignment
 from autograder.data import normalize
+from autograder.inside import contract
 from reference_solutions.architectures import BUILDERS, RECIPES, Recipe, compile_model, shape_for
 
 RECURRENT = {"simple_rnn": layers.SimpleRNN, "lstm": layers.LSTM, "gru": layers.GRU}
@@ -46,8 +47,18 @@ def test_ends_in_a_ten_way_softmax(models, arch):
 
 
 @pytest.mark.parametrize("arch", ARCHITECTURES)
-def test_stays_under_the_assignment_parameter_limit(models, arch, repo):
-    assert models[arch].count_params() <= load_assignment(repo / "assignments" / "mnist").max_params
+def test_is_the_calibrated_reference_and_within_its_parameter_budget(models, arch, repo):
+    assignment = load_assignment(repo / "assignments" / "mnist")
+    calibration = assignment.calibration()
+    assert models[arch].count_params() == calibration["architectures"][arch]["params"]
+    assert models[arch].count_params() <= assignment.param_budgets(calibration)[arch]
+
+
+@pytest.mark.parametrize("arch", ARCHITECTURES)
+def test_the_contract_classifies_it_as_its_own_kind_with_only_allowed_layers(models, arch):
+    classes = [type(layer).__name__ for layer in models[arch].layers]
+    assert contract.classify(classes) == arch
+    assert contract.disallowed_layers(arch, classes) == []
 
 
 def test_mlp_is_flatten_then_dense_layers(models):

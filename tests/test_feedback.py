@@ -34,9 +34,12 @@ def confusion_matrix() -> np.ndarray:
     return matrix
 
 
-def save_artifact(results: Path, key: str, array: np.ndarray) -> None:
+def save_evidence_archive(results: Path, key: str, candidates: list[np.ndarray]) -> None:
+    """The grader's stored evidence (autograder.artifacts.save_evidence): confusion candidates and predictions."""
     (results / "artifacts" / key).mkdir(parents=True, exist_ok=True)
-    np.save(results / "artifacts" / key / "confusion_student.npy", array, allow_pickle=True)
+    np.savez_compressed(results / "artifacts" / key / "predictions.npz",
+                        **{f"confusion.{i}": matrix for i, matrix in enumerate(candidates)},
+                        **{"mlp.eval": np.zeros(50, dtype=np.int8)})
 
 
 @pytest.fixture(scope="module")
@@ -46,13 +49,10 @@ def pages(tmp_path_factory, assignment) -> dict[str, Path]:
     (results / "results").mkdir()
     for path in FIXTURES.glob("*.json"):
         shutil.copy(path, results / "results" / path.name)
-    save_artifact(results, "a001-complete", confusion_matrix())
-    save_artifact(results, "a002-partial", confusion_matrix().astype(float))  # wrong dtype
-    save_artifact(results, "a005-injection", np.array([{"a": 1}], dtype=object))  # a pickle
-    # The grader's own evidence archive (autograder.artifacts.save_evidence) also holds the matrix.
-    (results / "artifacts" / "a004-late").mkdir(parents=True)
-    np.savez_compressed(results / "artifacts" / "a004-late" / "predictions.npz", confusion=confusion_matrix(),
-                        **{"mlp.eval": np.zeros(50, dtype=np.int8)})
+    save_evidence_archive(results, "a001-complete", [confusion_matrix()])
+    save_evidence_archive(results, "a002-partial", [confusion_matrix().astype(float)])  # wrong dtype
+    save_evidence_archive(results, "a005-injection", [np.array([{"a": 1}], dtype=object)])  # a pickle
+    save_evidence_archive(results, "a004-late", [np.eye(3, dtype=np.int64), confusion_matrix()][::-1])
     paths = write_feedback(results, results / "feedback", assignment)
     return {path.stem: path for path in paths}
 
@@ -106,7 +106,7 @@ def test_confusion_heatmap_only_from_a_valid_matrix(pages):
     assert "Confusion matrix heatmap" in html(pages, "a001-complete")
     assert "Confusion matrix heatmap" not in html(pages, "a002-partial")  # float matrix refused
     assert "Confusion matrix heatmap" not in html(pages, "a005-injection")  # pickle never loaded
-    assert "Confusion matrix heatmap" in html(pages, "a004-late")  # from predictions.npz
+    assert "Confusion matrix heatmap" in html(pages, "a004-late")  # the candidate the grader matched
     assert "Confusion matrix heatmap" not in html(pages, "a003-rejected")  # no artifacts at all
 
 
@@ -118,6 +118,33 @@ def test_plots_are_real_images(pages):
         assert picture.std() > 0.05  # not a blank canvas
     assert "Accuracy per architecture" in html(pages, "a002-partial")
     assert embedded_pngs(html(pages, "a003-rejected")) == []  # rejected: nothing measured
+
+
+def test_student_page_says_which_variable_was_used_and_how_it_was_fed(pages):
+    page = html(pages, "a001-complete")
+    assert "How the grader read your notebook" in page
+    assert "<td>x_train</td><td><code>X_tr</code></td><td>by its content</td>" in page
+    assert "Validation: validation_split in fit()." in page and "Confusion matrix: <code>cm</code>" in page
+    assert "<td>CNN</td><td><code>cnn_model</code></td><td>by its name</td><td>28x28x1 images, pixels divided by 255</td>" in page
+    assert "784-pixel vectors, pixels divided by 255" in page and "28 rows of 28 pixels" in page
+    partial = html(pages, "a002-partial")
+    assert "32x32x1 images, zero-padded to 32x32, raw pixel values 0-255" in partial
+
+
+def test_student_page_states_integrity_findings_in_plain_words_flagged_first(pages):
+    page = html(pages, "a002-partial")
+    section = page.split("Is each model a trained network of its kind?")[1].split("<h2>")[0]
+    assert "clearly better on test images (99.9%)" in section
+    assert section.index("badge failed") < section.index("badge needs_review") < section.index("badge passed")
+    assert "allowed_gap" not in page  # evidence numbers are for the instructor
+
+
+def test_summary_lists_flagged_students_and_checks_for_review_with_evidence(pages):
+    section = html(pages, "index").split("For review")[1].split("<h2>")[0]
+    assert 'href="a002-partial.html"' in section and "CNN: Not trained on the test set" in section
+    assert "eval_accuracy=0.999, train_sample_accuracy=0.97, allowed_gap=0.021" in section
+    assert "q4 simple_rnn_accuracy" in section and "needs review" in section
+    assert 'href="a001-complete.html"' not in section  # nothing to review there
 
 
 def test_summary_page(pages):
