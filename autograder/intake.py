@@ -24,6 +24,9 @@ that refuses the file (``Intake.reason`` is a code from :data:`autograder.result
      otter ``# BEGIN TESTS`` ... ``# END TESTS`` block (hidden ``# HIDDEN`` test cases included);
      ``grader.check("q1")`` cells stay (they only print, and printed output never scores);
    - outputs and execution counts are cleared, so a pre-filled "All tests passed!" means nothing;
+     before that, the accuracy-like numbers the outputs showed are kept as untrusted evidence
+     (``Intake.printed``, :func:`autograder.report.printed_accuracies`, capped): they never earn points,
+     they only show that an accuracy the report states is what the student's own run printed;
    - cell metadata is reduced to its tags, minus tags that steer execution (``raises-exception``,
      ``skip-execution``); markdown/raw attachments are dropped;
    - notebook metadata is replaced by a clean one whose kernelspec comes from the instructor's
@@ -49,7 +52,8 @@ import nbformat
 from nbformat import NotebookNode
 from nbformat.validator import ValidationError
 
-from autograder.assignment import Assignment
+from autograder.assignment import ARCHITECTURES, Assignment
+from autograder.report import MAX_PRINTED, MAX_PRINTED_TEXT, PrintedAccuracy, printed_accuracies
 from autograder.results import REASONS
 
 #: Real notebooks nest about 10 levels deep; widget and plot outputs rarely pass 30.
@@ -91,6 +95,10 @@ FAKE_PASS = re.compile(r"all tests passed|tests? passed!|\bpassed\b.*\b100(?:\.0
 
 DEFAULT_KERNELSPEC = {"name": "python3", "display_name": "Python 3", "language": "python"}
 
+#: Where grading keeps ``Intake.printed`` next to the submission, for regrades.
+PRINTED_FILE = "printed_accuracies.json"
+MAX_PRINTED_FILE_BYTES = 256 * 1024  # MAX_PRINTED entries of MAX_PRINTED_TEXT characters fit easily
+
 
 @dataclass(frozen=True)
 class Intake:
@@ -102,6 +110,7 @@ class Intake:
     notebook: NotebookNode | None
     sha256: str | None  # of the raw bytes; None when they were never read
     notes: list[str] = field(default_factory=list)  # what intake changed, for TAs
+    printed: tuple[PrintedAccuracy, ...] = ()  # accuracies the submitted outputs showed: untrusted evidence
 
 
 class Rejected(Exception):
@@ -124,6 +133,7 @@ def read_notebook(path: str | Path, assignment: Assignment) -> Intake:
         document = parse_json(decode_text(raw, notes))
         notebook = to_v4_notebook(document, notes)
         validate_or_repair(notebook, notes)
+        printed = original_printed(notebook, notes)
         notebook = sanitize(notebook, instructor_kernelspec(assignment.master_notebook), notes)
         nbformat.validate(notebook)  # a failure here is the grader's bug, reported as grader_error
     except Rejected as exc:
@@ -131,7 +141,7 @@ def read_notebook(path: str | Path, assignment: Assignment) -> Intake:
     except Exception as exc:  # noqa: BLE001 — intake must answer for every file; this one is on us
         notes.append(f"intake failed: {exc!r}")
         return Intake(False, "grader_error", REASONS["grader_error"], None, digest, notes)
-    return Intake(True, None, "The notebook was accepted.", notebook, digest, notes)
+    return Intake(True, None, "The notebook was accepted.", notebook, digest, notes, printed)
 
 
 def find_notebooks(folder: str | Path) -> list[Path]:
@@ -338,6 +348,49 @@ def sanitize(notebook: NotebookNode, kernelspec: dict, notes: list[str]) -> Note
     notebook.metadata = NotebookNode({"kernelspec": NotebookNode(kernelspec),
                                       "language_info": NotebookNode({"name": "python"})})
     return notebook
+
+
+def original_printed(notebook: NotebookNode, notes: list[str]) -> tuple[PrintedAccuracy, ...]:
+    """The accuracy-like numbers the submitted outputs showed, before sanitize clears them."""
+    cells = [(index, joined(cell.get("source", "")), [output_text(o) for o in cell.get("outputs", [])])
+             for index, cell in enumerate(notebook.cells) if cell.get("cell_type") == "code"]
+    printed = printed_accuracies(cells)
+    if printed:
+        notes.append(f"kept {len(printed)} accuracy-like number(s) from the submitted outputs as untrusted "
+                     "evidence for the report's claims (never a source of points)")
+    return printed
+
+
+def joined(text: str | list[str]) -> str:
+    return "".join(text) if isinstance(text, list) else str(text)
+
+
+def save_printed(printed: tuple[PrintedAccuracy, ...], path: Path) -> None:
+    """Keep ``Intake.printed`` next to the stored submission, so a regrade judges the same claims."""
+    path.write_text(json.dumps([{"value": p.value, "architecture": p.architecture, "text": p.text, "cell": p.cell}
+                                for p in printed], indent=1), encoding="utf-8")
+
+
+def load_printed(path: Path) -> tuple[PrintedAccuracy, ...]:
+    """What :func:`save_printed` kept; a missing file (a result graded before it existed) gives ``()``.
+
+    The content came from a student's file: every entry is checked and capped, malformed ones are dropped.
+    """
+    try:
+        if path.stat().st_size > MAX_PRINTED_FILE_BYTES:
+            return ()
+        entries = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return ()
+    kept = []
+    for entry in entries[-MAX_PRINTED:] if isinstance(entries, list) else ():
+        if not isinstance(entry, dict):
+            continue
+        value, arch, text, cell = (entry.get(k) for k in ("value", "architecture", "text", "cell"))
+        if (isinstance(value, (int, float)) and not isinstance(value, bool) and 0 <= value <= 1
+                and (arch is None or arch in ARCHITECTURES) and isinstance(text, str) and is_int(cell)):
+            kept.append(PrintedAccuracy(float(value), arch, text[:MAX_PRINTED_TEXT], cell))
+    return tuple(kept)
 
 
 def drop_test_cells(cells: list[NotebookNode]) -> list[NotebookNode]:

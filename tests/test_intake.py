@@ -11,7 +11,8 @@ import nbformat
 import pytest
 
 from autograder.assignment import load_assignment
-from autograder.intake import find_notebooks, read_folder, read_notebook
+from autograder.intake import PRINTED_FILE, find_notebooks, load_printed, read_folder, read_notebook, save_printed
+from autograder.report import MAX_PRINTED, MAX_PRINTED_TEXT
 from autograder.results import REASONS
 
 
@@ -291,3 +292,64 @@ def test_find_notebooks_ignores_clutter_and_read_folder_needs_exactly_one(tmp_pa
     empty.mkdir()
     (empty / "answers.pdf").write_bytes(b"%PDF-1.4")
     assert_rejected(read_folder(empty, assignment), "no_notebook")
+
+
+# --- the submitted outputs, kept as untrusted evidence for the report's claims ------------------------
+
+def notebook_with_outputs() -> nbformat.NotebookNode:
+    nb = good_notebook()
+    fit_log = ("Epoch 7/7\n430/430 ━━━━ 5s 11ms/step - accuracy: 0.9750 - loss: 0.0811 - val_accuracy: 0.9702"
+               "\r313/313 ━━━━ 1s - accuracy: 0.9763 - loss: 0.0761\n")
+    nb.cells += [
+        nbformat.v4.new_code_cell("rnn_model.fit(x_train, y_train)\nrnn_model.evaluate(x_test, y_test)", outputs=[
+            nbformat.v4.new_output("stream", text=fit_log),
+            nbformat.v4.new_output("execute_result", data={"text/plain": "[0.0761, 0.9763]"}, execution_count=3)]),
+        nbformat.v4.new_code_cell("for name, m in models.items():\n    print(name, m.evaluate(x_test, y_test))",
+                                  outputs=[nbformat.v4.new_output("stream", text=[
+                                      "MLP test accuracy: 97.94 %\n", "CNN test accuracy: 0.9911\n",
+                                      "Train accuracy: 0.9990\n", "Trained 6 epochs in 42.5 s with 235146 params\n"])]),
+    ]
+    return nb
+
+
+def test_the_submitted_outputs_accuracies_are_kept_before_the_outputs_are_cleared(tmp_path, assignment):
+    result = read_notebook(write(tmp_path, nbformat.writes(notebook_with_outputs())), assignment)
+    assert result.ok and all(c.get("outputs", []) == [] for c in result.notebook.cells)
+    kept = {(p.architecture, round(p.value, 4), p.cell) for p in result.printed}
+    # The recurrent cell's numbers belong to the SimpleRNN its code names; the loop's lines name their own
+    # model; a training accuracy, a time and a parameter count are not kept.
+    assert kept == {("simple_rnn", 0.975, 2), ("simple_rnn", 0.9702, 2), ("simple_rnn", 0.9763, 2),
+                    ("mlp", 0.9794, 3), ("cnn", 0.9911, 3)}
+    assert any(p.text == "MLP test accuracy: 97.94 %" for p in result.printed)
+    assert any("untrusted evidence" in note for note in result.notes)
+    assert read_notebook(write(tmp_path, nbformat.writes(good_notebook()), "plain.ipynb"), assignment).printed == ()
+
+
+def test_printed_evidence_is_capped_and_keeps_the_last_numbers(tmp_path, assignment):
+    nb = good_notebook()
+    flood = "x" * 200_000 + "".join(f"val_accuracy: 0.{i:06d}\n" for i in range(590_000, 600_000))
+    nb.cells.append(nbformat.v4.new_code_cell("history = model.fit(x, y)", outputs=[
+        nbformat.v4.new_output("stream", text=flood),
+        nbformat.v4.new_output("stream", text="Test accuracy: 0.9876 with a very long line " + "y" * 5000)]))
+    result = read_notebook(write(tmp_path, nbformat.writes(nb)), assignment)
+    assert result.ok and len(result.printed) == MAX_PRINTED
+    assert result.printed[-2].value == pytest.approx(0.599999)  # the end of each output is read: its last numbers
+    assert result.printed[-1].value == pytest.approx(0.9876) and len(result.printed[-1].text) <= MAX_PRINTED_TEXT
+
+
+def test_printed_evidence_round_trips_through_its_file_and_a_tampered_file_loses_only_bad_entries(tmp_path,
+                                                                                                  assignment):
+    result = read_notebook(write(tmp_path, nbformat.writes(notebook_with_outputs())), assignment)
+    path = tmp_path / PRINTED_FILE
+    save_printed(result.printed, path)
+    assert load_printed(path) == result.printed
+    assert load_printed(tmp_path / "missing.json") == ()
+    path.write_text(json.dumps([{"value": 0.98, "architecture": "cnn", "text": "ok", "cell": 1},
+                                {"value": 7, "architecture": "cnn", "text": "too big", "cell": 1},
+                                {"value": 0.98, "architecture": "transformer", "text": "unknown", "cell": 1},
+                                {"value": "0.98", "architecture": None, "text": "a string", "cell": 1},
+                                {"value": 0.98, "architecture": None, "text": "z" * 10_000, "cell": 2}, "junk"]))
+    assert [(p.architecture, p.text[:5], len(p.text)) for p in load_printed(path)] == [
+        ("cnn", "ok", 2), (None, "zzzzz", MAX_PRINTED_TEXT)]
+    path.write_text("{not json")
+    assert load_printed(path) == ()
