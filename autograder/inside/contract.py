@@ -73,6 +73,14 @@ def disallowed_layers(arch: str, layer_classes: Iterable[str]) -> list[str]:
     return list(dict.fromkeys(c for c in layer_classes if c not in allowed))
 
 
+# --- what the export reports -------------------------------------------------------------------------
+
+#: The data a notebook prepares, by role; found by template name, then by what fit was fed, then by content.
+DATA_ROLES = ("x_train", "y_train", "x_val", "y_val", "x_test", "y_test")
+MNIST_TEST_SIZE = 10_000  # an image or label array of this many rows is taken for the test set
+MANIFEST_VERSION = 2
+
+
 # --- files the sandboxes write (relative to their directories) --------------------------------------
 
 MANIFEST = "manifest.json"  # export dir: models, probes, fits, errors
@@ -98,6 +106,7 @@ def model_file(arch: str, subclassed: bool) -> str:
 MAX_TEXT = 200  # any string the kernel reports
 MAX_CONFUSION_CANDIDATES = 8
 MAX_FITS = 50  # fit() calls recorded
+MAX_MODEL_CANDIDATES = 30  # models listed in the manifest for the TA
 MAX_JSON_BYTES = 2 * 2**20
 MAX_NPY_BYTES = 64 * 2**20
 

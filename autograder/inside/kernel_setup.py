@@ -1,7 +1,9 @@
-"""Run once when the sandboxed kernel starts (IPKernelApp.exec_lines): seeds and thread counts.
+"""Run once when the sandboxed kernel starts (IPKernelApp.exec_lines), before any student cell.
 
-TensorFlow is configured when the student first imports it (an import hook), so a notebook that never
-uses it does not pay for the import. The student's own ``keras.utils.set_random_seed`` still wins; this
+Seeds and thread counts; the grader's saved numpy references (``probe``); and import hooks:
+TensorFlow is configured when the student first imports it, and ``keras.Model.fit`` is wrapped by
+the grader's fit recorder (``fit_hook``) when Keras is first imported, so a notebook that never uses
+them does not pay for the import. The student's own ``keras.utils.set_random_seed`` still wins; this
 makes unseeded notebooks repeatable.
 """
 import importlib.abc
@@ -11,6 +13,8 @@ import random
 import sys
 
 import numpy as np
+
+from . import fit_hook, probe  # noqa: F401  (probe: binds the real numpy functions now, before student code)
 
 random.seed(0)
 np.random.seed(0)
@@ -26,24 +30,36 @@ def _configure_tensorflow(tf) -> None:
     tf.random.set_seed(0)
 
 
+#: Top-level module -> what to do right after it is first imported.
+_AFTER_IMPORT = {"tensorflow": _configure_tensorflow, "keras": fit_hook.install}
+
+
 class _AfterImport(importlib.abc.MetaPathFinder, importlib.abc.Loader):
-    """Wraps the real loader of ``tensorflow`` to configure it right after it is imported."""
+    """Wraps the real loader of each pending module to act right after it is imported."""
+
+    def __init__(self, pending: dict) -> None:
+        self._pending, self._loaders = pending, {}
 
     def find_spec(self, name, path=None, target=None):
-        if name != "tensorflow":
+        if name not in self._pending:
             return None
-        sys.meta_path.remove(self)
         spec = importlib.machinery.PathFinder.find_spec(name, path)
         if spec is not None:
-            self._loader, spec.loader = spec.loader, self
+            self._loaders[name], spec.loader = spec.loader, self
         return spec
 
     def create_module(self, spec):
-        return self._loader.create_module(spec)
+        return self._loaders[spec.name].create_module(spec)
 
     def exec_module(self, module):
-        self._loader.exec_module(module)
-        _configure_tensorflow(module)
+        self._loaders[module.__name__].exec_module(module)
+        self._pending.pop(module.__name__)(module)
+        if not self._pending:
+            sys.meta_path.remove(self)
 
 
-sys.meta_path.insert(0, _AfterImport())
+_pending = {name: action for name, action in _AFTER_IMPORT.items() if name not in sys.modules}
+for _name in _AFTER_IMPORT.keys() - _pending.keys():
+    _AFTER_IMPORT[_name](sys.modules[_name])
+if _pending:
+    sys.meta_path.insert(0, _AfterImport(_pending))

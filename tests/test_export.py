@@ -1,0 +1,310 @@
+"""The export step and the fit hook, run in-process on namespaces shaped like real notebooks.
+
+No sandbox: the kernel-side code is plain Python, so each test builds a small namespace the way a
+student's notebook leaves it (models trained a step or two on a few hundred MNIST images), runs the
+export and reads the manifest and files it wrote.
+"""
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+keras = pytest.importorskip("keras")
+
+from autograder.inside import contract, export, fit_hook, probe  # noqa: E402
+
+CONFIG = {"models": {"mlp": "mlp_model", "cnn": "cnn_model", "simple_rnn": "rnn_model", "lstm": "lstm_model",
+                     "gru": "gru_model"},
+          "probes": {"x_train": "x_train", "y_train": "y_train", "x_val": "x_val", "y_val": "y_val",
+                     "x_test": "x_test", "y_test": "y_test", "confusion_matrix": "confusion",
+                     "best_model": "best_model_name"}}
+
+
+@pytest.fixture(scope="module", autouse=True)
+def hook():
+    fit_hook.install(keras)
+    yield
+    fit_hook.uninstall()
+
+
+@pytest.fixture(autouse=True)
+def fresh_records():
+    fit_hook.forget()
+    keras.utils.set_random_seed(0)
+    yield
+    fit_hook.forget()
+
+
+@pytest.fixture(scope="module")
+def data(mnist):
+    """A few hundred training images (scaled /255) and the 10,000 raw test images."""
+    x = mnist.x_train[:384].astype("float32") / 255.0
+    return {"x": x, "y": mnist.y_train[:384].astype("int64"), "x_test": mnist.x_test, "y_test": mnist.y_test}
+
+
+def mlp(input_shape=(28, 28)) -> keras.Model:
+    model = keras.Sequential([keras.Input(input_shape), keras.layers.Flatten(), keras.layers.Dense(10, "softmax")])
+    model.compile("adam", "sparse_categorical_crossentropy")
+    return model
+
+
+def cnn(input_shape=(28, 28, 1)) -> keras.Model:
+    model = keras.Sequential([keras.Input(input_shape), keras.layers.Conv2D(2, 3), keras.layers.Flatten(),
+                              keras.layers.Dense(10, "softmax")])
+    model.compile("adam", "sparse_categorical_crossentropy")
+    return model
+
+
+def run_export(namespace: dict, tmp_path) -> dict:
+    export.run(namespace, str(tmp_path), json.dumps(CONFIG))
+    return json.loads((tmp_path / contract.MANIFEST).read_text())
+
+
+def test_template_names_win_and_every_fact_is_recorded(data, tmp_path):
+    model = mlp()
+    x_val, y_val = data["x"][:128], data["y"][:128]
+    model.fit(data["x"], data["y"], epochs=1, batch_size=128, validation_data=(x_val, y_val), verbose=0)
+    confusion = np.diag(np.full(10, 1000))
+    namespace = {"mlp_model": model, "x_train": data["x"], "y_train": data["y"], "x_val": x_val, "y_val": y_val,
+                 "x_test": data["x_test"] / 255.0, "y_test": data["y_test"], "confusion": confusion,
+                 "best_model_name": "MLP"}
+    manifest = run_export(namespace, tmp_path)
+
+    assert manifest["version"] == 2 and manifest["errors"] == []
+    entry = manifest["models"]["mlp"]
+    assert entry["variable"] == "mlp_model" and entry["found_by"] == "name"
+    assert entry["file"] == "mlp.keras" and not entry["subclassed"]
+    assert keras.saving.load_model(tmp_path / contract.MODELS_DIR / "mlp.keras").count_params() == 7850
+    assert entry["fit_calls"] == 1 and entry["fit_steps"] == 3 == entry["training_steps"]
+    assert entry["weights_baseline"] == "before_fit" and entry["weights_moved"] > 0
+    assert entry["input"]["source"] == "fit" and entry["input"]["shape"] == [28, 28]
+    assert contract.input_scaling(entry["input"]["mean"], entry["input"]["std"]) == (1 / 255, 0.0)
+    assert {role: (found["variable"], found["found_by"]) for role, found in manifest["data"].items()} == {
+        role: (role, "name") for role in contract.DATA_ROLES}
+    assert manifest["data"]["y_train"]["labels"] == "int" and manifest["data"]["x_test"]["max"] == 1.0
+    assert manifest["validation"] == {"kind": "data", "fraction": None, "variable": None}
+    assert manifest["confusion"] == [{"variable": "confusion", "found_by": "name", "file": "confusion_0.npy",
+                                      "total": 10000}]
+    saved = np.load(tmp_path / "confusion_0.npy", allow_pickle=False)
+    assert saved.dtype == np.int64 and (saved == confusion).all()
+    assert manifest["best_model"] == "MLP"
+    fit = manifest["fits"][0]
+    assert fit["model"] == "mlp_model" and fit["validation_data"] and fit["validation_x"]["shape"] == [128, 28, 28]
+    assert fit["epochs"] == 1 and fit["steps"] == 3 and fit["error"] is None
+
+
+def test_model_built_and_trained_inside_a_function_is_found(data, tmp_path):
+    def main():
+        model = cnn()
+        return model.fit(data["x"][..., None], data["y"], epochs=1, batch_size=128, verbose=0)
+
+    def forgotten():  # nothing kept at all: only the fit hook still holds it
+        mlp().fit(data["x"], data["y"], epochs=1, batch_size=128, verbose=0)
+
+    history = main()
+    forgotten()
+    manifest = run_export({"history": history}, tmp_path)
+
+    cnn_entry, mlp_entry = manifest["models"]["cnn"], manifest["models"]["mlp"]
+    assert (cnn_entry["variable"], cnn_entry["found_by"]) == ("history.model", "history")
+    assert (mlp_entry["variable"], mlp_entry["found_by"]) == (None, "fit")
+    assert cnn_entry["fit_steps"] == 3 and cnn_entry["input"]["shape"] == [28, 28, 1]
+    assert (tmp_path / contract.MODELS_DIR / "cnn.keras").is_file()
+    assert manifest["data"]["x_train"]["found_by"] == "fit"
+    assert manifest["data"]["x_train"]["variable"].startswith("fit #")  # an unnamed expression was fed
+
+
+class DigitNet(keras.Model):
+    def __init__(self):
+        super().__init__()
+        self.conv = keras.layers.Conv2D(2, 3, activation="relu")
+        self.flatten = keras.layers.Flatten()
+        self.out = keras.layers.Dense(10, activation="softmax")
+
+    def call(self, inputs):
+        return self.out(self.flatten(self.conv(inputs)))
+
+
+def test_subclassed_model_is_saved_as_weights_with_its_fit_shape(data, tmp_path):
+    net = DigitNet()
+    net.compile("adam", "sparse_categorical_crossentropy")
+    net.fit(data["x"][..., None], data["y"], epochs=1, batch_size=128, verbose=0)
+    manifest = run_export({"net": net}, tmp_path)
+
+    entry = manifest["models"]["cnn"]
+    assert entry["subclassed"] and entry["class_name"] == "DigitNet" and entry["found_by"] == "discovered"
+    assert entry["file"] == contract.model_file("cnn", True) == "cnn.weights.h5"
+    assert (tmp_path / contract.MODELS_DIR / "cnn.weights.h5").is_file()
+    assert not (tmp_path / contract.MODELS_DIR / "cnn.keras").exists()
+    assert entry["input"]["shape"] == [28, 28, 1] and entry["input"]["source"] == "fit"
+    assert entry["weights_baseline"] == "first_step"  # fit built it: no weights existed before
+    rebuilt = DigitNet()
+    rebuilt(np.zeros((1, 28, 28, 1), "float32"))
+    rebuilt.load_weights(tmp_path / contract.MODELS_DIR / "cnn.weights.h5")
+    assert np.allclose(rebuilt.predict(data["x"][:8, ..., None], verbose=0),
+                       net.predict(data["x"][:8, ..., None], verbose=0))
+
+
+def test_keras2_style_names_are_found_by_fit_and_content(data, tmp_path):
+    X_train, Y_train = data["x"][:256].reshape(-1, 784), keras.utils.to_categorical(data["y"][:256], 10)
+    x_valid, y_valid = data["x"][256:].reshape(-1, 784), keras.utils.to_categorical(data["y"][256:], 10)
+    X_test, Y_test = data["x_test"].reshape(-1, 784) / 255.0, keras.utils.to_categorical(data["y_test"], 10)
+    model = keras.Sequential([keras.Input((784,)), keras.layers.Dense(10, activation="softmax")])
+    model.compile("adam", "categorical_crossentropy")
+    model.fit(X_train, Y_train, batch_size=128, epochs=1, validation_data=(x_valid, y_valid), verbose=0)
+    cm = np.bincount(data["y_test"] * 10 + data["y_test"], minlength=100).reshape(10, 10)
+    namespace = {"X_train": X_train, "Y_train": Y_train, "x_valid": x_valid, "y_valid": y_valid,
+                 "X_test": X_test, "Y_test": Y_test, "network": model, "cm": cm}
+    manifest = run_export(namespace, tmp_path)
+
+    found = {role: (entry["variable"], entry["found_by"]) for role, entry in manifest["data"].items()}
+    assert found == {"x_train": ("X_train", "fit"), "y_train": ("Y_train", "fit"), "x_val": ("x_valid", "fit"),
+                     "y_val": ("y_valid", "fit"), "x_test": ("X_test", "content"), "y_test": ("Y_test", "content")}
+    assert manifest["data"]["y_train"]["labels"] == "one_hot" and manifest["data"]["x_test"]["images"]
+    assert manifest["validation"] == {"kind": "data", "fraction": None, "variable": "x_valid"}
+    assert manifest["models"]["mlp"]["variable"] == "network"
+    assert manifest["models"]["mlp"]["input"]["shape"] == [784]
+    assert manifest["confusion"][0]["variable"] == "cm" and manifest["confusion"][0]["found_by"] == "content"
+
+
+def test_validation_split_and_unnamed_inputs(data, tmp_path):
+    raw = (data["x"] * 255).astype("uint8")
+    model = mlp()
+    model.fit(raw / 255.0, data["y"], epochs=1, batch_size=128, validation_split=0.25, verbose=0)
+    manifest = run_export({"raw_images": raw, "model": model}, tmp_path)
+
+    assert manifest["validation"] == {"kind": "split", "fraction": 0.25, "variable": None}
+    x_train = manifest["data"]["x_train"]
+    assert x_train["found_by"] == "fit" and x_train["variable"] == "fit #0 x" and x_train["max"] <= 1.0
+    assert manifest["models"]["mlp"]["fit_steps"] == 3  # 288 of 384 images train, batches of 128
+    assert "x_val" not in manifest["data"]
+
+
+def test_raw_pixel_training_is_reported_as_fed(data, tmp_path):
+    raw = (data["x"] * 255).astype("float32")
+    model = mlp()
+    model.fit(raw, data["y"], epochs=1, batch_size=128, verbose=0)
+    manifest = run_export({"model": model, "x_test": data["x_test"]}, tmp_path)
+
+    fed = manifest["models"]["mlp"]["input"]
+    assert contract.input_scaling(fed["mean"], fed["std"]) == (1.0, 0.0) and fed["source"] == "fit"
+
+
+def test_confusion_matrices_by_content(data, tmp_path):
+    pandas = pytest.importorskip("pandas")
+    metrics = pytest.importorskip("sklearn.metrics")
+    import tensorflow as tf
+
+    counts = np.arange(100).reshape(10, 10)
+    namespace = {"table": pandas.DataFrame(counts + 1), "same_table_again": pandas.DataFrame(counts + 1),
+                 "tensor_cm": tf.math.confusion_matrix(data["y_test"], data["y_test"]),
+                 "display": metrics.ConfusionMatrixDisplay(counts + 2),
+                 "normalised": counts / counts.sum(), "negative": counts - 50, "not_square": np.ones((10, 9), int)}
+    manifest = run_export(namespace, tmp_path)
+
+    variables = [entry["variable"] for entry in manifest["confusion"]]
+    assert variables == ["table", "tensor_cm", "display.confusion_matrix"]  # distinct count matrices only
+    for index, expected in enumerate((counts + 1, np.diag(np.bincount(data["y_test"])), counts + 2)):
+        saved = np.load(tmp_path / contract.CONFUSION_FILE.format(index=index), allow_pickle=False)
+        assert saved.dtype == np.int64 and (saved == expected).all()
+
+
+def test_confusion_candidates_are_capped_and_a_bad_named_one_is_reported(tmp_path):
+    namespace = {"confusion": np.eye(10) / 2, **{f"cm{i}": np.full((10, 10), i) for i in range(20)}}
+    manifest = run_export(namespace, tmp_path)
+
+    assert len(manifest["confusion"]) == contract.MAX_CONFUSION_CANDIDATES
+    assert all(entry["found_by"] == "content" for entry in manifest["confusion"])
+    assert any(error.startswith("confusion is not a 10x10 matrix of counts") for error in manifest["errors"])
+
+
+def test_patched_numpy_before_the_export_does_not_change_the_probes(data, tmp_path, monkeypatch):
+    forged = np.full((100, 28, 28), 0.5)
+    monkeypatch.setattr(np, "asarray", lambda *args, **kwargs: forged)
+    monkeypatch.setattr(np, "mean", lambda *args, **kwargs: 0.5)
+    monkeypatch.setattr(np, "save", lambda *args, **kwargs: None)
+    namespace = {"x_train": data["x"], "y_train": data["y"], "x_val": "no validation set",
+                 "x_test": data["x_test"], "confusion": np.eye(10, dtype=int) * 1000}
+    manifest = run_export(namespace, tmp_path)
+
+    x_train = manifest["data"]["x_train"]
+    assert x_train["shape"] == [384, 28, 28] and x_train["mean"] == pytest.approx(float(data["x"].mean()), 1e-5)
+    assert manifest["data"]["x_test"]["max"] == 255.0
+    assert manifest["data"]["x_val"] == {"variable": "x_val", "found_by": "name", "present": True, "type": "str",
+                                         "kind": "str", "is_array": False}
+    assert manifest["validation"]["kind"] is None
+    assert (tmp_path / "confusion_0.npy").is_file()  # written with the grader's own np.save
+
+
+def test_a_str_where_x_val_should_be_gives_way_to_a_real_validation_array(data, tmp_path):
+    namespace = {"x_train": data["x"][:256], "x_val": "see below", "x_valid": data["x"][256:],
+                 "y_valid": data["y"][256:]}
+    manifest = run_export(namespace, tmp_path)
+
+    assert (manifest["data"]["x_val"]["variable"], manifest["data"]["x_val"]["found_by"]) == ("x_valid", "content")
+    assert manifest["data"]["x_val"]["is_array"] and manifest["data"]["y_val"]["variable"] == "y_valid"
+    assert manifest["validation"] == {"kind": "arrays", "fraction": None, "variable": "x_valid"}
+
+
+def test_trained_mnist_shaped_models_are_preferred(data, tmp_path):
+    cifar = cnn((32, 32, 3))  # never trained, and shaped for colour images
+    untrained = cnn()
+    trained = cnn()
+    trained.fit(data["x"][..., None], data["y"], epochs=1, batch_size=128, verbose=0)
+    stacked = keras.Sequential([keras.Input((28, 28)), keras.layers.Bidirectional(keras.layers.LSTM(2)),
+                                keras.layers.Dense(10, "softmax")])
+    mixed = keras.Sequential([keras.Input((28, 28)), keras.layers.SimpleRNN(2, return_sequences=True),
+                              keras.layers.GRU(2), keras.layers.Dense(10)])
+    namespace = {"a_cifar": cifar, "b_untrained": untrained, "models": [trained, stacked], "zoo": {"odd": mixed}}
+    manifest = run_export(namespace, tmp_path)
+
+    assert manifest["models"]["cnn"]["variable"] == "models[0]"
+    assert manifest["models"]["cnn"]["found_by"] == "container"
+    assert manifest["models"]["lstm"]["variable"] == "models[1]"
+    assert "gru" not in manifest["models"] and "simple_rnn" not in manifest["models"]
+    rows = {row["variable"]: row for row in manifest["candidates"]}
+    assert rows["a_cifar"] == {"variable": "a_cifar", "found_by": "discovered", "class_name": "Sequential",
+                               "kind": "cnn", "trained": False, "mnist_shaped": False, "chosen": None}
+    assert rows["b_untrained"]["mnist_shaped"] and not rows["b_untrained"]["trained"]
+    assert rows["zoo['odd']"]["kind"] == "mixed" and rows["models[0]"]["chosen"] == "cnn"
+
+
+def test_fit_hook_is_transparent_and_records_other_inputs(data):
+    tf = pytest.importorskip("tensorflow")
+    model = mlp()
+    student_callbacks = []
+    history = model.fit(data["x"], data["y"], epochs=2, batch_size=128, verbose=0, callbacks=student_callbacks)
+    assert isinstance(history, keras.callbacks.History) and history.model is model
+    assert len(history.history["loss"]) == 2 and student_callbacks == []
+    with pytest.raises(ValueError, match="Unrecognized data type"):
+        model.fit("not data", epochs=1, verbose=0)
+
+    def batches():
+        while True:
+            yield data["x"][:128], data["y"][:128]
+
+    dataset = tf.data.Dataset.from_tensor_slices((data["x"], data["y"])).batch(128)
+    model.fit(batches(), steps_per_epoch=2, epochs=1, verbose=0)
+    model.fit(dataset, epochs=1, verbose=0)
+    kinds = [(call["x"]["kind"], call["x"]["is_array"], call["steps"], bool(call["error"])) for call in fit_hook.FITS]
+    assert kinds == [("array", True, 6, False), ("str", False, 0, True), ("generator", False, 2, False),
+                     ("dataset", False, 3, False)]
+    assert fit_hook.MODELS[id(model)].fit_calls == 4
+
+
+def test_probe_reads_types_not_claims():
+    assert probe.probe(None) == {"present": False}
+    assert probe.probe([1, 2, 3])["labels"] == "int"
+    assert probe.probe(np.eye(10)[[1, 2, 3]])["labels"] == "one_hot"
+    assert probe.probe(np.array([0.5, 1.5]))["labels"] is None
+    assert probe.probe(np.array(["a", "b"]))["is_array"] is False
+    assert probe.probe(np.zeros((5, 28, 28, 1)))["images"] and not probe.probe(np.zeros((5, 32, 32, 3)))["images"]
+    assert probe.probe({"a": 1})["keys"] == ["a"]
+
+    class Liar:
+        def __array__(self, dtype=None, copy=None):
+            raise RuntimeError("no")
+
+    assert probe.probe(Liar())["error"] == "RuntimeError: no"
