@@ -650,14 +650,14 @@ def _hidden_tests(repo):
     return module
 
 
-def _run_q8(repo, assignment, cells, measured, printed=(), integrity=None):
+def _run_q8(repo, assignment, cells, measured, printed=(), flagged=frozenset()):
     """Call each q8 hidden test the way the runner does: fixtures by parameter name."""
     module = _hidden_tests(repo)
     models = {arch: ModelEvidence(arch, found=arch in measured, variable=f"{arch}_model" if arch in measured else None)
               for arch in ARCHS}
     fixtures = {"report": analyze_report(cells, assignment), "assignment": assignment,
                 "measured_public_accuracy": measured, "models": models, "calibration": assignment.calibration(),
-                "printed_accuracies": tuple(printed), "integrity": integrity or {}}
+                "printed_accuracies": tuple(printed), "flagged_architectures": frozenset(flagged)}
     q8 = next(q for q in assignment.questions if q.id == "q8")
     return {check.test: getattr(module, check.test)(
         **{name: fixtures[name] for name in inspect.signature(getattr(module, check.test)).parameters})
@@ -678,6 +678,20 @@ def test_the_complete_report_fails_claims_when_the_grader_measures_otherwise(rep
     outcomes = _run_q8(repo, assignment, FULL_REPORT, {**MEASURED, "lstm": 0.95})
     assert outcomes["report_claims"].fraction == 0.0
     assert "LSTM reaches 98.6% but the grader measured 95.0%" in outcomes["report_claims"].message
+
+
+def test_the_hidden_tests_use_the_printed_numbers_and_the_integrity_verdicts(repo, assignment):
+    # The LSTM's re-run landed 1.86 points below what the notebook printed and the report states (98.6 %):
+    # beyond the committed tolerance, within the bound for a printed run.
+    measured = {**MEASURED, "lstm": 0.9674}
+    assert _run_q8(repo, assignment, FULL_REPORT, measured)["report_claims"].fraction == 0.0
+    printed = [PrintedAccuracy(0.9860, "lstm", "LSTM test accuracy: 0.9860", 12)]
+    outcomes = _run_q8(repo, assignment, FULL_REPORT, measured, printed)
+    assert outcomes["report_claims"].fraction == 1.0 and outcomes["report_insights"].fraction == 1.0
+    # A model that failed integrity: its claim is no match, and the insights naming it rest on it.
+    outcomes = _run_q8(repo, assignment, FULL_REPORT, MEASURED, printed, flagged={"cnn"})
+    assert outcomes["report_claims"].fraction == 0.0 and "failed the grader's integrity" in outcomes["report_claims"].message
+    assert outcomes["report_insights"].fraction == ClaimRules.from_assignment(assignment).inflated_insights_credit
 
 
 def test_an_empty_report_scores_zero_with_clear_messages(repo, assignment):

@@ -3,22 +3,26 @@
 
 Stated accuracies are judged against the grader's measurement on the public MNIST test set (the one the
 student's notebook evaluates on), with per-architecture tolerances from the calibration's run-to-run
-spread (``autograder.report.claim_limits``)."""
+spread (``autograder.report.claim_limits``). The numbers the submitted notebook printed
+(``printed_accuracies``, untrusted) only excuse a plausible re-run difference; a claim about a model that
+failed an integrity check (``flagged_architectures``) is never a match."""
 from __future__ import annotations
 
 from typing import Any
 
 from autograder.assignment import Assignment
 from autograder.checks import Outcome
-from autograder.report import (ClaimRules, ReportAnalysis, Verdict, check_claims, check_insights, check_sections,
-                               check_table, claim_limits, judge_claims)
+from autograder.report import (ClaimRules, PrintedAccuracy, ReportAnalysis, Verdict, check_claims, check_insights,
+                               check_sections, check_table, claim_limits, judge_claims)
 
 
 def _verdicts(report: ReportAnalysis, assignment: Assignment, measured: dict[str, float], models: dict,
-              calibration: dict[str, Any]) -> tuple[Verdict, ...]:
+              calibration: dict[str, Any], printed: tuple[PrintedAccuracy, ...],
+              flagged: frozenset[str]) -> tuple[Verdict, ...]:
     not_submitted = frozenset(arch for arch, model in models.items() if not model.found)
     limits = claim_limits(ClaimRules.from_assignment(assignment), calibration)
-    return judge_claims(report, measured, limits, not_submitted=not_submitted)
+    return judge_claims(report, measured, limits, printed=printed, failed_integrity=flagged,
+                        not_submitted=not_submitted)
 
 
 def report_sections(report: ReportAnalysis, assignment: Assignment) -> Outcome:
@@ -30,11 +34,14 @@ def report_table(report: ReportAnalysis, assignment: Assignment) -> Outcome:
 
 
 def report_insights(report: ReportAnalysis, assignment: Assignment, measured_public_accuracy: dict[str, float],
-                    models: dict, calibration: dict[str, Any]) -> Outcome:
-    return check_insights(report, assignment,
-                          _verdicts(report, assignment, measured_public_accuracy, models, calibration))
+                    models: dict, calibration: dict[str, Any], printed_accuracies: tuple[PrintedAccuracy, ...],
+                    flagged_architectures: frozenset[str]) -> Outcome:
+    return check_insights(report, assignment, _verdicts(report, assignment, measured_public_accuracy, models,
+                                                        calibration, printed_accuracies, flagged_architectures))
 
 
 def report_claims(report: ReportAnalysis, assignment: Assignment, measured_public_accuracy: dict[str, float],
-                  models: dict, calibration: dict[str, Any]) -> Outcome:
-    return check_claims(_verdicts(report, assignment, measured_public_accuracy, models, calibration))
+                  models: dict, calibration: dict[str, Any], printed_accuracies: tuple[PrintedAccuracy, ...],
+                  flagged_architectures: frozenset[str]) -> Outcome:
+    return check_claims(_verdicts(report, assignment, measured_public_accuracy, models, calibration,
+                                  printed_accuracies, flagged_architectures))
