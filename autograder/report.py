@@ -682,7 +682,13 @@ class PrintedAccuracy:
     cell: int  # index of the code cell among the notebook's cells
 
 
-_PRINTED_TRAINING = re.compile(r"train\w*[\s_:=-]*(?:acc\w*)?[\s:=]*$", re.IGNORECASE)
+# The label just before a printed number, when it says the number is no test accuracy: training accuracy,
+# a loss, a learning rate, another metric.
+_PRINTED_NOT_TEST = re.compile(r"(?:train\w*[\s_:=-]*(?:acc\w*)?|loss|lr|learning[\s_]rate|error|mse|mae"
+                               r"|precision|recall|f1\w*)[\s:=]*$", re.IGNORECASE)
+# A Keras epoch line ("accuracy: 0.97 - loss: ... - val_accuracy: 0.98"): its bare accuracy is training's.
+_EPOCH_LINE = re.compile(r"val_acc", re.IGNORECASE)
+_BARE_ACCURACY_LABEL = re.compile(r"(?<!val_)acc\w*[\s:=]*$", re.IGNORECASE)
 _PRINTED_FRACTION = re.compile(r"(?<![\w.])(0?\.\d{2,}|1\.0+)(?![\w.])()")
 _PRINTED_BARE_PERCENT = re.compile(r"(?<![\w.])([5-9]\d\.\d+|100\.0+)(?![\w.%])()")  # on accuracy lines only
 _OUTPUT_LINES = re.compile(r"[\r\n\x08]+")
@@ -690,13 +696,16 @@ _OUTPUT_LINES = re.compile(r"[\r\n\x08]+")
 
 def _printed_numbers(line: str) -> Iterator[_Number]:
     """Accuracy-like numbers of one output line: percentages, fractions with two or more decimals, and
-    50-100 with decimals on a line about accuracy; not those labelled as training."""
+    50-100 with decimals on a line about accuracy; not those labelled as training accuracy (also the bare
+    "accuracy" of a Keras epoch line, next to its "val_accuracy"), loss or another metric."""
     patterns = [_PERCENT, _PRINTED_FRACTION] + ([_PRINTED_BARE_PERCENT] if _ACCURACY_WORD.search(line) else [])
+    epoch_line = bool(_EPOCH_LINE.search(line))
     for pattern in patterns:
         for match in pattern.finditer(line):
             number = _as_fraction(match)
-            if (number is not None and number.value >= _PLAUSIBLE
-                    and not _PRINTED_TRAINING.search(line[max(0, match.start() - 24):match.start()])):
+            label = line[max(0, match.start() - 24):match.start()]
+            if (number is not None and number.value >= _PLAUSIBLE and not _PRINTED_NOT_TEST.search(label)
+                    and not (epoch_line and _BARE_ACCURACY_LABEL.search(label))):
                 yield number
 
 
