@@ -47,6 +47,18 @@ def test_every_architecture_found_and_checked(full):
         assert result["models"][arch]["found_by"] == "name"
         assert check(result, f"{arch}_architecture")["status"] == "passed", arch
     assert question(result, "q1")["status"] == "passed"
+    assert result["data"]["roles"]["x_train"]["variable"] == "x_train"
+    assert result["data"]["confusion"]["variable"] == "confusion"
+
+
+def test_honest_models_pass_every_integrity_rule(full):
+    result, _ = full
+    assert set(result["integrity"]) == {"mlp", "cnn", "simple_rnn", "lstm", "gru"}
+    for arch, rules in result["integrity"].items():
+        assert {rule: f["passed"] for rule, f in rules.items()} == dict.fromkeys(rules, True), (arch, rules)
+        assert check(result, f"{arch}_accuracy")["status"] != "needs_review", arch
+    assert result["integrity"]["cnn"]["does_the_work"]["evidence"]["agreement"] < 0.95
+    assert result["models"]["cnn"]["training"]["fit_steps"] > 0 and result["review"] == []
 
 
 def test_accuracy_is_measured_by_the_grader_on_hidden_images(full):
@@ -98,8 +110,8 @@ def test_cnn_that_is_secretly_an_mlp_loses_the_cnn_points(small_assignment, tmp_
     result = grade_one(notebooks.write(nb, tmp_path / "fake_cnn.ipynb"), small_assignment, tmp_path / "graded")
     q3 = question(result, "q3")
     assert q3["score"] == 0 and "is an MLP, not a CNN" in q3["message"]
-    assert result["models"]["lstm"] == {**result["models"]["lstm"], "variable": "my_recurrent_net",
-                                        "found_by": "discovered"}
+    assert result["models"]["lstm"]["variable"] == "my_recurrent_net"
+    assert result["models"]["lstm"]["found_by"] in ("fit", "discovered")
     assert check(result, "lstm_architecture")["status"] == "passed"
 
 
@@ -147,7 +159,7 @@ def test_unsandboxed_run_is_marked_as_such(small_assignment, tmp_path):
     nbformat.write(nb, path)
     result = grade_one(path, small_assignment, tmp_path / "graded", sandboxed=False)
     assert result["sandboxed"] is False and result["status"] == "graded"
-    assert question(result, "q1")["score"] == 0 and "x_train is missing" in question(result, "q1")["message"]
+    assert question(result, "q1")["status"] == "not_assessed" and "no MNIST images" in question(result, "q1")["message"]
 
 
 def test_a_grader_failure_is_one_error_result_not_a_crash(small_assignment, tmp_path, monkeypatch):
