@@ -308,3 +308,42 @@ def test_probe_reads_types_not_claims():
             raise RuntimeError("no")
 
     assert probe.probe(Liar())["error"] == "RuntimeError: no"
+
+
+@pytest.mark.slow
+def test_in_the_sandboxed_kernel_the_hook_precedes_student_code_and_patches_do_not_reach_the_probes(tmp_path):
+    """kernel_setup installs the fit hook and binds numpy before the first cell: a model trained and
+    dropped inside a function is still exported, and patching numpy afterwards forges no probe."""
+    import nbformat
+
+    from autograder import execute, sandbox
+    from autograder.grade import keras_cache_file
+
+    cells = ["import numpy as np\nrng = np.random.default_rng(0)\n"
+             "x_train = rng.random((256, 28, 28), dtype=np.float32)\ny_train = rng.integers(0, 10, 256)",
+             "import tensorflow as tf\n"
+             "def main():\n"
+             "    model = tf.keras.Sequential([tf.keras.layers.Flatten(), tf.keras.layers.Dense(10, 'softmax')])\n"
+             "    model.compile('adam', 'sparse_categorical_crossentropy')\n"
+             "    model.fit(x_train, y_train, epochs=2, batch_size=64, validation_split=0.25, verbose=0)\n"
+             "main()",
+             "np.asarray = lambda *a, **k: np.zeros((9, 28, 28))\nnp.mean = lambda *a, **k: 0.0\nx_val = 'none'"]
+    nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(source) for source in cells])
+    limits = sandbox.Limits(wall_seconds=120, memory_mb=2048)
+    job = execute.Job(tmp_path / "job", sandbox.SandboxSpec(limits=limits, keras_cache=keras_cache_file()))
+    job.prepare()
+    ex = execute.run_notebook(nb, job, budget=90, cell_timeout=80, on_error="continue", models=CONFIG["models"],
+                              probes=CONFIG["probes"], max_output_bytes=2**20, sandboxed=True)
+    assert [cell.status for cell in ex.cells] == ["ok", "ok", "ok"] and ex.export_ran
+    manifest = json.loads((job.export / contract.MANIFEST).read_text())
+
+    entry = manifest["models"]["mlp"]
+    assert (entry["variable"], entry["found_by"]) == (None, "fit")
+    assert entry["fit_calls"] == 1 and entry["fit_steps"] == 6 and entry["weights_moved"] > 0
+    assert (job.export / contract.MODELS_DIR / "mlp.keras").is_file()
+    x_train = manifest["data"]["x_train"]
+    true_mean = float(np.random.default_rng(0).random((256, 28, 28), dtype=np.float32).mean())
+    assert x_train["shape"] == [256, 28, 28] and x_train["found_by"] == "name"
+    assert x_train["mean"] == pytest.approx(true_mean, abs=1e-6)
+    assert manifest["data"]["x_val"]["kind"] == "str" and not manifest["data"]["x_val"]["is_array"]
+    assert manifest["validation"] == {"kind": "split", "fraction": 0.25, "variable": None}
