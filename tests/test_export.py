@@ -186,10 +186,12 @@ def test_raw_pixel_training_is_reported_as_fed(data, tmp_path):
     raw = (data["x"] * 255).astype("float32")
     model = mlp()
     model.fit(raw, data["y"], epochs=1, batch_size=128, verbose=0)
-    manifest = run_export({"model": model, "x_test": data["x_test"]}, tmp_path)
+    manifest = run_export({"model": model, "x_test": data["x_test"], "x_train": raw, "labels": data["y"]}, tmp_path)
 
     fed = manifest["models"]["mlp"]["input"]
     assert contract.input_scaling(fed["mean"], fed["std"]) == (1.0, 0.0) and fed["source"] == "fit"
+    found = {role: (entry["variable"], entry["found_by"]) for role, entry in manifest["data"].items()}
+    assert found["x_train"] == ("x_train", "name") and found["y_train"] == ("labels", "fit")
 
 
 def test_confusion_matrices_by_content(data, tmp_path):

@@ -317,7 +317,7 @@ class DataRoles:
         """x/y of the first fit fed arrays are train; the first validation_data arrays are val."""
         pairs = (("x", "y", "x_train", "y_train"), ("validation_x", "validation_y", "x_val", "y_val"))
         for x_key, y_key, x_role, y_role in pairs:
-            if x_role in self.found:
+            if x_role in self.found and y_role in self.found:
                 continue
             for index, call in enumerate(fit_hook.FITS):
                 if call.get(x_key) and call[x_key].get("is_array"):
