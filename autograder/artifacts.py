@@ -113,6 +113,8 @@ def plain(value: Any, depth: int = 6) -> Any:
         return text(value)
     if isinstance(value, bool) or value is None:
         return value
+    if isinstance(value, int):
+        return value if abs(value) < 2**53 else None  # JSON-exact integers (shapes, counts)
     return number(value)
 
 

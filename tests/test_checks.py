@@ -394,3 +394,12 @@ def test_a_count_matrix_that_matches_no_model_earns_a_quarter(data_tests):
     assert outcome.fraction == 0.25 and "does not match" in outcome.message
     with pytest.raises(NotAssessed):
         data_tests.confusion_matrix([], models, {"public": public})
+
+
+def test_plain_keeps_integers_caps_strings_and_drops_what_is_not_data():
+    from autograder.artifacts import plain
+    value = plain({"shape": [500, 28, 28], "mean": 0.5, "nan": float("nan"), "flag": True, "name": "x" * 999,
+                   "deep": [[[[[[["too deep"]]]]]]], "huge": 10**30})
+    assert value["shape"] == [500, 28, 28] and all(type(n) is int for n in value["shape"])
+    assert value["mean"] == 0.5 and value["nan"] is None and value["flag"] is True and value["huge"] is None
+    assert len(value["name"]) == 200 and value["deep"] == [[[[[None]]]]]
