@@ -397,21 +397,26 @@ def _sections_by_heading(rubric: Sequence[Any], blocks: Sequence[Any]) -> dict[s
     patterns = {s.title: [_term_pattern(t) for t in (s.title, *s.aliases)] for s in rubric}
     matches = {i: {title for title, ps in patterns.items() if any(p.search(b.text) for p in ps)}
                for i, b in enumerate(blocks) if isinstance(b, _Heading)}
+    matches = {i: titles for i, titles in matches.items() if titles}
+    # Words before each block, so that any span's words cost one subtraction (a hostile report may hold
+    # thousands of matching headings).
+    words_before = [0]
+    for block in blocks:
+        words_before.append(words_before[-1] + (0 if isinstance(block, _Heading) else _block_words(block)))
+    spans = {}
+    for i in matches:
+        level = blocks[i].level
+        end = next((j for j in range(i + 1, len(blocks))
+                    if isinstance(blocks[j], _Heading) and blocks[j].level <= level), len(blocks))
+        spans[i] = (i + 1, end)
     found: dict[str, Section] = {}
     for title in patterns:
-        best, best_key = None, None
-        for i, titles in matches.items():
-            if title not in titles:
-                continue
-            level = blocks[i].level
-            end = next((j for j in range(i + 1, len(blocks))
-                        if isinstance(blocks[j], _Heading) and blocks[j].level <= level), len(blocks))
-            section = _make_section(title, blocks[i].text, "heading", blocks, i + 1, end)
-            key = (len(titles) == 1, section.words)  # a heading naming only this section first, then length
-            if best_key is None or key > best_key:
-                best, best_key = section, key
-        if best is not None:
-            found[title] = best
+        candidates = [i for i, titles in matches.items() if title in titles]
+        if candidates:
+            # A heading naming only this section first, then the longest section.
+            best = max(candidates, key=lambda i: (len(matches[i]) == 1, words_before[spans[i][1]] - words_before[i + 1],
+                                                  -i))
+            found[title] = _make_section(title, blocks[best].text, "heading", blocks, *spans[best])
     return found
 
 
@@ -440,8 +445,10 @@ def _results_by_content(blocks: Sequence[Any], claims: Sequence[Claim]) -> Secti
     else:
         return None
     # The paragraph introducing it and the one commenting on it belong to it.
-    start -= start > 0 and isinstance(blocks[start - 1], _Prose)
-    end += end < len(blocks) and isinstance(blocks[end], _Prose)
+    if start > 0 and isinstance(blocks[start - 1], _Prose):
+        start -= 1
+    if end < len(blocks) and isinstance(blocks[end], _Prose):
+        end += 1
     return _make_section(RESULTS, None, f"content: {what}", blocks, start, end)
 
 
@@ -868,10 +875,15 @@ def _titles(archs: Iterable[str]) -> str:
     return ", ".join(ARCHITECTURE_TITLES[a] for a in ARCHITECTURES if a in named)
 
 
-def _listing(items: list[str], limit: int = 20) -> str:
-    """Items joined for a TA-facing detail, capped: the report is untrusted and may repeat itself."""
-    more = [f"... and {len(items) - limit} more"] if len(items) > limit else []
-    return "; ".join(items[:limit] + more)
+_LISTED = 20  # items a TA-facing detail lists
+
+
+def _listing(items: Sequence[str], total: int | None = None) -> str:
+    """Items joined for a TA-facing detail, capped: the report is untrusted and may repeat itself.
+    ``total`` is the number of items when only the first ``_LISTED`` were rendered."""
+    total = len(items) if total is None else total
+    more = [f"... and {total - _LISTED} more"] if total > _LISTED else []
+    return "; ".join(list(items[:_LISTED]) + more)
 
 
 def _percent(fraction: float) -> str:
@@ -991,7 +1003,7 @@ def check_claims(verdicts: Sequence[Verdict]) -> Outcome:
     if not verdicts:
         return failed("The report states no accuracies to compare with the grader's measurements "
                       "(give each architecture's test accuracy, e.g. in the comparison table).")
-    detail = _listing([_verdict_detail(v) for v in verdicts])
+    detail = _listing([_verdict_detail(v) for v in verdicts[:_LISTED]], len(verdicts))
     unsupported = list(dict.fromkeys(v.claim.architecture for v in verdicts if v.status == NOT_SUBMITTED))
     if unsupported:
         return failed(f"Your report states accuracies for {_titles(unsupported)}, but the notebook has no such "

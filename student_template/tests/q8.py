@@ -14,7 +14,7 @@ def test_report():
     assert path.is_file(), "cannot find mnist_homework.ipynb in this folder: keep the notebook's name, and save it (Ctrl+S) before checking"
     cells = json.loads(path.read_text(encoding='utf-8'))['cells']
     lines = [line for cell in cells if cell['cell_type'] == 'markdown' for line in ''.join(cell['source']).splitlines()]
-    sections = {'Architectures': (('architecture', 'models', 'methods'), 60), 'Results': (('results', 'comparison', 'evaluation', 'experiments'), 30), 'Insights': (('insights', 'discussion', 'findings', 'conclusion', 'analysis'), 80)}
+    sections = {'Architectures': (('architectures', 'architecture', 'models', 'methods', 'methodology', 'model design', 'network design', 'model description', 'model overview'), 60), 'Results': (('results', 'comparison', 'evaluation', 'experiments', 'performance', 'accuracy', 'accuracies', 'benchmark', 'scores'), 30), 'Insights': (('insights', 'discussion', 'findings', 'conclusion', 'analysis', 'observations', 'takeaways', 'lessons learned', 'interpretation', 'reflection', 'what i learned', 'remarks'), 80)}
     headings = [(i, line.lstrip('#').strip().lower()) for i, line in enumerate(lines) if re.match('^\\s{0,3}#{1,6}\\s', line)]
     bodies = {}
     for title, (aliases, min_words) in sections.items():
