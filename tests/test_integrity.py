@@ -210,3 +210,58 @@ def test_over_budget_or_foreign_layers_earn_no_accuracy_points():
     assert "over its budget" in accuracy_outcome(m, LABELS["eval"], THRESHOLD, 50_000, {}).message
     m.summary = {**MLP_SUMMARY, "layers": [{"class": "Conv2D"}, *MLP_SUMMARY["layers"]]}
     assert "a CNN, not an MLP" in accuracy_outcome(m, LABELS["eval"], THRESHOLD, 10**6, {}).message
+
+
+# --- Phase B end to end on synthetic evidence (no sandbox, no TensorFlow) ------------------------------
+
+LAYERS = {"mlp": [{"class": "Flatten"}, {"class": "Dense", "units": 64}, {"class": "Dense", "activation": "softmax"}],
+          "cnn": [{"class": "Conv2D"}, {"class": "MaxPooling2D"}, {"class": "Flatten"},
+                  {"class": "Dense", "activation": "softmax"}],
+          "gru": [{"class": "GRU", "input_shape": [None, 28, 28]}, {"class": "Dense", "activation": "softmax"}]}
+
+
+def synthetic_evidence(labels: dict[str, np.ndarray], accuracies: dict[str, dict[str, float]]):
+    from autograder.artifacts import Evidence
+
+    models = {}
+    for seed, arch in enumerate(("mlp", "cnn", "simple_rnn", "lstm", "gru")):
+        if arch not in accuracies:
+            models[arch] = ModelEvidence(arch)
+            continue
+        m = ModelEvidence(arch, found=True, variable=f"{arch}_net", found_by="fit",
+                          training={"fit_calls": 1, "fit_steps": 50, "training_steps": 50, "weights_moved": 0.2},
+                          summary={"params": 20_000, "output_shape": [None, 10], "input_shape": [None, 28, 28],
+                                   "layers": LAYERS[arch]},
+                          fed={"scale": 1 / 255, "offset": 0.0, "shape": [28, 28], "pad": 0},
+                          predictions={name: answers(labels[name], acc, seed * 10 + i)
+                                       for i, (name, acc) in enumerate(accuracies[arch].items())})
+        if arch != "mlp":
+            intact = m.predictions["eval"][:200]
+            m.ablated["eval"] = np.where(np.arange(200) % 10 == 0, intact, (intact + 1) % 10)
+        models[arch] = m
+    models["lstm"] = ModelEvidence("lstm", found=True, variable="lstm_net", error="the grader could not rebuild or "
+                                   "run the saved model: the subclassed model MyLSTM could not be rebuilt")
+    return Evidence(models=models, data={}, validation={}, confusion=[], best_model=None, fits=[], problems=[])
+
+
+def test_scoring_gates_accuracy_on_integrity_and_sends_the_unjudgeable_to_review(small_assignment):
+    import nbformat
+
+    from autograder import grade
+
+    labels = {name: s.labels.astype(np.int64) for name, s in grade.evaluation_images(small_assignment).sets.items()}
+    honest = {"public": 0.8, "eval": 0.8, "train_sample": 0.82, "distorted": 0.62}
+    lookup = {"public": 1.0, "eval": 1.0, "train_sample": 0.94, "distorted": 0.80}
+    evidence = synthetic_evidence(labels, {"mlp": lookup, "cnn": honest, "gru": honest})
+    result = grade.score({}, small_assignment, evidence, nbformat.v4.new_notebook())
+    checks = {c["name"]: c for q in result["questions"] for c in q["checks"]}
+    assert checks["mlp_accuracy"]["score"] == 0 and "test set" in checks["mlp_accuracy"]["message"]
+    assert checks["mlp_architecture"]["status"] == "passed"  # structure is structure; accuracy is withheld
+    assert checks["cnn_accuracy"]["score"] == 10 and checks["gru_accuracy"]["score"] == 4
+    assert checks["lstm_accuracy"]["status"] == checks["lstm_architecture"]["status"] == "needs_review"
+    assert checks["simple_rnn_accuracy"]["status"] == "not_assessed"
+    assert result["integrity"]["mlp"]["not_trained_on_test"]["passed"] is False
+    assert all(f["passed"] for arch in ("cnn", "gru") for f in result["integrity"][arch].values())
+    assert {(r["question"], r["check"]) for r in result["review"]} == {("q5", "lstm_architecture"),
+                                                                        ("q5", "lstm_accuracy")}
+    assert result["models"]["cnn"]["fed"]["shape"] == [28, 28] and result["models"]["lstm"]["found"]
