@@ -15,10 +15,13 @@ Decisions the checks rely on:
   section; otherwise it stays prose. A section's body runs to the next heading of the same or a higher
   level, across cells, subsections included. A heading that names only this section wins over one that
   names several ("Comparison of models" is Results before it is Architectures); then the longest.
-* **Content fallback** when no heading names a section, wherever the content sits: a table of accuracies
-  (two or more architectures with a number each) or else a bullet list of them is the Results section
-  (with the paragraph just before and just after it); the longest paragraph that names two or more
-  architectures and states an accuracy-like number is the Insights section (with the prose that follows).
+* **Content fallback** when no heading names a section, wherever the content sits (a paragraph, or a
+  whole list: some reports are one bullet list): the paragraph or list naming two or more architectures
+  with the most layer vocabulary (three terms at least: layer, dense, conv, pool, units, filters, ...)
+  is the Architectures section; a table of accuracies (two or more architectures with a number each) or
+  else a bullet list of them is the Results section (with the paragraph just before and just after it);
+  the longest paragraph or list that names two or more architectures and states an accuracy-like number
+  is the Insights section (with the prose that follows).
 * **Words** of a section are those of its paragraphs, list items, inline code and table cells, as a
   student counting the words they wrote would count them: a Results section that is only a table has the
   table's words. Not counted: headings, code blocks, HTML blocks and tags. A Results section holding a
@@ -50,17 +53,22 @@ Decisions the checks rely on:
   points, a claim two or more points above everything measured is wrong however often it was printed. A
   claim about a model that failed an integrity check is never a match. Several table rows for one
   architecture are all checked: they pass when each agrees, or as a sweep whose best row agrees.
+* **Only the student's text counts**: a markdown cell equal (whitespace aside) to one of the student
+  template's is the homework's own instructions and is skipped.
 * The text is untrusted: each cell is cut at ``MAX_CELL_CHARS`` and the whole report at
   ``MAX_REPORT_CHARS``; printed outputs at ``MAX_OUTPUT_CHARS`` per output, ``MAX_OUTPUTS_CHARS`` per
   notebook and ``MAX_PRINTED`` numbers; markup such as ``<script>`` or ANSI escapes is only ever text.
 """
 from __future__ import annotations
 
+import functools
+import json
 import math
 import re
 from collections import OrderedDict
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from markdown_it import MarkdownIt
@@ -75,6 +83,7 @@ MAX_OUTPUT_CHARS = 100_000  # of each original output, its end (final epochs and
 MAX_OUTPUTS_CHARS = 2_000_000  # of all original outputs of one notebook
 MAX_PRINTED = 400  # printed numbers kept per notebook: the last distinct ones
 MAX_PRINTED_TEXT = 120  # characters of the output line kept with each printed number
+ARCHITECTURES_SECTION = "Architectures"  # the rubric section a description of several architectures' layers stands in for
 RESULTS = "Results"  # the rubric section a table or list of accuracies stands in for
 INSIGHTS = "Insights"  # the rubric section check_insights reads (assignment.toml [[report.sections]])
 PSEUDO_LEVEL = 7  # a bold pseudo-heading ranks below every markdown heading (levels 1-6)
@@ -452,15 +461,54 @@ def _results_by_content(blocks: Sequence[Any], claims: Sequence[Claim]) -> Secti
     return _make_section(RESULTS, None, f"content: {what}", blocks, start, end)
 
 
-def _insights_by_content(blocks: Sequence[Any]) -> Section | None:
-    """The longest paragraph comparing two or more architectures with numbers, and the prose after it."""
-    candidates = [i for i, b in enumerate(blocks)
-                  if isinstance(b, _Prose) and len(architectures_named(b.text)) >= 2
-                  and any(_accuracy_numbers(s) for s in _sentences(b.text))]
+def _prose_units(blocks: Sequence[Any]) -> list[tuple[int, int]]:
+    """Spans of prose read as one piece: a paragraph, or a whole list (a report may be one bullet list)."""
+    units, i = [], 0
+    while i < len(blocks):
+        end = i + 1
+        if isinstance(blocks[i], _Prose):
+            while blocks[i].listed and end < len(blocks) and isinstance(blocks[end], _Prose) and blocks[end].listed:
+                end += 1
+            units.append((i, end))
+        i = end
+    return units
+
+
+def _unit_text(blocks: Sequence[Any], unit: tuple[int, int]) -> str:
+    return " ".join(b.text for b in blocks[unit[0]:unit[1]])
+
+
+# What a description of architectures talks about: at least three of these.
+_LAYER_TERM = re.compile(r"(?<![a-z])(layer|dense|conv|pool|unit|filter|dropout|flatten|neuron|kernel|softmax|relu"
+                         r"|hidden|gate|stride|padding|activation)", re.IGNORECASE)
+_MIN_LAYER_TERMS = 3
+
+
+def _architectures_by_content(blocks: Sequence[Any]) -> Section | None:
+    """The paragraph or list that describes the most layers of two or more architectures."""
+    def layer_terms(unit: tuple[int, int]) -> int:
+        return len({m.group(1).lower() for m in _LAYER_TERM.finditer(_unit_text(blocks, unit))})
+
+    candidates = [u for u in _prose_units(blocks)
+                  if len(architectures_named(_unit_text(blocks, u))) >= 2 and layer_terms(u) >= _MIN_LAYER_TERMS]
     if not candidates:
         return None
-    start = max(candidates, key=lambda i: _word_count(blocks[i].text))
-    end = start + 1
+    best = max(candidates, key=lambda u: (layer_terms(u), _word_count(_unit_text(blocks, u))))
+    return _make_section(ARCHITECTURES_SECTION, None, "content: a description of the layers of several architectures",
+                         blocks, *best)
+
+
+def _insights_by_content(blocks: Sequence[Any]) -> Section | None:
+    """The longest paragraph (or list) comparing two or more architectures with numbers, and the prose after it."""
+    def compares(unit: tuple[int, int]) -> bool:
+        text = _unit_text(blocks, unit)
+        return len(architectures_named(text)) >= 2 and any(
+            _accuracy_numbers(s) for b in blocks[unit[0]:unit[1]] for s in _sentences(b.text))
+
+    candidates = [u for u in _prose_units(blocks) if compares(u)]
+    if not candidates:
+        return None
+    start, end = max(candidates, key=lambda u: _word_count(_unit_text(blocks, u)))
     while end < len(blocks) and isinstance(blocks[end], _Prose):
         end += 1
     return _make_section(INSIGHTS, None, "content: a paragraph comparing architectures with numbers",
@@ -473,6 +521,9 @@ def _find_sections(rubric: Sequence[Any], blocks: Sequence[Any], claims: Sequenc
     if RESULTS in titles and RESULTS not in found:
         if (results := _results_by_content(blocks, claims)) is not None:
             found[RESULTS] = results
+    if ARCHITECTURES_SECTION in titles and ARCHITECTURES_SECTION not in found:
+        if (architectures := _architectures_by_content(blocks)) is not None:
+            found[ARCHITECTURES_SECTION] = architectures
     if INSIGHTS in titles and INSIGHTS not in found:
         if (insights := _insights_by_content(blocks)) is not None:
             found[INSIGHTS] = insights
@@ -624,10 +675,12 @@ _SENTENCE_END = re.compile(r"(?<=[.!?;])\s+")
 _PERCENT = re.compile(r"(?<![\w.])(\d{1,3}(?:\.\d+)?)\s?(%|percent\b)", re.IGNORECASE)
 _FRACTION = re.compile(r"(?<![\w.])(0?\.\d+)(?!\w|\.\d|\s?%|\s?percent)()", re.IGNORECASE)
 _ACCURACY_WORD = re.compile(r"(?<![a-z])acc(?:urac(?:y|ies)|urate)?(?![a-z])", re.IGNORECASE)
-# Words that make a number a target, a bound or a difference rather than a measured result.
-_HEDGE = re.compile(r"(?<![a-z])(?:should|must|would|could|might|expect\w*|target\w*|goal|aim\w*|at least"
-                    r"|above|over|more than|less than|below|under|exceed\w*|up to|than|if)(?![a-z])",
+# Words that make a sentence's numbers targets rather than measured results ...
+_HEDGE = re.compile(r"(?<![a-z])(?:should|must|would|could|might|expect\w*|target\w*|goal|aim\w*|if)(?![a-z])",
                     re.IGNORECASE)
+# ... and words just before a number that make it a bound ("above 99%", "at least 97%", "more than 0.98").
+_BOUND_BEFORE = re.compile(r"(?<![a-z])(?:above|over|more than|less than|below|under|at least|at most|up to"
+                           r"|exceed\w*|beyond|than|[<>≥≤]=?)\s*(?:~|about|around|approximately)?\s*$", re.IGNORECASE)
 _DIFFERENCE_AFTER = re.compile(r"^\s*(?:more|less|fewer|better|worse|higher|lower|points?|pp|of|error"
                                r"|faster|slower|improvement|increase|decrease|drop|gain|relative)\b",
                                re.IGNORECASE)
@@ -651,6 +704,7 @@ def _accuracy_numbers(sentence: str) -> list[_Number]:
         if (number is not None and _PLAUSIBLE <= number.value
                 # Look only near the number: the sentence is untrusted and may be huge.
                 and not _DIFFERENCE_BEFORE.search(sentence[max(0, match.start() - 12):match.start()])
+                and not _BOUND_BEFORE.search(sentence[max(0, match.start() - 24):match.start()])
                 and not _DIFFERENCE_AFTER.match(sentence[match.end():match.end() + 30])):
             numbers.append(number)
     return numbers
@@ -756,12 +810,42 @@ def report_markdown(nb: Any) -> list[str]:
     return sources
 
 
+def _normalised(text: str) -> str:
+    return " ".join(text.split())
+
+
+@functools.lru_cache(maxsize=4)
+def _instructions(template: Path, modified: float) -> frozenset[str]:
+    """The student template's markdown cells (``modified`` keys the cache to the file's version)."""
+    try:
+        notebook = json.loads(template.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return frozenset()
+    return frozenset(_normalised(source) for source in report_markdown(notebook))
+
+
+def template_markdown(assignment: Assignment) -> frozenset[str]:
+    """The markdown the homework itself hands out (instructions, question headings), whitespace-normalised.
+
+    A submitted cell equal to one of them is the instructor's text, not the student's report: its words and
+    its mentions of architectures and layers earn nothing (the unfilled template scores zero).
+    """
+    template = assignment.student_dir / assignment.student_notebook
+    try:
+        return _instructions(template, template.stat().st_mtime)
+    except OSError:
+        return frozenset()
+
+
 def analyze_report(markdown_cells: list[str], assignment: Assignment) -> ReportAnalysis:
     """Parse the report's markdown cells once into everything the report checks need."""
     truncated = False
     parsed: list[Any] = []
     budget = MAX_REPORT_CHARS
+    instructions = template_markdown(assignment)
     for source in markdown_cells:
+        if _normalised(source[:MAX_CELL_CHARS + 1]) in instructions:
+            continue
         text = source[:min(MAX_CELL_CHARS, budget)]
         truncated |= len(text) < len(source)
         budget -= len(text)

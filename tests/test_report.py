@@ -193,6 +193,29 @@ def test_without_a_heading_a_paragraph_comparing_architectures_with_numbers_is_t
     assert not analyze_report(["The MLP has 2 layers and the CNN has 4 layers."], assignment).section("Insights").present
 
 
+def test_without_a_heading_the_paragraph_describing_most_layers_of_several_architectures_is_architectures(assignment):
+    describing = ("I built an MLP (Flatten, Dense 256 with dropout, Dense 128, softmax) and a CNN with two "
+                  "convolution and max-pooling blocks of 32 and 64 filters. " + words(40))
+    cells = ["### The networks I built\n\n" + describing,
+             "## Insights\nThe CNN shares its filters and pooling layers, so it beats the MLP. " + words(80)]
+    report = analyze_report(cells, assignment)
+    architectures = report.section("Architectures")
+    assert architectures.found_by == "content: a description of the layers of several architectures"
+    assert architectures.words == _word_count(describing)
+    # One architecture, or a comparison without layers, is no description of the architectures.
+    assert not analyze_report(["The CNN has Conv2D layers, pooling and 64 filters. " + words(60),
+                               "The MLP is faster than the CNN."], assignment).section("Architectures").present
+
+
+def test_the_homeworks_own_instructions_are_not_the_students_report(assignment):
+    template = nbformat.read(assignment.student_dir / assignment.student_notebook, as_version=4)
+    instructions = [c for c in report_markdown(template) if "Conv2D" in c and "MLP" in c]
+    assert instructions and analyze_report(instructions, assignment).section("Architectures").present is False
+    # The same words written by the student (edited, so not the template's cell) are the student's.
+    edited = analyze_report([instructions[0] + "\n\nMy notes: done."], assignment)
+    assert edited.section("Architectures").present
+
+
 BULLET_REPORT = [
     "## Models\n" + words(60),
     "## Results\n- MLP: 97.9% test accuracy\n- CNN: 99.1%\n- SimpleRNN — 96.2 %\n- LSTM: 0.986 accuracy\n"
@@ -416,6 +439,7 @@ def test_a_table_without_an_accuracy_column_is_named_in_the_message(assignment):
     ("The GRU got 98.4 percent right.", ("gru", 0.984)),
     ("With 20% dropout, the MLP reaches 97.9%.", ("mlp", 0.979)),
     ("The simple RNN only reaches ~96%.", ("simple_rnn", 0.96)),
+    ("SimpleRNN: 64 units over the 28 rows of the image: 61.2% test accuracy", ("simple_rnn", 0.612)),
 ])
 def test_prose_sentences_naming_one_architecture_and_one_accuracy_are_claims(assignment, sentence, expected):
     claims = analyze_report([f"Some context.\n\n{sentence}\n\nAnd then some."], assignment).claims
