@@ -417,7 +417,8 @@ class Predictor:
     """The prediction sandbox of one job: started early, released on the exported models by :func:`predict`."""
 
     job: Job
-    args: list[str]  # the image sets and the ablation, as the sandbox sees them
+    options: list[str]  # the ablation, as the sandbox's command line says it
+    image_sets: list[str]  # NAME=PATH as the sandbox sees them
     sandboxed: bool
     first: sandbox.Running | None = None  # started beside the notebook, still waiting
 
@@ -429,13 +430,14 @@ class Predictor:
             module += ["--only", ",".join(only)]
         if classes:
             module += ["--classes", f"/inputs/{contract.CLASS_SOURCE}"]
+        module += self.options
         log = self.job.root / ("predict-classes.log" if classes else "predict.log")
         if not self.sandboxed:
-            command = module + [str(self.job.export), str(out)] + self.args
+            command = module + [str(self.job.export), str(out)] + self.image_sets
             command = [a.replace("/inputs/", f"{self.job.inputs}/") for a in command]
             return sandbox.Running(command, self.job.predict_spec().limits, [out], log,
                                    env=self.job.unsandboxed_env(), sandboxed=False)
-        command = module + [EXPORT_MOUNT, "/predictions"] + self.args
+        command = module + [EXPORT_MOUNT, "/predictions"] + self.image_sets
         return sandbox.start(self.job.predict_spec(out), command, watched_dirs=[out], log_path=log)
 
     def take_first(self) -> sandbox.Running | None:
@@ -458,15 +460,14 @@ def start_predictor(job: Job, image_sets: dict[str, np.ndarray], *, sandboxed: b
     ``ablation`` names the image set and how many of its first images are predicted again with the
     model's working layers zeroed.
     """
-    args = []
-    if ablation is not None:
-        args.append(f"--ablate={ablation[0]}:{ablation[1]}")
+    sets = []
     for name, images in image_sets.items():
         path = job.inputs / f"{name}.npy"
         np.save(path, np.ascontiguousarray(images, dtype=np.uint8), allow_pickle=False)
         path.chmod(0o644)
-        args.append(f"{name}=/inputs/{name}.npy")
-    predictor = Predictor(job, args, sandboxed)
+        sets.append(f"{name}=/inputs/{name}.npy")
+    options = [] if ablation is None else [f"--ablate={ablation[0]}:{ablation[1]}"]
+    predictor = Predictor(job, options, sets, sandboxed)
     predictor.first = predictor.start()
     return predictor
 
@@ -584,8 +585,7 @@ def predict(predictor: Predictor, *, notebook_seconds: float = 0.0) -> dict[str,
         (job.inputs / contract.CLASS_SOURCE).chmod(0o644)
         _run_models(predictor, subclassed, job.class_predictions, deadline, classes=True, outcomes=outcomes,
                     processes=processes)
-        sets = [arg.split("=", 1)[0] for arg in predictor.args if not arg.startswith("--")]
-        _adopt_class_predictions(job, subclassed, sets)
+        _adopt_class_predictions(job, subclassed, [arg.split("=", 1)[0] for arg in predictor.image_sets])
     return {"seconds": round(time.monotonic() - started, 3), "processes": len(processes),
             "stopped": next((o["stopped"] for o in outcomes.values() if o["stopped"]), None),
             "peak_rss_mb": max((p.peak_rss_mb for p in processes), default=0.0),
