@@ -48,9 +48,13 @@ Decisions the checks rely on:
   never more than ``claim_tolerance_cap``. A claim that equals, to the digits it states, a number the
   submitted notebook itself printed (its original outputs, kept by intake as untrusted evidence: see
   :class:`PrintedAccuracy`) is honest unless the grader's measurement makes that printed run implausible,
-  i.e. the printed number is more than ``tolerance + claim_printed_margin`` (again capped) from it. Printed
-  numbers never earn points; they only excuse a re-run that landed elsewhere. With the cap under two
-  points, a claim two or more points above everything measured is wrong however often it was printed. A
+  i.e. the printed number is further from it than ``max(tolerance + claim_printed_margin (capped),
+  claim_printed_error_share x (1 - measured))``. The second term is there because run-to-run spread grows
+  with a model's error rate (the calibration's standard deviations are up to about a tenth of the error
+  rate; a one-epoch network on a slice of MNIST differs by several points between runs): a weak model's
+  printed run may be further from the re-run than a strong one's. Printed numbers never earn points; they
+  only excuse a re-run that landed elsewhere. For a model near the reference's quality every bound stays
+  under two points, so a claim two or more points above everything measured and printed is wrong. A
   claim about a model that failed an integrity check is never a match. Several table rows for one
   architecture are all checked: they pass when each agrees, or as a sweep whose best row agrees.
 * **Only the student's text counts**: a markdown cell equal (whitespace aside) to one of the student
@@ -98,7 +102,8 @@ _MARKDOWN = MarkdownIt("commonmark").enable("table")
 #: assignment.toml [report] key -> ClaimRules field
 _RULE_KEYS = {"claim_tolerance": "tolerance_floor", "claim_spread_sigmas": "spread_sigmas",
               "claim_machine_margin": "machine_margin", "claim_printed_margin": "printed_margin",
-              "claim_tolerance_cap": "cap", "list_table_credit": "list_table_credit",
+              "claim_tolerance_cap": "cap", "claim_printed_error_share": "printed_error_share",
+              "list_table_credit": "list_table_credit",
               "inflated_insights_credit": "inflated_insights_credit"}
 
 
@@ -110,7 +115,8 @@ class ClaimRules:
     spread_sigmas: float = 3.0  # standard deviations of the calibration's test accuracy over seeds
     machine_margin: float = 0.005  # other machines: laptops, GPUs, thread counts, library versions
     printed_margin: float = 0.004  # extra for a number the notebook itself printed
-    cap: float = 0.019  # no claim two points away is ever honest
+    cap: float = 0.019  # no tolerance reaches two points
+    printed_error_share: float = 0.4  # a printed run is plausible within this share of the model's error rate
     list_table_credit: float = 0.6  # a bullet list of accuracies instead of a table: share of table credit
     inflated_insights_credit: float = 0.5  # insights naming an architecture whose claim is inflated
 
@@ -125,7 +131,7 @@ class ClaimRules:
                     raise AssignmentError(f"assignment.toml: report.{key}: expected a number >= 0, got {value!r}")
                 values[name] = float(value)
         rules = cls(**values)
-        for name in ("list_table_credit", "inflated_insights_credit"):
+        for name in ("list_table_credit", "inflated_insights_credit", "printed_error_share"):
             if getattr(rules, name) > 1:
                 key = next(k for k, v in _RULE_KEYS.items() if v == name)
                 raise AssignmentError(f"assignment.toml: report.{key}: expected a share between 0 and 1")
@@ -150,6 +156,11 @@ class ClaimLimits:
 
     tolerance: Mapping[str, float]
     printed_bound: Mapping[str, float]
+    printed_error_share: float = 0.0  # the bound widens to this share of the measured model's error rate
+
+    def plausible_printed_gap(self, arch: str, measured: float) -> float:
+        """How far a printed run may be from the grader's measurement of the same model."""
+        return max(self.printed_bound.get(arch, 0.0), self.printed_error_share * (1 - measured))
 
 
 def claim_limits(rules: ClaimRules, calibration: Mapping[str, Any]) -> ClaimLimits:
@@ -159,7 +170,7 @@ def claim_limits(rules: ClaimRules, calibration: Mapping[str, Any]) -> ClaimLimi
         spread = max(rules.tolerance_floor, rules.spread_sigmas * _test_accuracy_std(calibration, arch))
         tolerance[arch] = round(min(rules.cap, spread + rules.machine_margin), 4)
         bound[arch] = round(min(rules.cap, tolerance[arch] + rules.printed_margin), 4)
-    return ClaimLimits(tolerance, bound)
+    return ClaimLimits(tolerance, bound, rules.printed_error_share)
 
 
 # --- what the analysis finds ------------------------------------------------------------------------
@@ -925,7 +936,7 @@ def judge_claims(analysis: ReportAnalysis, measured: Mapping[str, float], limits
             status = NOT_MEASURED
         elif abs(claim.accuracy - value) <= tolerance + 1e-9:  # 1e-9: exactly at the tolerance is within it
             status = AGREES
-        elif match := _printed_match(claim, value, limits.printed_bound.get(arch, tolerance), printed):
+        elif match := _printed_match(claim, value, limits.plausible_printed_gap(arch, value), printed):
             status = PRINTED
         else:
             status = WRONG

@@ -609,19 +609,44 @@ def test_a_printed_number_matches_a_claim_to_the_digits_the_claim_states(assignm
     assert judge_claims(report, {"simple_rnn": 0.9656}, tight, printed=[_printed(0.976, None)])[0].status == "printed"
 
 
+def _rnn_claim(assignment, claimed):
+    return analyze_report([f"| Model | Test accuracy |\n|---|---|\n| SimpleRNN | {100 * claimed:.2f}% |\n"], assignment)
+
+
 @pytest.mark.parametrize("inflation", [0.02, 0.03, 0.06])
-def test_inflated_claims_lose_the_points_even_when_the_notebook_printed_them(assignment, inflation):
-    measured = {"simple_rnn": 0.9356, "cnn": 0.991}
+def test_inflated_claims_lose_the_points(assignment, inflation):
+    measured = {"simple_rnn": 0.9356}
     claimed = measured["simple_rnn"] + inflation
-    report = analyze_report([f"| Model | Test accuracy |\n|---|---|\n| SimpleRNN | {100 * claimed:.2f}% |\n"],
-                            assignment)
     limits = claim_limits(ClaimRules.from_assignment(assignment), assignment.calibration())  # the committed rules
-    printed = [_printed(round(claimed, 4)), _printed(round(claimed, 4), None, "print(0.9856)")]
-    for evidence in ((), printed):
-        verdicts = judge_claims(report, measured, limits, printed=evidence)
-        assert [v.status for v in verdicts] == ["wrong"] and verdicts[0].inflated
-        outcome = check_claims(verdicts)
-        assert outcome.fraction == 0.0 and f"SimpleRNN reaches {100 * claimed:.2f}%" in outcome.message
+    verdicts = judge_claims(_rnn_claim(assignment, claimed), measured, limits,
+                            printed=[_printed(0.9356), _printed(round(claimed - 0.01, 4))])  # printed: not this
+    assert [v.status for v in verdicts] == ["wrong"] and verdicts[0].inflated
+    outcome = check_claims(verdicts)
+    assert outcome.fraction == 0.0 and f"SimpleRNN reaches {100 * claimed:.2f}%" in outcome.message
+
+
+@pytest.mark.parametrize("measured, claimed", [
+    (0.975, 0.995),  # +2 on a model near the reference's quality: beyond every bound
+    (0.93, 0.99),  # +6 on a good model
+    (0.65, 0.80),  # +15 on a weak one-epoch model: beyond even its wide run-to-run spread
+])
+def test_inflated_claims_lose_the_points_even_when_the_notebook_printed_them(assignment, measured, claimed):
+    limits = claim_limits(ClaimRules.from_assignment(assignment), assignment.calibration())
+    printed = [_printed(claimed), _printed(claimed, None, f"print({claimed})")]
+    verdicts = judge_claims(_rnn_claim(assignment, claimed), {"simple_rnn": measured}, limits, printed=printed)
+    assert [v.status for v in verdicts] == ["wrong"] and verdicts[0].inflated
+
+
+@pytest.mark.parametrize("measured, claimed", [(0.93, 0.95), (0.65, 0.70), (0.65, 0.61)])
+def test_a_weak_models_printed_run_may_sit_further_from_the_rerun(assignment, measured, claimed):
+    # Run-to-run spread grows with the error rate: a one-epoch network differs by points between runs.
+    limits = claim_limits(ClaimRules.from_assignment(assignment), assignment.calibration())
+    report = _rnn_claim(assignment, claimed)
+    assert judge_claims(report, {"simple_rnn": measured}, limits)[0].status == "wrong"
+    assert judge_claims(report, {"simple_rnn": measured}, limits, printed=[_printed(claimed)])[0].status == "printed"
+    assert limits.plausible_printed_gap("simple_rnn", measured) == pytest.approx(
+        max(limits.printed_bound["simple_rnn"], ClaimRules.from_assignment(assignment).printed_error_share
+            * (1 - measured)))
 
 
 def test_a_claim_about_a_model_that_failed_integrity_is_not_a_match(assignment):
