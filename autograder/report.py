@@ -758,26 +758,27 @@ class PrintedAccuracy:
 # a loss, a learning rate, another metric.
 _PRINTED_NOT_TEST = re.compile(r"(?:train\w*[\s_:=-]*(?:acc\w*)?|loss|lr|learning[\s_]rate|error|mse|mae"
                                r"|precision|recall|f1\w*)[\s:=]*$", re.IGNORECASE)
-# A Keras epoch line ("accuracy: 0.97 - loss: ... - val_accuracy: 0.98"): its bare accuracy is training's.
-_EPOCH_LINE = re.compile(r"val_acc", re.IGNORECASE)
+# A Keras progress line ("94/94 ━━━ 1s 9ms/step - accuracy: 0.97 - loss: ... - val_accuracy: 0.98"): its bare
+# accuracy is fit's running training accuracy (or evaluate's, which cannot be told apart); its val_ ones count.
+_PROGRESS_LINE = re.compile(r"\d+/\d+\s.*?(?:step|[━=>.]{3})|val_acc", re.IGNORECASE)
 _BARE_ACCURACY_LABEL = re.compile(r"(?<!val_)acc\w*[\s:=]*$", re.IGNORECASE)
 _PRINTED_FRACTION = re.compile(r"(?<![\w.])(0?\.\d{2,}|1\.0+)(?![\w.])()")
 _PRINTED_BARE_PERCENT = re.compile(r"(?<![\w.])([5-9]\d\.\d+|100\.0+)(?![\w.%])()")  # on accuracy lines only
-_OUTPUT_LINES = re.compile(r"[\r\n\x08]+")
+_OUTPUT_LINES = re.compile(r"\n")
 
 
 def _printed_numbers(line: str) -> Iterator[_Number]:
     """Accuracy-like numbers of one output line: percentages, fractions with two or more decimals, and
     50-100 with decimals on a line about accuracy; not those labelled as training accuracy (also the bare
-    "accuracy" of a Keras epoch line, next to its "val_accuracy"), loss or another metric."""
+    "accuracy" of a Keras progress line), loss or another metric."""
     patterns = [_PERCENT, _PRINTED_FRACTION] + ([_PRINTED_BARE_PERCENT] if _ACCURACY_WORD.search(line) else [])
-    epoch_line = bool(_EPOCH_LINE.search(line))
+    progress_line = bool(_PROGRESS_LINE.search(line))
     for pattern in patterns:
         for match in pattern.finditer(line):
             number = _as_fraction(match)
             label = line[max(0, match.start() - 24):match.start()]
             if (number is not None and number.value >= _PLAUSIBLE and not _PRINTED_NOT_TEST.search(label)
-                    and not (epoch_line and _BARE_ACCURACY_LABEL.search(label))):
+                    and not (progress_line and _BARE_ACCURACY_LABEL.search(label))):
                 yield number
 
 
@@ -795,6 +796,8 @@ def printed_accuracies(cells: Iterable[tuple[int, str, Sequence[str]]]) -> tuple
             text = output[-min(MAX_OUTPUT_CHARS, budget):] if budget > 0 else ""
             budget -= len(text)
             for line in _OUTPUT_LINES.split(text):
+                # What a terminal shows: a progress bar's carriage returns overwrite the line's earlier frames.
+                line = line.rsplit("\r", 1)[-1].replace("\x08", "")
                 numbers = list(_printed_numbers(line))
                 if not numbers:
                     continue
