@@ -698,6 +698,7 @@ _DIFFERENCE_AFTER = re.compile(r"^\s*(?:more|less|fewer|better|worse|higher|lowe
 # "training accuracy", "train acc", "on the training set" (but not "trained in 30 s")
 _TRAINING_ACCURACY = re.compile(r"(?<![a-z])train(?:ing)?[\s_-]*(?:acc\w*|set|data|split|loss)", re.IGNORECASE)
 _PLAUSIBLE = 0.5  # MNIST accuracies worth stating are far above chance; smaller numbers are differences
+_CHANCE = 0.1  # a printed accuracy is at least chance: a weak one-epoch model's run may print 0.42
 
 
 def _sentences(text: str) -> list[str]:
@@ -768,8 +769,8 @@ _OUTPUT_LINES = re.compile(r"\n")
 
 
 def _printed_numbers(line: str) -> Iterator[_Number]:
-    """Accuracy-like numbers of one output line: percentages, fractions with two or more decimals, and
-    50-100 with decimals on a line about accuracy; not those labelled as training accuracy (also the bare
+    """Accuracy-like numbers of one output line, at least chance: percentages, fractions with two or more
+    decimals, and 50-100 with decimals on a line about accuracy; not those labelled as training accuracy (also the bare
     "accuracy" of a Keras progress line), loss or another metric."""
     patterns = [_PERCENT, _PRINTED_FRACTION] + ([_PRINTED_BARE_PERCENT] if _ACCURACY_WORD.search(line) else [])
     progress_line = bool(_PROGRESS_LINE.search(line))
@@ -777,7 +778,7 @@ def _printed_numbers(line: str) -> Iterator[_Number]:
         for match in pattern.finditer(line):
             number = _as_fraction(match)
             label = line[max(0, match.start() - 24):match.start()]
-            if (number is not None and number.value >= _PLAUSIBLE and not _PRINTED_NOT_TEST.search(label)
+            if (number is not None and number.value >= _CHANCE and not _PRINTED_NOT_TEST.search(label)
                     and not (progress_line and _BARE_ACCURACY_LABEL.search(label))):
                 yield number
 
