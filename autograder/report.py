@@ -763,7 +763,9 @@ _PRINTED_NOT_TEST = re.compile(r"(?:train\w*[\s_:=-]*(?:acc\w*)?|loss|lr|learnin
 # accuracy is fit's running training accuracy (or evaluate's, which cannot be told apart); its val_ ones count.
 _PROGRESS_LINE = re.compile(r"\d+/\d+\s.*?(?:step|[━=>.]{3})|val_acc", re.IGNORECASE)
 _BARE_ACCURACY_LABEL = re.compile(r"(?<!val_)acc\w*[\s:=]*$", re.IGNORECASE)
-_PRINTED_FRACTION = re.compile(r"(?<![\w.])(0?\.\d{2,}|1\.0+)(?![\w.])()")
+# Fractions with two or more decimals; not 1.0, which is what pixel ranges print (a perfect score is
+# left to the grader's own measurement).
+_PRINTED_FRACTION = re.compile(r"(?<![\w.])(0?\.\d{2,})(?![\w.])()")
 _PRINTED_BARE_PERCENT = re.compile(r"(?<![\w.])([5-9]\d\.\d+|100\.0+)(?![\w.%])()")  # on accuracy lines only
 _OUTPUT_LINES = re.compile(r"\n")
 
