@@ -361,13 +361,3 @@ def make_evaluation_images(mnist: Mnist, *, seed: int, config: EvaluationConfig 
                             train_sample=_image_set(mnist.x_train, mnist.y_train, train_index, False),
                             distorted=distorted, ablation_size=min(config.ablation_size, len(eval_index)))
 
-
-# TRANSITIONAL (remove once grade.py uses make_evaluation_images): the scored images alone.
-EvaluationSet = ImageSet
-
-
-def make_evaluation_set(x_test: np.ndarray, y_test: np.ndarray, *, seed: int, size: int,
-                        max_shift: int = 0) -> ImageSet:
-    """``make_evaluation_images(...).eval`` without the other sets (``max_shift`` is ignored: eval is unshifted)."""
-    eval_index = np.random.default_rng(seed).permutation(len(x_test))[:min(size, len(x_test))]
-    return _image_set(x_test, y_test, eval_index, True)
