@@ -21,6 +21,7 @@ from typing import Callable
 
 import nbformat
 
+import lookups
 import notebooks
 
 QUESTIONS = tuple(f"q{i}" for i in range(1, 9))
@@ -638,4 +639,55 @@ ML_CHEATING = [
          limits="lookup"),
 ]
 
-CASES: list[Case] = MALFORMED + RESOURCES + INTEGRITY + ML_CHEATING
+def setup_then(*sources: str, report: str | None = None) -> Callable[[Context, Path], Path]:
+    """MNIST loaded and scaled as the template asks (notebooks.SETUP), then ``sources``, then ``report``."""
+    def builder() -> nbformat.NotebookNode:
+        nb = notebooks.homework((), report=False)
+        nb.cells += [nbformat.v4.new_code_cell(source) for source in sources]
+        if report:
+            nb.cells.append(nbformat.v4.new_markdown_cell(report))
+        return nb
+    return notebook(builder=builder)
+
+
+def mlp_then_report(report: str) -> Callable[[Context, Path], Path]:
+    """One honest slice-trained MLP (no confusion matrix), then ``report``."""
+    def builder() -> nbformat.NotebookNode:
+        nb = notebooks.homework(("mlp",), report=False)
+        nb.cells = [cell for cell in nb.cells if "confusion" not in cell.source]
+        nb.cells.append(nbformat.v4.new_markdown_cell(report))
+        return nb
+    return notebook(builder=builder)
+
+
+#: Accuracy integrity (issue 12): points only for a trained network of the named kind, measured on what the
+#: homework asks. The lookups score ~100 % on the unshifted test images without learning anything, look
+#: trained (an identity head fitted for one epoch) and are dressed as each architecture; none of it may earn
+#: a model point. Preprocessing (q1) is honest in each, so it must still be earned.
+NOT_Q1 = tuple(q for q in QUESTIONS if q != "q1")
+ACCURACY_INTEGRITY = [
+    Case("lookup_of_the_test_set", "ml", setup_then(lookups.LOOKUP_PLAIN),
+         Expect(zero=NOT_Q1, positive=("q1",), outputs=("LOOKUP public accuracy",)), limits="model"),
+    Case("lookup_relabelled_by_a_1x1_conv", "ml", setup_then(lookups.LOOKUP_AS_CNN),
+         Expect(zero=NOT_Q1, positive=("q1",), outputs=("LOOKUP public accuracy",)), limits="model"),
+    Case("lookup_with_dead_recurrent_branches", "ml", setup_then(lookups.LOOKUP_WITH_RECURRENT_BRANCH),
+         Expect(zero=NOT_Q1, positive=("q1",), outputs=("LOOKUP public accuracy",)), limits="model"),
+    # A real CNN is no SimpleRNN, LSTM or GRU because a 2-unit recurrent branch hangs off it.
+    Case("cnn_with_dead_recurrent_branches", "ml", setup_then(lookups.DEAD_RECURRENT_BRANCH),
+         Expect(zero=NOT_Q1, positive=("q1",), outputs=("DEAD BRANCH GRU",)), limits="model"),
+    # Fitted on x_test: its architecture is an MLP's, but its accuracy and the report's "99.9%" are not earned.
+    Case("fit_on_the_test_set", "ml", setup_then(lookups.FIT_ON_TEST, report=lookups.FIT_ON_TEST_REPORT),
+         Expect(zero=("q3", "q4", "q5", "q6", "q7"), positive=("q1",), outputs=("FIT ON TEST",),
+                checks={"mlp_accuracy": 0.0, "report_claims": 0.0}), limits="model"),
+    # An honest MLP, and a claims table made to be skipped: a "(val / test)" header, rows repeated for one
+    # architecture, numbers 10+ points above the model. Claims must be read anyway, and fail.
+    Case("evasive_claims_table", "ml", mlp_then_report(lookups.EVASIVE_CLAIMS_REPORT),
+         Expect(zero=("q3", "q4", "q5", "q6", "q7"), positive=("q1", "q2"), checks={"report_claims": 0.0}),
+         limits="model"),
+    # Strings where the data should be, numpy patched to turn them into scaled MNIST-shaped arrays.
+    Case("numpy_patched_before_export", "ml", notebook(lookups.PATCHED_NUMPY),
+         Expect(outputs=("NUMPY PATCHED",), checks={"preprocessing": 0.0})),
+]
+
+
+CASES: list[Case] = MALFORMED + RESOURCES + INTEGRITY + ML_CHEATING + ACCURACY_INTEGRITY
