@@ -53,6 +53,8 @@ GENERALISATION_MARGIN = 0.15
 #: Agreement of the ablated model with itself at or above which the zeroed layers did nothing.
 DEAD_LAYERS_AGREEMENT = 0.95
 MIN_ABLATION_IMAGES = 100
+#: Ablation is only read when the intact model answers with some variety (a lookup or a network does).
+MAX_ONE_ANSWER_SHARE = 0.5
 
 
 @dataclass(frozen=True)
@@ -176,9 +178,13 @@ def does_the_work(model: ModelEvidence) -> Finding:
         return Finding(None, f"The grader could not test the model with its {kind_layers} layers switched off.",
                        {"ablated_images": images})
     agreement = sum(int(np.sum(a == b)) for a, b in agreements.values()) / images
+    intact = np.concatenate([b for _, b in agreements.values()])
+    most_common = float(np.bincount(intact, minlength=10).max()) / images
     evidence = {"agreement": _r(agreement), "ablated_images": images, "flag_at": DEAD_LAYERS_AGREEMENT,
-                "zeroed": model.ablation.get("zeroed")}
-    if agreement >= DEAD_LAYERS_AGREEMENT:
+                "most_common_answer_share": _r(most_common), "zeroed": model.ablation.get("zeroed")}
+    # A model that gives nearly one answer everywhere (untrained, at chance) keeps giving it with or
+    # without the layers: agreement says nothing there, and such a model earns no accuracy points anyway.
+    if agreement >= DEAD_LAYERS_AGREEMENT and most_common < MAX_ONE_ANSWER_SHARE:
         return Finding(False, f"With its {kind_layers} layers switched off this model still gives the same answer "
                               f"on {agreement:.1%} of the images: those layers do no work, so it is not "
                               f"{'a CNN' if arch == 'cnn' else 'a ' + TITLES[arch]} in substance.", evidence)

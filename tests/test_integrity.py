@@ -265,3 +265,11 @@ def test_scoring_gates_accuracy_on_integrity_and_sends_the_unjudgeable_to_review
     assert {(r["question"], r["check"]) for r in result["review"]} == {("q5", "lstm_architecture"),
                                                                         ("q5", "lstm_accuracy")}
     assert result["models"]["cnn"]["fed"]["shape"] == [28, 28] and result["models"]["lstm"]["found"]
+
+
+def test_a_model_that_gives_one_answer_everywhere_is_not_called_hollow():
+    stuck = model("gru", eval_acc=0.1)
+    stuck.predictions["eval"] = np.full(SIZES["eval"], 1)
+    stuck.ablated["eval"] = np.full(1000, 1)
+    finding = integrity.does_the_work(stuck)
+    assert finding.passed is True and finding.evidence["most_common_answer_share"] == 1.0
