@@ -30,6 +30,12 @@ EVIDENCE_JSON = "evidence.json"
 EVIDENCE_ARRAYS = "predictions.npz"
 
 
+#: How the export found a model or a data role (its ``found_by``), in words for feedback and messages.
+FOUND_BY_WORDS = {"name": "by its name", "fit": "as what fit() was given", "content": "by its content",
+                  "history": "through the History that fit() returned", "container": "in a list or dict",
+                  "discovered": "by its layers"}
+
+
 class ArtifactError(ValueError):
     """An exported file is missing, oversized, a link, or not the plain data it should be."""
 

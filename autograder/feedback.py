@@ -24,7 +24,7 @@ import numpy as np
 from jinja2 import Environment, FileSystemLoader, StrictUndefined
 from matplotlib.figure import Figure  # no pyplot: no global figure state; Figure renders with Agg
 
-from autograder.artifacts import EVIDENCE_ARRAYS
+from autograder.artifacts import EVIDENCE_ARRAYS, FOUND_BY_WORDS
 from autograder.assignment import ARCHITECTURE_TITLES, ARCHITECTURES, Assignment, load_assignment
 from autograder.gradebook import load_results, plain_text
 from autograder.results import REASONS, atomic_write_text
@@ -122,9 +122,6 @@ def load_confusion(artifacts_dir: Path, result: dict[str, Any]) -> np.ndarray | 
 
 # --- how the grader read the notebook, in words ----------------------------------------------------
 
-FOUND_BY = {"name": "by its name", "fit": "as the data fit() was given", "content": "by its content",
-            "history": "through the History that fit() returned", "container": "in a list or dict",
-            "discovered": "by its layers"}
 RULE_TITLES = {"trained": "Trained in the notebook", "not_trained_on_test": "Not trained on the test set",
                "generalises": "Recognises new digits", "does_the_work": "Its named layers do the work",
                "distinct": "A model of its own"}
@@ -152,7 +149,7 @@ def reading_view(result: dict[str, Any]) -> dict[str, Any]:
     """Which variable the grader used for each role and model, and how it fed each model."""
     data = result.get("data") or {}
     roles = [{"role": plain_text(role, 40), "variable": plain_text(probe.get("variable"), 200),
-              "found": FOUND_BY.get(probe.get("found_by"), "found"),
+              "found": FOUND_BY_WORDS.get(probe.get("found_by"), "found"),
               "holds": plain_text(f"{probe.get('dtype', '?')} {probe.get('shape', '')}", 200)}
              for role, probe in (data.get("roles") or {}).items() if isinstance(probe, dict)]
     validation = data.get("validation") or {}
@@ -164,7 +161,7 @@ def reading_view(result: dict[str, Any]) -> dict[str, Any]:
             continue
         models.append({"title": ARCHITECTURE_TITLES[arch],
                        "variable": plain_text(model.get("variable") or model.get("class_name") or "(unnamed)", 200),
-                       "found": FOUND_BY.get(model.get("found_by"), "found"),
+                       "found": FOUND_BY_WORDS.get(model.get("found_by"), "found"),
                        "fed": plain_text(fed_description(model.get("fed") or {}), 200) if model.get("fed") else
                        "not run by the grader" if model.get("error") else "as it was saved"})
     return {"roles": roles, "models": models,

@@ -11,6 +11,7 @@ feeds every model the way its author did, so its accuracy is its real one).
 Fixtures (by parameter name): data, validation, confusion, models, labels.
 """
 from autograder.accuracy import closest_confusion
+from autograder.artifacts import FOUND_BY_WORDS
 from autograder.checks import NotAssessed, Outcome, failed
 from autograder.inside import contract
 
@@ -23,8 +24,7 @@ TITLES = contract.ARCHITECTURE_TITLES
 
 
 def _named(role, probe):
-    found_by = {"name": "by its name", "fit": "as what fit() was given", "content": "by its content"}
-    return f"`{probe.get('variable') or role}` ({found_by.get(probe.get('found_by'), 'found')})"
+    return f"`{probe.get('variable') or role}` ({FOUND_BY_WORDS.get(probe.get('found_by'), 'found')})"
 
 
 def _rows(probe):
