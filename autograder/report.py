@@ -20,8 +20,8 @@ Decisions the checks rely on:
   with the most layer vocabulary (three terms at least: layer, dense, conv, pool, units, filters, ...)
   is the Architectures section; a table of accuracies (two or more architectures with a number each) or
   else a bullet list of them is the Results section (with the paragraph just before and just after it);
-  the longest paragraph or list that names two or more architectures and states an accuracy-like number
-  is the Insights section (with the prose that follows).
+  the longest paragraph or list with a sentence naming two or more architectures and an accuracy-like
+  number is the Insights section (with the prose that follows).
 * **Words** of a section are those of its paragraphs, list items, inline code and table cells, as a
   student counting the words they wrote would count them: a Results section that is only a table has the
   table's words. Not counted: headings, code blocks, HTML blocks and tags. A Results section holding a
@@ -512,9 +512,11 @@ def _architectures_by_content(blocks: Sequence[Any]) -> Section | None:
 def _insights_by_content(blocks: Sequence[Any]) -> Section | None:
     """The longest paragraph (or list) comparing two or more architectures with numbers, and the prose after it."""
     def compares(unit: tuple[int, int]) -> bool:
-        text = _unit_text(blocks, unit)
-        return len(architectures_named(text)) >= 2 and any(
-            _accuracy_numbers(s) for b in blocks[unit[0]:unit[1]] for s in _sentences(b.text))
+        # Numbers, and a sentence that names two architectures: a list of one accuracy per architecture
+        # is a results summary, not a comparison.
+        sentences = [s for b in blocks[unit[0]:unit[1]] for s in _sentences(b.text)]
+        return (any(len(architectures_named(s)) >= 2 for s in sentences)
+                and any(_accuracy_numbers(s) for s in sentences))
 
     candidates = [u for u in _prose_units(blocks) if compares(u)]
     if not candidates:

@@ -189,8 +189,9 @@ def test_without_a_heading_a_paragraph_comparing_architectures_with_numbers_is_t
     assert insights.present and insights.found_by.startswith("content: a paragraph comparing")
     assert insights.words == _word_count(comparing) + 15 and insights.architectures == {"mlp", "cnn"}
     assert check_insights(analyze_report(cells, assignment), assignment).fraction == 1.0
-    # Architectures with no accuracies are not an analysis of results.
+    # Architectures with no accuracies are not an analysis of results, nor is one accuracy per architecture.
     assert not analyze_report(["The MLP has 2 layers and the CNN has 4 layers."], assignment).section("Insights").present
+    assert not analyze_report(["- MLP: 97.9%\n- CNN: 99.1%"], assignment).section("Insights").present
 
 
 def test_without_a_heading_the_paragraph_describing_most_layers_of_several_architectures_is_architectures(assignment):
