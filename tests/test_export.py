@@ -147,6 +147,16 @@ def test_subclassed_model_is_saved_as_weights_with_its_fit_shape(data, tmp_path)
                        net.predict(data["x"][:8, ..., None], verbose=0))
 
 
+def test_a_model_fit_built_and_stepped_once_has_no_weight_change_to_report(data, tmp_path):
+    model = keras.Sequential([keras.layers.Flatten(), keras.layers.Dense(10, activation="softmax")])  # no Input
+    model.compile("sgd", "sparse_categorical_crossentropy")
+    model.fit(data["x"], data["y"], epochs=1, batch_size=len(data["x"]), verbose=0)
+    entry = run_export({"model": model}, tmp_path)["models"]["mlp"]
+
+    assert entry["fit_steps"] == 1 and entry["weights_baseline"] == "first_step"
+    assert entry["weights_moved"] is None  # nothing existed before the step that built it: not "did not learn"
+
+
 def test_keras2_style_names_are_found_by_fit_and_content(data, tmp_path):
     X_train, Y_train = data["x"][:256].reshape(-1, 784), keras.utils.to_categorical(data["y"][:256], 10)
     x_valid, y_valid = data["x"][256:].reshape(-1, 784), keras.utils.to_categorical(data["y"][256:], 10)

@@ -54,7 +54,6 @@ from . import contract, fit_hook, probe
 
 _save = np.save  # bound before student code runs, like probe's references
 _int64 = np.int64
-_ndarray = np.ndarray
 
 MAX_CONTAINER_ITEMS = 50
 IPYTHON_NAMES = frozenset({"In", "Out", "exit", "quit", "get_ipython"})
@@ -114,7 +113,7 @@ def is_subclassed(model: Any) -> bool:
 
 
 def _iterations(model: Any) -> int:
-    return fit_hook._iterations(model) or 0
+    return fit_hook.optimizer_steps(model) or 0
 
 
 def _input_shape(model: Any) -> list | None:
@@ -247,7 +246,8 @@ def export_model(candidate: Candidate, export_dir: str, arch: str, data: dict[st
              "fit_steps": record.steps if record else 0, "weights_moved": None,
              "weights_baseline": record.baseline if record else None, "input_shape": _input_shape(model),
              "input": input_block(candidate, data), "error": None}
-    if record and record.initial_weights is not None:
+    # A model fit had to build has no weights before its first step: with one step only, nothing to compare.
+    if record and record.initial_weights is not None and (record.baseline == "before_fit" or record.steps > 1):
         try:
             entry["weights_moved"] = probe.weights_moved(model, record.initial_weights)
         except Exception as exc:

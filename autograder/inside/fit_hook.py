@@ -43,7 +43,8 @@ FED: dict[str, list] = {"x": [], "y": [], "validation_x": [], "validation_y": []
 _installed: dict[str, Any] = {}
 
 
-def _iterations(model: Any) -> int | None:
+def optimizer_steps(model: Any) -> int | None:
+    """The optimizer's step counter (``iterations``), or None when it has none."""
     try:
         return int(model.optimizer.iterations.numpy())
     except Exception:
@@ -98,7 +99,7 @@ def _before(model: Any, arguments: dict[str, Any]) -> dict:
             "validation_y": probe.probe(validation_y) if validation is not None else None,
             "epochs": None, "steps": 0, "error": None}
     split, epochs = arguments.get("validation_split"), arguments.get("epochs", 1)
-    if isinstance(split, (int, float)) and not isinstance(split, bool) and split > 0:
+    if isinstance(split, (int, float)) and not isinstance(split, bool) and 0 < split < 1:
         call["validation_split"] = float(split)
     if isinstance(epochs, int) and not isinstance(epochs, bool):
         call["epochs"] = epochs
@@ -113,7 +114,7 @@ def _before(model: Any, arguments: dict[str, Any]) -> dict:
 
 
 def _after(call: dict, model: Any, steps_before: int | None, error: BaseException | None) -> None:
-    steps_after = _iterations(model)
+    steps_after = optimizer_steps(model)
     if steps_before is not None and steps_after is not None:
         call["steps"] = max(0, steps_after - steps_before)
     MODELS[id(model)].steps += call["steps"]
@@ -137,7 +138,7 @@ def install(keras: Any) -> None:
         try:
             bound = signature.bind(self, *args, **kwargs)
             call = _before(self, bound.arguments)
-            steps_before = _iterations(self)
+            steps_before = optimizer_steps(self)
             record = MODELS[id(self)]
             callbacks = bound.arguments.get("callbacks")
             if record.initial_weights is None and (callbacks is None or isinstance(callbacks, (list, tuple))):
