@@ -194,8 +194,10 @@ def flagged_rows(key: str, result: dict[str, Any]) -> list[dict[str, Any]]:
                 rows.append({"what": f"{ARCHITECTURE_TITLES.get(arch, arch)}: {RULE_TITLES.get(rule, rule)}",
                              "evidence": plain_text(evidence, 400), "kind": "flagged"})
     for item in result.get("review") or []:
-        rows.append({"what": plain_text(f"{item.get('question')} {item.get('check')}", 200),
-                     "evidence": plain_text(item.get("reason"), 400), "kind": "needs review"})
+        if item.get("kind") in ("needs_review", "grader_error"):  # a check (other review entries have their own table)
+            rows.append({"what": plain_text(f"{item.get('question')} {item.get('check')}", 200),
+                         "evidence": plain_text(item.get("reason"), 400),
+                         "kind": "needs review" if item["kind"] == "needs_review" else "grader error"})
     return [{"key": key, "href": page_name(key), **student_row(result), **row} for row in rows]
 
 

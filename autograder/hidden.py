@@ -91,7 +91,8 @@ def run_checks(assignment: Assignment, fixtures: dict[str, Any],
 
 
 def review_list(questions: list[dict[str, Any]]) -> list[dict[str, str]]:
-    """The checks a person must look at (needs_review, and the grader's own errors): the result's ``review``."""
-    return [{"question": q["id"], "check": c["name"], "status": c["status"],
+    """The checks a person must look at (needs_review, and the grader's own errors), as ``review`` entries
+    ``{kind: "needs_review" | "grader_error", question, check, reason}``."""
+    return [{"kind": c["status"], "question": q["id"], "check": c["name"],
              "reason": c["detail"] if c["status"] == "grader_error" else c["message"]}
             for q in questions for c in q["checks"] if c["status"] in ("needs_review", "grader_error")]

@@ -47,9 +47,11 @@ MIN_WEIGHT_CHANGE = 1e-3
 NOISE_Z = 4.0
 #: Test-set accuracy may exceed training-sample accuracy by this much beyond the references' own gap.
 TEST_GAP_FLOOR = 0.01
-#: Distorted accuracy may fall this far below the honest expectation (the share of above-chance accuracy
-#: the references keep, applied to this model's eval accuracy) before it counts as "far below".
-GENERALISATION_MARGIN = 0.15
+#: On distorted digits a model is flagged when it keeps less than this share of what the references keep
+#: of their above-chance accuracy. Honest weak models keep less than strong ones (measured: about 0.70-0.78
+#: of their above-chance accuracy after one epoch on 1,500 images, 0.85-0.94 for the references), never
+#: less than 0.7 of the references' share; a lookup that collapses keeps far less.
+GENERALISATION_SHARE = 0.5
 #: Agreement of the ablated model with itself at or above which the zeroed layers did nothing.
 DEAD_LAYERS_AGREEMENT = 0.95
 MIN_ABLATION_IMAGES = 100
@@ -152,10 +154,11 @@ def generalises(model: ModelEvidence, labels: dict[str, np.ndarray], honest: Hon
                        {"distorted_accuracy": _r(distorted)})
     retention = max(0.0, honest.retention_min)
     expected = CHANCE + retention * max(0.0, test - CHANCE)
-    # The expectation scales the eval accuracy by ``retention``, so its noise scales too.
+    kept = GENERALISATION_SHARE * retention
+    # The floor scales the eval accuracy by ``kept``, so its noise scales too.
     noise = NOISE_Z * math.sqrt(distorted * (1 - distorted) / len(labels["distorted"])
-                                + retention ** 2 * test * (1 - test) / len(labels["eval"]))
-    floor = expected - GENERALISATION_MARGIN - noise
+                                + kept ** 2 * test * (1 - test) / len(labels["eval"]))
+    floor = CHANCE + kept * max(0.0, test - CHANCE) - noise
     evidence = {"eval_accuracy": _r(test), "distorted_accuracy": _r(distorted), "honest_expected": _r(expected),
                 "flag_below": _r(floor), "honest_retention_min": _r(honest.retention_min)}
     if distorted < floor:

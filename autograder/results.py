@@ -17,8 +17,8 @@ Schema (``schema_version`` 1), one JSON object per submission::
                      it, e.g. a model that will not rebuild: 0 points until a person looks) | "grader_error";
                      a question is "needs_review" when any of its checks is.
                      ``message`` is for the student; ``detail`` is for TAs only.
-    review           [{question, check, status, reason}]   checks a person must look at (needs_review and
-                     grader_error); empty when none
+    review           [{kind, ...}]   what a person must look at; empty when none. Checks: {kind: "needs_review" |
+                     "grader_error", question, check, reason}
     models           {arch: {found, variable, found_by, class_name, subclassed, error, params, param_budget,
                              input (what the author fed it), fed (how the grader fed it: scale, offset, shape,
                              pad), training (fit_calls, fit_steps, training_steps, weights_moved),

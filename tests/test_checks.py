@@ -276,7 +276,7 @@ def test_needs_review_is_its_own_status_and_lands_in_the_review_list(small_assig
     questions = run_checks(small_assignment, {}, tests)
     q3 = next(q for q in questions if q["id"] == "q3")
     assert q3["status"] == "needs_review" and q3["score"] == 6
-    assert review_list(questions) == [{"question": "q3", "check": "cnn_accuracy", "status": "needs_review",
+    assert review_list(questions) == [{"kind": "needs_review", "question": "q3", "check": "cnn_accuracy",
                                        "reason": "the subclassed model would not rebuild"}]
 
 
