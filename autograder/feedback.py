@@ -27,6 +27,8 @@ from matplotlib.figure import Figure  # no pyplot: no global figure state; Figur
 from autograder.artifacts import EVIDENCE_ARRAYS, FOUND_BY_WORDS
 from autograder.assignment import ARCHITECTURE_TITLES, ARCHITECTURES, Assignment, load_assignment
 from autograder.gradebook import load_results, plain_text
+from autograder.inside import contract
+from autograder.integrity import RULES
 from autograder.results import REASONS, atomic_write_text
 
 TEMPLATES = Path(__file__).with_name("templates")
@@ -129,11 +131,11 @@ KNOWN_SCALINGS = {(1.0, 0.0): "raw pixel values 0-255", (round(1 / 255, 6), 0.0)
                   (round(2 / 255, 6), -1.0): "pixels scaled to [-1, 1]"}
 
 
-def fed_description(fed: dict[str, Any]) -> str:
+def fed_description(arch: str, fed: dict[str, Any]) -> str:
     """How the grader fed a model, e.g. "28x28x1 images, pixels divided by 255"."""
     shape = [d for d in fed.get("shape") or [] if isinstance(d, int)]
     shape_text = ("784-pixel vectors" if shape == [784] else
-                  "28 rows of 28 pixels" if shape == [28, 28] else
+                  "28 time steps of 28 pixels" if shape == [28, 28] and arch in contract.RECURRENT_LAYER else
                   "x".join(map(str, shape)) + " images" if shape else "its input shape")
     if fed.get("pad"):
         shape_text += ", zero-padded to 32x32"
@@ -148,10 +150,11 @@ def fed_description(fed: dict[str, Any]) -> str:
 def reading_view(result: dict[str, Any]) -> dict[str, Any]:
     """Which variable the grader used for each role and model, and how it fed each model."""
     data = result.get("data") or {}
-    roles = [{"role": plain_text(role, 40), "variable": plain_text(probe.get("variable"), 200),
+    found_roles = data.get("roles") or {}
+    roles = [{"role": role, "variable": plain_text(probe.get("variable"), 200),
               "found": FOUND_BY_WORDS.get(probe.get("found_by"), "found"),
               "holds": plain_text(f"{probe.get('dtype', '?')} {probe.get('shape', '')}", 200)}
-             for role, probe in (data.get("roles") or {}).items() if isinstance(probe, dict)]
+             for role in contract.DATA_ROLES if isinstance(probe := found_roles.get(role), dict)]
     validation = data.get("validation") or {}
     confusion = data.get("confusion") or {}
     models = []
@@ -162,7 +165,7 @@ def reading_view(result: dict[str, Any]) -> dict[str, Any]:
         models.append({"title": ARCHITECTURE_TITLES[arch],
                        "variable": plain_text(model.get("variable") or model.get("class_name") or "(unnamed)", 200),
                        "found": FOUND_BY_WORDS.get(model.get("found_by"), "found"),
-                       "fed": plain_text(fed_description(model.get("fed") or {}), 200) if model.get("fed") else
+                       "fed": plain_text(fed_description(arch, model.get("fed") or {}), 200) if model.get("fed") else
                        "not run by the grader" if model.get("error") else "as it was saved"})
     return {"roles": roles, "models": models,
             "validation": plain_text({"split": "validation_split in fit()", "data": "validation_data in fit()",
@@ -175,7 +178,8 @@ def integrity_view(result: dict[str, Any]) -> list[dict[str, Any]]:
     rows = []
     for arch in ARCHITECTURES:
         rules = (result.get("integrity") or {}).get(arch) or {}
-        for rule, finding in rules.items():
+        for rule in [r for r in RULES if r in rules]:  # the result's JSON keeps keys sorted: restore rule order
+            finding = rules[rule]
             passed = finding.get("passed") if isinstance(finding, dict) else None
             rows.append({"title": ARCHITECTURE_TITLES[arch], "rule": RULE_TITLES.get(rule, plain_text(rule, 60)),
                          "status": "passed" if passed is True else "failed" if passed is False else "needs_review",

@@ -126,7 +126,8 @@ def test_student_page_says_which_variable_was_used_and_how_it_was_fed(pages):
     assert "<td>x_train</td><td><code>X_tr</code></td><td>by its content</td>" in page
     assert "Validation: validation_split in fit()." in page and "Confusion matrix: <code>cm</code>" in page
     assert "<td>CNN</td><td><code>cnn_model</code></td><td>by its name</td><td>28x28x1 images, pixels divided by 255</td>" in page
-    assert "784-pixel vectors, pixels divided by 255" in page and "28 rows of 28 pixels" in page
+    assert "784-pixel vectors, pixels divided by 255" in page and "28 time steps of 28 pixels" in page
+    assert page.index("<td>x_train</td>") < page.index("<td>y_train</td>") < page.index("<td>x_test</td>")
     partial = html(pages, "a002-partial")
     assert "32x32x1 images, zero-padded to 32x32, raw pixel values 0-255" in partial
 
@@ -137,6 +138,8 @@ def test_student_page_states_integrity_findings_in_plain_words_flagged_first(pag
     assert "clearly better on test images (99.9%)" in section
     assert section.index("badge failed") < section.index("badge needs_review") < section.index("badge passed")
     assert "allowed_gap" not in page  # evidence numbers are for the instructor
+    mlp_rows = html(pages, "a001-complete").split("Is each model")[1]
+    assert mlp_rows.index("Trained in the notebook") < mlp_rows.index("A model of its own")  # rule order
 
 
 def test_summary_lists_flagged_students_and_checks_for_review_with_evidence(pages):
