@@ -33,7 +33,10 @@ EXPORT_MOUNT = "/export"
 IPC_ROOT = Path("/tmp")
 EXPORT_SECONDS = 120  # extra wall time for the export step, even when the student's budget ran out
 KERNEL_START_SECONDS = 60
-MAX_MESSAGE_BYTES = 32 * 2**20  # one kernel message; bigger ones drop the connection, not our memory
+MAX_MESSAGE_BYTES = 16 * 2**20  # one kernel message; bigger ones drop the connection, not our memory
+#: Messages received but not yet read, per socket: with MAX_MESSAGE_BYTES this bounds what a flooding kernel
+#: can make the grader hold (ZeroMQ's default is 1000 messages; past the bound the kernel's side drops them).
+QUEUED_MESSAGES = 4
 TRUNCATION_NOTE = "\n[output truncated by the grader: this notebook printed more than {limit} MB]\n"
 LOST_NOTE = "\n[output dropped by the grader: a single burst of output was larger than {limit} MB]\n"
 
@@ -194,8 +197,22 @@ def render_terminal(text: str) -> str:
     return "\n".join(lines)
 
 
+def stored_size(content: dict[str, Any]) -> int:
+    """Bytes a message's content takes once kept: every field counts, whatever nbclient keeps of it."""
+    return len(json.dumps(content, default=str))
+
+
 class CappedNotebookClient(NotebookClient):
-    """nbclient that stops storing outputs past a byte budget, while they stream in."""
+    """nbclient that stops storing outputs past a byte budget, while they stream in.
+
+    Every field of a kept message counts against the budget (data, text and tracebacks, but also
+    metadata, display ids and execution counts); a message over the budget is dropped whole. Display
+    updates count once per output they rewrite. Widget (comm) messages are never kept: no widget
+    frontend is mimicked.
+    """
+
+    DISPLAY_TYPES = ("display_data", "execute_result", "update_display_data")
+    MAX_DISPLAY_ID = 200
 
     def __init__(self, nb: Any, max_output_bytes: int, **kwargs: Any) -> None:
         super().__init__(nb, **kwargs)
@@ -204,9 +221,33 @@ class CappedNotebookClient(NotebookClient):
         self.truncated = False
         self.idle_seen = True
 
+    def charge(self, size: int, outs: list) -> bool:
+        """Count ``size`` more bytes kept; False (and a note, once) when that would pass the budget."""
+        if self.output_bytes + size > self.max_output_bytes:
+            if not self.truncated:
+                self.truncated = True
+                outs.append(nbformat.v4.new_output(
+                    "stream", name="stderr", text=TRUNCATION_NOTE.format(limit=self.max_output_bytes / 2**20)))
+            return False
+        self.output_bytes += size
+        return True
+
     def process_message(self, msg: dict, cell: Any, cell_index: int) -> Any:
-        if msg["msg_type"] == "status" and msg["content"].get("execution_state") == "idle":
+        msg_type, content = msg["msg_type"], msg["content"]
+        if msg_type == "status" and content.get("execution_state") == "idle":
             self.idle_seen = True
+        if msg_type.startswith("comm"):
+            return None
+        if "execution_count" in content and type(content["execution_count"]) is not int:
+            content["execution_count"] = None  # nbclient copies it into the cell; the schema wants a number
+        transient = content.get("transient")
+        display_id = transient.get("display_id") if isinstance(transient, dict) else None
+        if display_id is not None and not (isinstance(display_id, str) and len(display_id) <= self.MAX_DISPLAY_ID):
+            content["transient"] = {}  # an id the grader would have to keep: the output is kept without it
+        elif display_id in self._display_id_map and msg_type in self.DISPLAY_TYPES:
+            copies = sum(len(indices) for indices in self._display_id_map[display_id].values())
+            if not self.charge(stored_size(content) * copies, cell.outputs):
+                return None
         return super().process_message(msg, cell, cell_index)
 
     async def async_execute_cell(self, cell: Any, cell_index: int, **kwargs: Any) -> Any:
@@ -223,24 +264,16 @@ class CappedNotebookClient(NotebookClient):
     def output(self, outs: list, msg: dict, display_id: str | None, cell_index: int) -> Any:
         content = msg["content"]
         if msg["msg_type"] == "stream" and outs and outs[-1].get("output_type") == "stream" \
-                and outs[-1].get("name") == content.get("name"):
+                and outs[-1].get("name") == content.get("name") and isinstance(content.get("text"), str):
             # Progress bars redraw with \r and \b: keep what a terminal would show, not every frame.
             before = len(outs[-1].text)
-            merged = render_terminal(outs[-1].text + str(content.get("text", "")))
+            merged = render_terminal(outs[-1].text + content["text"])
             if self.output_bytes + len(merged) - before <= self.max_output_bytes:
                 outs[-1].text = merged
                 self.output_bytes += len(merged) - before
                 return outs[-1]
-        size = sum(len(str(v)) for v in content.get("data", {}).values()) \
-            + len(content.get("text", "")) + len("".join(content.get("traceback", [])))
-        if self.output_bytes + size > self.max_output_bytes:
-            if not self.truncated:
-                self.truncated = True
-                outs.append(nbformat.v4.new_output(
-                    "stream", name="stderr",
-                    text=TRUNCATION_NOTE.format(limit=self.max_output_bytes / 2**20)))
+        if not self.charge(stored_size(content), outs):
             return None
-        self.output_bytes += size
         return super().output(outs, msg, display_id, cell_index)
 
 
@@ -289,9 +322,11 @@ async def _run_cells(client: CappedNotebookClient, nb: Any, execution: Execution
         cell_started = time.monotonic()
         try:
             await client.async_execute_cell(cell, index)
-        except DeadKernelError:
+        except Exception as exc:
             record.status, record.seconds = "error", time.monotonic() - cell_started
-            record.error = {"ename": "DeadKernelError", "evalue": "the kernel died", "traceback": []}
+            record.error = {"ename": "DeadKernelError", "evalue": "the kernel died", "traceback": []} \
+                if isinstance(exc, DeadKernelError) else {"ename": "KernelProtocolError", "traceback": [],
+                                                          "evalue": f"unreadable kernel message ({type(exc).__name__})"}
             raise
         record.seconds = time.monotonic() - cell_started
         reply = replies.get(index, {})
@@ -339,6 +374,8 @@ async def _run_and_export(nb: Any, job: Job, km: AsyncKernelManager, kc: Any, do
         execution.timings["export"] = round(time.monotonic() - export_started, 3)
     except DeadKernelError:
         execution.stopped = dog.stopped or "kernel_died"
+    except Exception:  # e.g. RecursionError on a message nested too deep: this notebook ends here, logs kept
+        execution.stopped = dog.stopped or "kernel_protocol"
     execution.output_truncated = client.truncated
 
 
@@ -350,6 +387,7 @@ async def _execute(nb: Any, job: Job, *, budget: float, cell_timeout: float, on_
     km = SandboxedKernelManager(job, sandboxed=sandboxed)
     context = zmq.asyncio.Context()
     context.setsockopt(zmq.MAXMSGSIZE, MAX_MESSAGE_BYTES)
+    context.setsockopt(zmq.RCVHWM, QUEUED_MESSAGES)
     log = open(job.root / "kernel.log", "wb")
     started = time.monotonic()
     kc = None

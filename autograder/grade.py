@@ -161,12 +161,12 @@ def _phase_a(notebook_in: Any, assignment: Assignment, artifacts: Path, *, sandb
         evidence = load_evidence(job.export, job.predictions, {k: len(v) for k, v in image_sets.items()})
         save_evidence(evidence, artifacts)
         nbformat.write(execution.notebook, artifacts / "executed.ipynb")
-        for log in ("kernel.log", "predict.log"):  # student-controlled: keep only their ends
-            if (job.root / log).is_file():
-                (artifacts / log).write_bytes(sandbox.read_tail(job.root / log, 64 * 1024))
     finally:
         if predictor is not None:
             predictor.cancel()  # never released (no model exported) or the grading failed
+        for log in ("kernel.log", "predict.log"):  # kept whatever happened; student-controlled: only their ends
+            if (job.root / log).is_file():
+                (artifacts / log).write_bytes(sandbox.read_tail(job.root / log, 64 * 1024))
         execute.cleanup(job)
 
     return execution, evidence

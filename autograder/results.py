@@ -42,6 +42,7 @@ REASONS: dict[str, str] = {
     "memory": "The notebook used more memory than allowed and was stopped.",
     "disk": "The notebook wrote more data to disk than allowed and was stopped.",
     "kernel_died": "The Python kernel crashed or exited while running the notebook.",
+    "kernel_protocol": "The notebook's kernel sent the grader a message it could not read, so the run was stopped.",
     "cell_errors": "Some cells raised errors; the questions that depend on them were not assessed.",
     "export_failed": "The grader could not read your models after the notebook ran.",
     "sandbox_unavailable": "The grading sandbox could not be started.",

@@ -349,8 +349,8 @@ for i in range(200_000):
 #: The grader keeps whatever nbclient stores: every field of an output, not only its data and text.
 METADATA_FLOOD = """\
 from IPython.display import display
-pad = "m" * (16 * 2**20)
-for i in range(40):  # 640 MB of metadata, each message under the 32 MB message limit
+pad = "m" * (12 * 2**20)
+for i in range(50):  # 600 MB of metadata, each message under the grader's limit for one message
     display({"text/plain": f"row {i}"}, raw=True, metadata={"text/plain": {"pad": pad}})
 print("AFTER METADATA")
 """
@@ -379,7 +379,6 @@ print("AFTER FIELDS")
 
 #: A correctly signed iopub message nested 200,000 deep: json.loads in the grader raises RecursionError.
 DEEP_MESSAGE = """\
-print("BEFORE DEEP")
 kernel = get_ipython().kernel
 header = kernel.session.msg_header("stream")
 frames = [kernel.session.pack(header), kernel.session.pack(kernel.get_parent().get("header", {})), b"{}",
@@ -744,7 +743,7 @@ RESOURCES = [
          Expect(reasons=(None, "cell_errors"), outputs=("output truncated by the grader",)), production=True),
     Case("stored_fields_flood", "resources", notebook(STORED_FIELDS_FLOOD),
          Expect(reasons=(None, "cell_errors"), outputs=("output truncated by the grader",)), production=True),
-    Case("deep_kernel_message", "resources", notebook(DEEP_MESSAGE, "print('LATER CELL')"),
+    Case("deep_kernel_message", "resources", notebook("print('BEFORE DEEP')", DEEP_MESSAGE, "print('LATER CELL')"),
          Expect(reasons=("kernel_protocol",), stopped=("kernel_protocol",), outputs=("BEFORE DEEP",),
                 artifacts=("executed.ipynb", "kernel.log")), production=True),
     Case("memfd_hoard", "resources", notebook(*MEMFD_HOARD), Expect(reasons=("memory",), stopped=("memory",)),
