@@ -9,11 +9,13 @@ is killed and a fresh sandbox, holding only the model files and the unlabeled im
 from __future__ import annotations
 
 import asyncio
+import fcntl
 import hashlib
 import json
 import os
 import shutil
 import sys
+import tempfile
 import time
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -26,7 +28,7 @@ from jupyter_client.manager import AsyncKernelManager
 from nbclient import NotebookClient
 from nbclient.exceptions import DeadKernelError
 
-from autograder import sandbox
+from autograder import cgroup, sandbox
 from autograder.sandbox import Mount, SandboxSpec
 
 EXPORT_MOUNT = "/export"
@@ -41,6 +43,15 @@ TRUNCATION_NOTE = "\n[output truncated by the grader: this notebook printed more
 LOST_NOTE = "\n[output dropped by the grader: a single burst of output was larger than {limit} MB]\n"
 
 
+JOB_PREFIX = "autograder-job-"
+JOB_LOCK = "job.lock"  # held (flock) by the grader while the job lives; the kernel frees it if the grader dies
+
+
+def ipc_dir(root: Path) -> Path:
+    """Where the kernel's sockets of the job at ``root`` live; a unix socket path must fit in 107 bytes."""
+    return IPC_ROOT / f"agx-{hashlib.sha256(str(root).encode()).hexdigest()[:16]}"
+
+
 @dataclass
 class Job:
     """The directories of one job; only ``ipc``, ``export`` and ``predictions`` are sandbox-writable."""
@@ -49,6 +60,17 @@ class Job:
     spec: SandboxSpec  # limits, uid and Keras cache shared by both sandboxes of the job
     public_tests: Path | None = None  # the template's otter tests, so grader.check() cells still run
     notebook_name: str = "notebook.ipynb"  # where the submission appears in the sandbox's home
+    lock: Any = None  # the open, locked JOB_LOCK of a job made by create()
+
+    @classmethod
+    def create(cls, work_root: str | Path | None, spec: SandboxSpec, **kwargs: Any) -> "Job":
+        """A new job directory under ``work_root``, locked as alive (see :func:`remove_stale_jobs`)."""
+        root = Path(tempfile.mkdtemp(prefix=JOB_PREFIX, dir=work_root))
+        lock = open(root / JOB_LOCK, "w")
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        lock.write(str(os.getpid()))  # written only once locked: an empty lock is a job being made
+        lock.flush()
+        return cls(root, spec, lock=lock, **kwargs)
 
     def kernel_spec(self) -> SandboxSpec:
         """The notebook's sandbox: writes its export; reaches the grader only through ipc sockets."""
@@ -66,8 +88,7 @@ class Job:
 
     @property
     def ipc(self) -> Path:
-        """Kernel sockets live here; a unix socket path must fit in 107 bytes, so it is short."""
-        return IPC_ROOT / f"agx-{hashlib.sha256(str(self.root).encode()).hexdigest()[:16]}"
+        return ipc_dir(self.root)
 
     @property
     def export(self) -> Path:
@@ -138,21 +159,26 @@ class Execution:
     predict: dict[str, Any] = field(default_factory=dict)
     timings: dict[str, float] = field(default_factory=dict)
     notebook: Any = None  # the executed notebook with capped outputs
+    containment: dict[str, Any] = field(default_factory=dict)  # which mechanism held (sandbox.Confinement)
 
     def as_dict(self) -> dict[str, Any]:
         return {"cells": [c.as_dict() for c in self.cells], "stopped": self.stopped,
                 "seconds": round(self.seconds, 3), "budget_seconds": self.budget_seconds,
                 "output_truncated": self.output_truncated, "peak_rss_mb": self.peak_rss_mb,
-                "export_ran": self.export_ran, "predict": self.predict}
+                "export_ran": self.export_ran, "predict": self.predict, "containment": self.containment}
 
 
 class SandboxedKernelManager(AsyncKernelManager):
     """An ipykernel started inside bubblewrap, reached over ipc sockets in the job's ``ipc`` dir."""
 
-    def __init__(self, job: Job, sandboxed: bool = True, **kwargs: Any) -> None:
+    def __init__(self, job: Job, confinement: sandbox.Confinement | None, **kwargs: Any) -> None:
         super().__init__(kernel_name="python3", transport="ipc", ip=str(job.ipc / "k"),
                          connection_file=str(job.ipc / "kernel.json"), **kwargs)
-        self.job, self.sandboxed = job, sandboxed
+        self.job, self.confinement = job, confinement
+
+    @property
+    def sandboxed(self) -> bool:
+        return self.confinement is not None
 
     def write_connection_file(self, **kwargs: Any) -> None:
         super().write_connection_file(**kwargs)
@@ -167,7 +193,7 @@ class SandboxedKernelManager(AsyncKernelManager):
         if not self.sandboxed:
             return kernel
         # The kernel cannot see the grader's PID (own PID namespace), so no parent poller.
-        return sandbox.bwrap_argv(self.job.kernel_spec(), kernel)
+        return sandbox.bwrap_argv(self.job.kernel_spec(), kernel, self.confinement)
 
     @property
     def kernel_spec(self):  # noqa: D401 - the spec decides how interrupts are sent
@@ -384,7 +410,8 @@ async def _execute(nb: Any, job: Job, *, budget: float, cell_timeout: float, on_
                    sandboxed: bool) -> Execution:
     execution = Execution(budget_seconds=budget)
     _stage_notebook(nb, job)
-    km = SandboxedKernelManager(job, sandboxed=sandboxed)
+    confinement = sandbox.Confinement.create(job.spec.limits) if sandboxed else None
+    km = SandboxedKernelManager(job, confinement)
     context = zmq.asyncio.Context()
     context.setsockopt(zmq.MAXMSGSIZE, MAX_MESSAGE_BYTES)
     context.setsockopt(zmq.RCVHWM, QUEUED_MESSAGES)
@@ -392,12 +419,15 @@ async def _execute(nb: Any, job: Job, *, budget: float, cell_timeout: float, on_
     started = time.monotonic()
     kc = None
     try:
-        if sandboxed:
-            await km.start_kernel(stdout=log, stderr=log)
+        if confinement is not None:
+            await km.start_kernel(stdout=log, stderr=log, pass_fds=confinement.pass_fds)
+            confinement.started()
         else:
             await km.start_kernel(stdout=log, stderr=log, cwd=str(job.root), env=job.unsandboxed_env())
-        dog = sandbox.Watchdog(km.provisioner.pid, job.spec.limits, [job.export],
-                               wall_seconds=budget + KERNEL_START_SECONDS + 30, sandboxed=sandboxed)
+        # The ipc directory is a host directory the kernel writes to: it counts as disk like the export.
+        dog = sandbox.Watchdog(km.provisioner.pid, job.spec.limits, [job.export, job.ipc],
+                               wall_seconds=budget + KERNEL_START_SECONDS + 30, sandboxed=sandboxed,
+                               cgroup=confinement.cgroup if confinement else None)
         with dog:
             kc = km.client(context=context)
             kc.start_channels()
@@ -424,6 +454,8 @@ async def _execute(nb: Any, job: Job, *, budget: float, cell_timeout: float, on_
         await km.cleanup_resources()
         context.destroy(linger=0)
         log.close()
+        if confinement is not None:
+            execution.containment = confinement.close()
     execution.seconds = round(time.monotonic() - started, 3)
     execution.notebook = nb
     return execution
@@ -468,3 +500,30 @@ def predict(predictor: sandbox.Running) -> dict[str, Any]:
 def cleanup(job: Job) -> None:
     shutil.rmtree(job.ipc, ignore_errors=True)
     shutil.rmtree(job.root, ignore_errors=True)
+    if job.lock is not None:
+        job.lock.close()
+
+
+def remove_stale_jobs(work_root: str | Path | None) -> int:
+    """Remove job directories (and their ipc directories and cgroups) left by a grader that was killed.
+
+    A job is stale when nobody holds its lock; the kernel released it when its grader died. Directories
+    without a lock (made by another program, or an instant before their lock) are left alone.
+    """
+    removed = 0
+    for root in Path(work_root or tempfile.gettempdir()).glob(f"{JOB_PREFIX}*"):
+        try:
+            lock = open(root / JOB_LOCK, "r")
+        except OSError:
+            continue
+        with lock:
+            try:
+                fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except OSError:
+                continue  # its grader is alive
+            if not lock.read():
+                continue
+            shutil.rmtree(ipc_dir(root), ignore_errors=True)
+            shutil.rmtree(root, ignore_errors=True)
+            removed += 1
+    return removed + cgroup.remove_stale()

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import datetime as dt
 import functools
-import tempfile
 import time
 from pathlib import Path
 from typing import Any
@@ -141,9 +140,9 @@ def _phase_a(notebook_in: Any, assignment: Assignment, artifacts: Path, *, sandb
     ex = assignment.execution
     limits = sandbox.Limits(memory_mb=ex.memory_mb, wall_seconds=ex.wall_budget_seconds + execute.EXPORT_SECONDS,
                             threads=ex.threads)
-    job = execute.Job(Path(tempfile.mkdtemp(prefix="autograder-job-", dir=work_root)),
-                      sandbox.SandboxSpec(limits=limits, keras_cache=keras_cache_file()),
-                      public_tests=assignment.student_dir / "tests", notebook_name=assignment.student_notebook)
+    execute.remove_stale_jobs(work_root)  # left by a grader killed mid-job
+    job = execute.Job.create(work_root, sandbox.SandboxSpec(limits=limits, keras_cache=keras_cache_file()),
+                             public_tests=assignment.student_dir / "tests", notebook_name=assignment.student_notebook)
     predictor = None
     try:
         job.prepare()

@@ -474,6 +474,7 @@ attempt("add_key", lambda: syscall(248, b"user", b"agx", b"secret", 6, -3))
 attempt("mount", lambda: call("mount", b"none", b"/tmp", b"tmpfs", 0, None))
 attempt("umount", lambda: call("umount2", b"/proc", 2))
 attempt("pivot_root", lambda: syscall(155, b"/tmp", b"/tmp"))
+attempt("fallocate", lambda: syscall(285, os.open("/tmp/reserved", os.O_CREAT | os.O_WRONLY), 0, 0, ctypes.c_long(2**20)))
 print("SYSCALLS TRIED")
 """
 
@@ -483,9 +484,10 @@ import os
 from ipykernel.connect import get_connection_file
 ipc = os.path.dirname(get_connection_file())
 written = 0
+chunk = b"x" * 8 * 2**20
 for i in range(160):  # 1.25 GiB in files below the per-file limit, next to the kernel's sockets
     with open(os.path.join(ipc, f"fill{i}"), "wb") as fh:
-        os.posix_fallocate(fh.fileno(), 0, 8 * 2**20)
+        fh.write(chunk)
     written += 8
 """, "if written > 1024:\n    print('LEAK: wrote', written, 'MB beside the kernel sockets')\n"]
 
