@@ -16,7 +16,9 @@ Schema (``schema_version`` 1), one JSON object per submission::
     models           {arch: {variable, found_by, accuracy, public_accuracy, params, ...}}
     execution        {seconds, budget_seconds, cells: [{index, seconds, status, error, diagnosis}],
                       stopped: null | "wall_budget" | "memory" | "kernel_died" | ...,
-                      output_truncated, peak_rss_mb}
+                      output_truncated, peak_rss_mb,
+                      containment: {memory, processes, syscalls, disk, oom_kills, pids_refused}}
+                     (which mechanism held each limit, see SECURITY.md)
     diagnoses        [{code, title, advice, cell}]   from autograder.diagnose
     timings          {stage: seconds}
     grader           {version, graded_at}

@@ -50,6 +50,7 @@ def test_hostile_submission_is_contained(case: Case, assignments, request, tmp_p
 PRODUCTION_CASES = [case for case in CASES if case.production]
 
 
+@pytest.mark.production_limits
 @pytest.mark.parametrize("case", PRODUCTION_CASES, ids=[case.name for case in PRODUCTION_CASES])
 def test_contained_under_the_production_limits(case: Case, production_assignment, request, tmp_path):
     """The same attacks under assignments/mnist's own limits and the sandbox's defaults, nothing test-sized."""
