@@ -19,10 +19,12 @@ BENCH_ARGS ?=
 
 setup: system-deps $(STAMP)
 
-# bubblewrap is the sandbox; chromium renders the feedback pages in a test.
+# bubblewrap is the sandbox, libseccomp builds its system-call filter; chromium renders the feedback
+# pages in a test.
 system-deps:
 	@missing=""; \
 	command -v bwrap >/dev/null || missing="$$missing bubblewrap"; \
+	ldconfig -p | grep -q 'libseccomp\.so\.2 ' || missing="$$missing libseccomp2"; \
 	command -v chromium >/dev/null || missing="$$missing chromium"; \
 	command -v setpriv >/dev/null || missing="$$missing util-linux"; \
 	if [ -n "$$missing" ]; then \

@@ -9,12 +9,14 @@ is killed and a fresh sandbox, holding only the model files and the unlabeled im
 from __future__ import annotations
 
 import asyncio
+import fcntl
 import hashlib
 import json
 import os
 import shutil
 import stat
 import sys
+import tempfile
 import time
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -27,7 +29,7 @@ from jupyter_client.manager import AsyncKernelManager
 from nbclient import NotebookClient
 from nbclient.exceptions import DeadKernelError
 
-from autograder import sandbox
+from autograder import cgroup, sandbox
 from autograder.class_source import class_source
 from autograder.inside import contract
 from autograder.sandbox import Mount, SandboxSpec
@@ -39,9 +41,21 @@ KERNEL_START_SECONDS = 60
 PREDICT_MODEL_SECONDS = 120  # one model's predictions on every image set (seconds of a busy 2-core machine)
 PREDICT_MAX_SECONDS = 600  # all models of one notebook, whatever its own budget left
 PREDICT_POLL_SECONDS = 0.2
-MAX_MESSAGE_BYTES = 32 * 2**20  # one kernel message; bigger ones drop the connection, not our memory
+MAX_MESSAGE_BYTES = 16 * 2**20  # one kernel message; bigger ones drop the connection, not our memory
+#: Messages received but not yet read, per socket: with MAX_MESSAGE_BYTES this bounds what a flooding kernel
+#: can make the grader hold (ZeroMQ's default is 1000 messages; past the bound the kernel's side drops them).
+QUEUED_MESSAGES = 4
 TRUNCATION_NOTE = "\n[output truncated by the grader: this notebook printed more than {limit} MB]\n"
 LOST_NOTE = "\n[output dropped by the grader: a single burst of output was larger than {limit} MB]\n"
+
+
+JOB_PREFIX = "autograder-job-"
+JOB_LOCK = "job.lock"  # held (flock) by the grader while the job lives; the kernel frees it if the grader dies
+
+
+def ipc_dir(root: Path) -> Path:
+    """Where the kernel's sockets of the job at ``root`` live; a unix socket path must fit in 107 bytes."""
+    return IPC_ROOT / f"agx-{hashlib.sha256(str(root).encode()).hexdigest()[:16]}"
 
 
 @dataclass
@@ -52,6 +66,17 @@ class Job:
     spec: SandboxSpec  # limits, uid and Keras cache shared by both sandboxes of the job
     public_tests: Path | None = None  # the template's otter tests, so grader.check() cells still run
     notebook_name: str = "notebook.ipynb"  # where the submission appears in the sandbox's home
+    lock: Any = None  # the open, locked JOB_LOCK of a job made by create()
+
+    @classmethod
+    def create(cls, work_root: str | Path | None, spec: SandboxSpec, **kwargs: Any) -> "Job":
+        """A new job directory under ``work_root``, locked as alive (see :func:`remove_stale_jobs`)."""
+        root = Path(tempfile.mkdtemp(prefix=JOB_PREFIX, dir=work_root))
+        lock = open(root / JOB_LOCK, "w")
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        lock.write(str(os.getpid()))  # written only once locked: an empty lock is a job being made
+        lock.flush()
+        return cls(root, spec, lock=lock, **kwargs)
 
     def kernel_spec(self) -> SandboxSpec:
         """The notebook's sandbox: writes its export; reaches the grader only through ipc sockets."""
@@ -74,8 +99,7 @@ class Job:
 
     @property
     def ipc(self) -> Path:
-        """Kernel sockets live here; a unix socket path must fit in 107 bytes, so it is short."""
-        return IPC_ROOT / f"agx-{hashlib.sha256(str(self.root).encode()).hexdigest()[:16]}"
+        return ipc_dir(self.root)
 
     @property
     def export(self) -> Path:
@@ -151,21 +175,26 @@ class Execution:
     predict: dict[str, Any] = field(default_factory=dict)
     timings: dict[str, float] = field(default_factory=dict)
     notebook: Any = None  # the executed notebook with capped outputs
+    containment: dict[str, Any] = field(default_factory=dict)  # which mechanism held (sandbox.Confinement)
 
     def as_dict(self) -> dict[str, Any]:
         return {"cells": [c.as_dict() for c in self.cells], "stopped": self.stopped,
                 "seconds": round(self.seconds, 3), "budget_seconds": self.budget_seconds,
                 "output_truncated": self.output_truncated, "peak_rss_mb": self.peak_rss_mb,
-                "export_ran": self.export_ran, "predict": self.predict}
+                "export_ran": self.export_ran, "predict": self.predict, "containment": self.containment}
 
 
 class SandboxedKernelManager(AsyncKernelManager):
     """An ipykernel started inside bubblewrap, reached over ipc sockets in the job's ``ipc`` dir."""
 
-    def __init__(self, job: Job, sandboxed: bool = True, **kwargs: Any) -> None:
+    def __init__(self, job: Job, confinement: sandbox.Confinement | None, **kwargs: Any) -> None:
         super().__init__(kernel_name="python3", transport="ipc", ip=str(job.ipc / "k"),
                          connection_file=str(job.ipc / "kernel.json"), **kwargs)
-        self.job, self.sandboxed = job, sandboxed
+        self.job, self.confinement = job, confinement
+
+    @property
+    def sandboxed(self) -> bool:
+        return self.confinement is not None
 
     def write_connection_file(self, **kwargs: Any) -> None:
         super().write_connection_file(**kwargs)
@@ -180,7 +209,7 @@ class SandboxedKernelManager(AsyncKernelManager):
         if not self.sandboxed:
             return kernel
         # The kernel cannot see the grader's PID (own PID namespace), so no parent poller.
-        return sandbox.bwrap_argv(self.job.kernel_spec(), kernel)
+        return sandbox.bwrap_argv(self.job.kernel_spec(), kernel, self.confinement)
 
     @property
     def kernel_spec(self):  # noqa: D401 - the spec decides how interrupts are sent
@@ -210,8 +239,22 @@ def render_terminal(text: str) -> str:
     return "\n".join(lines)
 
 
+def stored_size(content: dict[str, Any]) -> int:
+    """Bytes a message's content takes once kept: every field counts, whatever nbclient keeps of it."""
+    return len(json.dumps(content, default=str))
+
+
 class CappedNotebookClient(NotebookClient):
-    """nbclient that stops storing outputs past a byte budget, while they stream in."""
+    """nbclient that stops storing outputs past a byte budget, while they stream in.
+
+    Every field of a kept message counts against the budget (data, text and tracebacks, but also
+    metadata, display ids and execution counts); a message over the budget is dropped whole. Display
+    updates count once per output they rewrite. Widget (comm) messages are never kept: no widget
+    frontend is mimicked.
+    """
+
+    DISPLAY_TYPES = ("display_data", "execute_result", "update_display_data")
+    MAX_DISPLAY_ID = 200
 
     def __init__(self, nb: Any, max_output_bytes: int, **kwargs: Any) -> None:
         super().__init__(nb, **kwargs)
@@ -220,9 +263,33 @@ class CappedNotebookClient(NotebookClient):
         self.truncated = False
         self.idle_seen = True
 
+    def charge(self, size: int, outs: list) -> bool:
+        """Count ``size`` more bytes kept; False (and a note, once) when that would pass the budget."""
+        if self.output_bytes + size > self.max_output_bytes:
+            if not self.truncated:
+                self.truncated = True
+                outs.append(nbformat.v4.new_output(
+                    "stream", name="stderr", text=TRUNCATION_NOTE.format(limit=self.max_output_bytes / 2**20)))
+            return False
+        self.output_bytes += size
+        return True
+
     def process_message(self, msg: dict, cell: Any, cell_index: int) -> Any:
-        if msg["msg_type"] == "status" and msg["content"].get("execution_state") == "idle":
+        msg_type, content = msg["msg_type"], msg["content"]
+        if msg_type == "status" and content.get("execution_state") == "idle":
             self.idle_seen = True
+        if msg_type.startswith("comm"):
+            return None
+        if "execution_count" in content and type(content["execution_count"]) is not int:
+            content["execution_count"] = None  # nbclient copies it into the cell; the schema wants a number
+        transient = content.get("transient")
+        display_id = transient.get("display_id") if isinstance(transient, dict) else None
+        if display_id is not None and not (isinstance(display_id, str) and len(display_id) <= self.MAX_DISPLAY_ID):
+            content["transient"] = {}  # an id the grader would have to keep: the output is kept without it
+        elif display_id in self._display_id_map and msg_type in self.DISPLAY_TYPES:
+            copies = sum(len(indices) for indices in self._display_id_map[display_id].values())
+            if not self.charge(stored_size(content) * copies, cell.outputs):
+                return None
         return super().process_message(msg, cell, cell_index)
 
     async def async_execute_cell(self, cell: Any, cell_index: int, **kwargs: Any) -> Any:
@@ -239,24 +306,16 @@ class CappedNotebookClient(NotebookClient):
     def output(self, outs: list, msg: dict, display_id: str | None, cell_index: int) -> Any:
         content = msg["content"]
         if msg["msg_type"] == "stream" and outs and outs[-1].get("output_type") == "stream" \
-                and outs[-1].get("name") == content.get("name"):
+                and outs[-1].get("name") == content.get("name") and isinstance(content.get("text"), str):
             # Progress bars redraw with \r and \b: keep what a terminal would show, not every frame.
             before = len(outs[-1].text)
-            merged = render_terminal(outs[-1].text + str(content.get("text", "")))
+            merged = render_terminal(outs[-1].text + content["text"])
             if self.output_bytes + len(merged) - before <= self.max_output_bytes:
                 outs[-1].text = merged
                 self.output_bytes += len(merged) - before
                 return outs[-1]
-        size = sum(len(str(v)) for v in content.get("data", {}).values()) \
-            + len(content.get("text", "")) + len("".join(content.get("traceback", [])))
-        if self.output_bytes + size > self.max_output_bytes:
-            if not self.truncated:
-                self.truncated = True
-                outs.append(nbformat.v4.new_output(
-                    "stream", name="stderr",
-                    text=TRUNCATION_NOTE.format(limit=self.max_output_bytes / 2**20)))
+        if not self.charge(stored_size(content), outs):
             return None
-        self.output_bytes += size
         return super().output(outs, msg, display_id, cell_index)
 
 
@@ -305,9 +364,11 @@ async def _run_cells(client: CappedNotebookClient, nb: Any, execution: Execution
         cell_started = time.monotonic()
         try:
             await client.async_execute_cell(cell, index)
-        except DeadKernelError:
+        except Exception as exc:
             record.status, record.seconds = "error", time.monotonic() - cell_started
-            record.error = {"ename": "DeadKernelError", "evalue": "the kernel died", "traceback": []}
+            record.error = {"ename": "DeadKernelError", "evalue": "the kernel died", "traceback": []} \
+                if isinstance(exc, DeadKernelError) else {"ename": "KernelProtocolError", "traceback": [],
+                                                          "evalue": f"unreadable kernel message ({type(exc).__name__})"}
             raise
         record.seconds = time.monotonic() - cell_started
         reply = replies.get(index, {})
@@ -355,6 +416,8 @@ async def _run_and_export(nb: Any, job: Job, km: AsyncKernelManager, kc: Any, do
         execution.timings["export"] = round(time.monotonic() - export_started, 3)
     except DeadKernelError:
         execution.stopped = dog.stopped or "kernel_died"
+    except Exception:  # e.g. RecursionError on a message nested too deep: this notebook ends here, logs kept
+        execution.stopped = dog.stopped or "kernel_protocol"
     execution.output_truncated = client.truncated
 
 
@@ -363,19 +426,24 @@ async def _execute(nb: Any, job: Job, *, budget: float, cell_timeout: float, on_
                    sandboxed: bool) -> Execution:
     execution = Execution(budget_seconds=budget)
     _stage_notebook(nb, job)
-    km = SandboxedKernelManager(job, sandboxed=sandboxed)
+    confinement = sandbox.Confinement.create(job.spec.limits) if sandboxed else None
+    km = SandboxedKernelManager(job, confinement)
     context = zmq.asyncio.Context()
     context.setsockopt(zmq.MAXMSGSIZE, MAX_MESSAGE_BYTES)
+    context.setsockopt(zmq.RCVHWM, QUEUED_MESSAGES)
     log = open(job.root / "kernel.log", "wb")
     started = time.monotonic()
     kc = None
     try:
-        if sandboxed:
-            await km.start_kernel(stdout=log, stderr=log)
+        if confinement is not None:
+            await km.start_kernel(stdout=log, stderr=log, pass_fds=confinement.pass_fds)
+            confinement.started()
         else:
             await km.start_kernel(stdout=log, stderr=log, cwd=str(job.root), env=job.unsandboxed_env())
-        dog = sandbox.Watchdog(km.provisioner.pid, job.spec.limits, [job.export],
-                               wall_seconds=budget + KERNEL_START_SECONDS + 30, sandboxed=sandboxed)
+        # The ipc directory is a host directory the kernel writes to: it counts as disk like the export.
+        dog = sandbox.Watchdog(km.provisioner.pid, job.spec.limits, [job.export, job.ipc],
+                               wall_seconds=budget + KERNEL_START_SECONDS + 30, sandboxed=sandboxed,
+                               cgroup=confinement.cgroup if confinement else None)
         with dog:
             kc = km.client(context=context)
             kc.start_channels()
@@ -402,6 +470,8 @@ async def _execute(nb: Any, job: Job, *, budget: float, cell_timeout: float, on_
         await km.cleanup_resources()
         context.destroy(linger=0)
         log.close()
+        if confinement is not None:
+            execution.containment = confinement.close()
     execution.seconds = round(time.monotonic() - started, 3)
     execution.notebook = nb
     return execution
@@ -595,3 +665,30 @@ def predict(predictor: Predictor, *, notebook_seconds: float = 0.0) -> dict[str,
 def cleanup(job: Job) -> None:
     shutil.rmtree(job.ipc, ignore_errors=True)
     shutil.rmtree(job.root, ignore_errors=True)
+    if job.lock is not None:
+        job.lock.close()
+
+
+def remove_stale_jobs(work_root: str | Path | None) -> int:
+    """Remove job directories (and their ipc directories and cgroups) left by a grader that was killed.
+
+    A job is stale when nobody holds its lock; the kernel released it when its grader died. Directories
+    without a lock (made by another program, or an instant before their lock) are left alone.
+    """
+    removed = 0
+    for root in Path(work_root or tempfile.gettempdir()).glob(f"{JOB_PREFIX}*"):
+        try:
+            lock = open(root / JOB_LOCK, "r")
+        except OSError:
+            continue
+        with lock:
+            try:
+                fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except OSError:
+                continue  # its grader is alive
+            if not lock.read():
+                continue
+            shutil.rmtree(ipc_dir(root), ignore_errors=True)
+            shutil.rmtree(root, ignore_errors=True)
+            removed += 1
+    return removed + cgroup.remove_stale()

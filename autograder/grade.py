@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import datetime as dt
 import functools
-import tempfile
 import time
 from pathlib import Path
 from typing import Any
@@ -172,9 +171,9 @@ def _phase_a(notebook_in: Any, assignment: Assignment, artifacts: Path, *, sandb
     ex = assignment.execution
     limits = sandbox.Limits(memory_mb=ex.memory_mb, wall_seconds=ex.wall_budget_seconds + execute.EXPORT_SECONDS,
                             threads=ex.threads)
-    job = execute.Job(Path(tempfile.mkdtemp(prefix="autograder-job-", dir=work_root)),
-                      sandbox.SandboxSpec(limits=limits, keras_cache=keras_cache_file()),
-                      public_tests=assignment.student_dir / "tests", notebook_name=assignment.student_notebook)
+    execute.remove_stale_jobs(work_root)  # left by a grader killed mid-job
+    job = execute.Job.create(work_root, sandbox.SandboxSpec(limits=limits, keras_cache=keras_cache_file()),
+                             public_tests=assignment.student_dir / "tests", notebook_name=assignment.student_notebook)
     predictor = None
     try:
         job.prepare()
@@ -193,12 +192,12 @@ def _phase_a(notebook_in: Any, assignment: Assignment, artifacts: Path, *, sandb
         evidence = load_evidence(job.export, job.predictions, {k: len(v) for k, v in image_sets.items()})
         save_evidence(evidence, artifacts)
         nbformat.write(execution.notebook, artifacts / "executed.ipynb")
-        for log in ("kernel.log", "predict.log"):  # student-controlled: keep only their ends
-            if (job.root / log).is_file():
-                (artifacts / log).write_bytes(sandbox.read_tail(job.root / log, 64 * 1024))
     finally:
         if predictor is not None:
             predictor.cancel()  # never released (no model exported) or the grading failed
+        for log in ("kernel.log", "predict.log"):  # kept whatever happened; student-controlled: only their ends
+            if (job.root / log).is_file():
+                (artifacts / log).write_bytes(sandbox.read_tail(job.root / log, 64 * 1024))
         execute.cleanup(job)
 
     return execution, evidence

@@ -30,7 +30,9 @@ Schema (``schema_version`` 1), one JSON object per submission::
                       variable}, confusion: null | {index, variable, closest, moved}, confusion_candidates}
     execution        {seconds, budget_seconds, cells: [{index, seconds, status, error, diagnosis}],
                       stopped: null | "wall_budget" | "memory" | "kernel_died" | ...,
-                      output_truncated, peak_rss_mb}
+                      output_truncated, peak_rss_mb,
+                      containment: {memory, processes, syscalls, disk, oom_kills, pids_refused}}
+                     (which mechanism held each limit, see SECURITY.md)
     diagnoses        [{code, title, advice, cell}]   from autograder.diagnose
     notes            [str]   TA-facing: intake notes, exported files that were rejected, the export's own errors
     timings          {stage: seconds}
@@ -57,6 +59,7 @@ REASONS: dict[str, str] = {
     "memory": "The notebook used more memory than allowed and was stopped.",
     "disk": "The notebook wrote more data to disk than allowed and was stopped.",
     "kernel_died": "The Python kernel crashed or exited while running the notebook.",
+    "kernel_protocol": "The notebook's kernel sent the grader a message it could not read, so the run was stopped.",
     "cell_errors": "Some cells raised errors; the questions that depend on them were not assessed.",
     "export_failed": "The grader could not read your models after the notebook ran.",
     "sandbox_unavailable": "The grading sandbox could not be started.",

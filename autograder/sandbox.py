@@ -6,13 +6,18 @@ directories it is given. It has no network (own network namespace), its own PID 
 see or signal the grader) and no capabilities. When the grader runs as root, the sandbox drops to a
 dedicated uid with ``setpriv``; otherwise bubblewrap's user namespace maps the caller's uid.
 
-Limits: rlimits (no core dumps, file size, open files, processes) through ``prlimit``; resident memory
-and wall time through :class:`Watchdog`, which SIGKILLs the whole process tree (RLIMIT_AS is not used:
-TensorFlow reserves far more address space than it touches and fails in confusing ways under it).
+Limits: a memory and pids cgroup per sandboxed process where one can be made (:mod:`autograder.cgroup`;
+the kernel's OOM kill is the stop reason), a seccomp filter (:mod:`autograder.syscall_filter`: no new
+namespaces, mounts, ptrace or keyrings), rlimits (no core dumps, file size, open files, processes)
+through ``prlimit``; wall time, disk and, where no cgroup could be made, resident memory through
+:class:`Watchdog`, which SIGKILLs the whole process tree (RLIMIT_AS is not used: TensorFlow reserves far
+more address space than it touches and fails in confusing ways under it). :class:`Confinement` records
+which mechanism held.
 """
 from __future__ import annotations
 
 import os
+import shlex
 import shutil
 import signal
 import subprocess
@@ -23,6 +28,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import psutil
+
+from autograder import cgroup, syscall_filter
 
 INSIDE_PACKAGE = Path(__file__).resolve().parent / "inside"
 INSIDE_MOUNT = "/opt/agx"  # holds the package as /opt/agx/autograder_inside
@@ -36,11 +43,11 @@ class SandboxUnavailable(RuntimeError):
 
 @dataclass(frozen=True)
 class Limits:
-    memory_mb: int = 4096  # resident memory of the whole process tree plus its tmpfs files (watchdog)
+    memory_mb: int = 4096  # memory of the whole process tree, tmpfs files included (cgroup, or watchdog)
     wall_seconds: float = 600  # watchdog kill, on top of any softer per-cell timeouts
     file_size_mb: int = 512  # RLIMIT_FSIZE: any one file written
     open_files: int = 1024  # RLIMIT_NOFILE
-    processes: int = 512  # RLIMIT_NPROC: counts threads, and TensorFlow starts dozens
+    processes: int = 512  # pids.max and RLIMIT_NPROC: counts threads, and TensorFlow starts dozens
     home_mb: int = 1024  # size of the private tmpfs home and of /tmp
     export_mb: int = 1024  # disk the job may fill in the directories it writes back (watchdog)
     threads: int = 1  # CPU threads TensorFlow and BLAS may use
@@ -81,7 +88,15 @@ def check_available() -> None:
         raise SandboxUnavailable(
             f"missing {', '.join(missing)}: install with `sudo apt-get install bubblewrap util-linux` "
             "(or run `make setup`)")
-    probe = subprocess.run(bwrap_argv(SandboxSpec(), ["true"]), capture_output=True, text=True, timeout=30)
+    try:
+        confinement = Confinement.create(Limits())
+    except syscall_filter.FilterUnavailable as exc:
+        raise SandboxUnavailable(f"cannot build the seccomp filter: {exc}") from exc
+    try:
+        probe = subprocess.run(bwrap_argv(SandboxSpec(), ["true"], confinement), capture_output=True, text=True,
+                               timeout=30, pass_fds=confinement.pass_fds)
+    finally:
+        confinement.close()
     if probe.returncode != 0:
         raise SandboxUnavailable(
             "bubblewrap cannot create namespaces here: " + probe.stderr.strip()[:300]
@@ -89,8 +104,12 @@ def check_available() -> None:
             " / `sysctl user.max_user_namespaces=10000`, or run the grader as root)")
 
 
-def bwrap_argv(spec: SandboxSpec, command: list[str]) -> list[str]:
-    """The full command line: bwrap, then privilege drop and rlimits, then ``command``."""
+def bwrap_argv(spec: SandboxSpec, command: list[str], confinement: "Confinement | None" = None) -> list[str]:
+    """The full command line: bwrap, then privilege drop and rlimits, then ``command``.
+
+    With a ``confinement``, bwrap loads its seccomp filter and runs in its cgroup (pass
+    ``confinement.pass_fds`` to the process that starts it).
+    """
     limits = spec.limits
     argv = ["bwrap", "--die-with-parent", "--new-session",
             "--unshare-pid", "--unshare-net", "--unshare-ipc", "--unshare-uts", "--unshare-cgroup-try",
@@ -148,7 +167,56 @@ def bwrap_argv(spec: SandboxSpec, command: list[str]) -> list[str]:
                  "--inh-caps=-all", "--bounding-set=-all", "--no-new-privs"]
     argv += ["prlimit", "--core=0", f"--fsize={limits.file_size_mb * 1024 * 1024}",
              f"--nofile={limits.open_files}", f"--nproc={limits.processes}", "--"]
-    return argv + command
+    return confinement.wrap(argv + command) if confinement is not None else argv + command
+
+
+@dataclass
+class Confinement:
+    """What holds one sandboxed process beyond its namespaces: its cgroup, if one could be made, and the
+    seccomp filter. Create one per process, start the process with :meth:`wrap` and ``pass_fds``, call
+    :meth:`started`, and :meth:`close` when it is over."""
+
+    cgroup: cgroup.Cgroup | None
+    seccomp_fd: int | None
+
+    @classmethod
+    def create(cls, limits: Limits) -> "Confinement":
+        fd = syscall_filter.program_fd()
+        return cls(cgroup.create(limits.memory_mb * 2**20, limits.processes), fd)
+
+    @property
+    def pass_fds(self) -> tuple[int, ...]:
+        return (self.seccomp_fd,) if self.seccomp_fd is not None else ()
+
+    def wrap(self, argv: list[str]) -> list[str]:
+        """``argv`` (bwrap's) with the filter, run by a shell that first joins the cgroup, so that every
+        process of the sandbox is born in it."""
+        argv = [argv[0], "--seccomp", str(self.seccomp_fd)] + argv[1:]
+        if self.cgroup is None:
+            return argv
+        join = " && ".join(f"echo $$ > {shlex.quote(str(procs))}" for procs in self.cgroup.procs_files)
+        return ["/bin/sh", "-c", f'{join} && exec "$@"', "agx-sandbox"] + argv
+
+    def started(self) -> None:
+        """The process has its copy of the filter's descriptor (bwrap reads it once): close ours."""
+        if self.seccomp_fd is not None:
+            os.close(self.seccomp_fd)
+            self.seccomp_fd = None
+
+    def describe(self) -> dict[str, object]:
+        """Which mechanism held each limit, and the cgroup's own events, for the result."""
+        held_by = self.cgroup.version if self.cgroup is not None else None
+        return {"memory": held_by or "watchdog", "processes": held_by or "rlimit", "syscalls": "seccomp",
+                "disk": "watchdog", "oom_kills": self.cgroup.oom_kills() if self.cgroup else 0,
+                "pids_refused": self.cgroup.pids_refused() if self.cgroup else 0}
+
+    def close(self) -> dict[str, object]:
+        """Kill what is left, remove the cgroup; returns :meth:`describe` as it was at the end."""
+        self.started()
+        summary = self.describe()
+        if self.cgroup is not None:
+            self.cgroup.remove()
+        return summary
 
 
 def prepare_writable_dir(path: Path, spec: SandboxSpec) -> Path:
@@ -228,12 +296,15 @@ class Watchdog:
     """Polls a sandboxed process tree; SIGKILLs it all on a memory, disk or wall-clock breach.
 
     ``stopped`` records why it fired ("memory", "disk", "wall_budget") and ``peak_rss_mb`` the most
-    resident memory the tree used, both for the result.
+    memory the tree used, both for the result. With a ``cgroup`` the kernel enforces the memory limit
+    and the watchdog reads its OOM-kill event (and its peak); without one it samples RSS and tmpfs.
     """
 
     def __init__(self, pid: int, limits: Limits, watched_dirs: list[Path] = (),
-                 wall_seconds: float | None = None, interval: float = 0.1, sandboxed: bool = True) -> None:
+                 wall_seconds: float | None = None, interval: float = 0.1, sandboxed: bool = True,
+                 cgroup: cgroup.Cgroup | None = None) -> None:
         self.pid, self.limits, self.watched_dirs = pid, limits, list(watched_dirs)
+        self.cgroup = cgroup
         self.sandboxed = sandboxed  # only a sandbox has private tmpfs mounts to count
         self.deadline = time.monotonic() + (wall_seconds or limits.wall_seconds)
         self.interval = interval
@@ -249,6 +320,10 @@ class Watchdog:
     def __exit__(self, *exc: object) -> None:
         self._done.set()
         self._thread.join()
+        if self.stopped is None and self.cgroup is not None and self.cgroup.oom_kills():
+            self.stopped = "memory"  # the OOM kill ended the job before the next poll saw it
+        elif self.stopped is None and self.disk_breach():
+            self.stopped = "disk"  # filled between the last poll and the end
         kill_tree(self.pid)  # whatever outlived the job (a double-forked daemon) ends here
 
     def extend(self, seconds: float) -> None:
@@ -273,22 +348,29 @@ class Watchdog:
         return total / 2**20
 
     def _breach(self, with_tmpfs: bool) -> str | None:
-        rss = self.rss_mb(with_tmpfs)
-        self.peak_rss_mb = max(self.peak_rss_mb, rss)
-        if rss > self.limits.memory_mb:
-            return "memory"
+        if self.cgroup is not None:
+            self.peak_rss_mb = max(self.peak_rss_mb, self.cgroup.peak_mb() or 0.0)
+            if self.cgroup.oom_kills():
+                return "memory"
+        else:
+            rss = self.rss_mb(with_tmpfs)
+            self.peak_rss_mb = max(self.peak_rss_mb, rss)
+            if rss > self.limits.memory_mb:
+                return "memory"
         if time.monotonic() > self.deadline:
             return "wall_budget"
         return None
+
+    def disk_breach(self) -> bool:
+        return sum(tree_size_bytes(d) for d in self.watched_dirs) > self.limits.export_mb * 2**20
 
     def _watch(self) -> None:
         ticks = 0
         while not self._done.wait(self.interval):
             ticks += 1
             reason = self._breach(with_tmpfs=self.sandboxed and ticks % 5 == 0)
-            if reason is None and self.watched_dirs and ticks % 10 == 0:
-                used = sum(tree_size_bytes(d) for d in self.watched_dirs)
-                reason = "disk" if used > self.limits.export_mb * 2**20 else None
+            if reason is None and self.disk_breach():  # every tick: a few small directories
+                reason = "disk"
             if reason is not None:
                 self.stopped = reason
                 kill_tree(self.pid)
@@ -302,6 +384,7 @@ class Completed:
     peak_rss_mb: float
     seconds: float
     stderr_tail: str
+    containment: dict[str, object] = field(default_factory=dict)  # Confinement.describe(), if sandboxed
 
 
 class Running:
@@ -312,15 +395,23 @@ class Running:
     """
 
     def __init__(self, argv: list[str], limits: Limits, watched_dirs: list[Path] = (),
-                 log_path: Path | None = None, env: dict[str, str] | None = None, sandboxed: bool = True) -> None:
-        self.limits, self.log_path = limits, log_path
+                 log_path: Path | None = None, env: dict[str, str] | None = None, sandboxed: bool = True,
+                 confinement: Confinement | None = None) -> None:
+        self.limits, self.log_path, self.confinement = limits, log_path, confinement
         self.completed: Completed | None = None
         self.started = time.monotonic()
         self.log = open(log_path, "wb") if log_path else subprocess.DEVNULL
-        self.proc = subprocess.Popen(argv, stdin=subprocess.PIPE, stdout=self.log, stderr=self.log,
-                                     env=env, start_new_session=True)
-        self.dog = Watchdog(self.proc.pid, limits, watched_dirs, wall_seconds=float("inf"),
-                            sandboxed=sandboxed).__enter__()
+        try:
+            self.proc = subprocess.Popen(argv, stdin=subprocess.PIPE, stdout=self.log, stderr=self.log, env=env,
+                                         start_new_session=True, pass_fds=confinement.pass_fds if confinement else ())
+        except BaseException:
+            if confinement is not None:
+                confinement.close()
+            raise
+        if confinement is not None:
+            confinement.started()
+        self.dog = Watchdog(self.proc.pid, limits, watched_dirs, wall_seconds=float("inf"), sandboxed=sandboxed,
+                            cgroup=confinement.cgroup if confinement else None).__enter__()
 
     def release(self, message: bytes = b"") -> None:
         """Send ``message`` and end the process's stdin; its wall-clock limit starts now."""
@@ -335,16 +426,20 @@ class Running:
     def wait(self) -> Completed:
         if self.completed is not None:
             return self.completed
+        containment: dict[str, object] = {}
         try:
             returncode = self.proc.wait()
         finally:
             self.dog.__exit__(None, None, None)
+            if self.confinement is not None:
+                containment = self.confinement.close()
             if self.log_path:
                 self.log.close()
         tail = read_tail(self.log_path, 4000).decode("utf-8", "replace") if self.log_path else ""
         self.completed = Completed(returncode=returncode, stopped=self.dog.stopped,
                                    peak_rss_mb=round(self.dog.peak_rss_mb, 1),
-                                   seconds=round(time.monotonic() - self.started, 3), stderr_tail=tail)
+                                   seconds=round(time.monotonic() - self.started, 3), stderr_tail=tail,
+                                   containment=containment)
         return self.completed
 
     def cancel(self) -> None:
@@ -357,7 +452,9 @@ class Running:
 def start(spec: SandboxSpec, command: list[str], *, watched_dirs: list[Path] = (),
           log_path: Path | None = None) -> Running:
     """Start ``command`` in the sandbox; it runs until it blocks on stdin, see :class:`Running`."""
-    return Running(bwrap_argv(spec, command), spec.limits, watched_dirs, log_path)
+    confinement = Confinement.create(spec.limits)
+    return Running(bwrap_argv(spec, command, confinement), spec.limits, watched_dirs, log_path,
+                   confinement=confinement)
 
 
 def run(spec: SandboxSpec, command: list[str], *, watched_dirs: list[Path] = (),

@@ -10,7 +10,7 @@ import nbformat
 import psutil
 import pytest
 
-from autograder import execute, sandbox
+from autograder import cgroup, execute, sandbox
 from autograder.grade import keras_cache_file
 
 pytestmark = pytest.mark.slow
@@ -197,6 +197,45 @@ def test_files_in_the_private_tmpfs_count_as_memory(tmp_path):
             "    time.sleep(0.05)\ntime.sleep(5)")
     done, _ = run_python(code, tmp_path, memory_mb=300, file_size_mb=64)
     assert done.stopped == "memory"
+
+
+MEMFD_HOARD = ("import os, time\nheld = []\nfor i in range(100):\n    fd = os.memfd_create('h')\n"
+               "    os.write(fd, b'h' * 20 * 2**20)\n    held.append(fd)\n    time.sleep(0.02)\ntime.sleep(5)")
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="job cgroups are made when the grader runs as root")
+def test_the_job_cgroup_holds_memory_no_process_shows_and_says_so(tmp_path):
+    assert cgroup.hierarchy() is not None, "a grading machine run as root offers memory and pids cgroups"
+    done, _ = run_python(MEMFD_HOARD, tmp_path, memory_mb=300, file_size_mb=64)
+    assert done.stopped == "memory", done
+    assert done.containment["memory"] == cgroup.hierarchy().version and done.containment["oom_kills"] >= 1
+    assert done.containment["syscalls"] == "seccomp"
+    assert not list(cgroup.hierarchy().memory.glob(f"agx-{os.getpid()}-*"))  # removed with the job
+
+
+def test_where_no_cgroup_can_be_made_the_watchdog_holds_memory(tmp_path, monkeypatch):
+    monkeypatch.setattr(cgroup, "create", lambda memory_bytes, processes: None)
+    done, _ = run_python("blocks = []\nwhile True:\n    blocks.append(bytearray(50 * 2**20))", tmp_path,
+                         memory_mb=300)
+    assert done.stopped == "memory"
+    assert done.containment["memory"] == "watchdog" and done.containment["processes"] == "rlimit"
+
+
+def test_stale_jobs_are_removed_and_live_ones_kept(tmp_path):
+    spec = sandbox.SandboxSpec()
+    live, dead = execute.Job.create(tmp_path, spec), execute.Job.create(tmp_path, spec)
+    for job in (live, dead):
+        job.prepare()
+    dead.lock.close()  # what the kernel does to the lock of a grader killed mid-job
+    foreign = tmp_path / f"{execute.JOB_PREFIX}foreign"  # no lock: not ours to judge
+    foreign.mkdir()
+    try:
+        assert execute.remove_stale_jobs(tmp_path) >= 1
+        assert not dead.root.exists() and not dead.ipc.exists()
+        assert live.root.is_dir() and live.ipc.is_dir() and foreign.is_dir()
+    finally:
+        execute.cleanup(live)
+        execute.cleanup(dead)
 
 
 def test_job_sockets_fit_the_unix_path_limit_whatever_the_job_root(tmp_path):

@@ -59,6 +59,7 @@ class Expect:
     notes: tuple[str, ...] = ()  # substrings of the result's notes
     stopped: tuple[str | None, ...] | None = None  # acceptable execution.stopped values
     checks: dict[str, float] = field(default_factory=dict)  # check name -> maximal score
+    artifacts: tuple[str, ...] = ()  # files the result's artifacts must hold (logs kept whatever happened)
 
 
 @dataclass(frozen=True)
@@ -69,6 +70,7 @@ class Case:
     expect: Expect
     limits: str = "tiny"  # tiny | model | lookup
     in_batch: bool = False  # part of the mixed batch (cheap, and contained under the toml limits alone)
+    production: bool = False  # also graded once under the production limits of assignments/mnist
 
     @property
     def intake_only(self) -> bool:
@@ -345,6 +347,151 @@ for i in range(200_000):
     display(HTML(f"<b>row {i}</b>" + "z" * 200))
 '''
 
+#: The grader keeps whatever nbclient stores: every field of an output, not only its data and text.
+METADATA_FLOOD = """\
+from IPython.display import display
+pad = "m" * (12 * 2**20)
+for i in range(50):  # 600 MB of metadata, each message under the grader's limit for one message
+    display({"text/plain": f"row {i}"}, raw=True, metadata={"text/plain": {"pad": pad}})
+print("AFTER METADATA")
+"""
+
+#: Fields nbclient stores outside ``output()``: display updates (copied into every output sharing the id),
+#: execution counts and display ids, and widget (comm) messages, each crafted to be large.
+STORED_FIELDS_FLOOD = """\
+from IPython.display import display, update_display
+kernel = get_ipython().kernel
+pad = "u" * (12 * 2**20)
+handle = display("small", display_id=True)
+for _ in range(50):  # fifty outputs share one display id: one update is copied into each
+    display("small", display_id=handle.display_id)
+update_display({"text/plain": pad}, raw=True, display_id=handle.display_id)
+parent = kernel.get_parent()
+for i in range(5):
+    kernel.session.send(kernel.iopub_socket, "execute_result", parent=parent, content={
+        "execution_count": "E" * (8 * 2**20), "data": {"text/plain": "x"}, "metadata": {},
+        "transient": {"display_id": f"{i}" + "D" * (8 * 2**20)}})
+    kernel.session.send(kernel.iopub_socket, "comm_open", parent=parent, content={
+        "comm_id": f"c{i}", "target_name": "jupyter.widget", "data": {"state": {
+            "_model_module": "@jupyter-widgets/output", "_model_name": "OutputModel", "pad": pad},
+            "buffer_paths": []}})
+print("AFTER FIELDS")
+"""
+
+#: A correctly signed iopub message nested 200,000 deep: json.loads in the grader raises RecursionError.
+DEEP_MESSAGE = """\
+kernel = get_ipython().kernel
+header = kernel.session.msg_header("stream")
+frames = [kernel.session.pack(header), kernel.session.pack(kernel.get_parent().get("header", {})), b"{}",
+          b'{"name": "stdout", "text": ' + b"[" * 200_000 + b"]" * 200_000 + b"}"]
+kernel.session.send_raw(kernel.iopub_socket, frames)
+import time
+time.sleep(1)
+print("AFTER DEEP")
+"""
+
+#: RAM in anonymous memory files, never mapped: no process's RSS, no tmpfs the watchdog knows.
+MEMFD_HOARD = ["""\
+import os
+held = []
+for i in range(5 * 1024 // 16):  # 5 GiB in 16 MB files (under RLIMIT_FSIZE), allocated, never written
+    fd = os.memfd_create(f"hoard{i}")
+    os.posix_fallocate(fd, 0, 16 * 2**20)
+    held.append(fd)
+""", "if len(held) * 16 > 1024:\n    print('LEAK: held', len(held) * 16, 'MB in memfd files')\n"]
+
+#: A user namespace of its own makes the notebook root there: a tmpfs of any size, mounts, capabilities.
+NESTED_NAMESPACE_TMPFS = ATTEMPT + """\
+import subprocess
+def mount_private_tmpfs():
+    script = "mount -t tmpfs -o size=8g none /tmp && dd if=/dev/zero of=/tmp/fill bs=1M count=30 status=none && du -m /tmp/fill"
+    done = subprocess.run(["unshare", "-U", "-r", "-m", "sh", "-c", script], capture_output=True, text=True)
+    if done.returncode:
+        raise PermissionError(done.stderr.strip()[-120:])
+    return done.stdout
+attempt("unshare-tmpfs", mount_private_tmpfs)
+"""
+
+#: System calls the sandbox never needs; each one printed DENIED, or LEAK when the kernel allowed it.
+FORBIDDEN_SYSCALLS = ATTEMPT + """\
+import ctypes, os, signal, time
+libc = ctypes.CDLL(None, use_errno=True)
+libc.syscall.restype = ctypes.c_long
+
+def call(name, *args):
+    result = getattr(libc, name)(*args)
+    if result == -1:
+        raise OSError(ctypes.get_errno(), os.strerror(ctypes.get_errno()))
+    return result
+
+def syscall(number, *args):
+    result = libc.syscall(ctypes.c_long(number), *args)
+    if result == -1:
+        raise OSError(ctypes.get_errno(), os.strerror(ctypes.get_errno()))
+    return result
+
+CLONE_NEWUSER, CLONE_NEWNS, CLONE_NEWNET, CLONE_NEWPID = 0x10000000, 0x00020000, 0x40000000, 0x20000000
+def clone3_newuser():
+    args = (ctypes.c_uint64 * 11)(CLONE_NEWUSER, 0, 0, 0, 17, 0, 0, 0, 0, 0, 0)  # flags, ..., exit_signal
+    pid = syscall(435, ctypes.byref(args), ctypes.c_size_t(88))
+    if pid == 0:
+        os._exit(0)
+    os.waitpid(pid, 0)
+    return pid
+
+def in_child(action):  # a kernel in new namespaces would no longer talk to the grader: try in a child
+    def run():
+        pid = os.fork()
+        if pid == 0:
+            try:
+                action()
+            except OSError:
+                os._exit(1)
+            os._exit(0)
+        if os.waitstatus_to_exitcode(os.waitpid(pid, 0)[1]) != 0:
+            raise PermissionError("refused in the child")
+        return "allowed in the child"
+    return run
+
+def ptrace_attach():
+    child = os.fork()
+    if child == 0:
+        time.sleep(5)
+        os._exit(0)
+    try:
+        return call("ptrace", 16, child, None, None)  # PTRACE_ATTACH
+    finally:
+        os.kill(child, signal.SIGKILL)
+        os.waitpid(child, 0)
+
+attempt("unshare-user", in_child(lambda: call("unshare", CLONE_NEWUSER)))
+attempt("unshare-mount-net-pid", in_child(lambda: call("unshare", CLONE_NEWNS | CLONE_NEWNET | CLONE_NEWPID)))
+attempt("clone3-newuser", clone3_newuser)
+attempt("setns", lambda: call("setns", os.open("/proc/self/ns/uts", os.O_RDONLY), 0))
+attempt("ptrace-attach", ptrace_attach)
+attempt("ptrace-traceme", in_child(lambda: call("ptrace", 0, 0, None, None)))
+attempt("keyctl-join", lambda: syscall(250, 1, None))  # KEYCTL_JOIN_SESSION_KEYRING
+attempt("add_key", lambda: syscall(248, b"user", b"agx", b"secret", 6, -3))
+attempt("mount", lambda: call("mount", b"none", b"/tmp", b"tmpfs", 0, None))
+attempt("umount", lambda: call("umount2", b"/proc", 2))
+attempt("pivot_root", lambda: syscall(155, b"/tmp", b"/tmp"))
+attempt("fallocate", lambda: syscall(285, os.open("/tmp/reserved", os.O_CREAT | os.O_WRONLY), 0, 0, ctypes.c_long(2**20)))
+print("SYSCALLS TRIED")
+"""
+
+#: The directory of the kernel's sockets is a host directory the sandbox writes to.
+IPC_DIR_FILL = ["""\
+import os
+from ipykernel.connect import get_connection_file
+ipc = os.path.dirname(get_connection_file())
+written = 0
+chunk = b"x" * 8 * 2**20
+for i in range(160):  # 1.25 GiB in files below the per-file limit, next to the kernel's sockets
+    with open(os.path.join(ipc, f"fill{i}"), "wb") as fh:
+        fh.write(chunk)
+    written += 8
+""", "if written > 1024:\n    print('LEAK: wrote', written, 'MB beside the kernel sockets')\n"]
+
 SEGFAULT = "import ctypes\nctypes.string_at(0)\n"
 SELF_SIGKILL = "import os, signal\nos.kill(os.getpid(), signal.SIGKILL)\n"
 OS_EXIT = "import os\nos._exit(0)\n"
@@ -595,6 +742,17 @@ RESOURCES = [
          in_batch=True),
     Case("one_huge_write", "resources", notebook(ONE_HUGE_WRITE), Expect(reasons=(None, "cell_errors"))),
     Case("display_flood", "resources", notebook(DISPLAY_FLOOD), Expect(reasons=(None, "cell_errors"))),
+    Case("metadata_flood", "resources", notebook(METADATA_FLOOD, "print('NEXT CELL')"),
+         Expect(reasons=(None, "cell_errors"), outputs=("output truncated by the grader",)), production=True),
+    Case("stored_fields_flood", "resources", notebook(STORED_FIELDS_FLOOD),
+         Expect(reasons=(None, "cell_errors"), outputs=("output truncated by the grader",)), production=True),
+    Case("deep_kernel_message", "resources", notebook("print('BEFORE DEEP')", DEEP_MESSAGE, "print('LATER CELL')"),
+         Expect(reasons=("kernel_protocol",), stopped=("kernel_protocol",), outputs=("BEFORE DEEP",),
+                artifacts=("executed.ipynb", "kernel.log")), production=True),
+    Case("memfd_hoard", "resources", notebook(*MEMFD_HOARD), Expect(reasons=("memory",), stopped=("memory",)),
+         production=True),
+    Case("ipc_dir_fill", "resources", notebook(*IPC_DIR_FILL), Expect(reasons=("disk",), stopped=("disk",)),
+         production=True),
     Case("os_exit", "resources", notebook(OS_EXIT, "print('NEVER')"),
          Expect(reasons=("kernel_died",), stopped=("kernel_died",)), in_batch=True),
     Case("self_sigkill", "resources", notebook(SELF_SIGKILL), Expect(reasons=("kernel_died",))),
@@ -616,6 +774,10 @@ INTEGRITY = [
     Case("sys_exit_early", "integrity", notebook(NUMPY_PREPROCESSING, SYS_EXIT_EARLY, AFTER_EXIT),
          Expect(reasons=(None, "cell_errors"), outputs=("STILL RUNNING",), positive=("q1",),
                 zero=tuple(q for q in QUESTIONS if q != "q1"))),
+    Case("nested_namespace_tmpfs", "integrity", notebook(NESTED_NAMESPACE_TMPFS),
+         Expect(outputs=("DENIED unshare-tmpfs",)), production=True),
+    Case("forbidden_syscalls", "integrity", notebook(FORBIDDEN_SYSCALLS),
+         Expect(outputs=("SYSCALLS TRIED", "DENIED unshare-user", "DENIED keyctl-join")), production=True),
     Case("network_access", "integrity", notebook(NETWORK), Expect(outputs=("DENIED tcp", "DENIED dns", "DENIED pip"))),
     # Only what the arrays really are counts: right shapes and sizes (2 of 5 preprocessing rules), nothing else.
     Case("lying_objects", "integrity", notebook(LYING_OBJECTS),

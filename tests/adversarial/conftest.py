@@ -51,6 +51,15 @@ def assignments(small_assignment, tiny_dir, tmp_path_factory) -> dict[str, Assig
     return loaded
 
 
+@pytest.fixture(scope="session")
+def production_assignment(repo) -> Assignment:
+    """assignments/mnist as shipped: its assignment.toml limits, its calibration, its hidden set."""
+    assignment = load_assignment(repo / "assignments" / "mnist")
+    grade.evaluation_set(assignment.evaluation_seed(), assignment.evaluation_size, assignment.evaluation_max_shift)
+    grade.mnist_data()
+    return assignment
+
+
 @pytest.fixture
 def tiny_limits(monkeypatch):
     """Disk, process and export-time limits grade.py leaves at their defaults, made test-sized."""

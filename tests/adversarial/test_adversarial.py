@@ -44,7 +44,21 @@ def grade_case(case: Case, ctx: Context, submission: Path, assignment, work: Pat
 def test_hostile_submission_is_contained(case: Case, assignments, request, tmp_path):
     if case.limits == "tiny":
         request.getfixturevalue("tiny_limits")
-    assignment = assignments[case.limits]
+    check_contained(case, assignments[case.limits], request, tmp_path)
+
+
+PRODUCTION_CASES = [case for case in CASES if case.production]
+
+
+@pytest.mark.production_limits
+@pytest.mark.parametrize("case", PRODUCTION_CASES, ids=[case.name for case in PRODUCTION_CASES])
+def test_contained_under_the_production_limits(case: Case, production_assignment, request, tmp_path):
+    """The same attacks under assignments/mnist's own limits and the sandbox's defaults, nothing test-sized."""
+    assert case.limits == "tiny"  # cheap cases only: no model is trained
+    check_contained(case, production_assignment, request, tmp_path)
+
+
+def check_contained(case: Case, assignment, request, tmp_path: Path) -> None:
     other = tmp_path / "others" / "alice.ipynb"
     other.parent.mkdir()
     other.write_text('{"secret": "alice answers"}')
@@ -101,6 +115,8 @@ def test_hostile_submission_is_contained(case: Case, assignments, request, tmp_p
     assert not any(ctx.canary_dir.iterdir())
     assert not any(work.iterdir()), list(work.iterdir())  # the job directory is gone
     assert {p.name for p in ctx.out_dir.iterdir()} <= {"result.json", ARTIFACTS, "results", "logs", "batch.json"}
+    for name in expect.artifacts:
+        assert (artifacts / name).is_file(), name
     if artifacts.is_dir():
         assert {p.name for p in artifacts.iterdir()} <= ARTIFACT_NAMES
         assert sum(p.stat().st_size for p in artifacts.iterdir()) < 8 * 2**20

@@ -10,6 +10,7 @@ import random
 import signal
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -18,6 +19,7 @@ import psutil
 import pytest
 
 import notebooks
+from autograder import cgroup, execute
 from autograder.batch import grade_batch
 from autograder.grade import grade_one
 from autograder.results import read_result
@@ -136,3 +138,39 @@ def test_kill_9_of_the_grader_mid_batch_then_resume_gives_one_result_each(tiny_d
     students = [read_result(p)["submission"]["student_id"] for p in results]
     assert sorted(students) == sorted(p.stem for p in source.iterdir()), (delay, done_before, students)
     assert f"skipped={done_before}" in resumed.stdout or done_before == 0, resumed.stdout
+
+
+def test_job_dirs_and_cgroups_of_a_killed_grader_are_removed_at_the_next_start(tiny_dir, assignments, tmp_path):
+    source = tmp_path / "submissions"
+    source.mkdir()
+    notebooks.write(nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell("import time\ntime.sleep(60)")]),
+                    source / "sleeper.ipynb")
+    command = [sys.executable, "-m", "autograder", "grade", str(source), "--assignment", str(tiny_dir),
+               "--out", str(tmp_path / "results"), "--jobs", "1"]
+    grader = subprocess.Popen(command, cwd=REPO, env=dict(os.environ, PYTHONPATH=str(REPO)), start_new_session=True,
+                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    ours: list[Path] = []
+    deadline = time.monotonic() + 120
+    while not ours and time.monotonic() < deadline:  # the job of the grader's worker, with its kernel running
+        time.sleep(0.2)
+        pids = {str(p.pid) for p in descendants(grader.pid)} | {str(grader.pid)}
+        ours = [lock.parent for lock in Path(tempfile.gettempdir()).glob(f"{execute.JOB_PREFIX}*/{execute.JOB_LOCK}")
+                if lock.read_text() in pids and execute.ipc_dir(lock.parent).joinpath("kernel.json").exists()]
+    owner = (ours[0] / execute.JOB_LOCK).read_text() if ours else ""
+    doomed = descendants(grader.pid)
+    os.killpg(grader.pid, signal.SIGKILL)
+    grader.wait()
+    psutil.wait_procs(doomed, timeout=15)
+    assert ours, "the grader never started its job"
+    job = ours[0]
+    assert job.is_dir() and execute.ipc_dir(job).is_dir()  # left behind: nobody cleaned up
+    where = cgroup.hierarchy()
+    left_cgroups = list(where.memory.glob(f"{cgroup.PREFIX}{owner}-*")) if where else []
+    assert left_cgroups or where is None
+
+    clean = notebooks.write(nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell("x = 1")]),
+                            tmp_path / "clean.ipynb")
+    assert grade_one(clean, assignments["tiny"], tmp_path / "next")["status"] == "graded"
+
+    assert not job.exists() and not execute.ipc_dir(job).exists()
+    assert not any(group.exists() for group in left_cgroups)
