@@ -13,6 +13,11 @@ from pathlib import Path
 from typing import Any
 
 ARCHITECTURES = ("mlp", "cnn", "simple_rnn", "lstm", "gru")
+#: The grader's own code that turns stored evidence into points (Phase B). It is part of the bundle
+#: hash, so a scoring fix is noticed like a rubric change: results scored by older code are regraded.
+GRADER_ROOT = Path(__file__).resolve().parent
+SCORING_CODE = ("assignment.py", "accuracy.py", "architecture.py", "artifacts.py", "checks.py", "data.py",
+                "grade.py", "hidden.py", "integrity.py", "report.py", "inside/contract.py")
 ARCHITECTURE_TITLES = {"mlp": "MLP", "cnn": "CNN", "simple_rnn": "SimpleRNN", "lstm": "LSTM", "gru": "GRU"}
 
 
@@ -129,13 +134,14 @@ class Assignment:
         return out
 
     def bundle_sha256(self) -> str:
-        """Hash of everything that decides a score: config, calibration, hidden tests and seed.
+        """Hash of everything that decides a score: config, calibration, hidden tests, seed, scoring code.
 
-        Results are keyed by it so that a changed rubric or threshold is noticed (and regraded).
+        Results carry it so that a changed rubric, threshold or scoring fix is noticed (and regraded).
         """
         digest = hashlib.sha256()
         files = [self.root / "assignment.toml", self.calibration_file, self.evaluation_seed_file]
         files += sorted(self.hidden_dir.glob("*.py"))
+        files += [GRADER_ROOT / name for name in SCORING_CODE]
         for path in files:
             if path.is_file():
                 digest.update(path.name.encode() + b"\0" + path.read_bytes() + b"\0")
