@@ -89,6 +89,9 @@ def main(argv: list[str] | None = None) -> int:
     except USER_ERRORS as exc:  # set-up problems and people's mistakes: a clear line, not a traceback
         print(f"autograder {args.verb}: {exc}", file=sys.stderr)
         return 2
+    except BrokenPipeError:  # `autograder show ... | head`
+        sys.stderr.close()
+        return 0
 
 
 if __name__ == "__main__":
