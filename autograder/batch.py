@@ -44,11 +44,12 @@ from autograder.inputs import InputError, read_roster
 from autograder.results import atomic_write_text, read_result, write_result
 from autograder.store import Store, check_output_folder, open_results, resolve_assignment
 from autograder.submissions import Submission, collect
+from autograder.term import warn_if_public_seed
 
 #: Stop reasons that depend on the machine as much as on the notebook: ``--retry-failed`` re-runs them.
 RETRIED_STOPS = ("wall_budget", "memory", "disk", "kernel_died")
 #: Seconds to reach a Dask scheduler before saying it cannot be reached.
-SCHEDULER_TIMEOUT = 10
+SCHEDULER_TIMEOUT = 5
 
 
 def submission_key(submission: Submission) -> str:
@@ -184,6 +185,7 @@ def grade_batch(source: str | Path, assignment_dir: str | Path | Assignment, out
     assignment.thresholds(), assignment.evaluation_seed(), keras_cache_source()
     if sandboxed:
         sandbox.check_available()
+    warn_if_public_seed(assignment)
     workdir = Path(tempfile.mkdtemp(prefix="autograder-batch-"))
     executor: Executor | None = None
     try:

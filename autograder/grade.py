@@ -249,11 +249,13 @@ def run(args: Any) -> int:
     import sys
 
     from autograder.store import ResultsError, check_output_folder, resolve_assignment
+    from autograder.term import warn_if_public_seed
 
     if not args.submission.is_file():
         raise ResultsError(f"{args.submission}: no such file")
     check_output_folder(args.out, marks=("result.json",))
     assignment = resolve_assignment(args.assignment)
+    warn_if_public_seed(assignment)
     try:
         result = grade_one(args.submission, assignment, args.out, sandboxed=not args.unsafe_no_sandbox)
     except sandbox.SandboxUnavailable as exc:
