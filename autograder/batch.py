@@ -185,7 +185,6 @@ def grade_batch(source: str | Path, assignment_dir: str | Path | Assignment, out
     assignment.thresholds(), assignment.evaluation_seed(), keras_cache_source()
     if sandboxed:
         sandbox.check_available()
-    warn_if_public_seed(assignment)
     workdir = Path(tempfile.mkdtemp(prefix="autograder-batch-"))
     executor: Executor | None = None
     try:
@@ -193,6 +192,7 @@ def grade_batch(source: str | Path, assignment_dir: str | Path | Assignment, out
         if only:
             submissions = only_these(submissions, only)
         executor = DaskExecutor(scheduler) if scheduler else LocalExecutor(jobs)
+        warn_if_public_seed(assignment)
         store.root.mkdir(parents=True, exist_ok=True)
         write_batch_manifest(store, Path(source), assignment, submissions)
         return _grade(store, submissions, assignment, executor, sandboxed=sandboxed, progress=progress,

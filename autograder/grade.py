@@ -69,7 +69,8 @@ def base_result(path: Path, assignment: Assignment, sha256: str | None, student:
 def rejected_result(result: dict[str, Any], assignment: Assignment, reason: str, message: str,
                     status: str = "rejected") -> dict[str, Any]:
     """Every question at zero, with the reason: one row in the gradebook, never a crash."""
-    result.update(status=status, reason=reason, message=message or REASONS.get(reason, ""))
+    result.update(status=status, reason=reason, message=message or REASONS.get(reason, ""), score=0.0,
+                  max_score=assignment.max_score)
     result["questions"] = [{"id": q.id, "title": q.title, "score": 0.0, "max_score": q.points,
                             "status": "not_assessed", "message": result["message"],
                             "checks": [{"name": c.test, "score": 0.0, "max_score": c.points, "passed": False,
