@@ -186,20 +186,27 @@ def grade_batch(source: str | Path, assignment_dir: str | Path | Assignment, out
     if sandboxed:
         sandbox.check_available()
     workdir = Path(tempfile.mkdtemp(prefix="autograder-batch-"))
-    executor: Executor | None = None
+    executors: list[Executor] = []
+
+    def executor() -> Executor:  # a local pool only when something must run; a cluster is reached first
+        if not executors:
+            executors.append(DaskExecutor(scheduler) if scheduler else LocalExecutor(jobs))
+        return executors[0]
+
     try:
         submissions = collect(source, workdir=workdir, roster=roster)
         if only:
             submissions = only_these(submissions, only)
-        executor = DaskExecutor(scheduler) if scheduler else LocalExecutor(jobs)
+        if scheduler:
+            executor()
         warn_if_public_seed(assignment)
         store.root.mkdir(parents=True, exist_ok=True)
         write_batch_manifest(store, Path(source), assignment, submissions)
         return _grade(store, submissions, assignment, executor, sandboxed=sandboxed, progress=progress,
                       retry_failed=retry_failed)
     finally:
-        if executor is not None:
-            executor.close()
+        for pool in executors:
+            pool.close()
         shutil.rmtree(workdir, ignore_errors=True)
 
 
@@ -213,8 +220,9 @@ def needs_run(stored: dict[str, Any], retry_failed: bool) -> str | None:
     return None
 
 
-def _grade(store: Store, submissions: list[Submission], assignment: Assignment, executor: Executor, *,
-           sandboxed: bool, progress: bool, retry_failed: bool = False) -> dict[str, int]:
+def _grade(store: Store, submissions: list[Submission], assignment: Assignment,
+           executor_for: Callable[[], Executor], *, sandboxed: bool, progress: bool,
+           retry_failed: bool = False) -> dict[str, int]:
     counts = {"graded": 0, "skipped": 0, "regraded": 0, "rejected": 0, "failed": 0}
     bundle = assignment.bundle_sha256()
     todo: list[tuple[str, Submission]] = []
@@ -246,6 +254,7 @@ def _grade(store: Store, submissions: list[Submission], assignment: Assignment, 
 
     if not todo:
         return counts
+    executor = executor_for()
     futures = {}
     for key, submission in todo:
         store.log(key, f"executing {submission.path}")

@@ -140,10 +140,10 @@ def load_confusion(artifacts_dir: Path) -> np.ndarray | None:
 _ARROW_LINE = re.compile(r"^\s*-+>\s*\d+\s(.*)$")
 
 
-def jupyter_numbers(result: dict[str, Any]) -> dict[int, int]:
-    """Notebook cell index -> the number Jupyter shows (``[n]``: code cells counted from the top)."""
-    cells = (result.get("execution") or {}).get("cells") or []
-    return {cell["index"]: number for number, cell in enumerate(cells, start=1) if isinstance(cell.get("index"), int)}
+def jupyter_numbers(cells: list[dict[str, Any]]) -> dict[int, int]:
+    """Cell index -> the number Jupyter shows (``In [n]``) after Restart & Run All: code cells counted
+    from 1 in notebook order (``cells``: the execution record, every code cell, run or not)."""
+    return {cell["index"]: number for number, cell in enumerate(cells, start=1) if "index" in cell}
 
 
 def failing_line(error: Any) -> str | None:
@@ -167,7 +167,7 @@ def error_text(error: Any) -> str:
 
 
 def failed_cells(result: dict[str, Any]) -> list[dict[str, Any]]:
-    numbers = jupyter_numbers(result)
+    numbers = jupyter_numbers((result.get("execution") or {}).get("cells") or [])
     return [{"number": numbers.get(cell.get("index")),
              "status": plain_text(cell.get("status"), 20),
              "error": plain_text(error_text(cell.get("error")), 500),
@@ -227,7 +227,7 @@ def student_view(key: str, result: dict[str, Any], artifacts_dir: Path,
     submission = result.get("submission") or {}
     reason = result.get("reason")
     confusion = load_confusion(artifacts_dir)
-    numbers = jupyter_numbers(result)
+    numbers = jupyter_numbers((result.get("execution") or {}).get("cells") or [])
     failed = failed_cells(result)
     grade = grade_block(result, row, assignment)
     return {

@@ -52,7 +52,7 @@ def test_columns_are_stable_and_totals_match_the_results(results_dir, assignment
     qids = [q.id for q in assignment.questions]
     assert list(table.columns) == ["student_id", "student_name", *qids, "raw_total", "late_penalty",
                                    "override_note", "total", "max_score", "percent", "status", "reason",
-                                   "submitted_at", "late"]
+                                   "needs_review", "flagged", "submitted_at", "late"]
     assert list(table["student_id"]) == sorted(table["student_id"])
     table = table.set_index("student_id")
     for path in FIXTURES.glob("*.json"):

@@ -194,11 +194,11 @@ def test_errors_count_as_failed_and_are_retried_by_the_next_grade(tmp_path, assi
         "ada": {}, "bob": {"status": "error", "reason": "grader_error"},
         "cy": {"execution": {"stopped": "wall_budget", "cells": []}}})
     executor = RecordingExecutor(outcome="error")
-    counts = batch._grade(store, submissions, assignment, executor, sandboxed=True, progress=False)
+    counts = batch._grade(store, submissions, assignment, lambda: executor, sandboxed=True, progress=False)
     assert executor.submitted == ["bob.ipynb"]  # the error is not "done"; ada and cy are
     assert counts["failed"] == 1 and counts["graded"] == 0 and counts["skipped"] == 2
     executor = RecordingExecutor()
-    counts = batch._grade(store, submissions, assignment, executor, sandboxed=True, progress=False,
+    counts = batch._grade(store, submissions, assignment, lambda: executor, sandboxed=True, progress=False,
                           retry_failed=True)
     assert sorted(executor.submitted) == ["bob.ipynb", "cy.ipynb"]  # --retry-failed: stopped ones too
     assert counts["graded"] == 2
@@ -211,7 +211,7 @@ def test_resume_runs_again_a_stale_result_whose_evidence_is_gone(tmp_path, assig
     stale["assignment"]["bundle_sha256"] = "0" * 64
     result_path.write_text(json.dumps(stale))
     executor = RecordingExecutor()
-    counts = batch._grade(store, submissions, assignment, executor, sandboxed=True, progress=False)
+    counts = batch._grade(store, submissions, assignment, lambda: executor, sandboxed=True, progress=False)
     assert executor.submitted == ["ada.ipynb"] and counts["graded"] == 1  # not a crash of the whole batch
     assert "cannot be re-scored" in (store.root / "logs" / f"{result_path.stem}.log").read_text()
 
@@ -559,3 +559,16 @@ def test_the_committed_seed_is_labelled_as_the_public_demo_seed(repo, caplog):
     with caplog.at_level("WARNING", logger="autograder"):
         term.warn_if_public_seed(demo)
     assert "public demo seed" in caplog.text and "new-term" in caplog.text
+
+
+def test_gradebook_lists_what_a_person_must_review(results, capsys, repo, assignment):
+    result = fixture_result("a001-complete")
+    result["questions"][2]["checks"][1].update(status="needs_review", score=0.0,
+                                               message="The CNN could not be rebuilt; a person will look at it.")
+    result["integrity"] = {"mlp": {"trained": {"passed": True}, "not_trained_on_test": {"passed": False}},
+                           "gru": {"trained": {"passed": None}}}
+    write(results, "a001-complete", result, assignment)
+    assert run_cli(capsys, "gradebook", results, "--assignment", repo / "assignments/mnist")[0] == 0
+    book = pd.read_csv(results / "gradebook.csv", dtype=str, keep_default_na=False).set_index("student_id")
+    assert book.loc["A001", "needs_review"] == "1" and book.loc["A001", "flagged"] == "mlp"
+    assert book.loc["A002", "needs_review"] == "0" and book.loc["A002", "flagged"] == ""
