@@ -572,3 +572,20 @@ def test_gradebook_lists_what_a_person_must_review(results, capsys, repo, assign
     book = pd.read_csv(results / "gradebook.csv", dtype=str, keep_default_na=False).set_index("student_id")
     assert book.loc["A001", "needs_review"] == "1" and book.loc["A001", "flagged"] == "mlp"
     assert book.loc["A002", "needs_review"] == "0" and book.loc["A002", "flagged"] == ""
+
+
+@pytest.mark.slow
+def test_new_term_end_to_end_with_the_stored_reference_models(course, repo, capsys):
+    """The real `calibrate --from-models` on the reference models committed at calibration (predict lane):
+    no training, thresholds measured on the new private seed's images. Needs that lane's verb and models."""
+    stored = repo / "assignments" / "mnist" / term.REFERENCE_MODELS
+    folder = course / "assignments" / "mnist"
+    shutil.rmtree(folder / term.REFERENCE_MODELS)
+    shutil.copytree(stored, folder / term.REFERENCE_MODELS)
+    demo = load_assignment(folder)
+    code, out, err = run_cli(capsys, "new-term", "--assignment", folder)
+    assert code == 0, err
+    fresh = load_assignment(folder)
+    assert fresh.private_term and fresh.evaluation_seed() != demo.evaluation_seed()
+    for arch, threshold in fresh.thresholds().items():
+        assert 0.5 < threshold.full < 1.0, arch  # measured accuracies of trained reference models
