@@ -59,9 +59,9 @@ from __future__ import annotations
 
 import argparse
 import json
+import logging
 import math
 import re
-import sys
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path, PurePath
@@ -349,6 +349,8 @@ def inert_cell(value: Any) -> Any:
     if not isinstance(value, str):
         return value
     text = plain_text(value)
+    if set(text) == {"-"}:  # dashes only (otter's "--") cannot be a formula
+        return text
     return "'" + text if text.startswith(FORMULA_STARTS) else text
 
 
@@ -441,11 +443,11 @@ def run(args: argparse.Namespace) -> int:
                             missing_as_zero=args.missing_as_zero)
     note = policy.due and lateness_note(build_submissions(store.load(), assignment, due=policy.due,
                                                           policy=policy.late), policy.due, policy.late)
-    if note:
-        print(f"note: {note}", file=sys.stderr)
+    notes = [note] if note else []
     if not args.canvas_assignment_id:
-        print("note: no --canvas-assignment-id: importing canvas_grades.csv creates a new assignment in "
-              "Canvas", file=sys.stderr)
+        notes.append("no --canvas-assignment-id: importing canvas_grades.csv creates a new assignment in Canvas")
+    for line in notes:  # shown unless -q
+        logging.getLogger("autograder").warning("note: %s", line)
     gradebook = pd.read_csv(output, dtype={"student_id": str})
     counts = gradebook["status"].value_counts().to_dict()
     print(f"{len(gradebook)} students {counts}; mean {gradebook['percent'].mean():.1f}%")

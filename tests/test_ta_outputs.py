@@ -293,7 +293,7 @@ def test_final_grades_is_laid_out_as_otter_writes_it(results, tmp_path, capsys, 
     questions = sorted(q.id for q in assignment.questions)
     assert list(table.columns) == ["file", *questions, "total_points_earned", "percent_correct",
                                    "grading_status", "late_penalty"]
-    assert table.iloc[0]["file"] == "points-per-question"
+    assert table.iloc[0]["file"] == "points-per-question" and table.iloc[0]["grading_status"] == "--"
     graded = table.iloc[1:]
     submitted = graded[graded["file"] != ""]
     assert list(submitted["file"]) == sorted(fixture_result(k)["submission"]["submitted_name"] for k in ALL_KEYS)
