@@ -33,6 +33,7 @@ import stat
 import tempfile
 import unicodedata
 import zipfile
+import zlib
 from collections import defaultdict
 from dataclasses import dataclass, field, replace
 from datetime import datetime
@@ -143,7 +144,9 @@ def safe_extract(archive: Path, workdir: Path) -> Path:
             except BaseException:
                 shutil.rmtree(dest, ignore_errors=True)  # no half-extracted batch left behind
                 raise
-    except (zipfile.BadZipFile, zipfile.LargeZipFile, NotImplementedError, RuntimeError, OSError) as exc:
+    except (zipfile.BadZipFile, zlib.error, EOFError) as exc:  # damaged headers or damaged data
+        raise SubmissionsError(f"{archive.name}: the zip file is corrupt ({exc}); download it again") from exc
+    except (zipfile.LargeZipFile, NotImplementedError, RuntimeError, OSError) as exc:
         raise SubmissionsError(f"{archive.name}: cannot be extracted ({exc})") from exc
     return dest
 

@@ -6,6 +6,7 @@ those tools read them; the student page states the grade given; command-line hab
 from __future__ import annotations
 
 import csv
+import io
 import json
 import re
 import shutil
@@ -453,6 +454,15 @@ def test_peoples_mistakes_are_one_line_and_leave_results_untouched(tmp_path, cap
     corrupt = tmp_path / "download.zip"
     corrupt.write_bytes(b"PK\x03\x04 truncated download")
     one_line_refusal(*run_cli(capsys, "grade", corrupt, "--out", results, *flags)[::2], "corrupt")
+    damaged = tmp_path / "damaged.zip"  # intact directory, damaged data: found only while extracting
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as zf:
+        zf.writestr("ada/hw.ipynb", '{"cells": []}' * 200)
+    data = bytearray(buffer.getvalue())
+    data[60] ^= 0xFF
+    data[70] ^= 0xFF
+    damaged.write_bytes(bytes(data))
+    one_line_refusal(*run_cli(capsys, "grade", damaged, "--out", results, *flags)[::2], "corrupt")
     unsafe = tmp_path / "unsafe.zip"
     with zipfile.ZipFile(unsafe, "w") as zf:
         zf.writestr("../../escape.ipynb", "{}")
