@@ -13,6 +13,17 @@ from pathlib import Path
 from typing import Any
 
 ARCHITECTURES = ("mlp", "cnn", "simple_rnn", "lstm", "gru")
+#: The grader's own code that turns stored evidence into points (Phase B). It is part of the bundle
+#: hash, so a scoring fix is noticed like a rubric change: results scored by older code are regraded.
+GRADER_ROOT = Path(__file__).resolve().parent
+#: Where ``autograder new-term`` keeps a term's private evaluation seed and the calibration measured on
+#: it. The folder ignores itself in git (its own .gitignore), and when it holds a seed, that seed and
+#: that calibration replace the committed ones (the committed seed is a public demo seed).
+TERM_DIR = "term"
+TERM_SEED = "evaluation_seed.txt"
+TERM_CALIBRATION = "calibration.json"
+SCORING_CODE = ("assignment.py", "accuracy.py", "architecture.py", "artifacts.py", "checks.py", "data.py",
+                "grade.py", "hidden.py", "integrity.py", "report.py", "inside/contract.py")
 ARCHITECTURE_TITLES = {"mlp": "MLP", "cnn": "CNN", "simple_rnn": "SimpleRNN", "lstm": "LSTM", "gru": "GRU"}
 
 
@@ -103,10 +114,17 @@ class Assignment:
     def hidden_dir(self) -> Path:
         return self.root / "hidden"
 
+    @property
+    def private_term(self) -> bool:
+        """True once ``autograder new-term`` has set a private seed; False: the public demo seed is used."""
+        return self.evaluation_seed_file.parent == self.root / TERM_DIR
+
     def evaluation_seed(self) -> int:
+        """The seed of the hidden evaluation set (lines starting with ``#`` are comments)."""
         try:
-            return int(self.evaluation_seed_file.read_text().strip())
-        except (OSError, ValueError) as exc:
+            lines = [line.strip() for line in self.evaluation_seed_file.read_text().splitlines()]
+            return int(next(line for line in lines if line and not line.startswith("#")))
+        except (OSError, ValueError, StopIteration) as exc:
             raise AssignmentError(f"evaluation.seed_file: cannot read an integer seed from "
                                   f"{self.evaluation_seed_file}: {exc}") from exc
 
@@ -114,8 +132,9 @@ class Assignment:
         try:
             return json.loads(self.calibration_file.read_text())
         except (OSError, ValueError) as exc:
+            fix = "`autograder new-term --force`" if self.private_term else "`autograder calibrate`"
             raise AssignmentError(f"thresholds.calibration_file: cannot read {self.calibration_file}: {exc}"
-                                  " (run `autograder calibrate`)") from exc
+                                  f" (run {fix})") from exc
 
     def thresholds(self, calibration: dict[str, Any] | None = None) -> dict[str, Threshold]:
         """Per-architecture accuracy thresholds derived from the calibration (read if not given)."""
@@ -140,13 +159,14 @@ class Assignment:
         return budgets
 
     def bundle_sha256(self) -> str:
-        """Hash of everything that decides a score: config, calibration, hidden tests and seed.
+        """Hash of everything that decides a score: config, calibration, hidden tests, seed, scoring code.
 
-        Results are keyed by it so that a changed rubric or threshold is noticed (and regraded).
+        Results carry it so that a changed rubric, threshold or scoring fix is noticed (and regraded).
         """
         digest = hashlib.sha256()
         files = [self.root / "assignment.toml", self.calibration_file, self.evaluation_seed_file]
         files += sorted(self.hidden_dir.glob("*.py"))
+        files += [GRADER_ROOT / name for name in SCORING_CODE]
         for path in files:
             if path.is_file():
                 digest.update(path.name.encode() + b"\0" + path.read_bytes() + b"\0")
@@ -178,6 +198,8 @@ NUMBER = (int, float)
 def load_assignment(path: str | Path) -> Assignment:
     """Read ``assignment.toml`` from a directory (or the file itself) and validate every key."""
     path = Path(path)
+    if not path.exists():
+        raise AssignmentError(f"{path}: no such assignment folder (pass --assignment DIR)")
     root = path if path.is_dir() else path.parent
     toml_path = root / "assignment.toml"
     try:
@@ -244,6 +266,11 @@ def load_assignment(path: str | Path) -> Assignment:
         if arch not in ARCHITECTURES:
             raise AssignmentError(f"assignment.toml: report.table_architectures: unknown architecture {arch!r}")
 
+    seed_file = (root / _get(evaluation, "seed_file", str, "evaluation.")).resolve()
+    calibration_file = (root / _get(thresholds, "calibration_file", str, "thresholds.")).resolve()
+    if (root / TERM_DIR / TERM_SEED).is_file():  # a term's private seed, with the calibration made on it
+        seed_file = (root / TERM_DIR / TERM_SEED).resolve()
+        calibration_file = (root / TERM_DIR / TERM_CALIBRATION).resolve()
     return Assignment(
         root=root.resolve(),
         name=_get(meta, "name", str, "assignment."),
@@ -254,8 +281,8 @@ def load_assignment(path: str | Path) -> Assignment:
         execution=Execution(**exec_values),
         evaluation_size=_get(evaluation, "size", int, "evaluation."),
         evaluation_max_shift=_get(evaluation, "max_shift", int, "evaluation.", 2),
-        evaluation_seed_file=(root / _get(evaluation, "seed_file", str, "evaluation.")).resolve(),
-        calibration_file=(root / _get(thresholds, "calibration_file", str, "thresholds.")).resolve(),
+        evaluation_seed_file=seed_file,
+        calibration_file=calibration_file,
         threshold_margin=float(_get(thresholds, "margin", NUMBER, "thresholds.")),
         threshold_span=float(_get(thresholds, "span", NUMBER, "thresholds.")),
         models=dict(models),

@@ -15,7 +15,8 @@ from autograder import sandbox
 from autograder.assignment import load_assignment
 from autograder.batch import grade_batch
 from autograder.feedback import write_feedback
-from autograder.gradebook import LatePolicy, parse_time, read_table, write_gradebook
+from autograder.gradebook import GradingPolicy, LatePolicy, write_gradebook
+from autograder.inputs import parse_time, read_roster
 
 DUE = "2026-12-01T23:59+00:00"
 LATE_POLICY = "10%/day,max=50%"
@@ -25,7 +26,7 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--examples", type=Path, default=Path("examples"),
                         help="folder with submissions/ and roster.csv")
     parser.add_argument("--assignment", type=Path, default=Path("assignments/mnist"))
-    parser.add_argument("--out", type=Path, default=Path("demo-results"))
+    parser.add_argument("-o", "--out", type=Path, default=Path("demo-results"))
     parser.add_argument("-j", "--jobs", type=int, help="submissions graded at once (default: as `grade`)")
 
 
@@ -39,9 +40,10 @@ def run(args: argparse.Namespace) -> int:
         print(f"error: the sandbox cannot start: {exc}", file=sys.stderr)
         return 2
     gradebook = args.out / "gradebook.csv"
-    write_gradebook(args.out, gradebook, assignment, roster=read_table(roster_path, ["student_id", "name"]),
-                    due=parse_time(DUE), policy=LatePolicy.parse(LATE_POLICY))
-    pages = write_feedback(args.out, args.out / "feedback", assignment)
+    policy = GradingPolicy(roster=read_roster(roster_path), overrides=None, due=parse_time(DUE),
+                           late=LatePolicy.parse(LATE_POLICY))
+    write_gradebook(args.out, gradebook, assignment, roster=policy.roster, due=policy.due, policy=policy.late)
+    pages = write_feedback(args.out, args.out / "feedback", assignment, policy)
     book = pd.read_csv(gradebook, dtype={"student_id": str})
     print(book[["student_id", "student_name", *[q.id for q in assignment.questions], "late_penalty", "total",
                 "status", "reason"]].to_string(index=False))

@@ -4,7 +4,10 @@ Pipeline: load results -> a student-safe view of each result -> plots (matplotli
 -> Jinja2 templates (autoescape on) -> ``<out>/<key>.html`` and ``<out>/index.html``.
 
 What a student page may show is decided here, field by field, in :func:`student_view`: scores,
-student-facing messages and diagnoses. TA-only ``detail`` never reaches the template. Every piece
+the grade after late penalty and instructor overrides (the same computation as the gradebook, with
+the same ``--roster/--overrides/--due/--late-policy`` options), student-facing messages, the failing
+cells numbered as Jupyter numbers them (``[n]``, code cells from the top) with the failing line
+quoted, diagnoses and what to do next. TA-only ``detail`` never reaches the template. Every piece
 of text is passed through :func:`autograder.gradebook.plain_text` (ANSI codes and control characters
 removed, length capped) and then HTML-escaped by the template; a Content-Security-Policy forbids
 scripts on the page as a second line of defence.
@@ -14,6 +17,8 @@ from __future__ import annotations
 import argparse
 import base64
 import io
+import os
+import re
 import zipfile
 from collections import Counter
 from pathlib import Path
@@ -24,12 +29,17 @@ import numpy as np
 from jinja2 import Environment, FileSystemLoader, StrictUndefined
 from matplotlib.figure import Figure  # no pyplot: no global figure state; Figure renders with Agg
 
+import pandas as pd
+from nbconvert.filters import strip_ansi
+
 from autograder.artifacts import EVIDENCE_ARRAYS, FOUND_BY_WORDS
-from autograder.assignment import ARCHITECTURE_TITLES, ARCHITECTURES, Assignment, load_assignment
-from autograder.gradebook import load_results, plain_text
+from autograder.assignment import ARCHITECTURE_TITLES, ARCHITECTURES, Assignment
+from autograder.gradebook import (GradingPolicy, LatePolicy, add_policy_arguments, build_submissions,
+                                  plain_text, policy_from)
 from autograder.inside import contract
 from autograder.integrity import RULES
 from autograder.results import REASONS, atomic_write_text
+from autograder.store import Store, open_results, require_current, resolve_assignment
 
 TEMPLATES = Path(__file__).with_name("templates")
 SLOWEST_SHOWN = 10
@@ -205,14 +215,105 @@ def flagged_rows(key: str, result: dict[str, Any]) -> list[dict[str, Any]]:
     return [{"key": key, "href": page_name(key), **student_row(result), **row} for row in rows]
 
 
+# --- cells as the student sees them ---------------------------------------------------------------
+
+_ARROW_LINE = re.compile(r"^\s*-+>\s*\d+\s(.*)$")
+
+
+def jupyter_numbers(cells: list[dict[str, Any]]) -> dict[int, int]:
+    """Cell index -> the number Jupyter shows (``In [n]``) after Restart & Run All: code cells counted
+    from 1 in notebook order (``cells``: the execution record, every code cell, run or not)."""
+    return {cell["index"]: number for number, cell in enumerate(cells, start=1) if "index" in cell}
+
+
+def failing_line(error: Any) -> str | None:
+    """The line of the student's own cell where the error was raised, from the kernel's traceback."""
+    if not isinstance(error, dict):
+        return None
+    frames = [strip_ansi(str(frame)) for frame in error.get("traceback") or []]
+    own = [frame for frame in frames if frame.lstrip().startswith("Cell In[")]
+    for frame in reversed(own):
+        for line in frame.splitlines():
+            match = _ARROW_LINE.match(line)
+            if match:
+                return match.group(1).strip()
+    return None
+
+
+def error_text(error: Any) -> str:
+    if isinstance(error, dict):
+        return f"{error.get('ename') or 'Error'}: {error.get('evalue') or ''}".strip()
+    return str(error or "")
+
+
+def failed_cells(result: dict[str, Any]) -> list[dict[str, Any]]:
+    numbers = jupyter_numbers((result.get("execution") or {}).get("cells") or [])
+    return [{"number": numbers.get(cell.get("index")),
+             "status": plain_text(cell.get("status"), 20),
+             "error": plain_text(error_text(cell.get("error")), 500),
+             "line": plain_text(failing_line(cell.get("error")), 300) or None}
+            for cell in (result.get("execution") or {}).get("cells") or []
+            if cell.get("status") in ("error", "timeout")]
+
+
+def next_steps(result: dict[str, Any], failed: list[dict[str, Any]], grade: dict[str, Any],
+               assignment: Assignment) -> list[str]:
+    """What the student can do now, most useful first."""
+    steps = []
+    status, stopped = result.get("status"), (result.get("execution") or {}).get("stopped")
+    if status == "rejected":
+        steps.append("Your file could not be graded as submitted: fix what the message above says and "
+                     "submit the notebook again (one .ipynb, saved from Jupyter).")
+    if status == "error":
+        steps.append("The grader itself failed on your notebook; your instructor has been told and will "
+                     "grade it again. You do not need to do anything.")
+    if failed:
+        first = failed[0]["number"]
+        steps.append(f"Start with cell [{first}]: later failures often follow from it. Fix it, then run "
+                     "Kernel > Restart & Run All and check that every cell runs from top to bottom.")
+    if stopped == "wall_budget":
+        minutes = assignment.execution.wall_budget_seconds / 60
+        steps.append(f"Your notebook ran out of time: the whole notebook must run in {minutes:g} minutes "
+                     "(train for fewer epochs or use a smaller model).")
+    elif stopped == "memory":
+        steps.append(f"Your notebook used more than {assignment.execution.memory_mb} MB of memory: use "
+                     "smaller batches and do not keep copies of the data set.")
+    if status == "graded" and grade["graded"] < grade["max_score"]:
+        steps.append("Run grader.check_all() in your notebook to see the public checks, then compare with "
+                     "the questions below that lost points.")
+    if not steps:
+        steps.append("Nothing to fix: well done.")
+    steps.append("If you think a score is wrong, reply to your instructor with this page.")
+    return steps
+
+
+def grade_block(result: dict[str, Any], row: pd.Series | None, assignment: Assignment) -> dict[str, Any]:
+    """The graded score and what the gradebook makes of it (late penalty, overrides, final grade)."""
+    graded = float(result.get("score") or 0.0)
+    max_score = float(result.get("max_score") or assignment.max_score)
+    if row is None:
+        return {"graded": graded, "max_score": max_score, "late_penalty": 0.0, "override_note": "",
+                "adjusted": graded, "final": graded}
+    return {"graded": graded, "max_score": max_score,
+            "late_penalty": float(row["late_penalty"] or 0.0),
+            "override_note": plain_text(row["override_note"], 1000),
+            "adjusted": float(row["raw_total"]), "final": float(row["total"])}
+
+
 # --- views: exactly what each page may show -------------------------------------------------------
 
 def student_view(key: str, result: dict[str, Any], artifacts_dir: Path,
-                 assignment: Assignment) -> dict[str, Any]:
+                 assignment: Assignment, row: pd.Series | None = None) -> dict[str, Any]:
     submission = result.get("submission") or {}
     reason = result.get("reason")
     confusion = load_confusion(artifacts_dir, result)
+    numbers = jupyter_numbers((result.get("execution") or {}).get("cells") or [])
+    failed = failed_cells(result)
+    grade = grade_block(result, row, assignment)
     return {
+        "grade": grade,
+        "failed_cells": failed,
+        "next_steps": next_steps(result, failed, grade, assignment),
         "key": key,
         "assignment_title": plain_text(assignment.title or assignment.name, 200),
         "student_name": plain_text(submission.get("student_name"), 200),
@@ -239,7 +340,7 @@ def student_view(key: str, result: dict[str, Any], artifacts_dir: Path,
         "diagnoses": [{
             "title": plain_text(d.get("title"), 300),
             "advice": plain_text(d.get("advice")),
-            "cell": d.get("cell") if isinstance(d.get("cell"), int) else None,
+            "cell": numbers.get(d.get("cell")) if isinstance(d.get("cell"), int) else None,
         } for d in result.get("diagnoses") or []],
         "reading": reading_view(result),
         "integrity": integrity_view(result),
@@ -253,7 +354,34 @@ def check_status(check: dict[str, Any]) -> str:
     return "passed" if check.get("passed") else "partial" if (check.get("score") or 0) > 0 else "failed"
 
 
-def summary_view(results: dict[str, dict[str, Any]], assignment: Assignment) -> dict[str, Any]:
+def architecture_rows(results: dict[str, dict[str, Any]], assignment: Assignment) -> list[dict[str, Any]]:
+    """Per architecture, across the class: measured accuracy against the full- and zero-credit thresholds."""
+    thresholds = assignment.thresholds()
+    rows = []
+    for arch in ARCHITECTURES:
+        measured = [float(m["accuracy"]) for r in results.values()
+                    if (m := (r.get("models") or {}).get(arch)) and m.get("accuracy") is not None]
+        full, zero = thresholds[arch].full, thresholds[arch].zero
+        rows.append({"title": ARCHITECTURE_TITLES[arch], "full": full, "zero": zero, "models": len(measured),
+                     "no_model": len(results) - len(measured),
+                     "median": float(np.median(measured)) if measured else None,
+                     "lowest": min(measured, default=None), "highest": max(measured, default=None),
+                     "full_credit": sum(a >= full for a in measured),
+                     "partial": sum(zero < a < full for a in measured),
+                     "zero_credit": sum(a <= zero for a in measured)})
+    return rows
+
+
+def evidence_links(store: Store, key: str, out_dir: Path) -> list[dict[str, str]]:
+    """Relative links from the instructor page to what a TA opens next: executed notebook and logs."""
+    artifacts = store.artifacts(key)
+    files = [("notebook", artifacts / "executed.ipynb"), ("kernel log", artifacts / "kernel.log"),
+             ("predict log", artifacts / "predict.log"), ("grading log", store.log_path(key))]
+    return [{"label": label, "href": quote(os.path.relpath(path, out_dir))} for label, path in files if path.is_file()]
+
+
+def summary_view(results: dict[str, dict[str, Any]], assignment: Assignment, store: Store | None = None,
+                 out_dir: Path | None = None, final: dict[str, float] | None = None) -> dict[str, Any]:
     def percent(result: dict[str, Any]) -> float:
         return 100 * float(result.get("score") or 0.0) / (result.get("max_score") or assignment.max_score)
 
@@ -291,8 +419,11 @@ def summary_view(results: dict[str, dict[str, Any]], assignment: Assignment) -> 
                      "stopped": plain_text((r.get("execution") or {}).get("stopped"), 100)}
                     for key, r in by_time[:SLOWEST_SHOWN]],
         "flagged": [row for key, r in sorted(results.items()) for row in flagged_rows(key, r)],
-        "students": [{"key": key, "href": page_name(key), **student_row(r), "percent": percent(r)}
+        "students": [{"key": key, "href": page_name(key), **student_row(r), "percent": percent(r),
+                      "final": (final or {}).get(key, float(r.get("score") or 0.0)),
+                      "links": evidence_links(store, key, out_dir) if store and out_dir else []}
                      for key, r in sorted(results.items(), key=lambda kv: student_row(kv[1])["student_id"])],
+        "architectures": architecture_rows(results, assignment),
     }
 
 
@@ -312,30 +443,47 @@ def page_name(key: str) -> str:
 
 # --- writing --------------------------------------------------------------------------------------
 
-def write_feedback(results_dir: str | Path, out_dir: str | Path, assignment: Assignment) -> list[Path]:
-    """Write ``<out_dir>/<key>.html`` per result and ``<out_dir>/index.html``; returns their paths."""
-    results_dir, out_dir = Path(results_dir), Path(out_dir)
-    results = load_results(results_dir)
+def write_feedback(results_dir: str | Path, out_dir: str | Path, assignment: Assignment,
+                   policy: GradingPolicy | None = None) -> list[Path]:
+    """Write ``<out_dir>/<key>.html`` per result and ``<out_dir>/index.html``; returns their paths.
+
+    ``results_dir`` is a RESULTS folder or a ``grade-one`` output folder; results scored under another
+    assignment bundle are refused (run ``autograder regrade`` first).
+    """
+    store, out_dir = open_results(results_dir), Path(out_dir)
+    results = store.load()
+    require_current(store, results, assignment)
+    policy = policy or GradingPolicy(roster=None, overrides=None, due=None, late=LatePolicy())
+    rows = build_submissions(results, assignment, roster=policy.roster, overrides=policy.overrides,
+                             due=policy.due, policy=policy.late).set_index("submission")
     student_page = _env.get_template("student.html.j2")
     written = []
     for key, result in results.items():
-        view = student_view(key, result, results_dir / "artifacts" / key, assignment)
+        view = student_view(key, result, store.artifacts(key), assignment, rows.loc[key])
         path = out_dir / f"{key}.html"
         atomic_write_text(path, student_page.render(page=view))
         written.append(path)
     index = out_dir / "index.html"
-    atomic_write_text(index, _env.get_template("summary.html.j2").render(page=summary_view(results, assignment)))
+    final = {key: float(rows.loc[key, "total"]) for key in results}
+    atomic_write_text(index, _env.get_template("summary.html.j2").render(
+        page=summary_view(results, assignment, store, out_dir, final)))
     return [*written, index]
 
 
 def configure(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("results", metavar="RESULTS", help="directory holding results/ and artifacts/")
-    parser.add_argument("-o", "--output", metavar="DIR", help="output directory (default: RESULTS/feedback)")
-    parser.add_argument("--assignment", default="assignments/mnist", help="assignment directory")
+    parser.add_argument("results", metavar="RESULTS",
+                        help="RESULTS folder of `autograder grade` (or the --out folder of `grade-one`)")
+    parser.add_argument("-o", "--out", metavar="DIR", help="output folder (default: RESULTS/feedback)")
+    parser.add_argument("--assignment", metavar="DIR",
+                        help="assignment folder (default: the one the results were graded with)")
+    add_policy_arguments(parser)  # the same options as `gradebook`, so each page shows the grade given
 
 
 def run(args: argparse.Namespace) -> int:
-    out_dir = Path(args.output or Path(args.results) / "feedback")
-    paths = write_feedback(args.results, out_dir, load_assignment(args.assignment))
+    policy = policy_from(args)
+    store = open_results(args.results)
+    assignment = resolve_assignment(args.assignment, store.load())
+    out_dir = Path(args.out or store.root / "feedback")
+    paths = write_feedback(store.root, out_dir, assignment, policy)
     print(f"wrote {len(paths) - 1} student pages and {out_dir / 'index.html'}")
     return 0

@@ -56,14 +56,16 @@ def _submission_block(path: Path, sha256: str | None, student: dict[str, Any] | 
     student = student or {}
     return {"path": str(path), "sha256": sha256, "student_id": student.get("student_id") or path.stem,
             "student_name": student.get("student_name"), "late": bool(student.get("late", False)),
-            "submitted_at": student.get("submitted_at")}
+            "submitted_at": student.get("submitted_at"),
+            "submitted_name": student.get("submitted_name") or path.name, "canvas_id": student.get("canvas_id")}
 
 
 def base_result(path: Path, assignment: Assignment, sha256: str | None, student: dict | None,
                 sandboxed: bool) -> dict[str, Any]:
     return {"schema_version": SCHEMA_VERSION,
             "submission": _submission_block(path, sha256, student),
-            "assignment": {"name": assignment.name, "bundle_sha256": assignment.bundle_sha256()},
+            "assignment": {"name": assignment.name, "bundle_sha256": assignment.bundle_sha256(),
+                           "root": str(assignment.root)},
             "status": "graded", "reason": None, "message": "", "sandboxed": sandboxed,
             "score": 0.0, "max_score": assignment.max_score, "questions": [], "models": {}, "data": {},
             "integrity": {}, "review": [],
@@ -75,7 +77,8 @@ def base_result(path: Path, assignment: Assignment, sha256: str | None, student:
 def rejected_result(result: dict[str, Any], assignment: Assignment, reason: str, message: str,
                     status: str = "rejected") -> dict[str, Any]:
     """Every question at zero, with the reason: one row in the gradebook, never a crash."""
-    result.update(status=status, reason=reason, message=message or REASONS.get(reason, ""))
+    result.update(status=status, reason=reason, message=message or REASONS.get(reason, ""), score=0.0,
+                  max_score=assignment.max_score)
     result["questions"] = [{"id": q.id, "title": q.title, "score": 0.0, "max_score": q.points,
                             "status": "not_assessed", "message": result["message"],
                             "checks": [{"name": c.test, "score": 0.0, "max_score": c.points, "passed": False,
@@ -252,8 +255,8 @@ def grade_into(path: str | Path, assignment: Assignment, result_path: Path, arti
 def regrade(result_path: Path, artifacts: Path, assignment: Assignment) -> dict[str, Any]:
     """Re-score a graded submission from its stored evidence, without running any student code."""
     result = read_result(result_path)
-    if result["status"] == "rejected":
-        result = rejected_result(result, assignment, result["reason"], result["message"])
+    if result["status"] in ("rejected", "error"):  # nothing to re-score: zero rows under the new rubric
+        result = rejected_result(result, assignment, result["reason"], result["message"], status=result["status"])
     else:
         evidence = stored_evidence(artifacts)
         notebook = nbformat.read(artifacts / "submission.ipynb", as_version=4)
@@ -266,8 +269,9 @@ def regrade(result_path: Path, artifacts: Path, assignment: Assignment) -> dict[
 
 def configure(parser: Any) -> None:
     parser.add_argument("submission", type=Path, help="the student's .ipynb")
-    parser.add_argument("--assignment", type=Path, default=Path("assignments/mnist"), help="assignment directory")
-    parser.add_argument("--out", type=Path, required=True, help="directory for result.json and artifacts/")
+    parser.add_argument("--assignment", type=Path,
+                        help="assignment folder (default: ./assignments/mnist)")
+    parser.add_argument("-o", "--out", type=Path, required=True, help="folder for result.json and artifacts/")
     parser.add_argument("--unsafe-no-sandbox", action="store_true",
                         help="UNSAFE: run the student's code with the grader's own rights, unsandboxed "
                              "(only for trusted notebooks, e.g. your reference solution)")
@@ -275,18 +279,24 @@ def configure(parser: Any) -> None:
 
 def run(args: Any) -> int:
     import json
+    import sys
 
-    from autograder.assignment import load_assignment
+    from autograder.store import ResultsError, check_output_folder, resolve_assignment
+    from autograder.term import warn_if_public_seed
 
-    assignment = load_assignment(args.assignment)
+    if not args.submission.is_file():
+        raise ResultsError(f"{args.submission}: no such file")
+    check_output_folder(args.out, marks=("result.json",))
+    assignment = resolve_assignment(args.assignment)
+    warn_if_public_seed(assignment)
     try:
         result = grade_one(args.submission, assignment, args.out, sandboxed=not args.unsafe_no_sandbox)
     except sandbox.SandboxUnavailable as exc:
-        print(f"error: the sandbox cannot start: {exc}\nRefusing to run untrusted code; pass "
-              "--unsafe-no-sandbox only for notebooks you trust.")
+        print(f"autograder grade-one: the sandbox cannot start: {exc}; refusing to run untrusted code (pass "
+              "--unsafe-no-sandbox only for notebooks you trust)", file=sys.stderr)
         return 2
     summary = {q["id"]: f'{q["score"]:g}/{q["max_score"]:g}' for q in result["questions"]}
     print(json.dumps({"score": result["score"], "max_score": result["max_score"], "status": result["status"],
                       "reason": result["reason"], "questions": summary}, indent=1))
     print(f"result: {Path(args.out) / 'result.json'}")
-    return 0
+    return 1 if result["status"] == "error" else 0

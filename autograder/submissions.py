@@ -16,7 +16,7 @@ folder is looked into. The layout is then recognised, in this order:
 - Folder of notebooks: each ``<student>.ipynb`` at the root (student id = file stem), or each
   ``<student>/`` sub-folder holding one notebook (student id = folder name).
 
-With a roster CSV (columns ``student_id``, optional ``name`` and ``email``), each submission is mapped
+With a roster (:func:`autograder.inputs.read_roster`), each submission is mapped
 to a roster student by id, then by Canvas-style login or email, then by name; a unique match is
 required. What cannot be mapped is kept with ``student_id=None`` and a problem string, never dropped.
 
@@ -27,21 +27,23 @@ several notebooks the newest (Canvas file id, Gradescope ``created_at``) is kept
 """
 from __future__ import annotations
 
-import csv
 import re
 import shutil
 import stat
 import tempfile
 import unicodedata
 import zipfile
+import zlib
 from collections import defaultdict
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 from pathlib import Path, PurePosixPath
 from typing import Any, Iterable
 
+import pandas as pd
 import yaml
 
+from autograder.inputs import InputError, parse_time, read_roster
 from autograder.intake import find_notebooks, is_clutter
 
 MAX_ZIP_MEMBERS = 20_000
@@ -51,7 +53,7 @@ CANVAS_NAME = re.compile(r"^(?P<login>[^_]+?)(?P<late>_LATE)?_(?P<user>\d+)_(?P<
 RESUBMISSION_SUFFIX = re.compile(r"-\d+(?=\.[^.]+$)|-\d+$")
 
 
-class SubmissionsError(ValueError):
+class SubmissionsError(InputError):
     """The batch input as a whole cannot be used (unreadable, unsafe archive, bad roster)."""
 
 
@@ -63,6 +65,8 @@ class Submission:
     late: bool = False
     submitted_at: str | None = None  # ISO 8601 when the source tells
     source_name: str = ""  # the file or folder name in the batch, for TAs
+    submitted_name: str | None = None  # the notebook's name as submitted (otter's ``file`` column)
+    canvas_id: str | None = None  # the Canvas user id, from a Canvas bulk download's file name
     problems: list[str] = field(default_factory=list)
     reason: str | None = None  # "no_notebook" / "multiple_notebooks" when path is None
 
@@ -85,10 +89,17 @@ class Candidate:
     recency: Any = None  # larger is newer; None when the layout does not tell
 
 
-def collect(source: str | Path, *, workdir: str | Path | None = None, roster: str | Path | None = None,
+def collect(source: str | Path, *, workdir: str | Path | None = None,
+            roster: str | Path | pd.DataFrame | None = None,
             due: datetime | None = None) -> list[Submission]:
-    """One Submission per student found in ``source`` (see module doc)."""
+    """One Submission per student found in ``source`` (see module doc); refuses a source with none."""
     source = Path(source)
+    if roster is not None and not isinstance(roster, pd.DataFrame):
+        roster = read_roster(roster)
+    if not source.exists():
+        raise SubmissionsError(f"{source}: no such file or folder")
+    if source.is_file() and source.suffix.lower() == ".zip" and not zipfile.is_zipfile(source):
+        raise SubmissionsError(f"{source}: the zip file is corrupt or truncated (download it again)")
     if source.is_file() and zipfile.is_zipfile(source):
         if workdir is None:
             raise SubmissionsError(f"{source}: a zip needs a workdir to be extracted into")
@@ -96,8 +107,11 @@ def collect(source: str | Path, *, workdir: str | Path | None = None, roster: st
     elif not source.is_dir():
         raise SubmissionsError(f"{source}: expected a folder or a .zip of submissions")
     candidates = list(layout_candidates(source, due))
+    if not candidates:
+        raise SubmissionsError(f"{source}: holds no submissions (expected notebooks, student folders, "
+                               "a Canvas bulk download or a Gradescope export)")
     if roster is not None:
-        candidates = map_to_roster(candidates, read_roster(Path(roster)))
+        candidates = map_to_roster(candidates, roster)
     return one_per_student(candidates)
 
 
@@ -130,7 +144,9 @@ def safe_extract(archive: Path, workdir: Path) -> Path:
             except BaseException:
                 shutil.rmtree(dest, ignore_errors=True)  # no half-extracted batch left behind
                 raise
-    except (zipfile.BadZipFile, zipfile.LargeZipFile, NotImplementedError, RuntimeError, OSError) as exc:
+    except (zipfile.BadZipFile, zlib.error, EOFError) as exc:  # damaged headers or damaged data
+        raise SubmissionsError(f"{archive.name}: the zip file is corrupt ({exc}); download it again") from exc
+    except (zipfile.LargeZipFile, NotImplementedError, RuntimeError, OSError) as exc:
         raise SubmissionsError(f"{archive.name}: cannot be extracted ({exc})") from exc
     return dest
 
@@ -229,7 +245,7 @@ def gradescope_candidates(root: Path, due: datetime | None) -> list[Candidate]:
             submission.problems.append(f"{folder_name}: listed in {GRADESCOPE_METADATA} but no such folder")
         pick_single_notebook(submission, find_notebooks(folder) if inside else [])
         created = field_of(record, "created_at")
-        created_at = created if isinstance(created, datetime) else parse_time(created)
+        created_at = lenient_time(created)
         submission.submitted_at = created_at.isoformat() if created_at else (str(created) if created else None)
         submission.late = bool(field_of(record, "late")) or bool(due and created_at and is_after(created_at, due))
         recency = created_at.timestamp() if created_at else None  # zones may differ between records
@@ -259,6 +275,7 @@ def canvas_candidates(files: list[Path]) -> list[Candidate]:
         match = CANVAS_NAME.match(path.name)
         if match is None:
             submission = Submission(None, None, path if is_notebook(path) else None, source_name=path.name,
+                                    submitted_name=path.name,
                                     problems=[f"{path.name}: name does not follow Canvas's "
                                               "<login>_<user id>_<file id>_<name> pattern"])
             if submission.path is None:
@@ -267,7 +284,8 @@ def canvas_candidates(files: list[Path]) -> list[Candidate]:
             continue
         login, user = match["login"], match["user"]
         original = RESUBMISSION_SUFFIX.sub("", match["original"])
-        submission = Submission(user, login, path, late=bool(match["late"]), source_name=path.name)
+        submission = Submission(user, login, path, late=bool(match["late"]), source_name=path.name,
+                                submitted_name=path.name, canvas_id=user)
         if not is_notebook(path):
             submission.path, submission.reason = None, "no_notebook"
             submission.problems.append(f"{original} is not a notebook")
@@ -282,7 +300,7 @@ def folder_candidates(root: Path) -> list[Candidate]:
             submission = Submission(entry.name, None, None, source_name=entry.name)
             pick_single_notebook(submission, find_notebooks(entry))
         elif is_notebook(entry):
-            submission = Submission(entry.stem, None, entry, source_name=entry.name)
+            submission = Submission(entry.stem, None, entry, source_name=entry.name, submitted_name=entry.name)
         else:
             submission = Submission(entry.stem, None, None, source_name=entry.name, reason="no_notebook",
                                     problems=[f"{entry.name} is not a notebook"])
@@ -295,6 +313,7 @@ def pick_single_notebook(submission: Submission, notebooks: list[Path]) -> None:
     """A student's folder must hold exactly one notebook; otherwise say why there is none to grade."""
     if len(notebooks) == 1:
         submission.path = notebooks[0]
+        submission.submitted_name = f"{submission.source_name}/{notebooks[0].name}"
     elif not notebooks:
         submission.reason = "no_notebook"
         submission.problems.append(f"{submission.source_name}: no notebook in the folder")
@@ -308,10 +327,11 @@ def is_notebook(path: Path) -> bool:
     return path.suffix.lower() == ".ipynb"
 
 
-def parse_time(value: Any) -> datetime | None:
+def lenient_time(value: Any) -> datetime | None:
+    """A time from an LMS export, or None when it is absent or unreadable (the record is kept)."""
     try:
-        return datetime.fromisoformat(str(value)) if value else None
-    except ValueError:
+        return parse_time(value)
+    except InputError:
         return None
 
 
@@ -326,28 +346,6 @@ def is_after(moment: datetime, due: datetime) -> bool:
 
 
 # --- roster -------------------------------------------------------------------------------------------
-
-@dataclass(frozen=True)
-class Student:
-    student_id: str
-    name: str | None
-    email: str | None
-
-
-def read_roster(path: Path) -> list[Student]:
-    try:
-        with path.open(newline="", encoding="utf-8-sig") as fh:
-            rows = list(csv.DictReader(fh))
-    except (OSError, UnicodeDecodeError, csv.Error) as exc:
-        raise SubmissionsError(f"{path}: cannot read the roster: {exc}") from exc
-    students = []
-    for line, row in enumerate(rows, start=2):
-        row = {(k or "").strip().lower(): (v or "").strip() for k, v in row.items() if isinstance(v, str)}
-        if not row.get("student_id"):
-            raise SubmissionsError(f"{path}:{line}: student_id is missing (columns: student_id, name, email)")
-        students.append(Student(row["student_id"], row.get("name") or None, row.get("email") or None))
-    return students
-
 
 def squash(text: str) -> str:
     """Lowercase ASCII letters and digits only: "José Doe-Smith" -> "josedoesmith"."""
@@ -365,12 +363,13 @@ def name_forms(name: str) -> set[str]:
     return {squash(given + family), squash(family + given)} - {""}
 
 
-def map_to_roster(candidates: list[Candidate], roster: list[Student]) -> list[Candidate]:
-    by_id = {s.student_id: s for s in roster}
+def map_to_roster(candidates: list[Candidate], roster: pd.DataFrame) -> list[Candidate]:
+    students = list(roster.itertuples(index=False))
+    by_id = {s.student_id: s for s in students}
     by_email = defaultdict(list)
     by_login = defaultdict(list)
     by_name = defaultdict(list)
-    for student in roster:
+    for student in students:
         if student.email:
             by_email[student.email.lower()].append(student)
             by_login[squash(student.email.split("@")[0])].append(student)
@@ -389,7 +388,7 @@ def map_to_roster(candidates: list[Candidate], roster: list[Student]) -> list[Ca
         matches = next(((how, found) for how, found in lookups if found), None)
         if matches and len({s.student_id for s in matches[1]}) == 1:
             student = matches[1][0]
-            submission.student_id, submission.student_name = student.student_id, student.name
+            submission.student_id, submission.student_name = student.student_id, student.name or None
             continue
         described = ", ".join(f"{k} {v!r}" for k, v in (("id", who.id), ("login", who.login),
                                                          ("name", who.name), ("email", who.email)) if v)

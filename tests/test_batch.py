@@ -117,7 +117,9 @@ def test_threshold_change_regrades_without_executing(serial, submissions, small_
     assert counts["regraded"] == 4 and counts["graded"] == 0
     ada = scores(tmp_path / "copy")["ada"]
     assert ada[-1] > scores(out)["ada"][-1]
-    assert batch.regrade_all(tmp_path / "copy", changed) == 4
+    report = batch.regrade_all(tmp_path / "copy", changed)
+    assert len(report.rows) == 4 and not report.passed_over
+    assert all(not row["moved"] for row in report.rows)  # already regraded by the resumed batch
 
 
 def free_port() -> int:

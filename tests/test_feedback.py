@@ -18,7 +18,7 @@ from autograder.assignment import load_assignment
 from autograder.cli import main
 from autograder.feedback import write_feedback
 
-FIXTURES = Path(__file__).parent / "fixtures" / "results"
+from result_fixtures import FIXTURES, copy_results
 CHROMIUM = "/usr/bin/chromium"
 WINDOW = (1200, 1600)
 
@@ -45,10 +45,7 @@ def save_evidence_archive(results: Path, key: str, candidates: list[np.ndarray])
 @pytest.fixture(scope="module")
 def pages(tmp_path_factory, assignment) -> dict[str, Path]:
     """Feedback for the fixture results: valid matrices for a001 and a004, invalid ones for a002 and a005."""
-    results = tmp_path_factory.mktemp("RESULTS")
-    (results / "results").mkdir()
-    for path in FIXTURES.glob("*.json"):
-        shutil.copy(path, results / "results" / path.name)
+    results = copy_results(tmp_path_factory.mktemp("RESULTS"), assignment)
     save_evidence_archive(results, "a001-complete", [confusion_matrix()])
     save_evidence_archive(results, "a002-partial", [confusion_matrix().astype(float)])  # wrong dtype
     save_evidence_archive(results, "a005-injection", [np.array([{"a": 1}], dtype=object)])  # a pickle
@@ -99,7 +96,8 @@ def test_student_page_shows_scores_messages_and_diagnoses(pages):
             assert check["message"] in page
     diagnosis = result["diagnoses"][0]
     assert diagnosis["title"] in page and diagnosis["advice"] in page
-    assert f'(cell {diagnosis["cell"] + 1})' in page  # numbered from 1, like the advice
+    code_cells = [c["index"] for c in result["execution"]["cells"]]
+    assert f'(cell [{code_cells.index(diagnosis["cell"]) + 1}])' in page  # as Jupyter numbers code cells
 
 
 def test_confusion_heatmap_only_from_a_valid_matrix(pages):
@@ -165,9 +163,8 @@ def test_summary_page(pages):
     assert "<script" not in page.lower() and "TA-ONLY" not in page
 
 
-def test_cli_defaults_to_results_feedback(tmp_path, repo):
-    (tmp_path / "results").mkdir()
-    shutil.copy(FIXTURES / "a001-complete.json", tmp_path / "results")
+def test_cli_defaults_to_results_feedback(tmp_path, repo, assignment):
+    copy_results(tmp_path, assignment, ["a001-complete"])
     assert main(["feedback", str(tmp_path), "--assignment", str(repo / "assignments/mnist")]) == 0
     assert sorted(p.name for p in (tmp_path / "feedback").iterdir()) == ["a001-complete.html", "index.html"]
 

@@ -11,9 +11,9 @@ import pytest
 
 from autograder.assignment import load_assignment
 from autograder.cli import main
-from autograder.gradebook import LatePolicy, parse_time, write_gradebook
-
-FIXTURES = Path(__file__).parent / "fixtures" / "results"
+from autograder.gradebook import LatePolicy, write_gradebook
+from autograder.inputs import InputError, parse_time, read_roster
+from result_fixtures import FIXTURES, copy_results, fixture_result, write
 DUE = "2026-12-01T23:59:00+00:00"
 
 
@@ -23,16 +23,8 @@ def assignment(repo):
 
 
 @pytest.fixture
-def results_dir(tmp_path) -> Path:
-    results = tmp_path / "RESULTS"
-    (results / "results").mkdir(parents=True)
-    for path in FIXTURES.glob("*.json"):
-        shutil.copy(path, results / "results" / path.name)
-    return results
-
-
-def fixture_result(key: str) -> dict:
-    return json.loads((FIXTURES / f"{key}.json").read_text())
+def results_dir(tmp_path, assignment) -> Path:
+    return copy_results(tmp_path / "RESULTS", assignment)
 
 
 def write_csv(path: Path, text: str) -> Path:
@@ -60,7 +52,7 @@ def test_columns_are_stable_and_totals_match_the_results(results_dir, assignment
     qids = [q.id for q in assignment.questions]
     assert list(table.columns) == ["student_id", "student_name", *qids, "raw_total", "late_penalty",
                                    "override_note", "total", "max_score", "percent", "status", "reason",
-                                   "submitted_at", "late"]
+                                   "needs_review", "flagged", "submitted_at", "late"]
     assert list(table["student_id"]) == sorted(table["student_id"])
     table = table.set_index("student_id")
     for path in FIXTURES.glob("*.json"):
@@ -79,16 +71,19 @@ def test_roster_lists_missing_students_and_flags_unknown_ones(results_dir, assig
     table = gradebook(results_dir, assignment, roster=roster())
     assert table.loc["A006", "status"] == "missing"
     assert table.loc["A006", "student_name"] == "Edsger Dijkstra"
-    assert table.loc["A006", ["raw_total", "total", "percent"]].eq(0).all()
+    assert table.loc["A006", ["q1", "raw_total", "total", "percent"]].eq("").all()  # no grade yet, not 0
+    assert gradebook(results_dir, assignment, roster=roster(), missing_as_zero=True).loc[
+        "A006", ["raw_total", "total", "percent"]].eq(0).all()
     assert table.loc["A005", "status"] == "not_on_roster"
-    assert table.loc["A005", "total"] == pytest.approx(fixture_result("a005-injection")["score"])
+    assert float(table.loc["A005", "total"]) == pytest.approx(fixture_result("a005-injection")["score"])
     assert table.loc["A001", "status"] == "graded"
     assert len(table) == 6
 
 
-def test_roster_with_a_repeated_student_is_refused(results_dir, assignment):
-    with pytest.raises(ValueError, match="'A001' is listed more than once"):
-        gradebook(results_dir, assignment, roster=pd.concat([roster(), roster().head(1)]))
+def test_roster_with_a_repeated_student_is_refused(tmp_path):
+    path = write_csv(tmp_path / "roster.csv", "student_id,name\nA001,Ada\nA002,Grace\nA001,Ada L.\n")
+    with pytest.raises(InputError, match="'A001' is listed more than once"):
+        read_roster(path)
 
 
 @pytest.mark.parametrize("text, units, expected", [
@@ -154,7 +149,7 @@ def test_latest_submission_counts(results_dir, assignment):
     resubmission["submission"]["submitted_at"] = "2026-12-01T09:00:00+00:00"
     resubmission["questions"][0]["score"] = 4.0
     resubmission["score"] -= 6.0
-    (results_dir / "results" / "a001-resubmitted.json").write_text(json.dumps(resubmission))
+    write(results_dir, "a001-resubmitted", resubmission, assignment)
     table = gradebook(results_dir, assignment)
     assert list(table.index).count("A001") == 1
     assert table.loc["A001", "q1"] == 4.0
@@ -166,7 +161,7 @@ def test_latest_is_decided_by_instant_not_by_text(results_dir, assignment):
     earlier["submission"]["submitted_at"] = "2026-11-30T19:00:00+02:00"  # 17:00Z: earlier, sorts later as text
     earlier["questions"][0]["score"] = 0.0
     earlier["score"] -= 10.0
-    (results_dir / "results" / "a001-earlier.json").write_text(json.dumps(earlier))
+    write(results_dir, "a001-earlier", earlier, assignment)
     table = gradebook(results_dir, assignment)
     assert table.loc["A001", "total"] == pytest.approx(fixture_result("a001-complete")["score"])
 
@@ -175,16 +170,18 @@ def test_otter_final_grades_layout(results_dir, assignment):
     write_gradebook(results_dir, results_dir / "out" / "gradebook.csv", assignment)
     otter = pd.read_csv(results_dir / "out" / "final_grades.csv", keep_default_na=False)
     qids = [q.id for q in assignment.questions]
-    assert list(otter.columns) == ["file", *qids, "total_points_earned", "percent_correct", "grading_status"]
+    assert list(otter.columns) == ["file", *sorted(qids), "total_points_earned", "percent_correct",
+                                   "grading_status", "late_penalty"]
     points = otter.iloc[0]
     assert points["file"] == "points-per-question"
     assert [points[q] for q in qids] == [q.points for q in assignment.questions]
     assert points["total_points_earned"] == assignment.max_score
     rows = otter.iloc[1:].set_index("file")
-    assert sorted(rows.index) == sorted(p.stem for p in FIXTURES.glob("*.json"))
-    assert rows.loc["a001-complete", "grading_status"] == "Completed"
-    assert rows.loc["a003-rejected", "grading_status"] == "rejected: invalid_notebook"
-    assert rows.loc["a002-partial", "percent_correct"] == pytest.approx(
+    assert list(rows.index) == sorted(rows.index) == sorted(  # otter's row order; file = the submitted name
+        fixture_result(p.stem)["submission"]["submitted_name"] for p in FIXTURES.glob("*.json"))
+    assert rows.loc["a001-complete/mnist_homework.ipynb", "grading_status"] == "Completed"
+    assert rows.loc["a003-rejected/mnist_homework.ipynb", "grading_status"] == "rejected: invalid_notebook"
+    assert rows.loc["a002-partial/mnist_homework.ipynb", "percent_correct"] == pytest.approx(
         fixture_result("a002-partial")["score"] / assignment.max_score, abs=1e-4)
 
 
@@ -199,7 +196,7 @@ def test_canvas_import_layout(results_dir, assignment):
     students = canvas.iloc[1:].set_index("SIS User ID")
     assert set(students.index) == {"A001", "A002", "A003", "A004", "A005", "A006"}
     assert students.loc["A003", "Section"] == "S2"
-    assert float(students.loc["A006", column]) == 0
+    assert students.loc["A006", column] == ""  # no submission: Canvas keeps whatever it has
     assert float(students.loc["A001", column]) == pytest.approx(fixture_result("a001-complete")["score"])
 
 
@@ -227,7 +224,7 @@ def test_gradescope_results_per_submission(results_dir, assignment):
 def test_csv_names_are_plain_and_cannot_start_a_formula(results_dir, assignment):
     hostile = fixture_result("a001-complete")
     hostile["submission"].update(student_id="A009", student_name='=HYPERLINK("http://x","\x1b[31mclick")')
-    (results_dir / "results" / "a009.json").write_text(json.dumps(hostile))
+    write(results_dir, "a009", hostile, assignment)
     table = gradebook(results_dir, assignment)
     assert table.loc["A009", "student_name"] == "'=HYPERLINK(\"http://x\",\"click\")"
     assert "\x1b" not in table.loc["A005", "student_name"]
@@ -237,7 +234,7 @@ def test_cli_writes_every_export_and_rejects_a_bad_policy(results_dir, repo, tmp
     roster_file = write_csv(tmp_path / "roster.csv", "student_id,name\nA001,Ada Lovelace\nA006,Edsger Dijkstra\n")
     overrides = write_csv(tmp_path / "overrides.csv", "student_id,question,score,reason\nA006,q1,10,paper copy\n")
     out = tmp_path / "grades" / "gradebook.csv"
-    code = main(["gradebook", str(results_dir), "-o", str(out), "--assignment", str(repo / "assignments/mnist"),
+    code = main(["gradebook", str(results_dir), "-o", str(out.parent), "--assignment", str(repo / "assignments/mnist"),
                  "--roster", str(roster_file), "--overrides", str(overrides), "--due", DUE,
                  "--late-policy", "10%/day,max=50%"])
     assert code == 0
@@ -246,5 +243,5 @@ def test_cli_writes_every_export_and_rejects_a_bad_policy(results_dir, repo, tmp
     table = pd.read_csv(out, dtype={"student_id": str}, keep_default_na=False).set_index("student_id")
     assert table.loc["A006", ["q1", "total"]].tolist() == [10, 10]
     assert table.loc["A006", "status"] == "missing"
-    assert main(["gradebook", str(results_dir), "-o", str(out), "--late-policy", "often"]) == 2
+    assert main(["gradebook", str(results_dir), "-o", str(out.parent), "--late-policy", "often"]) == 2
     assert "late policy" in capsys.readouterr().err

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 
+from autograder.inputs import InputError
 from autograder.submissions import SubmissionsError, collect
 
 NOTEBOOK = '{"cells": [], "metadata": {}, "nbformat": 4, "nbformat_minor": 5}'
@@ -258,7 +259,7 @@ def test_two_files_mapped_to_one_student_without_timestamps_are_not_guessed(tmp_
 def test_roster_without_student_id_column_is_an_error(tmp_path):
     root = make_files(tmp_path / "batch", ["alice.ipynb"])
     (tmp_path / "roster.csv").write_text("id,name\n1,Alice\n")
-    with pytest.raises(SubmissionsError, match="student_id"):
+    with pytest.raises(InputError, match="no student_id column"):
         collect(root, roster=tmp_path / "roster.csv")
 
 

@@ -1,0 +1,102 @@
+"""What people hand the grader besides notebooks: rosters, overrides and times, each read in one place.
+
+Every mistake in them is an :class:`InputError` whose message is one line naming the file, the line or
+the column, and what was expected; the command line prints it and exits 2 without touching RESULTS.
+
+Roster CSV (``--roster``, used by ``grade`` to map files to students and by ``gradebook`` / ``feedback``):
+a header row, then one student per row. Columns are matched case-insensitively; only ``student_id`` is
+required::
+
+    student_id   the institution's id (written to Canvas's "SIS User ID")
+    name         full name, e.g. "Ada Lovelace" or "Lovelace, Ada"
+    email        used to match Gradescope submitters and Canvas logins
+    canvas_id    the Canvas user id (Canvas's "ID"); a Canvas download fills it in by itself
+    login        Canvas's "SIS Login ID"
+    section      Canvas's "Section"
+
+Times (``--due``, submission times in results and LMS exports): ISO 8601, e.g. ``2026-12-01T23:59``,
+``2026-12-01T23:59+01:00`` or ``2026-12-01T22:59Z``; one without a UTC offset is local time.
+"""
+from __future__ import annotations
+
+import csv
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+ROSTER_COLUMNS = ("student_id", "name", "email", "canvas_id", "login", "section")
+OVERRIDE_COLUMNS = ("student_id", "question", "score", "reason")
+
+
+class InputError(ValueError):
+    """A roster, overrides file, time or option given by a person is unusable (one-line message)."""
+
+
+def read_csv_table(path: str | Path, required: tuple[str, ...], optional: tuple[str, ...] = (),
+                   what: str = "table") -> pd.DataFrame:
+    """A CSV of strings (ids keep their leading zeros), header matched case-insensitively.
+
+    The result has the ``required`` and ``optional`` columns (optional ones filled with "") plus any
+    others the file has; cells are stripped.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise InputError(f"{path}: no such {what} file")
+    try:
+        with path.open(newline="", encoding="utf-8-sig") as fh:
+            rows = list(csv.reader(fh))
+    except (OSError, UnicodeDecodeError, csv.Error) as exc:
+        raise InputError(f"{path}: cannot read the {what}: {exc}") from exc
+    if not rows:
+        raise InputError(f"{path}: the {what} is empty; expected a header row with {', '.join(required)}")
+    header = [name.strip().lower() for name in rows[0]]
+    absent = [c for c in required if c not in header]
+    if absent:
+        raise InputError(f"{path}: the {what} has no {', '.join(absent)} column (found: "
+                         f"{', '.join(h for h in header if h) or 'none'}); expected {', '.join(required)}"
+                         + (f"[, {', '.join(optional)}]" if optional else ""))
+    body = [[cell.strip() for cell in row] + [""] * (len(header) - len(row)) for row in rows[1:] if any(row)]
+    table = pd.DataFrame([row[:len(header)] for row in body], columns=header, dtype=str)
+    for column in optional:
+        if column not in table.columns:
+            table[column] = ""
+    table.attrs["path"] = str(path)
+    return table
+
+
+def read_roster(path: str | Path) -> pd.DataFrame:
+    """The class roster (columns :data:`ROSTER_COLUMNS`); a blank or repeated student_id is refused."""
+    roster = read_csv_table(path, ROSTER_COLUMNS[:1], ROSTER_COLUMNS[1:], what="roster")
+    for line, student_id in enumerate(roster["student_id"], start=2):
+        if not student_id:
+            raise InputError(f"{path}:{line}: student_id is blank")
+    repeated = roster["student_id"][roster["student_id"].duplicated()]
+    if len(repeated):
+        raise InputError(f"{path}: student_id {repeated.iloc[0]!r} is listed more than once")
+    return roster
+
+
+def read_overrides(path: str | Path) -> pd.DataFrame:
+    return read_csv_table(path, OVERRIDE_COLUMNS, what="overrides")
+
+
+def parse_time(value: Any, what: str = "time") -> datetime | None:
+    """An instant as an aware datetime (None for an empty value); no UTC offset means local time.
+
+    Accepts ISO 8601 and the variants LMS exports write (``2026-12-01 10:00:00.123456789 -08:00``).
+    """
+    if value is None or value == "" or (isinstance(value, float) and pd.isna(value)):
+        return None
+    if isinstance(value, datetime):
+        moment = value
+    else:
+        try:
+            moment = pd.Timestamp(str(value).strip()).to_pydatetime(warn=False)
+        except (ValueError, TypeError, OverflowError):
+            raise InputError(f"{what} {value!r}: not a date and time (expected e.g. 2026-12-01T23:59 "
+                             "or 2026-12-01T23:59+01:00)") from None
+        if moment != moment:  # NaT
+            raise InputError(f"{what} {value!r}: not a date and time")
+    return moment if moment.tzinfo else moment.astimezone()
