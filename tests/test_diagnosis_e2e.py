@@ -48,7 +48,10 @@ def test_each_known_failure_gets_its_own_diagnosis(broken):
         assert by_cell[first_extra + offset]["code"] == code, (offset, by_cell.get(first_extra + offset))
     pip = by_cell[first_extra + 4]
     assert pip["cell_status"] == "ok" and "no network" in pip["advice"]
-    assert f"cell {first_extra + 6}" in pip["advice"]  # points at the import that then fails (1-based)
+    import_cv2 = first_extra + 5
+    jupyter_number = sum(cell.cell_type == "code" for cell in nb.cells[:import_cv2 + 1])  # In [n]
+    assert pip["advice"].endswith(f"follows from it is in cell {jupyter_number}.")  # the import that then fails
+    assert by_cell[import_cv2]["caused_by"] == first_extra + 4 and by_cell[import_cv2]["cell_number"] == jupyter_number
     assert result["reason"] == "cell_errors"
 
 
