@@ -369,7 +369,7 @@ class CellNames:
 def cell_names(source: str) -> CellNames:
     binds: set[str] = set()
     uses: set[str] = set()
-    for statement in _statements(source):
+    for statement in python_statements(source):
         local = _nested_scope_names(statement)
         uses |= {node.id for node in ast.walk(statement) if isinstance(node, ast.Name)
                  and isinstance(node.ctx, ast.Load)} - binds - local
@@ -382,7 +382,7 @@ def cell_names(source: str) -> CellNames:
     return CellNames(frozenset(binds), frozenset(uses), frozenset(installs), frozenset(files))
 
 
-def _statements(source: str) -> list[ast.stmt]:
+def python_statements(source: str) -> list[ast.stmt]:
     """The cell's top-level statements; a cell Python cannot read (say, Python 2 prints) is read
     line by line, so the lines that parse still count."""
     python = _ipython_to_python(source)

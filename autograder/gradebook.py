@@ -6,10 +6,11 @@ overrides -> late penalty -> latest submission per student -> write CSV/JSON fil
 ``gradebook.csv`` columns, always in this order::
 
     student_id, student_name, q1..qN (assignment order), raw_total, late_penalty, override_note,
-    total, max_score, percent, status, reason, submitted_at, late
+    total, max_score, percent, status, reason, review, submitted_at, late
 
 ``raw_total`` is the sum of the question scores (overrides included); ``total = raw_total - late_penalty``;
-``percent`` is ``100 * total / max_score``. ``status`` is the result's status (graded / rejected /
+``percent`` is ``100 * total / max_score``. ``review`` lists the models the notebook trained that
+earned nothing, as ``arch: code`` (codes in :data:`autograder.review.REVIEW_REASONS`). ``status`` is the result's status (graded / rejected /
 error), ``missing`` for a roster student without a result, or ``not_on_roster`` for a result whose
 student is not in the roster. When a student has several results, the latest ``submitted_at`` counts.
 
@@ -65,7 +66,7 @@ from autograder.assignment import Assignment, load_assignment
 from autograder.results import atomic_write_text, read_result
 
 SUMMARY_COLUMNS = ["raw_total", "late_penalty", "override_note", "total", "max_score", "percent",
-                   "status", "reason", "submitted_at", "late"]
+                   "status", "reason", "review", "submitted_at", "late"]
 #: Columns holding text a student may control, in the CSVs a spreadsheet will open.
 STUDENT_TEXT_COLUMNS = ("student_name", "Student")
 CANVAS_COLUMNS = ["Student", "ID", "SIS User ID", "SIS Login ID", "Section"]
@@ -152,13 +153,14 @@ def submission_rows(results: dict[str, dict[str, Any]], assignment: Assignment) 
             "status": result.get("status") or "error",
             "result_status": result.get("status") or "error",
             "reason": result.get("reason") or "",
+            "review": "; ".join(f"{r['arch']}: {r['code']}" for r in result.get("review") or []),
             "submitted_at": submission.get("submitted_at") or "",
             "late": bool(submission.get("late")),
             "graded_at": (result.get("grader") or {}).get("graded_at") or "",
             "submission": key,
         })
     return pd.DataFrame(rows, columns=[*gradebook_columns(assignment)[:2 + len(assignment.questions)],
-                                       "status", "result_status", "reason", "submitted_at", "late",
+                                       "status", "result_status", "reason", "review", "submitted_at", "late",
                                        "graded_at", "submission"])
 
 
@@ -175,7 +177,7 @@ def apply_roster(rows: pd.DataFrame, roster: pd.DataFrame, assignment: Assignmen
     missing = pd.DataFrame({
         "student_id": absent["student_id"], "student_name": absent["name"],
         **{q.id: 0.0 for q in assignment.questions},
-        "status": "missing", "result_status": "", "reason": "", "submitted_at": "", "late": False,
+        "status": "missing", "result_status": "", "reason": "", "review": "", "submitted_at": "", "late": False,
         "graded_at": "", "submission": "",
     })
     return pd.concat([rows, missing], ignore_index=True) if len(missing) else rows

@@ -17,7 +17,11 @@ Schema (``schema_version`` 1), one JSON object per submission::
     execution        {seconds, budget_seconds, cells: [{index, seconds, status, error, diagnosis}],
                       stopped: null | "wall_budget" | "memory" | "kernel_died" | ...,
                       output_truncated, peak_rss_mb}
-    diagnoses        [{code, title, advice, cell}]   from autograder.diagnose
+    diagnoses        [{code, title, advice, cell, cell_number, caused_by, because, dependents}]
+                     from autograder.diagnose (one card per root cause; knock-ons point at it)
+    review           [{arch, code, variable, cell_number, text}]   trained models that earned
+                     nothing, from autograder.review; non-empty gives reason "models_to_review"
+                     when nothing else went wrong
     timings          {stage: seconds}
     grader           {version, graded_at}
 """
@@ -44,6 +48,7 @@ REASONS: dict[str, str] = {
     "kernel_died": "The Python kernel crashed or exited while running the notebook.",
     "cell_errors": "Some cells raised errors; the questions that depend on them were not assessed.",
     "export_failed": "The grader could not read your models after the notebook ran.",
+    "models_to_review": "A model your notebook trained earned no points; your instructor will review why.",
     "sandbox_unavailable": "The grading sandbox could not be started.",
     "grader_error": "The grader itself failed on this submission; your instructor has been told.",
 }
