@@ -79,7 +79,9 @@ def dense_after_flatten(summary: Summary) -> tuple[bool, str]:
     hidden = sum(1 for layer in layers(summary) if layer.get("class") == "Dense") - 1
     if hidden < 1:
         return False, "an MLP needs at least one hidden Dense layer before the output layer"
-    return True, f"Flatten then {hidden} hidden Dense layer(s)"
+    flattening = "flat input" if flat_input else next(
+        layer["class"] for layer in layers(summary) if layer.get("class") in ("Flatten", "Reshape"))
+    return True, f"{flattening} then {hidden} hidden Dense layer(s)"
 
 
 def convolution_and_pooling(summary: Summary) -> tuple[bool, str]:

@@ -1,6 +1,7 @@
 """Phase B pieces on their own: the untrusted-artifact reader, architecture rules, the hidden-test runner."""
 from __future__ import annotations
 
+import importlib.util
 import json
 import os
 
@@ -107,6 +108,25 @@ def test_a_well_formed_mlp_passes_every_rule():
 def test_each_rule_fails_with_its_reason(arch, model, problem):
     outcome = architecture.architecture_outcome(arch, model, max_params=10**6)
     assert 0 < outcome.fraction < 1 and problem in outcome.message
+
+
+def test_the_mlp_rule_names_the_flattening_the_model_really_has():
+    flattened = summary({"class": "Flatten"}, {"class": "Dense", "units": 64}, DENSE_OUT)
+    flat_input = {**summary({"class": "Dense", "units": 64}, DENSE_OUT), "input_shape": [None, 784]}
+    assert architecture.dense_after_flatten(flattened) == (True, "Flatten then 1 hidden Dense layer(s)")
+    assert architecture.dense_after_flatten(flat_input) == (True, "flat input then 1 hidden Dense layer(s)")
+
+
+def test_a_missing_array_is_reported_once_in_the_preprocessing_message(repo):
+    spec = importlib.util.spec_from_file_location("data_tests", repo / "assignments/mnist/hidden/data_tests.py")
+    data_tests = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(data_tests)
+    present = {"present": True, "dtype": "float32", "min": 0.0, "max": 1.0, "shape": [100, 28, 28]}
+    probes = {"x_train": {"present": False}, "x_val": present, "x_test": present}
+
+    message = data_tests.preprocessing(probes).message
+
+    assert message.count("x_train is missing") == 1 and "shape []" not in message
 
 
 def test_logits_with_a_from_logits_loss_are_accepted():

@@ -31,6 +31,8 @@ def _inputs_scaled(probes):
 
 def _image_shapes(probes):
     for name in ("x_train", "x_val", "x_test"):
+        if not probes.get(name, {}).get("present"):
+            return False, f"{name} is missing"  # said once: the messages are merged below
         shape = probes.get(name, {}).get("shape") or []
         if list(shape[1:]) not in IMAGE_SHAPES:
             return False, f"{name} has shape {shape}; each image should be 28x28 (or 28x28x1, or 784)"
@@ -73,7 +75,7 @@ def preprocessing(probes):
     if not probes:
         raise NotAssessed("The notebook did not get far enough to define its data.")
     results = [rule(probes) for rule in (_inputs_scaled, _image_shapes, _labels, _validation_split, _test_set)]
-    problems = [message for ok, message in results if not ok]
+    problems = list(dict.fromkeys(message for ok, message in results if not ok))
     message = "Preprocessing is right." if not problems else "Preprocessing: " + "; ".join(problems) + "."
     return Outcome(sum(ok for ok, _ in results) / len(results), message, "; ".join(m for _, m in results))
 
