@@ -40,7 +40,7 @@ EVALUE_CHARS = 300  # an exception message quoted to the student
 GROUP_CHARS = 120  # a value captured by a named group: a module, an argument, a path
 TITLE_CHARS = 200
 ADVICE_CHARS = 2000
-MATCH_CHARS = 20_000  # longer messages and sources are cut before matching, so a regex stays fast
+MATCH_CHARS = 20_000  # longer messages and sources are cut before matching or parsing, so both stay fast
 
 #: Which cell fields each kind of pattern may match, and which values its texts may use.
 MATCH_FIELDS = {"error": ("ename", "evalue", "source"), "timeout": ("source",),
@@ -385,15 +385,15 @@ def cell_names(source: str) -> CellNames:
 def python_statements(source: str) -> list[ast.stmt]:
     """The cell's top-level statements; a cell Python cannot read (say, Python 2 prints) is read
     line by line, so the lines that parse still count."""
-    python = _ipython_to_python(source)
+    python = _ipython_to_python(source[:MATCH_CHARS])
     try:
         return ast.parse(python).body
-    except (SyntaxError, ValueError):
+    except (SyntaxError, ValueError, RecursionError, MemoryError):  # the last two: hostile nesting
         statements = []
         for line in python.splitlines():
             try:
                 statements += ast.parse(line.strip()).body
-            except (SyntaxError, ValueError):
+            except (SyntaxError, ValueError, RecursionError, MemoryError):
                 continue
         return statements
 
@@ -402,13 +402,15 @@ def _ipython_to_python(source: str) -> str:
     """``%magic`` and ``!shell`` lines as the Python IPython runs for them (nothing is run here)."""
     from IPython.core.inputtransformer2 import TransformerManager  # IPython comes with ipykernel
 
+    if not _IPYTHON_SYNTAX.search(source):
+        return source
     try:
         return TransformerManager().transform_cell(source)
     except Exception:  # IPython's own parser gives up on some broken cells: read them as they are
         return source
 
 
-_SCOPES = (ast.FunctionDef, ast.AsyncFunctionDef, ast.Lambda, ast.ClassDef)
+_IPYTHON_SYNTAX = re.compile(r"^[ \t]*[%!?]|[?=][ \t]*[%!]|\?[ \t]*$", re.MULTILINE)
 _COMPREHENSIONS = (ast.ListComp, ast.SetComp, ast.DictComp, ast.GeneratorExp)
 
 

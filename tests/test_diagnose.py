@@ -397,3 +397,10 @@ def test_cell_names_reads_installed_modules_and_fetched_files():
         "cv2", "sklearn", "keras_tuner"}
     assert cell_names("!wget https://x.org/a/mnist.npz -O digits.npz\n!unzip extra.zip").files == {
         "mnist.npz", "digits.npz", "extra.zip"}
+
+
+def test_a_hostile_cell_source_cannot_break_the_name_reading():
+    deep = "x = " + "(" * 5_000 + ")" * 5_000 + "\ny = 1"
+    assert cell_names(deep).binds == {"y"}  # the nesting is refused, the readable line still counts
+    long = "z = 1\n" + "#" * 30_000 + "\nw = 2"
+    assert cell_names(long).binds == {"z"}  # only its first 20,000 characters are read
