@@ -1,4 +1,5 @@
-"""Lost models: a model the notebook trained that earned no points is listed for an instructor's review.
+"""Lost models: a model the notebook trained that earned no points, or that a check could not assess,
+is listed for an instructor's review.
 
 A trained model can earn nothing for reasons the student never sees in a score: it was not there when
 the notebook ended (the name was reused, it lived inside a function), it could not be saved or
@@ -29,11 +30,12 @@ REVIEW_REASONS: dict[str, str] = {
                   "(name reused, deleted, or kept inside a function)",
     "model_not_saved": "found, but the grader could not save it",
     "prediction_failed": "saved, but it could not be loaded or predicted with in the prediction sandbox",
-    "not_assessed": "a check could not assess it",
+    "not_assessed": "a check could not assess it (it may have earned points on the others)",
     "integrity_flagged": "an integrity rule flagged it",
     "scored_zero": "assessed and scored zero (wrong kind of network or accuracy at or below zero credit)",
 }
 FIT_METHODS = ("fit", "fit_generator")
+UNASSESSED = ("not_assessed", "needs_review")  # check statuses: the check could not judge the model
 
 
 def mark_lost_models(result: dict[str, Any], models: Mapping[str, str]) -> None:
@@ -48,7 +50,7 @@ def mark_lost_models(result: dict[str, Any], models: Mapping[str, str]) -> None:
 
 def lost_models(result: Mapping[str, Any], models: Mapping[str, str]) -> list[dict[str, Any]]:
     """One entry per architecture whose model the notebook trained (or the grader found) that earned
-    no points; ``models`` are the assignment's template names (arch -> variable)."""
+    no points or was not fully assessed; ``models`` are the assignment's template names (arch -> variable)."""
     block = result.get("models") or {}
     execution = result.get("execution") or {}
     trained = trained_in_notebook(execution.get("cells") or [], block, models)
@@ -57,8 +59,11 @@ def lost_models(result: Mapping[str, Any], models: Mapping[str, str]) -> list[di
     for arch in contract.ARCHITECTURES:
         entry = block.get(arch) or {}
         figures_say_trained = bool(entry.get("fit_calls") or entry.get("training_steps"))
-        found = bool(entry.get("variable")) and not str(entry.get("error") or "").startswith("no model found")
-        if arch not in scores or scores[arch] > 0 or not (arch in trained or found or figures_say_trained):
+        found = bool(entry) and not str(entry.get("error") or "").startswith("no model found")
+        if arch not in scores or not (arch in trained or found or figures_say_trained):
+            continue
+        unassessed = any(c.get("status") in UNASSESSED for c in arch_checks(result, arch))
+        if scores[arch] > 0 and not unassessed:
             continue
         code = _reason(arch, entry, found, result)
         variable, number = trained.get(arch, (entry.get("variable"), None))
@@ -75,9 +80,7 @@ def _reason(arch: str, entry: Mapping[str, Any], found: bool, result: Mapping[st
         return "model_not_saved"
     if error:
         return "prediction_failed"
-    checks = [c for q in result.get("questions") or [] for c in q.get("checks") or []
-              if str(c.get("name", "")).startswith(f"{arch}_")]
-    if any(c.get("status") in ("not_assessed", "needs_review") for c in checks):
+    if any(c.get("status") in UNASSESSED for c in arch_checks(result, arch)):
         return "not_assessed"
     rules = ((result.get("integrity") or {}).get(arch) or {}).values()
     if any(isinstance(rule, Mapping) and rule.get("passed") is False for rule in rules):
@@ -85,15 +88,16 @@ def _reason(arch: str, entry: Mapping[str, Any], found: bool, result: Mapping[st
     return "scored_zero"
 
 
+def arch_checks(result: Mapping[str, Any], arch: str) -> list[Mapping[str, Any]]:
+    """The checks of one architecture: by convention they are named ``<arch>_...``."""
+    return [check for question in result.get("questions") or [] for check in question.get("checks") or []
+            if str(check.get("name", "")).startswith(f"{arch}_")]
+
+
 def arch_scores(result: Mapping[str, Any]) -> dict[str, float]:
-    """Points each architecture's checks (named ``<arch>_...``) earned, for the architectures graded."""
-    scores: dict[str, float] = {}
-    for question in result.get("questions") or []:
-        for check in question.get("checks") or []:
-            arch = next((a for a in contract.ARCHITECTURES if str(check.get("name", "")).startswith(f"{a}_")), None)
-            if arch:
-                scores[arch] = scores.get(arch, 0.0) + float(check.get("score") or 0.0)
-    return scores
+    """Points each architecture's checks earned, for the architectures the assignment grades."""
+    return {arch: sum(float(c.get("score") or 0.0) for c in checks)
+            for arch in contract.ARCHITECTURES if (checks := arch_checks(result, arch))}
 
 
 def trained_in_notebook(cells: list[Mapping[str, Any]], block: Mapping[str, Any],

@@ -217,7 +217,7 @@ def test_each_question_message_is_shown_once(old_notebook_pages):
 
 
 def test_the_summary_lists_every_trained_model_that_earned_nothing(old_notebook_pages):
-    review = old_notebook_pages["index"].split("earned nothing: review</h2>")[1].split("<h2>")[0]
+    review = old_notebook_pages["index"].split("were not assessed: review</h2>")[1].split("<h2>")[0]
     rows = review.split("<tr>")[2:]
     assert len(rows) == 2
     assert "s-4711" in rows[0] and "CNN <code>lenet</code>" in rows[0] and "(trained in cell 11)" in rows[0]

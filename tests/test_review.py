@@ -68,6 +68,13 @@ def test_each_way_a_found_model_earns_nothing_has_its_own_code(entry, status, in
     assert [(item["arch"], item["code"]) for item in lost_models(graded, TEMPLATE_NAMES)] == [("cnn", code)]
 
 
+def test_a_model_that_earned_points_but_was_not_fully_assessed_is_listed_too():
+    graded = result(mlp=({"variable": "mlp_model", "error": None}, 8.0), cnn=({"variable": "lenet", "error": None}, 3.0))
+    graded["questions"][0]["checks"][1]["status"] = "needs_review"
+
+    assert [(item["arch"], item["code"]) for item in lost_models(graded, TEMPLATE_NAMES)] == [("mlp", "not_assessed")]
+
+
 def test_a_stopped_run_explains_a_lost_model_and_earned_points_are_never_listed():
     graded = result(mlp=({"variable": "mlp_model", "error": None}, 8.0))
     graded["execution"]["stopped"] = "wall_budget"
