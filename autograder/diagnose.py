@@ -346,11 +346,12 @@ INSTALLED_MODULES = {"opencv-python": "cv2", "opencv-python-headless": "cv2", "o
                      "scikit-learn": "sklearn", "scikit-image": "skimage", "pillow": "PIL",
                      "keras-tuner": "keras_tuner", "tensorflow-datasets": "tensorflow_datasets",
                      "pyyaml": "yaml", "beautifulsoup4": "bs4", "python-mnist": "mnist",
-                     "tensorflow-addons": "tensorflow_addons", "albumentations": "albumentations"}
+                     "tensorflow-addons": "tensorflow_addons"}
 _INSTALL_LINE = re.compile(r"^[ \t]*[!%][ \t]*(?:pip3?|python3? -m pip|conda|mamba)[ \t]+install\b(?P<args>.*)$",
                            re.MULTILINE)
-_FILE_NAME = re.compile(r"[\w-]+(?:\.[\w-]+)*\.(?:zip|gz|tgz|tar|npz|npy|csv|h5|hdf5|keras|pkl|pickle|json|txt|"
-                        r"png|jpe?g|idx\d-ubyte|ubyte|mat|parquet|xlsx?)\b")
+#: Endings of the data files a download cell fetches (words of its source are matched against them).
+DATA_FILE_ENDINGS = (".zip", ".gz", ".tgz", ".tar", ".npz", ".npy", ".csv", ".h5", ".hdf5", ".keras", ".pkl",
+                     ".pickle", ".json", ".txt", ".png", ".jpg", ".jpeg", "-ubyte", ".mat", ".parquet", ".xls", ".xlsx")
 _NAME_ERROR = re.compile(r"name '(?P<name>\w+)' is not defined")
 _MISSING_MODULE = re.compile(r"No module named '(?P<module>[\w.]+)'|cannot import name '\w+' from '(?P<package>[\w.]+)'")
 
@@ -367,6 +368,7 @@ class CellNames:
 
 @lru_cache(maxsize=4096)
 def cell_names(source: str) -> CellNames:
+    source = source[:MATCH_CHARS]
     binds: set[str] = set()
     uses: set[str] = set()
     for statement in python_statements(source):
@@ -378,14 +380,15 @@ def cell_names(source: str) -> CellNames:
                 for line in _INSTALL_LINE.finditer(source)
                 for package in (re.split(r"[<>=!~\[;@]", word)[0] for word in line["args"].split())
                 if package and not package.startswith(("-", ".", "/", "git+", "http"))}
-    files = {name.rsplit("/", 1)[-1] for name in _FILE_NAME.findall(source)}
+    files = {word for word in re.findall(r"[\w.-]+", source)
+             if word.lower().endswith(DATA_FILE_ENDINGS) and not word.startswith((".", "-"))}
     return CellNames(frozenset(binds), frozenset(uses), frozenset(installs), frozenset(files))
 
 
 def python_statements(source: str) -> list[ast.stmt]:
     """The cell's top-level statements; a cell Python cannot read (say, Python 2 prints) is read
     line by line, so the lines that parse still count."""
-    python = _ipython_to_python(source[:MATCH_CHARS])
+    python = _ipython_to_python(source[:MATCH_CHARS])  # cell_names passes it cut already; review does not
     try:
         return ast.parse(python).body
     except (SyntaxError, ValueError, RecursionError, MemoryError):  # the last two: hostile nesting

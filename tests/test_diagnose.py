@@ -395,8 +395,9 @@ def test_cell_names_reads_what_a_cell_defines_and_uses(source, binds, uses):
 def test_cell_names_reads_installed_modules_and_fetched_files():
     assert cell_names("%pip install -q opencv-python scikit-learn==1.0 keras-tuner>=1.0").installs == {
         "cv2", "sklearn", "keras_tuner"}
-    assert cell_names("!wget https://x.org/a/mnist.npz -O digits.npz\n!unzip extra.zip").files == {
-        "mnist.npz", "digits.npz", "extra.zip"}
+    assert cell_names("!wget https://x.org/a/mnist.npz -O digits.npz\n!unzip extra.zip\n"
+                      "!curl -O https://x.org/t10k-labels-idx1-ubyte").files == {
+        "mnist.npz", "digits.npz", "extra.zip", "t10k-labels-idx1-ubyte"}
 
 
 def test_a_hostile_cell_source_cannot_break_the_name_reading():
