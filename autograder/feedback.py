@@ -27,6 +27,7 @@ from urllib.parse import quote
 
 import numpy as np
 from jinja2 import Environment, FileSystemLoader, StrictUndefined
+from markupsafe import Markup, escape
 from matplotlib.figure import Figure  # no pyplot: no global figure state; Figure renders with Agg
 
 import pandas as pd
@@ -38,6 +39,7 @@ from autograder.gradebook import (GradingPolicy, LatePolicy, add_policy_argument
                                   plain_text, policy_from)
 from autograder.inside import contract
 from autograder.integrity import RULES
+from autograder.diagnose import jupyter_numbers
 from autograder.results import REASONS, atomic_write_text
 from autograder.store import Store, open_results, require_current, resolve_assignment
 
@@ -46,6 +48,19 @@ SLOWEST_SHOWN = 10
 
 _env = Environment(loader=FileSystemLoader(TEMPLATES), autoescape=True, undefined=StrictUndefined,
                    trim_blocks=True, lstrip_blocks=True)
+
+
+def code_spans(text: str) -> Markup:
+    """Plain text whose `backtick` spans show as code. The text is escaped first, so the only markup
+    on the page is the <code> added here; unbalanced backticks are shown as they are."""
+    parts = str(escape(text)).split("`")
+    if len(parts) % 2 == 0:
+        return escape(text)
+    return Markup("".join(f"<code>{part}</code>" if odd else part for odd, part in
+                          ((i % 2 == 1, part) for i, part in enumerate(parts))))
+
+
+_env.filters["code_spans"] = code_spans
 
 
 # --- plots ----------------------------------------------------------------------------------------
@@ -220,12 +235,6 @@ def flagged_rows(key: str, result: dict[str, Any]) -> list[dict[str, Any]]:
 _ARROW_LINE = re.compile(r"^\s*-+>\s*\d+\s(.*)$")
 
 
-def jupyter_numbers(cells: list[dict[str, Any]]) -> dict[int, int]:
-    """Cell index -> the number Jupyter shows (``In [n]``) after Restart & Run All: code cells counted
-    from 1 in notebook order (``cells``: the execution record, every code cell, run or not)."""
-    return {cell["index"]: number for number, cell in enumerate(cells, start=1) if "index" in cell}
-
-
 def failing_line(error: Any) -> str | None:
     """The line of the student's own cell where the error was raised, from the kernel's traceback."""
     if not isinstance(error, dict):
@@ -337,16 +346,33 @@ def student_view(key: str, result: dict[str, Any], artifacts_dir: Path,
                 "message": plain_text(c.get("message")),
             } for c in q.get("checks") or []],
         } for q in result.get("questions") or []],
-        "diagnoses": [{
-            "title": plain_text(d.get("title"), 300),
-            "advice": plain_text(d.get("advice")),
-            "cell": numbers.get(d.get("cell")) if isinstance(d.get("cell"), int) else None,
-        } for d in result.get("diagnoses") or []],
+        "diagnoses": diagnosis_cards(result),
         "reading": reading_view(result),
         "integrity": integrity_view(result),
         "confusion_png": confusion_plot(confusion) if confusion is not None else None,
         "accuracy_png": accuracy_plot(result.get("models") or {}),
     }
+
+
+def diagnosis_cards(result: dict[str, Any]) -> list[dict[str, Any]]:
+    """One card per root cause; the failures that follow from it go with it, shown one click away.
+    Cells are numbered as Jupyter numbers them (``In [n]``), also for results stored before
+    diagnoses carried ``cell_number``."""
+    diagnoses = [d for d in result.get("diagnoses") or [] if isinstance(d, dict)]
+    numbers = jupyter_numbers(((result.get("execution") or {}).get("cells")) or [])
+
+    def number(d: dict[str, Any]) -> int | None:
+        n = d.get("cell_number") if isinstance(d.get("cell_number"), int) else numbers.get(d.get("cell"))
+        return n if isinstance(n, int) else None
+
+    return [{
+        "title": plain_text(d.get("title"), 300),
+        "advice": plain_text(d.get("advice")),
+        "cell": number(d),
+        "dependents": [{"cell": number(x), "title": plain_text(x.get("title"), 300),
+                        "because": plain_text(x.get("because"))}
+                       for x in diagnoses if x.get("caused_by") is not None and x.get("cell") in (d.get("dependents") or [])],
+    } for d in diagnoses if d.get("caused_by") is None]
 
 
 def check_status(check: dict[str, Any]) -> str:
@@ -414,6 +440,13 @@ def summary_view(results: dict[str, dict[str, Any]], assignment: Assignment, sto
                    for (qid, name), total in checks.items()],
         "reasons": [{"code": plain_text(code, 100), "count": n, "text": REASONS.get(code, "")}
                     for code, n in reasons.most_common()],
+        "review": [{"key": key, "href": page_name(key), **student_row(r),
+                    "arch": ARCHITECTURE_TITLES.get(item.get("arch"), plain_text(item.get("arch"), 40)),
+                    "code": plain_text(item.get("code"), 100), "text": plain_text(item.get("text")),
+                    "variable": plain_text(item.get("variable"), 100),
+                    "cell": item.get("cell_number") if isinstance(item.get("cell_number"), int) else None}
+                   for key, r in sorted(results.items(), key=lambda kv: student_row(kv[1])["student_id"])
+                   for item in r.get("review") or [] if isinstance(item, dict) and item.get("kind") == "model"],
         "slowest": [{"key": key, "href": page_name(key), **student_row(r),
                      "seconds": float((r.get("execution") or {}).get("seconds") or 0),
                      "stopped": plain_text((r.get("execution") or {}).get("stopped"), 100)}

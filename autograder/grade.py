@@ -27,6 +27,7 @@ from autograder.inside import contract
 from autograder.intake import PRINTED_FILE, load_printed, read_notebook, save_printed
 from autograder.report import PrintedAccuracy, analyze_report, report_markdown
 from autograder.results import REASONS, SCHEMA_VERSION, read_result, write_result
+from autograder.review import mark_lost_models
 
 ARTIFACTS = "artifacts"
 
@@ -240,6 +241,7 @@ def grade_into(path: str | Path, assignment: Assignment, result_path: Path, arti
     result["execution"] = execution.as_dict()
     result["reason"] = overall_reason(execution)
     result["message"] = REASONS.get(result["reason"], "") if result["reason"] else "Graded."
+    mark_lost_models(result, assignment.models)
     instructor_table = assignment.root / "diagnoses.toml"
     result["diagnoses"] = diagnose(result["execution"]["cells"], execution.stopped, {
         "budget": ex.wall_budget_seconds, "cell_timeout": ex.cell_timeout_seconds, "limit_mb": ex.memory_mb},
@@ -261,6 +263,7 @@ def regrade(result_path: Path, artifacts: Path, assignment: Assignment) -> dict[
         evidence = stored_evidence(artifacts)
         notebook = nbformat.read(artifacts / "submission.ipynb", as_version=4)
         score(result, assignment, evidence, notebook, load_printed(artifacts / PRINTED_FILE))
+        mark_lost_models(result, assignment.models)
     result["assignment"]["bundle_sha256"] = assignment.bundle_sha256()
     result["grader"]["regraded_at"] = dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")
     write_result(result_path, result)

@@ -6,10 +6,11 @@ overrides -> late penalty -> latest submission per student -> write CSV/JSON fil
 ``gradebook.csv`` columns, always in this order::
 
     student_id, student_name, q1..qN (assignment order), raw_total, late_penalty, override_note,
-    total, max_score, percent, status, reason, needs_review, flagged, submitted_at, late
+    total, max_score, percent, status, reason, needs_review, flagged, review, submitted_at, late
 
 ``raw_total`` is the sum of the question scores (overrides included); ``total = raw_total - late_penalty``;
-``percent`` is ``100 * total / max_score``. ``status`` is the result's status (graded / rejected /
+``percent`` is ``100 * total / max_score``. ``review`` lists the models the notebook trained that
+earned nothing, as ``arch: code`` (codes in :data:`autograder.review.REVIEW_REASONS`). ``status`` is the result's status (graded / rejected /
 error), ``missing`` for a roster student without a result, or ``not_on_roster`` for a result whose
 student is not in the roster. When a student has several results, the latest ``submitted_at`` counts.
 ``needs_review`` counts the checks a person must look at (status ``needs_review``: 0 points pending a
@@ -82,7 +83,7 @@ from autograder.results import atomic_write_text
 from autograder.store import open_results, require_current, resolve_assignment
 
 SUMMARY_COLUMNS = ["raw_total", "late_penalty", "override_note", "total", "max_score", "percent",
-                   "status", "reason", "needs_review", "flagged", "submitted_at", "late"]
+                   "status", "reason", "needs_review", "flagged", "review", "submitted_at", "late"]
 CANVAS_COLUMNS = ["Student", "ID", "SIS User ID", "SIS Login ID", "Section"]
 STUDENT_TEXT_LIMIT = 2000
 _CONTROL_CHARS = re.compile(r"[\x00-\x08\x0b-\x1f\x7f]")
@@ -159,6 +160,8 @@ def submission_rows(results: dict[str, dict[str, Any]], assignment: Assignment) 
                                 for q in result.get("questions") or [] for c in q.get("checks") or []),
             "flagged": ", ".join(arch for arch, rules in (result.get("integrity") or {}).items()
                                  if any((rule or {}).get("passed") is False for rule in (rules or {}).values())),
+            "review": "; ".join(f"{r['arch']}: {r['code']}" for r in result.get("review") or []
+                                if r.get("kind") == "model"),
             "submitted_at": submission.get("submitted_at") or "",
             "late": bool(submission.get("late")),
             "graded_at": (result.get("grader") or {}).get("graded_at") or "",
@@ -167,7 +170,7 @@ def submission_rows(results: dict[str, dict[str, Any]], assignment: Assignment) 
             "canvas_id": str(submission.get("canvas_id") or ""),
         })
     return pd.DataFrame(rows, columns=[*gradebook_columns(assignment)[:2 + len(assignment.questions)],
-                                       "status", "result_status", "reason", "needs_review", "flagged",
+                                       "status", "result_status", "reason", "needs_review", "flagged", "review",
                                        "submitted_at", "late", "graded_at", "submission", "file", "canvas_id"])
 
 
@@ -186,7 +189,7 @@ def apply_roster(rows: pd.DataFrame, roster: pd.DataFrame, assignment: Assignmen
     missing = pd.DataFrame({
         "student_id": absent["student_id"], "student_name": absent["name"],
         **{q.id: 0.0 for q in assignment.questions},
-        "status": "missing", "result_status": "", "reason": "", "needs_review": 0, "flagged": "",
+        "status": "missing", "result_status": "", "reason": "", "needs_review": 0, "flagged": "", "review": "",
         "submitted_at": "", "late": False, "graded_at": "", "submission": "", "file": "", "canvas_id": "",
     })
     return pd.concat([rows, missing], ignore_index=True) if len(missing) else rows

@@ -33,7 +33,11 @@ Schema (``schema_version`` 1), one JSON object per submission::
                       output_truncated, peak_rss_mb,
                       containment: {memory, processes, syscalls, disk, oom_kills, pids_refused}}
                      (which mechanism held each limit, see SECURITY.md)
-    diagnoses        [{code, title, advice, cell}]   from autograder.diagnose
+    diagnoses        [{code, title, advice, cell, cell_number, caused_by, because, dependents}]
+                     from autograder.diagnose (one card per root cause; knock-ons point at it)
+    review           [{arch, code, variable, cell_number, text}]   trained models that earned
+                     nothing, from autograder.review; non-empty gives reason "models_to_review"
+                     when nothing else went wrong
     notes            [str]   TA-facing: intake notes, exported files that were rejected, the export's own errors
     timings          {stage: seconds}
     grader           {version, graded_at}
@@ -62,6 +66,7 @@ REASONS: dict[str, str] = {
     "kernel_protocol": "The notebook's kernel sent the grader a message it could not read, so the run was stopped.",
     "cell_errors": "Some cells raised errors; the questions that depend on them were not assessed.",
     "export_failed": "The grader could not read your models after the notebook ran.",
+    "models_to_review": "A model your notebook trained earned no points or could not be fully assessed; your instructor will review it.",
     "sandbox_unavailable": "The grading sandbox could not be started.",
     "grader_error": "The grader itself failed on this submission; your instructor has been told.",
 }

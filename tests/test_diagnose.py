@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from autograder.assignment import load_assignment
-from autograder.diagnose import DiagnosisTableError, diagnose, load_table
+from autograder.diagnose import DiagnosisTableError, cell_names, diagnose, load_table
 
 REPO = Path(__file__).resolve().parents[1]
 # Instructor tables kept with an assignment are tested with the built-in one, pattern by pattern.
@@ -78,7 +78,7 @@ def test_pip_install_is_called_out_and_points_at_the_import_error_two_cells_late
 
     assert codes(diagnoses) == [(0, "shell_pip_install"), (2, "missing_package_cv2")]
     assert "no network" in diagnoses[0]["advice"]
-    assert diagnoses[0]["advice"].endswith("The first error after it is in cell 3, probably because of this.")
+    assert diagnoses[0]["advice"].endswith("The first error that follows from it is in cell 3.")
 
 
 def test_a_silently_skipped_tensorflow_version_cell_points_at_the_name_error_it_causes():
@@ -259,3 +259,149 @@ def test_an_instructor_table_overrides_and_goes_before_the_built_in_one(tmp_path
     assert diagnoses[0]["advice"] == "Use skimage from the course image instead (cell 1)."
     assert [p.code for p in table].count("missing_package_cv2") == 1
     assert table[0].code == "course_data_file" and table[-1].code == load_table()[-1].code
+
+
+# One old Colab-era notebook, written here from failure shapes seen in real student notebooks: each
+# entry is (source, status, ename, evalue) with the messages Keras 3 / TensorFlow 2 really give.
+# Between code cells sit markdown cells (the schema's index counts them; Jupyter's numbers do not).
+OLD_NOTEBOOK = [
+    ("!pip install keras-tuner", "ok", None, ""),
+    ("import numpy as np\nimport tensorflow as tf\nfrom tensorflow import keras\nfrom keras import backend as K\n"
+     "from keras.models import Sequential\nfrom keras.layers import Dense, Conv2D, AveragePooling2D, Flatten",
+     "ok", None, ""),
+    ("from keras.utils import np_utils", "error", "ImportError",
+     "cannot import name 'np_utils' from 'keras.utils' (/usr/lib/python3/site-packages/keras/utils/__init__.py)"),
+    ("import keras_tuner as kt", "error", "ModuleNotFoundError", "No module named 'keras_tuner'"),
+    ("import util", "error", "ModuleNotFoundError", "No module named 'util'"),
+    ("(x_train, y_train), (x_test, y_test) = keras.datasets.mnist.load_data()\n"
+     "x_train = x_train.reshape(-1, 28, 28, 1).astype('float32') / 255", "ok", None, ""),
+    ("y_train = np_utils.to_categorical(y_train, 10)\ny_test = np_utils.to_categorical(y_test, 10)",
+     "error", "NameError", "name 'np_utils' is not defined"),
+    ("x_train, x_val = util.split(x_train)", "error", "NameError", "name 'util' is not defined"),
+    ("lenet = Sequential([Conv2D(6, 5, activation='relu', input_shape=(28, 28, 1)), AveragePooling2D(),\n"
+     "                    Flatten(), Dense(10, activation='softmax')])", "error", "TypeError",
+     "AveragePooling2D.__init__() missing 1 required positional argument: 'pool_size'"),
+    ("lenet.compile('adam', 'categorical_crossentropy', metrics=['accuracy'])\n"
+     "checkpoint = keras.callbacks.ModelCheckpoint('lenet.keras', save_best_only=True)",
+     "error", "NameError", "name 'lenet' is not defined"),
+    ("history = lenet.fit(x_train, y_train, epochs=3, callbacks=[checkpoint])", "error", "NameError",
+     "name 'lenet' is not defined"),
+    ("def build(hp):\n    units = hp.Int('units', 32, 256)\n    return Sequential([Flatten(), Dense(units), Dense(10)])\n"
+     "tuner = kt.RandomSearch(build, objective='val_accuracy', max_trials=3)", "error", "NameError",
+     "name 'kt' is not defined"),
+    ("ckpt = keras.callbacks.ModelCheckpoint('weights.best.hdf5', save_best_only=True)", "error", "ValueError",
+     "The filepath provided must end in `.keras` (Keras model format). Received: filepath=weights.best.hdf5"),
+    ("mlp = Sequential([Flatten(input_shape=(28, 28, 1)), Dense(128, activation='relu'), Dense(10)])\n"
+     "mlp.compile('adam', 'sparse_categorical_crossentropy', metrics=['accuracy'])", "ok", None, ""),
+    ("mlp.save('models/mlp.keras')", "error", "FileNotFoundError",
+     "[Errno 2] No such file or directory: 'models/mlp.keras'"),
+    ("from sklearn.metrics import plot_confusion_matrix", "error", "ImportError",
+     "cannot import name 'plot_confusion_matrix' from 'sklearn.metrics' (/usr/lib/python3/site-packages/sklearn/metrics/__init__.py)"),
+    ("plot_confusion_matrix(mlp, x_test, y_test)", "error", "NameError", "name 'plot_confusion_matrix' is not defined"),
+    ("hidden = K.function([mlp.input], [mlp.layers[1].output])", "error", "AttributeError",
+     "module 'keras.backend' has no attribute 'function'"),
+    ("tf.compat.v1.disable_eager_execution()", "ok", None, ""),
+    ("mlp.fit(x_train, y_train, epochs=1)", "error", "RuntimeError",
+     "`tf.data.Dataset` only supports Python-style iteration in eager mode or within tf.function."),
+    ("y_pred = mlp.predict(x_test).argmax(axis=1)", "error", "RuntimeError",
+     "`tf.data.Dataset` only supports Python-style iteration in eager mode or within tf.function."),
+    ("x_extra = np.load('mnist_extra.npy')", "error", "FileNotFoundError",
+     "[Errno 2] No such file or directory: 'mnist_extra.npy'"),
+    ("!wget -q https://example.org/data/emnist-digits.npz", "ok", None, ""),
+    ("extra = np.load('emnist-digits.npz')", "error", "FileNotFoundError",
+     "[Errno 2] No such file or directory: 'emnist-digits.npz'"),
+    ("cnn = Sequential([Conv2D(32, 3, activation='relu'), AveragePooling2D(), Flatten(), Dense(10)])",
+     "error", "TypeError", "AveragePooling2D.__init__() missing 1 required positional argument: 'pool_size'"),
+]
+
+
+def old_notebook() -> list[dict]:
+    return [cell(2 * number + 1, source, status, ename, evalue)  # a markdown cell before each code cell
+            for number, (source, status, ename, evalue) in enumerate(OLD_NOTEBOOK)]
+
+
+def test_a_notebook_of_real_failure_shapes_gets_one_card_per_root_cause_with_the_right_cause():
+    diagnoses = diagnose(old_notebook(), None, LIMITS)
+    number = {d["cell"]: d["cell_number"] for d in diagnoses}
+    cards = [(d["cell_number"], d["code"], [number[i] for i in d["dependents"]])
+             for d in diagnoses if d["caused_by"] is None]
+
+    # Jupyter numbers: the n-th code cell is In [n] (entry n - 1 of OLD_NOTEBOOK).
+    assert cards == [
+        (1, "shell_pip_install", [4, 12]),  # keras_tuner not installable, then kt used
+        (3, "keras3_np_utils", [7]),
+        (5, "local_module_not_submitted", [8]),
+        (9, "keras3_pooling_size", [10, 11, 25]),  # lenet used twice; the same problem again in cnn
+        (13, "keras3_checkpoint_extension", []),
+        (15, "missing_folder", []),  # a write into a folder the grader does not have
+        (16, "sklearn_plot_confusion_matrix", [17]),
+        (18, "keras3_backend_function", []),
+        (19, "tf1_disable_eager_execution", [20, 21]),
+        (22, "missing_file", []),  # a read of a file that was not submitted
+        (23, "shell_download", [24]),
+    ]
+    by_number = {d["cell_number"]: d for d in diagnoses}
+    assert by_number[1]["advice"].endswith("The first error that follows from it is in cell 4.")
+    assert by_number[23]["advice"].endswith("The first error that follows from it is in cell 24.")
+    assert by_number[7]["because"] == "It uses `np_utils`, which cell 3 should have defined, but cell 3 failed."
+    assert by_number[4]["because"] == "It needs `keras_tuner`, which the install in cell 1 cannot add in the grader."
+    assert by_number[12]["caused_by"] == by_number[1]["cell"]  # through cell 4, to the root
+    assert by_number[24]["because"] == ("It reads `emnist-digits.npz`, which the download in cell 23 cannot "
+                                        "fetch in the grader.")
+    assert by_number[25]["because"] == "The same problem as in cell 9."
+    assert by_number[20]["because"].startswith("It follows from cell 19: disable_eager_execution()")
+    assert by_number[9]["title"] == "AveragePooling2D needs a pool_size in Keras 3"
+    assert "Cell 15 writes" in by_number[15]["advice"]
+
+
+def test_a_cell_that_reads_a_name_a_failed_cell_should_have_redefined_is_a_knock_on():
+    # The CNN cell reuses the name `model`; it fails, so the next cell trains the old MLP on images.
+    notebook = [cell(0, "model = keras.Sequential([layers.Flatten(), layers.Dense(10)])"),
+                cell(1, "model = keras.Sequential([layers.Conv2D(8, 3, input_shape=(28, 28, 1)), layers.AveragePooling2D()])",
+                     "error", "TypeError", "AveragePooling2D.__init__() missing 1 required positional argument: 'pool_size'"),
+                cell(2, "model.fit(x_train[..., None], y_train)", "error", "ValueError",
+                     "Input 0 of layer \"dense\" is incompatible with the layer: expected axis -1 of input shape to have value 784"),
+                cell(3, "for i in range(3):\n    print(i)", "error", "ZeroDivisionError", "division by zero")]
+
+    diagnoses = diagnose(notebook, None, LIMITS)
+
+    assert [(d["cell"], d["code"], d["caused_by"]) for d in diagnoses] == [
+        (1, "keras3_pooling_size", None), (2, "unknown_error", 1), (3, "unknown_error", None)]
+    assert diagnoses[0]["dependents"] == [2]
+
+
+def test_a_name_used_before_the_cell_that_defines_it_is_its_own_root_cause():
+    notebook = [cell(0, "model.fit(x, y)", "error", "NameError", "name 'model' is not defined"),
+                cell(1, "model = keras.Sequential()"),
+                cell(2, "model.summary()\nmodel.fit(x, y)")]
+
+    [diagnosis] = diagnose(notebook, None, LIMITS)
+
+    assert (diagnosis["code"], diagnosis["caused_by"], diagnosis["dependents"]) == ("name_not_defined", None, [])
+
+
+@pytest.mark.parametrize("source, binds, uses", [
+    ("%tensorflow_version 2.x\nimport tensorflow as tf\nfrom keras import layers as L", {"tf", "L"}, set()),
+    ("x = x / 255\ny = [v for v in x]\ndef f(a):\n    b = a + c\n    return b", {"x", "y", "f"}, {"x", "c"}),
+    ("print 'accuracy', acc\nmodel = build(k)", {"model"}, {"build", "k"}),  # Python 2: lines that parse
+    ("!pip install -q opencv-python scikit-learn==1.0 'keras-tuner>=1.0'", set(), set()),
+])
+def test_cell_names_reads_what_a_cell_defines_and_uses(source, binds, uses):
+    names = cell_names(source)
+
+    assert (set(names.binds), set(names.uses) - {"get_ipython"}) == (binds, uses)
+
+
+def test_cell_names_reads_installed_modules_and_fetched_files():
+    assert cell_names("%pip install -q opencv-python scikit-learn==1.0 keras-tuner>=1.0").installs == {
+        "cv2", "sklearn", "keras_tuner"}
+    assert cell_names("!wget https://x.org/a/mnist.npz -O digits.npz\n!unzip extra.zip\n"
+                      "!curl -O https://x.org/t10k-labels-idx1-ubyte").files == {
+        "mnist.npz", "digits.npz", "extra.zip", "t10k-labels-idx1-ubyte"}
+
+
+def test_a_hostile_cell_source_cannot_break_the_name_reading():
+    deep = "x = " + "(" * 5_000 + ")" * 5_000 + "\ny = 1"
+    assert cell_names(deep).binds == {"y"}  # the nesting is refused, the readable line still counts
+    long = "z = 1\n" + "#" * 30_000 + "\nw = 2"
+    assert cell_names(long).binds == {"z"}  # only its first 20,000 characters are read

@@ -11,6 +11,8 @@ import notebooks
 from autograder.execute import render_terminal
 from autograder.feedback import write_feedback
 from autograder.grade import grade_into, grade_one
+from autograder.gradebook import write_gradebook
+from autograder.review import REVIEW_REASONS
 
 pytestmark = pytest.mark.slow
 
@@ -28,6 +30,14 @@ BROKEN_CELLS = [
 NOISY_TRAINING = ("noisy = keras.Sequential([keras.Input((28, 28)), layers.Flatten(), layers.Dense(10, activation='softmax')])\n"
                   "noisy.compile('adam', 'sparse_categorical_crossentropy')\n"
                   "noisy.fit(x_train, y_train, epochs=2, batch_size=8, verbose=1)")
+
+#: A CNN trained in the notebook that the prediction sandbox refuses to load (a Python lambda inside):
+#: it earns nothing, so the instructor must see it in the review list.
+UNLOADABLE_CNN = ("lenet = keras.Sequential([keras.Input((28, 28, 1)), layers.Lambda(lambda x: x * 1.0),\n"
+                  "    layers.Conv2D(4, 3, activation='relu'), layers.MaxPooling2D(), layers.Flatten(),\n"
+                  "    layers.Dense(10, activation='softmax')])\n"
+                  "lenet.compile('adam', 'sparse_categorical_crossentropy')\n"
+                  "lenet.fit(x_train[:500, ..., None], y_train[:500], epochs=1, verbose=0)")
 
 
 @pytest.fixture(scope="module")
@@ -48,7 +58,10 @@ def test_each_known_failure_gets_its_own_diagnosis(broken):
         assert by_cell[first_extra + offset]["code"] == code, (offset, by_cell.get(first_extra + offset))
     pip = by_cell[first_extra + 4]
     assert pip["cell_status"] == "ok" and "no network" in pip["advice"]
-    assert f"cell {first_extra + 6}" in pip["advice"]  # points at the import that then fails (1-based)
+    import_cv2 = first_extra + 5
+    jupyter_number = sum(cell.cell_type == "code" for cell in nb.cells[:import_cv2 + 1])  # In [n]
+    assert pip["advice"].endswith(f"follows from it is in cell {jupyter_number}.")  # the import that then fails
+    assert by_cell[import_cv2]["caused_by"] == first_extra + 4 and by_cell[import_cv2]["cell_number"] == jupyter_number
     assert result["reason"] == "cell_errors"
 
 
@@ -57,6 +70,24 @@ def test_questions_the_failures_do_not_touch_are_still_scored(broken):
     scores = {q["id"]: q["score"] for q in result["questions"]}
     assert scores["q1"] == 10 and scores["q2"] >= 8
     assert scores["q8"] > 0  # the report is static markdown: graded whatever the cells did
+
+
+def test_a_trained_model_that_earned_nothing_is_listed_for_review(small_assignment, tmp_path):
+    nb = notebooks.homework((), extra_cells=[UNLOADABLE_CNN], report=False)
+    out = tmp_path
+    result = grade_into(notebooks.write(nb, tmp_path / "lost.ipynb"), small_assignment,
+                        out / "results" / "lost.json", out / "artifacts" / "lost")
+    lenet_cell = next(i for i, cell in enumerate(nb.cells) if cell.source == UNLOADABLE_CNN)
+    jupyter_number = sum(cell.cell_type == "code" for cell in nb.cells[:lenet_cell + 1])
+
+    assert result["review"] == [{"arch": "cnn", "code": "prediction_failed", "variable": "lenet",
+                                 "cell_number": jupyter_number, "text": REVIEW_REASONS["prediction_failed"]}]
+    assert result["reason"] == "models_to_review"  # nothing else went wrong: no longer a plain "graded"
+    write_gradebook(out, out / "gradebook.csv", small_assignment)
+    assert "cnn: prediction_failed" in (out / "gradebook.csv").read_text()
+    write_feedback(out, out / "feedback", small_assignment)
+    summary = (out / "feedback" / "index.html").read_text()
+    assert "CNN <code>lenet</code>" in summary and "<code>prediction_failed</code>" in summary
 
 
 def test_progress_bars_are_kept_out_of_the_stored_notebook(broken):

@@ -12,6 +12,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from markupsafe import escape
 from matplotlib import image as mpimg
 
 from autograder.assignment import load_assignment
@@ -185,3 +186,66 @@ def test_pages_render_in_headless_chromium(pages, key, tmp_path):
     assert len(colours) > 50  # text, badges, tables and plots, not a blank page
     top = picture[: WINDOW[1] // 4, :, :3]
     assert (top.mean(axis=2) < 0.3).mean() > 0.002  # dark heading text near the top
+
+
+@pytest.fixture(scope="module")
+def old_notebook_pages(tmp_path_factory, assignment) -> dict[str, str]:
+    """One result of the real-failure-shapes notebook of test_diagnose, without a roster name, and
+    with two trained models that earned nothing."""
+    from test_diagnose import LIMITS, old_notebook
+
+    from autograder.diagnose import diagnose
+
+    results = tmp_path_factory.mktemp("OLD")
+    (results / "results").mkdir()
+    result = json.loads((FIXTURES / "a001-complete.json").read_text())
+    cells = old_notebook()
+    result["submission"].update(student_id="s-4711", student_name=None)
+    result["execution"]["cells"] = cells
+    result["diagnoses"] = diagnose(cells, None, LIMITS)
+    result["reason"] = "cell_errors"
+    result["review"] = [{"arch": "cnn", "code": "model_lost", "variable": "lenet", "cell_number": 11,
+                         "text": "trained in the notebook, but no such model was there"},
+                        {"arch": "gru", "code": "prediction_failed", "variable": "gru_model", "cell_number": None,
+                         "text": "it could not be predicted with"}]
+    (results / "results" / "old.json").write_text(json.dumps(result))
+    paths = write_feedback(results, results / "feedback", assignment)
+    return {path.stem: path.read_text(encoding="utf-8") for path in paths}
+
+
+def test_one_card_per_root_cause_with_the_rest_one_click_away(old_notebook_pages):
+    page = old_notebook_pages["old"]
+    cards = page.split('<div class="card">')[1:]
+    diagnosis_cards = [card for card in cards if "<strong>" in card and "(cell " in card.split("</strong>")[1][:40]]
+
+    assert len(diagnosis_cards) == 11  # the roots of test_diagnose's notebook, nothing more
+    lenet = next(card for card in diagnosis_cards if "(cell 9)" in card)
+    assert "<details>" in lenet and "and 3 later cells that depend on it</summary>" in lenet
+    assert "Cell 10: lenet is used before it is defined. It uses <code>lenet</code>, which cell 9" in lenet
+    assert "Cell 25: AveragePooling2D needs a pool_size in Keras 3. The same problem as in cell 9." in lenet
+    np_utils = next(card for card in diagnosis_cards if "(cell 3)" in card)
+    assert "and 1 later cell that depends on it</summary>" in np_utils
+    assert "`" not in page.split("<h2>What went wrong")[1].split("<h2>")[0]  # backticks became <code>
+    assert "<code>keras.utils.to_categorical</code>" in np_utils
+
+
+def test_a_page_without_a_roster_name_names_the_student_id(old_notebook_pages):
+    assert "Feedback for s-4711</p>" in old_notebook_pages["old"]
+
+
+def test_each_question_message_is_shown_once(old_notebook_pages):
+    result = json.loads((FIXTURES / "a001-complete.json").read_text())
+    page = old_notebook_pages["old"]
+    for question in result["questions"]:
+        for check in question["checks"]:
+            if check["message"] and "`" not in check["message"]:
+                assert page.count(str(escape(check["message"]))) == 1, check["message"]
+
+
+def test_the_summary_lists_every_trained_model_that_earned_nothing(old_notebook_pages):
+    review = old_notebook_pages["index"].split("were not assessed: review</h2>")[1].split("<h2>")[0]
+    rows = review.split("<tr>")[2:]
+    assert len(rows) == 2
+    assert "s-4711" in rows[0] and "CNN <code>lenet</code>" in rows[0] and "(trained in cell 11)" in rows[0]
+    assert "<code>model_lost</code>" in rows[0]
+    assert "GRU <code>gru_model</code>" in rows[1] and "<code>prediction_failed</code>" in rows[1]

@@ -52,7 +52,7 @@ def test_columns_are_stable_and_totals_match_the_results(results_dir, assignment
     qids = [q.id for q in assignment.questions]
     assert list(table.columns) == ["student_id", "student_name", *qids, "raw_total", "late_penalty",
                                    "override_note", "total", "max_score", "percent", "status", "reason",
-                                   "needs_review", "flagged", "submitted_at", "late"]
+                                   "needs_review", "flagged", "review", "submitted_at", "late"]
     assert list(table["student_id"]) == sorted(table["student_id"])
     table = table.set_index("student_id")
     for path in FIXTURES.glob("*.json"):
@@ -65,6 +65,19 @@ def test_columns_are_stable_and_totals_match_the_results(results_dir, assignment
         assert row["status"] == result["status"]
         assert row["reason"] == (result["reason"] or "")
     assert table.loc["A003", qids].eq(0).all()  # rejected: every question 0
+
+
+def test_the_review_column_lists_trained_models_that_earned_nothing(results_dir, assignment):
+    result = fixture_result("a001-complete")
+    result["submission"]["student_id"] = "A007"
+    result["review"] = [{"arch": "cnn", "code": "model_lost", "variable": "lenet", "cell_number": 9, "text": "x"},
+                        {"arch": "gru", "code": "prediction_failed", "variable": "gru", "cell_number": 12, "text": "y"}]
+    (results_dir / "results" / "a007-lost.json").write_text(json.dumps(result))
+
+    table = gradebook(results_dir, assignment)
+
+    assert table.loc["A007", "review"] == "cnn: model_lost; gru: prediction_failed"
+    assert table.loc["A001", "review"] == ""
 
 
 def test_roster_lists_missing_students_and_flags_unknown_ones(results_dir, assignment):

@@ -782,8 +782,9 @@ INTEGRITY = [
     # Only what the arrays really are counts: right shapes and sizes (2 of 5 preprocessing rules), nothing else.
     Case("lying_objects", "integrity", notebook(LYING_OBJECTS),
          Expect(outputs=("LIES TOLD",), zero=QUESTIONS[1:], checks={"preprocessing": 4.0})),
+    # The crafted models are never loaded, so they earn nothing: listed for the instructor's review.
     Case("forged_export_and_crafted_model_files", "integrity", notebook(FORGED_EXPORT),
-         Expect(outputs=("EXPORT REPLACED",))),
+         Expect(reasons=("models_to_review",), outputs=("EXPORT REPLACED",))),
     # One legitimate MLP, then hostile cells: the MLP is still graded, the lies earn nothing.
     Case("hostile_cells_after_a_real_model", "integrity",
          notebook(LIARS + "confusion = Liar()\n", MONKEYPATCH_BEFORE_EXPORT, INJECTION, SYS_EXIT_EARLY, AFTER_EXIT, EXPORT_NAME_COLLISIONS,
@@ -797,7 +798,9 @@ ML_CHEATING = [
     Case("lookup_model_and_lambda_payload", "ml",
          notebook(LOOKUP_MODEL, LAMBDA_PAYLOAD_CNN, builder=lookup_homework),
          # Accuracy: lookup detected. Architecture: only the Flatten-then-Dense third of it (size and output fail).
-         Expect(zero=("q3", "q4", "q5", "q6", "q7"), checks={"mlp_accuracy": 0.0, "mlp_architecture": 2.67}),
+         # The Lambda CNN is refused by the prediction sandbox: listed for the instructor's review.
+         Expect(reasons=("models_to_review",), zero=("q3", "q4", "q5", "q6", "q7"),
+                checks={"mlp_accuracy": 0.0, "mlp_architecture": 2.67}),
          limits="lookup"),
 ]
 

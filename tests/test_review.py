@@ -1,0 +1,105 @@
+"""Trained models that earned nothing: each gets a reason code and lands in the instructor's review."""
+from __future__ import annotations
+
+import copy
+
+import pytest
+
+from autograder.review import lost_models, mark_lost_models, trained_in_notebook
+
+TEMPLATE_NAMES = {"mlp": "mlp_model", "cnn": "cnn_model", "simple_rnn": "rnn_model", "lstm": "lstm_model",
+                  "gru": "gru_model"}
+CELLS = [  # code cells of a notebook that trains an MLP and a CNN under names of its own
+    ("import keras\nfrom keras import layers", "ok"),
+    ("mlp_model = keras.Sequential([layers.Flatten(), layers.Dense(64), layers.Dense(10)])\n"
+     "mlp_model.compile('adam', 'sparse_categorical_crossentropy')", "ok"),
+    ("mlp_model.fit(x_train, y_train, epochs=1)", "ok"),
+    ("def build():\n    return keras.Sequential([layers.Conv2D(8, 3), layers.MaxPooling2D(), layers.Flatten(),\n"
+     "                              layers.Dense(10)])\nlenet = build()\nlenet.compile('adam', 'mse')", "ok"),
+    ("history = lenet.fit(x_train[..., None], y_train, epochs=1)", "ok"),
+    ("lstm = keras.Sequential()\nlstm.add(layers.LSTM(32))\nlstm.add(layers.Dense(10))", "ok"),
+    ("lstm.fit(x_train, y_train)", "error"),  # never trained: its fit failed
+]
+
+
+def result(**models) -> dict:
+    def checks(arch: str, score: float, status: str = "passed") -> list[dict]:
+        return [{"name": f"{arch}_architecture", "score": score, "status": status},
+                {"name": f"{arch}_accuracy", "score": 0.0, "status": status}]
+    block = {arch: {"variable": None, "error": "no model found"} for arch in TEMPLATE_NAMES}
+    scores = {arch: 0.0 for arch in TEMPLATE_NAMES}
+    for arch, (entry, score) in models.items():
+        block[arch], scores[arch] = entry, score
+    return {"models": block, "reason": None, "message": "Graded.",
+            "questions": [{"id": arch, "checks": checks(arch, scores[arch])} for arch in TEMPLATE_NAMES],
+            "execution": {"stopped": None, "cells": [{"index": 2 * i, "source": source, "status": status}
+                                                     for i, (source, status) in enumerate(CELLS)]}}
+
+
+def test_which_models_the_notebook_trained_comes_from_the_cells_that_ran():
+    trained = trained_in_notebook(result()["execution"]["cells"], {}, TEMPLATE_NAMES)
+
+    assert trained == {"mlp": ("mlp_model", 3), "cnn": ("lenet", 5)}  # the LSTM's fit failed
+
+
+def test_a_trained_model_the_grader_never_found_is_lost():
+    graded = result(mlp=({"variable": "mlp_model", "error": None}, 8.0))
+
+    assert lost_models(graded, TEMPLATE_NAMES) == [
+        {"arch": "cnn", "code": "model_lost", "variable": "lenet", "cell_number": 5,
+         "text": "trained in the notebook, but no such model was there when the notebook ended "
+                 "(name reused, deleted, or kept inside a function)"}]
+
+
+@pytest.mark.parametrize("entry, status, integrity, code", [
+    ({"variable": "lenet", "error": "the model could not be saved: TypeError"}, "passed", {}, "model_not_saved"),
+    ({"variable": "lenet", "error": "the saved model could not be loaded or run: killed"}, "passed", {}, "prediction_failed"),
+    ({"variable": "lenet", "error": None}, "needs_review", {}, "not_assessed"),
+    ({"variable": "lenet", "error": None}, "failed", {"cnn": {"trained": {"passed": True},
+                                                              "distinct": {"passed": False}}}, "integrity_flagged"),
+    ({"variable": "lenet", "error": None}, "failed", {}, "scored_zero"),
+])
+def test_each_way_a_found_model_earns_nothing_has_its_own_code(entry, status, integrity, code):
+    graded = result(mlp=({"variable": "mlp_model", "error": None}, 8.0), cnn=(entry, 0.0))
+    for check in graded["questions"][1]["checks"]:
+        check["status"] = status
+    graded["integrity"] = integrity
+
+    assert [(item["arch"], item["code"]) for item in lost_models(graded, TEMPLATE_NAMES)] == [("cnn", code)]
+
+
+def test_a_model_that_earned_points_but_was_not_fully_assessed_is_listed_too():
+    graded = result(mlp=({"variable": "mlp_model", "error": None}, 8.0), cnn=({"variable": "lenet", "error": None}, 3.0))
+    graded["questions"][0]["checks"][1]["status"] = "needs_review"
+
+    assert [(item["arch"], item["code"]) for item in lost_models(graded, TEMPLATE_NAMES)] == [("mlp", "not_assessed")]
+
+
+def test_a_stopped_run_explains_a_lost_model_and_earned_points_are_never_listed():
+    graded = result(mlp=({"variable": "mlp_model", "error": None}, 8.0))
+    graded["execution"]["stopped"] = "wall_budget"
+
+    assert [(item["arch"], item["code"]) for item in lost_models(graded, TEMPLATE_NAMES)] == [("cnn", "run_stopped")]
+
+
+def test_a_model_the_student_never_built_is_not_for_review():
+    graded = result(mlp=({"variable": "mlp_model", "error": None}, 8.0), cnn=({"variable": "lenet", "error": None}, 3.0))
+
+    assert lost_models(graded, TEMPLATE_NAMES) == []  # no GRU, no SimpleRNN; the LSTM never trained
+
+
+def test_a_result_with_nothing_else_wrong_gets_the_review_reason_and_loses_it_on_a_clean_regrade():
+    graded = result(mlp=({"variable": "mlp_model", "error": None}, 8.0))
+    mark_lost_models(graded, TEMPLATE_NAMES)
+    assert graded["reason"] == "models_to_review" and graded["review"][0]["code"] == "model_lost"
+
+    fixed = copy.deepcopy(graded)
+    fixed["models"]["cnn"] = {"variable": "lenet", "error": None}
+    fixed["questions"][1]["checks"][1]["score"] = 10.0
+    mark_lost_models(fixed, TEMPLATE_NAMES)
+    assert (fixed["reason"], fixed["message"], fixed["review"]) == (None, "Graded.", [])
+
+    failing = result(mlp=({"variable": "mlp_model", "error": None}, 8.0))
+    failing["reason"] = "cell_errors"
+    mark_lost_models(failing, TEMPLATE_NAMES)
+    assert failing["reason"] == "cell_errors" and failing["review"]  # the worse reason stays
