@@ -75,6 +75,8 @@ FALLBACK_DISAGREEMENT_SHARE = 0.001
 #: A pair is flagged when it disagrees on fewer images than this share of the honest minimum.
 HONEST_MARGIN = 0.25
 EVAL_SET = "eval"
+#: Pairs shown in detail on the page; pairs.csv lists them all.
+PAGE_PAIRS = 100
 STOP_WORDS = frozenset("""a an and are as at be been but by for from has have in into is it its of on or
 that the their then there these this to was we were which with our i my us than also can so not""".split())
 
@@ -350,7 +352,8 @@ def write_report(results_dir: str | Path, out: str | Path, assignment: Assignmen
     pairs = find_pairs(entries, assignment)
     out.mkdir(parents=True, exist_ok=True)
     atomic_write_text(out / "pairs.csv", csv_text(pairs_frame(pairs)))
-    page = {"title": assignment.title, "compared": len(entries), "pairs": pairs,
+    page = {"title": assignment.title, "compared": len(entries), "pairs": pairs[:PAGE_PAIRS],
+            "more": max(0, len(pairs) - PAGE_PAIRS),
             "titles": ARCHITECTURE_TITLES, "thresholds": {
                 "code": CODE_THRESHOLD, "prose": PROSE_THRESHOLD, "model_accuracy": MIN_MODEL_ACCURACY,
                 "margin": HONEST_MARGIN}}
