@@ -42,6 +42,7 @@ from autograder.data import keras_cache_source
 from autograder.grade import base_result, grade_into, regrade, rejected_result
 from autograder.inputs import InputError, read_roster
 from autograder.results import atomic_write_text, read_result, write_result
+from autograder.similarity import write_report as write_similarity_report
 from autograder.store import Store, check_output_folder, open_results, resolve_assignment
 from autograder.submissions import Submission, collect
 from autograder.term import warn_if_public_seed
@@ -384,6 +385,9 @@ def run_grade(args: Any) -> int:
               file=sys.stderr)
         return 2
     print(" ".join(f"{k}={v}" for k, v in counts.items()), f"results in {args.out}")
+    if any(counts[k] for k in ("graded", "skipped", "regraded")):  # cheap, from stored artifacts only
+        pairs = write_similarity_report(args.out, Path(args.out) / "similarity", assignment)
+        print(f"similarity: {len(pairs)} pair(s) to look at in {Path(args.out) / 'similarity' / 'index.html'}")
     return 1 if counts["failed"] else 0
 
 

@@ -36,6 +36,7 @@ VERBS: list[tuple[str, str, str]] = [
     ("gradebook", "autograder.gradebook", "gradebook CSV (roster, overrides, late policy) and otter/Canvas/Gradescope exports"),
     ("feedback", "autograder.feedback", "HTML feedback page per student and an instructor summary page"),
     ("demo", "autograder.demo", "grade the bundled example submissions end to end (gradebook + feedback)"),
+    ("similarity", "autograder.similarity", "rank pairs of students by shared code, report prose and trained models"),
 ]
 #: Errors that are the user's to fix: one line, exit 2, never a traceback.
 USER_ERRORS = (InputError, AssignmentError, DataError)

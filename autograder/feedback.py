@@ -457,7 +457,14 @@ def summary_view(results: dict[str, dict[str, Any]], assignment: Assignment, sto
                       "links": evidence_links(store, key, out_dir) if store and out_dir else []}
                      for key, r in sorted(results.items(), key=lambda kv: student_row(kv[1])["student_id"])],
         "architectures": architecture_rows(results, assignment),
+        "similarity": similarity_link(store, out_dir) if store and out_dir else None,
     }
+
+
+def similarity_link(store: Store, out_dir: Path) -> str | None:
+    """The batch's similarity report (written by `grade` and `autograder similarity`), if there is one."""
+    page = store.root / "similarity" / "index.html"
+    return quote(os.path.relpath(page, out_dir)) if page.is_file() else None
 
 
 def student_row(result: dict[str, Any]) -> dict[str, Any]:

@@ -56,6 +56,8 @@ ROWS = [
     Row("memory", "6. grader peak RSS, trivial notebook", "grader_trivial_rss_mb", None, "value", None, "MB"),
     Row("memory", "6. notebook sandbox peak RSS (trivial notebook)", "kernel_rss_mb", None, "value", None, "MB"),
     Row("memory", "6. prediction sandbox peak RSS (trivial notebook)", "predict_rss_mb", None, "value", None, "MB"),
+    Row("similarity", "7. similarity report over 300 stored submissions (code, prose, 5 models each)", "similarity_s",
+        None, "value", ("<=", 60.0)),
 ]
 
 
@@ -252,6 +254,17 @@ def memory(ctx: Context, repeats: int, rec: Recorder) -> None:
         _record_timings(rec, repeat, result, graded.seconds)
 
 
+def similarity(ctx: Context, repeats: int, rec: Recorder) -> None:
+    """7. The similarity report from stored artifacts: nothing is executed, every pair is considered."""
+    count = 12 if ctx.quick else 300
+    results = w.similarity_batch(ctx.scratch / "similarity" / "results", count)
+    for repeat in range(repeats):
+        run = w.similarity(results, ctx.scratch / "similarity" / f"report-{repeat}", ctx.env)
+        rec(repeat, "similarity_s", run.seconds, "s")
+        rec(repeat, "submissions", float(count), "count")
+        rec(repeat, "similarity_rss_mb", run.peak_rss_mb, "MB")
+
+
 FIGURES = {"overhead": overhead, "fixed": fixed, "otter": otter, "regrade": regrade, "scaling": scaling,
-           "memory": memory}
-DEFAULT_REPEATS = {"overhead": 1, "fixed": 5, "otter": 2, "regrade": 3, "scaling": 1, "memory": 2}
+           "memory": memory, "similarity": similarity}
+DEFAULT_REPEATS = {"overhead": 1, "fixed": 5, "otter": 2, "regrade": 3, "scaling": 1, "memory": 2, "similarity": 3}

@@ -229,3 +229,77 @@ def regrade(results: Path, assignment: Path, env: dict[str, str]) -> Run:
     if run.returncode != 0:
         raise RuntimeError(f"autograder regrade failed ({run.returncode}); see {run.log}")
     return run
+
+
+def similarity_batch(results: Path, count: int, seed: int = 0) -> Path:
+    """``count`` stored submissions for the similarity report, without grading any of them.
+
+    Every student writes their own code and report (random Keras-like statements and sentences over a
+    shared vocabulary, so idioms recur across the class), one in ten copies another student's notebook,
+    and each model's evaluation-set predictions are the true labels with the student's own random errors
+    (3-10 %). The report compares every pair; this measures what a class of ``count`` costs.
+    """
+    import numpy as np
+
+    from autograder.grade import base_result
+    from autograder.results import write_result
+
+    rng = np.random.default_rng(seed)
+    template = nbformat.read(REPO / "student_template" / "mnist_homework.ipynb", as_version=4)
+    assignment = load_assignment(REPO / "assignments" / "mnist")
+    labels = rng.integers(0, 10, size=5000).astype(np.int8)
+    letters = np.array(list("abcdefghijklmnopqrstuvwxyz"))
+    words = ["".join(rng.choice(letters, int(rng.integers(3, 9)))) for _ in range(2000)] + [
+        "accuracy", "model", "layers", "training", "cnn", "lstm", "gru"]
+    layer_names = ["Dense", "Conv2D", "MaxPooling2D", "Dropout", "LSTM", "GRU", "SimpleRNN", "Flatten"]
+
+    def statement() -> str:
+        layer, units = layer_names[rng.integers(len(layer_names))], int(rng.integers(8, 512))
+        kind = rng.integers(4)
+        if kind == 0:
+            return f"h{rng.integers(9)} = layers.{layer}({units}, activation='{['relu', 'tanh', 'elu'][rng.integers(3)]}')(h{rng.integers(9)})"
+        if kind == 1:
+            return f"model.fit(x_train[:{units * 10}], y_train[:{units * 10}], epochs={rng.integers(1, 9)}, batch_size={units})"
+        if kind == 2:
+            return f"for i in range({units}):\n    acc[i % {rng.integers(2, 11)}] += {rng.random():.3f}"
+        return f"print('{' '.join(words[j] for j in rng.integers(0, len(words), 4))}', {units})"
+
+    shutil.rmtree(results, ignore_errors=True)
+    (results / "results").mkdir(parents=True)
+    notebooks = []
+    for index in range(count):
+        if index % 10 == 9:  # a copy of an earlier student's notebook
+            nb = notebooks[int(rng.integers(len(notebooks)))]
+        else:
+            nb = nbformat.from_dict(json.loads(json.dumps(template)))
+            for cell in nb.cells:
+                if cell.cell_type == "code" and "TODO" in cell.source:
+                    cell.source = "\n".join(statement() for _ in range(int(rng.integers(8, 16))))
+                elif cell.cell_type == "markdown" and cell.source.startswith("_Replace this text"):
+                    cell.source = ". ".join(" ".join(words[j] for j in rng.integers(0, len(words), 12))
+                                            for _ in range(15))
+        notebooks.append(nb)
+        key = f"student{index:03d}-bench"
+        artifacts = results / "artifacts" / key
+        artifacts.mkdir(parents=True)
+        nbformat.write(nb, artifacts / "submission.ipynb")
+        predictions = {}
+        for arch in ("mlp", "cnn", "simple_rnn", "lstm", "gru"):
+            wrong = rng.random(len(labels)) < rng.uniform(0.03, 0.10)
+            predictions[f"{arch}.eval"] = np.where(wrong, (labels + 1 + rng.integers(0, 9, len(labels))) % 10,
+                                                   labels).astype(np.int8)
+        np.savez_compressed(artifacts / "predictions.npz", **predictions)
+        (artifacts / "evidence.json").write_text(json.dumps({"models": {}}))
+        result = base_result(artifacts / "submission.ipynb", assignment, None,
+                             {"student_id": f"s{index:03d}", "student_name": f"Student {index}"}, sandboxed=True)
+        result["models"] = {arch: {"accuracy": 0.9} for arch in ("mlp", "cnn", "simple_rnn", "lstm", "gru")}
+        write_result(results / "results" / f"{key}.json", result)
+    return results
+
+
+def similarity(results: Path, out: Path, env: dict[str, str]) -> Run:
+    run = run_tool("autograder", ["similarity", str(results), "--assignment", str(REPO / "assignments" / "mnist"),
+                                  "--out", str(out)], env=env, log=out.with_suffix(".log"))
+    if run.returncode != 0:
+        raise RuntimeError(f"autograder similarity failed ({run.returncode}); see {run.log}")
+    return run
