@@ -332,6 +332,14 @@ def _error_of(cell: Any) -> dict[str, Any] | None:
     return None
 
 
+def _interrupted_record(exc: Exception) -> dict[str, Any]:
+    """The error of a cell during which the conversation with the kernel ended."""
+    if isinstance(exc, DeadKernelError):
+        return {"ename": "DeadKernelError", "evalue": "the kernel died", "traceback": []}
+    return {"ename": "KernelProtocolError", "evalue": f"unreadable kernel message ({type(exc).__name__})",
+            "traceback": []}
+
+
 def export_code(export_dir: str, models: dict[str, str], probes: dict[str, str]) -> str:
     config = json.dumps({"models": models, "probes": probes})
     return ("import autograder_inside.export as __agx_export\n"
@@ -366,9 +374,7 @@ async def _run_cells(client: CappedNotebookClient, nb: Any, execution: Execution
             await client.async_execute_cell(cell, index)
         except Exception as exc:
             record.status, record.seconds = "error", time.monotonic() - cell_started
-            record.error = {"ename": "DeadKernelError", "evalue": "the kernel died", "traceback": []} \
-                if isinstance(exc, DeadKernelError) else {"ename": "KernelProtocolError", "traceback": [],
-                                                          "evalue": f"unreadable kernel message ({type(exc).__name__})"}
+            record.error = _interrupted_record(exc)
             raise
         record.seconds = time.monotonic() - cell_started
         reply = replies.get(index, {})

@@ -89,6 +89,10 @@ def check_contained(case: Case, assignment, request, tmp_path: Path) -> None:
         assert stopped in expect.stopped, stopped
     if stopped or any(cell["status"] != "ok" for cell in (result.get("execution") or {}).get("cells", [])):
         assert result["reason"] is not None
+    if result.get("execution"):  # which mechanism held is on record
+        containment = result["execution"]["containment"]
+        assert containment["syscalls"] == "seccomp", containment
+        assert containment["memory"] in ("cgroup-v1", "cgroup-v2", "watchdog"), containment
 
     # Scores for what is legitimately there.
     scores = {q["id"]: q["score"] for q in result["questions"]}
