@@ -19,6 +19,7 @@ written.
 """
 from __future__ import annotations
 
+import argparse
 import hashlib
 import json
 import os
@@ -343,6 +344,13 @@ def regrade_all(out: str | Path, assignment: Assignment | str | Path) -> Regrade
 
 # --- command line ---------------------------------------------------------------------------------
 
+def positive_int(text: str) -> int:
+    """argparse type for counts: a clear usage error for 0, negatives and words."""
+    if not text.isdigit() or int(text) < 1:
+        raise argparse.ArgumentTypeError(f"expected a whole number of at least 1, got {text!r}")
+    return int(text)
+
+
 def configure_grade(parser: Any) -> None:
     parser.add_argument("submissions", type=Path,
                         help="folder, .zip, Canvas bulk download or Gradescope export of submissions")
@@ -351,7 +359,7 @@ def configure_grade(parser: Any) -> None:
     parser.add_argument("--assignment", type=Path,
                         help="assignment folder (default: the one RESULTS was graded with, else "
                              "./assignments/mnist)")
-    parser.add_argument("-j", "--jobs", type=int,
+    parser.add_argument("-j", "--jobs", type=positive_int,
                         help="submissions graded at once (default: cores / the assignment's threads per "
                              "notebook, so TensorFlow jobs do not fight over cores)")
     parser.add_argument("--scheduler", help="dask.distributed scheduler address, e.g. tcp://host:8786")

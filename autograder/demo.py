@@ -13,7 +13,7 @@ import pandas as pd
 
 from autograder import sandbox
 from autograder.assignment import load_assignment
-from autograder.batch import grade_batch
+from autograder.batch import grade_batch, positive_int
 from autograder.feedback import write_feedback
 from autograder.gradebook import GradingPolicy, LatePolicy, write_gradebook
 from autograder.inputs import parse_time, read_roster
@@ -27,7 +27,7 @@ def configure(parser: argparse.ArgumentParser) -> None:
                         help="folder with submissions/ and roster.csv")
     parser.add_argument("--assignment", type=Path, default=Path("assignments/mnist"))
     parser.add_argument("-o", "--out", type=Path, default=Path("demo-results"))
-    parser.add_argument("-j", "--jobs", type=int, help="submissions graded at once (default: as `grade`)")
+    parser.add_argument("-j", "--jobs", type=positive_int, help="submissions graded at once (default: as `grade`)")
 
 
 def run(args: argparse.Namespace) -> int:

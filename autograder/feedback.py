@@ -26,11 +26,10 @@ from typing import Any
 from urllib.parse import quote
 
 import numpy as np
+import pandas as pd
 from jinja2 import Environment, FileSystemLoader, StrictUndefined
 from markupsafe import Markup, escape
 from matplotlib.figure import Figure  # no pyplot: no global figure state; Figure renders with Agg
-
-import pandas as pd
 from nbconvert.filters import strip_ansi
 
 from autograder.artifacts import EVIDENCE_ARRAYS, FOUND_BY_WORDS

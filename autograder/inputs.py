@@ -62,7 +62,6 @@ def read_csv_table(path: str | Path, required: tuple[str, ...], optional: tuple[
     for column in optional:
         if column not in table.columns:
             table[column] = ""
-    table.attrs["path"] = str(path)
     return table
 
 

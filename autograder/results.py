@@ -3,9 +3,11 @@
 Schema (``schema_version`` 1), one JSON object per submission::
 
     schema_version   1
-    submission       {path, sha256, student_id, student_name, late, submitted_at}
-    assignment       {name, bundle_sha256}
-    status           "graded" | "rejected" (intake refused it) | "error" (the grader failed)
+    submission       {path, sha256, student_id, student_name, late, submitted_at,
+                      submitted_name (the notebook's name as submitted), canvas_id (Canvas downloads)}
+    assignment       {name, bundle_sha256, root (the assignment folder graded with)}
+    status           "graded" | "rejected" (intake refused it) | "error" (the grader failed: a failure,
+                     re-run by the next ``grade``)
     reason           null or a reason code (see REASONS), the main thing that went wrong
     message          one short, student-facing sentence about ``reason``
     sandboxed        false only under --unsafe-no-sandbox

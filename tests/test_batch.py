@@ -122,6 +122,29 @@ def test_threshold_change_regrades_without_executing(serial, submissions, small_
     assert all(not row["moved"] for row in report.rows)  # already regraded by the resumed batch
 
 
+def test_regrade_table_names_the_checks_that_moved(serial, small_assignment, tmp_path):
+    out, _ = serial
+    import shutil
+
+    shutil.copytree(out, tmp_path / "copy")
+    changed = tmp_path / "assignment"
+    shutil.copytree(small_assignment.root, changed)
+    toml = (changed / "assignment.toml").read_text()
+    (changed / "assignment.toml").write_text(toml.replace('{ test = "report_sections", points = 10 }',
+                                                          '{ test = "report_sections", points = 20 }'))
+    report = batch.regrade_all(tmp_path / "copy", changed)
+    rows = {row["student"]: row for row in report.rows}
+    before = scores(out)
+    assert rows["ada"]["old"] == pytest.approx(sum(before["ada"]))
+    [moved] = rows["ada"]["moved"]  # only the check whose points changed
+    name, change = moved.split(" ")
+    was, now = map(float, change.split("->"))
+    assert name == "q8.report_sections" and now == pytest.approx(2 * was, abs=1e-3) and was > 0
+    assert rows["ada"]["new"] - rows["ada"]["old"] == pytest.approx(now - was, abs=1e-3)
+    assert rows["bob"]["moved"] == [] and rows["bob"]["new"] == rows["bob"]["old"]
+    assert moved in report.table()
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))

@@ -5,7 +5,6 @@ import base64
 import io
 import json
 import re
-import shutil
 import subprocess
 from collections import Counter
 from pathlib import Path

@@ -599,3 +599,12 @@ def test_new_term_end_to_end_with_the_stored_reference_models(course, repo, caps
     assert fresh.private_term and fresh.evaluation_seed() != demo.evaluation_seed()
     for arch, threshold in fresh.thresholds().items():
         assert 0.5 < threshold.full < 1.0, arch  # measured accuracies of trained reference models
+
+
+def test_results_of_another_assignment_are_refused(results, capsys, repo):
+    other = read_result(results / "results" / "a001-complete.json")
+    other["assignment"]["name"] = "cifar"
+    (results / "results" / "a001-complete.json").write_text(json.dumps(other))
+    code, _, err = run_cli(capsys, "gradebook", results, "--assignment", repo / "assignments/mnist")
+    one_line_refusal(code, err, "'cifar'", "--assignment")
+    assert not (results / "gradebook.csv").exists()
