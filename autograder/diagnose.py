@@ -364,6 +364,12 @@ class CellNames:
     uses: frozenset[str]  # names read before the cell itself binds them
     installs: frozenset[str]  # modules its !pip / %pip lines install
     files: frozenset[str]  # file names it mentions (what a download would have fetched)
+    binds_by_line: tuple[tuple[int, frozenset[str]], ...] = ()  # (last line of a statement, what it binds)
+
+    def bound_from(self, line: int) -> frozenset[str]:
+        """Names bound by the statements that end at or after ``line``: what a cell that failed at
+        that line never got to define."""
+        return frozenset().union(*(names for end, names in self.binds_by_line if end >= line))
 
 
 @lru_cache(maxsize=4096)
@@ -371,18 +377,21 @@ def cell_names(source: str) -> CellNames:
     source = source[:MATCH_CHARS]
     binds: set[str] = set()
     uses: set[str] = set()
+    by_line = []
     for statement in python_statements(source):
         local = _nested_scope_names(statement)
         uses |= {node.id for node in ast.walk(statement) if isinstance(node, ast.Name)
                  and isinstance(node.ctx, ast.Load)} - binds - local
-        binds |= _bound_names(statement)
+        bound = _bound_names(statement)
+        binds |= bound
+        by_line.append((statement.end_lineno or statement.lineno, frozenset(bound)))
     installs = {INSTALLED_MODULES.get(package.lower(), package.replace("-", "_"))
                 for line in _INSTALL_LINE.finditer(source)
                 for package in (re.split(r"[<>=!~\[;@]", word)[0] for word in line["args"].split())
                 if package and not package.startswith(("-", ".", "/", "git+", "http"))}
     files = {word for word in re.findall(r"[\w.-]+", source)
              if word.lower().endswith(DATA_FILE_ENDINGS) and not word.startswith((".", "-"))}
-    return CellNames(frozenset(binds), frozenset(uses), frozenset(installs), frozenset(files))
+    return CellNames(frozenset(binds), frozenset(uses), frozenset(installs), frozenset(files), tuple(by_line))
 
 
 def python_statements(source: str) -> list[ast.stmt]:
@@ -393,11 +402,12 @@ def python_statements(source: str) -> list[ast.stmt]:
         return ast.parse(python).body
     except (SyntaxError, ValueError, RecursionError, MemoryError):  # the last two: hostile nesting
         statements = []
-        for line in python.splitlines():
+        for number, line in enumerate(python.splitlines(), start=1):
             try:
-                statements += ast.parse(line.strip()).body
+                tree = ast.parse(line.strip())
             except (SyntaxError, ValueError, RecursionError, MemoryError):
                 continue
+            statements += ast.increment_lineno(tree, number - 1).body
         return statements
 
 
@@ -499,12 +509,14 @@ def _direct_cause(cell: Mapping[str, Any], diagnosis: Mapping[str, Any], earlier
     def binder(name: str) -> int | None:  # the last cell before this one that (re)defines the name
         return next((c["index"] for c in reversed(earlier) if name in cell_names(c.get("source") or "").binds), None)
 
+    unset = {c["index"]: _left_undefined(c) for c in earlier if c["index"] in failed}  # never defined
     missing = _NAME_ERROR.search(evalue) if ename == "NameError" else None
     if missing:
         source = binder(missing["name"])
         if source in failed:
-            return Cause(source, "name", missing["name"])
-        if source in notes:  # it ran without an error but stopped early, e.g. at a Colab-only line
+            if missing["name"] in unset[source]:
+                return Cause(source, "name", missing["name"])
+        elif source in notes:  # it ran without an error but stopped early, e.g. at a Colab-only line
             return Cause(source, "silent", missing["name"])
     module = _MISSING_MODULE.search(evalue) if ename in ("ModuleNotFoundError", "ImportError") else None
     top_module = (module["module"] or module["package"]).split(".")[0] if module else None
@@ -523,11 +535,28 @@ def _direct_cause(cell: Mapping[str, Any], diagnosis: Mapping[str, Any], earlier
     if diagnosis["code"] in GENERIC_CODES:
         uses = cell_names(cell.get("source") or "").uses
         sources = {name: binder(name) for name in sorted(uses)}
-        stale = [(source, name) for name, source in sources.items() if source in failed]
+        stale = [(source, name) for name, source in sources.items() if source in failed and name in unset[source]]
         if stale:
             source, name = max(stale)  # the latest failed cell it reads from
             return Cause(source, "name", name)
     return None
+
+
+#: The frame of the cell's own top-level code (a function's frame says ", in name()" after it; the
+#: executor keeps only the last 20 frames, so the cell's own may be gone).
+_CELL_FRAME = re.compile(r"^Cell In\[\d+\], line (\d+)[ \t]*$", re.MULTILINE)
+
+
+def _left_undefined(cell: Mapping[str, Any]) -> frozenset[str]:
+    """Names a failed cell should have defined but did not: those bound at or after the line that
+    failed (in IPython's traceback); all of them when that line is unknown or nothing ran (a syntax
+    error)."""
+    names = cell_names(cell.get("source") or "")
+    error = cell.get("error") or {}
+    found = _CELL_FRAME.search(strip_ansi("\n".join(map(str, error.get("traceback") or []))))
+    if found is None or error.get("ename") in ("SyntaxError", "IndentationError", "TabError"):
+        return names.binds
+    return names.bound_from(int(found[1]))
 
 
 def _because(cause: Cause, number: int, notes: Mapping[int, tuple[Pattern, dict[str, str], dict[str, Any]]]) -> str:

@@ -55,8 +55,7 @@ def code_spans(text: str) -> Markup:
     parts = str(escape(text)).split("`")
     if len(parts) % 2 == 0:
         return escape(text)
-    return Markup("".join(f"<code>{part}</code>" if odd else part for odd, part in
-                          ((i % 2 == 1, part) for i, part in enumerate(parts))))
+    return Markup("".join(f"<code>{part}</code>" if i % 2 else part for i, part in enumerate(parts)))
 
 
 _env.filters["code_spans"] = code_spans

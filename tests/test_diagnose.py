@@ -405,3 +405,23 @@ def test_a_hostile_cell_source_cannot_break_the_name_reading():
     assert cell_names(deep).binds == {"y"}  # the nesting is refused, the readable line still counts
     long = "z = 1\n" + "#" * 30_000 + "\nw = 2"
     assert cell_names(long).binds == {"z"}  # only its first 20,000 characters are read
+
+
+def test_names_a_failed_cell_defined_before_its_failing_line_are_not_blamed_on_it():
+    imports = cell(0, "import numpy as np\nimport cv2\nimport pandas as pd", "error", "ModuleNotFoundError",
+                   "No module named 'cv2'")
+    imports["error"]["traceback"] = ["\x1b[31mModuleNotFoundError\x1b[39m  Traceback (most recent call last)",
+                                     "\x1b[36mCell\x1b[39m \x1b[32mIn[1]\x1b[39m\x1b[32m, line 2\x1b[39m\n----> 2 import cv2"]
+    helper = cell(4, "def load():\n    return 1\nimport skimage\ndata = load()", "error", "ModuleNotFoundError",
+                  "No module named 'skimage'")  # the kept traceback lost its own frame: all its names count
+    helper["error"]["traceback"] = ["Cell In[2], line 7, in build()\n----> 7 import skimage"]
+    notebook = [imports,
+                cell(1, "ratio = np.mean(x) / 0", "error", "ZeroDivisionError", "division by zero"),  # np exists
+                cell(2, "frame = pd.DataFrame(x)", "error", "NameError", "name 'pd' is not defined"),
+                cell(3, "img = cv2.resize(x, (32, 32))", "error", "NameError", "name 'cv2' is not defined"),
+                helper, cell(5, "print(load() / 0)", "error", "ZeroDivisionError", "division by zero")]
+
+    diagnoses = diagnose(notebook, None, LIMITS)
+
+    assert [(d["cell"], d["caused_by"]) for d in diagnoses] == [(0, None), (1, None), (2, 0), (3, 0), (4, None),
+                                                                (5, 4)]
