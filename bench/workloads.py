@@ -10,6 +10,7 @@ import importlib.util
 import json
 import os
 import re
+import resource
 import shutil
 import subprocess
 import sys
@@ -146,6 +147,7 @@ class Run:
     peak_rss_mb: float
     returncode: int
     log: Path
+    cpu_seconds: float = float("nan")  # user + system of the tool's own process (see run_tool)
 
 
 def run_tool(module: str, args: list[str], *, env: dict[str, str], log: Path, cwd: Path | None = None) -> Run:
@@ -156,13 +158,14 @@ def run_tool(module: str, args: list[str], *, env: dict[str, str], log: Path, cw
     """
     rss_file = log.with_suffix(".rss")
     log.parent.mkdir(parents=True, exist_ok=True)
-    started = time.monotonic()
+    started, cpu_before = time.monotonic(), resource.getrusage(resource.RUSAGE_CHILDREN)
     with open(log, "wb") as out:
         proc = subprocess.run([PYTHON, str(PEAK_RSS), str(rss_file), "-m", module, *args], stdout=out,
                               stderr=subprocess.STDOUT, env=env, cwd=cwd or REPO)
-    seconds = time.monotonic() - started
+    seconds, cpu_after = time.monotonic() - started, resource.getrusage(resource.RUSAGE_CHILDREN)
+    cpu = (cpu_after.ru_utime + cpu_after.ru_stime) - (cpu_before.ru_utime + cpu_before.ru_stime)
     peak = float(rss_file.read_text()) if rss_file.is_file() else float("nan")
-    return Run(seconds=seconds, peak_rss_mb=peak, returncode=proc.returncode, log=log)
+    return Run(seconds=seconds, peak_rss_mb=peak, returncode=proc.returncode, log=log, cpu_seconds=cpu)
 
 
 def grade_one(notebook: Path, assignment: Path, out: Path, env: dict[str, str]) -> tuple[Run, dict]:
