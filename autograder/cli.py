@@ -24,6 +24,7 @@ VERBS: list[tuple[str, str, str]] = [
     ("gradebook", "autograder.gradebook", "gradebook CSV (roster, overrides, late policy) and otter/Canvas/Gradescope exports"),
     ("demo", "autograder.demo", "grade the bundled example submissions end to end (gradebook + feedback)"),
     ("feedback", "autograder.feedback", "HTML feedback page per student and an instructor summary page"),
+    ("gradescope", "autograder.gradescope", "build a Gradescope autograder zip (setup.sh, run_autograder, hidden bundle)"),
 ]
 
 
