@@ -214,7 +214,7 @@ def results_json(result: dict[str, Any]) -> dict[str, Any]:
     return {"score": float(result["score"]), "output": plain_text(result.get("message")),
             "visibility": "visible", "stdout_visibility": "hidden", "tests": tests,
             "extra_data": {"status": result.get("status"), "reason": result.get("reason"),
-                           "isolation": result.get("isolation")}}
+                           "isolation": result.get("isolation"), "notes": result.get("notes") or []}}
 
 
 def failure_json(message: str) -> dict[str, Any]:
@@ -243,16 +243,18 @@ def grade_submission(root: Path) -> dict[str, Any]:
     notebooks = find_notebooks(submission) if submission.is_dir() else []
     named = [nb for nb in notebooks if nb.name == assignment.student_notebook]
     notebooks = named or notebooks
-    with tempfile.TemporaryDirectory(prefix="autograder-gradescope-") as work:
-        work_dir = Path(work)
+    # Results and artifacts stay root's; the jobs' directory must be traversable by the sandbox uids.
+    with tempfile.TemporaryDirectory(prefix="autograder-gradescope-") as private, \
+            tempfile.TemporaryDirectory(prefix="autograder-gradescope-jobs-") as jobs:
+        Path(jobs).chmod(0o711)
         if len(notebooks) != 1:
             reason = "no_notebook" if not notebooks else "multiple_notebooks"
             result = rejected_result(base_result(submission, assignment, None, None, True), assignment, reason,
                                      REASONS[reason])
         else:
             try:
-                result = grade_into(notebooks[0], assignment, work_dir / "result.json", work_dir / "artifacts",
-                                    work_root=work_dir)
+                result = grade_into(notebooks[0], assignment, Path(private) / "result.json",
+                                    Path(private) / "artifacts", work_root=jobs)
             except sandbox.SandboxUnavailable as exc:
                 gradescope = failure_json(f"The grading sandbox could not be started: {exc}")
                 atomic_write_text(root / "results" / "results.json", json.dumps(gradescope, indent=2) + "\n")
@@ -270,7 +272,11 @@ def main(argv: list[str] | None = None) -> int:
     gradescope = grade_submission(args.root)
     levels = {isolation.BUBBLEWRAP: "bubblewrap namespaces", isolation.CONTAINER_UID: "separate uid, no namespaces"}
     isolation_level = gradescope["extra_data"].get("isolation")
-    print(f"score {gradescope['score']:g}; isolation: {levels.get(isolation_level, isolation_level)}")
+    # stdout is shown to the instructor only (stdout_visibility: hidden)
+    print(f"score {gradescope['score']:g}; status {gradescope['extra_data']['status']}; "
+          f"isolation: {levels.get(isolation_level, isolation_level)}")
+    for note in gradescope["extra_data"].get("notes") or []:
+        print(f"note: {note}")
     return 0 if gradescope["extra_data"]["status"] != "error" else 1
 
 

@@ -23,6 +23,7 @@ import shutil
 import signal
 import stat
 import subprocess
+import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -54,6 +55,13 @@ def choose(sandboxed: bool = True) -> str:
     except SandboxUnavailable as no_bubblewrap:
         missing = [tool for tool in ("setpriv", "prlimit", "env") if shutil.which(tool) is None]
         if os.geteuid() == 0 and not missing:
+            closed = [path for path in (Path(sys.executable).resolve(), sandbox.INSIDE_PACKAGE / "__init__.py")
+                      if not readable_by_others(path)]
+            if closed:  # bubblewrap mounts them; a bare uid must reach them through the real directories
+                raise SandboxUnavailable(
+                    f"{no_bubblewrap}; the container level (a separate uid) cannot reach {closed[0]}: a parent "
+                    "directory is closed to other users. Install Python and the grader where every user can "
+                    "read them (a system-wide or /usr/local virtual environment)") from None
             return CONTAINER_UID
         why = "not running as root" if os.geteuid() != 0 else f"missing {', '.join(missing)}"
         raise SandboxUnavailable(f"{no_bubblewrap}; the container level (a separate uid) needs root and "

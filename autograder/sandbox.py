@@ -147,6 +147,7 @@ def rlimit_argv(limits: Limits) -> list[str]:
 
 def sandbox_env(spec: SandboxSpec) -> dict[str, str]:
     """The whole environment of a sandboxed process (nothing of the grader's is inherited)."""
+    limits = spec.limits
     env = {
         "HOME": HOME, "PATH": f"{Path(sys.prefix) / 'bin'}:/usr/bin:/bin", "LANG": "C.UTF-8",
         "PYTHONPATH": INSIDE_MOUNT, "PYTHONHASHSEED": "0", "PYTHONDONTWRITEBYTECODE": "1",
