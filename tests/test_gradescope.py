@@ -101,8 +101,9 @@ def package(small_assignment, tmp_path_factory) -> Path:
     return out
 
 
-def test_package_is_reproducible_and_holds_no_solution(package, small_assignment, tmp_path):
-    again = tmp_path / "again.zip"
+def test_package_is_reproducible_and_holds_no_solution(small_assignment, tmp_path):
+    package, again = tmp_path / "first.zip", tmp_path / "again.zip"
+    gradescope.write_zip(gradescope.package_entries(small_assignment), package)
     gradescope.write_zip(gradescope.package_entries(small_assignment), again)
     assert again.read_bytes() == package.read_bytes()
     with zipfile.ZipFile(package) as zf:
