@@ -153,9 +153,13 @@ class UidConfinement:
         """
         reap(self.uid("kernel"))
         for path in [job.export, *walk(job.export)]:
+            info = path.lstat()
+            if stat.S_ISREG(info.st_mode) and info.st_nlink > 1:
+                path.unlink()  # a hard link may name a file outside the export: never change its owner
+                continue
             os.chown(path, 0, self.uid("predict"), follow_symlinks=False)
-            if not path.is_symlink():  # links are refused by the readers; never follow one here
-                path.chmod(0o750 if path.is_dir() else 0o640)
+            if not stat.S_ISLNK(info.st_mode):  # links are refused by the readers; never follow one here
+                path.chmod(0o750 if stat.S_ISDIR(info.st_mode) else 0o640)
 
     def end(self) -> None:
         """The job is over: no process of its uids is left, nor anything they wrote in shared places."""
