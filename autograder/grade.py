@@ -220,11 +220,12 @@ def grade_into(path: str | Path, assignment: Assignment, result_path: Path, arti
         write_result(result_path, rejected_result(result, assignment, intake.reason, intake.message))
         return result
     level = isolation.choose(sandboxed)
-    if level == isolation.CONTAINER_UID:
-        isolation.require_private(keras_cache_file())
-        isolation.hide([assignment.root, result_path.parent, artifacts.parent, path.parent])
     result["isolation"] = level
     artifacts.mkdir(parents=True, exist_ok=True)
+    if level == isolation.CONTAINER_UID:  # no namespaces: the sandbox uids must find these closed
+        isolation.require_private(keras_cache_file())
+        result_path.parent.mkdir(parents=True, exist_ok=True)
+        isolation.hide([assignment.root, result_path.parent, artifacts.parent, path.parent])
     nbformat.write(intake.notebook, artifacts / "submission.ipynb")
     save_printed(intake.printed, artifacts / PRINTED_FILE)
 
