@@ -44,6 +44,7 @@ DISTRIBUTION = "mnist-autograder"
 ZIP_TIME = (1980, 1, 1, 0, 0, 0)  # every entry's timestamp: the same input gives the same bytes
 MNIST_URL = "https://storage.googleapis.com/tensorflow/tf-keras-datasets/mnist.npz"
 PUBLISHED = "after_published"
+BUILD_TOOLS = {"pip", "setuptools", "wheel"}  # pinned, they would fight the build's own requirements
 
 SETUP_SH = """\
 #!/usr/bin/env bash
@@ -89,7 +90,7 @@ def pinned_requirements(distribution: str = DISTRIBUTION) -> list[str]:
         if req.marker is not None and not req.marker.evaluate({"extra": ""}):
             continue
         name = req.name.lower().replace("_", "-")
-        if name in pins:
+        if name in pins or name in BUILD_TOOLS:
             continue
         try:
             pins[name] = importlib.metadata.version(req.name)
