@@ -82,6 +82,7 @@ for path in {[str(p) for p in forgeries]!r}:
         pass
 open({str(tmp_marker)!r}, "w").close()  # allowed (world-writable), but removed after the job
 subprocess.Popen("nohup sleep {DAEMON_SECONDS} >/dev/null 2>&1 &", shell=True)
+open(os.path.join({str(drop)!r}, "RAN"), "w").close()
 '''
 
 
@@ -191,6 +192,8 @@ def run_autograder(root: Path, path: str, command: list[str] | None = None) -> d
 
 
 def assert_graded_and_contained(results: dict, drop: Path, canary: Path, level: str) -> None:
+    """Graded, schema-valid, and no attack succeeded; the drop dir shows the hostile cell ran to its end
+    at the container level (bubblewrap never shows the drop dir to the notebook at all)."""
     jsonschema.validate(results, GRADESCOPE_SCHEMA)
     assert results["extra_data"]["isolation"] == level
     assert results["extra_data"]["status"] == "graded"
@@ -203,7 +206,8 @@ def assert_graded_and_contained(results: dict, drop: Path, canary: Path, level: 
     assert hidden["Integrity review"]["visibility"] == "after_published"
     assert "mlp:" in hidden["Accuracy evidence (measured by the grader)"]["output"]
     assert results["score"] == pytest.approx(sum(t["score"] for t in results["tests"]))
-    assert sorted(p.name for p in drop.iterdir()) == []  # nothing secret read, nothing forged
+    ran = [] if level == isolation.BUBBLEWRAP else ["RAN"]
+    assert sorted(p.name for p in drop.iterdir()) == ran  # nothing secret read, nothing forged
     assert list(canary.iterdir()) == []
     leftovers = [p.info["pid"] for p in psutil.process_iter(["pid", "cmdline"])
                  if DAEMON_SECONDS in " ".join(p.info["cmdline"] or [])]
