@@ -37,6 +37,7 @@ VERBS: list[tuple[str, str, str]] = [
     ("feedback", "autograder.feedback", "HTML feedback page per student and an instructor summary page"),
     ("demo", "autograder.demo", "grade the bundled example submissions end to end (gradebook + feedback)"),
     ("similarity", "autograder.similarity", "rank pairs of students by shared code, report prose and trained models"),
+    ("gradescope", "autograder.gradescope", "build a Gradescope autograder zip (setup.sh, run_autograder, hidden bundle)"),
 ]
 #: Errors that are the user's to fix: one line, exit 2, never a traceback.
 USER_ERRORS = (InputError, AssignmentError, DataError)

@@ -66,6 +66,7 @@ class Job:
     spec: SandboxSpec  # limits, uid and Keras cache shared by both sandboxes of the job
     public_tests: Path | None = None  # the template's otter tests, so grader.check() cells still run
     notebook_name: str = "notebook.ipynb"  # where the submission appears in the sandbox's home
+    confinement: Any = None  # isolation.UidConfinement: the container-uid level, where bubblewrap cannot run
     lock: Any = None  # the open, locked JOB_LOCK of a job made by create()
 
     @classmethod
@@ -131,6 +132,16 @@ class Job:
             if target is not None and not link.exists():
                 link.parent.mkdir(exist_ok=True)
                 link.symlink_to(target)
+        if self.confinement is not None:
+            self.confinement.prepare(self)
+
+    def confine(self, command: list[str], role: str) -> list[str]:
+        """An unsandboxed command as it is, or under the container level's uid for ``role`` (isolation.py)."""
+        if self.confinement is None:
+            return command
+        if role == "kernel":
+            self.confinement.stage_notebook(self.inputs / "submission.ipynb", self.notebook_name)
+        return self.confinement.argv(command, role)
 
     def unsandboxed_env(self) -> dict[str, str]:
         """Environment for --unsafe-no-sandbox: same helpers and Keras cache, no isolation."""
@@ -198,7 +209,7 @@ class SandboxedKernelManager(AsyncKernelManager):
 
     def write_connection_file(self, **kwargs: Any) -> None:
         super().write_connection_file(**kwargs)
-        if self.sandboxed:
+        if self.sandboxed or self.job.confinement is not None:
             sandbox.prepare_writable_dir(self.job.ipc, self.job.spec)
             Path(self.connection_file).chmod(0o644)  # the kernel (another uid) must read it
 
@@ -207,7 +218,7 @@ class SandboxedKernelManager(AsyncKernelManager):
                   "--IPKernelApp.exec_lines=['import autograder_inside.kernel_setup']",
                   "--HistoryManager.enabled=False"]
         if not self.sandboxed:
-            return kernel
+            return self.job.confine(kernel, "kernel")
         # The kernel cannot see the grader's PID (own PID namespace), so no parent poller.
         return sandbox.bwrap_argv(self.job.kernel_spec(), kernel, self.confinement)
 
@@ -447,7 +458,8 @@ async def _execute(nb: Any, job: Job, *, budget: float, cell_timeout: float, on_
         else:
             await km.start_kernel(stdout=log, stderr=log, cwd=str(job.root), env=job.unsandboxed_env())
         # The ipc directory is a host directory the kernel writes to: it counts as disk like the export.
-        dog = sandbox.Watchdog(km.provisioner.pid, job.spec.limits, [job.export, job.ipc],
+        private = [job.confinement.home("kernel")] if job.confinement is not None else []
+        dog = sandbox.Watchdog(km.provisioner.pid, job.spec.limits, [job.export, job.ipc, *private],
                                wall_seconds=budget + KERNEL_START_SECONDS + 30, sandboxed=sandboxed,
                                cgroup=confinement.cgroup if confinement else None)
         with dog:
@@ -478,6 +490,8 @@ async def _execute(nb: Any, job: Job, *, budget: float, cell_timeout: float, on_
         log.close()
         if confinement is not None:
             execution.containment = confinement.close()
+        if job.confinement is not None:  # nothing of the notebook may run on while the models are predicted
+            job.confinement.end_kernel(job)
     execution.seconds = round(time.monotonic() - started, 3)
     execution.notebook = nb
     return execution
@@ -511,7 +525,8 @@ class Predictor:
         if not self.sandboxed:
             command = module + [str(self.job.export), str(out)] + self.image_sets
             command = [a.replace("/inputs/", f"{self.job.inputs}/") for a in command]
-            return sandbox.Running(command, self.job.predict_spec().limits, [out], log,
+            return sandbox.Running(self.job.confine(command, "classes" if classes else "predict"),
+                                   self.job.predict_spec().limits, [out], log,
                                    env=self.job.unsandboxed_env(), sandboxed=False)
         command = module + [EXPORT_MOUNT, "/predictions"] + self.image_sets
         return sandbox.start(self.job.predict_spec(out), command, watched_dirs=[out], log_path=log)
@@ -669,6 +684,8 @@ def predict(predictor: Predictor, *, notebook_seconds: float = 0.0) -> dict[str,
 
 
 def cleanup(job: Job) -> None:
+    if job.confinement is not None:
+        job.confinement.end()
     shutil.rmtree(job.ipc, ignore_errors=True)
     shutil.rmtree(job.root, ignore_errors=True)
     if job.lock is not None:

@@ -15,7 +15,7 @@ from typing import Any
 import nbformat
 import numpy as np
 
-from autograder import __version__, execute, integrity, sandbox
+from autograder import __version__, execute, integrity, isolation, sandbox
 from autograder.accuracy import closest_confusion
 from autograder.artifacts import Evidence, load_evidence, save_evidence, stored_evidence
 from autograder.assignment import Assignment, AssignmentError
@@ -169,7 +169,7 @@ def grade_one(path: str | Path, assignment: Assignment, out_dir: str | Path, *, 
                       student=student, work_root=work_root)
 
 
-def _phase_a(notebook_in: Any, assignment: Assignment, artifacts: Path, *, sandboxed: bool,
+def _phase_a(notebook_in: Any, assignment: Assignment, artifacts: Path, *, level: str,
              work_root: str | Path | None) -> tuple[execute.Execution, Evidence]:
     """Run the notebook and the predictions in their sandboxes; return what they left, validated."""
     ex = assignment.execution
@@ -178,6 +178,9 @@ def _phase_a(notebook_in: Any, assignment: Assignment, artifacts: Path, *, sandb
     execute.remove_stale_jobs(work_root)  # left by a grader killed mid-job
     job = execute.Job.create(work_root, sandbox.SandboxSpec(limits=limits, keras_cache=keras_cache_file()),
                              public_tests=assignment.student_dir / "tests", notebook_name=assignment.student_notebook)
+    if level == isolation.CONTAINER_UID:
+        job.confinement = isolation.UidConfinement(job.spec, job.root)
+    sandboxed = level == isolation.BUBBLEWRAP  # the other levels run with the job's real paths
     predictor = None
     try:
         job.prepare()
@@ -214,19 +217,23 @@ def grade_into(path: str | Path, assignment: Assignment, result_path: Path, arti
     started = time.monotonic()
     intake = read_notebook(path, assignment)
     result = base_result(path, assignment, intake.sha256, student, sandboxed)
+    result["isolation"] = None  # nothing ran yet
     result["timings"]["intake"] = round(time.monotonic() - started, 3)
     if not intake.ok:
         write_result(result_path, rejected_result(result, assignment, intake.reason, intake.message))
         return result
-    if sandboxed:
-        sandbox.check_available()
+    level = isolation.choose(sandboxed)
+    result["isolation"] = level
     artifacts.mkdir(parents=True, exist_ok=True)
+    if level == isolation.CONTAINER_UID:  # no namespaces: the sandbox uids must find these closed
+        isolation.require_private(keras_cache_file())
+        result_path.parent.mkdir(parents=True, exist_ok=True)
+        isolation.hide([assignment.root, result_path.parent, artifacts.parent, path.parent])
     nbformat.write(intake.notebook, artifacts / "submission.ipynb")
     save_printed(intake.printed, artifacts / PRINTED_FILE)
 
     try:
-        execution, evidence = _phase_a(intake.notebook, assignment, artifacts, sandboxed=sandboxed,
-                                       work_root=work_root)
+        execution, evidence = _phase_a(intake.notebook, assignment, artifacts, level=level, work_root=work_root)
     except (sandbox.SandboxUnavailable, AssignmentError, DataError):
         raise  # the set-up is wrong, not this submission: stop the batch and say why
     except Exception as exc:  # the grader failed on this submission: one row that says so

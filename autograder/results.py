@@ -11,6 +11,8 @@ Schema (``schema_version`` 1), one JSON object per submission::
     reason           null or a reason code (see REASONS), the main thing that went wrong
     message          one short, student-facing sentence about ``reason``
     sandboxed        false only under --unsafe-no-sandbox
+    isolation        "bubblewrap" | "container-uid" (no namespaces: separate uids, see isolation.py) | "none"
+                     (--unsafe-no-sandbox) | null (intake refused it: nothing ran)
     score, max_score points after checks (overrides and late penalties live in the gradebook)
     questions        [{id, title, score, max_score, status, message, checks: [...]}]
                      check: {name, score, max_score, passed, status, message, detail}

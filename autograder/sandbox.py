@@ -147,6 +147,27 @@ def bwrap_argv(spec: SandboxSpec, command: list[str], confinement: "Confinement 
                  "--ro-bind", str(spec.keras_cache), f"{HOME}/.keras/datasets/mnist.npz"]
     for mount in spec.mounts:
         bind(mount.source, mount.target, "--bind" if mount.writable else "--ro-bind")
+    env = sandbox_env(spec)
+    for key, value in sorted(env.items()):
+        argv += ["--setenv", key, value]
+    argv += ["--chdir", HOME, "--"]
+    if os.geteuid() == 0:
+        uid = str(spec.sandbox_uid())
+        argv += ["setpriv", f"--reuid={uid}", f"--regid={uid}", "--clear-groups",
+                 "--inh-caps=-all", "--bounding-set=-all", "--no-new-privs"]
+    argv += rlimit_argv(limits) + command
+    return confinement.wrap(argv) if confinement is not None else argv
+
+
+def rlimit_argv(limits: Limits) -> list[str]:
+    """``prlimit`` with the sandbox's rlimits, ending in ``--`` (the command follows)."""
+    return ["prlimit", "--core=0", f"--fsize={limits.file_size_mb * 1024 * 1024}",
+            f"--nofile={limits.open_files}", f"--nproc={limits.processes}", "--"]
+
+
+def sandbox_env(spec: SandboxSpec) -> dict[str, str]:
+    """The whole environment of a sandboxed process (nothing of the grader's is inherited)."""
+    limits = spec.limits
     env = {
         "HOME": HOME, "PATH": f"{Path(sys.prefix) / 'bin'}:/usr/bin:/bin", "LANG": "C.UTF-8",
         "PYTHONPATH": INSIDE_MOUNT, "PYTHONHASHSEED": "0", "PYTHONDONTWRITEBYTECODE": "1",
@@ -158,16 +179,7 @@ def bwrap_argv(spec: SandboxSpec, command: list[str], confinement: "Confinement 
         if key in os.environ:
             env[key] = os.environ[key]
     env.update(spec.env)
-    for key, value in sorted(env.items()):
-        argv += ["--setenv", key, value]
-    argv += ["--chdir", HOME, "--"]
-    if os.geteuid() == 0:
-        uid = str(spec.sandbox_uid())
-        argv += ["setpriv", f"--reuid={uid}", f"--regid={uid}", "--clear-groups",
-                 "--inh-caps=-all", "--bounding-set=-all", "--no-new-privs"]
-    argv += ["prlimit", "--core=0", f"--fsize={limits.file_size_mb * 1024 * 1024}",
-             f"--nofile={limits.open_files}", f"--nproc={limits.processes}", "--"]
-    return confinement.wrap(argv + command) if confinement is not None else argv + command
+    return env
 
 
 @dataclass

@@ -1,0 +1,250 @@
+"""The Gradescope package end to end, with bubblewrap and at the container-uid level (no namespaces).
+
+One small notebook is graded per mode through ``run_autograder`` in a Gradescope-shaped temporary tree.
+The notebook also carries the attacks that matter when there are no namespaces: reading the hidden
+bundle, the submission metadata and the secret images; forging results and predictions; writing
+outside its own directory; leaving a daemon behind. What succeeds leaves a ``LEAK-*`` file in a
+world-writable drop directory (the one thing such a cell can still reach), so the test sees it.
+"""
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import stat
+import subprocess
+import sys
+import tempfile
+import zipfile
+from pathlib import Path
+
+import jsonschema
+import psutil
+import pytest
+
+from autograder import gradescope, isolation
+from autograder.assignment import load_assignment
+from tests import notebooks
+
+REPO = Path(__file__).resolve().parents[1]
+
+#: Gradescope's results.json, as documented at https://gradescope-autograders.readthedocs.io/en/latest/specs/
+#: (only documented keys; visibility values from the same page).
+VISIBILITY = {"enum": ["hidden", "after_due_date", "after_published", "visible"]}
+GRADESCOPE_SCHEMA = {
+    "type": "object", "additionalProperties": False, "required": ["tests"],
+    "properties": {
+        "score": {"type": "number"}, "execution_time": {"type": "number"}, "output": {"type": "string"},
+        "output_format": {"type": "string"}, "test_output_format": {"type": "string"},
+        "test_name_format": {"type": "string"}, "visibility": VISIBILITY, "stdout_visibility": VISIBILITY,
+        "extra_data": {"type": "object"}, "leaderboard": {"type": "array"},
+        "tests": {"type": "array", "items": {
+            "type": "object", "additionalProperties": False, "required": ["name", "score", "max_score"],
+            "properties": {
+                "score": {"type": "number"}, "max_score": {"type": "number"},
+                "status": {"enum": ["passed", "failed"]}, "name": {"type": "string"},
+                "name_format": {"type": "string"}, "number": {"type": "string"}, "output": {"type": "string"},
+                "output_format": {"type": "string"}, "tags": {"type": "array"}, "visibility": VISIBILITY,
+                "extra_data": {"type": "object"}}}},
+    },
+}
+
+DAEMON_SECONDS = "317.25"  # a marker: no process with it may outlive the grading
+SCORES: dict[str, float] = {}  # per isolation level: the same notebook must score the same
+
+
+def hostile_cell(root: Path, drop: Path, canary: Path, tmp_marker: Path) -> str:
+    secrets = [root / "source" / "assignment" / "hidden" / "evaluation_seed.txt",
+               root / "source" / "assignment" / "calibration.json", root / "source" / "mnist" / "mnist.npz",
+               root / "submission_metadata.json", root / "results", "../inputs", "../inputs/eval.npy"]
+    forgeries = [root / "results" / "results.json", canary / "written.txt", "../predictions/mlp_summary.json",
+                 "../predictions/forged.json", "../export/../forged.json"]
+    return f'''
+import os, subprocess
+def leak(name):
+    try:
+        open(os.path.join({str(drop)!r}, "LEAK-" + name.replace("/", "_")), "w").close()
+    except OSError:
+        pass
+for path in {[str(p) for p in secrets]!r}:
+    try:
+        os.listdir(path) if os.path.isdir(path) else open(path, "rb").read(16)
+        leak("read" + path)
+    except OSError:
+        pass
+for path in {[str(p) for p in forgeries]!r}:
+    try:
+        with open(path, "w") as fh:
+            fh.write('{{"score": 100}}')
+        leak("wrote" + path)
+    except OSError:
+        pass
+open({str(tmp_marker)!r}, "w").close()  # allowed (world-writable), but removed after the job
+subprocess.Popen("nohup sleep {DAEMON_SECONDS} >/dev/null 2>&1 &", shell=True)
+open(os.path.join({str(drop)!r}, "RAN"), "w").close()
+'''
+
+
+@pytest.fixture(scope="module")
+def package(small_assignment, tmp_path_factory) -> Path:
+    """The test-sized assignment's package, with the real budgets: importing TensorFlow alone can take
+    minutes on a loaded machine, and a timeout here would test nothing."""
+    where = tmp_path_factory.mktemp("package")
+    root = where / "mnist"
+    shutil.copytree(small_assignment.root, root)
+    toml = (root / "assignment.toml").read_text()
+    for key, value in {"wall_budget_seconds": 900, "cell_timeout_seconds": 600}.items():
+        toml = re.sub(rf"(?m)^{key} = \S+", f"{key} = {value}", toml)
+    (root / "assignment.toml").write_text(toml)
+    out = where / "autograder.zip"
+    gradescope.write_zip(gradescope.package_entries(load_assignment(root)), out)
+    return out
+
+
+def test_package_is_reproducible_and_holds_no_solution(small_assignment, tmp_path):
+    package, again = tmp_path / "first.zip", tmp_path / "again.zip"
+    gradescope.write_zip(gradescope.package_entries(small_assignment), package)
+    gradescope.write_zip(gradescope.package_entries(small_assignment), again)
+    assert again.read_bytes() == package.read_bytes()
+    with zipfile.ZipFile(package) as zf:
+        names = zf.namelist()
+        modes = {info.filename: info.external_attr >> 16 for info in zf.infolist()}
+        toml = zf.read("assignment/assignment.toml").decode()
+        constraints = zf.read("constraints.txt").decode().split()
+    assert names == sorted(names)
+    assert stat.S_IMODE(modes["setup.sh"]) == 0o755 and stat.S_IMODE(modes["run_autograder"]) == 0o755
+    assert not [n for n in names if n.endswith(".ipynb") or "reference_solutions" in n or "generated" in n]
+    assert "assignment/hidden/evaluation_seed.txt" in names and "mnist/mnist.npz" in names
+    assert "assignment/public/tests/q1.py" in names and "project/autograder/grade.py" in names
+    assert 'student_dir = "public"' in toml and "reference_solutions" not in toml
+    assert any(line.startswith(("tensorflow-cpu==", "tensorflow==")) for line in constraints)
+
+
+@pytest.fixture
+def where():
+    """A directory every uid can traverse, as / is for /autograder (pytest's tmp_path is root-only)."""
+    path = Path(tempfile.mkdtemp(prefix="agx-gradescope-test-", dir="/tmp"))
+    path.chmod(0o755)
+    yield path
+    shutil.rmtree(path, ignore_errors=True)
+
+
+def gradescope_root(package: Path, where: Path) -> tuple[Path, Path, Path]:
+    """/autograder as Gradescope lays it out, with the submission; plus the drop and canary dirs."""
+    root = where / "autograder"
+    with zipfile.ZipFile(package) as zf:
+        zf.extractall(root / "source")
+    shutil.copy(root / "source" / "run_autograder", root / "run_autograder")
+    (root / "run_autograder").chmod(0o755)
+    (root / "submission").mkdir()
+    (root / "submission_metadata.json").write_text(json.dumps({"users": [{"name": "Ada", "email": "a@x"}]}))
+    drop, canary = where / "drop", where / "canary"
+    drop.mkdir(), canary.mkdir()
+    drop.chmod(0o1777)
+    nb = notebooks.homework(("mlp",), extra_cells=[hostile_cell(root, drop, canary, tmp_marker(where))])
+    notebooks.write(nb, root / "submission" / "mnist_homework.ipynb")
+    return root, drop, canary
+
+
+def tmp_marker(where: Path) -> Path:
+    return Path("/tmp") / f"{where.name}-marker"
+
+
+def path_without_bwrap(where: Path) -> str:
+    """A PATH with every tool of /usr/bin and /bin except bubblewrap: namespaces unavailable."""
+    tools = where / "bin"
+    tools.mkdir()
+    for folder in (Path("/usr/bin"), Path("/bin")):
+        for tool in folder.iterdir():
+            if tool.name != "bwrap" and not (tools / tool.name).exists():
+                (tools / tool.name).symlink_to(tool)
+    return str(tools)
+
+
+def python_reachable(command: list[str], where: Path) -> list[str]:
+    """``command`` where other uids can run this Python, as in a container (Python in /usr or /usr/local).
+
+    Here the interpreter may live under /root (closed to other users): the grader then runs in a private
+    mount namespace whose /root is an open directory holding only the directory that leads to Python.
+    Student code still gets no namespace of its own: the level under test is unchanged.
+    """
+    python = Path(sys.executable).resolve()
+    if isolation.readable_by_others(python):
+        return command
+    closed = next(p for p in reversed(python.parents) if not p.stat().st_mode & stat.S_IXOTH)
+    inside = python.relative_to(closed).parts[0]
+    stand_in = where / "open-root"
+    (stand_in / inside).mkdir(parents=True)
+    stand_in.chmod(0o755)
+    script = (f'mount --bind "{closed / inside}" "{stand_in / inside}" && mount --rbind "{stand_in}" "{closed}" '
+              '&& exec "$@"')
+    return ["unshare", "--mount", "--propagation", "private", "sh", "-c", script, "sh", *command]
+
+
+def run_autograder(root: Path, path: str, command: list[str] | None = None) -> dict:
+    env = dict(os.environ, PATH=path, AUTOGRADER_GRADESCOPE_ROOT=str(root), AUTOGRADER_PYTHON=sys.executable)
+    env.pop("AUTOGRADER_MNIST_DIR", None)  # the package's own MNIST, as on Gradescope
+    done = subprocess.run(command or [str(root / "run_autograder")], cwd=REPO, env=env, capture_output=True,
+                          text=True, timeout=2400)
+    assert done.returncode == 0, done.stdout + done.stderr
+    return json.loads((root / "results" / "results.json").read_text())
+
+
+def assert_graded_and_contained(results: dict, drop: Path, canary: Path, level: str) -> None:
+    """Graded, schema-valid, and no attack succeeded; the drop dir shows the hostile cell ran to its end
+    at the container level (bubblewrap never shows the drop dir to the notebook at all)."""
+    jsonschema.validate(results, GRADESCOPE_SCHEMA)
+    assert results["extra_data"]["isolation"] == level
+    assert results["extra_data"]["status"] == "graded"
+    tests = {t["name"].split(": ")[-1]: t for t in results["tests"]}
+    assert tests["mlp_architecture"]["score"] == tests["mlp_architecture"]["max_score"] > 0
+    assert tests["mlp_accuracy"]["visibility"] == "after_published"
+    assert tests["mlp_architecture"]["visibility"] == "visible"
+    assert tests["cnn_architecture"]["score"] == 0
+    hidden = {t["name"]: t for t in results["tests"] if t["max_score"] == 0}
+    assert hidden["Integrity review"]["visibility"] == "after_published"
+    assert "mlp:" in hidden["Accuracy evidence (measured by the grader)"]["output"]
+    assert results["score"] == pytest.approx(sum(t["score"] for t in results["tests"]))
+    ran = [] if level == isolation.BUBBLEWRAP else ["RAN"]
+    assert sorted(p.name for p in drop.iterdir()) == ran  # nothing secret read, nothing forged
+    assert list(canary.iterdir()) == []
+    leftovers = [p.info["pid"] for p in psutil.process_iter(["pid", "cmdline"])
+                 if DAEMON_SECONDS in " ".join(p.info["cmdline"] or [])]
+    assert leftovers == []
+    assert not tmp_marker(drop.parent).exists()
+
+
+@pytest.mark.slow
+def test_run_autograder_with_bubblewrap(package, where):
+    if shutil.which("bwrap") is None or os.geteuid() != 0:
+        pytest.skip("needs root and bubblewrap")
+    root, drop, canary = gradescope_root(package, where)
+    results = run_autograder(root, os.environ["PATH"])
+    assert_graded_and_contained(results, drop, canary, isolation.BUBBLEWRAP)
+    SCORES[isolation.BUBBLEWRAP] = results["score"]
+
+
+@pytest.mark.slow
+def test_run_autograder_without_namespaces_uses_separate_uids(package, where):
+    if os.geteuid() != 0:
+        pytest.skip("the container-uid level needs root")
+    root, drop, canary = gradescope_root(package, where)
+    results = run_autograder(root, path_without_bwrap(where),
+                             python_reachable([str(root / "run_autograder")], where))
+    assert_graded_and_contained(results, drop, canary, isolation.CONTAINER_UID)
+    assert stat.S_IMODE((root / "source").stat().st_mode) == 0o700
+    if isolation.BUBBLEWRAP in SCORES:  # same notebook, same scores, whichever level contained it
+        assert results["score"] == SCORES[isolation.BUBBLEWRAP]
+
+
+def test_without_root_and_without_namespaces_the_grader_refuses(tmp_path):
+    if os.geteuid() != 0:
+        pytest.skip("drops to another uid to show the refusal")
+    code = ("from autograder import isolation, sandbox\n"
+            "try:\n    isolation.choose()\nexcept sandbox.SandboxUnavailable as exc:\n    print('REFUSED', exc)\n")
+    done = subprocess.run(["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", sys.executable, "-c", code],
+                          cwd=REPO, env=dict(os.environ, PATH=path_without_bwrap(tmp_path)),
+                          capture_output=True, text=True, timeout=120)
+    assert done.stdout.startswith("REFUSED"), done.stdout + done.stderr
+    assert "needs root" in done.stdout and "not running as root" in done.stdout
