@@ -72,9 +72,7 @@ def kind_of(value: object) -> str:
 def as_numeric(value: object) -> np.ndarray | None:
     """The value as a numeric ndarray, or None when it is not array-like or not numeric."""
     kind = kind_of(value)
-    if kind in ("str", "dict", "dataset", "generator"):
-        return None
-    if kind == "other" and not hasattr(type(value), "__array__"):
+    if kind in ("str", "dict", "dataset", "generator", "other"):  # "other": whatever its __array__ says
         return None
     array = _asarray(value)  # a plain ndarray even for subclasses: their overrides are not called
     return array if array.dtype.kind in "biuf" else None
@@ -99,6 +97,10 @@ def _statistics(array: np.ndarray) -> dict:
     mean = total / flat.shape[0]
     return {"min": low, "max": high, "mean": _finite(mean),
             "std": _finite(math.sqrt(max(total_sq / flat.shape[0] - mean * mean, 0.0))), "finite": True}
+
+
+def total(array: np.ndarray) -> int:
+    return int(_add.reduce(array, axis=None))
 
 
 def integer_valued(array: np.ndarray) -> bool:
