@@ -329,7 +329,12 @@ def test_probe_reads_types_not_claims():
         def __array__(self, dtype=None, copy=None):
             return np.diag(np.full(10, 1000))
 
+    class Impostor(Liar):  # claims to be an ndarray, and to come from pandas
+        __class__ = property(lambda self: np.ndarray)
+        __module__ = "pandas.core.frame"
+
     assert probe.probe(Liar()) == {"present": True, "type": "Liar", "kind": "other", "is_array": False}
+    assert isinstance(Impostor(), np.ndarray) and probe.kind_of(Impostor()) == "other"
     assert export.count_matrix(Liar()) is None
     assert probe.probe([[1, 2], [3]])["error"].startswith("ValueError")  # ragged: not an array, and says why
 
