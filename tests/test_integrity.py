@@ -100,6 +100,7 @@ def test_honest_models_are_not_flagged_as_trained_on_test(eval_acc, train_acc, h
 @pytest.mark.parametrize("eval_acc, train_acc, halves", [
     (0.9872, 0.9397, (0.77, 0.74)),  # measured: an MLP fit on the 10,000 test images for five epochs
     (0.984, 0.961, (0.903, 0.874)),  # measured: a CNN fit on them for two epochs
+    (0.9836, 0.9647, (0.907, 0.880)),  # measured: the corpus's trained_on_test variant's CNN (z 3.94)
     (1.0, 0.94, (0.81, 0.79)),  # a 1-NN lookup of the public test set
 ])
 def test_training_on_the_test_set_or_a_lookup_of_it_is_flagged(eval_acc, train_acc, halves):
