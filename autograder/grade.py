@@ -91,10 +91,11 @@ def rejected_result(result: dict[str, Any], assignment: Assignment, reason: str,
 def fixtures_for(assignment: Assignment, evidence: Evidence, notebook: Any,
                  printed: tuple[PrintedAccuracy, ...] = ()) -> dict[str, Any]:
     """The names hidden tests may ask for."""
-    labels = {name: image_set.labels.astype(np.int64) for name, image_set in evaluation_images(assignment).sets.items()}
+    images = evaluation_images(assignment)
+    labels = {name: image_set.labels.astype(np.int64) for name, image_set in images.sets.items()}
     calibration = assignment.calibration()
     models = evidence.models
-    findings = integrity.assess(models, labels, calibration)
+    findings = integrity.assess(models, labels, calibration, images.distorted.from_test)
     return {
         "assignment": assignment, "calibration": calibration, "thresholds": assignment.thresholds(calibration),
         "param_budgets": assignment.param_budgets(calibration),

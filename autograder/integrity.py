@@ -42,11 +42,15 @@ CHANCE = 0.1
 #: Relative L2 change of the trainable weights below which training did not move them (one honest epoch
 #: of Adam on 1,500 images moves them by more than 5 %).
 MIN_WEIGHT_CHANGE = 1e-3
-#: One-sided allowance for sample noise, in standard errors of the measured difference (z = 4: an honest
-#: model is flagged by noise alone about 3 times in 100,000).
-NOISE_Z = 4.0
-#: Test-set accuracy may exceed training-sample accuracy by this much beyond the references' own gap.
-TEST_GAP_FLOOR = 0.01
+#: One-sided allowance for sample noise, in standard errors of the measured difference. With the floor
+#: below, an honest model whose true gap is zero (measured honest gaps are below it) is flagged by noise
+#: alone with probability under 5e-5 at 70 % accuracy and under 1e-6 above 95 %; a CNN fit on the test set
+#: for two epochs reaches z = 3.9-4.8 (variant trained_on_test, and a second seed).
+NOISE_Z = 3.5
+#: Test-image accuracy may exceed training-image accuracy by this much beyond the references' own gap
+#: before the excess counts (measured honest gaps: -0.02 to +0.002; a CNN fit on the test set for two
+#: epochs: +0.023, and +0.029 on the distorted halves; an MLP fit on it for five: +0.047 and +0.030).
+TEST_GAP_FLOOR = 0.005
 #: On distorted digits a model is flagged when it keeps less than this share of what the references keep
 #: of their above-chance accuracy. Honest weak models keep less than strong ones (measured: about 0.70-0.78
 #: of their above-chance accuracy after one epoch on 1,500 images, 0.85-0.94 for the references), never
@@ -76,6 +80,7 @@ class HonestRange:
     """What the reference models showed over the calibration seeds, for one architecture."""
 
     test_minus_train_max: float  # largest (eval - train_sample) accuracy, clipped at 0 (honest: <= 0)
+    distorted_test_minus_train_max: float  # the same for the distorted images made from test vs training images
     retention_min: float | None  # smallest (distorted - chance) / (eval - chance); None: not calibrated
 
 
@@ -89,8 +94,11 @@ def honest_range(calibration: dict[str, Any], arch: str) -> HonestRange:
     evals, trains, distorted = (_runs(figures, k) for k in ("eval_accuracy", "train_sample_accuracy",
                                                               "distorted_accuracy"))
     gaps = [e - t for e, t in zip(evals, trains)]
+    distorted_gaps = [e - t for e, t in zip(_runs(figures, "distorted_test_accuracy"),
+                                            _runs(figures, "distorted_train_accuracy"))]
     retention = [(d - CHANCE) / (e - CHANCE) for e, d in zip(evals, distorted) if e > CHANCE]
-    return HonestRange(test_minus_train_max=max([0.0, *gaps]), retention_min=min(retention) if retention else None)
+    return HonestRange(test_minus_train_max=max([0.0, *gaps]), distorted_test_minus_train_max=max([0.0, *distorted_gaps]),
+                       retention_min=min(retention) if retention else None)
 
 
 def _standard_error(*accuracies_and_counts: tuple[float, int]) -> float:
@@ -124,21 +132,41 @@ def trained(model: ModelEvidence) -> Finding:
     return Finding(True, f"Trained by fit() for {steps} steps; its weights moved {moved:.1%}.", evidence)
 
 
-def not_trained_on_test(model: ModelEvidence, labels: dict[str, np.ndarray], honest: HonestRange) -> Finding:
+def _excess(test: float, n_test: int, train: float, n_train: int, honest_gap: float) -> tuple[float, float]:
+    """Test-image accuracy minus training-image accuracy beyond the honest gap, and its standard error."""
+    return test - train - honest_gap - TEST_GAP_FLOOR, max(_standard_error((test, n_test), (train, n_train)), 1e-9)
+
+
+def not_trained_on_test(model: ModelEvidence, labels: dict[str, np.ndarray], honest: HonestRange,
+                        distorted_from_test: np.ndarray | None = None) -> Finding:
+    """Test images vs training images, twice: ``eval`` vs ``train_sample``, and the distorted images made from
+    test vs from training images (``distorted_from_test``); the two independent excesses are combined
+    weighted by their precision (inverse variance), and flagged when their z-score passes ``NOISE_Z``."""
     test = model.accuracy("eval", labels["eval"])
     train = model.accuracy("train_sample", labels["train_sample"])
     if test is None or train is None:
         return Finding(None, "The grader has no predictions of this model on its test and training samples.",
                        {"missing": [s for s, a in (("eval", test), ("train_sample", train)) if a is None]})
-    noise = NOISE_Z * _standard_error((test, len(labels["eval"])), (train, len(labels["train_sample"])))
-    allowed = honest.test_minus_train_max + TEST_GAP_FLOOR + noise
+    excesses = [_excess(test, len(labels["eval"]), train, len(labels["train_sample"]), honest.test_minus_train_max)]
     evidence = {"eval_accuracy": _r(test), "train_sample_accuracy": _r(train), "gap": _r(test - train),
-                "allowed_gap": _r(allowed), "honest_gap_max": _r(honest.test_minus_train_max),
-                "noise_allowance": _r(noise)}
-    if test - train > allowed:
+                "honest_gap_max": _r(honest.test_minus_train_max)}
+    distorted = model.predictions.get("distorted")
+    also = ""
+    if distorted is not None and distorted_from_test is not None and 0 < distorted_from_test.sum() < len(distorted):
+        right = distorted == labels["distorted"]
+        d_test, d_train = float(right[distorted_from_test].mean()), float(right[~distorted_from_test].mean())
+        excesses.append(_excess(d_test, int(distorted_from_test.sum()), d_train, int((~distorted_from_test).sum()),
+                                honest.distorted_test_minus_train_max))
+        evidence.update(distorted_test_accuracy=_r(d_test), distorted_train_accuracy=_r(d_train),
+                        honest_distorted_gap_max=_r(honest.distorted_test_minus_train_max))
+        also = f", and on distorted test digits than on distorted training digits ({d_test:.1%} vs {d_train:.1%})"
+    weights = [1 / se ** 2 for _, se in excesses]  # independent image sets: precision-weighted mean
+    z = sum(w * excess for w, (excess, _) in zip(weights, excesses)) / math.sqrt(sum(weights))
+    evidence.update(z=round(z, 2), flag_above=NOISE_Z)
+    if z > NOISE_Z and test - train > honest.test_minus_train_max + TEST_GAP_FLOOR:
         return Finding(False, f"This model is clearly better on test images ({test:.1%}) than on training "
-                              f"images ({train:.1%}); a network trained on the training set shows the reverse. "
-                              "It looks trained on the test set, or a lookup of it.", evidence)
+                              f"images ({train:.1%}){also}; a network trained on the training set shows the "
+                              "reverse. It looks trained on the test set, or a lookup of it.", evidence)
     return Finding(True, f"As accurate on training images ({train:.1%}) as a network trained on them should be "
                          f"(test images: {test:.1%}).", evidence)
 
@@ -212,14 +240,19 @@ def distinct(model: ModelEvidence, others: dict[str, ModelEvidence]) -> Finding:
 
 # --- all rules, all models ------------------------------------------------------------------------
 
-def assess(models: dict[str, ModelEvidence], labels: dict[str, np.ndarray],
-           calibration: dict[str, Any]) -> dict[str, dict[str, Finding]]:
-    """Every rule for every model that has predictions, in ``RULES`` order."""
+def assess(models: dict[str, ModelEvidence], labels: dict[str, np.ndarray], calibration: dict[str, Any],
+           distorted_from_test: np.ndarray | None = None) -> dict[str, dict[str, Finding]]:
+    """Every rule for every model that has predictions, in ``RULES`` order.
+
+    ``distorted_from_test`` marks the distorted images made from test images (the rest come from training
+    images); without it ``not_trained_on_test`` compares the undistorted sets only.
+    """
     usable = {arch: models[arch] for arch in contract.ARCHITECTURES if arch in models and models[arch].predictions}
     findings = {}
     for arch, model in usable.items():
         honest = honest_range(calibration, arch)
-        findings[arch] = {"trained": trained(model), "not_trained_on_test": not_trained_on_test(model, labels, honest),
+        findings[arch] = {"trained": trained(model),
+                          "not_trained_on_test": not_trained_on_test(model, labels, honest, distorted_from_test),
                           "generalises": generalises(model, labels, honest), "does_the_work": does_the_work(model),
                           "distinct": distinct(model, usable)}
     return findings

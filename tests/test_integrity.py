@@ -19,6 +19,7 @@ from autograder.checks import NeedsReview, NotAssessed
 SIZES = {"public": 10_000, "eval": 5_000, "train_sample": 3_000, "distorted": 2_000}
 RNG = np.random.default_rng(0)
 LABELS = {name: RNG.integers(0, 10, n) for name, n in SIZES.items()}
+FROM_TEST = RNG.permutation(SIZES["distorted"]) < SIZES["distorted"] // 2  # half from test images, secretly mixed
 
 #: The reference models as calibration.json holds them (seed-0 figures measured by the predict helper on
 #: the committed seed's sets): eval / train_sample / distorted accuracy.
@@ -49,7 +50,7 @@ def answers(labels: np.ndarray, accuracy: float, seed: int = 1) -> np.ndarray:
 
 def model(arch: str = "mlp", *, eval_acc=0.98, train_acc=0.985, distorted_acc=0.88, public_acc=0.98,
           seed: int = 1, fit_steps: int = 400, moved: float | None = 0.3, ablated_agreement: float | None = 0.1,
-          **training) -> ModelEvidence:
+          distorted_halves: tuple[float, float] | None = None, **training) -> ModelEvidence:
     accuracies = {"public": public_acc, "eval": eval_acc, "train_sample": train_acc, "distorted": distorted_acc}
     m = ModelEvidence(arch, found=True, variable=f"{arch}_model", found_by="name",
                       training={"fit_calls": 1, "fit_steps": fit_steps, "training_steps": fit_steps,
@@ -57,6 +58,9 @@ def model(arch: str = "mlp", *, eval_acc=0.98, train_acc=0.985, distorted_acc=0.
                       summary={"layers": []},
                       predictions={name: answers(LABELS[name], acc, seed + i)
                                    for i, (name, acc) in enumerate(accuracies.items()) if acc is not None})
+    if distorted_halves is not None:  # accuracy on the distorted images made from test / from training images
+        for half, acc in zip((FROM_TEST, ~FROM_TEST), distorted_halves):
+            m.predictions["distorted"][half] = answers(LABELS["distorted"][half], acc, seed + 7)
     if ablated_agreement is not None and arch != "mlp" and "eval" in m.predictions:
         intact = m.predictions["eval"][:1000]
         m.ablated["eval"] = np.where(np.arange(1000) < ablated_agreement * 1000, intact, (intact + 1) % 10)
@@ -85,28 +89,37 @@ def test_trained_without_a_weight_fingerprint_passes_and_outside_fit_goes_to_a_p
 
 # --- not_trained_on_test --------------------------------------------------------------------------
 
-@pytest.mark.parametrize("eval_acc, train_acc", [(0.98, 0.985), (0.70, 0.68), (0.99, 0.985)])
-def test_honest_models_are_not_flagged_as_trained_on_test(eval_acc, train_acc):
-    finding = integrity.not_trained_on_test(model(eval_acc=eval_acc, train_acc=train_acc), LABELS, honest())
+@pytest.mark.parametrize("eval_acc, train_acc, halves", [
+    (0.98, 0.985, (0.88, 0.88)), (0.70, 0.68, (0.53, 0.52)), (0.99, 0.985, (0.95, 0.94)), (0.9924, 0.9923, None)])
+def test_honest_models_are_not_flagged_as_trained_on_test(eval_acc, train_acc, halves):
+    m = model(eval_acc=eval_acc, train_acc=train_acc, distorted_halves=halves)
+    finding = integrity.not_trained_on_test(m, LABELS, honest(), FROM_TEST)
     assert finding.passed is True, finding.evidence
 
 
-@pytest.mark.parametrize("eval_acc, train_acc", [(1.0, 0.975), (0.995, 0.97), (1.0, 0.95)])
-def test_training_on_the_test_set_or_a_lookup_of_it_is_flagged(eval_acc, train_acc):
-    finding = integrity.not_trained_on_test(model(eval_acc=eval_acc, train_acc=train_acc), LABELS, honest())
-    assert finding.passed is False and "test set" in finding.message
-    assert finding.evidence["gap"] > finding.evidence["allowed_gap"]
+@pytest.mark.parametrize("eval_acc, train_acc, halves", [
+    (0.9872, 0.9397, (0.77, 0.74)),  # measured: an MLP fit on the 10,000 test images for five epochs
+    (0.984, 0.961, (0.903, 0.874)),  # measured: a CNN fit on them for two epochs
+    (0.9836, 0.9647, (0.907, 0.880)),  # measured: the corpus's trained_on_test variant's CNN (z 3.94)
+    (1.0, 0.94, (0.81, 0.79)),  # a 1-NN lookup of the public test set
+])
+def test_training_on_the_test_set_or_a_lookup_of_it_is_flagged(eval_acc, train_acc, halves):
+    m = model(eval_acc=eval_acc, train_acc=train_acc, distorted_halves=halves)
+    finding = integrity.not_trained_on_test(m, LABELS, honest("cnn"), FROM_TEST)
+    assert finding.passed is False and "test set" in finding.message and "distorted test digits" in finding.message
+    assert finding.evidence["z"] > integrity.NOISE_Z
 
 
-def test_the_allowed_gap_grows_with_the_references_own_gap_and_with_noise():
+def test_the_distorted_halves_add_power_and_the_references_gap_is_allowed():
+    cnn_on_test = model(eval_acc=0.984, train_acc=0.961, distorted_halves=(0.903, 0.874))
+    alone = integrity.not_trained_on_test(cnn_on_test, LABELS, honest("cnn")).evidence["z"]
+    assert integrity.not_trained_on_test(cnn_on_test, LABELS, honest("cnn"), FROM_TEST).evidence["z"] > alone
     calibration = {"architectures": {"mlp": {"eval_accuracy": {"runs": [0.98]},
                                              "train_sample_accuracy": {"runs": [0.96]}}}}
     assert integrity.honest_range(calibration, "mlp").test_minus_train_max == pytest.approx(0.02)
     small = {name: labels[:300] for name, labels in LABELS.items()}
-    m = model(eval_acc=0.80, train_acc=0.75)
-    few = ModelEvidence("mlp", found=True, predictions={k: v[:300] for k, v in m.predictions.items()})
-    assert integrity.not_trained_on_test(few, small, honest()).evidence["noise_allowance"] > \
-        integrity.not_trained_on_test(m, LABELS, honest()).evidence["noise_allowance"]
+    few = ModelEvidence("mlp", found=True, predictions={k: v[:300] for k, v in cnn_on_test.predictions.items()})
+    assert integrity.not_trained_on_test(few, small, honest()).passed is True  # 300 images: too few to tell
 
 
 def test_missing_training_sample_predictions_are_not_measured():
@@ -136,7 +149,7 @@ def test_measured_weak_honest_models_generalise_and_were_not_trained_on_test(arc
     small = {**LABELS, "eval": LABELS["eval"][:1000]}
     m.predictions["eval"] = answers(small["eval"], eval_acc)
     assert integrity.generalises(m, small, honest(arch)).passed is True
-    assert integrity.not_trained_on_test(m, small, honest(arch)).passed is True
+    assert integrity.not_trained_on_test(m, small, honest(arch), FROM_TEST).passed is True
 
 
 def test_generalisation_without_a_calibrated_honest_range_is_not_measured():

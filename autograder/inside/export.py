@@ -52,7 +52,9 @@ import numpy as np
 
 from . import contract, fit_hook, probe
 
-_save = np.save  # bound before student code runs, like probe's references
+# kernel_setup imports this module before any student cell, so these are the real functions.
+_save = np.save
+_dump = json.dump
 _int64 = np.int64
 
 MAX_CONTAINER_ITEMS = 50
@@ -238,7 +240,7 @@ def save_model(model: Any, export_dir: str, arch: str) -> str:
     return name
 
 
-def export_model(candidate: Candidate, export_dir: str, arch: str, data: dict[str, dict]) -> dict:
+def export_model(candidate: Candidate, export_dir: str, arch: str, data: dict[str, dict], errors: list[str]) -> dict:
     model, record = candidate.model, candidate.record
     entry = {"variable": candidate.variable, "found_by": candidate.found_by,
              "class_name": probe.text(type(model).__name__), "subclassed": is_subclassed(model), "file": None,
@@ -250,8 +252,8 @@ def export_model(candidate: Candidate, export_dir: str, arch: str, data: dict[st
     if record and record.initial_weights is not None and (record.baseline == "before_fit" or record.steps > 1):
         try:
             entry["weights_moved"] = probe.weights_moved(model, record.initial_weights)
-        except Exception as exc:
-            entry["error"] = probe.text(f"weights not compared: {type(exc).__name__}: {exc}")
+        except Exception as exc:  # weights_moved stays null: "not measured", not an unusable model
+            errors.append(probe.text(f"{arch}: weights not compared: {type(exc).__name__}: {exc}"))
     try:
         entry["file"] = save_model(model, export_dir, arch)
     except Exception as exc:
@@ -417,21 +419,20 @@ def count_matrix(value: Any) -> np.ndarray | None:
     return array.astype(_int64)
 
 
-def _confusion_sources(namespace: dict) -> Iterator[tuple[str, Any]]:
-    for name, value in _public_items(namespace):
-        inner = getattr(value, "confusion_matrix", None) if type(value).__name__ == "ConfusionMatrixDisplay" else None
-        if inner is not None:
-            yield f"{name}.confusion_matrix", inner
-        else:
-            yield name, value
+def _unwrap_display(name: str, value: Any) -> tuple[str, Any]:
+    """sklearn's ConfusionMatrixDisplay holds its counts in ``.confusion_matrix``."""
+    if type(value).__name__ == "ConfusionMatrixDisplay" and getattr(value, "confusion_matrix", None) is not None:
+        return f"{name}.confusion_matrix", value.confusion_matrix
+    return name, value
 
 
 def find_confusion(namespace: dict, variable: str | None, export_dir: str, errors: list[str]) -> list[dict]:
     """The template's matrix first, then every other 10x10 count matrix; distinct ones, capped."""
     found, seen = [], set()
     sources = [(variable, namespace.get(variable), "name")] if variable and variable in namespace else []
-    sources += [(name, value, "content") for name, value in _confusion_sources(namespace) if name != variable]
-    for name, value, found_by in sources:
+    sources += [(name, value, "content") for name, value in _public_items(namespace) if name != variable]
+    for variable_name, raw, found_by in sources:
+        name, value = _unwrap_display(variable_name, raw)
         if len(found) >= contract.MAX_CONFUSION_CANDIDATES:
             break
         matrix = count_matrix(value)
@@ -445,7 +446,7 @@ def find_confusion(namespace: dict, variable: str | None, export_dir: str, error
         file = contract.CONFUSION_FILE.format(index=len(found))
         _save(os.path.join(export_dir, file), matrix, allow_pickle=False)
         found.append({"variable": probe.text(name), "found_by": found_by, "file": file,
-                      "total": int(matrix.sum())})
+                      "total": probe.total(matrix)})
     return found
 
 
@@ -482,7 +483,8 @@ def export(namespace: dict, config: dict, export_dir: str) -> dict:
     candidates = _guarded(errors, "model discovery", lambda: model_candidates(namespace, keras), [])
     chosen = _guarded(errors, "model choice", lambda: choose_models(candidates, namespace, wanted, keras), {})
     for arch, candidate in chosen.items():
-        entry = _guarded(errors, f"{arch} export", lambda: export_model(candidate, export_dir, arch, data), None)
+        entry = _guarded(errors, f"{arch} export",
+                         lambda: export_model(candidate, export_dir, arch, data, errors), None)
         if entry is not None:
             manifest["models"][arch] = entry
     manifest["candidates"] = [_candidate_row(c) for c in candidates[:contract.MAX_MODEL_CANDIDATES]]
@@ -492,4 +494,4 @@ def export(namespace: dict, config: dict, export_dir: str) -> dict:
 def run(namespace: dict, export_dir: str, config_json: str) -> None:
     manifest = export(namespace, json.loads(config_json), export_dir)
     with open(os.path.join(export_dir, contract.MANIFEST), "w") as fh:
-        json.dump(manifest, fh)
+        _dump(manifest, fh)

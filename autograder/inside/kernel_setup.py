@@ -1,6 +1,7 @@
 """Run once when the sandboxed kernel starts (IPKernelApp.exec_lines), before any student cell.
 
-Seeds and thread counts; the grader's saved numpy references (``probe``); and import hooks:
+Seeds and thread counts; the grader's own references to numpy and json functions (``probe``,
+``export``: bound on import, so patches made by student cells do not reach them); and import hooks:
 TensorFlow is configured when the student first imports it, and ``keras.Model.fit`` is wrapped by
 the grader's fit recorder (``fit_hook``) when Keras is first imported, so a notebook that never uses
 them does not pay for the import. The student's own ``keras.utils.set_random_seed`` still wins; this
@@ -14,7 +15,8 @@ import sys
 
 import numpy as np
 
-from . import fit_hook, probe  # noqa: F401  (probe: binds the real numpy functions now, before student code)
+# Imported now, before student code, so the functions they bind (numpy's, np.save, json.dump) are the real ones.
+from . import export, fit_hook, probe  # noqa: F401
 
 random.seed(0)
 np.random.seed(0)

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import inspect
 import math
+import sys
 
 import numpy as np
 
@@ -42,39 +43,40 @@ def _finite(value) -> float | None:
     return value if math.isfinite(value) else None
 
 
-def _module(value: object) -> str:
-    return getattr(type(value), "__module__", "") or ""
+def _real_types(module_name: str, attributes: tuple[str, ...]) -> tuple[type, ...]:
+    """Classes of a library the notebook imported (never imported here just to look)."""
+    module = sys.modules.get(module_name)
+    return tuple(t for t in (getattr(module, a, None) for a in attributes) if isinstance(t, type))
 
 
 def kind_of(value: object) -> str:
-    """What a value is, by type (never by what it says about itself)."""
-    if isinstance(value, (str, bytes)):
+    """What a value is, by its real type: ``type()``, never ``__class__``, ``__module__`` or what it says."""
+    cls = type(value)
+    if issubclass(cls, (str, bytes)):
         return "str"
-    if isinstance(value, _ndarray):
+    if issubclass(cls, _ndarray):
         return "array"
-    module = _module(value)
-    if module.startswith("pandas"):
+    if cls in _real_types("pandas", ("DataFrame", "Series")):  # exact: a subclass may override __array__
         return "dataframe"
-    if isinstance(value, dict):
+    if issubclass(cls, dict):
         return "dict"
-    if isinstance(value, (list, tuple)):
+    if issubclass(cls, (list, tuple)):
         return "list"
+    if issubclass(cls, _real_types("tensorflow", ("Tensor", "Variable")) + _real_types("keras", ("Variable",))
+                  + _real_types("jax", ("Array",)) + _real_types("torch", ("Tensor",))):
+        return "tensor"
     if hasattr(value, "element_spec"):  # tf.data.Dataset
         return "dataset"
     if inspect.isgenerator(value) or hasattr(value, "__next__") or any(
-            cls.__name__ in ("PyDataset", "Sequence") for cls in type(value).__mro__):
+            base.__name__ in ("PyDataset", "Sequence") for base in cls.__mro__):
         return "generator"
-    if module.startswith(("tensorflow", "keras", "jax", "torch")) and hasattr(value, "shape"):
-        return "tensor"
     return "other"
 
 
 def as_numeric(value: object) -> np.ndarray | None:
     """The value as a numeric ndarray, or None when it is not array-like or not numeric."""
     kind = kind_of(value)
-    if kind in ("str", "dict", "dataset", "generator"):
-        return None
-    if kind == "other" and not hasattr(type(value), "__array__"):
+    if kind in ("str", "dict", "dataset", "generator", "other"):  # "other": whatever its __array__ says
         return None
     array = _asarray(value)  # a plain ndarray even for subclasses: their overrides are not called
     return array if array.dtype.kind in "biuf" else None
@@ -99,6 +101,10 @@ def _statistics(array: np.ndarray) -> dict:
     mean = total / flat.shape[0]
     return {"min": low, "max": high, "mean": _finite(mean),
             "std": _finite(math.sqrt(max(total_sq / flat.shape[0] - mean * mean, 0.0))), "finite": True}
+
+
+def total(array: np.ndarray) -> int:
+    return int(_add.reduce(array, axis=None))
 
 
 def integer_valued(array: np.ndarray) -> bool:
