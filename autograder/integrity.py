@@ -56,6 +56,10 @@ TEST_GAP_FLOOR = 0.005
 #: of their above-chance accuracy after one epoch on 1,500 images, 0.85-0.94 for the references), never
 #: less than 0.7 of the references' share; a lookup that collapses keeps far less.
 GENERALISATION_SHARE = 0.5
+#: Far below the references on the test images, a model's share kept is no longer comparable with theirs
+#: (a raw-pixel SimpleRNN at 36 % kept 0.32 of it), and such a model earns no accuracy points anyway: the
+#: rule reads only models within this many points of the weakest reference.
+GENERALISATION_LEAGUE = 0.10
 #: Agreement of the ablated model with itself at or above which the zeroed layers did nothing.
 DEAD_LAYERS_AGREEMENT = 0.95
 MIN_ABLATION_IMAGES = 100
@@ -82,6 +86,7 @@ class HonestRange:
     test_minus_train_max: float  # largest (eval - train_sample) accuracy, clipped at 0 (honest: <= 0)
     distorted_test_minus_train_max: float  # the same for the distorted images made from test vs training images
     retention_min: float | None  # smallest (distorted - chance) / (eval - chance); None: not calibrated
+    eval_min: float | None  # the weakest reference's eval accuracy
 
 
 def _runs(figures: dict[str, Any], key: str) -> list[float]:
@@ -98,7 +103,7 @@ def honest_range(calibration: dict[str, Any], arch: str) -> HonestRange:
                                             _runs(figures, "distorted_train_accuracy"))]
     retention = [(d - CHANCE) / (e - CHANCE) for e, d in zip(evals, distorted) if e > CHANCE]
     return HonestRange(test_minus_train_max=max([0.0, *gaps]), distorted_test_minus_train_max=max([0.0, *distorted_gaps]),
-                       retention_min=min(retention) if retention else None)
+                       retention_min=min(retention) if retention else None, eval_min=min(evals) if evals else None)
 
 
 def _standard_error(*accuracies_and_counts: tuple[float, int]) -> float:
@@ -177,9 +182,14 @@ def generalises(model: ModelEvidence, labels: dict[str, np.ndarray], honest: Hon
     if test is None or distorted is None:
         return Finding(None, "The grader has no predictions of this model on its distorted digits.",
                        {"missing": [s for s, a in (("eval", test), ("distorted", distorted)) if a is None]})
-    if honest.retention_min is None:
+    if honest.retention_min is None or honest.eval_min is None:
         return Finding(None, "The grader has no honest reference for distorted digits (calibration).",
                        {"distorted_accuracy": _r(distorted)})
+    if test < honest.eval_min - GENERALISATION_LEAGUE:
+        return Finding(True, f"Keeps {distorted:.1%} on slightly distorted digits (at {test:.1%} on test images it "
+                             "is too far from the references for a comparison).",
+                       {"applies": False, "eval_accuracy": _r(test), "distorted_accuracy": _r(distorted),
+                        "applies_from": _r(honest.eval_min - GENERALISATION_LEAGUE)})
     retention = max(0.0, honest.retention_min)
     expected = CHANCE + retention * max(0.0, test - CHANCE)
     kept = GENERALISATION_SHARE * retention

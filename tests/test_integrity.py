@@ -152,6 +152,12 @@ def test_measured_weak_honest_models_generalise_and_were_not_trained_on_test(arc
     assert integrity.not_trained_on_test(m, small, honest(arch), FROM_TEST).passed is True
 
 
+def test_a_model_far_weaker_than_the_references_is_not_compared_with_them():
+    raw_pixel_rnn = model("simple_rnn", eval_acc=0.3596, distorted_acc=0.184)  # measured: kept 0.32 of its share
+    finding = integrity.generalises(raw_pixel_rnn, LABELS, honest("simple_rnn"))
+    assert finding.passed is True and finding.evidence["applies"] is False
+
+
 def test_generalisation_without_a_calibrated_honest_range_is_not_measured():
     finding = integrity.generalises(model(), LABELS, integrity.honest_range({"architectures": {}}, "mlp"))
     assert finding.passed is None
