@@ -78,10 +78,11 @@ def over_budget(arch: str, summary: Summary, budget: int) -> str | None:
 # --- structural rules: each message describes the model as it is ------------------------------------
 
 def ten_way_output(summary: Summary) -> tuple[bool, str]:
-    shape = summary.get("output_shape") or []
+    last = layers(summary)[-1] if layers(summary) else {}
+    # A subclassed model has no output shape of its own: its last layer's says the same.
+    shape = summary.get("output_shape") or last.get("output_shape") or ([None, last["units"]] if "units" in last else [])
     if list(shape)[-1:] != [10]:
         return False, f"the output layer should have 10 units (one per digit), not shape {shape}"
-    last = layers(summary)[-1] if layers(summary) else {}
     activation = last.get("activation")
     if activation == "softmax" or last.get("class") == "Softmax":
         return True, "10-way softmax output"

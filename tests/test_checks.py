@@ -166,8 +166,8 @@ def test_stored_evidence_round_trips_everything_a_regrade_needs(tmp_path):
 # --- architecture rules -----------------------------------------------------------------------------
 
 def summary(*layers: dict, input_shape=(None, 28, 28), output=(None, 10), params=1000, **extra) -> dict:
-    return {"input_shape": list(input_shape), "output_shape": list(output), "params": params,
-            "layers": list(layers), **extra}
+    return {"input_shape": input_shape and list(input_shape), "output_shape": output and list(output),
+            "params": params, "layers": list(layers), **extra}
 
 
 DENSE_OUT = {"class": "Dense", "units": 10, "activation": "softmax"}
@@ -210,6 +210,13 @@ def test_strided_convolutions_downsample_like_pooling():
     cnn = summary({"class": "Conv2D", "strides": [2, 2]}, {"class": "Flatten"}, DENSE_OUT)
     assert architecture.convolution_and_downsampling(cnn) == (True, "1 convolutional layer(s) (Conv2D) and "
                                                                    "1 strided convolution(s)")
+
+
+def test_a_subclassed_models_output_is_read_from_its_last_layer():
+    subclassed = summary({"class": "Conv2D"}, {"class": "MaxPooling2D"}, {"class": "Flatten"}, DENSE_OUT,
+                         input_shape=None, output=None)
+    assert architecture.ten_way_output(subclassed) == (True, "10-way softmax output")
+    assert architecture.architecture_outcome("cnn", subclassed, budget=10**6).fraction == 1.0
 
 
 def test_logits_with_a_from_logits_loss_are_accepted():
