@@ -43,14 +43,8 @@ PEAK_RSS = Path(__file__).resolve().parent / "peak_rss.py"
 OTTER_HIDDEN_TESTS = Path(__file__).resolve().parent / "otter_hidden"
 REFERENCE_NOTEBOOK = REPO / "reference_solutions" / "mnist_homework.ipynb"
 
-# Thresholds for slice-trained models (as tests/conftest.py): they change scores, never timings.
-SMALL_CALIBRATION = {
-    "schema_version": 1,
-    "note": "bench-only: thresholds for models trained on a slice for one epoch",
-    "architectures": {arch: {"test_accuracy": {"mean": 0.75, "min": 0.70},
-                             "eval_accuracy": {"mean": 0.55, "min": 0.50}}
-                      for arch in ("mlp", "cnn", "simple_rnn", "lstm", "gru")},
-}
+# Thresholds for slice-trained models, as the tests use: they change scores, never timings.
+SMALL_CALIBRATION = notebooks.SMALL_CALIBRATION
 
 TRIVIAL_SOURCE = """\
 import tensorflow as tf

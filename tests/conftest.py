@@ -25,20 +25,7 @@ def mnist():
     return load_mnist()
 
 
-#: Parameter counts of the real reference models: budgets depend on the architecture, not on training time.
-REFERENCE_PARAMS = {"mlp": 235_146, "cnn": 225_034, "simple_rnn": 21_386, "lstm": 81_674, "gru": 61_962}
-SMALL_CALIBRATION = {
-    "schema_version": 1,
-    "note": "test-only: thresholds for models trained on 1,500 images for one epoch; honest ranges as "
-            "measured for such models (test about as accurate as training images; about 70 % of the "
-            "above-chance accuracy kept on distorted digits)",
-    "architectures": {arch: {"params": params,
-                             "test_accuracy": {"mean": 0.75, "min": 0.70},
-                             "eval_accuracy": {"mean": 0.55, "min": 0.50, "runs": [0.50, 0.55, 0.60]},
-                             "train_sample_accuracy": {"runs": [0.51, 0.56, 0.61]},
-                             "distorted_accuracy": {"runs": [0.36, 0.415, 0.45]}}
-                      for arch, params in REFERENCE_PARAMS.items()},
-}
+from notebooks import SMALL_CALIBRATION  # noqa: E402  (shared with bench/)
 
 
 @pytest.fixture(scope="session")

@@ -71,7 +71,7 @@ def test_missing_calibration_names_the_command_to_run(copy):
 
 def test_bundle_hash_changes_with_what_decides_a_score(copy):
     before = load_assignment(copy).bundle_sha256()
-    edit(copy, "span = 0.15", "span = 0.2")
+    edit(copy, "span = 0.06", "span = 0.2")
     assert load_assignment(copy).bundle_sha256() != before
 
 

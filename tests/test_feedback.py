@@ -18,7 +18,7 @@ from autograder.assignment import load_assignment
 from autograder.cli import main
 from autograder.feedback import write_feedback
 
-from result_fixtures import FIXTURES, copy_results
+from result_fixtures import FIXTURES, copy_results, write
 CHROMIUM = "/usr/bin/chromium"
 WINDOW = (1200, 1600)
 
@@ -203,11 +203,11 @@ def old_notebook_pages(tmp_path_factory, assignment) -> dict[str, str]:
     result["execution"]["cells"] = cells
     result["diagnoses"] = diagnose(cells, None, LIMITS)
     result["reason"] = "cell_errors"
-    result["review"] = [{"arch": "cnn", "code": "model_lost", "variable": "lenet", "cell_number": 11,
-                         "text": "trained in the notebook, but no such model was there"},
-                        {"arch": "gru", "code": "prediction_failed", "variable": "gru_model", "cell_number": None,
-                         "text": "it could not be predicted with"}]
-    (results / "results" / "old.json").write_text(json.dumps(result))
+    result["review"] = [{"kind": "model", "arch": "cnn", "code": "model_lost", "variable": "lenet",
+                         "cell_number": 11, "text": "trained in the notebook, but no such model was there"},
+                        {"kind": "model", "arch": "gru", "code": "prediction_failed", "variable": "gru_model",
+                         "cell_number": None, "text": "it could not be predicted with"}]
+    write(results, "old", result, assignment)
     paths = write_feedback(results, results / "feedback", assignment)
     return {path.stem: path.read_text(encoding="utf-8") for path in paths}
 

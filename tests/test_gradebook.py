@@ -69,9 +69,12 @@ def test_columns_are_stable_and_totals_match_the_results(results_dir, assignment
 def test_the_review_column_lists_trained_models_that_earned_nothing(results_dir, assignment):
     result = fixture_result("a001-complete")
     result["submission"]["student_id"] = "A007"
-    result["review"] = [{"arch": "cnn", "code": "model_lost", "variable": "lenet", "cell_number": 9, "text": "x"},
-                        {"arch": "gru", "code": "prediction_failed", "variable": "gru", "cell_number": 12, "text": "y"}]
-    (results_dir / "results" / "a007-lost.json").write_text(json.dumps(result))
+    result["review"] = [{"kind": "model", "arch": "cnn", "code": "model_lost", "variable": "lenet", "cell_number": 9,
+                         "text": "x"},
+                        {"kind": "model", "arch": "gru", "code": "prediction_failed", "variable": "gru",
+                         "cell_number": 12, "text": "y"},
+                        {"kind": "needs_review", "question": "q3", "check": "cnn_accuracy", "reason": "z"}]
+    write(results_dir, "a007-lost", result, assignment)
 
     table = gradebook(results_dir, assignment)
 

@@ -46,7 +46,7 @@ def test_a_trained_model_the_grader_never_found_is_lost():
     graded = result(mlp=({"variable": "mlp_model", "error": None}, 8.0))
 
     assert lost_models(graded, TEMPLATE_NAMES) == [
-        {"arch": "cnn", "code": "model_lost", "variable": "lenet", "cell_number": 5,
+        {"kind": "model", "arch": "cnn", "code": "model_lost", "variable": "lenet", "cell_number": 5,
          "text": "trained in the notebook, but no such model was there when the notebook ended "
                  "(name reused, deleted, or kept inside a function)"}]
 

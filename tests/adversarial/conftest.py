@@ -55,7 +55,7 @@ def assignments(small_assignment, tiny_dir, tmp_path_factory) -> dict[str, Assig
 def production_assignment(repo) -> Assignment:
     """assignments/mnist as shipped: its assignment.toml limits, its calibration, its hidden set."""
     assignment = load_assignment(repo / "assignments" / "mnist")
-    grade.evaluation_set(assignment.evaluation_seed(), assignment.evaluation_size, assignment.evaluation_max_shift)
+    grade.evaluation_images(assignment)
     grade.mnist_data()
     return assignment
 
