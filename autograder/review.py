@@ -60,8 +60,9 @@ def lost_models(result: Mapping[str, Any], models: Mapping[str, str]) -> list[di
     lost = []
     for arch in contract.ARCHITECTURES:
         entry = block.get(arch) or {}
-        figures_say_trained = bool(entry.get("fit_calls") or entry.get("training_steps"))
-        found = bool(entry) and not str(entry.get("error") or "").startswith("no model found")
+        training = entry.get("training") or entry  # the grader's fit-hook figures (older results: top level)
+        figures_say_trained = bool(training.get("fit_calls") or training.get("training_steps"))
+        found = entry.get("found", bool(entry) and not str(entry.get("error") or "").startswith("no model found"))
         if arch not in scores or not (arch in trained or found or figures_say_trained):
             continue
         unassessed = any(c.get("status") in UNASSESSED for c in arch_checks(result, arch))

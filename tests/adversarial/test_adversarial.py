@@ -18,10 +18,12 @@ from autograder.results import REASONS, read_result
 from cases import CASES, Case, Context
 from containment import PeakMemory, executed_text, sandbox_processes, tree_digest
 
+from autograder.intake import PRINTED_FILE  # noqa: E402
+
 pytestmark = pytest.mark.slow
 
 ARTIFACT_NAMES = {"submission.ipynb", "executed.ipynb", "evidence.json", "predictions.npz", "kernel.log",
-                  "predict.log"}
+                  "predict.log", PRINTED_FILE}
 GRADER_MEMORY_MB = 300  # growth of the grader's own RSS while it grades one hostile notebook
 
 
