@@ -410,3 +410,11 @@ def test_plain_keeps_integers_caps_strings_and_drops_what_is_not_data():
     assert value["shape"] == [500, 28, 28] and all(type(n) is int for n in value["shape"])
     assert value["mean"] == 0.5 and value["nan"] is None and value["flag"] is True and value["huge"] is None
     assert len(value["name"]) == 200 and value["deep"] == [[[[[None]]]]]
+
+
+def test_strings_in_every_data_role_earn_no_preprocessing_points(data_tests):
+    """The numpy-patched-before-export attack: every role forged into a str; no rule may call it right."""
+    forged = {role: {"variable": role, "found_by": "name", "present": True, "type": "str", "is_array": False}
+              for role in TEMPLATE_DATA}
+    outcome = data_tests.preprocessing(forged, ARRAYS)
+    assert outcome.fraction == 0.0, outcome.detail

@@ -76,6 +76,8 @@ def _images_rules(data, roles):
             shaped = False
             problems_shape.append(f"{_named(role, probe)} has shape {probe.get('shape')}; each image should be "
                                   "28x28 (or 28x28x1, or 784)")
+    if not used:  # shapes are right only when there were images to look at
+        shaped = False
     return (scaled, problems_scale), (shaped, problems_shape), used
 
 
