@@ -784,7 +784,8 @@ INTEGRITY = [
          Expect(outputs=("LIES TOLD",), zero=QUESTIONS[1:], checks={"preprocessing": 4.0})),
     # The crafted models are never loaded, so they earn nothing: listed for the instructor's review.
     Case("forged_export_and_crafted_model_files", "integrity", notebook(FORGED_EXPORT),
-         Expect(reasons=("models_to_review",), outputs=("EXPORT REPLACED",))),
+         # Crafted files are not models the notebook trained: no review entry is owed, one is harmless.
+         Expect(reasons=(None, "models_to_review"), outputs=("EXPORT REPLACED",))),
     # One legitimate MLP, then hostile cells: the MLP is still graded, the lies earn nothing.
     Case("hostile_cells_after_a_real_model", "integrity",
          notebook(LIARS + "confusion = Liar()\n", MONKEYPATCH_BEFORE_EXPORT, INJECTION, SYS_EXIT_EARLY, AFTER_EXIT, EXPORT_NAME_COLLISIONS,
@@ -832,17 +833,18 @@ def mlp_then_report(report: str) -> Callable[[Context, Path], Path]:
 NOT_Q1 = tuple(q for q in QUESTIONS if q != "q1")
 ACCURACY_INTEGRITY = [
     Case("lookup_of_the_test_set", "ml", setup_then(lookups.LOOKUP_PLAIN),
-         Expect(zero=NOT_Q1, positive=("q1",), outputs=("LOOKUP public accuracy",)), limits="model"),
+         Expect(reasons=("models_to_review",), zero=NOT_Q1, positive=("q1",), outputs=("LOOKUP public accuracy",)), limits="model"),
     Case("lookup_relabelled_by_a_1x1_conv", "ml", setup_then(lookups.LOOKUP_AS_CNN),
-         Expect(zero=NOT_Q1, positive=("q1",), outputs=("LOOKUP public accuracy",)), limits="model"),
+         Expect(reasons=("models_to_review",), zero=NOT_Q1, positive=("q1",), outputs=("LOOKUP public accuracy",)), limits="model"),
     Case("lookup_with_dead_recurrent_branches", "ml", setup_then(lookups.LOOKUP_WITH_RECURRENT_BRANCH),
-         Expect(zero=NOT_Q1, positive=("q1",), outputs=("LOOKUP public accuracy",)), limits="model"),
+         Expect(reasons=("models_to_review",), zero=NOT_Q1, positive=("q1",), outputs=("LOOKUP public accuracy",)), limits="model"),
     # A real CNN is no SimpleRNN, LSTM or GRU because a 2-unit recurrent branch hangs off it.
     Case("cnn_with_dead_recurrent_branches", "ml", setup_then(lookups.DEAD_RECURRENT_BRANCH),
-         Expect(zero=NOT_Q1, positive=("q1",), outputs=("DEAD BRANCH GRU",)), limits="model"),
+         Expect(reasons=("models_to_review",), zero=NOT_Q1, positive=("q1",), outputs=("DEAD BRANCH GRU",)), limits="model"),
     # Fitted on x_test: its architecture is an MLP's, but its accuracy and the report's "99.9%" are not earned.
     Case("fit_on_the_test_set", "ml", setup_then(lookups.FIT_ON_TEST, report=lookups.FIT_ON_TEST_REPORT),
-         Expect(zero=("q3", "q4", "q5", "q6", "q7"), positive=("q1",), outputs=("FIT ON TEST",),
+         Expect(reasons=("models_to_review",), zero=("q3", "q4", "q5", "q6", "q7"), positive=("q1",),
+                outputs=("FIT ON TEST",),
                 checks={"mlp_accuracy": 0.0, "report_claims": 0.0}), limits="model"),
     # An honest MLP, and a claims table made to be skipped: a "(val / test)" header, rows repeated for one
     # architecture, numbers 10+ points above the model. Claims must be read anyway, and fail.
