@@ -27,6 +27,8 @@ from autograder.results import read_result
 VARIANTS_DIR = Path(__file__).resolve().parent / "fixtures" / "variants"
 KEY = tomllib.loads((VARIANTS_DIR / "ranges.toml").read_text())
 VARIANTS: dict[str, dict] = KEY["variants"]
+#: Variants whose miss is a known grader gap (variant -> the gap, as the issue it is tracked in says it).
+KNOWN_GAPS: dict[str, str] = KEY.get("known_gaps", {})
 QUESTIONS = tuple(f"q{i}" for i in range(1, 9))
 SLACK = 0.01  # scores are rounded; a range's bounds are inclusive up to this
 
@@ -185,7 +187,7 @@ def test_every_variant_scores_what_a_careful_grader_gives(graded):
     table = score_table(graded)
     if os.environ.get("VARIANTS_TABLE"):  # where to write the table too (for the team's notes)
         Path(os.environ["VARIANTS_TABLE"]).write_text(table + "\n")
-    misses = []
+    misses, known = [], []
     for name, variant in VARIANTS.items():
         result = graded.get(name)
         if result is None:
@@ -196,7 +198,9 @@ def test_every_variant_scores_what_a_careful_grader_gives(graded):
                                    *((q, variant[q]["range"], scores[q]) for q in QUESTIONS)]:
             if not expected[0] - SLACK <= got <= expected[1] + SLACK:
                 why = variant[key]["why"] if key in variant and isinstance(variant[key], dict) else ""
-                misses.append(f"{name} {key}: {got:.4g} not in {expected} ({why})")
+                (known if name in KNOWN_GAPS else misses).append(f"{name} {key}: {got:.4g} not in {expected} ({why})")
+    if known:  # grader gaps the key records (ranges.toml [known_gaps], each an open issue): shown, not hidden
+        print("known gaps:\n" + "\n".join(known))
     assert not misses, "\n".join(misses) + "\n\n" + table
 
 
