@@ -218,11 +218,11 @@ def test_one_card_per_root_cause_with_the_rest_one_click_away(old_notebook_pages
     diagnosis_cards = [card for card in cards if "<strong>" in card and "(cell " in card.split("</strong>")[1][:40]]
 
     assert len(diagnosis_cards) == 11  # the roots of test_diagnose's notebook, nothing more
-    lenet = next(card for card in diagnosis_cards if "(cell 9)" in card)
+    lenet = next(card for card in diagnosis_cards if "(cell [9])" in card)
     assert "<details>" in lenet and "and 3 later cells that depend on it</summary>" in lenet
     assert "Cell 10: lenet is used before it is defined. It uses <code>lenet</code>, which cell 9" in lenet
     assert "Cell 25: AveragePooling2D needs a pool_size in Keras 3. The same problem as in cell 9." in lenet
-    np_utils = next(card for card in diagnosis_cards if "(cell 3)" in card)
+    np_utils = next(card for card in diagnosis_cards if "(cell [3])" in card)
     assert "and 1 later cell that depends on it</summary>" in np_utils
     assert "`" not in page.split("<h2>What went wrong")[1].split("<h2>")[0]  # backticks became <code>
     assert "<code>keras.utils.to_categorical</code>" in np_utils
