@@ -843,8 +843,7 @@ ACCURACY_INTEGRITY = [
          Expect(reasons=("models_to_review",), zero=NOT_Q1, positive=("q1",), outputs=("DEAD BRANCH GRU",)), limits="model"),
     # Fitted on x_test: its architecture is an MLP's, but its accuracy and the report's "99.9%" are not earned.
     Case("fit_on_the_test_set", "ml", setup_then(lookups.FIT_ON_TEST, report=lookups.FIT_ON_TEST_REPORT),
-         Expect(reasons=("models_to_review",), zero=("q3", "q4", "q5", "q6", "q7"), positive=("q1",),
-                outputs=("FIT ON TEST",),
+         Expect(zero=("q3", "q4", "q5", "q6", "q7"), positive=("q1",), outputs=("FIT ON TEST",),
                 checks={"mlp_accuracy": 0.0, "report_claims": 0.0}), limits="model"),
     # An honest MLP, and a claims table made to be skipped: a "(val / test)" header, rows repeated for one
     # architecture, numbers 10+ points above the model. Claims must be read anyway, and fail.
@@ -853,7 +852,9 @@ ACCURACY_INTEGRITY = [
          limits="model"),
     # Strings where the data should be, numpy patched to turn them into scaled MNIST-shaped arrays.
     Case("numpy_patched_before_export", "ml", notebook(lookups.PATCHED_NUMPY),
-         Expect(outputs=("NUMPY PATCHED",), checks={"preprocessing": 0.0})),
+         # The forged probes earn nothing; the 2 points left are the validation split the grader's own fit
+         # hook saw passed to fit().
+         Expect(outputs=("NUMPY PATCHED",), checks={"preprocessing": 2.0})),
 ]
 
 
