@@ -96,7 +96,8 @@ def measure_reference_models(root: Path, models: Path, out: Path) -> None:
     command = [sys.executable, "-m", "autograder", "calibrate", "--assignment", str(root),
                "--from-models", str(models), "--out", str(staged)]
     # Run from this checkout, so the calibrate that runs is the code that will score.
-    done = subprocess.run(command, cwd=GRADER_ROOT.parent, stdout=sys.stderr)
+    done = subprocess.run(command, cwd=GRADER_ROOT.parent, capture_output=True, text=True)
+    sys.stderr.write(done.stdout + done.stderr)  # calibrate's report, beside new-term's own lines
     if done.returncode != 0 or not staged.is_file():
         staged.unlink(missing_ok=True)
         raise AssignmentError(f"`{' '.join(command[1:])}` failed (exit {done.returncode}); the previous "

@@ -550,7 +550,7 @@ def test_new_term_puts_the_previous_term_back_when_measuring_fails(course, capsy
 def test_new_term_calls_calibrate_from_models_as_documented(course, monkeypatch):
     calls = []
     monkeypatch.setattr(term.subprocess, "run",
-                        lambda command, **kw: calls.append(command) or subprocess.CompletedProcess(command, 3))
+                        lambda command, **kw: calls.append(command) or subprocess.CompletedProcess(command, 3, "", ""))
     folder = course / "assignments" / "mnist"
     with pytest.raises(term.AssignmentError, match="exit 3"):
         term.new_term(folder, folder / "reference_models")
