@@ -854,7 +854,7 @@ ACCURACY_INTEGRITY = [
     Case("numpy_patched_before_export", "ml", notebook(lookups.PATCHED_NUMPY),
          # The forged probes earn nothing; the 2 points left are the validation split the grader's own fit
          # hook saw passed to fit().
-         Expect(outputs=("NUMPY PATCHED",), checks={"preprocessing": 2.0})),
+         Expect(zero=NOT_Q1, outputs=("NUMPY PATCHED",), checks={"preprocessing": 2.0})),
 ]
 
 
