@@ -14,10 +14,17 @@ def test_every_attack_class_of_issue_12_is_a_case():
     assert all(case in CASES for case in ACCURACY_INTEGRITY)
 
 
+#: What the forged part of an attack may still keep: patched numpy forges q1's probes, but the validation
+#: split the grader's own fit hook saw passed to fit() is real evidence (2 of preprocessing's 10 points).
+KEPT_BY_HONEST_EVIDENCE = {"preprocessing": 2.0}
+
+
 def test_no_attack_may_keep_an_accuracy_point():
-    """Every model question of a lookup or dead branch must be zero; elsewhere the attacked check is capped at 0."""
+    """Every model question of a lookup or dead branch must be zero; elsewhere the attacked check is capped."""
     for case in ACCURACY_INTEGRITY:
-        zero, capped = set(case.expect.zero), {name for name, most in case.expect.checks.items() if most == 0}
+        zero = set(case.expect.zero)
+        capped = {name for name, most in case.expect.checks.items()
+                  if most <= KEPT_BY_HONEST_EVIDENCE.get(name, 0.0)}
         if "lookup" in case.name or "dead_recurrent" in case.name:
             assert set(MODEL_QUESTIONS) <= zero, case.name
         else:
