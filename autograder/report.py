@@ -214,6 +214,11 @@ class Table:
         """The architectures it gives an accuracy for."""
         return frozenset(row.architecture for row in self.rows if row.architecture and row.accuracy is not None)
 
+    @property
+    def rows_without_accuracy(self) -> frozenset[str]:
+        """The architectures it has a row for but no accuracy ("not done", "crashed", "—")."""
+        return frozenset(row.architecture for row in self.rows if row.architecture and row.accuracy is None)
+
 
 @dataclass(frozen=True)
 class Claim:
@@ -699,8 +704,8 @@ _DIFFERENCE_AFTER = re.compile(r"^\s*(?:more|less|fewer|better|worse|higher|lowe
                                re.IGNORECASE)
 # "training accuracy", "train acc", "on the training set" (but not "trained in 30 s")
 _TRAINING_ACCURACY = re.compile(r"(?<![a-z])train(?:ing)?[\s_-]*(?:acc\w*|set|data|split|loss)", re.IGNORECASE)
-_PLAUSIBLE = 0.5  # MNIST accuracies worth stating are far above chance; smaller numbers are differences
-_CHANCE = 0.1  # a printed accuracy is at least chance: a weak one-epoch model's run may print 0.42
+_PLAUSIBLE = 0.5  # without the word "accuracy", smaller numbers are more likely differences than accuracies
+_CHANCE = 0.1  # a stated or printed accuracy is at least chance: a weak one-epoch model's run may print 0.42
 
 
 def _sentences(text: str) -> list[str]:
@@ -710,18 +715,23 @@ def _sentences(text: str) -> list[str]:
 def _accuracy_numbers(sentence: str) -> list[_Number]:
     """Accuracy-like numbers in a sentence: plausible percentages, and fractions next to an accuracy word."""
     matches = list(_PERCENT.finditer(sentence))
-    if _ACCURACY_WORD.search(sentence):
+    about_accuracy = bool(_ACCURACY_WORD.search(sentence))
+    if about_accuracy:
         matches += _FRACTION.finditer(sentence)
     numbers = []
     for match in matches:
         number = _as_fraction(match)
-        if (number is not None and _PLAUSIBLE <= number.value
+        if (number is not None and _CHANCE <= number.value
                 # Look only near the number: the sentence is untrusted and may be huge.
                 and not _DIFFERENCE_BEFORE.search(sentence[max(0, match.start() - 12):match.start()])
                 and not _BOUND_BEFORE.search(sentence[max(0, match.start() - 24):match.start()])
                 and not _DIFFERENCE_AFTER.match(sentence[match.end():match.end() + 30])):
             numbers.append(number)
-    return numbers
+    # Numbers well above chance are the accuracies ("with 20% dropout the MLP reaches 97.9% accuracy"); a
+    # smaller one is read only from a sentence that says "accuracy" and states nothing higher (a one-epoch
+    # GRU's "48.3% test accuracy").
+    plausible = [n for n in numbers if n.value >= _PLAUSIBLE]
+    return plausible or (numbers if about_accuracy else [])
 
 
 def _prose_claim(sentence: str, listed: bool, block: int) -> Claim | None:
@@ -999,8 +1009,12 @@ def _points(fraction: float) -> str:
 
 
 def check_sections(analysis: ReportAnalysis, assignment: Assignment) -> Outcome:
-    """Each rubric section is there (by heading or by content) with at least its minimum number of words."""
-    problems, complete = [], 0
+    """Each rubric section is there (by heading or by content) with at least its minimum number of words.
+
+    A section shorter than its minimum earns its share in proportion to its words: a short section is
+    part of the work, not none of it.
+    """
+    problems, credit = [], 0.0
     for rubric in assignment.report_sections:
         found = analysis.section(rubric.title)
         if not found.present:
@@ -1010,30 +1024,37 @@ def check_sections(analysis: ReportAnalysis, assignment: Assignment) -> Outcome:
                 rubric.title == RESULTS and any(set(assignment.table_architectures) <= t.architectures
                                                 for t in analysis.tables if found.span[0] <= t.block < found.span[1])):
             problems.append(f"'{rubric.title}' has {found.words} words; at least {rubric.min_words} are expected")
+            credit += found.words / rubric.min_words
         else:
-            complete += 1
+            credit += 1
     total = len(assignment.report_sections)
     detail = "; ".join(f"{s.title}: {'heading ' + s.label if s.heading is not None else s.label}, {s.words} words"
                        for s in analysis.sections)
     detail += f". Headings seen: {list(analysis.headings[:30])}" + (" (input truncated)" if analysis.truncated else "")
     if not problems:
         return passed(f"All {total} report sections are present and long enough.", detail)
-    return Outcome(complete / total, f"Report sections: {'; '.join(problems)}.", detail)
+    return Outcome(credit / total, f"Report sections: {'; '.join(problems)}.", detail)
 
 
-def check_table(analysis: ReportAnalysis, assignment: Assignment) -> Outcome:
+def check_table(analysis: ReportAnalysis, assignment: Assignment,
+                not_submitted: frozenset[str] = frozenset()) -> Outcome:
     """A markdown comparison table gives a numeric accuracy for every required architecture.
 
     An architecture that only a bullet list gives an accuracy for (one item per architecture, e.g.
-    "- CNN: 99.1 %") earns ``list_table_credit`` of its share (assignment.toml [report]).
+    "- CNN: 99.1 %") earns ``list_table_credit`` of its share (assignment.toml [report]). A row that
+    honestly says a model the notebook does not have was not done or crashed is the right row for it:
+    the missing model is charged once, in its own question (``not_submitted``), not again here.
     """
-    required = assignment.table_architectures
+    honest_gaps = not_submitted & set().union(*(t.rows_without_accuracy for t in analysis.tables))
+    required = tuple(a for a in assignment.table_architectures if a not in honest_gaps)
     in_table = set().union(*(t.architectures for t in analysis.tables)) & set(required)
     in_list = {c.architecture for c in analysis.claims if c.source == "list"} & set(required) - in_table
     share = ClaimRules.from_assignment(assignment).list_table_credit
     detail = _listing([f"table {list(t.header)} (accuracy column: {t.accuracy_header!r})" for t in analysis.tables])
     if in_list:
         detail = "; ".join(filter(None, [detail, f"accuracies in a list only: {_titles(in_list)}"]))
+    if honest_gaps:
+        detail = "; ".join(filter(None, [detail, f"rows without a model, not charged here: {_titles(honest_gaps)}"]))
     missing = [a for a in required if a not in in_table | in_list]
     fraction = (len(in_table) + share * len(in_list)) / len(required)
     list_note = (f" {_titles(in_list)} {'is' if len(in_list) == 1 else 'are'} only in a list, which earns "
@@ -1045,7 +1066,10 @@ def check_table(analysis: ReportAnalysis, assignment: Assignment) -> Outcome:
         return failed("The report's table has no accuracy column (a column of test accuracies, e.g. headed "
                       "'Test accuracy').", detail)
     if not missing and not in_list:
-        return passed(f"The comparison table gives an accuracy for all {len(required)} architectures.", detail)
+        gaps = (f" (its {'row' if len(honest_gaps) == 1 else 'rows'} for {_titles(honest_gaps)}, a model the "
+                "notebook does not have, cost points only in the model's own question)" if honest_gaps else "")
+        return passed(f"The comparison table gives an accuracy for all {len(required)} architectures your "
+                      f"notebook trained{gaps}.", detail)
     message = (f"The comparison table has no numeric accuracy for: {_titles(missing)}." if missing else
                "The report gives an accuracy for every architecture, but not all in a table.")
     return Outcome(fraction, message + list_note, detail)
@@ -1054,8 +1078,9 @@ def check_table(analysis: ReportAnalysis, assignment: Assignment) -> Outcome:
 def check_insights(analysis: ReportAnalysis, assignment: Assignment, verdicts: Sequence[Verdict] = ()) -> Outcome:
     """The Insights section is substantive and compares architectures.
 
-    Half the credit is for length (in proportion, up to ``min_insight_words``), half for naming at
-    least two architectures. Insights that name an architecture whose stated accuracy is inflated (see
+    Half the credit is for naming at least two architectures, half for anything else said; both in
+    proportion to the length, up to ``min_insight_words`` (a comparison in eight words is a mention, not
+    an insight). Insights that name an architecture whose stated accuracy is inflated (see
     :func:`judge_claims`) rest on it and earn ``inflated_insights_credit`` of that.
     """
     insights = analysis.section(INSIGHTS)
@@ -1072,7 +1097,7 @@ def check_insights(analysis: ReportAnalysis, assignment: Assignment, verdicts: S
     if not compares:
         problems.append("it should compare the architectures with each other (it names "
                         f"{_titles(insights.architectures) or 'none'})")
-    fraction = 0.5 * length + 0.5 * compares
+    fraction = length * (0.5 + 0.5 * compares)
     if inflated:
         fraction *= ClaimRules.from_assignment(assignment).inflated_insights_credit
         problems.append(f"it rests on accuracies the grader could not confirm for {_titles(inflated)} "

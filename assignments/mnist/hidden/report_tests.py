@@ -16,21 +16,24 @@ from autograder.report import (ClaimRules, PrintedAccuracy, ReportAnalysis, Verd
                                check_sections, check_table, claim_limits, judge_claims)
 
 
+def _not_submitted(models: dict) -> frozenset[str]:
+    return frozenset(arch for arch, model in models.items() if not model.found)
+
+
 def _verdicts(report: ReportAnalysis, assignment: Assignment, measured: dict[str, float], models: dict,
               calibration: dict[str, Any], printed: tuple[PrintedAccuracy, ...],
               flagged: frozenset[str]) -> tuple[Verdict, ...]:
-    not_submitted = frozenset(arch for arch, model in models.items() if not model.found)
     limits = claim_limits(ClaimRules.from_assignment(assignment), calibration)
     return judge_claims(report, measured, limits, printed=printed, failed_integrity=flagged,
-                        not_submitted=not_submitted)
+                        not_submitted=_not_submitted(models))
 
 
 def report_sections(report: ReportAnalysis, assignment: Assignment) -> Outcome:
     return check_sections(report, assignment)
 
 
-def report_table(report: ReportAnalysis, assignment: Assignment) -> Outcome:
-    return check_table(report, assignment)
+def report_table(report: ReportAnalysis, assignment: Assignment, models: dict) -> Outcome:
+    return check_table(report, assignment, _not_submitted(models))
 
 
 def report_insights(report: ReportAnalysis, assignment: Assignment, measured_public_accuracy: dict[str, float],
