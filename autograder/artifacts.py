@@ -145,6 +145,7 @@ class ModelEvidence:
     class_name: str | None = None
     subclassed: bool = False
     training: dict[str, Any] = field(default_factory=dict)  # fit_calls, fit_steps, training_steps, weights_moved
+    fits: list[dict[str, Any]] = field(default_factory=list)  # its fit calls as the fit hook recorded them
     input: dict[str, Any] = field(default_factory=dict)  # what the author fed it (from the export)
     summary: dict[str, Any] | None = None  # from the prediction sandbox: class, shapes, params, layers, loss
     fed: dict[str, Any] = field(default_factory=dict)  # how the prediction sandbox fed it: scale, offset, shape, pad
@@ -191,11 +192,14 @@ def _json_object(directory: Path, name: str, problems: list[str]) -> dict[str, A
         return {}
 
 
-def _model_from_manifest(arch: str, entry: Any) -> ModelEvidence:
+def _model_from_manifest(arch: str, entry: Any, fits: list[dict[str, Any]]) -> ModelEvidence:
     model = ModelEvidence(arch)
     if not isinstance(entry, dict):
         return model
     model.found = True
+    rows = [i for i in _list(entry.get("fit_rows"))[:contract.MAX_FITS]
+            if isinstance(i, int) and not isinstance(i, bool) and 0 <= i < len(fits)]
+    model.fits = [fits[i] for i in dict.fromkeys(rows)]
     model.variable, model.found_by = text(entry.get("variable")), text(entry.get("found_by"))
     model.class_name, model.subclassed = text(entry.get("class_name")), entry.get("subclassed") is True
     model.training = {"fit_calls": count(entry.get("fit_calls")), "fit_steps": count(entry.get("fit_steps")),
@@ -251,10 +255,11 @@ def load_evidence(export_dir: Path, predictions_dir: Path, image_counts: dict[st
         manifest = {}
     problems += [f"export: {text(e)}" for e in _list(manifest.get("errors"))[:20]]
 
+    fits = [plain(f) for f in _list(manifest.get("fits"))[:contract.MAX_FITS] if isinstance(f, dict)]
     models = {}
     exported = _object(manifest.get("models"))
     for arch in contract.ARCHITECTURES:
-        model = models[arch] = _model_from_manifest(arch, exported.get(arch))
+        model = models[arch] = _model_from_manifest(arch, exported.get(arch), fits)
         if model.found and model.error is None:
             _read_predictions(model, predictions_dir, image_counts)
 
@@ -271,7 +276,6 @@ def load_evidence(export_dir: Path, predictions_dir: Path, image_counts: dict[st
 
     data = {role: plain(probe) for role, probe in _object(manifest.get("data")).items()
             if role in contract.DATA_ROLES and isinstance(probe, dict)}
-    fits = [plain(f) for f in _list(manifest.get("fits"))[:contract.MAX_FITS] if isinstance(f, dict)]
     return Evidence(models=models, data=data, validation=plain(_object(manifest.get("validation"))),
                     confusion=confusion, best_model=text(manifest.get("best_model")), fits=fits, problems=problems)
 

@@ -147,7 +147,8 @@ def load_confusion(artifacts_dir: Path, result: dict[str, Any]) -> np.ndarray | 
 
 # --- how the grader read the notebook, in words ----------------------------------------------------
 
-RULE_TITLES = {"trained": "Trained in the notebook", "not_trained_on_test": "Not trained on the test set",
+RULE_TITLES = {"trained": "Trained in the notebook", "not_fit_on_test": "Not fit on the test images",
+               "not_trained_on_test": "Not trained on the test set",
                "generalises": "Recognises new digits", "does_the_work": "Its named layers do the work",
                "distinct": "A model of its own"}
 KNOWN_SCALINGS = {(1.0, 0.0): "raw pixel values 0-255", (round(1 / 255, 6), 0.0): "pixels divided by 255",

@@ -95,7 +95,8 @@ def fixtures_for(assignment: Assignment, evidence: Evidence, notebook: Any,
     labels = {name: image_set.labels.astype(np.int64) for name, image_set in images.sets.items()}
     calibration = assignment.calibration()
     models = evidence.models
-    findings = integrity.assess(models, labels, calibration, images.distorted.from_test)
+    test_set = integrity.TestSet.of(images.public.images, labels["public"])
+    findings = integrity.assess(models, labels, calibration, test_set, images.distorted.from_test)
     return {
         "assignment": assignment, "calibration": calibration, "thresholds": assignment.thresholds(calibration),
         "param_budgets": assignment.param_budgets(calibration),

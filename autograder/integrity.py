@@ -9,6 +9,11 @@ side. The only kernel-side record used is the grader's own fit hook (``trained``
 The rules, and what honest work shows instead:
 
 ``trained``               fit() took optimizer steps and moved the weights from where they started.
+``not_fit_on_test``       no fit() call was given the MNIST test images to train on. The grader's fit hook
+                          records what each call was fed; the trusted side recognises the test set by
+                          statistics that no other set of MNIST images of its size shares. This record lives
+                          in the student's process, so it can only take points away: a notebook that hides
+                          a test-set fit from the hook still meets ``not_trained_on_test``.
 ``not_trained_on_test``   a network trained on the training images is at least about as accurate on
                           them as on test images; one trained on the test set (or a lookup of it) is
                           clearly better on test images. Flagged beyond the references' own gap plus the
@@ -35,7 +40,7 @@ import numpy as np
 from autograder.artifacts import ModelEvidence
 from autograder.inside import contract
 
-RULES = ("trained", "not_trained_on_test", "generalises", "does_the_work", "distinct")
+RULES = ("trained", "not_fit_on_test", "not_trained_on_test", "generalises", "does_the_work", "distinct")
 TITLES = contract.ARCHITECTURE_TITLES
 CHANCE = 0.1
 
@@ -65,6 +70,39 @@ DEAD_LAYERS_AGREEMENT = 0.95
 MIN_ABLATION_IMAGES = 100
 #: Ablation is only read when the intact model answers with some variety (a lookup or a network does).
 MAX_ONE_ANSWER_SHARE = 0.5
+
+
+#: Relative tolerance when recognising the test images by their pixel statistics. Float32 scaling moves them
+#: by under 1e-6; of 300 random 10,000-image samples of the training images the closest was 8e-4 away.
+TEST_SET_TOLERANCE = 1e-5
+
+
+@dataclass(frozen=True)
+class TestSet:
+    """Statistics of the MNIST test images and labels that survive any affine pixel scaling the student
+    applied (x / 255, standardisation, [-1, 1]), for plain and 32x32 zero-padded images."""
+
+    images: int
+    invariants: dict[int, tuple[float, float]]  # pixels per image -> _invariants of those pixels
+    label_mean: float
+    label_std: float
+
+    @classmethod
+    def of(cls, images: np.ndarray, labels: np.ndarray) -> TestSet:
+        """From (n, 28, 28) images; the padded statistics follow from the sums (2 zero pixels on each side)."""
+        pixels = images.astype(np.float64)
+        total, squares, low, high = pixels.sum(), np.square(pixels).sum(), pixels.min(), pixels.max()
+        invariants = {}
+        for size in (28 * 28, 32 * 32):
+            count = len(images) * size
+            mean = total / count
+            invariants[size] = _invariants(mean, math.sqrt(squares / count - mean ** 2), min(low, 0.0), max(high, 0.0))
+        return cls(len(images), invariants, float(labels.mean()), float(labels.std()))
+
+
+def _invariants(mean: float, std: float, low: float, high: float) -> tuple[float, float]:
+    """(mean - min) / std and (max - min) / std: unchanged by any increasing affine map of the pixels."""
+    return (mean - low) / std, (high - low) / std
 
 
 @dataclass(frozen=True)
@@ -135,6 +173,37 @@ def trained(model: ModelEvidence) -> Finding:
     if moved is None:
         return Finding(True, f"Trained by fit() for {steps} steps (weight change not measured).", evidence)
     return Finding(True, f"Trained by fit() for {steps} steps; its weights moved {moved:.1%}.", evidence)
+
+
+def _is_test_images(x: dict[str, Any], test_set: TestSet) -> bool:
+    shape, stats = x.get("shape"), [x.get(k) for k in ("mean", "std", "min", "max")]
+    if not (x.get("is_array") and isinstance(shape, list) and shape and shape[0] == test_set.images
+            and all(isinstance(v, (int, float)) for v in stats) and stats[1] > 0):
+        return False
+    expected = test_set.invariants.get(math.prod(d for d in shape[1:] if isinstance(d, int)))
+    return expected is not None and all(math.isclose(a, b, rel_tol=TEST_SET_TOLERANCE)
+                                        for a, b in zip(_invariants(*stats), expected))
+
+
+def _is_test_labels_or_unknown(y: dict[str, Any] | None, test_set: TestSet) -> bool:
+    """Integer labels must be the test labels; one-hot or unreadable labels leave it to the images."""
+    if not y or y.get("labels") != "int":
+        return True
+    mean, std = y.get("mean"), y.get("std")
+    return (isinstance(mean, (int, float)) and isinstance(std, (int, float))
+            and math.isclose(mean, test_set.label_mean, rel_tol=1e-9) and math.isclose(std, test_set.label_std, rel_tol=1e-6))
+
+
+def not_fit_on_test(model: ModelEvidence, test_set: TestSet) -> Finding:
+    fitted = [i for i, fit in enumerate(model.fits)
+              if _is_test_images(fit.get("x") or {}, test_set) and _is_test_labels_or_unknown(fit.get("y"), test_set)]
+    evidence = {"fit_calls_recorded": len(model.fits), "test_set_fits": fitted}
+    if fitted:
+        fit = model.fits[fitted[0]]
+        evidence.update(x_shape=(fit.get("x") or {}).get("shape"), epochs=fit.get("epochs"), steps=fit.get("steps"))
+        return Finding(False, f"fit() was given the {test_set.images:,} MNIST test images to train on; a model "
+                              "trained on the test set cannot be scored on it.", evidence)
+    return Finding(True, f"None of its {len(model.fits)} recorded fit() calls trained on the test images.", evidence)
 
 
 def _excess(test: float, n_test: int, train: float, n_train: int, honest_gap: float) -> tuple[float, float]:
@@ -251,17 +320,18 @@ def distinct(model: ModelEvidence, others: dict[str, ModelEvidence]) -> Finding:
 # --- all rules, all models ------------------------------------------------------------------------
 
 def assess(models: dict[str, ModelEvidence], labels: dict[str, np.ndarray], calibration: dict[str, Any],
-           distorted_from_test: np.ndarray | None = None) -> dict[str, dict[str, Finding]]:
+           test_set: TestSet, distorted_from_test: np.ndarray | None = None) -> dict[str, dict[str, Finding]]:
     """Every rule for every model that has predictions, in ``RULES`` order.
 
-    ``distorted_from_test`` marks the distorted images made from test images (the rest come from training
-    images); without it ``not_trained_on_test`` compares the undistorted sets only.
+    ``test_set`` describes the MNIST test images the student has; ``distorted_from_test`` marks the distorted
+    images made from test images (the rest come from training images); without it ``not_trained_on_test``
+    compares the undistorted sets only.
     """
     usable = {arch: models[arch] for arch in contract.ARCHITECTURES if arch in models and models[arch].predictions}
     findings = {}
     for arch, model in usable.items():
         honest = honest_range(calibration, arch)
-        findings[arch] = {"trained": trained(model),
+        findings[arch] = {"trained": trained(model), "not_fit_on_test": not_fit_on_test(model, test_set),
                           "not_trained_on_test": not_trained_on_test(model, labels, honest, distorted_from_test),
                           "generalises": generalises(model, labels, honest), "does_the_work": does_the_work(model),
                           "distinct": distinct(model, usable)}

@@ -105,9 +105,11 @@ def full_export(tmp_path):
     manifest = {
         "models": {"mlp": {"variable": "net", "found_by": "fit", "class_name": "Sequential", "file": "mlp.keras",
                            "fit_calls": 2, "fit_steps": 40, "training_steps": 40, "weights_moved": 0.25,
+                           "fit_rows": [0, 0, 7, -1, True, "1"],
                            "input": {"shape": [784], "mean": 33.3, "std": 78.6, "source": "fit"}},
                    "cnn": {"variable": None, "found_by": "fit", "class_name": "MyCNN", "subclassed": True,
-                           "file": "cnn.weights.h5", "fit_steps": "many", "weights_moved": float("nan")},
+                           "file": "cnn.weights.h5", "fit_steps": "many", "weights_moved": float("nan"),
+                           "fit_rows": "0"},
                    "lstm": {"variable": "lstm_model", "found_by": "name", "file": "lstm.keras"},
                    "gru": {"variable": "g", "found_by": "name", "file": None, "error": "save failed: " + "x" * 999}},
         "data": {"x_train": {"variable": "X_tr", "found_by": "content", "is_array": True, "shape": [100, 784]},
@@ -132,9 +134,11 @@ def test_manifest_v2_and_per_model_files_are_read_as_plain_validated_data(tmp_pa
     mlp, cnn, lstm, gru = (evidence.models[a] for a in ("mlp", "cnn", "lstm", "gru"))
     assert mlp.found and mlp.variable == "net" and mlp.found_by == "fit" and mlp.error is None
     assert mlp.training == {"fit_calls": 2, "fit_steps": 40, "training_steps": 40, "weights_moved": 0.25}
+    assert mlp.fits == [{"model": "net", "steps": 40}]  # its one real fit row; the others point nowhere
     assert mlp.fed == {"scale": 1.0, "offset": 0.0} and mlp.input["shape"] == [784]
     assert set(mlp.predictions) == {"eval", "public"} and mlp.ablated == {}
     assert cnn.subclassed and cnn.variable is None and cnn.training["fit_steps"] == 0  # "many" is no count
+    assert cnn.fits == []
     assert cnn.training["weights_moved"] is None and len(cnn.ablated["eval"]) == 8
     assert cnn.ablation["zeroed"] == ["conv2d"]
     assert lstm.found and "stopped" in lstm.error

@@ -78,6 +78,7 @@ def test_template_names_win_and_every_fact_is_recorded(data, tmp_path):
     assert entry["file"] == "mlp.keras" and not entry["subclassed"]
     assert keras.saving.load_model(tmp_path / contract.MODELS_DIR / "mlp.keras").count_params() == 7850
     assert entry["fit_calls"] == 1 and entry["fit_steps"] == 3 == entry["training_steps"]
+    assert entry["fit_rows"] == [0]  # its call in manifest["fits"]
     assert entry["weights_baseline"] == "before_fit" and entry["weights_moved"] > 0
     assert entry["input"]["source"] == "fit" and entry["input"]["shape"] == [28, 28]
     assert contract.input_scaling(entry["input"]["mean"], entry["input"]["std"]) == (1 / 255, 0.0)

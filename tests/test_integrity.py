@@ -15,6 +15,7 @@ from autograder.accuracy import accuracy_outcome
 from autograder.artifacts import ModelEvidence
 from autograder.assignment import Threshold
 from autograder.checks import NeedsReview, NotAssessed
+from autograder.inside import probe
 
 SIZES = {"public": 10_000, "eval": 5_000, "train_sample": 3_000, "distorted": 2_000}
 RNG = np.random.default_rng(0)
@@ -67,6 +68,13 @@ def model(arch: str = "mlp", *, eval_acc=0.98, train_acc=0.985, distorted_acc=0.
     return m
 
 
+#: A stand-in for the MNIST test images and labels (the rule reads statistics, not pixels).
+TEST_IMAGES = np.random.default_rng(4).integers(0, 256, (1_000, 28, 28)).astype(np.uint8)
+TEST_IMAGES[:, :4] = 0  # blank borders, like MNIST's
+TEST_LABELS = np.random.default_rng(5).integers(0, 10, 1_000)
+TEST_SET = integrity.TestSet.of(TEST_IMAGES, TEST_LABELS)
+
+
 def honest(arch: str = "mlp") -> integrity.HonestRange:
     return integrity.honest_range(CALIBRATION, arch)
 
@@ -85,6 +93,48 @@ def test_trained_without_a_weight_fingerprint_passes_and_outside_fit_goes_to_a_p
     assert integrity.trained(model(moved=None)).passed is True
     custom_loop = integrity.trained(model(fit_steps=0, training_steps=250))
     assert custom_loop.passed is None and "outside fit()" in custom_loop.message
+
+
+# --- not_fit_on_test ------------------------------------------------------------------------------
+
+def fitted_on(x: np.ndarray, y: np.ndarray | None) -> ModelEvidence:
+    """A model whose one fit call the kernel's own probe recorded."""
+    m = model()
+    m.fits = [{"x": probe.probe(x), "y": probe.probe(y), "epochs": 2, "steps": 32}]
+    return m
+
+
+@pytest.mark.parametrize("scaling", [
+    lambda x: x.astype(np.float32) / 255,                                     # the template's [0, 1]
+    lambda x: (x.astype(np.float32) - 33.3) / 78.6,                           # standardised
+    lambda x: x.astype(np.float32) / 127.5 - 1,                               # [-1, 1]
+    lambda x: x.reshape(len(x), 784).astype(np.float64) / 255,                # flat vectors
+    lambda x: np.pad(x.astype(np.float32) / 255, ((0, 0), (2, 2), (2, 2)))[..., None],  # LeNet's 32x32x1
+])
+def test_a_fit_on_the_test_images_is_recognised_however_they_were_scaled(scaling):
+    finding = integrity.not_fit_on_test(fitted_on(scaling(TEST_IMAGES), TEST_LABELS), TEST_SET)
+    assert finding.passed is False and "test images" in finding.message
+    assert finding.evidence["test_set_fits"] == [0] and finding.evidence["epochs"] == 2
+    one_hot = np.eye(10, dtype=np.float32)[TEST_LABELS]  # one-hot labels leave it to the images
+    assert integrity.not_fit_on_test(fitted_on(scaling(TEST_IMAGES), one_hot), TEST_SET).passed is False
+
+
+def test_fits_on_other_images_of_the_same_size_are_not_the_test_set():
+    rng = np.random.default_rng(6)
+    others = rng.integers(0, 256, TEST_IMAGES.shape).astype(np.uint8)
+    others[:, :4] = 0
+    assert integrity.not_fit_on_test(fitted_on(others / 255, TEST_LABELS), TEST_SET).passed is True
+    # The test images with one image swapped for another: a different set, however close.
+    almost = TEST_IMAGES.copy()
+    almost[0] = others[0]
+    assert integrity.not_fit_on_test(fitted_on(almost / 255, TEST_LABELS), TEST_SET).passed is True
+    # The test images fed with other labels are not the test set either (a validation set of that size?).
+    assert integrity.not_fit_on_test(fitted_on(TEST_IMAGES / 255, rng.integers(0, 10, 1_000)), TEST_SET).passed is True
+    assert integrity.not_fit_on_test(model(), TEST_SET).passed is True  # no fit recorded: nothing to say
+    # Validation data is not training data.
+    honest_fit = fitted_on(others / 255, TEST_LABELS)
+    honest_fit.fits[0]["validation_x"] = probe.probe(TEST_IMAGES / 255)
+    assert integrity.not_fit_on_test(honest_fit, TEST_SET).passed is True
 
 
 # --- not_trained_on_test --------------------------------------------------------------------------
@@ -193,7 +243,7 @@ def test_two_architectures_with_identical_answers_are_one_model():
 def test_assess_covers_every_rule_for_models_with_predictions_only():
     models = {"mlp": model("mlp"), "cnn": model("cnn", seed=5),
               "lstm": ModelEvidence("lstm", found=True, error="could not rebuild")}
-    findings = integrity.assess(models, LABELS, CALIBRATION)
+    findings = integrity.assess(models, LABELS, CALIBRATION, TEST_SET)
     assert set(findings) == {"mlp", "cnn"}
     assert all(list(rules) == list(integrity.RULES) for rules in findings.values())
     assert not integrity.flagged(findings["mlp"]) and not integrity.flagged(findings["cnn"])
@@ -209,7 +259,7 @@ MLP_SUMMARY = {"params": 100_000, "output_shape": [None, 10],
 def test_a_flagged_model_earns_no_accuracy_points_and_is_told_why():
     lookup = model(eval_acc=1.0, train_acc=0.95)
     lookup.summary = MLP_SUMMARY
-    findings = integrity.assess({"mlp": lookup}, LABELS, CALIBRATION)["mlp"]
+    findings = integrity.assess({"mlp": lookup}, LABELS, CALIBRATION, TEST_SET)["mlp"]
     outcome = accuracy_outcome(lookup, LABELS["eval"], THRESHOLD, 1_000_000, findings)
     assert outcome.fraction == 0 and "100.00%" in outcome.message and "test set" in outcome.message
 
@@ -217,14 +267,14 @@ def test_a_flagged_model_earns_no_accuracy_points_and_is_told_why():
 def test_an_honest_model_earns_its_accuracy_points():
     m = model(eval_acc=0.97)
     m.summary = MLP_SUMMARY
-    findings = integrity.assess({"mlp": m}, LABELS, CALIBRATION)["mlp"]
+    findings = integrity.assess({"mlp": m}, LABELS, CALIBRATION, TEST_SET)["mlp"]
     assert accuracy_outcome(m, LABELS["eval"], THRESHOLD, 1_000_000, findings).fraction == 1.0
 
 
 def test_what_cannot_be_judged_goes_to_a_person_never_a_silent_zero():
     m = model(fit_steps=0, training_steps=100)
     m.summary = MLP_SUMMARY
-    findings = integrity.assess({"mlp": m}, LABELS, CALIBRATION)["mlp"]
+    findings = integrity.assess({"mlp": m}, LABELS, CALIBRATION, TEST_SET)["mlp"]
     with pytest.raises(NeedsReview, match="outside fit"):
         accuracy_outcome(m, LABELS["eval"], THRESHOLD, 1_000_000, findings)
     with pytest.raises(NeedsReview, match="could not rebuild"):

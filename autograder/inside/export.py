@@ -18,6 +18,7 @@ Manifest (``contract.MANIFEST``), version 2::
          "file": str|null,          # contract.model_file(arch, subclassed) under contract.MODELS_DIR
          "training_steps": int,     # optimizer.iterations at export time
          "fit_calls": int, "fit_steps": int,       # from the fit hook: calls seen, optimizer steps in them
+         "fit_rows": [int],                        # indices into "fits" of its recorded calls
          "weights_moved": float|null,              # relative L2 change of the trainable weights since
          "weights_baseline": "before_fit"|"first_step"|null,   # ... this moment (first_step: fit built it)
          "input_shape": [int|null, ...]|null,      # model.input_shape when known
@@ -245,7 +246,8 @@ def export_model(candidate: Candidate, export_dir: str, arch: str, data: dict[st
     entry = {"variable": candidate.variable, "found_by": candidate.found_by,
              "class_name": probe.text(type(model).__name__), "subclassed": is_subclassed(model), "file": None,
              "training_steps": _iterations(model), "fit_calls": record.fit_calls if record else 0,
-             "fit_steps": record.steps if record else 0, "weights_moved": None,
+             "fit_steps": record.steps if record else 0, "fit_rows": list(record.fit_rows) if record else [],
+             "weights_moved": None,
              "weights_baseline": record.baseline if record else None, "input_shape": _input_shape(model),
              "input": input_block(candidate, data), "error": None}
     # A model fit had to build has no weights before its first step: with one step only, nothing to compare.

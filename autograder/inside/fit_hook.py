@@ -31,6 +31,7 @@ class ModelRecord:
         self.initial_weights: list | None = None
         self.baseline: str | None = None  # "before_fit", or "first_step" for a model fit had to build
         self.last_x: dict | None = None  # probe of the last array-like x it was fit on
+        self.fit_rows: list[int] = []  # indices into FITS of its recorded calls
 
 
 #: id(model) -> record, in first-fit order. Strong references, so ids stay unique.
@@ -121,6 +122,7 @@ def _after(call: dict, model: Any, steps_before: int | None, error: BaseExceptio
     if error is not None:
         call["error"] = probe.text(f"{type(error).__name__}: {error}")
     if len(FITS) < contract.MAX_FITS:
+        MODELS[id(model)].fit_rows.append(len(FITS))
         FITS.append(call)
 
 
