@@ -407,6 +407,20 @@ def test_a_count_matrix_that_matches_no_model_earns_a_quarter(data_tests):
         data_tests.confusion_matrix([], models, {"public": public})
 
 
+def test_a_matrix_that_may_be_of_a_model_the_grader_could_not_run_goes_to_a_person(data_tests):
+    public, models = confusion_setup()
+    unrun_cnn = models.pop("cnn")
+    candidates = [ConfusionCandidate("cm", "name", grid(public, unrun_cnn.predictions["public"]))]
+    models["cnn"] = ModelEvidence("cnn", found=True, variable="cnn", error="prediction stopped at its budget")
+    with pytest.raises(NeedsReview, match="could not run your CNN"):
+        data_tests.confusion_matrix(candidates, models, {"public": public})
+    with pytest.raises(NeedsReview, match="could not run your CNN"):  # no model ran at all
+        data_tests.confusion_matrix(candidates, {"cnn": models["cnn"]}, {"public": public})
+    # The matrix of a model that did run is still judged as usual.
+    mlp = [ConfusionCandidate("cm", "name", grid(public, models["mlp"].predictions["public"]))]
+    assert data_tests.confusion_matrix(mlp, models, {"public": public}).fraction > 0
+
+
 def test_plain_keeps_integers_caps_strings_and_drops_what_is_not_data():
     from autograder.artifacts import plain
     value = plain({"shape": [500, 28, 28], "mean": 0.5, "nan": float("nan"), "flag": True, "name": "x" * 999,

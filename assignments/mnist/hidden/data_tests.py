@@ -12,7 +12,7 @@ Fixtures (by parameter name): data, validation, confusion, models, labels.
 """
 from autograder.accuracy import closest_confusion
 from autograder.artifacts import FOUND_BY_WORDS
-from autograder.checks import NotAssessed, Outcome, failed
+from autograder.checks import NeedsReview, NotAssessed, Outcome, failed
 from autograder.inside import contract
 
 IMAGE_SHAPES = ([28, 28], [28, 28, 1], [784], [32, 32], [32, 32, 1])
@@ -162,7 +162,11 @@ def confusion_matrix(confusion, models, labels):
         first = confusion[0]
         return failed(f"`{first.variable}` should be a 10x10 matrix of counts, not shape {first.matrix.shape}.")
     match = closest_confusion(confusion, models, public)
+    unrun = [TITLES[arch] for arch, m in models.items() if m.found and "public" not in m.predictions]
     if match is None:
+        if unrun:
+            raise NeedsReview(f"The grader could not run your {', '.join(unrun)}, so the confusion matrix cannot be "
+                              "checked against the model it shows; a person will check it.")
         raise NotAssessed("No model could be run, so the confusion matrix cannot be checked against one.")
     accuracy = {arch: m.accuracy("public", public) for arch, m in models.items() if "public" in m.predictions}
     chosen, closest, moved = confusion[match.index], match.arch, match.moved
@@ -173,6 +177,9 @@ def confusion_matrix(confusion, models, labels):
         return Outcome(0.25, f"The confusion matrix {name} counts {total} images; it should cover all "
                              f"{len(public):,} test images.", detail)
     if moved > 0.01 * total:
+        if unrun:  # it may well be the matrix of a model the grader could not run
+            raise NeedsReview(f"The confusion matrix {name} matches none of the models the grader could run, and "
+                              f"it could not run your {', '.join(unrun)}; a person will check it.")
         return Outcome(0.25, f"The confusion matrix {name} does not match the predictions of any of your models on "
                              f"the test set ({moved} images differ from the closest, your {TITLES[closest]}).", detail)
     best = max(accuracy, key=accuracy.get)
