@@ -21,6 +21,11 @@ layers = keras.layers
 
 RAW_STATS = {"mean": contract.RAW_PIXEL_MEAN, "std": contract.RAW_PIXEL_STD}  # fed 0..255 pixels
 UNIT_STATS = {"mean": contract.RAW_PIXEL_MEAN / 255, "std": contract.RAW_PIXEL_STD / 255}  # fed pixels / 255
+# Fed pixels / 255 padded with two zeros on each side (LeNet): the same pixels, 784 of each 1,024.
+_SHARE = 784 / 1024
+PADDED_UNIT_STATS = {"mean": UNIT_STATS["mean"] * _SHARE,
+                     "std": ((UNIT_STATS["std"] ** 2 + UNIT_STATS["mean"] ** 2) * _SHARE
+                             - (UNIT_STATS["mean"] * _SHARE) ** 2) ** 0.5}
 
 
 @pytest.fixture(scope="module")
@@ -83,7 +88,7 @@ def _lenet():
 FEEDING = {  # arch: (builder, recorded input, what the author fed: images -> model input, expected "fed")
     "mlp": (_raw_pixel_mlp, {"shape": [28, 28], **RAW_STATS, "source": "fit"},
             lambda x: x.astype("float32"), {"scale": 1.0, "offset": 0.0, "shape": [28, 28], "pad": 0}),
-    "cnn": (_lenet, {"shape": [32, 32, 1], **UNIT_STATS, "source": "fit"},
+    "cnn": (_lenet, {"shape": [32, 32, 1], **PADDED_UNIT_STATS, "source": "fit"},
             lambda x: np.pad(x, ((0, 0), (2, 2), (2, 2)))[..., None].astype("float32") / 255,
             {"scale": 1 / 255, "offset": 0.0, "shape": [32, 32, 1], "pad": 2}),
     "simple_rnn": (_sequence_rnn, {"shape": [28, 28], **UNIT_STATS, "source": "probe"},

@@ -7,6 +7,7 @@ once, so the two sides cannot drift apart.
 """
 from __future__ import annotations
 
+import math
 from collections.abc import Iterable
 
 # --- architectures ----------------------------------------------------------------------------------
@@ -119,12 +120,17 @@ RAW_PIXEL_STD = 78.567
 KNOWN_SCALINGS = ((1.0, 0.0), (1 / 255, 0.0), (2 / 255, -1.0))
 
 
-def input_scaling(mean: float, std: float) -> tuple[float, float]:
+def input_scaling(mean: float, std: float, real_share: float = 1.0) -> tuple[float, float]:
     """``(scale, offset)`` with ``data ≈ scale * raw_pixels + offset``, from the data's mean and std.
 
     Any global affine preprocessing (none, ``/ 255``, ``[-1, 1]``, standardisation) is recovered from
-    the statistics of what the author fed their model; known scalings are snapped to exactly.
+    the statistics of what the author fed their model; known scalings are snapped to exactly. When only
+    ``real_share`` of the pixels are MNIST's and the rest zero padding (LeNet's 32x32: 784 of 1024), the
+    statistics are first taken back to those of the MNIST pixels alone.
     """
+    if real_share < 1:
+        mean, second_moment = mean / real_share, (std ** 2 + mean ** 2) / real_share
+        std = math.sqrt(max(second_moment - mean ** 2, 0.0))
     scale = std / RAW_PIXEL_STD if std > 0 else 1 / 255
     offset = mean - scale * RAW_PIXEL_MEAN
     for known_scale, known_offset in KNOWN_SCALINGS:

@@ -192,12 +192,22 @@ def input_shape(model, entry: dict) -> list[int]:
     raise ModelError(f"cannot feed MNIST images to a model whose input is {spec}")
 
 
+def _mnist_share(shape) -> float:
+    """The share of each image's pixels that are MNIST's, for statistics of images of ``shape`` (per sample):
+    784 of 1024 for LeNet's zero-padded 32x32, else all of them."""
+    if not isinstance(shape, list) or not shape or not all(isinstance(d, int) and d > 0 for d in shape):
+        return 1.0
+    channels = shape[-1] if len(shape) == 3 else 1
+    pixels = int(np.prod(shape)) // channels
+    return MNIST_SIDE * MNIST_SIDE / pixels if pixels > MNIST_SIDE * MNIST_SIDE else 1.0
+
+
 def feeding(model, entry: dict) -> dict:
     """How this model is fed: ``scale * pixels + offset``, padded by ``pad`` pixels, reshaped to ``shape``."""
     pixels = entry.get("input") or {}
     mean, std = pixels.get("mean"), pixels.get("std")
     if isinstance(mean, (int, float)) and isinstance(std, (int, float)) and std > 0:
-        scale, offset = contract.input_scaling(float(mean), float(std))
+        scale, offset = contract.input_scaling(float(mean), float(std), _mnist_share(pixels.get("shape")))
         source = pixels.get("source") if pixels.get("source") in ("fit", "probe") else "probe"
     else:
         scale, offset, source = 1 / 255, 0.0, "default"
