@@ -174,11 +174,11 @@ def _phase_a(notebook_in: Any, assignment: Assignment, artifacts: Path, *, level
              work_root: str | Path | None) -> tuple[execute.Execution, Evidence]:
     """Run the notebook and the predictions in their sandboxes; return what they left, validated."""
     ex = assignment.execution
-    limits = sandbox.Limits(memory_mb=ex.memory_mb, wall_seconds=ex.wall_budget_seconds + execute.EXPORT_SECONDS,
-                            threads=ex.threads)
+    limits = sandbox.Limits.from_execution(ex, wall_seconds=ex.wall_budget_seconds + ex.export_seconds)
     execute.remove_stale_jobs(work_root)  # left by a grader killed mid-job
     job = execute.Job.create(work_root, sandbox.SandboxSpec(limits=limits, keras_cache=keras_cache_file()),
-                             public_tests=assignment.student_dir / "tests", notebook_name=assignment.student_notebook)
+                             public_tests=assignment.student_dir / "tests", notebook_name=assignment.student_notebook,
+                             config=ex)
     if level == isolation.CONTAINER_UID:
         job.confinement = isolation.UidConfinement(job.spec, job.root)
     sandboxed = level == isolation.BUBBLEWRAP  # the other levels run with the job's real paths
