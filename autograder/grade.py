@@ -1,6 +1,6 @@
 """Grade one submission: intake -> sandboxed run (Phase A) -> evidence -> hidden tests (Phase B) -> result.
 
-``grade_one`` writes ``OUT/result.json`` (schema in :mod:`autograder.results`) and ``OUT/artifacts/``:
+``grade_one`` writes ``OUT/result.json`` (schema: ``autograder/schemas/result.schema.json``) and ``OUT/artifacts/``:
 the sanitized submission, the executed notebook (outputs capped), the validated evidence that regrading
 re-scores without running anything, and the logs.
 """
@@ -69,8 +69,8 @@ def base_result(path: Path, assignment: Assignment, sha256: str | None, student:
                            "root": str(assignment.root)},
             "status": "graded", "reason": None, "message": "", "sandboxed": sandboxed,
             "score": 0.0, "max_score": assignment.max_score, "questions": [], "models": {}, "data": {},
-            "integrity": {}, "review": [],
-            "execution": None, "diagnoses": [], "timings": {},
+            "integrity": {}, "review": [], "isolation": None,  # None: nothing ran (yet)
+            "execution": None, "diagnoses": [], "notes": [], "export_errors": [], "timings": {},
             "grader": {"version": __version__,
                        "graded_at": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")}}
 
@@ -218,7 +218,6 @@ def grade_into(path: str | Path, assignment: Assignment, result_path: Path, arti
     started = time.monotonic()
     intake = read_notebook(path, assignment)
     result = base_result(path, assignment, intake.sha256, student, sandboxed)
-    result["isolation"] = None  # nothing ran yet
     result["timings"]["intake"] = round(time.monotonic() - started, 3)
     if not intake.ok:
         write_result(result_path, rejected_result(result, assignment, intake.reason, intake.message))
@@ -255,6 +254,7 @@ def grade_into(path: str | Path, assignment: Assignment, result_path: Path, arti
         "budget": ex.wall_budget_seconds, "cell_timeout": ex.cell_timeout_seconds, "limit_mb": ex.memory_mb},
         table=load_table(instructor_table) if instructor_table.is_file() else None)
     result["notes"] = intake.notes + evidence.problems
+    result["export_errors"] = evidence.export_errors  # what the export step itself reported: untrusted text
     result["timings"].update(execution.timings, predict=execution.predict.get("seconds", 0.0),
                              checks=round(time.monotonic() - checks_started, 3),
                              total=round(time.monotonic() - started, 3))
