@@ -102,3 +102,11 @@ def test_sandbox_limits_come_from_the_execution_table(copy):
     limits = sandbox.Limits.from_execution(load_assignment(copy).execution, wall_seconds=7)
     assert (limits.home_mb, limits.processes, limits.threads, limits.wall_seconds) == (64, 99, 3, 7)
     assert (limits.export_mb, limits.file_size_mb) == (1024, 512)
+
+
+def test_the_schema_knows_every_execution_key_and_architecture_the_code_does():
+    """The schema and the code name the same keys: a new limit cannot be added to one and not the other."""
+    from autograder.assignment import SCHEMA_FILE, Execution
+    schema = json.loads(SCHEMA_FILE.read_text())
+    assert set(schema["properties"]["execution"]["properties"]) == {f.name for f in dataclasses.fields(Execution)}
+    assert tuple(schema["properties"]["models"]["required"]) == ARCHITECTURES
