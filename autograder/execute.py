@@ -92,7 +92,8 @@ class Job:
         No Keras MNIST cache (its labels would sit beside the images), the assignment's fixed thread count,
         and a wall clock of its own: :func:`predict` bounds each model and the whole run.
         """
-        return replace(self.spec, keras_cache=None, limits=replace(self.spec.limits, wall_seconds=self.config.predict_max_seconds),
+        limits = replace(self.spec.limits, wall_seconds=self.config.predict_max_seconds)
+        return replace(self.spec, keras_cache=None, limits=limits,
                        mounts=[Mount(self.export, EXPORT_MOUNT), Mount(self.inputs, "/inputs"),
                                Mount(out_dir or self.predictions, "/predictions", writable=True)])
 
@@ -457,8 +458,9 @@ async def _execute(nb: Any, job: Job, *, budget: float, cell_timeout: float, on_
             await km.start_kernel(stdout=log, stderr=log, cwd=str(job.root), env=job.unsandboxed_env())
         # The ipc directory is a host directory the kernel writes to: it counts as disk like the export.
         private = [job.confinement.home("kernel")] if job.confinement is not None else []
+        config = job.config
         dog = sandbox.Watchdog(km.provisioner.pid, job.spec.limits, [job.export, job.ipc, *private],
-                               wall_seconds=budget + job.config.kernel_start_seconds + job.config.watchdog_grace_seconds,
+                               wall_seconds=budget + config.kernel_start_seconds + config.watchdog_grace_seconds,
                                sandboxed=sandboxed,
                                cgroup=confinement.cgroup if confinement else None)
         with dog:
@@ -466,7 +468,7 @@ async def _execute(nb: Any, job: Job, *, budget: float, cell_timeout: float, on_
             kc.start_channels()
             kc.allow_stdin = False  # input() raises at once instead of hanging (after start_channels)
             try:
-                await kc.wait_for_ready(timeout=job.config.kernel_start_seconds)
+                await kc.wait_for_ready(timeout=config.kernel_start_seconds)
             except RuntimeError:
                 execution.stopped = dog.stopped or "kernel_died"
             else:
