@@ -28,6 +28,8 @@ from autograder.inside import contract
 
 EVIDENCE_JSON = "evidence.json"
 EVIDENCE_ARRAYS = "predictions.npz"
+#: The export's own error messages kept (each capped at contract.MAX_TEXT): untrusted text for the TA, never a verdict.
+MAX_EXPORT_ERRORS = 20
 
 
 #: How the export found a model or a data role (its ``found_by``), in words for feedback and messages.
@@ -177,7 +179,8 @@ class Evidence:
     confusion: list[ConfusionCandidate]
     best_model: str | None
     fits: list[dict[str, Any]]
-    problems: list[str]  # TA-facing notes: rejected files and the export's own errors
+    problems: list[str]  # TA-facing notes: exported files that were rejected
+    export_errors: list[str] = field(default_factory=list)  # the manifest's ``errors``: the export's own, untrusted
 
 
 def _json_object(directory: Path, name: str, problems: list[str]) -> dict[str, Any]:
@@ -253,7 +256,7 @@ def load_evidence(export_dir: Path, predictions_dir: Path, image_counts: dict[st
     if manifest and manifest.get("version") != contract.MANIFEST_VERSION:
         problems.append(f"export: manifest version {text(manifest.get('version'), 20)} is not {contract.MANIFEST_VERSION}")
         manifest = {}
-    problems += [f"export: {text(e)}" for e in _list(manifest.get("errors"))[:20]]
+    export_errors = [text(e) for e in _list(manifest.get("errors"))[:MAX_EXPORT_ERRORS]]
 
     fits = [plain(f) for f in _list(manifest.get("fits"))[:contract.MAX_FITS] if isinstance(f, dict)]
     models = {}
@@ -277,7 +280,8 @@ def load_evidence(export_dir: Path, predictions_dir: Path, image_counts: dict[st
     data = {role: plain(probe) for role, probe in _object(manifest.get("data")).items()
             if role in contract.DATA_ROLES and isinstance(probe, dict)}
     return Evidence(models=models, data=data, validation=plain(_object(manifest.get("validation"))),
-                    confusion=confusion, best_model=text(manifest.get("best_model")), fits=fits, problems=problems)
+                    confusion=confusion, best_model=text(manifest.get("best_model")), fits=fits, problems=problems,
+                    export_errors=export_errors)
 
 
 # --- stored evidence, for regrading without running anything ------------------------------------------
@@ -297,7 +301,8 @@ def save_evidence(evidence: Evidence, directory: Path) -> None:
     np.savez_compressed(directory / EVIDENCE_ARRAYS, **arrays)
     payload = {"models": models, "data": evidence.data, "validation": evidence.validation,
                "confusion": [{"variable": c.variable, "found_by": c.found_by} for c in evidence.confusion],
-               "best_model": evidence.best_model, "fits": evidence.fits, "problems": evidence.problems}
+               "best_model": evidence.best_model, "fits": evidence.fits, "problems": evidence.problems,
+               "export_errors": evidence.export_errors}
     (directory / EVIDENCE_JSON).write_text(json.dumps(payload, sort_keys=True))
 
 
@@ -314,4 +319,5 @@ def stored_evidence(directory: Path) -> Evidence:
     confusion = [ConfusionCandidate(c["variable"], c["found_by"], arrays[f"confusion.{i}"])
                  for i, c in enumerate(payload["confusion"])]
     return Evidence(models=models, data=payload["data"], validation=payload["validation"], confusion=confusion,
-                    best_model=payload["best_model"], fits=payload["fits"], problems=payload["problems"])
+                    best_model=payload["best_model"], fits=payload["fits"], problems=payload["problems"],
+                    export_errors=payload["export_errors"])

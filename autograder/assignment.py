@@ -1,16 +1,22 @@
 """Load and validate an assignment directory (``assignment.toml`` + calibration + hidden tests).
 
-A bad file fails fast with an ``AssignmentError`` naming the key, e.g.
-``assignment.toml: questions[2].checks[0].points: expected a number, got 'ten'``.
+The file is checked against ``schemas/assignment.schema.json``; a bad file fails fast with an
+``AssignmentError`` naming the key, e.g.
+``assignment.toml: questions[2].checks[0].points: expected a number, got 'ten'``. Defaults of optional
+keys live here (:class:`Execution` and :func:`load_assignment`) and are documented in the shipped
+``assignments/mnist/assignment.toml``.
 """
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+
+import jsonschema
 
 ARCHITECTURES = ("mlp", "cnn", "simple_rnn", "lstm", "gru")
 #: The grader's own code that turns stored evidence into points (Phase B). It is part of the bundle
@@ -57,13 +63,26 @@ class ReportSection:
 
 @dataclass(frozen=True)
 class Execution:
-    wall_budget_seconds: float = 600
-    cell_timeout_seconds: float = 420
-    memory_mb: int = 4096
-    on_error: str = "continue"
-    max_submission_mb: float = 25
-    max_output_mb: float = 2
-    threads: int = 2  # TensorFlow/BLAS threads per notebook: fixed, so scores do not depend on -j
+    """The ``[execution]`` table: budgets and limits of the sandboxed run. These defaults are the only ones
+    (sandbox.Limits takes its own from here); assignments/mnist/assignment.toml documents each key."""
+
+    wall_budget_seconds: float = 600  # the whole notebook
+    cell_timeout_seconds: float = 420  # any one cell
+    memory_mb: int = 4096  # everything a sandbox starts, tmpfs files included
+    on_error: str = "continue"  # or "stop" at the first failing cell
+    max_submission_mb: float = 25  # checked before the file is parsed
+    max_output_mb: float = 2  # outputs kept per notebook; the rest is dropped while streaming
+    threads: int = 2  # TensorFlow/BLAS threads per sandbox: fixed, so scores do not depend on -j
+    export_seconds: float = 120  # the export step, even when the student's budget ran out
+    kernel_start_seconds: float = 60  # for the kernel to answer its first message
+    watchdog_grace_seconds: float = 30  # the kernel's hard kill comes this long after budget + start,
+    # so the softer stops (cell timeout, interrupt, end of budget) act first and the export still runs
+    predict_model_seconds: float = 120  # one model's predictions on every image set
+    predict_max_seconds: float = 600  # all models of one notebook, whatever its own budget left
+    home_mb: int = 1024  # the sandbox's private tmpfs home and /tmp, each
+    export_mb: int = 1024  # disk a job may fill in the directories it writes back
+    file_size_mb: int = 512  # any one file written (RLIMIT_FSIZE)
+    processes: int = 512  # pids.max and RLIMIT_NPROC: counts threads, and TensorFlow starts dozens
 
 
 @dataclass(frozen=True)
@@ -173,26 +192,53 @@ class Assignment:
         return digest.hexdigest()
 
 
-def _get(table: dict, key: str, kind: type | tuple, where: str, default: Any = ...) -> Any:
-    if key not in table:
-        if default is ...:
-            raise AssignmentError(f"assignment.toml: {where}{key}: missing")
-        return default
-    value = table[key]
-    kinds = kind if isinstance(kind, tuple) else (kind,)
-    if isinstance(value, bool) and bool not in kinds or not isinstance(value, kinds):
-        names = " or ".join(k.__name__ for k in kinds).replace("float", "number")
-        raise AssignmentError(f"assignment.toml: {where}{key}: expected {names}, got {value!r}")
-    return value
+SCHEMA_FILE = Path(__file__).resolve().parent / "schemas" / "assignment.schema.json"
+_TYPE_NAMES = {"number": "a number", "integer": "an integer", "string": "a string", "array": "a list",
+               "object": "a table", "boolean": "true or false"}
 
 
-def _known_keys(table: dict, allowed: set[str], where: str) -> None:
-    unknown = sorted(set(table) - allowed)
-    if unknown:
-        raise AssignmentError(f"assignment.toml: {where}{unknown[0]}: unknown key (allowed: {sorted(allowed)})")
+@functools.lru_cache(maxsize=1)
+def _validator() -> jsonschema.Draft202012Validator:
+    return jsonschema.Draft202012Validator(json.loads(SCHEMA_FILE.read_text()))
 
 
-NUMBER = (int, float)
+def _key_path(path: Any) -> str:
+    """``questions[2].checks[0].points`` from the error's path."""
+    out = ""
+    for part in path:
+        out += f"[{part}]" if isinstance(part, int) else f".{part}" if out else str(part)
+    return out
+
+
+def _schema_problem(error: jsonschema.ValidationError) -> str:
+    """One line naming the key and what is wrong with it."""
+    where, value, rule = _key_path(error.absolute_path), error.instance, error.validator_value
+    if error.validator == "required":
+        missing = next(key for key in rule if key not in value)
+        return f"{where + '.' if where else ''}{missing}: missing"
+    if error.validator == "additionalProperties":
+        allowed = sorted(error.schema.get("properties", {}))
+        unknown = sorted(set(value) - set(allowed))[0]
+        return f"{where + '.' if where else ''}{unknown}: unknown key (allowed: {allowed})"
+    if error.validator == "type":
+        return f"{where}: expected {_TYPE_NAMES.get(rule, rule)}, got {value!r}"
+    if error.validator == "enum":
+        return f"{where}: expected one of {', '.join(map(repr, rule))}, got {value!r}"
+    bounds = {"minimum": ">=", "exclusiveMinimum": ">", "maximum": "<=", "exclusiveMaximum": "<"}
+    if error.validator in bounds:
+        return f"{where}: must be {bounds[error.validator]} {rule}, got {value!r}"
+    return f"{where}: {error.message}"
+
+
+def validate_config(raw: dict[str, Any]) -> None:
+    """Check ``raw`` (a parsed assignment.toml) against the schema; the first problem is raised by key."""
+    error = jsonschema.exceptions.best_match(_validator().iter_errors(raw))
+    if error is not None:
+        raise AssignmentError(f"assignment.toml: {_schema_problem(error)}")
+    ids = [q["id"] for q in raw["questions"]]
+    for index, qid in enumerate(ids):
+        if qid in ids[:index]:
+            raise AssignmentError(f"assignment.toml: questions[{index}].id: duplicate question id {qid!r}")
 
 
 def load_assignment(path: str | Path) -> Assignment:
@@ -208,90 +254,40 @@ def load_assignment(path: str | Path) -> Assignment:
         raise AssignmentError(f"{toml_path}: cannot read: {exc}") from exc
     except tomllib.TOMLDecodeError as exc:
         raise AssignmentError(f"{toml_path}: not valid TOML: {exc}") from exc
-    _known_keys(raw, {"assignment", "execution", "evaluation", "thresholds", "models", "probes",
-                      "architecture", "questions", "report"}, "")
+    validate_config(raw)
+    meta, evaluation, thresholds, report = raw["assignment"], raw["evaluation"], raw["thresholds"], raw["report"]
+    questions = tuple(Question(id=q["id"], title=q["title"],
+                               checks=tuple(Check(test=c["test"], points=float(c["points"])) for c in q["checks"]))
+                      for q in raw["questions"])
+    sections = tuple(ReportSection(title=s["title"], aliases=tuple(s.get("aliases", [])),
+                                   min_words=int(s.get("min_words", 0))) for s in report["sections"])
 
-    meta = _get(raw, "assignment", dict, "")
-    execution = _get(raw, "execution", dict, "", {})
-    _known_keys(execution, set(Execution.__dataclass_fields__), "execution.")
-    exec_values = {k: _get(execution, k, str if k == "on_error" else NUMBER, "execution.")
-                   for k in execution}
-    if exec_values.get("on_error", "continue") not in ("continue", "stop"):
-        raise AssignmentError("assignment.toml: execution.on_error: expected 'continue' or 'stop'")
-    evaluation = _get(raw, "evaluation", dict, "")
-    thresholds = _get(raw, "thresholds", dict, "")
-    models = _get(raw, "models", dict, "")
-    for arch in ARCHITECTURES:
-        _get(models, arch, str, "models.")
-    _known_keys(models, set(ARCHITECTURES), "models.")
-    architecture = _get(raw, "architecture", dict, "", {})
-    _known_keys(architecture, {"param_budget_factor"}, "architecture.")
-    probes = _get(raw, "probes", dict, "")
-    for key in probes:
-        _get(probes, key, str, "probes.")
-
-    questions = []
-    seen: set[str] = set()
-    for qi, q in enumerate(_get(raw, "questions", list, "")):
-        where = f"questions[{qi}]."
-        if not isinstance(q, dict):
-            raise AssignmentError(f"assignment.toml: questions[{qi}]: expected a table")
-        _known_keys(q, {"id", "title", "checks"}, where)
-        qid = _get(q, "id", str, where)
-        if qid in seen:
-            raise AssignmentError(f"assignment.toml: {where}id: duplicate question id {qid!r}")
-        seen.add(qid)
-        checks = []
-        for ci, c in enumerate(_get(q, "checks", list, where)):
-            cwhere = f"{where}checks[{ci}]."
-            if not isinstance(c, dict):
-                raise AssignmentError(f"assignment.toml: {cwhere[:-1]}: expected a table")
-            _known_keys(c, {"test", "points"}, cwhere)
-            points = _get(c, "points", NUMBER, cwhere)
-            if points < 0:
-                raise AssignmentError(f"assignment.toml: {cwhere}points: must be >= 0, got {points}")
-            checks.append(Check(test=_get(c, "test", str, cwhere), points=float(points)))
-        questions.append(Question(id=qid, title=_get(q, "title", str, where), checks=tuple(checks)))
-
-    report = _get(raw, "report", dict, "")
-    sections = []
-    for si, s in enumerate(_get(report, "sections", list, "report.")):
-        where = f"report.sections[{si}]."
-        _known_keys(s, {"title", "aliases", "min_words"}, where)
-        sections.append(ReportSection(title=_get(s, "title", str, where),
-                                      aliases=tuple(_get(s, "aliases", list, where, [])),
-                                      min_words=int(_get(s, "min_words", int, where, 0))))
-    table_archs = tuple(_get(report, "table_architectures", list, "report.", list(ARCHITECTURES)))
-    for arch in table_archs:
-        if arch not in ARCHITECTURES:
-            raise AssignmentError(f"assignment.toml: report.table_architectures: unknown architecture {arch!r}")
-
-    seed_file = (root / _get(evaluation, "seed_file", str, "evaluation.")).resolve()
-    calibration_file = (root / _get(thresholds, "calibration_file", str, "thresholds.")).resolve()
+    seed_file = (root / evaluation["seed_file"]).resolve()
+    calibration_file = (root / thresholds["calibration_file"]).resolve()
     if (root / TERM_DIR / TERM_SEED).is_file():  # a term's private seed, with the calibration made on it
         seed_file = (root / TERM_DIR / TERM_SEED).resolve()
         calibration_file = (root / TERM_DIR / TERM_CALIBRATION).resolve()
     return Assignment(
         root=root.resolve(),
-        name=_get(meta, "name", str, "assignment."),
-        title=_get(meta, "title", str, "assignment.", ""),
-        master_notebook=(root / _get(meta, "master_notebook", str, "assignment.")).resolve(),
-        student_dir=(root / _get(meta, "student_dir", str, "assignment.")).resolve(),
-        student_notebook=_get(meta, "student_notebook", str, "assignment."),
-        execution=Execution(**exec_values),
-        evaluation_size=_get(evaluation, "size", int, "evaluation."),
-        evaluation_max_shift=_get(evaluation, "max_shift", int, "evaluation.", 2),
+        name=meta["name"],
+        title=meta.get("title", ""),
+        master_notebook=(root / meta["master_notebook"]).resolve(),
+        student_dir=(root / meta["student_dir"]).resolve(),
+        student_notebook=meta["student_notebook"],
+        execution=Execution(**raw.get("execution", {})),
+        evaluation_size=evaluation["size"],
+        evaluation_max_shift=evaluation.get("max_shift", 2),
         evaluation_seed_file=seed_file,
         calibration_file=calibration_file,
-        threshold_margin=float(_get(thresholds, "margin", NUMBER, "thresholds.")),
-        threshold_span=float(_get(thresholds, "span", NUMBER, "thresholds.")),
-        models=dict(models),
-        probes=dict(probes),
-        param_budget_factor=float(_get(architecture, "param_budget_factor", NUMBER, "architecture.", 10)),
-        questions=tuple(questions),
-        report_sections=tuple(sections),
-        claim_tolerance=float(_get(report, "claim_tolerance", NUMBER, "report.", 0.01)),
-        table_architectures=table_archs,
-        min_insight_words=int(_get(report, "min_insight_words", int, "report.", 80)),
+        threshold_margin=float(thresholds["margin"]),
+        threshold_span=float(thresholds["span"]),
+        models=dict(raw["models"]),
+        probes=dict(raw["probes"]),
+        param_budget_factor=float(raw.get("architecture", {}).get("param_budget_factor", 10)),
+        questions=questions,
+        report_sections=sections,
+        claim_tolerance=float(report.get("claim_tolerance", 0.01)),
+        table_architectures=tuple(report.get("table_architectures", ARCHITECTURES)),
+        min_insight_words=int(report.get("min_insight_words", 80)),
         raw=raw,
     )

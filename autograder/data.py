@@ -255,15 +255,9 @@ class EvaluationConfig:
 
     @classmethod
     def from_assignment(cls, assignment: Any) -> "EvaluationConfig":
-        table = assignment.raw.get("evaluation", {})
-        values = {"size": assignment.evaluation_size}
-        for key in ("train_sample_size", "distorted_size", "ablation_size"):
-            if key in table:
-                value = table[key]
-                if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-                    raise DataError(f"assignment.toml: evaluation.{key}: expected a positive integer, got {value!r}")
-                values[key] = value
-        return cls(**values)
+        table = assignment.raw.get("evaluation", {})  # checked by the assignment schema when it was loaded
+        sizes = {key: table[key] for key in ("train_sample_size", "distorted_size", "ablation_size") if key in table}
+        return cls(size=assignment.evaluation_size, **sizes)
 
 
 @dataclass(frozen=True)

@@ -30,16 +30,13 @@ from nbclient import NotebookClient
 from nbclient.exceptions import DeadKernelError
 
 from autograder import cgroup, sandbox
+from autograder.assignment import Execution as ExecutionConfig
 from autograder.class_source import class_source
 from autograder.inside import contract
 from autograder.sandbox import Mount, SandboxSpec
 
 EXPORT_MOUNT = "/export"
 IPC_ROOT = Path("/tmp")
-EXPORT_SECONDS = 120  # extra wall time for the export step, even when the student's budget ran out
-KERNEL_START_SECONDS = 60
-PREDICT_MODEL_SECONDS = 120  # one model's predictions on every image set (seconds of a busy 2-core machine)
-PREDICT_MAX_SECONDS = 600  # all models of one notebook, whatever its own budget left
 PREDICT_POLL_SECONDS = 0.2
 MAX_MESSAGE_BYTES = 16 * 2**20  # one kernel message; bigger ones drop the connection, not our memory
 #: Messages received but not yet read, per socket: with MAX_MESSAGE_BYTES this bounds what a flooding kernel
@@ -64,6 +61,7 @@ class Job:
 
     root: Path
     spec: SandboxSpec  # limits, uid and Keras cache shared by both sandboxes of the job
+    config: ExecutionConfig = field(default_factory=ExecutionConfig)  # the assignment's timings (export, predict...)
     public_tests: Path | None = None  # the template's otter tests, so grader.check() cells still run
     notebook_name: str = "notebook.ipynb"  # where the submission appears in the sandbox's home
     confinement: Any = None  # isolation.UidConfinement: the container-uid level, where bubblewrap cannot run
@@ -94,7 +92,8 @@ class Job:
         No Keras MNIST cache (its labels would sit beside the images), the assignment's fixed thread count,
         and a wall clock of its own: :func:`predict` bounds each model and the whole run.
         """
-        return replace(self.spec, keras_cache=None, limits=replace(self.spec.limits, wall_seconds=PREDICT_MAX_SECONDS),
+        limits = replace(self.spec.limits, wall_seconds=self.config.predict_max_seconds)
+        return replace(self.spec, keras_cache=None, limits=limits,
                        mounts=[Mount(self.export, EXPORT_MOUNT), Mount(self.inputs, "/inputs"),
                                Mount(out_dir or self.predictions, "/predictions", writable=True)])
 
@@ -420,9 +419,9 @@ async def _run_and_export(nb: Any, job: Job, km: AsyncKernelManager, kc: Any, do
     try:
         await _run_cells(client, nb, execution, budget, cell_timeout, on_error)
         execution.timings["cells"] = round(time.monotonic() - cells_started, 3)
-        dog.extend(EXPORT_SECONDS)
+        dog.extend(job.config.export_seconds)
         export_started = time.monotonic()
-        client.timeout = EXPORT_SECONDS
+        client.timeout = job.config.export_seconds
         export_cell = nbformat.v4.new_code_cell(export_code(job.export_dir(sandboxed), models, probes))
         nb.cells.append(export_cell)  # nbclient writes outputs back by index
         try:
@@ -459,15 +458,17 @@ async def _execute(nb: Any, job: Job, *, budget: float, cell_timeout: float, on_
             await km.start_kernel(stdout=log, stderr=log, cwd=str(job.root), env=job.unsandboxed_env())
         # The ipc directory is a host directory the kernel writes to: it counts as disk like the export.
         private = [job.confinement.home("kernel")] if job.confinement is not None else []
+        config = job.config
         dog = sandbox.Watchdog(km.provisioner.pid, job.spec.limits, [job.export, job.ipc, *private],
-                               wall_seconds=budget + KERNEL_START_SECONDS + 30, sandboxed=sandboxed,
+                               wall_seconds=budget + config.kernel_start_seconds + config.watchdog_grace_seconds,
+                               sandboxed=sandboxed,
                                cgroup=confinement.cgroup if confinement else None)
         with dog:
             kc = km.client(context=context)
             kc.start_channels()
             kc.allow_stdin = False  # input() raises at once instead of hanging (after start_channels)
             try:
-                await kc.wait_for_ready(timeout=KERNEL_START_SECONDS)
+                await kc.wait_for_ready(timeout=config.kernel_start_seconds)
             except RuntimeError:
                 execution.stopped = dog.stopped or "kernel_died"
             else:
@@ -584,9 +585,10 @@ def _regular_file(path: Path) -> bool:
 
 def _run_models(predictor: Predictor, archs: list[str], out: Path, deadline: float, *, classes: bool,
                 outcomes: dict[str, dict[str, Any]], processes: list[sandbox.Completed]) -> None:
-    """Predict ``archs``, each within PREDICT_MODEL_SECONDS; a model that overruns or blows the memory
+    """Predict ``archs``, each within the job's ``predict_model_seconds``; a model that overruns or blows the memory
     limit is killed and recorded, and a fresh process goes on with the models not yet started."""
     pending = list(archs)
+    model_seconds = predictor.job.config.predict_model_seconds
     while pending and time.monotonic() < deadline:
         running = (None if classes else predictor.take_first()) or predictor.start(pending, classes=classes)
         running.release(b"go\n")
@@ -597,7 +599,7 @@ def _run_models(predictor: Predictor, archs: list[str], out: Path, deadline: flo
                        and not _regular_file(out / contract.SUMMARY_FILE.format(arch=a))]
             if started and started[0] != current:
                 current, current_since = started[0], now
-            if now > deadline or (current is not None and now - current_since > PREDICT_MODEL_SECONDS):
+            if now > deadline or (current is not None and now - current_since > model_seconds):
                 timed_out = True
                 running.cancel()
                 break
@@ -660,8 +662,8 @@ def predict(predictor: Predictor, *, notebook_seconds: float = 0.0) -> dict[str,
     """
     job = predictor.job
     started = time.monotonic()
-    budget = max(PREDICT_MODEL_SECONDS, job.spec.limits.wall_seconds - notebook_seconds)
-    deadline = started + min(budget, PREDICT_MAX_SECONDS)
+    budget = max(job.config.predict_model_seconds, job.spec.limits.wall_seconds - notebook_seconds)
+    deadline = started + min(budget, job.config.predict_max_seconds)
     stock, subclassed = exported_models(job)
     outcomes: dict[str, dict[str, Any]] = {}
     processes: list[sandbox.Completed] = []

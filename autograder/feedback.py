@@ -248,10 +248,9 @@ def failing_line(error: Any) -> str | None:
     return None
 
 
-def error_text(error: Any) -> str:
-    if isinstance(error, dict):
-        return f"{error.get('ename') or 'Error'}: {error.get('evalue') or ''}".strip()
-    return str(error or "")
+def error_text(error: dict[str, Any] | None) -> str:
+    """A cell's error record (``execution.cells[].error``) in one line."""
+    return "" if not error else f"{error.get('ename') or 'Error'}: {error.get('evalue') or ''}".strip()
 
 
 def failed_cells(result: dict[str, Any]) -> list[dict[str, Any]]:

@@ -1,6 +1,6 @@
 """Grade one submission: intake -> sandboxed run (Phase A) -> evidence -> hidden tests (Phase B) -> result.
 
-``grade_one`` writes ``OUT/result.json`` (schema in :mod:`autograder.results`) and ``OUT/artifacts/``:
+``grade_one`` writes ``OUT/result.json`` (schema: ``autograder/schemas/result.schema.json``) and ``OUT/artifacts/``:
 the sanitized submission, the executed notebook (outputs capped), the validated evidence that regrading
 re-scores without running anything, and the logs.
 """
@@ -69,8 +69,8 @@ def base_result(path: Path, assignment: Assignment, sha256: str | None, student:
                            "root": str(assignment.root)},
             "status": "graded", "reason": None, "message": "", "sandboxed": sandboxed,
             "score": 0.0, "max_score": assignment.max_score, "questions": [], "models": {}, "data": {},
-            "integrity": {}, "review": [],
-            "execution": None, "diagnoses": [], "timings": {},
+            "integrity": {}, "review": [], "isolation": None,  # None: nothing ran (yet)
+            "execution": None, "diagnoses": [], "notes": [], "export_errors": [], "timings": {},
             "grader": {"version": __version__,
                        "graded_at": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")}}
 
@@ -175,11 +175,11 @@ def _phase_a(notebook_in: Any, assignment: Assignment, artifacts: Path, *, level
              work_root: str | Path | None) -> tuple[execute.Execution, Evidence]:
     """Run the notebook and the predictions in their sandboxes; return what they left, validated."""
     ex = assignment.execution
-    limits = sandbox.Limits(memory_mb=ex.memory_mb, wall_seconds=ex.wall_budget_seconds + execute.EXPORT_SECONDS,
-                            threads=ex.threads)
+    limits = sandbox.Limits.from_execution(ex, wall_seconds=ex.wall_budget_seconds + ex.export_seconds)
     execute.remove_stale_jobs(work_root)  # left by a grader killed mid-job
     job = execute.Job.create(work_root, sandbox.SandboxSpec(limits=limits, keras_cache=keras_cache_file()),
-                             public_tests=assignment.student_dir / "tests", notebook_name=assignment.student_notebook)
+                             public_tests=assignment.student_dir / "tests", notebook_name=assignment.student_notebook,
+                             config=ex)
     if level == isolation.CONTAINER_UID:
         job.confinement = isolation.UidConfinement(job.spec, job.root)
     sandboxed = level == isolation.BUBBLEWRAP  # the other levels run with the job's real paths
@@ -219,7 +219,6 @@ def grade_into(path: str | Path, assignment: Assignment, result_path: Path, arti
     started = time.monotonic()
     intake = read_notebook(path, assignment)
     result = base_result(path, assignment, intake.sha256, student, sandboxed)
-    result["isolation"] = None  # nothing ran yet
     result["timings"]["intake"] = round(time.monotonic() - started, 3)
     if not intake.ok:
         write_result(result_path, rejected_result(result, assignment, intake.reason, intake.message))
@@ -256,6 +255,7 @@ def grade_into(path: str | Path, assignment: Assignment, result_path: Path, arti
         "budget": ex.wall_budget_seconds, "cell_timeout": ex.cell_timeout_seconds, "limit_mb": ex.memory_mb},
         table=load_table(instructor_table) if instructor_table.is_file() else None)
     result["notes"] = intake.notes + evidence.problems
+    result["export_errors"] = evidence.export_errors  # what the export step itself reported: untrusted text
     result["timings"].update(execution.timings, predict=execution.predict.get("seconds", 0.0),
                              checks=round(time.monotonic() - checks_started, 3),
                              total=round(time.monotonic() - started, 3))

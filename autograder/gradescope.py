@@ -215,7 +215,8 @@ def results_json(result: dict[str, Any]) -> dict[str, Any]:
     return {"score": float(result["score"]), "output": plain_text(result.get("message")),
             "visibility": "visible", "stdout_visibility": "hidden", "tests": tests,
             "extra_data": {"status": result.get("status"), "reason": result.get("reason"),
-                           "isolation": result.get("isolation"), "notes": result.get("notes") or []}}
+                           "isolation": result.get("isolation"), "notes": result.get("notes") or [],
+                           "export_errors": result.get("export_errors") or []}}
 
 
 def failure_json(message: str) -> dict[str, Any]:

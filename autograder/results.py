@@ -1,60 +1,27 @@
-"""The result of grading one submission: a versioned, documented JSON schema, written atomically.
+"""The result of grading one submission: a versioned JSON schema, checked on every write, written atomically.
 
-Schema (``schema_version`` 1), one JSON object per submission::
-
-    schema_version   1
-    submission       {path, sha256, student_id, student_name, late, submitted_at,
-                      submitted_name (the notebook's name as submitted), canvas_id (Canvas downloads)}
-    assignment       {name, bundle_sha256, root (the assignment folder graded with)}
-    status           "graded" | "rejected" (intake refused it) | "error" (the grader failed: a failure,
-                     re-run by the next ``grade``)
-    reason           null or a reason code (see REASONS), the main thing that went wrong
-    message          one short, student-facing sentence about ``reason``
-    sandboxed        false only under --unsafe-no-sandbox
-    isolation        "bubblewrap" | "container-uid" (no namespaces: separate uids, see isolation.py) | "none"
-                     (--unsafe-no-sandbox) | null (intake refused it: nothing ran)
-    score, max_score points after checks (overrides and late penalties live in the gradebook)
-    questions        [{id, title, score, max_score, status, message, checks: [...]}]
-                     check: {name, score, max_score, passed, status, message, detail}
-                     check status: "passed" | "partial" | "failed" | "not_assessed" (its inputs are missing,
-                     e.g. no such model) | "needs_review" (the work is there but the grader cannot judge
-                     it, e.g. a model that will not rebuild: 0 points until a person looks) | "grader_error";
-                     a question is "needs_review" when any of its checks is.
-                     ``message`` is for the student; ``detail`` is for TAs only.
-    review           [{kind, ...}]   what a person must look at; empty when none. Checks: {kind: "needs_review" |
-                     "grader_error", question, check, reason}
-    models           {arch: {found, variable, found_by, class_name, subclassed, error, params, param_budget,
-                             input (what the author fed it), fed (how the grader fed it: scale, offset, shape,
-                             pad), training (fit_calls, fit_steps, training_steps, weights_moved),
-                             accuracy (on ``eval``), public_accuracy, threshold_full, threshold_zero}}
-    integrity        {arch: {rule: {passed: true | false | null, message, evidence: {...}}}}   per model with
-                     predictions; rules in autograder.integrity (trained, not_trained_on_test, generalises,
-                     does_the_work, distinct); false: flagged, no accuracy points; null: not measured
-    data             {roles: {role: {variable, found_by, dtype, shape, ...}}, validation: {kind, fraction,
-                      variable}, confusion: null | {index, variable, closest, moved}, confusion_candidates}
-    execution        {seconds, budget_seconds, cells: [{index, seconds, status, error, diagnosis}],
-                      stopped: null | "wall_budget" | "memory" | "kernel_died" | ...,
-                      output_truncated, peak_rss_mb,
-                      containment: {memory, processes, syscalls, disk, oom_kills, pids_refused}}
-                     (which mechanism held each limit, see SECURITY.md)
-    diagnoses        [{code, title, advice, cell, cell_number, caused_by, because, dependents}]
-                     from autograder.diagnose (one card per root cause; knock-ons point at it)
-    review           [{arch, code, variable, cell_number, text}]   trained models that earned
-                     nothing, from autograder.review; non-empty gives reason "models_to_review"
-                     when nothing else went wrong
-    notes            [str]   TA-facing: intake notes, exported files that were rejected, the export's own errors
-    timings          {stage: seconds}
-    grader           {version, graded_at}
+The schema is ``autograder/schemas/result.schema.json`` (each field described there); its
+``schema_version`` is :data:`SCHEMA_VERSION`. :func:`write_result` refuses a result that does not match
+it: that is a grader bug (a field added or renamed without the schema), so tests catch drift.
 """
 from __future__ import annotations
 
+import functools
 import json
 import os
 import tempfile
 from pathlib import Path
 from typing import Any
 
-SCHEMA_VERSION = 1
+import jsonschema
+
+SCHEMA_FILE = Path(__file__).resolve().parent / "schemas" / "result.schema.json"
+SCHEMA: dict[str, Any] = json.loads(SCHEMA_FILE.read_text())
+SCHEMA_VERSION: int = SCHEMA["properties"]["schema_version"]["const"]
+
+
+class ResultSchemaError(RuntimeError):
+    """A result the grader built does not match result.schema.json: a bug in the grader, not in the submission."""
 
 #: Reason codes, each with the student-facing message used when no better one is known.
 REASONS: dict[str, str] = {
@@ -93,7 +60,23 @@ def atomic_write_text(path: str | os.PathLike, text: str) -> None:
         raise
 
 
+@functools.lru_cache(maxsize=1)
+def _validator() -> jsonschema.Draft202012Validator:
+    return jsonschema.Draft202012Validator(SCHEMA)
+
+
+def check_result(result: dict[str, Any]) -> None:
+    """Raise :class:`ResultSchemaError`, naming the field, if ``result`` does not match the schema."""
+    error = jsonschema.exceptions.best_match(_validator().iter_errors(result))
+    if error is not None:
+        where = "".join(f"[{p}]" if isinstance(p, int) else f".{p}" for p in error.absolute_path) or "(top level)"
+        raise ResultSchemaError(f"result{where}: {error.message[:300]} (does not match {SCHEMA_FILE.name} "
+                                f"version {SCHEMA_VERSION}: a grader bug)")
+
+
 def write_result(path: str | os.PathLike, result: dict[str, Any]) -> None:
+    """Check ``result`` against the schema, then write it atomically."""
+    check_result(result)
     atomic_write_text(path, json.dumps(result, indent=2, sort_keys=True, allow_nan=False) + "\n")
 
 

@@ -59,10 +59,10 @@ def lost_models(result: Mapping[str, Any], models: Mapping[str, str]) -> list[di
     scores = arch_scores(result)
     lost = []
     for arch in contract.ARCHITECTURES:
-        entry = block.get(arch) or {}
-        training = entry.get("training") or entry  # the grader's fit-hook figures (older results: top level)
+        entry = block.get(arch) or {}  # {}: nothing ran (the models block then is empty)
+        training = entry.get("training") or {}  # the grader's fit-hook figures ({} when none were recorded)
         figures_say_trained = bool(training.get("fit_calls") or training.get("training_steps"))
-        found = entry.get("found", bool(entry) and not str(entry.get("error") or "").startswith("no model found"))
+        found = bool(entry.get("found"))
         if arch not in scores or not (arch in trained or found or figures_say_trained):
             continue
         unassessed = any(c.get("status") in UNASSESSED for c in arch_checks(result, arch))

@@ -30,6 +30,7 @@ from pathlib import Path
 import psutil
 
 from autograder import cgroup, syscall_filter
+from autograder.assignment import Execution
 
 INSIDE_PACKAGE = Path(__file__).resolve().parent / "inside"
 INSIDE_MOUNT = "/opt/agx"  # holds the package as /opt/agx/autograder_inside
@@ -41,16 +42,27 @@ class SandboxUnavailable(RuntimeError):
     """The sandbox cannot be built here; the message names the fix."""
 
 
+#: The documented defaults of assignment.toml's [execution] table: Limits() is a sandbox under them.
+_DEFAULTS = Execution()
+
+
 @dataclass(frozen=True)
 class Limits:
-    memory_mb: int = 4096  # memory of the whole process tree, tmpfs files included (cgroup, or watchdog)
-    wall_seconds: float = 600  # watchdog kill, on top of any softer per-cell timeouts
-    file_size_mb: int = 512  # RLIMIT_FSIZE: any one file written
+    memory_mb: int = _DEFAULTS.memory_mb  # memory of the whole process tree, tmpfs files included (cgroup, or watchdog)
+    wall_seconds: float = _DEFAULTS.wall_budget_seconds  # watchdog kill, on top of any softer per-cell timeouts
+    file_size_mb: int = _DEFAULTS.file_size_mb  # RLIMIT_FSIZE: any one file written
     open_files: int = 1024  # RLIMIT_NOFILE
-    processes: int = 512  # pids.max and RLIMIT_NPROC: counts threads, and TensorFlow starts dozens
-    home_mb: int = 1024  # size of the private tmpfs home and of /tmp
-    export_mb: int = 1024  # disk the job may fill in the directories it writes back (watchdog)
-    threads: int = 1  # CPU threads TensorFlow and BLAS may use
+    processes: int = _DEFAULTS.processes  # pids.max and RLIMIT_NPROC
+    home_mb: int = _DEFAULTS.home_mb  # size of the private tmpfs home and of /tmp
+    export_mb: int = _DEFAULTS.export_mb  # disk the job may fill in the directories it writes back (watchdog)
+    threads: int = _DEFAULTS.threads  # CPU threads TensorFlow and BLAS may use
+
+    @classmethod
+    def from_execution(cls, execution: Execution, wall_seconds: float) -> "Limits":
+        """The sandbox limits an assignment's [execution] table sets, with this wall clock."""
+        return cls(memory_mb=execution.memory_mb, wall_seconds=wall_seconds, file_size_mb=execution.file_size_mb,
+                   processes=execution.processes, home_mb=execution.home_mb, export_mb=execution.export_mb,
+                   threads=execution.threads)
 
 
 @dataclass

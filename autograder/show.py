@@ -97,6 +97,8 @@ def describe(key: str, r: dict[str, Any], store: Store, bundle: str | None) -> s
         out.append(f"  diagnosis {plain_text(d.get('code'), 60)}: {plain_text(d.get('title'), 200)}")
     for note in r.get("notes") or []:
         out.append(f"  note: {plain_text(note, 300)}")
+    for error in r.get("export_errors") or []:  # the student's kernel wrote these: shown as text, judged by no one
+        out.append(f"  export error: {plain_text(error, 300)}")
     files = [store.result(key), store.artifacts(key) / "executed.ipynb", store.log_path(key)]
     out += ["", "files: " + "  ".join(str(p) for p in files if p.exists())]
     return "\n".join(out)

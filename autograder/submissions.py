@@ -46,8 +46,6 @@ import yaml
 from autograder.inputs import InputError, parse_time, read_roster
 from autograder.intake import find_notebooks, is_clutter
 
-MAX_ZIP_MEMBERS = 20_000
-MAX_ZIP_BYTES = 8 * 2**30  # 300 students x 25 MB, with room to spare
 GRADESCOPE_METADATA = "submission_metadata.yml"
 CANVAS_NAME = re.compile(r"^(?P<login>[^_]+?)(?P<late>_LATE)?_(?P<user>\d+)_(?P<file>\d+)_(?P<original>.+)$")
 RESUBMISSION_SUFFIX = re.compile(r"-\d+(?=\.[^.]+$)|-\d+$")
@@ -55,6 +53,14 @@ RESUBMISSION_SUFFIX = re.compile(r"-\d+(?=\.[^.]+$)|-\d+$")
 
 class SubmissionsError(InputError):
     """The batch input as a whole cannot be used (unreadable, unsafe archive, bad roster)."""
+
+
+@dataclass(frozen=True)
+class ZipLimits:
+    """What a zip of submissions may unpack to (zip bombs are refused before and while extracting)."""
+
+    members: int = 20_000
+    bytes: int = 8 * 2**30  # 300 students x 25 MB, with room to spare
 
 
 @dataclass
@@ -91,7 +97,7 @@ class Candidate:
 
 def collect(source: str | Path, *, workdir: str | Path | None = None,
             roster: str | Path | pd.DataFrame | None = None,
-            due: datetime | None = None) -> list[Submission]:
+            due: datetime | None = None, zip_limits: ZipLimits = ZipLimits()) -> list[Submission]:
     """One Submission per student found in ``source`` (see module doc); refuses a source with none."""
     source = Path(source)
     if roster is not None and not isinstance(roster, pd.DataFrame):
@@ -103,7 +109,7 @@ def collect(source: str | Path, *, workdir: str | Path | None = None,
     if source.is_file() and zipfile.is_zipfile(source):
         if workdir is None:
             raise SubmissionsError(f"{source}: a zip needs a workdir to be extracted into")
-        source = unwrap(safe_extract(source, Path(workdir)))
+        source = unwrap(safe_extract(source, Path(workdir), zip_limits))
     elif not source.is_dir():
         raise SubmissionsError(f"{source}: expected a folder or a .zip of submissions")
     candidates = list(layout_candidates(source, due))
@@ -126,21 +132,21 @@ def layout_candidates(root: Path, due: datetime | None) -> Iterable[Candidate]:
 
 # --- safe extraction --------------------------------------------------------------------------------
 
-def safe_extract(archive: Path, workdir: Path) -> Path:
+def safe_extract(archive: Path, workdir: Path, limits: ZipLimits = ZipLimits()) -> Path:
     """Extract ``archive`` into a fresh folder under ``workdir``, refusing anything unsafe."""
     try:
         with zipfile.ZipFile(archive) as zf:
             members = zf.infolist()
-            if len(members) > MAX_ZIP_MEMBERS:
-                raise SubmissionsError(f"{archive.name}: {len(members)} entries (limit {MAX_ZIP_MEMBERS})")
+            if len(members) > limits.members:
+                raise SubmissionsError(f"{archive.name}: {len(members)} entries (limit {limits.members})")
             declared = sum(m.file_size for m in members)
-            if declared > MAX_ZIP_BYTES:
+            if declared > limits.bytes:
                 raise SubmissionsError(f"{archive.name}: would unpack to {declared / 2**30:.1f} GiB "
-                                       f"(limit {MAX_ZIP_BYTES / 2**30:.0f} GiB)")
+                                       f"(limit {limits.bytes / 2**30:.0f} GiB)")
             workdir.mkdir(parents=True, exist_ok=True)
             dest = Path(tempfile.mkdtemp(prefix=f"{archive.stem}-", dir=workdir)).resolve()
             try:
-                extract_members(zf, members, dest, archive.name)
+                extract_members(zf, members, dest, archive.name, limits.bytes)
             except BaseException:
                 shutil.rmtree(dest, ignore_errors=True)  # no half-extracted batch left behind
                 raise
@@ -151,8 +157,9 @@ def safe_extract(archive: Path, workdir: Path) -> Path:
     return dest
 
 
-def extract_members(zf: zipfile.ZipFile, members: list[zipfile.ZipInfo], dest: Path, archive_name: str) -> None:
-    budget = MAX_ZIP_BYTES  # counted while copying too: the declared sizes could lie
+def extract_members(zf: zipfile.ZipFile, members: list[zipfile.ZipInfo], dest: Path, archive_name: str,
+                    max_bytes: int) -> None:
+    budget = max_bytes  # counted while copying too: the declared sizes could lie
     for member in members:
         target = member_target(member, dest, archive_name)
         if target is None:
@@ -164,7 +171,7 @@ def extract_members(zf: zipfile.ZipFile, members: list[zipfile.ZipInfo], dest: P
         with zf.open(member) as src, target.open("wb") as out:
             budget -= copy_capped(src, out, budget)
         if budget < 0:
-            raise SubmissionsError(f"{archive_name}: unpacks to more than {MAX_ZIP_BYTES / 2**30:.0f} GiB")
+            raise SubmissionsError(f"{archive_name}: unpacks to more than {max_bytes / 2**30:.0f} GiB")
 
 
 def member_target(member: zipfile.ZipInfo, dest: Path, archive_name: str) -> Path | None:

@@ -1,6 +1,7 @@
 """The assignment definition: validation with errors that name the key, thresholds from calibration."""
 from __future__ import annotations
 
+import dataclasses
 import json
 import shutil
 
@@ -50,6 +51,10 @@ def test_thresholds_come_from_the_calibration_file(repo):
     ("[execution]", "[execution]\nwall_budget = 5", "execution.wall_budget"),
     ('table_architectures = ["mlp"', 'table_architectures = ["transformer"', "report.table_architectures"),
     ("size = 5000", "", "evaluation.size"),
+    ("threads = 2 ", "threads = 0 ", "execution.threads"),
+    ("processes = 512", "processes = 1.5", "execution.processes"),
+    ("export_seconds = 120", "export_seconds = -1", "execution.export_seconds"),
+    ("list_table_credit = 0.6", "list_table_credit = 2", "report.list_table_credit"),
 ])
 def test_a_bad_key_is_named(copy, old, new, key):
     edit(copy, old, new)
@@ -79,3 +84,29 @@ def test_threshold_credit_is_linear_between_zero_and_full():
     threshold = Threshold(full=0.95, zero=0.80)
     assert threshold.credit(0.96) == 1.0 and threshold.credit(0.80) == 0.0
     assert threshold.credit(0.875) == pytest.approx(0.5)
+
+
+def test_the_shipped_execution_table_writes_out_the_defaults(repo):
+    """assignment.toml documents every limit with its default: the file and the code agree."""
+    import tomllib
+    from autograder.assignment import Execution
+    shipped = tomllib.loads((repo / "assignments" / "mnist" / "assignment.toml").read_text())["execution"]
+    assert shipped == dataclasses.asdict(Execution())
+
+
+def test_sandbox_limits_come_from_the_execution_table(copy):
+    from autograder import sandbox
+    edit(copy, "home_mb = 1024", "home_mb = 64")
+    edit(copy, "processes = 512", "processes = 99")
+    edit(copy, "threads = 2 ", "threads = 3 ")
+    limits = sandbox.Limits.from_execution(load_assignment(copy).execution, wall_seconds=7)
+    assert (limits.home_mb, limits.processes, limits.threads, limits.wall_seconds) == (64, 99, 3, 7)
+    assert (limits.export_mb, limits.file_size_mb) == (1024, 512)
+
+
+def test_the_schema_knows_every_execution_key_and_architecture_the_code_does():
+    """The schema and the code name the same keys: a new limit cannot be added to one and not the other."""
+    from autograder.assignment import SCHEMA_FILE, Execution
+    schema = json.loads(SCHEMA_FILE.read_text())
+    assert set(schema["properties"]["execution"]["properties"]) == {f.name for f in dataclasses.fields(Execution)}
+    assert tuple(schema["properties"]["models"]["required"]) == ARCHITECTURES

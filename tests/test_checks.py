@@ -85,7 +85,7 @@ def test_evidence_survives_a_forged_export(tmp_path):
     evidence = load_evidence(export, predictions, {"eval": 3, "public": 5})
     assert evidence.models["mlp"].predictions == {} and "shape" in evidence.models["mlp"].error
     assert not evidence.models["cnn"].found and evidence.models["cnn"].error is None
-    assert evidence.data == {} and evidence.confusion == []
+    assert evidence.data == {} and evidence.confusion == [] and evidence.export_errors == []
 
 
 def test_a_manifest_of_another_version_is_a_note_not_evidence(tmp_path):
@@ -147,7 +147,8 @@ def test_manifest_v2_and_per_model_files_are_read_as_plain_validated_data(tmp_pa
     assert set(evidence.data) == {"x_train"} and evidence.validation["kind"] == "split"
     assert [c.variable for c in evidence.confusion] == ["cm", "cm2"]
     assert any("evil" in p for p in evidence.problems)  # a path outside the export is refused
-    assert "export: probe x_val: a str" in evidence.problems
+    assert evidence.export_errors == ["probe x_val: a str"]  # the export's own words, apart from rejected files
+    assert not any("x_val" in p for p in evidence.problems)
 
 
 def test_stored_evidence_round_trips_everything_a_regrade_needs(tmp_path):
@@ -163,8 +164,21 @@ def test_stored_evidence_round_trips_everything_a_regrade_needs(tmp_path):
             {k: v.tolist() for k, v in model.predictions.items()}
         assert {k: v.tolist() for k, v in other.ablated.items()} == {k: v.tolist() for k, v in model.ablated.items()}
     assert [c.matrix.tolist() for c in again.confusion] == [c.matrix.tolist() for c in evidence.confusion]
-    assert (again.data, again.validation, again.best_model, again.fits, again.problems) == \
-        (evidence.data, evidence.validation, evidence.best_model, evidence.fits, evidence.problems)
+    assert (again.data, again.validation, again.best_model, again.fits, again.problems, again.export_errors) == \
+        (evidence.data, evidence.validation, evidence.best_model, evidence.fits, evidence.problems,
+         evidence.export_errors)
+
+
+def test_the_exports_own_errors_are_kept_as_capped_plain_text(tmp_path):
+    """The manifest's ``errors`` come from the student's kernel: strings, capped in length and number."""
+    from autograder.artifacts import MAX_EXPORT_ERRORS
+    from autograder.inside import contract
+    errors = ["x" * 10_000, {"nested": ["not", "text"]}, 42] + [f"error {i}" for i in range(100)]
+    export, predictions = write_export(tmp_path, {"version": 2, "models": {}, "errors": errors}, {}, {})
+    evidence = load_evidence(export, predictions, {"eval": 3})
+    assert len(evidence.export_errors) == MAX_EXPORT_ERRORS
+    assert all(isinstance(e, str) and len(e) <= contract.MAX_TEXT for e in evidence.export_errors)
+    assert evidence.export_errors[:4] == ["x" * contract.MAX_TEXT, "{'nested': ['not', 'text']}", "42", "error 0"]
 
 
 # --- architecture rules -----------------------------------------------------------------------------

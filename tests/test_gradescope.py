@@ -248,3 +248,13 @@ def test_without_root_and_without_namespaces_the_grader_refuses(tmp_path):
                           capture_output=True, text=True, timeout=120)
     assert done.stdout.startswith("REFUSED"), done.stdout + done.stderr
     assert "needs root" in done.stdout and "not running as root" in done.stdout
+
+
+def test_the_exports_own_errors_reach_the_instructor_only_data():
+    from autograder.gradescope import results_json
+    from result_fixtures import fixture_result
+
+    result = fixture_result("a002-partial")
+    gradescope = results_json(result)
+    assert gradescope["extra_data"]["export_errors"] == result["export_errors"] != []
+    assert not any("confusion_pct" in str(test["output"]) for test in gradescope["tests"])  # students never see it

@@ -13,6 +13,7 @@ import numpy as np
 import pytest
 
 from autograder import execute, sandbox
+from autograder.assignment import Execution
 from autograder.class_source import class_source
 from autograder.inside import contract, predict
 
@@ -317,9 +318,10 @@ def test_a_model_heavy_at_predict_time_is_stopped_and_the_others_still_predicted
 def test_prediction_sandbox_gets_no_keras_cache_and_the_fixed_thread_count(tmp_path):
     cache = tmp_path / "mnist.npz"
     cache.write_bytes(b"labels live here")
-    job = execute.Job(tmp_path / "job", sandbox.SandboxSpec(limits=sandbox.Limits(threads=2), keras_cache=cache))
+    job = execute.Job(tmp_path / "job", sandbox.SandboxSpec(limits=sandbox.Limits(threads=3), keras_cache=cache),
+                      config=Execution(predict_max_seconds=321))
     assert job.kernel_spec().keras_cache == cache  # the notebook may load MNIST ...
     spec = job.predict_spec()
     argv = sandbox.bwrap_argv(spec, ["true"])
     assert spec.keras_cache is None and str(cache) not in argv  # ... the images' predictor never sees labels
-    assert argv[argv.index("AUTOGRADER_THREADS") + 1] == "2" and spec.limits.wall_seconds == execute.PREDICT_MAX_SECONDS
+    assert argv[argv.index("AUTOGRADER_THREADS") + 1] == "3" and spec.limits.wall_seconds == 321

@@ -22,14 +22,19 @@ CELLS = [  # code cells of a notebook that trains an MLP and a CNN under names o
 ]
 
 
+def found(**entry) -> dict:
+    """A models-block entry of a model the export found (the fields lost_models reads)."""
+    return {"found": True, "training": {}, **entry}
+
+
 def result(**models) -> dict:
     def checks(arch: str, score: float, status: str = "passed") -> list[dict]:
         return [{"name": f"{arch}_architecture", "score": score, "status": status},
                 {"name": f"{arch}_accuracy", "score": 0.0, "status": status}]
-    block = {arch: {"variable": None, "error": "no model found"} for arch in TEMPLATE_NAMES}
+    block = {arch: {"found": False, "variable": None, "error": None, "training": {}} for arch in TEMPLATE_NAMES}
     scores = {arch: 0.0 for arch in TEMPLATE_NAMES}
     for arch, (entry, score) in models.items():
-        block[arch], scores[arch] = entry, score
+        block[arch], scores[arch] = found(**entry), score
     return {"models": block, "reason": None, "message": "Graded.",
             "questions": [{"id": arch, "checks": checks(arch, scores[arch])} for arch in TEMPLATE_NAMES],
             "execution": {"stopped": None, "cells": [{"index": 2 * i, "source": source, "status": status}
@@ -94,7 +99,7 @@ def test_a_result_with_nothing_else_wrong_gets_the_review_reason_and_loses_it_on
     assert graded["reason"] == "models_to_review" and graded["review"][0]["code"] == "model_lost"
 
     fixed = copy.deepcopy(graded)
-    fixed["models"]["cnn"] = {"variable": "lenet", "error": None}
+    fixed["models"]["cnn"] = found(variable="lenet", error=None)
     fixed["questions"][1]["checks"][1]["score"] = 10.0
     mark_lost_models(fixed, TEMPLATE_NAMES)
     assert (fixed["reason"], fixed["message"], fixed["review"]) == (None, "Graded.", [])

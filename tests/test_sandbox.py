@@ -11,6 +11,7 @@ import psutil
 import pytest
 
 from autograder import cgroup, execute, sandbox
+from autograder.assignment import Execution
 from autograder.grade import keras_cache_file
 
 pytestmark = pytest.mark.slow
@@ -94,7 +95,8 @@ def notebook(*sources: str) -> nbformat.NotebookNode:
 
 def run_cells(tmp_path: Path, nb: nbformat.NotebookNode, **kwargs) -> execute.Execution:
     limits = sandbox.Limits(wall_seconds=60, memory_mb=kwargs.pop("memory_mb", 1024))
-    job = execute.Job(tmp_path / "job", sandbox.SandboxSpec(limits=limits, keras_cache=keras_cache_file()))
+    job = execute.Job(tmp_path / "job", sandbox.SandboxSpec(limits=limits, keras_cache=keras_cache_file()),
+                      config=kwargs.pop("config", Execution()))
     job.prepare()
     options = dict(budget=30, cell_timeout=20, on_error="continue", models={"mlp": "mlp_model"},
                    probes={"x_train": "x_train"}, max_output_bytes=2**20, sandboxed=True)
@@ -260,8 +262,7 @@ def test_an_interpreter_under_tmp_stays_visible_beneath_the_private_tmp(monkeypa
 
 
 def test_a_kernel_that_never_starts_is_a_stop_not_a_crash(tmp_path, monkeypatch):
-    monkeypatch.setattr(execute, "KERNEL_START_SECONDS", 5)
     monkeypatch.setattr(execute.SandboxedKernelManager, "format_kernel_cmd", lambda self, extra_arguments=None: ["false"])
-    ex = run_cells(tmp_path, notebook("x = 1"))
+    ex = run_cells(tmp_path, notebook("x = 1"), config=Execution(kernel_start_seconds=5))
     assert ex.stopped == "kernel_died" and not ex.export_ran
     assert ex.notebook is not None and ex.cells == []

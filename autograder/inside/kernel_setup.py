@@ -23,7 +23,7 @@ np.random.seed(0)
 
 
 def _configure_tensorflow(tf) -> None:
-    threads = int(os.environ.get("AUTOGRADER_THREADS", "1"))
+    threads = int(os.environ["AUTOGRADER_THREADS"])  # always set by the grader (its [execution] threads)
     try:  # must run before TensorFlow starts its thread pools, so before any student op
         tf.config.threading.set_intra_op_parallelism_threads(threads)
         tf.config.threading.set_inter_op_parallelism_threads(threads)

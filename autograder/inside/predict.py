@@ -361,7 +361,7 @@ def _configure_threads() -> None:
     """A fixed thread count (float results, and so argmaxes, can depend on it)."""
     import tensorflow as tf
 
-    threads = int(os.environ.get("AUTOGRADER_THREADS", "1"))
+    threads = int(os.environ["AUTOGRADER_THREADS"])  # always set by the grader (its [execution] threads)
     try:
         tf.config.threading.set_intra_op_parallelism_threads(threads)
         tf.config.threading.set_inter_op_parallelism_threads(threads)

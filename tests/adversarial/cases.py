@@ -29,10 +29,8 @@ MODEL_QUESTIONS = ("q2", "q3", "q4", "q5", "q6", "q7")
 
 #: Test-sized limits for cases without TensorFlow (execution keys of assignment.toml).
 TINY = {"wall_budget_seconds": 14, "cell_timeout_seconds": 5, "memory_mb": 600, "max_output_mb": 1,
-        "max_submission_mb": 1}
-#: Sandbox limits grade.py leaves at their defaults, made test-sized for tiny cases.
-TINY_SANDBOX = {"home_mb": 64, "export_mb": 64, "file_size_mb": 32, "processes": 256}
-TINY_EXPORT_SECONDS = 15
+        "max_submission_mb": 1, "home_mb": 64, "export_mb": 64, "file_size_mb": 32, "processes": 256,
+        "export_seconds": 15}
 
 
 @dataclass(frozen=True)

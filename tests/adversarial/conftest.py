@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from autograder import grade, sandbox
+from autograder import grade
 from autograder.assignment import Assignment, load_assignment
 
 import cases
@@ -59,10 +59,3 @@ def production_assignment(repo) -> Assignment:
     grade.mnist_data()
     return assignment
 
-
-@pytest.fixture
-def tiny_limits(monkeypatch):
-    """Disk, process and export-time limits grade.py leaves at their defaults, made test-sized."""
-    real = sandbox.Limits
-    monkeypatch.setattr(sandbox, "Limits", lambda **kwargs: real(**{**cases.TINY_SANDBOX, **kwargs}))
-    monkeypatch.setattr(grade.execute, "EXPORT_SECONDS", cases.TINY_EXPORT_SECONDS)
