@@ -57,3 +57,9 @@ def test_the_export_errors_are_capped_untrusted_text():
 def test_every_reason_code_a_result_may_carry_has_a_student_message():
     codes = SCHEMA["properties"]["reason"]["oneOf"][1]["enum"]
     assert set(codes) <= set(REASONS)
+
+
+def test_the_schema_knows_every_integrity_rule_and_no_other():
+    from autograder.integrity import RULES
+    rules = SCHEMA["properties"]["integrity"]["additionalProperties"]["propertyNames"]["enum"]
+    assert rules == list(RULES)
