@@ -13,6 +13,20 @@ if "AUTOGRADER_MNIST_DIR" not in os.environ and (SHARED_MNIST / "mnist.npz").is_
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 
+#: Modules whose tests share an expensive module-scoped fixture (a graded batch, trained models, a built
+#: package): under pytest-xdist (`make test` runs two workers) each runs on one worker, so it is built once.
+#: Every other test goes to whichever worker is free.
+SHARED_FIXTURE_MODULES = {"test_architectures", "test_authoring", "test_batch", "test_diagnosis_e2e", "test_feedback",
+                          "test_grade", "test_gradescope", "test_similarity", "test_variants", "test_batch_integrity"}
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        module = item.module.__name__.rpartition(".")[2] if item.module else ""
+        if module in SHARED_FIXTURE_MODULES:
+            item.add_marker(pytest.mark.xdist_group(module))
+
+
 @pytest.fixture(scope="session")
 def repo() -> Path:
     return REPO
