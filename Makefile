@@ -12,8 +12,9 @@ export AUTOGRADER_MNIST_DIR ?= $(SHARED_MNIST)
 endif
 # Two cores: keep TensorFlow from oversubscribing them and quiet its start-up chatter.
 export TF_CPP_MIN_LOG_LEVEL ?= 2
-# Two workers: a sandboxed notebook keeps about one core busy; modules that share an expensive fixture stay on
-# one worker (tests/conftest.py). The slowest tests are listed at the end, to keep the suite's time in view.
+# Two workers: one sandboxed notebook leaves part of the second core idle (BENCHMARKS.md figure 5: two workers
+# grade a batch 1.3-1.55x faster than one); modules that share an expensive fixture stay on one worker
+# (tests/conftest.py). The slowest tests are listed at the end, to keep the suite's time in view.
 PYTEST_ARGS ?= -n 2 --dist loadgroup --durations=25
 BENCH_ARGS ?=
 
