@@ -24,6 +24,7 @@ import subprocess
 import sys
 import threading
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -240,9 +241,8 @@ def prepare_writable_dir(path: Path, spec: SandboxSpec) -> Path:
     return path
 
 
-def tree_size_bytes(root: Path, limit_entries: int = 10_000) -> int:
-    """Bytes under ``root`` without following links; a flood of tiny files counts as over-size."""
-    total, seen = 0, 0
+def entries_under(root: Path) -> Iterator[os.DirEntry]:
+    """Every entry under ``root``, without following links (an unreadable directory is passed over)."""
     stack = [root]
     while stack:
         try:
@@ -250,16 +250,25 @@ def tree_size_bytes(root: Path, limit_entries: int = 10_000) -> int:
         except OSError:
             continue
         for entry in entries:
-            seen += 1
-            if seen > limit_entries:
-                return sys.maxsize
+            yield entry
             try:
                 if entry.is_dir(follow_symlinks=False):
                     stack.append(Path(entry.path))
-                else:
-                    total += entry.stat(follow_symlinks=False).st_blocks * 512
             except OSError:
                 continue
+
+
+def tree_size_bytes(root: Path, limit_entries: int = 10_000) -> int:
+    """Bytes under ``root`` without following links; a flood of tiny files counts as over-size."""
+    total = 0
+    for seen, entry in enumerate(entries_under(root), start=1):
+        if seen > limit_entries:
+            return sys.maxsize
+        try:
+            if not entry.is_dir(follow_symlinks=False):
+                total += entry.stat(follow_symlinks=False).st_blocks * 512
+        except OSError:
+            continue
     return total
 
 

@@ -5,24 +5,15 @@ import subprocess
 import sys
 import tempfile
 import textwrap
-import time
 from pathlib import Path
 
 import psutil
 
 from autograder import sandbox
 
+from waiting import within
+
 REPO = Path(__file__).resolve().parents[1]
-
-
-def within(seconds: float, condition) -> bool:
-    """Whether ``condition()`` becomes true before a generous deadline (polled, never a fixed sleep)."""
-    deadline = time.monotonic() + seconds
-    while not condition():
-        if time.monotonic() > deadline:
-            return False
-        time.sleep(0.05)
-    return True
 
 
 def gone(pid: int) -> bool:
@@ -126,3 +117,18 @@ def test_the_tree_kill_reaches_descendants_and_the_process_group(tmp_path):
         tree.close()
         root.kill()
         root.wait()
+
+
+def test_disk_use_counts_files_below_never_through_links_and_a_flood_is_over_size(tmp_path):
+    watched, outside = tmp_path / "export", tmp_path / "outside"
+    (watched / "sub").mkdir(parents=True)
+    outside.mkdir()
+    (outside / "big").write_bytes(b"x" * 2**20)
+    for path in (watched / "a", watched / "b", watched / "sub" / "c"):
+        path.write_bytes(b"x" * 8192)
+    (watched / "link").symlink_to(outside / "big")
+    (watched / "dirlink").symlink_to(outside)
+    # Three files of 8 KiB (two 4 KiB blocks each): 24 KiB, none of the 1 MiB behind the links.
+    assert 3 * 8192 <= sandbox.tree_size_bytes(watched) < 3 * 8192 + 3 * 4096
+    assert {e.name for e in sandbox.entries_under(watched)} == {"a", "b", "sub", "c", "link", "dirlink"}
+    assert sandbox.tree_size_bytes(watched, limit_entries=5) == sys.maxsize
