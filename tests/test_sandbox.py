@@ -13,6 +13,8 @@ import pytest
 from autograder import cgroup, execute, sandbox
 from autograder.grade import keras_cache_file
 
+from waiting import within
+
 pytestmark = pytest.mark.slow
 
 
@@ -20,16 +22,6 @@ def run_python(code: str, tmp_path: Path, **limits) -> tuple[sandbox.Completed, 
     spec = sandbox.SandboxSpec(limits=sandbox.Limits(**limits), keras_cache=keras_cache_file())
     done = sandbox.run(spec, [sys.executable, "-c", code], log_path=tmp_path / "log.txt")
     return done, (tmp_path / "log.txt").read_text(errors="replace")
-
-
-def within(seconds: float, condition) -> bool:
-    """Whether ``condition()`` becomes true before a generous deadline (polled, never a fixed sleep)."""
-    deadline = time.monotonic() + seconds
-    while not condition():
-        if time.monotonic() > deadline:
-            return False
-        time.sleep(0.05)
-    return True
 
 
 @pytest.fixture(scope="module")
@@ -140,7 +132,7 @@ def notebook(*sources: str) -> nbformat.NotebookNode:
     return nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(s) for s in sources])
 
 
-def run_cells(tmp_path: Path, nb: nbformat.NotebookNode, **kwargs) -> execute.Execution:
+def run_cells(tmp_path: Path, nb: nbformat.NotebookNode, **kwargs) -> execute.ExecutionRecord:
     limits = sandbox.Limits(wall_seconds=60, memory_mb=kwargs.pop("memory_mb", 1024))
     job = execute.Job(tmp_path / "job", sandbox.SandboxSpec(limits=limits, keras_cache=keras_cache_file()))
     job.prepare()
