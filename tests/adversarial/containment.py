@@ -10,6 +10,7 @@ import nbformat
 import psutil
 
 from autograder import cgroup
+from waiting import within
 
 
 class PeakMemory:
@@ -71,12 +72,8 @@ def running_cmdline(proc: psutil.Process) -> str | None:
 
 def leftover_processes(wait: float = 10.0) -> list[psutil.Process]:
     """:func:`job_processes` still there after giving the kernel ``wait`` seconds to reap them."""
-    deadline = time.monotonic() + wait
-    while True:
-        alive = job_processes()
-        if not alive or time.monotonic() > deadline:
-            return alive
-        time.sleep(0.2)
+    within(wait, lambda: not job_processes())
+    return job_processes()
 
 
 def tree_digest(root: Path) -> dict[str, tuple[int, int]]:

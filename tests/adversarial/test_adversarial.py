@@ -7,7 +7,6 @@ import re
 import shutil
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 import pytest
@@ -20,6 +19,7 @@ from autograder.results import REASONS, read_result
 from cases import CASES, Case, Context
 from containment import (PeakMemory, executed_text, job_processes, leftover_processes, running_cmdline,
                          tree_digest)
+from waiting import within
 
 from autograder.intake import PRINTED_FILE  # noqa: E402
 
@@ -50,11 +50,8 @@ def test_the_leftover_check_sees_a_running_sandbox():
     process while it runs, and nothing once the job has ended."""
     held = "import sys; sys.stdin.readline()  # agx-leftover-check"
     running = sandbox.start(sandbox.SandboxSpec(), [sys.executable, "-c", held])
-    deadline = time.monotonic() + 60
     try:
-        while not any("agx-leftover-check" in (running_cmdline(p) or "") for p in job_processes()):
-            assert time.monotonic() < deadline, "a running sandbox was not found"
-            time.sleep(0.05)
+        assert within(60, lambda: any("agx-leftover-check" in (running_cmdline(p) or "") for p in job_processes()))
     finally:
         running.release()
         running.wait()
