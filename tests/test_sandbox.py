@@ -231,11 +231,16 @@ def test_cancelled_sandbox_never_runs_past_its_hold(tmp_path):
     assert not psutil.pid_exists(held.proc.pid)
 
 
-def test_files_in_the_private_tmpfs_count_as_memory(tmp_path):
+@pytest.mark.parametrize("held_by", ["cgroup", "watchdog"])
+def test_files_in_the_private_tmpfs_count_as_memory(tmp_path, monkeypatch, held_by):
+    if held_by == "watchdog":  # the watchdog's tmpfs accounting, read inside the sandbox's mount namespace
+        monkeypatch.setattr(cgroup, "create", lambda memory_bytes, processes: None)
     code = ("import time\nfor i in range(40):\n    open(f'/tmp/fill{i}', 'wb').write(b'x' * (20 * 2**20))\n"
             "    time.sleep(0.05)\ntime.sleep(5)")
     done, _ = run_python(code, tmp_path, memory_mb=300, file_size_mb=64)
     assert done.stopped == "memory"
+    if held_by == "watchdog":
+        assert done.containment["memory"] == "watchdog"
 
 
 MEMFD_HOARD = ("import os, time\nheld = []\nfor i in range(100):\n    fd = os.memfd_create('h')\n"
