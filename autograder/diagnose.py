@@ -25,7 +25,6 @@ import ast
 import os
 import re
 import tomllib
-import unicodedata
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from functools import lru_cache
@@ -33,6 +32,8 @@ from pathlib import Path
 from typing import Any
 
 import jsonschema  # a dependency of nbformat
+
+from autograder.student_text import plain_text, strip_ansi
 
 BUILTIN_TABLE = Path(__file__).with_name("diagnoses.toml")
 
@@ -226,7 +227,8 @@ def diagnose(cells: Sequence[Mapping[str, Any]], stopped: str | None, limits: Ma
     if stopped is None and _ran_out_of_wall_budget(cells, limits):
         stopped = "wall_budget"
     base = {"budget": round(limits["cell_timeout"]), "wall_budget": round(limits["budget"]),
-            "limit_mb": round(limits["limit_mb"]), "stopped": plain_text(stopped or "", GROUP_CHARS)}
+            "limit_mb": round(limits["limit_mb"]),
+            "stopped": plain_text(stopped or "", GROUP_CHARS, one_line=True)}
     numbers = jupyter_numbers(cells)
     stop_cell = _stop_cell(cells) if stopped else None
     stop = _first_stop(table, stopped, stop_cell is not None) if stopped else None
@@ -304,8 +306,8 @@ def _cell_context(cell: Mapping[str, Any], numbers: Mapping[int, int]) -> dict[s
     error = cell.get("error") or {}
     return {"cell": numbers.get(cell["index"], "?") if "index" in cell else "?",
             "seconds": round(cell.get("seconds") or 0),
-            "ename": plain_text(str(error.get("ename") or ""), GROUP_CHARS),
-            "evalue": plain_text(str(error.get("evalue") or ""), EVALUE_CHARS)}
+            "ename": plain_text(str(error.get("ename") or ""), GROUP_CHARS, one_line=True),
+            "evalue": plain_text(str(error.get("evalue") or ""), EVALUE_CHARS, one_line=True)}
 
 
 def _first_match(table: Sequence[Pattern], on: str,
@@ -321,14 +323,15 @@ def _first_match(table: Sequence[Pattern], on: str,
 def _render(pattern: Pattern, groups: Mapping[str, str], context: Mapping[str, Any],
             cell: Mapping[str, Any] | None, later_cell: int | None = None) -> dict[str, Any]:
     """``later_cell`` is the Jupyter number of the first failure a note explains."""
-    values = {**context, **{name: plain_text(value, GROUP_CHARS) for name, value in groups.items()}}
+    values = {**context,
+              **{name: plain_text(value, GROUP_CHARS, one_line=True) for name, value in groups.items()}}
     advice = pattern.advice.format_map(values)
     if pattern.pointer and later_cell is not None:
         advice += " " + pattern.pointer.format_map({**values, "later_cell": later_cell})
     number = context.get("cell") if cell else None
     return {"code": pattern.code, "category": pattern.category,
-            "title": plain_text(pattern.title.format_map(values), TITLE_CHARS),
-            "advice": plain_text(advice, ADVICE_CHARS),
+            "title": plain_text(pattern.title.format_map(values), TITLE_CHARS, one_line=True),
+            "advice": plain_text(advice, ADVICE_CHARS, one_line=True),
             "cell": cell.get("index") if cell else None, "cell_number": number if isinstance(number, int) else None,
             "cell_status": cell.get("status") if cell else None,
             "caused_by": None, "because": None, "dependents": []}
@@ -571,21 +574,3 @@ def _because(cause: Cause, number: int, notes: Mapping[int, tuple[Pattern, dict[
     if cause.kind == "note":
         return f"It follows from cell {number}: {notes[cause.cell][0].title.format_map(notes[cause.cell][2])}."
     return f"The same problem as in cell {number}."
-
-
-# ---------------------------------------------------------------- plain text
-
-_ANSI = re.compile(r"\x1b(?:\[[0-?]*[ -/]*[@-~]|\][^\x07\x1b]*(?:\x07|\x1b\\)?|[@-Z\\-_])")
-
-
-def strip_ansi(text: str) -> str:
-    """Remove terminal colour and hyperlink codes (IPython tracebacks are full of them)."""
-    return _ANSI.sub("", text)
-
-
-def plain_text(text: str, limit: int) -> str:
-    """One line of printable text, at most ``limit`` characters (cut with an ellipsis)."""
-    text = strip_ansi(text[: limit * 4])
-    text = "".join(" " if unicodedata.category(ch).startswith("C") else ch for ch in text)
-    text = " ".join(text.split())
-    return text if len(text) <= limit else text[: limit - 1].rstrip() + "…"

@@ -30,7 +30,7 @@ from nbclient import NotebookClient
 from nbclient.exceptions import DeadKernelError
 
 from autograder import cgroup, sandbox
-from autograder.assignment import Execution as ExecutionConfig
+from autograder.assignment import Execution
 from autograder.class_source import class_source
 from autograder.inside import contract
 from autograder.sandbox import Mount, SandboxSpec
@@ -61,7 +61,7 @@ class Job:
 
     root: Path
     spec: SandboxSpec  # limits, uid and Keras cache shared by both sandboxes of the job
-    config: ExecutionConfig = field(default_factory=ExecutionConfig)  # the assignment's timings (export, predict...)
+    config: Execution = field(default_factory=Execution)  # the assignment's timings (export, predict...)
     public_tests: Path | None = None  # the template's otter tests, so grader.check() cells still run
     notebook_name: str = "notebook.ipynb"  # where the submission appears in the sandbox's home
     confinement: Any = None  # isolation.UidConfinement: the container-uid level, where bubblewrap cannot run
@@ -172,7 +172,7 @@ class CellRecord:
 
 
 @dataclass
-class Execution:
+class ExecutionRecord:
     """What Phase A did; plain data for the result's ``execution`` block."""
 
     cells: list[CellRecord] = field(default_factory=list)
@@ -356,7 +356,7 @@ def export_code(export_dir: str, models: dict[str, str], probes: dict[str, str])
             f"__agx_export.run(globals(), {export_dir!r}, {config!r})\n")
 
 
-async def _run_cells(client: CappedNotebookClient, nb: Any, execution: Execution, budget: float,
+async def _run_cells(client: CappedNotebookClient, nb: Any, execution: ExecutionRecord, budget: float,
                      cell_timeout: float, on_error: str) -> None:
     started = time.monotonic()
     stop = False
@@ -407,7 +407,7 @@ def _stage_notebook(nb: Any, job: Job) -> None:
 
 
 async def _run_and_export(nb: Any, job: Job, km: AsyncKernelManager, kc: Any, dog: sandbox.Watchdog,
-                          execution: Execution, *, budget: float, cell_timeout: float, on_error: str,
+                          execution: ExecutionRecord, *, budget: float, cell_timeout: float, on_error: str,
                           models: dict[str, str], probes: dict[str, str], max_output_bytes: int,
                           sandboxed: bool) -> None:
     """The student's cells, then the export step, in the running kernel."""
@@ -439,8 +439,8 @@ async def _run_and_export(nb: Any, job: Job, km: AsyncKernelManager, kc: Any, do
 
 async def _execute(nb: Any, job: Job, *, budget: float, cell_timeout: float, on_error: str,
                    models: dict[str, str], probes: dict[str, str], max_output_bytes: int,
-                   sandboxed: bool) -> Execution:
-    execution = Execution(budget_seconds=budget)
+                   sandboxed: bool) -> ExecutionRecord:
+    execution = ExecutionRecord(budget_seconds=budget)
     _stage_notebook(nb, job)
     confinement = sandbox.Confinement.create(job.spec.limits) if sandboxed else None
     km = SandboxedKernelManager(job, confinement)
@@ -498,7 +498,7 @@ async def _execute(nb: Any, job: Job, *, budget: float, cell_timeout: float, on_
     return execution
 
 
-def run_notebook(nb: Any, job: Job, **kwargs: Any) -> Execution:
+def run_notebook(nb: Any, job: Job, **kwargs: Any) -> ExecutionRecord:
     """Execute ``nb`` (already sanitized by intake) in the sandbox and run the export step."""
     return asyncio.run(_execute(nb, job, **kwargs))
 

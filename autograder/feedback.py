@@ -8,7 +8,7 @@ the grade after late penalty and instructor overrides (the same computation as t
 the same ``--roster/--overrides/--due/--late-policy`` options), student-facing messages, the failing
 cells numbered as Jupyter numbers them (``[n]``, code cells from the top) with the failing line
 quoted, diagnoses and what to do next. TA-only ``detail`` never reaches the template. Every piece
-of text is passed through :func:`autograder.gradebook.plain_text` (ANSI codes and control characters
+of text is passed through :func:`autograder.student_text.plain_text` (ANSI codes and control characters
 removed, length capped) and then HTML-escaped by the template; a Content-Security-Policy forbids
 scripts on the page as a second line of defence.
 """
@@ -30,17 +30,16 @@ import pandas as pd
 from jinja2 import Environment, FileSystemLoader, StrictUndefined
 from markupsafe import Markup, escape
 from matplotlib.figure import Figure  # no pyplot: no global figure state; Figure renders with Agg
-from nbconvert.filters import strip_ansi
 
 from autograder.artifacts import EVIDENCE_ARRAYS, FOUND_BY_WORDS
 from autograder.assignment import ARCHITECTURE_TITLES, ARCHITECTURES, Assignment
-from autograder.gradebook import (GradingPolicy, LatePolicy, add_policy_arguments, build_submissions,
-                                  plain_text, policy_from)
+from autograder.gradebook import GradingPolicy, LatePolicy, add_policy_arguments, build_submissions, policy_from
 from autograder.inside import contract
 from autograder.integrity import RULES
 from autograder.diagnose import jupyter_numbers
 from autograder.results import REASONS, atomic_write_text
 from autograder.store import Store, open_results, require_current, resolve_assignment
+from autograder.student_text import plain_text, strip_ansi
 
 TEMPLATES = Path(__file__).with_name("templates")
 SLOWEST_SHOWN = 10

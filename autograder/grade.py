@@ -153,7 +153,7 @@ def score(result: dict[str, Any], assignment: Assignment, evidence: Evidence, no
     return result
 
 
-def overall_reason(execution: execute.Execution) -> str | None:
+def overall_reason(execution: execute.ExecutionRecord) -> str | None:
     if execution.stopped:
         return execution.stopped
     if any(cell.status in ("error", "timeout") for cell in execution.cells):
@@ -172,7 +172,7 @@ def grade_one(path: str | Path, assignment: Assignment, out_dir: str | Path, *, 
 
 
 def _phase_a(notebook_in: Any, assignment: Assignment, artifacts: Path, *, level: str,
-             work_root: str | Path | None) -> tuple[execute.Execution, Evidence]:
+             work_root: str | Path | None) -> tuple[execute.ExecutionRecord, Evidence]:
     """Run the notebook and the predictions in their sandboxes; return what they left, validated."""
     ex = assignment.execution
     limits = sandbox.Limits.from_execution(ex, wall_seconds=ex.wall_budget_seconds + ex.export_seconds)

@@ -69,7 +69,6 @@ from pathlib import Path, PurePath
 from typing import Any
 
 import pandas as pd
-from nbconvert.filters import strip_ansi
 # otter-grader's own column names, so final_grades.csv keeps its layout.
 from otter.grade.utils import POINTS_POSSIBLE_LABEL as OTTER_POINTS_ROW
 from otter.grade.utils import SCORES_DICT_FILE_KEY as OTTER_FILE
@@ -81,27 +80,17 @@ from autograder.assignment import Assignment
 from autograder.inputs import InputError, parse_time, read_overrides, read_roster
 from autograder.results import atomic_write_text
 from autograder.store import open_results, require_current, resolve_assignment
+from autograder.student_text import plain_text
 
 SUMMARY_COLUMNS = ["raw_total", "late_penalty", "override_note", "total", "max_score", "percent",
                    "status", "reason", "needs_review", "flagged", "review", "submitted_at", "late"]
 CANVAS_COLUMNS = ["Student", "ID", "SIS User ID", "SIS Login ID", "Section"]
-STUDENT_TEXT_LIMIT = 2000
-_CONTROL_CHARS = re.compile(r"[\x00-\x08\x0b-\x1f\x7f]")
 #: What makes a spreadsheet read a cell as a formula (OWASP's CSV injection list).
 FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
 
 
 def gradebook_columns(assignment: Assignment) -> list[str]:
     return ["student_id", "student_name", *(q.id for q in assignment.questions), *SUMMARY_COLUMNS]
-
-
-def plain_text(value: Any, limit: int = STUDENT_TEXT_LIMIT) -> str:
-    """Student-controlled text made inert for display: no ANSI codes or control characters, bounded.
-
-    HTML escaping is the template's job (autoescape); this removes what escaping does not.
-    """
-    text = _CONTROL_CHARS.sub("", strip_ansi("" if value is None else str(value)))
-    return text if len(text) <= limit else text[:limit] + " … [truncated]"
 
 
 # --- late policy ----------------------------------------------------------------------------------

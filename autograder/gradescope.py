@@ -33,9 +33,9 @@ import autograder
 from autograder import isolation, sandbox
 from autograder.assignment import Assignment, load_assignment
 from autograder.data import ENV_VAR, KNOWN_SHA256, keras_cache_source
-from autograder.gradebook import plain_text
 from autograder.intake import find_notebooks
 from autograder.results import REASONS, atomic_write_text
+from autograder.student_text import plain_text
 
 ROOT_ENV = "AUTOGRADER_GRADESCOPE_ROOT"  # tests point the grader at a Gradescope-shaped temporary tree
 PYTHON_ENV = "AUTOGRADER_PYTHON"

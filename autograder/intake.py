@@ -152,17 +152,6 @@ def find_notebooks(folder: str | Path) -> list[Path]:
                   and not any(is_clutter(part) for part in p.relative_to(folder).parts))
 
 
-def read_folder(folder: str | Path, assignment: Assignment) -> Intake:
-    """Intake for a student's folder: exactly one notebook must be in it."""
-    notebooks = find_notebooks(folder)
-    if not notebooks:
-        return Intake(False, "no_notebook", REASONS["no_notebook"], None, None)
-    if len(notebooks) > 1:
-        names = ", ".join(p.name for p in notebooks)
-        return Intake(False, "multiple_notebooks", f"{REASONS['multiple_notebooks']} Found: {names}.", None, None)
-    return read_notebook(notebooks[0], assignment)
-
-
 def is_clutter(name: str) -> bool:
     """Names that archive tools and Jupyter leave behind, never a student's answer."""
     return name.startswith(".") or name in ("__MACOSX", ".ipynb_checkpoints")

@@ -152,7 +152,7 @@ class UidConfinement:
         a model file (or anything) while the grader's predictions run.
         """
         reap(self.uid("kernel"))
-        for path in [job.export, *walk(job.export)]:
+        for path in [job.export, *(Path(e.path) for e in sandbox.entries_under(job.export))]:
             info = path.lstat()
             if stat.S_ISREG(info.st_mode) and info.st_nlink > 1:
                 path.unlink()  # a hard link may name a file outside the export: never change its owner
@@ -172,21 +172,6 @@ class UidConfinement:
                     shutil.rmtree(entry, ignore_errors=True)
                 else:
                     entry.unlink(missing_ok=True)
-
-
-def walk(root: Path) -> list[Path]:
-    """Everything under ``root``, without following links."""
-    found, stack = [], [root]
-    while stack:
-        try:
-            entries = list(os.scandir(stack.pop()))
-        except OSError:
-            continue
-        for entry in entries:
-            found.append(Path(entry.path))
-            if entry.is_dir(follow_symlinks=False):
-                stack.append(Path(entry.path))
-    return found
 
 
 def owned_entries(place: Path, owners: set[int]) -> list[Path]:

@@ -38,7 +38,6 @@ REASONS: dict[str, str] = {
     "cell_errors": "Some cells raised errors; the questions that depend on them were not assessed.",
     "export_failed": "The grader could not read your models after the notebook ran.",
     "models_to_review": "A model your notebook trained earned no points or could not be fully assessed; your instructor will review it.",
-    "sandbox_unavailable": "The grading sandbox could not be started.",
     "grader_error": "The grader itself failed on this submission; your instructor has been told.",
 }
 

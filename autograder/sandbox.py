@@ -24,6 +24,7 @@ import subprocess
 import sys
 import threading
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -252,9 +253,8 @@ def prepare_writable_dir(path: Path, spec: SandboxSpec) -> Path:
     return path
 
 
-def tree_size_bytes(root: Path, limit_entries: int = 10_000) -> int:
-    """Bytes under ``root`` without following links; a flood of tiny files counts as over-size."""
-    total, seen = 0, 0
+def entries_under(root: Path) -> Iterator[os.DirEntry]:
+    """Every entry under ``root``, without following links (an unreadable directory is passed over)."""
     stack = [root]
     while stack:
         try:
@@ -262,32 +262,61 @@ def tree_size_bytes(root: Path, limit_entries: int = 10_000) -> int:
         except OSError:
             continue
         for entry in entries:
-            seen += 1
-            if seen > limit_entries:
-                return sys.maxsize
+            yield entry
             try:
                 if entry.is_dir(follow_symlinks=False):
                     stack.append(Path(entry.path))
-                else:
-                    total += entry.stat(follow_symlinks=False).st_blocks * 512
             except OSError:
                 continue
+
+
+def tree_size_bytes(root: Path, limit_entries: int = 10_000) -> int:
+    """Bytes under ``root`` without following links; a flood of tiny files counts as over-size."""
+    total = 0
+    for seen, entry in enumerate(entries_under(root), start=1):
+        if seen > limit_entries:
+            return sys.maxsize
+        try:
+            if not entry.is_dir(follow_symlinks=False):
+                total += entry.stat(follow_symlinks=False).st_blocks * 512
+        except OSError:
+            continue
     return total
 
 
-def tmpfs_bytes(pid: int) -> int:
+def mount_namespace(pid: int | str) -> str | None:
+    """The id of ``pid``'s mount namespace (``mnt:[4026531841]``), or None when it cannot be read."""
+    try:
+        return os.readlink(f"/proc/{pid}/ns/mnt")
+    except OSError:
+        return None
+
+
+def tmpfs_bytes(pids: list[int]) -> int:
     """RAM held by files in the sandbox's private home and /tmp (tmpfs pages are no process's RSS).
 
-    Read through ``/proc/<pid>/root``, the mount namespace of a process inside the sandbox.
+    Read through ``/proc/<pid>/root`` of the first of ``pids`` whose mount namespace is not the grader's.
+    The outer bwrap process (and the tree before bwrap has forked) shares the grader's namespace and
+    its root is the host: counting there would measure the host's /tmp (a false "memory" stop). A pidfd
+    taken first makes sure the namespace checked and the root measured belong to the same process.
     """
-    used = 0
-    for mount in (HOME, "/tmp"):
+    own = mount_namespace("self")
+    for pid in pids:
         try:
-            stats = os.statvfs(f"/proc/{pid}/root{mount}")
+            pidfd = os.pidfd_open(pid)
         except OSError:
             continue
-        used += (stats.f_blocks - stats.f_bfree) * stats.f_frsize
-    return used
+        try:
+            if mount_namespace(pid) in (None, own):
+                continue
+            sizes = [os.statvfs(f"/proc/{pid}/root{mount}") for mount in (HOME, "/tmp")]
+            signal.pidfd_send_signal(pidfd, 0)  # still the process whose namespace was checked
+        except OSError:
+            continue
+        finally:
+            os.close(pidfd)
+        return sum((stats.f_blocks - stats.f_bfree) * stats.f_frsize for stats in sizes)
+    return 0
 
 
 def read_tail(path: Path, limit: int) -> bytes:
@@ -299,21 +328,88 @@ def read_tail(path: Path, limit: int) -> bytes:
         return fh.read(limit)
 
 
-def kill_tree(pid: int) -> None:
-    """SIGKILL ``pid``, its process group and every descendant (the PID namespace goes with bwrap)."""
+def signal_listed(proc: psutil.Process, sig: int = signal.SIGKILL) -> None:
+    """Send ``sig`` to ``proc`` through a pidfd, only if it is still the process psutil listed.
+
+    The pidfd pins the process from the moment it is opened; the start time checked after that shows
+    the pid was not reaped and reused in between, so a stranger that inherited the pid is never signalled.
+    """
     try:
-        victims = psutil.Process(pid).children(recursive=True)
-    except psutil.Error:
-        victims = []
-    for sig_target in [pid] + [p.pid for p in victims]:
+        pidfd = os.pidfd_open(proc.pid)
+    except OSError:
+        return
+    try:
+        if proc.is_running():
+            signal.pidfd_send_signal(pidfd, sig)
+    except (OSError, psutil.Error):
+        pass
+    finally:
+        os.close(pidfd)
+
+
+class ProcessTree:
+    """A process, its descendants and its process group, killable without ever signalling a reused pid.
+
+    Made while the root is known to exist (the grader's unreaped child): a pidfd then names it for
+    good. Descendants and group members are found by pid, so they are trusted only while the root is
+    unreaped (its pid, the group's id, cannot be reused until then), and each is signalled through a
+    pidfd checked against the process listed. With a ``cgroup`` every process in it is killed too (a
+    double-forked daemon the tree no longer shows). The PID namespace ends with bwrap's init.
+    """
+
+    def __init__(self, pid: int, cgroup: cgroup.Cgroup | None = None) -> None:
+        self.pid, self.cgroup = pid, cgroup
         try:
-            os.kill(sig_target, signal.SIGKILL)
+            self.pidfd: int | None = os.pidfd_open(pid)
+        except OSError:  # already reaped: nothing of it can be named safely
+            self.pidfd = None
+
+    def holds_pid(self) -> bool:
+        """Whether the root is unreaped (running or a zombie), so its pid still names it and its group."""
+        if self.pidfd is None:
+            return False
+        try:
+            signal.pidfd_send_signal(self.pidfd, 0)
+        except ProcessLookupError:
+            return False
+        except OSError:  # EPERM: it exists
+            pass
+        return True
+
+    def members(self) -> list[psutil.Process]:
+        """Processes below the root or in its process group (the root itself not included)."""
+        try:
+            below = psutil.Process(self.pid).children(recursive=True)
+        except psutil.Error:
+            below = []
+        group = []
+        for proc in psutil.process_iter():
+            try:
+                if proc.pid != self.pid and os.getpgid(proc.pid) == self.pid:
+                    group.append(proc)
+            except OSError:
+                continue
+        return list({proc.pid: proc for proc in below + group}.values())
+
+    def kill(self) -> None:
+        """SIGKILL the root, its descendants and its process group (and the cgroup)."""
+        if self.cgroup is not None:
+            self.cgroup.kill()
+        if not self.holds_pid():
+            return
+        members = self.members()
+        if self.holds_pid():  # the root was unreaped throughout: the listing was of its own tree
+            for proc in members:
+                signal_listed(proc)
+        try:
+            signal.pidfd_send_signal(self.pidfd, signal.SIGKILL)
         except OSError:
             pass
-    try:
-        os.killpg(pid, signal.SIGKILL)
-    except OSError:
-        pass
+
+    def close(self) -> None:
+        if self.pidfd is not None:
+            os.close(self.pidfd)
+            self.pidfd = None
 
 
 class Watchdog:
@@ -329,6 +425,7 @@ class Watchdog:
                  cgroup: cgroup.Cgroup | None = None) -> None:
         self.pid, self.limits, self.watched_dirs = pid, limits, list(watched_dirs)
         self.cgroup = cgroup
+        self.tree = ProcessTree(pid, cgroup)  # now, while the process is known to be unreaped
         self.sandboxed = sandboxed  # only a sandbox has private tmpfs mounts to count
         self.deadline = time.monotonic() + (wall_seconds or limits.wall_seconds)
         self.interval = interval
@@ -348,7 +445,8 @@ class Watchdog:
             self.stopped = "memory"  # the OOM kill ended the job before the next poll saw it
         elif self.stopped is None and self.disk_breach():
             self.stopped = "disk"  # filled between the last poll and the end
-        kill_tree(self.pid)  # whatever outlived the job (a double-forked daemon) ends here
+        self.tree.kill()  # whatever outlived the job (a double-forked daemon) ends here
+        self.tree.close()
 
     def extend(self, seconds: float) -> None:
         """Allow ``seconds`` more from now (the export step after a student's time ran out)."""
@@ -368,7 +466,7 @@ class Watchdog:
             except psutil.Error:
                 continue
         if with_tmpfs:
-            total += tmpfs_bytes(procs[-1].pid)
+            total += tmpfs_bytes([proc.pid for proc in reversed(procs)])
         return total / 2**20
 
     def _breach(self, with_tmpfs: bool) -> str | None:
@@ -397,7 +495,7 @@ class Watchdog:
                 reason = "disk"
             if reason is not None:
                 self.stopped = reason
-                kill_tree(self.pid)
+                self.tree.kill()
                 return
 
 
@@ -452,13 +550,20 @@ class Running:
             return self.completed
         containment: dict[str, object] = {}
         try:
-            returncode = self.proc.wait()
+            # Wait for the end without reaping: until the watchdog's last kill, the pid (also the process
+            # group's id) stays this process's and cannot be handed to another.
+            os.waitid(os.P_PID, self.proc.pid, os.WEXITED | os.WNOWAIT)
+        except ChildProcessError:
+            pass
         finally:
-            self.dog.__exit__(None, None, None)
-            if self.confinement is not None:
-                containment = self.confinement.close()
-            if self.log_path:
-                self.log.close()
+            try:
+                self.dog.__exit__(None, None, None)
+            finally:
+                returncode = self.proc.wait()
+                if self.confinement is not None:
+                    containment = self.confinement.close()
+                if self.log_path:
+                    self.log.close()
         tail = read_tail(self.log_path, 4000).decode("utf-8", "replace") if self.log_path else ""
         self.completed = Completed(returncode=returncode, stopped=self.dog.stopped,
                                    peak_rss_mb=round(self.dog.peak_rss_mb, 1),
@@ -469,7 +574,7 @@ class Running:
     def cancel(self) -> None:
         """Kill it if it still runs (never released, or the grader gave up on it)."""
         if self.completed is None:
-            kill_tree(self.proc.pid)
+            self.dog.tree.kill()
             self.wait()
 
 

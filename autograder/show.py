@@ -12,9 +12,9 @@ from typing import Any
 
 from autograder.assignment import AssignmentError
 from autograder.feedback import failed_cells
-from autograder.gradebook import plain_text
 from autograder.inputs import InputError
 from autograder.store import ResultsError, Store, open_results, resolve_assignment
+from autograder.student_text import plain_text
 
 
 def configure(parser: argparse.ArgumentParser) -> None:

@@ -53,9 +53,10 @@ from datasketch import MinHash, MinHashLSH
 from jinja2 import Environment, FileSystemLoader, StrictUndefined
 
 from autograder.assignment import ARCHITECTURE_TITLES, ARCHITECTURES, Assignment
-from autograder.gradebook import csv_text, latest_per_student, plain_text
+from autograder.gradebook import csv_text, latest_per_student
 from autograder.results import atomic_write_text
 from autograder.store import Store, open_results, resolve_assignment
+from autograder.student_text import plain_text
 
 #: copydetect's noise threshold (k) and window (guarantee threshold - noise threshold + 1), in
 #: characters of tokenised code: its defaults, which MOSS-style winnowing was tuned with.

@@ -33,13 +33,19 @@ def test_the_shipped_assignment_loads_and_sums_to_100(repo):
     assert set(assignment.models) == set(ARCHITECTURES)
 
 
-def test_thresholds_come_from_the_calibration_file(repo):
-    assignment = load_assignment(repo / "assignments" / "mnist")
-    calibration = json.loads(assignment.calibration_file.read_text())
-    for arch, threshold in assignment.thresholds().items():
-        lowest = calibration["architectures"][arch]["eval_accuracy"]["min"]
-        assert threshold.full == pytest.approx(lowest - assignment.threshold_margin, abs=1e-4)
-        assert threshold.zero == pytest.approx(threshold.full - assignment.threshold_span, abs=1e-4)
+def test_thresholds_come_from_the_calibration_file(copy):
+    edit(copy, "margin = 0.015", "margin = 0.02")
+    edit(copy, "span = 0.06", "span = 0.1")
+    calibration_file = load_assignment(copy).calibration_file
+    calibration = json.loads(calibration_file.read_text())
+    calibration["architectures"]["mlp"]["eval_accuracy"]["min"] = 0.9712
+    calibration["architectures"]["gru"]["eval_accuracy"]["min"] = 0.9805
+    calibration_file.write_text(json.dumps(calibration))
+    thresholds = load_assignment(copy).thresholds()
+    # Full credit at the lowest reference run minus the margin, zero credit one span below that:
+    #   mlp: 0.9712 - 0.02 = 0.9512, 0.9512 - 0.1 = 0.8512;  gru: 0.9805 - 0.02 = 0.9605, 0.8605.
+    assert thresholds["mlp"] == Threshold(full=0.9512, zero=0.8512)
+    assert thresholds["gru"] == Threshold(full=0.9605, zero=0.8605)
 
 
 @pytest.mark.parametrize("old, new, key", [
@@ -83,7 +89,9 @@ def test_bundle_hash_changes_with_what_decides_a_score(copy):
 def test_threshold_credit_is_linear_between_zero_and_full():
     threshold = Threshold(full=0.95, zero=0.80)
     assert threshold.credit(0.96) == 1.0 and threshold.credit(0.80) == 0.0
+    # Linear from 0.80 to 0.95 (a width of 0.15): 0.875 is 0.075 up, half way; 0.83 is 0.03 up, 0.03 / 0.15 = 0.2.
     assert threshold.credit(0.875) == pytest.approx(0.5)
+    assert threshold.credit(0.83) == pytest.approx(0.2)
 
 
 def test_the_shipped_execution_table_writes_out_the_defaults(repo):

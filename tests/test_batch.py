@@ -2,13 +2,14 @@
 from __future__ import annotations
 
 import json
+import shutil
 import socket
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import nbformat
+import psutil
 import pytest
 
 from autograder import batch
@@ -91,8 +92,6 @@ def test_two_workers_give_the_same_scores(serial, submissions, small_assignment,
 
 def test_rerun_skips_finished_work_and_resumes_lost_work(serial, submissions, small_assignment, tmp_path):
     out, _ = serial
-    import shutil
-
     shutil.copytree(out, tmp_path / "copy")
     lost = next((tmp_path / "copy" / "results").glob("cy-*.json"))
     lost.unlink()  # as if the grader was killed before cy's result was written
@@ -102,16 +101,21 @@ def test_rerun_skips_finished_work_and_resumes_lost_work(serial, submissions, sm
     assert len(list((tmp_path / "copy" / "results").glob("*.json"))) == 4
 
 
-def test_threshold_change_regrades_without_executing(serial, submissions, small_assignment, tmp_path, monkeypatch):
-    out, _ = serial
-    import shutil
-
-    shutil.copytree(out, tmp_path / "copy")
+def report_points_doubled(serial_out: Path, assignment_root: Path, tmp_path: Path) -> Path:
+    """A copy of the batch's output in ``tmp_path/copy``, and a copy of the assignment whose report check
+    is worth 20 points instead of 10 (returned)."""
+    shutil.copytree(serial_out, tmp_path / "copy")
     changed = tmp_path / "assignment"
-    shutil.copytree(small_assignment.root, changed)
+    shutil.copytree(assignment_root, changed)
     toml = (changed / "assignment.toml").read_text()
     (changed / "assignment.toml").write_text(toml.replace('{ test = "report_sections", points = 10 }',
                                                           '{ test = "report_sections", points = 20 }'))
+    return changed
+
+
+def test_threshold_change_regrades_without_executing(serial, submissions, small_assignment, tmp_path, monkeypatch):
+    out, _ = serial
+    changed = report_points_doubled(out, small_assignment.root, tmp_path)
     monkeypatch.setattr(batch, "LocalExecutor", lambda jobs: pytest.fail("a notebook was executed"))
     counts = batch.grade_batch(submissions, changed, tmp_path / "copy", jobs=1, progress=False)
     assert counts["regraded"] == 4 and counts["graded"] == 0
@@ -124,14 +128,7 @@ def test_threshold_change_regrades_without_executing(serial, submissions, small_
 
 def test_regrade_table_names_the_checks_that_moved(serial, small_assignment, tmp_path):
     out, _ = serial
-    import shutil
-
-    shutil.copytree(out, tmp_path / "copy")
-    changed = tmp_path / "assignment"
-    shutil.copytree(small_assignment.root, changed)
-    toml = (changed / "assignment.toml").read_text()
-    (changed / "assignment.toml").write_text(toml.replace('{ test = "report_sections", points = 10 }',
-                                                          '{ test = "report_sections", points = 20 }'))
+    changed = report_points_doubled(out, small_assignment.root, tmp_path)
     report = batch.regrade_all(tmp_path / "copy", changed)
     rows = {row["student"]: row for row in report.rows}
     before = scores(out)
@@ -171,6 +168,13 @@ def test_dask_cluster_gives_the_same_scores(serial, submissions, small_assignmen
         assert scores(tmp_path) == scores(out)
         assert json.loads((tmp_path / "batch.json").read_text())["unmapped"] == []
     finally:
+        # Dask's nannies start worker processes of their own: wait for the whole tree, not a fixed time.
+        tree = []
+        for proc in procs:
+            try:
+                tree += psutil.Process(proc.pid).children(recursive=True)
+            except psutil.NoSuchProcess:
+                continue
         for proc in reversed(procs):
             proc.terminate()
         for proc in procs:
@@ -178,4 +182,5 @@ def test_dask_cluster_gives_the_same_scores(serial, submissions, small_assignmen
                 proc.wait(timeout=20)
             except subprocess.TimeoutExpired:
                 proc.kill()
-        time.sleep(0.5)
+        for leftover in psutil.wait_procs(tree, timeout=20)[1]:
+            leftover.kill()

@@ -1,12 +1,16 @@
 """What the adversarial tests measure around a grading: the grader's memory, leftover processes, outputs."""
 from __future__ import annotations
 
+import os
 import threading
 import time
 from pathlib import Path
 
 import nbformat
 import psutil
+
+from autograder import cgroup
+from waiting import within
 
 
 class PeakMemory:
@@ -35,14 +39,41 @@ class PeakMemory:
         return (self.peak - self.baseline) / 2**20
 
 
-def sandbox_processes(uid: int, wait: float = 10.0) -> list[psutil.Process]:
-    """Processes still running as the sandbox uid, after giving the kernel ``wait`` seconds to reap them."""
-    deadline = time.monotonic() + wait
-    while True:
-        alive = [p for p in psutil.process_iter(["uids"]) if p.info["uids"] and p.info["uids"].real == uid]
-        if not alive or time.monotonic() > deadline:
-            return alive
-        time.sleep(0.2)
+def job_processes() -> list[psutil.Process]:
+    """Processes a grading by this process started, found the same way whoever runs the tests (no uid
+    filter): descendants in a PID namespace that is not ours (a sandbox's daemon stays under bwrap's
+    init there; the grader's own helpers, such as multiprocessing's tracker, do not count), and every
+    member of a job cgroup named for this grader (``agx-<pid>-``: a process that left the tree)."""
+    own_namespace = os.readlink("/proc/self/ns/pid")
+    found = {}
+    for proc in psutil.Process().children(recursive=True):
+        try:
+            if os.readlink(f"/proc/{proc.pid}/ns/pid") != own_namespace:
+                found[proc.pid] = proc
+        except OSError:
+            continue
+    job_cgroup = f"/{cgroup.PREFIX}{os.getpid()}-"
+    for proc in psutil.process_iter():
+        try:
+            if job_cgroup in Path(f"/proc/{proc.pid}/cgroup").read_text():
+                found[proc.pid] = proc
+        except OSError:
+            continue
+    return [proc for proc in found.values() if running_cmdline(proc) is not None]
+
+
+def running_cmdline(proc: psutil.Process) -> str | None:
+    """The command line of ``proc`` while it runs; None once it is gone or a zombie."""
+    try:
+        return None if proc.status() == psutil.STATUS_ZOMBIE else " ".join(proc.cmdline())
+    except psutil.Error:
+        return None
+
+
+def leftover_processes(wait: float = 10.0) -> list[psutil.Process]:
+    """:func:`job_processes` still there after giving the kernel ``wait`` seconds to reap them."""
+    within(wait, lambda: not job_processes())
+    return job_processes()
 
 
 def tree_digest(root: Path) -> dict[str, tuple[int, int]]:

@@ -5,6 +5,7 @@ import json
 import os
 import re
 import shutil
+import sys
 import tempfile
 from pathlib import Path
 
@@ -16,7 +17,9 @@ from autograder.grade import ARTIFACTS, grade_one
 from autograder.results import REASONS, read_result
 
 from cases import CASES, Case, Context
-from containment import PeakMemory, executed_text, sandbox_processes, tree_digest
+from containment import (PeakMemory, executed_text, job_processes, leftover_processes, running_cmdline,
+                         tree_digest)
+from waiting import within
 
 from autograder.intake import PRINTED_FILE  # noqa: E402
 
@@ -40,6 +43,19 @@ def grade_case(case: Case, ctx: Context, submission: Path, assignment, work: Pat
         (result_path,) = (ctx.out_dir / "results").glob("*.json")
         return read_result(result_path)
     return grade_one(submission, assignment, ctx.out_dir, work_root=work)
+
+
+def test_the_leftover_check_sees_a_running_sandbox():
+    """The containment check below is not blind whoever runs the tests: it finds a held sandbox's
+    process while it runs, and nothing once the job has ended."""
+    held = "import sys; sys.stdin.readline()  # agx-leftover-check"
+    running = sandbox.start(sandbox.SandboxSpec(), [sys.executable, "-c", held])
+    try:
+        assert within(60, lambda: any("agx-leftover-check" in (running_cmdline(p) or "") for p in job_processes()))
+    finally:
+        running.release()
+        running.wait()
+    assert not leftover_processes()
 
 
 @pytest.mark.parametrize("case", CASES, ids=[case.name for case in CASES])
@@ -115,7 +131,7 @@ def check_contained(case: Case, assignment, request, tmp_path: Path) -> None:
     assert "LEAK:" not in seen, seen[seen.find("LEAK:") - 200:seen.find("LEAK:") + 300]
 
     # Contained: nothing left running, nothing written outside the job, the grader's memory bounded.
-    assert not sandbox_processes(sandbox.SandboxSpec().sandbox_uid())
+    assert not leftover_processes()
     assert not any(ctx.canary_dir.iterdir())
     assert not any(work.iterdir()), list(work.iterdir())  # the job directory is gone
     assert {p.name for p in ctx.out_dir.iterdir()} <= {"result.json", ARTIFACTS, "results", "logs", "batch.json"}
