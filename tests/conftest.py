@@ -11,6 +11,8 @@ SHARED_MNIST = REPO.parent / "shared" / "data" / "mnist"
 if "AUTOGRADER_MNIST_DIR" not in os.environ and (SHARED_MNIST / "mnist.npz").is_file():
     os.environ["AUTOGRADER_MNIST_DIR"] = str(SHARED_MNIST)
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+# What the grader sets inside its sandboxes ([execution] threads), for tests that run inside/ code in-process.
+os.environ.setdefault("AUTOGRADER_THREADS", "2")
 
 
 #: Modules whose tests share an expensive module-scoped fixture (a graded batch, trained models, a built
