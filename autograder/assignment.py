@@ -28,8 +28,9 @@ GRADER_ROOT = Path(__file__).resolve().parent
 TERM_DIR = "term"
 TERM_SEED = "evaluation_seed.txt"
 TERM_CALIBRATION = "calibration.json"
-SCORING_CODE = ("assignment.py", "accuracy.py", "architecture.py", "artifacts.py", "checks.py", "data.py",
-                "grade.py", "hidden.py", "integrity.py", "report.py", "inside/contract.py")
+SCORING_CODE = ("assignment.py", "score/accuracy.py", "score/architecture.py", "score/artifacts.py",
+                "score/checks.py", "data.py", "pipeline/grade_one.py", "score/hidden.py",
+                "score/integrity.py", "score/report.py", "run/inside/contract.py")
 ARCHITECTURE_TITLES = {"mlp": "MLP", "cnn": "CNN", "simple_rnn": "SimpleRNN", "lstm": "LSTM", "gru": "GRU"}
 
 

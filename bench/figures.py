@@ -125,7 +125,7 @@ def overhead(ctx: Context, repeats: int, rec: Recorder) -> None:
 
 def _sandbox_probe_seconds() -> float:
     """What grade-one's sandbox.check_available() costs: one bwrap start running ``true``."""
-    from autograder import sandbox
+    from autograder.run import sandbox
 
     started = time.monotonic()
     sandbox.check_available()
@@ -133,7 +133,7 @@ def _sandbox_probe_seconds() -> float:
 
 
 def _keras_import_seconds(sandboxed: bool, env: dict[str, str]) -> float:
-    from autograder import sandbox
+    from autograder.run import sandbox
 
     command = [w.PYTHON, "-c", "import keras"]
     started = time.monotonic()

@@ -26,8 +26,8 @@ SHARED_MNIST = REPO.parent / "shared" / "data" / "mnist"
 if "AUTOGRADER_MNIST_DIR" not in os.environ and (SHARED_MNIST / "mnist.npz").is_file():
     os.environ["AUTOGRADER_MNIST_DIR"] = str(SHARED_MNIST)  # as the Makefile and tests/conftest.py do
 
-from autograder.data import provision_keras_cache  # noqa: E402
 from autograder.assignment import load_assignment  # noqa: E402
+from autograder.data import provision_keras_cache  # noqa: E402
 
 def _load_test_notebooks():
     """tests/notebooks.py, the small homework builder the tests use (tests/ is not a package)."""
@@ -238,7 +238,7 @@ def similarity_batch(results: Path, count: int, seed: int = 0) -> Path:
     """
     import numpy as np
 
-    from autograder.grade import base_result
+    from autograder.pipeline.grade_one import base_result
     from autograder.results import write_result
 
     rng = np.random.default_rng(seed)

@@ -8,7 +8,7 @@ from keras import layers
 
 from autograder.assignment import ARCHITECTURES, load_assignment
 from autograder.data import normalize
-from autograder.inside import contract
+from autograder.run.inside import contract
 from reference_solutions.architectures import BUILDERS, RECIPES, Recipe, compile_model, shape_for
 
 RECURRENT = {"simple_rnn": layers.SimpleRNN, "lstm": layers.LSTM, "gru": layers.GRU}

@@ -103,7 +103,7 @@ def test_the_shipped_execution_table_writes_out_the_defaults(repo):
 
 
 def test_sandbox_limits_come_from_the_execution_table(copy):
-    from autograder import sandbox
+    from autograder.run import sandbox
     edit(copy, "home_mb = 1024", "home_mb = 64")
     edit(copy, "processes = 512", "processes = 99")
     edit(copy, "threads = 2 ", "threads = 3 ")

@@ -18,7 +18,7 @@ import pytest
 from nbclient import NotebookClient
 
 from autograder.assignment import ARCHITECTURES, ARCHITECTURE_TITLES, load_assignment
-from autograder.authoring import GENERATED_DIR, assign, percentage_points
+from autograder.author.authoring import GENERATED_DIR, assign, percentage_points
 from autograder.data import provision_keras_cache
 from reference_solutions.architectures import BUILDERS, RECIPES
 
@@ -88,7 +88,7 @@ def test_public_tests_follow_the_assignment():
 
 
 def test_assign_is_a_cli_verb_with_the_makefile_default():
-    from autograder import authoring
+    from autograder.author import authoring
     from autograder.cli import build_parser
 
     args = build_parser(["assign"]).parse_args(["assign"])

@@ -12,8 +12,8 @@ import nbformat
 import psutil
 import pytest
 
-from autograder import batch
-from autograder.gradebook import write_gradebook
+from autograder.output.gradebook import write_gradebook
+from autograder.pipeline import batch
 from autograder.results import read_result
 
 pytestmark = pytest.mark.slow

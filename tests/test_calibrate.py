@@ -8,8 +8,9 @@ import shutil
 
 import pytest
 
-from autograder import calibrate, cli
+from autograder import cli
 from autograder.assignment import ARCHITECTURES, load_assignment
+from autograder.author import calibrate
 from reference_solutions.architectures import BUILDERS, RECIPES
 
 SPREAD_KEYS = ("test_accuracy", "eval_accuracy", "train_sample_accuracy", "distorted_accuracy",

@@ -8,12 +8,12 @@ import os
 import numpy as np
 import pytest
 
-from autograder import architecture
-from autograder.artifacts import (ArtifactError, ConfusionCandidate, ModelEvidence, load_evidence, read_array, read_json, read_untrusted, save_evidence,
-                                  stored_evidence)
 from autograder.assignment import AssignmentError
-from autograder.checks import NeedsReview, NotAssessed, Outcome
-from autograder.hidden import call_with_fixtures, review_list, run_checks
+from autograder.score import architecture
+from autograder.score.artifacts import (ArtifactError, ConfusionCandidate, ModelEvidence, load_evidence, read_array,
+                                        read_json, read_untrusted, save_evidence, stored_evidence)
+from autograder.score.checks import NeedsReview, NotAssessed, Outcome
+from autograder.score.hidden import call_with_fixtures, review_list, run_checks
 
 
 # --- reading what the sandbox wrote -----------------------------------------------------------------
@@ -171,8 +171,8 @@ def test_stored_evidence_round_trips_everything_a_regrade_needs(tmp_path):
 
 def test_the_exports_own_errors_are_kept_as_capped_plain_text(tmp_path):
     """The manifest's ``errors`` come from the student's kernel: strings, capped in length and number."""
-    from autograder.artifacts import MAX_EXPORT_ERRORS
-    from autograder.inside import contract
+    from autograder.run.inside import contract
+    from autograder.score.artifacts import MAX_EXPORT_ERRORS
     errors = ["x" * 10_000, {"nested": ["not", "text"]}, 42] + [f"error {i}" for i in range(100)]
     export, predictions = write_export(tmp_path, {"version": 2, "models": {}, "errors": errors}, {}, {})
     evidence = load_evidence(export, predictions, {"eval": 3})
@@ -438,7 +438,7 @@ def test_a_matrix_that_may_be_of_a_model_the_grader_could_not_run_goes_to_a_pers
 
 
 def test_plain_keeps_integers_caps_strings_and_drops_what_is_not_data():
-    from autograder.artifacts import plain
+    from autograder.score.artifacts import plain
     value = plain({"shape": [500, 28, 28], "mean": 0.5, "nan": float("nan"), "flag": True, "name": "x" * 999,
                    "deep": [[[[[[["too deep"]]]]]]], "huge": 10**30})
     assert value["shape"] == [500, 28, 28] and all(type(n) is int for n in value["shape"])

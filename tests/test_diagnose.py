@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from autograder.assignment import load_assignment
-from autograder.diagnose import DiagnosisTableError, cell_names, diagnose, load_table
+from autograder.output.diagnose import DiagnosisTableError, cell_names, diagnose, load_table
 
 REPO = Path(__file__).resolve().parents[1]
 # Instructor tables kept with an assignment are tested with the built-in one, pattern by pattern.

@@ -8,11 +8,11 @@ import nbformat
 import pytest
 
 import notebooks
-from autograder.execute import render_terminal
-from autograder.feedback import write_feedback
-from autograder.grade import grade_into, grade_one
-from autograder.gradebook import write_gradebook
-from autograder.review import REVIEW_REASONS
+from autograder.output.feedback import write_feedback
+from autograder.output.gradebook import write_gradebook
+from autograder.output.review import REVIEW_REASONS
+from autograder.pipeline.grade_one import grade_into, grade_one
+from autograder.run.execute import render_terminal
 
 pytestmark = pytest.mark.slow
 

@@ -13,7 +13,7 @@ import pytest
 
 import keras  # noqa: E402  (a dependency of the project: never skipped)
 
-from autograder.inside import contract, export, fit_hook, probe  # noqa: E402
+from autograder.run.inside import contract, export, fit_hook, probe  # noqa: E402
 
 CONFIG = {"models": {"mlp": "mlp_model", "cnn": "cnn_model", "simple_rnn": "rnn_model", "lstm": "lstm_model",
                      "gru": "gru_model"},
@@ -346,8 +346,8 @@ def test_in_the_sandboxed_kernel_the_hook_precedes_student_code_and_patches_do_n
     dropped inside a function is still exported, and patching numpy afterwards forges no probe."""
     import nbformat
 
-    from autograder import execute, sandbox
-    from autograder.grade import keras_cache_file
+    from autograder.pipeline.grade_one import keras_cache_file
+    from autograder.run import execute, sandbox
 
     cells = ["import numpy as np\nrng = np.random.default_rng(0)\n"
              "x_train = rng.random((256, 28, 28), dtype=np.float32)\ny_train = rng.integers(0, 10, 256)",

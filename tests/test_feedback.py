@@ -16,7 +16,7 @@ from matplotlib import image as mpimg
 
 from autograder.assignment import load_assignment
 from autograder.cli import main
-from autograder.feedback import write_feedback
+from autograder.output.feedback import write_feedback
 
 from result_fixtures import FIXTURES, copy_results, write
 CHROMIUM = "/usr/bin/chromium"
@@ -35,7 +35,7 @@ def confusion_matrix() -> np.ndarray:
 
 
 def save_evidence_archive(results: Path, key: str, candidates: list[np.ndarray]) -> None:
-    """The grader's stored evidence (autograder.artifacts.save_evidence): confusion candidates and predictions."""
+    """The grader's stored evidence (autograder.score.artifacts.save_evidence): confusion candidates and predictions."""
     (results / "artifacts" / key).mkdir(parents=True, exist_ok=True)
     np.savez_compressed(results / "artifacts" / key / "predictions.npz",
                         **{f"confusion.{i}": matrix for i, matrix in enumerate(candidates)},
@@ -193,7 +193,7 @@ def old_notebook_pages(tmp_path_factory, assignment) -> dict[str, str]:
     with two trained models that earned nothing."""
     from test_diagnose import LIMITS, old_notebook
 
-    from autograder.diagnose import diagnose
+    from autograder.output.diagnose import diagnose
 
     results = tmp_path_factory.mktemp("OLD")
     (results / "results").mkdir()

@@ -7,7 +7,7 @@ import nbformat
 import pytest
 
 import notebooks
-from autograder.grade import grade_one, regrade
+from autograder.pipeline.grade_one import grade_one, regrade
 from autograder.results import SCHEMA_VERSION, read_result
 
 pytestmark = pytest.mark.slow
@@ -117,7 +117,7 @@ def test_cnn_that_is_secretly_an_mlp_loses_the_cnn_points(small_assignment, tmp_
 
 def test_regrade_rescores_from_stored_evidence_without_running(full, small_assignment, monkeypatch):
     result, out = full
-    import autograder.execute as execute
+    import autograder.run.execute as execute
 
     monkeypatch.setattr(execute, "run_notebook", lambda *a, **k: pytest.fail("regrade executed a notebook"))
     monkeypatch.setattr(execute, "predict", lambda *a, **k: pytest.fail("regrade ran predictions"))
@@ -163,7 +163,7 @@ def test_unsandboxed_run_is_marked_as_such(small_assignment, tmp_path):
 
 
 def test_a_grader_failure_is_one_error_result_not_a_crash(small_assignment, tmp_path, monkeypatch):
-    import autograder.grade as grade
+    import autograder.pipeline.grade_one as grade
 
     def broken_phase_a(*args, **kwargs):
         raise RuntimeError("zmq: file name too long")

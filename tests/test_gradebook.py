@@ -10,8 +10,8 @@ import pytest
 
 from autograder.assignment import load_assignment
 from autograder.cli import main
-from autograder.gradebook import LatePolicy, write_gradebook
-from autograder.inputs import InputError, parse_time, read_roster
+from autograder.intake.inputs import InputError, parse_time, read_roster
+from autograder.output.gradebook import LatePolicy, write_gradebook
 from result_fixtures import FIXTURES, copy_results, fixture_result, write
 DUE = "2026-12-01T23:59:00+00:00"
 

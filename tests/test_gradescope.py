@@ -23,8 +23,9 @@ import jsonschema
 import psutil
 import pytest
 
-from autograder import gradescope, isolation
 from autograder.assignment import load_assignment
+from autograder.output import gradescope
+from autograder.run import isolation
 from tests import notebooks
 
 REPO = Path(__file__).resolve().parents[1]
@@ -116,7 +117,7 @@ def test_package_is_reproducible_and_holds_no_solution(small_assignment, tmp_pat
     assert stat.S_IMODE(modes["setup.sh"]) == 0o755 and stat.S_IMODE(modes["run_autograder"]) == 0o755
     assert not [n for n in names if n.endswith(".ipynb") or "reference_solutions" in n or "generated" in n]
     assert "assignment/hidden/evaluation_seed.txt" in names and "mnist/mnist.npz" in names
-    assert "assignment/public/tests/q1.py" in names and "project/autograder/grade.py" in names
+    assert "assignment/public/tests/q1.py" in names and "project/autograder/pipeline/grade_one.py" in names
     assert 'student_dir = "public"' in toml and "reference_solutions" not in toml
     assert any(line.startswith(("tensorflow-cpu==", "tensorflow==")) for line in constraints)
 
@@ -241,7 +242,7 @@ def test_run_autograder_without_namespaces_uses_separate_uids(package, where):
 def test_without_root_and_without_namespaces_the_grader_refuses(tmp_path):
     if os.geteuid() != 0:
         pytest.skip("drops to another uid to show the refusal")
-    code = ("from autograder import isolation, sandbox\n"
+    code = ("from autograder.run import isolation, sandbox\n"
             "try:\n    isolation.choose()\nexcept sandbox.SandboxUnavailable as exc:\n    print('REFUSED', exc)\n")
     done = subprocess.run(["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", sys.executable, "-c", code],
                           cwd=REPO, env=dict(os.environ, PATH=path_without_bwrap(tmp_path)),
@@ -251,7 +252,7 @@ def test_without_root_and_without_namespaces_the_grader_refuses(tmp_path):
 
 
 def test_the_exports_own_errors_reach_the_instructor_only_data():
-    from autograder.gradescope import results_json
+    from autograder.output.gradescope import results_json
     from result_fixtures import fixture_result
 
     result = fixture_result("a002-partial")

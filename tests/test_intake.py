@@ -11,9 +11,9 @@ import nbformat
 import pytest
 
 from autograder.assignment import load_assignment
-from autograder.intake import PRINTED_FILE, find_notebooks, load_printed, read_notebook, save_printed
-from autograder.report import MAX_PRINTED, MAX_PRINTED_TEXT
+from autograder.intake.notebook import PRINTED_FILE, find_notebooks, load_printed, read_notebook, save_printed
 from autograder.results import REASONS
+from autograder.score.report import MAX_PRINTED, MAX_PRINTED_TEXT
 
 
 @pytest.fixture(scope="module")

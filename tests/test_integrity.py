@@ -10,12 +10,12 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from autograder import integrity
-from autograder.accuracy import accuracy_outcome
-from autograder.artifacts import ModelEvidence
 from autograder.assignment import Threshold
-from autograder.checks import NeedsReview, NotAssessed
-from autograder.inside import probe
+from autograder.run.inside import probe
+from autograder.score import integrity
+from autograder.score.accuracy import accuracy_outcome
+from autograder.score.artifacts import ModelEvidence
+from autograder.score.checks import NeedsReview, NotAssessed
 
 SIZES = {"public": 10_000, "eval": 5_000, "train_sample": 3_000, "distorted": 2_000}
 RNG = np.random.default_rng(0)
@@ -301,7 +301,7 @@ LAYERS = {"mlp": [{"class": "Flatten"}, {"class": "Dense", "units": 64}, {"class
 
 
 def synthetic_evidence(labels: dict[str, np.ndarray], accuracies: dict[str, dict[str, float]]):
-    from autograder.artifacts import Evidence
+    from autograder.score.artifacts import Evidence
 
     models = {}
     for seed, arch in enumerate(("mlp", "cnn", "simple_rnn", "lstm", "gru")):
@@ -327,7 +327,7 @@ def synthetic_evidence(labels: dict[str, np.ndarray], accuracies: dict[str, dict
 def test_scoring_gates_accuracy_on_integrity_and_sends_the_unjudgeable_to_review(small_assignment):
     import nbformat
 
-    from autograder import grade
+    from autograder.pipeline import grade_one as grade
 
     labels = {name: s.labels.astype(np.int64) for name, s in grade.evaluation_images(small_assignment).sets.items()}
     honest = {"public": 0.8, "eval": 0.8, "train_sample": 0.82, "distorted": 0.62}

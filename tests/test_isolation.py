@@ -12,8 +12,8 @@ from types import SimpleNamespace
 
 import pytest
 
-from autograder import isolation
-from autograder.sandbox import SandboxSpec
+from autograder.run import isolation
+from autograder.run.sandbox import SandboxSpec
 
 pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="the container-uid level runs as root")
 

@@ -12,10 +12,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from autograder import execute, sandbox
 from autograder.assignment import Execution
-from autograder.class_source import class_source
-from autograder.inside import contract, predict
+from autograder.run import execute, sandbox
+from autograder.run.class_source import class_source
+from autograder.run.inside import contract, predict
 
 import keras  # noqa: E402  (a dependency of the project: never skipped)
 layers = keras.layers

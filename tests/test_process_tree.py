@@ -9,7 +9,7 @@ from pathlib import Path
 
 import psutil
 
-from autograder import sandbox
+from autograder.run import sandbox
 
 from waiting import within
 
@@ -64,7 +64,7 @@ def test_files_in_the_sandbox_tmp_are_counted_and_the_host_tmp_is_not(tmp_path):
 
 PID_REUSE = textwrap.dedent("""
     import signal, subprocess
-    from autograder import sandbox
+    from autograder.run import sandbox
 
     target = subprocess.Popen(["sleep", "60"], start_new_session=True)
     tree = sandbox.ProcessTree(target.pid)

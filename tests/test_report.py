@@ -9,11 +9,12 @@ import nbformat
 import pytest
 
 from autograder.assignment import load_assignment
-from autograder.checks import NotAssessed
-from autograder.artifacts import ModelEvidence
-from autograder.report import (MAX_CELL_CHARS, _word_count, MAX_PRINTED, ClaimLimits, ClaimRules, PrintedAccuracy, analyze_report,
-                               architectures_named, check_claims, check_insights, check_sections, check_table,
-                               claim_limits, judge_claims, parse_accuracy, printed_accuracies, report_markdown)
+from autograder.score.artifacts import ModelEvidence
+from autograder.score.checks import NotAssessed
+from autograder.score.report import (MAX_CELL_CHARS, _word_count, MAX_PRINTED, ClaimLimits, ClaimRules, PrintedAccuracy,
+                                     analyze_report, architectures_named, check_claims, check_insights, check_sections,
+                                     check_table, claim_limits, judge_claims, parse_accuracy, printed_accuracies,
+                                     report_markdown)
 
 
 @pytest.fixture(scope="module")

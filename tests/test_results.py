@@ -7,7 +7,7 @@ import json
 import pytest
 
 from autograder.assignment import load_assignment
-from autograder.grade import base_result, rejected_result
+from autograder.pipeline.grade_one import base_result, rejected_result
 from autograder.results import (REASONS, SCHEMA, SCHEMA_VERSION, ResultSchemaError, check_result, read_result,
                                 write_result)
 from result_fixtures import FIXTURES, fixture_result
@@ -60,6 +60,6 @@ def test_every_reason_code_a_result_may_carry_has_a_student_message():
 
 
 def test_the_schema_knows_every_integrity_rule_and_no_other():
-    from autograder.integrity import RULES
+    from autograder.score.integrity import RULES
     rules = SCHEMA["properties"]["integrity"]["additionalProperties"]["propertyNames"]["enum"]
     assert rules == list(RULES)

@@ -10,9 +10,9 @@ import nbformat
 import psutil
 import pytest
 
-from autograder import cgroup, execute, sandbox
 from autograder.assignment import Execution
-from autograder.grade import keras_cache_file
+from autograder.pipeline.grade_one import keras_cache_file
+from autograder.run import cgroup, execute, sandbox
 
 from waiting import within
 

@@ -18,8 +18,8 @@ import nbformat
 import numpy as np
 import pytest
 
-from autograder import similarity
-from autograder.store import open_results
+from autograder.output import similarity
+from autograder.output.store import open_results
 
 TEMPLATE = Path(__file__).resolve().parents[1] / "student_template" / "mnist_homework.ipynb"
 
@@ -508,7 +508,7 @@ def write_result(results: Path, student: str, nb: nbformat.NotebookNode, model: 
                  submitted_at: str | None = None) -> None:
     """A stored result as `autograder grade` leaves it: result JSON, sanitized notebook, evidence."""
     from autograder.assignment import load_assignment
-    from autograder.grade import base_result
+    from autograder.pipeline.grade_one import base_result
     from autograder.results import write_result as write_json
     from result_fixtures import fixture_result
 
@@ -616,7 +616,7 @@ def test_latest_submission_per_student_is_compared(tmp_path):
 
 def test_code_fingerprints_are_the_same_in_every_process():
     """copydetect's own k-gram hash is salted per process; the report must not change from run to run."""
-    script = ("from autograder.similarity import code_fingerprint; "
+    script = ("from autograder.output.similarity import code_fingerprint; "
               "print(sorted(code_fingerprint('x = load()\\nfor i in range(10):\\n    model.fit(x, y, epochs=i)\\n' * 5).hashes))")
     runs = {subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=True,
                            cwd=Path(__file__).resolve().parents[1]).stdout for _ in range(2)}

@@ -22,11 +22,12 @@ import pandas as pd
 import pytest
 
 from autograder import assignment as assignment_module
-from autograder import batch, term
 from autograder.assignment import load_assignment
+from autograder.author import term
 from autograder.cli import main
+from autograder.intake.submissions import Submission
+from autograder.pipeline import batch
 from autograder.results import read_result
-from autograder.submissions import Submission
 from result_fixtures import FIXTURES, copy_results, fixture_result, write
 
 ALL_KEYS = sorted(p.stem for p in FIXTURES.glob("*.json"))
@@ -132,10 +133,10 @@ def test_the_bundle_hash_covers_the_graders_scoring_code(tmp_path, monkeypatch, 
     shutil.copytree(assignment_module.GRADER_ROOT, copy, ignore=shutil.ignore_patterns("__pycache__"))
     monkeypatch.setattr(assignment_module, "GRADER_ROOT", copy)
     before = assignment.bundle_sha256()
-    (copy / "accuracy.py").write_text((copy / "accuracy.py").read_text() + "\n# a scoring fix\n")
+    (copy / "score" / "accuracy.py").write_text((copy / "score" / "accuracy.py").read_text() + "\n# a scoring fix\n")
     assert assignment.bundle_sha256() != before
     after_fix = assignment.bundle_sha256()
-    (copy / "feedback.py").write_text((copy / "feedback.py").read_text() + "\n# wording only\n")
+    (copy / "output" / "feedback.py").write_text((copy / "output" / "feedback.py").read_text() + "\n# wording only\n")
     assert assignment.bundle_sha256() == after_fix  # reports are not scoring: no regrade for them
 
 
@@ -430,7 +431,7 @@ def test_one_roster_reader_for_grade_and_gradebook(tmp_path, results, repo, caps
     roster.write_text("\ufeffStudent_ID , NAME,Email\nA001,Ada Lovelace,ada@uni.edu\nA002,,grace@uni.edu\n")
     code, _, _ = run_cli(capsys, "gradebook", results, "--assignment", repo / "assignments/mnist", "--roster", roster)
     assert code == 0  # a roster grade accepts (BOM, any case, no name), gradebook accepts too
-    from autograder.submissions import collect
+    from autograder.intake.submissions import collect
     source = tmp_path / "subs"
     source.mkdir()
     notebook(source / "A002.ipynb")
@@ -438,8 +439,9 @@ def test_one_roster_reader_for_grade_and_gradebook(tmp_path, results, repo, caps
 
 
 def test_one_time_parser_for_every_time(tmp_path):
-    from autograder import gradebook, submissions
-    from autograder.inputs import parse_time
+    from autograder.intake import submissions
+    from autograder.intake.inputs import parse_time
+    from autograder.output import gradebook
     assert not hasattr(gradebook, "parse_time") or gradebook.parse_time is parse_time
     assert not hasattr(submissions, "parse_time") or submissions.parse_time is parse_time
     gradescope = parse_time("2026-12-01 10:00:00.123456789 -08:00")

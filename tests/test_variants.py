@@ -21,7 +21,7 @@ import nbformat
 import pytest
 
 from autograder.assignment import load_assignment
-from autograder.batch import grade_batch
+from autograder.pipeline.batch import grade_batch
 from autograder.results import read_result
 
 VARIANTS_DIR = Path(__file__).resolve().parent / "fixtures" / "variants"

@@ -166,7 +166,7 @@ x_test = x_test.astype("float32") / 255.0
 
 
 def read_grader_files(ctx: Context) -> str:
-    targets = [ctx.repo / "autograder" / "grade.py", ctx.assignment_root / "hidden" / "model_tests.py",
+    targets = [ctx.repo / "autograder" / "pipeline" / "grade_one.py", ctx.assignment_root / "hidden" / "model_tests.py",
                ctx.assignment_root / "assignment.toml", ctx.assignment_root / "calibration.json",
                ctx.seed_file, ctx.other_submission, ctx.other_submission.parent, ctx.out_dir.parent,
                "/work/shared/data/mnist/mnist.npz", "/etc/shadow", "/root/.ssh", "/root/.bash_history"]
@@ -217,7 +217,7 @@ if os.path.exists("/proc/{ctx.grader_pid}/environ") and b"pytest" in open("/proc
 
 def write_fake_results(ctx: Context) -> str:
     targets = [ctx.out_dir / "result.json", ctx.out_dir.parent / "gradebook.csv", ctx.canary_dir / "result.json",
-               ctx.assignment_root / "hidden" / "model_tests.py", ctx.repo / "autograder" / "grade.py",
+               ctx.assignment_root / "hidden" / "model_tests.py", ctx.repo / "autograder" / "pipeline" / "grade_one.py",
                "/export/../result.json", "/usr/lib/forged.json", "/opt/agx/autograder_inside/export.py"]
     body = "".join(f"write({str(t)!r})\n" for t in targets)
     return f'''\

@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from autograder import grade
 from autograder.assignment import Assignment, load_assignment
+from autograder.pipeline import grade_one as grade
 
 import cases
 

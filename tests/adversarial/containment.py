@@ -9,7 +9,7 @@ from pathlib import Path
 import nbformat
 import psutil
 
-from autograder import cgroup
+from autograder.run import cgroup
 from waiting import within
 
 

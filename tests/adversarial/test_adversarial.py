@@ -11,17 +11,18 @@ from pathlib import Path
 
 import pytest
 
-from autograder import feedback, sandbox
-from autograder.batch import grade_batch
-from autograder.grade import ARTIFACTS, grade_one
+from autograder.output import feedback
+from autograder.pipeline.batch import grade_batch
+from autograder.pipeline.grade_one import ARTIFACTS, grade_one
 from autograder.results import REASONS, read_result
+from autograder.run import sandbox
 
 from cases import CASES, Case, Context
 from containment import (PeakMemory, executed_text, job_processes, leftover_processes, running_cmdline,
                          tree_digest)
 from waiting import within
 
-from autograder.intake import PRINTED_FILE  # noqa: E402
+from autograder.intake.notebook import PRINTED_FILE  # noqa: E402
 
 pytestmark = pytest.mark.slow
 

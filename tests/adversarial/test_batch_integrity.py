@@ -19,10 +19,10 @@ import psutil
 import pytest
 
 import notebooks
-from autograder import cgroup, execute
-from autograder.batch import grade_batch
-from autograder.grade import grade_one
+from autograder.pipeline.batch import grade_batch
+from autograder.pipeline.grade_one import grade_one
 from autograder.results import read_result
+from autograder.run import cgroup, execute
 
 from cases import CASES, NUMPY_PREPROCESSING, Context
 

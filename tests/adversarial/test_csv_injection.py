@@ -15,7 +15,7 @@ import pandas as pd
 import pytest
 
 from autograder.assignment import load_assignment
-from autograder.gradebook import write_gradebook
+from autograder.output.gradebook import write_gradebook
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from result_fixtures import copy_results, fixture_result, write  # noqa: E402

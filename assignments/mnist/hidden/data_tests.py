@@ -10,10 +10,10 @@ feeds every model the way its author did, so its accuracy is its real one).
 
 Fixtures (by parameter name): data, validation, confusion, models, labels.
 """
-from autograder.accuracy import closest_confusion
-from autograder.artifacts import FOUND_BY_WORDS
-from autograder.checks import NeedsReview, NotAssessed, Outcome, failed
-from autograder.inside import contract
+from autograder.run.inside import contract
+from autograder.score.accuracy import closest_confusion
+from autograder.score.artifacts import FOUND_BY_WORDS
+from autograder.score.checks import NeedsReview, NotAssessed, Outcome, failed
 
 IMAGE_SHAPES = ([28, 28], [28, 28, 1], [784], [32, 32], [32, 32, 1])
 TEST_SIZE = 10_000

@@ -4,9 +4,9 @@ Two tests per architecture, ``<arch>_architecture`` and ``<arch>_accuracy`` (the
 gives), made below from one definition each. Fixtures (by parameter name): models, labels, thresholds,
 param_budgets, integrity.
 """
-from autograder.accuracy import accuracy_outcome, usable_model
-from autograder.architecture import architecture_outcome
 from autograder.assignment import ARCHITECTURES
+from autograder.score.accuracy import accuracy_outcome, usable_model
+from autograder.score.architecture import architecture_outcome
 
 
 def _architecture_test(arch):

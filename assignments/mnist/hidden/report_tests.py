@@ -1,9 +1,9 @@
 """Hidden tests for q8 (the written report). The runner passes ``report``, built once with
-``autograder.report.analyze_report`` from the notebook's markdown cells; the report is never executed.
+``autograder.score.report.analyze_report`` from the notebook's markdown cells; the report is never executed.
 
 Stated accuracies are judged against the grader's measurement on the public MNIST test set (the one the
 student's notebook evaluates on), with per-architecture tolerances from the calibration's run-to-run
-spread (``autograder.report.claim_limits``). The numbers the submitted notebook printed
+spread (``autograder.score.report.claim_limits``). The numbers the submitted notebook printed
 (``printed_accuracies``, untrusted) only excuse a plausible re-run difference; a claim about a model that
 failed an integrity check (``flagged_architectures``) is never a match."""
 from __future__ import annotations
@@ -11,9 +11,9 @@ from __future__ import annotations
 from typing import Any
 
 from autograder.assignment import Assignment
-from autograder.checks import Outcome
-from autograder.report import (ClaimRules, PrintedAccuracy, ReportAnalysis, Verdict, check_claims, check_insights,
-                               check_sections, check_table, claim_limits, judge_claims)
+from autograder.score.checks import Outcome
+from autograder.score.report import (ClaimRules, PrintedAccuracy, ReportAnalysis, Verdict, check_claims, check_insights,
+                                     check_sections, check_table, claim_limits, judge_claims)
 
 
 def _not_submitted(models: dict) -> frozenset[str]:

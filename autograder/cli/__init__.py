@@ -1,0 +1,100 @@
+"""``autograder`` command line: one subcommand per verb, each defined in its own module.
+
+A verb module exposes ``configure(parser)`` (adds its arguments) and ``run(args) -> int``; a module
+holding several verbs is named ``module:name`` and exposes ``configure_<name>`` and ``run_<name>``. The
+list below is the only place that names them, in the order ``--help`` shows them.
+
+Habits every verb shares: ``-o/--out`` names the output folder; ``-q`` prints only errors and ``-v``
+adds what the grader does, step by step; a person's mistake (a missing path, a bad roster, a corrupt
+zip, an unknown option value) is one line on stderr and exit code 2, with nothing written.
+"""
+from __future__ import annotations
+
+import argparse
+import contextlib
+import importlib
+import io
+import logging
+import os
+import sys
+
+from autograder import __version__
+from autograder.assignment import AssignmentError
+from autograder.data import DataError
+from autograder.intake.inputs import InputError
+
+#: (verb, module, one-line help)
+VERBS: list[tuple[str, str, str]] = [
+    ("new-term", "autograder.author.term", "before a term: a fresh private evaluation seed and thresholds re-measured "
+                                    "from the stored reference models"),
+    ("assign", "autograder.author.authoring", "master notebook -> student template, public tests and hidden bundle"),
+    ("calibrate", "autograder.author.calibrate", "train the reference models to set accuracy thresholds"),
+    ("grade-one", "autograder.pipeline.grade_one", "grade one notebook: sandboxed run, export, hidden tests, result.json"),
+    ("grade", "autograder.pipeline.batch:grade", "grade a folder, zip, Canvas or Gradescope download of submissions"),
+    ("regrade", "autograder.pipeline.batch:regrade", "re-score stored results after a threshold, rubric or grader change"),
+    ("show", "autograder.output.show", "print the results, or one student's result, as a TA reads it"),
+    ("gradebook", "autograder.output.gradebook", "gradebook CSV (roster, overrides, late policy) and otter/Canvas/Gradescope exports"),
+    ("feedback", "autograder.output.feedback", "HTML feedback page per student and an instructor summary page"),
+    ("demo", "autograder.cli.demo", "grade the bundled example submissions end to end (gradebook + feedback)"),
+    ("similarity", "autograder.output.similarity", "rank pairs of students by shared code, report prose and trained models"),
+    ("gradescope", "autograder.output.gradescope", "build a Gradescope autograder zip (setup.sh, run_autograder, hidden bundle)"),
+]
+#: Errors that are the user's to fix: one line, exit 2, never a traceback.
+USER_ERRORS = (InputError, AssignmentError, DataError)
+
+
+def add_verbosity(parser: argparse.ArgumentParser, after_verb: bool = False) -> None:
+    # After the verb the flags default to "not given", so they do not undo the same flags given before it.
+    unset = {"default": argparse.SUPPRESS} if after_verb else {}
+    group = parser.add_mutually_exclusive_group()
+    group.add_argument("-v", "--verbose", action="count", **(unset or {"default": 0}),
+                       help="say what the grader does, step by step (-vv: more)")
+    group.add_argument("-q", "--quiet", action="store_true", **unset, help="print errors only")
+
+
+def build_parser(argv: list[str] | None = None) -> argparse.ArgumentParser:
+    """All verbs are listed; only the one being run is imported (each pulls in its own libraries)."""
+    argv = sys.argv[1:] if argv is None else argv
+    parser = argparse.ArgumentParser(
+        prog="autograder",
+        description="Grade Keras/MNIST homework notebooks in a sandbox, with hidden tests.")
+    parser.add_argument("--version", action="version", version=f"autograder {__version__}")
+    add_verbosity(parser)
+    parser.add_argument("--mnist-dir", metavar="DIR",
+                        help="directory holding mnist.npz or the four IDX .gz files "
+                             "(default: $AUTOGRADER_MNIST_DIR, then the Keras cache, then a download)")
+    sub = parser.add_subparsers(dest="verb", metavar="COMMAND", required=True)
+    chosen = next((arg for arg in argv if arg in {verb for verb, _, _ in VERBS}), None)
+    for verb, target, help_text in VERBS:
+        verb_parser = sub.add_parser(verb, help=help_text, description=help_text)
+        if verb != chosen:
+            continue
+        add_verbosity(verb_parser, after_verb=True)  # after the verb too, as people type it
+        module_name, _, name = target.partition(":")
+        module = importlib.import_module(module_name)
+        suffix = f"_{name}" if name else ""
+        getattr(module, f"configure{suffix}")(verb_parser)
+        verb_parser.set_defaults(run=getattr(module, f"run{suffix}"))
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser(argv).parse_args(argv)
+    if args.mnist_dir:
+        # One setting for every stage, the sandbox provisioning included.
+        os.environ["AUTOGRADER_MNIST_DIR"] = os.path.abspath(args.mnist_dir)
+    level = logging.ERROR if args.quiet else (logging.WARNING, logging.INFO, logging.DEBUG)[min(args.verbose, 2)]
+    logging.basicConfig(level=level, format="%(message)s", stream=sys.stderr, force=True)
+    try:
+        with contextlib.redirect_stdout(io.StringIO()) if args.quiet else contextlib.nullcontext():
+            return args.run(args) or 0
+    except USER_ERRORS as exc:  # set-up problems and people's mistakes: a clear line, not a traceback
+        print(f"autograder {args.verb}: {exc}", file=sys.stderr)
+        return 2
+    except BrokenPipeError:  # `autograder show ... | head`
+        sys.stderr.close()
+        return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,576 @@
+"""Explain why a notebook failed in the grader, in a student's words, from a table of known failures.
+
+The table is data: ``diagnoses.toml`` next to this module (its header documents every key), plus
+any instructor tables passed to :func:`load_table`. :func:`diagnose` turns the executed cells of one
+notebook into a list of diagnoses, ordered by cell::
+
+    {code, category, title, advice, cell, cell_number, cell_status, caused_by, because, dependents}
+
+``cell`` is the schema's cell ``index`` (markdown cells count); ``cell_number`` and every text number
+code cells as Jupyter does after "Restart & Run All" (``In [n]``).
+
+One root cause, one card: a failure that follows from an earlier one (it uses a name the earlier
+cell should have defined, a module that failed to import or that a ``!pip`` line could not install,
+a file a download could not fetch, or it is the same problem again) gets ``caused_by``, the cell of
+the root cause, and ``because``, one sentence saying why; the root's diagnosis lists them all in
+``dependents``. Which names a cell defines and uses comes from its source (``ast``; nothing runs).
+
+Diagnoses are advice only: nothing here re-runs or patches student code. Every string returned
+is plain text (ANSI codes and control characters removed, student-controlled parts shortened);
+HTML escaping happens when the feedback page is rendered.
+"""
+from __future__ import annotations
+
+import ast
+import os
+import re
+import tomllib
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+
+import jsonschema  # a dependency of nbformat
+
+from autograder.output.student_text import plain_text, strip_ansi
+
+BUILTIN_TABLE = Path(__file__).with_name("diagnoses.toml")
+
+EVALUE_CHARS = 300  # an exception message quoted to the student
+GROUP_CHARS = 120  # a value captured by a named group: a module, an argument, a path
+TITLE_CHARS = 200
+ADVICE_CHARS = 2000
+MATCH_CHARS = 20_000  # longer messages and sources are cut before matching or parsing, so both stay fast
+
+#: Which cell fields each kind of pattern may match, and which values its texts may use.
+MATCH_FIELDS = {"error": ("ename", "evalue", "source"), "timeout": ("source",),
+                "source": ("source",), "stopped": ("stopped",)}
+TEXT_FIELDS = {
+    "error": {"cell", "seconds", "budget", "wall_budget", "limit_mb", "ename", "evalue"},
+    "timeout": {"cell", "seconds", "budget", "wall_budget", "limit_mb"},
+    "source": {"cell"},
+    "stopped": {"cell", "seconds", "budget", "wall_budget", "limit_mb", "stopped"},
+}
+NUMBER_FIELDS = {"cell", "seconds", "budget", "wall_budget", "limit_mb", "later_cell"}
+WHOLE_MATCH = {"ename", "stopped"}  # names: "NameError" must not match "UnboundNameError"
+
+_TEXT = {"type": "string", "minLength": 1}
+_NAME = {"type": "string", "pattern": "^[a-z][a-z0-9_]*$"}
+TABLE_SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "additionalProperties": False,
+    "required": ["pattern"],
+    "properties": {"pattern": {"type": "array", "items": {
+        "type": "object",
+        "additionalProperties": False,
+        "required": ["code", "category", "title", "advice", "example"],
+        "properties": {
+            "code": _NAME, "category": _NAME, "on": {"enum": list(MATCH_FIELDS)},
+            "ename": _TEXT, "evalue": _TEXT, "source": _TEXT, "stopped": _TEXT,
+            "title": _TEXT, "advice": _TEXT, "pointer": _TEXT, "explains": _TEXT,
+            "covers_cell": {"type": "boolean"}, "before_first_cell": {"type": "boolean"},
+            "example": {"type": "object", "additionalProperties": False, "properties": {
+                "source": {"type": "string"}, "status": {"enum": ["ok", "error", "timeout", "not_run"]},
+                "ename": _TEXT, "evalue": {"type": "string"}, "stopped": _TEXT,
+                "seconds": {"type": "number", "minimum": 0}}},
+        },
+    }}},
+}
+
+
+class DiagnosisTableError(ValueError):
+    """A diagnosis table is invalid; the message names the file, the entry and the key."""
+
+
+@dataclass(frozen=True)
+class Pattern:
+    """One known failure: when it applies (``on`` + regexes) and what to tell the student."""
+
+    code: str
+    category: str
+    on: str
+    title: str
+    advice: str
+    matchers: Mapping[str, re.Pattern[str]]
+    pointer: str | None
+    explains: re.Pattern[str] | None  # ("source") later failures this note causes, by "ename: evalue"
+    covers_cell: bool
+    before_first_cell: bool
+    example: Mapping[str, str]
+
+    def match(self, subject: Mapping[str, str]) -> dict[str, str] | None:
+        """The named groups if every match field matches ``subject``, else None."""
+        groups: dict[str, str] = {}
+        for field, regex in self.matchers.items():
+            text = subject.get(field, "")
+            found = regex.fullmatch(text) if field in WHOLE_MATCH else regex.search(text)
+            if found is None:
+                return None
+            groups.update(found.groupdict(default=""))
+        return groups
+
+
+# ---------------------------------------------------------------- loading the table
+
+@lru_cache(maxsize=8)
+def load_table(*extra: str | os.PathLike) -> tuple[Pattern, ...]:
+    """The built-in table with instructor tables merged in front of it, the first given winning.
+
+    An instructor pattern with the code of an existing one replaces it in place (so a replaced
+    catch-all stays last); a new code goes in front of the patterns it is merged into.
+    """
+    table = _read_table(BUILTIN_TABLE)
+    for path in reversed(extra):
+        front = {p.code: p for p in _read_table(Path(path))}
+        kept = [front.pop(p.code, p) for p in table]
+        table = [*front.values(), *kept]
+    return tuple(table)
+
+
+def _read_table(path: Path) -> list[Pattern]:
+    try:
+        raw = tomllib.loads(path.read_text(encoding="utf-8"))
+    except OSError as exc:
+        raise DiagnosisTableError(f"{path}: cannot read: {exc}") from exc
+    except tomllib.TOMLDecodeError as exc:
+        raise DiagnosisTableError(f"{path}: not valid TOML: {exc}") from exc
+    error = jsonschema.exceptions.best_match(jsonschema.Draft202012Validator(TABLE_SCHEMA).iter_errors(raw))
+    if error is not None:
+        where = list(error.absolute_path)
+        entry = _entry_name(raw["pattern"], where[1]) if where[:1] == ["pattern"] and len(where) > 1 else ""
+        key = ".".join(str(part) for part in where[2:])
+        raise DiagnosisTableError(": ".join(filter(None, (str(path), entry, key, error.message))))
+    patterns = [_build_pattern(path, _entry_name(raw["pattern"], i), entry)
+                for i, entry in enumerate(raw["pattern"])]
+    codes = [p.code for p in patterns]
+    duplicate = next((code for code in codes if codes.count(code) > 1), None)
+    if duplicate:
+        raise DiagnosisTableError(f"{path}: code {duplicate!r} is used by more than one pattern")
+    return patterns
+
+
+def _entry_name(entries: list, index: int) -> str:
+    code = entries[index].get("code") if isinstance(entries[index], dict) else None
+    return f"pattern[{index}]" + (f" ({code})" if isinstance(code, str) else "")
+
+
+def _build_pattern(path: Path, name: str, entry: dict[str, Any]) -> Pattern:
+    def fail(message: str) -> DiagnosisTableError:
+        return DiagnosisTableError(f"{path}: {name}: {message}")
+
+    on = entry.get("on", "error")
+    allowed = MATCH_FIELDS[on]
+    for key in ("ename", "evalue", "source", "stopped"):
+        if key in entry and key not in allowed:
+            raise fail(f"{key}: a pattern with on = {on!r} can only match {', '.join(allowed)}")
+    if on == "source" and "source" not in entry:
+        raise fail("source: a pattern with on = 'source' needs a source regex")
+    for key in ("pointer", "explains"):
+        if key in entry and on != "source":
+            raise fail(f"{key}: only a pattern with on = 'source' has it")
+    for key in ("covers_cell", "before_first_cell"):
+        if key in entry and on != "stopped":
+            raise fail(f"{key}: only a pattern with on = 'stopped' has it")
+    before_first_cell = entry.get("before_first_cell", False)
+
+    matchers = {}
+    for key in (*allowed, "explains"):
+        if key in entry:
+            try:
+                matchers[key] = re.compile(entry[key], re.MULTILINE if key == "source" else 0)
+            except re.error as exc:
+                raise fail(f"{key}: bad regex {entry[key]!r}: {exc}") from exc
+    explains = matchers.pop("explains", None)
+    groups = {group for regex in matchers.values() for group in regex.groupindex}
+    clash = groups & (NUMBER_FIELDS | TEXT_FIELDS["error"] | {"stopped"})
+    if clash:
+        raise fail(f"regex group name {sorted(clash)[0]!r} is a reserved placeholder name")
+    fields = TEXT_FIELDS[on] - ({"cell"} if before_first_cell else set()) | groups
+    texts = {"title": fields, "advice": fields, "pointer": fields | {"later_cell"}}
+    for key, placeholders in texts.items():
+        if key in entry:
+            _check_template(entry[key], placeholders, fail, key)
+    return Pattern(code=entry["code"], category=entry["category"], on=on, title=entry["title"],
+                   advice=entry["advice"], matchers=matchers, pointer=entry.get("pointer"), explains=explains,
+                   covers_cell=entry.get("covers_cell", False), before_first_cell=before_first_cell,
+                   example=entry["example"])
+
+
+def _check_template(template: str, fields: set[str], fail: Callable[[str], DiagnosisTableError],
+                    key: str) -> None:
+    """Format ``template`` with sample values now, so a typo fails at load time, not on a student."""
+    sample = {field: 1 if field in NUMBER_FIELDS else "x" for field in fields}
+    try:
+        template.format_map(sample)
+    except KeyError as exc:
+        raise fail(f"{key}: unknown placeholder {{{exc.args[0]}}} (allowed: {', '.join(sorted(fields))})") from exc
+    except (ValueError, IndexError, AttributeError) as exc:
+        raise fail(f"{key}: bad placeholder: {exc}") from exc
+
+
+# ---------------------------------------------------------------- diagnosing one run
+
+def diagnose(cells: Sequence[Mapping[str, Any]], stopped: str | None, limits: Mapping[str, float],
+             table: Sequence[Pattern] | None = None) -> list[dict[str, Any]]:
+    """Diagnoses for the executed cells of one notebook, ordered by cell.
+
+    ``cells`` are the result schema's ``execution.cells`` items ({index, source, status, seconds,
+    error}), one per code cell in notebook order; ``stopped`` is ``execution.stopped``; ``limits``
+    holds ``budget`` (seconds for the whole notebook), ``cell_timeout`` (seconds for one cell) and
+    ``limit_mb`` (memory). Each failed cell gets its first matching pattern; each cell that ran and
+    needs the network (``!pip``, ``!wget``, ...) gets a note, pointing at the first failure that
+    follows from it; a stopped run gets one run-level diagnosis at the cell that was running. Then
+    every failure is grouped under its root cause (see the module docstring).
+    """
+    table = load_table() if table is None else table
+    if stopped is None and _ran_out_of_wall_budget(cells, limits):
+        stopped = "wall_budget"
+    base = {"budget": round(limits["cell_timeout"]), "wall_budget": round(limits["budget"]),
+            "limit_mb": round(limits["limit_mb"]),
+            "stopped": plain_text(stopped or "", GROUP_CHARS, one_line=True)}
+    numbers = jupyter_numbers(cells)
+    stop_cell = _stop_cell(cells) if stopped else None
+    stop = _first_stop(table, stopped, stop_cell is not None) if stopped else None
+
+    own: dict[int, dict[str, Any]] = {}  # cell index -> the diagnosis of its own failure
+    notes: dict[int, tuple[Pattern, dict[str, str], dict[str, Any]]] = {}  # cell index -> note match
+    for cell in cells:
+        status = cell.get("status")
+        subject = _subject(cell)
+        context = {**base, **_cell_context(cell, numbers)}
+        covered = stop is not None and stop[0].covers_cell and cell is stop_cell
+        if status in ("error", "timeout") and not covered:
+            match = _first_match(table, "error" if status == "error" else "timeout", subject)
+            if match:
+                own[cell["index"]] = _render(*match, context, cell)
+        note = _first_match(table, "source", subject) if status != "not_run" else None
+        if note and not (cell["index"] in own and own[cell["index"]]["category"] == note[0].category):
+            notes[cell["index"]] = (*note, context)
+
+    cards = _group_knock_ons(cells, own, notes, numbers)
+    for (index, kind), dependents in cards.items():
+        if kind == "own" and index in own:
+            own[index]["dependents"] = dependents
+    found: list[tuple[int, dict[str, Any]]] = [(0, d) for d in own.values()]  # (rank within the cell, diagnosis)
+    by_index = {cell["index"]: cell for cell in cells}
+    for index, (pattern, groups, context) in notes.items():
+        dependents = cards.get((index, "note"), [])
+        later = numbers[dependents[0]] if dependents else None
+        found.append((1, {**_render(pattern, groups, context, by_index[index], later), "dependents": dependents}))
+    if stop:
+        run_seconds = round(sum(c.get("seconds") or 0 for c in cells if c.get("status") != "not_run"))
+        context = {**base, **_cell_context(stop_cell or {}, numbers), "seconds": run_seconds,
+                   "budget": base["wall_budget"]}
+        found.append((0 if stop[0].covers_cell else 2, _render(*stop, context, stop_cell)))
+
+    def order(item: tuple[int, dict[str, Any]]) -> tuple:
+        rank, diagnosis = item
+        return (diagnosis["cell"] is None, diagnosis["cell"] or 0, rank)
+
+    return [diagnosis for _, diagnosis in sorted(found, key=order)]
+
+
+def jupyter_numbers(cells: Sequence[Mapping[str, Any]]) -> dict[int, int]:
+    """Cell index -> the number Jupyter shows (``In [n]``) after "Restart & Run All": code cells
+    counted from 1 in notebook order (``cells`` holds every code cell, run or not)."""
+    return {cell["index"]: number for number, cell in enumerate(cells, start=1) if "index" in cell}
+
+
+def _ran_out_of_wall_budget(cells: Sequence[Mapping[str, Any]], limits: Mapping[str, float]) -> bool:
+    """The executor gives a cell only what is left of the notebook's budget when that is less than
+    the per-cell limit, so a cell stopped before the per-cell limit means the whole budget ran out."""
+    return any(c.get("status") == "timeout" and (c.get("seconds") or 0) < limits["cell_timeout"] - 1
+               for c in cells)
+
+
+def _stop_cell(cells: Sequence[Mapping[str, Any]]) -> Mapping[str, Any] | None:
+    """The cell that was running when the run stopped: the last one that started, if any."""
+    started = [c for c in cells if c.get("status") != "not_run"]
+    return started[-1] if started else None
+
+
+def _first_stop(table: Sequence[Pattern], stopped: str, cell_ran: bool) -> tuple[Pattern, dict[str, str]] | None:
+    usable = [p for p in table if p.before_first_cell != cell_ran]
+    return _first_match(usable, "stopped", {"stopped": stopped})
+
+
+def _subject(cell: Mapping[str, Any]) -> dict[str, str]:
+    error = cell.get("error") or {}
+    return {"source": (cell.get("source") or "")[:MATCH_CHARS],
+            "ename": strip_ansi(str(error.get("ename") or ""))[:MATCH_CHARS],
+            "evalue": strip_ansi(str(error.get("evalue") or ""))[:MATCH_CHARS]}
+
+
+def _cell_context(cell: Mapping[str, Any], numbers: Mapping[int, int]) -> dict[str, Any]:
+    error = cell.get("error") or {}
+    return {"cell": numbers.get(cell["index"], "?") if "index" in cell else "?",
+            "seconds": round(cell.get("seconds") or 0),
+            "ename": plain_text(str(error.get("ename") or ""), GROUP_CHARS, one_line=True),
+            "evalue": plain_text(str(error.get("evalue") or ""), EVALUE_CHARS, one_line=True)}
+
+
+def _first_match(table: Sequence[Pattern], on: str,
+                 subject: Mapping[str, str]) -> tuple[Pattern, dict[str, str]] | None:
+    for pattern in table:
+        if pattern.on == on:
+            groups = pattern.match(subject)
+            if groups is not None:
+                return pattern, groups
+    return None
+
+
+def _render(pattern: Pattern, groups: Mapping[str, str], context: Mapping[str, Any],
+            cell: Mapping[str, Any] | None, later_cell: int | None = None) -> dict[str, Any]:
+    """``later_cell`` is the Jupyter number of the first failure a note explains."""
+    values = {**context,
+              **{name: plain_text(value, GROUP_CHARS, one_line=True) for name, value in groups.items()}}
+    advice = pattern.advice.format_map(values)
+    if pattern.pointer and later_cell is not None:
+        advice += " " + pattern.pointer.format_map({**values, "later_cell": later_cell})
+    number = context.get("cell") if cell else None
+    return {"code": pattern.code, "category": pattern.category,
+            "title": plain_text(pattern.title.format_map(values), TITLE_CHARS, one_line=True),
+            "advice": plain_text(advice, ADVICE_CHARS, one_line=True),
+            "cell": cell.get("index") if cell else None, "cell_number": number if isinstance(number, int) else None,
+            "cell_status": cell.get("status") if cell else None,
+            "caused_by": None, "because": None, "dependents": []}
+
+
+# ---------------------------------------------------------------- one root cause, one card
+
+#: Diagnoses that say only "this cell failed": when such a cell uses a name that a failed cell
+#: should have (re)defined, the earlier failure is the cause. A specific diagnosis (an API that
+#: changed, a missing package) is a problem of its own cell and stays a card of its own.
+GENERIC_CODES = {"unknown_error", "name_not_defined"}
+#: pip names whose module is called otherwise; any other name installs the module of the same
+#: name, with "-" read as "_".
+INSTALLED_MODULES = {"opencv-python": "cv2", "opencv-python-headless": "cv2", "opencv-contrib-python": "cv2",
+                     "scikit-learn": "sklearn", "scikit-image": "skimage", "pillow": "PIL",
+                     "keras-tuner": "keras_tuner", "tensorflow-datasets": "tensorflow_datasets",
+                     "pyyaml": "yaml", "beautifulsoup4": "bs4", "python-mnist": "mnist",
+                     "tensorflow-addons": "tensorflow_addons"}
+_INSTALL_LINE = re.compile(r"^[ \t]*[!%][ \t]*(?:pip3?|python3? -m pip|conda|mamba)[ \t]+install\b(?P<args>.*)$",
+                           re.MULTILINE)
+#: Endings of the data files a download cell fetches (words of its source are matched against them).
+DATA_FILE_ENDINGS = (".zip", ".gz", ".tgz", ".tar", ".npz", ".npy", ".csv", ".h5", ".hdf5", ".keras", ".pkl",
+                     ".pickle", ".json", ".txt", ".png", ".jpg", ".jpeg", "-ubyte", ".mat", ".parquet", ".xls", ".xlsx")
+_NAME_ERROR = re.compile(r"name '(?P<name>\w+)' is not defined")
+_MISSING_MODULE = re.compile(r"No module named '(?P<module>[\w.]+)'|cannot import name '\w+' from '(?P<package>[\w.]+)'")
+
+
+@dataclass(frozen=True)
+class CellNames:
+    """What one cell's source binds and uses, read with ``ast`` (IPython syntax translated first)."""
+
+    binds: frozenset[str]
+    uses: frozenset[str]  # names read before the cell itself binds them
+    installs: frozenset[str]  # modules its !pip / %pip lines install
+    files: frozenset[str]  # file names it mentions (what a download would have fetched)
+    binds_by_line: tuple[tuple[int, frozenset[str]], ...] = ()  # (last line of a statement, what it binds)
+
+    def bound_from(self, line: int) -> frozenset[str]:
+        """Names bound by the statements that end at or after ``line``: what a cell that failed at
+        that line never got to define."""
+        return frozenset().union(*(names for end, names in self.binds_by_line if end >= line))
+
+
+@lru_cache(maxsize=4096)
+def cell_names(source: str) -> CellNames:
+    source = source[:MATCH_CHARS]
+    binds: set[str] = set()
+    uses: set[str] = set()
+    by_line = []
+    for statement in python_statements(source):
+        local = _nested_scope_names(statement)
+        uses |= {node.id for node in ast.walk(statement) if isinstance(node, ast.Name)
+                 and isinstance(node.ctx, ast.Load)} - binds - local
+        bound = _bound_names(statement)
+        binds |= bound
+        by_line.append((statement.end_lineno or statement.lineno, frozenset(bound)))
+    installs = {INSTALLED_MODULES.get(package.lower(), package.replace("-", "_"))
+                for line in _INSTALL_LINE.finditer(source)
+                for package in (re.split(r"[<>=!~\[;@]", word)[0] for word in line["args"].split())
+                if package and not package.startswith(("-", ".", "/", "git+", "http"))}
+    files = {word for word in re.findall(r"[\w.-]+", source)
+             if word.lower().endswith(DATA_FILE_ENDINGS) and not word.startswith((".", "-"))}
+    return CellNames(frozenset(binds), frozenset(uses), frozenset(installs), frozenset(files), tuple(by_line))
+
+
+def python_statements(source: str) -> list[ast.stmt]:
+    """The cell's top-level statements; a cell Python cannot read (say, Python 2 prints) is read
+    line by line, so the lines that parse still count."""
+    python = _ipython_to_python(source[:MATCH_CHARS])  # cell_names passes it cut already; review does not
+    try:
+        return ast.parse(python).body
+    except (SyntaxError, ValueError, RecursionError, MemoryError):  # the last two: hostile nesting
+        statements = []
+        for number, line in enumerate(python.splitlines(), start=1):
+            try:
+                tree = ast.parse(line.strip())
+            except (SyntaxError, ValueError, RecursionError, MemoryError):
+                continue
+            statements += ast.increment_lineno(tree, number - 1).body
+        return statements
+
+
+def _ipython_to_python(source: str) -> str:
+    """``%magic`` and ``!shell`` lines as the Python IPython runs for them (nothing is run here)."""
+    from IPython.core.inputtransformer2 import TransformerManager  # IPython comes with ipykernel
+
+    if not _IPYTHON_SYNTAX.search(source):
+        return source
+    try:
+        return TransformerManager().transform_cell(source)
+    except Exception:  # IPython's own parser gives up on some broken cells: read them as they are
+        return source
+
+
+_IPYTHON_SYNTAX = re.compile(r"^[ \t]*[%!?]|[?=][ \t]*[%!]|\?[ \t]*$", re.MULTILINE)
+_COMPREHENSIONS = (ast.ListComp, ast.SetComp, ast.DictComp, ast.GeneratorExp)
+
+
+def _bound_names(statement: ast.stmt) -> set[str]:
+    """Names a top-level statement binds in the notebook's namespace (not inside functions)."""
+    names: set[str] = set()
+    stack: list[ast.AST] = [statement]
+    while stack:
+        node = stack.pop()
+        if isinstance(node, ast.Name) and isinstance(node.ctx, (ast.Store, ast.Del)):
+            names.add(node.id)
+        elif isinstance(node, (ast.Import, ast.ImportFrom)):
+            names |= {(alias.asname or alias.name).split(".")[0] for alias in node.names if alias.name != "*"}
+        elif isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+            names.add(node.name)
+            continue  # its body is a scope of its own
+        if not isinstance(node, (ast.Lambda, *_COMPREHENSIONS)):
+            stack.extend(ast.iter_child_nodes(node))
+    return names
+
+
+def _nested_scope_names(statement: ast.stmt) -> set[str]:
+    """Names local to the functions and comprehensions inside a statement (parameters, targets)."""
+    names: set[str] = set()
+    for node in ast.walk(statement):
+        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.Lambda)):
+            names |= {arg.arg for arg in ast.walk(node.args) if isinstance(arg, ast.arg)}
+            names |= {n.id for n in ast.walk(node) if isinstance(n, ast.Name) and isinstance(n.ctx, ast.Store)}
+        elif isinstance(node, _COMPREHENSIONS):
+            names |= {n.id for generator in node.generators for n in ast.walk(generator.target)
+                      if isinstance(n, ast.Name)}
+    return names
+
+
+@dataclass(frozen=True)
+class Cause:
+    """Why a failure follows from an earlier cell: ``kind`` is name (a name a failed cell should have
+    defined), silent (... a cell with a note should have defined), module, file, note or same."""
+
+    cell: int
+    kind: str
+    via: str = ""
+
+    @property
+    def card(self) -> tuple[int, str]:
+        """Which diagnosis of the earlier cell explains it: its note or its own failure."""
+        return (self.cell, "own" if self.kind in ("name", "same") else "note")
+
+
+def _group_knock_ons(cells: Sequence[Mapping[str, Any]], own: dict[int, dict[str, Any]],
+                     notes: Mapping[int, tuple[Pattern, dict[str, str], dict[str, Any]]],
+                     numbers: Mapping[int, int]) -> dict[tuple[int, str], list[int]]:
+    """Mark each failure that follows from an earlier one (``caused_by``, ``because``) and return the
+    root cards, (cell index, "own" | "note") -> the cells that depend on it, in order."""
+    ran = [cell for cell in cells if cell.get("status") != "not_run"]
+    failed = {cell["index"] for cell in ran if cell.get("status") == "error"}
+    roots: dict[int, tuple[int, str]] = {}  # knock-on cell -> its root card
+    first_seen: dict[tuple[str, str], int] = {}  # (code, title) of a root failure -> its cell
+    cards: dict[tuple[int, str], list[int]] = {}
+    for position, cell in enumerate(ran):
+        index, diagnosis = cell["index"], own.get(cell["index"])
+        if cell.get("status") != "error" or diagnosis is None:
+            continue
+        cause = _direct_cause(cell, diagnosis, ran[:position], failed, notes)
+        if cause is None:
+            key = (diagnosis["code"], diagnosis["title"])
+            if key not in first_seen:
+                first_seen[key] = index
+                continue
+            cause = Cause(first_seen[key], "same")
+        root = roots.get(cause.cell, cause.card) if cause.card[1] == "own" else cause.card
+        roots[index] = root
+        cards.setdefault(root, []).append(index)
+        diagnosis.update(caused_by=root[0], because=_because(cause, numbers[cause.cell], notes))
+    return cards
+
+
+def _direct_cause(cell: Mapping[str, Any], diagnosis: Mapping[str, Any], earlier: Sequence[Mapping[str, Any]],
+                  failed: set[int], notes: Mapping[int, tuple[Pattern, dict[str, str], dict[str, Any]]]) -> Cause | None:
+    subject = _subject(cell)
+    ename, evalue = subject["ename"], subject["evalue"]
+
+    def binder(name: str) -> int | None:  # the last cell before this one that (re)defines the name
+        return next((c["index"] for c in reversed(earlier) if name in cell_names(c.get("source") or "").binds), None)
+
+    unset = {c["index"]: _left_undefined(c) for c in earlier if c["index"] in failed}  # never defined
+    missing = _NAME_ERROR.search(evalue) if ename == "NameError" else None
+    if missing:
+        source = binder(missing["name"])
+        if source in failed:
+            if missing["name"] in unset[source]:
+                return Cause(source, "name", missing["name"])
+        elif source in notes:  # it ran without an error but stopped early, e.g. at a Colab-only line
+            return Cause(source, "silent", missing["name"])
+    module = _MISSING_MODULE.search(evalue) if ename in ("ModuleNotFoundError", "ImportError") else None
+    top_module = (module["module"] or module["package"]).split(".")[0] if module else None
+    for earlier_cell in reversed(earlier):
+        index = earlier_cell["index"]
+        if index not in notes:
+            continue
+        pattern, names = notes[index][0], cell_names(earlier_cell.get("source") or "")
+        if top_module and top_module in names.installs:
+            return Cause(index, "module", top_module)
+        if pattern.explains and pattern.explains.search(f"{ename}: {evalue}"):
+            return Cause(index, "note")
+        fetched = next((f for f in sorted(names.files) if f in evalue), None)
+        if fetched and diagnosis["category"] == "missing_file":
+            return Cause(index, "file", fetched)
+    if diagnosis["code"] in GENERIC_CODES:
+        uses = cell_names(cell.get("source") or "").uses
+        sources = {name: binder(name) for name in sorted(uses)}
+        stale = [(source, name) for name, source in sources.items() if source in failed and name in unset[source]]
+        if stale:
+            source, name = max(stale)  # the latest failed cell it reads from
+            return Cause(source, "name", name)
+    return None
+
+
+#: The frame of the cell's own top-level code (a function's frame says ", in name()" after it; the
+#: executor keeps only the last 20 frames, so the cell's own may be gone).
+_CELL_FRAME = re.compile(r"^Cell In\[\d+\], line (\d+)[ \t]*$", re.MULTILINE)
+
+
+def _left_undefined(cell: Mapping[str, Any]) -> frozenset[str]:
+    """Names a failed cell should have defined but did not: those bound at or after the line that
+    failed (in IPython's traceback); all of them when that line is unknown or nothing ran (a syntax
+    error)."""
+    names = cell_names(cell.get("source") or "")
+    error = cell.get("error") or {}
+    found = _CELL_FRAME.search(strip_ansi("\n".join(map(str, error.get("traceback") or []))))
+    if found is None or error.get("ename") in ("SyntaxError", "IndentationError", "TabError"):
+        return names.binds
+    return names.bound_from(int(found[1]))
+
+
+def _because(cause: Cause, number: int, notes: Mapping[int, tuple[Pattern, dict[str, str], dict[str, Any]]]) -> str:
+    """One sentence, for the student, on why a failure follows from an earlier cell."""
+    if cause.kind in ("name", "silent"):
+        how = "failed" if cause.kind == "name" else "stopped early"
+        return f"It uses `{cause.via}`, which cell {number} should have defined, but cell {number} {how}."
+    if cause.kind == "module":
+        return f"It needs `{cause.via}`, which the install in cell {number} cannot add in the grader."
+    if cause.kind == "file":
+        return f"It reads `{cause.via}`, which the download in cell {number} cannot fetch in the grader."
+    if cause.kind == "note":
+        return f"It follows from cell {number}: {notes[cause.cell][0].title.format_map(notes[cause.cell][2])}."
+    return f"The same problem as in cell {number}."

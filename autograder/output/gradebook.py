@@ -1,0 +1,447 @@
+"""Gradebook: one row per student from the result JSONs, then exports for otter, Canvas and Gradescope.
+
+Pipeline: load results -> one row per submission -> roster (missing / not on roster) -> manual
+overrides -> late penalty -> latest submission per student -> write CSV/JSON files atomically.
+
+``gradebook.csv`` columns, always in this order::
+
+    student_id, student_name, q1..qN (assignment order), raw_total, late_penalty, override_note,
+    total, max_score, percent, status, reason, needs_review, flagged, review, submitted_at, late
+
+``raw_total`` is the sum of the question scores (overrides included); ``total = raw_total - late_penalty``;
+``percent`` is ``100 * total / max_score``. ``review`` lists the models the notebook trained that
+earned nothing, as ``arch: code`` (codes in :data:`autograder.output.review.REVIEW_REASONS`). ``status`` is the result's status (graded / rejected /
+error), ``missing`` for a roster student without a result, or ``not_on_roster`` for a result whose
+student is not in the roster. When a student has several results, the latest ``submitted_at`` counts.
+``needs_review`` counts the checks a person must look at (status ``needs_review``: 0 points pending a
+human); ``flagged`` lists the architectures whose model failed an integrity rule.
+A missing student's scores are left blank (no grade yet, in every export) unless ``--missing-as-zero``
+or an override gives them points.
+
+Late policy (``--late-policy``), applied to ``raw_total``:
+
+* ``none``              no penalty (the default);
+* ``zero``              any late submission scores 0;
+* ``10%/day,max=50%``   10% of the points per started day late, at most 50% (``/hour`` works too;
+  without ``max=`` the penalty can reach 100%).
+
+Lateness is ``submitted_at - --due``; a submission without a timestamp (or without ``--due``) counts
+as one unit late when its result says ``late``. A Canvas bulk download carries no submission times,
+only Canvas's ``LATE`` mark in the file name, so ``--due`` cannot apply to it: each LATE submission is
+one unit late (the command says so). Times are read by :func:`autograder.intake.inputs.parse_time`.
+
+Overrides CSV (``--overrides``), columns ``student_id, question, score, reason``: ``question`` is a
+question id (the score replaces the graded one) or ``late_penalty`` (replaces the computed penalty in
+points, e.g. 0 for an excused extension). Each one is listed in ``override_note``.
+
+Exports written next to ``gradebook.csv``:
+
+* ``final_grades.csv``: as ``otter grade`` writes it (``otter.grade.utils.merge_scores_to_df``):
+  ``file``, the question columns in sorted order, ``total_points_earned`` (the sum of the question
+  columns), ``percent_correct`` (a fraction), ``grading_status``; the first row holds the points possible
+  (``file = points-per-question``), the others are sorted by ``file``, the submitted notebook's name.
+  Then one column otter does not have, ``late_penalty`` (points). Roster students without a submission
+  are listed with an empty ``file``.
+* ``canvas_grades.csv``: Canvas's gradebook import format: ``Student, ID, SIS User ID, SIS Login ID,
+  Section`` and one assignment column. ``ID`` is the Canvas user id (from a Canvas bulk download's file
+  names, or the roster's ``canvas_id``); ``SIS User ID`` is the ``student_id`` when it is not that
+  Canvas id; ``login`` and ``section`` roster columns fill the next two. Canvas updates an existing
+  assignment when the header reads ``Assignment Name (id)`` (``--canvas-assignment-id``, the number in
+  the assignment's URL); without it Canvas creates a new assignment column. The second row is Canvas's
+  ``Points Possible`` row. A missing student's cell is blank (Canvas leaves the grade alone) unless
+  ``--missing-as-zero``.
+
+Every text cell of every CSV is made inert for spreadsheets: control characters removed and a ``'``
+put before a leading ``=``, ``+``, ``-``, ``@``, tab or carriage return (CSV formula injection).
+* ``gradescope/<key>/results.json``: one Gradescope autograder result per submission, each check a
+  visible test carrying its student-facing message (never its TA-only ``detail``).
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import math
+import re
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from pathlib import Path, PurePath
+from typing import Any
+
+import pandas as pd
+# otter-grader's own column names, so final_grades.csv keeps its layout.
+from otter.grade.utils import POINTS_POSSIBLE_LABEL as OTTER_POINTS_ROW
+from otter.grade.utils import SCORES_DICT_FILE_KEY as OTTER_FILE
+from otter.grade.utils import SCORES_DICT_GRADING_STATUS_KEY as OTTER_STATUS
+from otter.grade.utils import SCORES_DICT_PERCENT_CORRECT_KEY as OTTER_PERCENT
+from otter.grade.utils import SCORES_DICT_TOTAL_POINTS_KEY as OTTER_TOTAL
+
+from autograder.assignment import Assignment
+from autograder.intake.inputs import InputError, parse_time, read_overrides, read_roster
+from autograder.output.store import open_results, require_current, resolve_assignment
+from autograder.output.student_text import plain_text
+from autograder.results import atomic_write_text
+
+SUMMARY_COLUMNS = ["raw_total", "late_penalty", "override_note", "total", "max_score", "percent",
+                   "status", "reason", "needs_review", "flagged", "review", "submitted_at", "late"]
+CANVAS_COLUMNS = ["Student", "ID", "SIS User ID", "SIS Login ID", "Section"]
+#: What makes a spreadsheet read a cell as a formula (OWASP's CSV injection list).
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+
+
+def gradebook_columns(assignment: Assignment) -> list[str]:
+    return ["student_id", "student_name", *(q.id for q in assignment.questions), *SUMMARY_COLUMNS]
+
+
+# --- late policy ----------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class LatePolicy:
+    """A share of the points lost per started ``unit`` late, capped at ``cap``."""
+
+    rate: float = 0.0
+    unit: timedelta = timedelta(days=1)
+    cap: float = 1.0
+
+    @classmethod
+    def parse(cls, text: str) -> LatePolicy:
+        text = text.strip().lower()
+        if text == "none":
+            return cls()
+        if text == "zero":
+            return cls(rate=1.0)
+        match = re.fullmatch(r"(\d+(?:\.\d+)?)%/(day|hour)(?:,\s*max=(\d+(?:\.\d+)?)%)?", text)
+        if not match:
+            raise InputError(f"late policy {text!r}: expected 'none', 'zero' or like '10%/day,max=50%'")
+        rate, unit, cap = match.groups()
+        if float(rate) > 100 or (cap and float(cap) > 100):
+            raise InputError(f"late policy {text!r}: a share above 100% of the points cannot be taken")
+        return cls(rate=float(rate) / 100, unit=timedelta(**{f"{unit}s": 1}),
+                   cap=float(cap) / 100 if cap else 1.0)
+
+    def fraction(self, units_late: int) -> float:
+        return min(self.rate * units_late, self.cap)
+
+
+def units_late(submitted_at: str | None, late_flag: bool, due: datetime | None, unit: timedelta) -> int:
+    submitted = parse_time(submitted_at, "submitted_at")
+    if due is None or submitted is None:
+        return int(bool(late_flag))
+    return max(0, math.ceil((submitted - due) / unit))
+
+
+# --- building the gradebook -----------------------------------------------------------------------
+
+def submission_rows(results: dict[str, dict[str, Any]], assignment: Assignment) -> pd.DataFrame:
+    """One row per result: question scores as graded, plus who, when and how it went."""
+    rows = []
+    for key, result in results.items():
+        submission = result.get("submission") or {}
+        scores = {q["id"]: float(q.get("score") or 0.0) for q in result.get("questions") or []}
+        rows.append({
+            "student_id": str(submission.get("student_id") or key),
+            "student_name": submission.get("student_name") or "",
+            **{q.id: scores.get(q.id, 0.0) for q in assignment.questions},
+            "status": result.get("status") or "error",
+            "result_status": result.get("status") or "error",
+            "reason": result.get("reason") or "",
+            "needs_review": sum(c.get("status") == "needs_review"
+                                for q in result.get("questions") or [] for c in q.get("checks") or []),
+            "flagged": ", ".join(arch for arch, rules in (result.get("integrity") or {}).items()
+                                 if any((rule or {}).get("passed") is False for rule in (rules or {}).values())),
+            "review": "; ".join(f"{r['arch']}: {r['code']}" for r in result.get("review") or []
+                                if r.get("kind") == "model"),
+            "submitted_at": submission.get("submitted_at") or "",
+            "late": bool(submission.get("late")),
+            "graded_at": (result.get("grader") or {}).get("graded_at") or "",
+            "submission": key,
+            "file": submitted_file(submission),
+            "canvas_id": str(submission.get("canvas_id") or ""),
+        })
+    return pd.DataFrame(rows, columns=[*gradebook_columns(assignment)[:2 + len(assignment.questions)],
+                                       "status", "result_status", "reason", "needs_review", "flagged", "review",
+                                       "submitted_at", "late", "graded_at", "submission", "file", "canvas_id"])
+
+
+def submitted_file(submission: dict[str, Any]) -> str:
+    """The notebook's name as it was submitted (otter's ``file``)."""
+    return str(submission.get("submitted_name") or PurePath(str(submission.get("path") or "")).name)
+
+
+def apply_roster(rows: pd.DataFrame, roster: pd.DataFrame, assignment: Assignment) -> pd.DataFrame:
+    """Flag results from unknown students, add roster students without a result, take roster names."""
+    on_roster = rows["student_id"].isin(roster["student_id"])
+    rows.loc[~on_roster, "status"] = "not_on_roster"
+    names = roster.set_index("student_id")["name"]
+    rows.loc[on_roster, "student_name"] = rows.loc[on_roster, "student_id"].map(names)
+    absent = roster[~roster["student_id"].isin(rows["student_id"])]
+    missing = pd.DataFrame({
+        "student_id": absent["student_id"], "student_name": absent["name"],
+        **{q.id: 0.0 for q in assignment.questions},
+        "status": "missing", "result_status": "", "reason": "", "needs_review": 0, "flagged": "", "review": "",
+        "submitted_at": "", "late": False, "graded_at": "", "submission": "", "file": "", "canvas_id": "",
+    })
+    return pd.concat([rows, missing], ignore_index=True) if len(missing) else rows
+
+
+def apply_overrides(rows: pd.DataFrame, overrides: pd.DataFrame, assignment: Assignment) -> pd.DataFrame:
+    """Replace question scores (or the late penalty) and say so in ``override_note``."""
+    maxima = {q.id: q.points for q in assignment.questions}
+    rows["override_note"] = ""
+    rows["penalty_override"] = math.nan
+    for line, override in enumerate(overrides.itertuples(index=False), start=2):
+        where = f"overrides line {line}"
+        target = rows["student_id"] == str(override.student_id)
+        if not target.any():
+            raise InputError(f"{where}: unknown student_id {override.student_id!r}")
+        try:
+            score = float(override.score)
+        except ValueError:
+            raise InputError(f"{where}: score {override.score!r} is not a number") from None
+        if override.question == "late_penalty":
+            if score < 0:
+                raise InputError(f"{where}: a late penalty cannot be negative")
+            rows.loc[target, "penalty_override"] = score
+            old = "computed"
+        elif override.question in maxima:
+            if not 0 <= score <= maxima[override.question]:
+                raise InputError(f"{where}: score {score} outside 0..{maxima[override.question]:g}")
+            old = ", ".join(f"{v:g}" for v in rows.loc[target, override.question].unique())
+            rows.loc[target, override.question] = score
+        else:
+            raise InputError(f"{where}: unknown question {override.question!r} "
+                             f"(expected one of {sorted(maxima)} or 'late_penalty')")
+        note = f"{override.question}: {old} -> {score:g} ({override.reason})"
+        rows.loc[target, "override_note"] = rows.loc[target, "override_note"].map(
+            lambda previous: f"{previous}; {note}" if previous else note)
+    return rows
+
+
+def apply_totals(rows: pd.DataFrame, assignment: Assignment, due: datetime | None,
+                 policy: LatePolicy, missing_as_zero: bool = False) -> pd.DataFrame:
+    question_ids = [q.id for q in assignment.questions]
+    units = [units_late(s, f, due, policy.unit) for s, f in zip(rows["submitted_at"], rows["late"])]
+    rows["late"] = [u > 0 for u in units]
+    rows["raw_total"] = rows[question_ids].sum(axis=1).round(4)
+    computed = (rows["raw_total"] * [policy.fraction(u) for u in units]).round(2)
+    rows["late_penalty"] = rows["penalty_override"].fillna(computed).clip(upper=rows["raw_total"])
+    rows["total"] = (rows["raw_total"] - rows["late_penalty"]).round(4)
+    rows["max_score"] = assignment.max_score
+    rows["percent"] = (100 * rows["total"] / assignment.max_score).round(2)
+    if not missing_as_zero:  # no submission and no override: no grade yet, not a zero
+        ungraded = (rows["status"] == "missing") & (rows["override_note"] == "")
+        rows.loc[ungraded, [*question_ids, "raw_total", "late_penalty", "total", "percent"]] = math.nan
+    return rows.drop(columns="penalty_override")
+
+
+def build_submissions(results: dict[str, dict[str, Any]], assignment: Assignment, *,
+                      roster: pd.DataFrame | None = None, overrides: pd.DataFrame | None = None,
+                      due: datetime | None = None, policy: LatePolicy = LatePolicy(),
+                      missing_as_zero: bool = False) -> pd.DataFrame:
+    """Every submission (and every missing roster student), scored.
+
+    Gradebook columns, then ``result_status`` (the result's own status, which ``not_on_roster`` hides),
+    ``graded_at``, ``submission`` (the result key, empty for a missing student), ``file`` (the submitted
+    notebook's name) and ``canvas_id``.
+    """
+    rows = submission_rows(results, assignment)
+    if roster is not None:
+        rows = apply_roster(rows, roster, assignment)
+    if overrides is None:
+        overrides = pd.DataFrame(columns=["student_id", "question", "score", "reason"])
+    rows = apply_overrides(rows, overrides, assignment)
+    rows = apply_totals(rows, assignment, due, policy, missing_as_zero)
+    return rows[[*gradebook_columns(assignment), "result_status", "graded_at", "submission", "file", "canvas_id"]]
+
+
+def latest_per_student(submissions: pd.DataFrame) -> pd.DataFrame:
+    """The gradebook proper: each student's latest submission (by submitted_at, then graded_at)."""
+    def instants(column: str) -> pd.Series:
+        return pd.to_datetime(submissions[column].map(parse_time), utc=True)
+
+    ordered = submissions.assign(_submitted=instants("submitted_at"), _graded=instants("graded_at")).sort_values(
+        ["student_id", "_submitted", "_graded", "submission"], kind="stable", na_position="first")
+    latest = ordered.drop_duplicates("student_id", keep="last")
+    return latest.drop(columns=["_submitted", "_graded"]).reset_index(drop=True)
+
+
+def lateness_note(submissions: pd.DataFrame, due: datetime | None, policy: LatePolicy) -> str | None:
+    """Say when ``--due`` cannot apply: submissions without a time (a Canvas download) use the LATE mark."""
+    untimed = submissions[(submissions["submission"] != "") & (submissions["submitted_at"] == "")]
+    if due is None or untimed.empty:
+        return None
+    unit = "hour" if policy.unit == timedelta(hours=1) else "day"
+    return (f"--due cannot apply to {len(untimed)} submission(s) without a submission time (a Canvas bulk "
+            f"download has none): each one Canvas marked LATE counts as one started {unit} late, "
+            f"the others as on time")
+
+
+# --- exports --------------------------------------------------------------------------------------
+
+def otter_final_grades(gradebook: pd.DataFrame, assignment: Assignment) -> pd.DataFrame:
+    """``final_grades.csv`` as ``otter grade`` lays it out, plus a ``late_penalty`` column at the end."""
+    question_ids = sorted(q.id for q in assignment.questions)  # otter sorts the question columns
+    points = {OTTER_FILE: OTTER_POINTS_ROW, **{q.id: q.points for q in assignment.questions},
+              OTTER_TOTAL: assignment.max_score, OTTER_PERCENT: 1, OTTER_STATUS: "--", "late_penalty": ""}
+    rows = pd.DataFrame({
+        OTTER_FILE: gradebook["file"],
+        **{qid: gradebook[qid] for qid in question_ids},
+        OTTER_TOTAL: gradebook["raw_total"],
+        OTTER_PERCENT: gradebook["raw_total"] / assignment.max_score,
+        OTTER_STATUS: [otter_status(s, r, sid) for s, r, sid in
+                       zip(gradebook["result_status"], gradebook["reason"], gradebook["student_id"])],
+        "late_penalty": gradebook["late_penalty"],
+    }).sort_values(OTTER_FILE, kind="stable")
+    return pd.concat([pd.DataFrame([points]), rows], ignore_index=True)[
+        [OTTER_FILE, *question_ids, OTTER_TOTAL, OTTER_PERCENT, OTTER_STATUS, "late_penalty"]]
+
+
+def otter_status(result_status: str, reason: str, student_id: str) -> str:
+    """otter writes "Completed" or the error that stopped grading."""
+    if not result_status:
+        return f"missing: no submission from {student_id}"
+    return "Completed" if result_status == "graded" else f"{result_status}: {reason}"
+
+
+def canvas_grades(gradebook: pd.DataFrame, roster: pd.DataFrame | None, assignment: Assignment,
+                  canvas_assignment_id: str | None) -> pd.DataFrame:
+    title = assignment.title or assignment.name
+    column = f"{title} ({canvas_assignment_id})" if canvas_assignment_id else title
+    extra = (roster.set_index("student_id") if roster is not None else pd.DataFrame()).reindex(
+        gradebook["student_id"], columns=["canvas_id", "login", "section"]).fillna("")
+    canvas_id = extra["canvas_id"].where(extra["canvas_id"] != "", gradebook["canvas_id"].to_numpy()).to_numpy()
+    student_id = gradebook["student_id"].to_numpy()
+    students = pd.DataFrame({
+        "Student": gradebook["student_name"].to_numpy(), "ID": canvas_id,
+        "SIS User ID": [sid if sid != cid else "" for sid, cid in zip(student_id, canvas_id)],
+        "SIS Login ID": extra["login"].to_numpy(), "Section": extra["section"].to_numpy(),
+        column: gradebook["total"].to_numpy(),
+    })
+    points = pd.DataFrame([{"Student": "    Points Possible", column: assignment.max_score}])
+    return pd.concat([points, students], ignore_index=True)[[*CANVAS_COLUMNS, column]].fillna("")
+
+
+def gradescope_result(result: dict[str, Any], row: pd.Series) -> dict[str, Any]:
+    """Gradescope's results.json: the (penalised, overridden) score, each check a visible test."""
+    tests = [{"name": f"{q['id']} {plain_text(q.get('title'), 200)}: {check['name']}",
+              "score": check["score"], "max_score": check["max_score"],
+              "output": plain_text(check.get("message")), "visibility": "visible"}
+             for q in result.get("questions") or [] for check in q.get("checks") or []]
+    lines = [plain_text(result.get("message"))]
+    if row["late_penalty"]:
+        lines.append(f"Late penalty: -{row['late_penalty']:g} points.")
+    if row["override_note"]:
+        lines.append(f"Adjusted by your instructor: {row['override_note']}")
+    return {"score": float(row["total"]), "output": "\n".join(line for line in lines if line),
+            "visibility": "visible", "stdout_visibility": "hidden", "tests": tests}
+
+
+def inert_cell(value: Any) -> Any:
+    """A CSV cell a spreadsheet shows as text: control characters removed, no formula start."""
+    if not isinstance(value, str):
+        return value
+    text = plain_text(value)
+    if set(text) == {"-"}:  # dashes only (otter's "--") cannot be a formula
+        return text
+    return "'" + text if text.startswith(FORMULA_STARTS) else text
+
+
+def csv_text(frame: pd.DataFrame) -> str:
+    """CSV for spreadsheets: every text cell made inert (CSV injection), whoever wrote it."""
+    return frame.map(inert_cell).to_csv(index=False, lineterminator="\n")
+
+
+def write_gradebook(results_dir: str | Path, output: str | Path, assignment: Assignment, *,
+                    roster: pd.DataFrame | None = None, overrides: pd.DataFrame | None = None,
+                    due: datetime | None = None, policy: LatePolicy = LatePolicy(),
+                    canvas_assignment_id: str | None = None, missing_as_zero: bool = False) -> list[Path]:
+    """Write gradebook.csv (at ``output``) and the exports beside it; returns the paths written.
+
+    ``results_dir`` is a RESULTS folder or a ``grade-one`` output folder; results scored under another
+    assignment bundle are refused (run ``autograder regrade`` first).
+    """
+    store = open_results(results_dir)
+    results = store.load()
+    require_current(store, results, assignment)
+    submissions = build_submissions(results, assignment, roster=roster, overrides=overrides,
+                                    due=due, policy=policy, missing_as_zero=missing_as_zero)
+    gradebook = latest_per_student(submissions)
+    output = Path(output)
+    written = {
+        output: csv_text(gradebook[gradebook_columns(assignment)]),
+        output.with_name("final_grades.csv"): csv_text(otter_final_grades(gradebook, assignment)),
+        output.with_name("canvas_grades.csv"): csv_text(
+            canvas_grades(gradebook, roster, assignment, canvas_assignment_id)),
+    }
+    for _, row in submissions[submissions["submission"] != ""].iterrows():
+        path = output.parent / "gradescope" / row["submission"] / "results.json"
+        written[path] = json.dumps(gradescope_result(results[row["submission"]], row), indent=2) + "\n"
+    for path, text in written.items():
+        atomic_write_text(path, text)
+    return list(written)
+
+
+# --- command line ---------------------------------------------------------------------------------
+
+def add_policy_arguments(parser: argparse.ArgumentParser) -> None:
+    """What turns graded scores into the grade a student gets; ``gradebook`` and ``feedback`` share it."""
+    parser.add_argument("--roster", metavar="CSV", help="columns student_id[, name, email, canvas_id, "
+                                                        "login, section] (see README)")
+    parser.add_argument("--overrides", metavar="CSV", help="columns student_id, question, score, reason")
+    parser.add_argument("--due", metavar="ISO", help="deadline, e.g. 2026-12-01T23:59 (local time) "
+                                                     "or 2026-12-01T23:59+01:00; Canvas downloads carry no "
+                                                     "times, so their LATE mark is used instead")
+    parser.add_argument("--late-policy", default="none",
+                        help="'none', 'zero', or like '10%%/day,max=50%%' (per started day or hour)")
+
+
+@dataclass(frozen=True)
+class GradingPolicy:
+    roster: pd.DataFrame | None
+    overrides: pd.DataFrame | None
+    due: datetime | None
+    late: LatePolicy
+
+
+def policy_from(args: argparse.Namespace) -> GradingPolicy:
+    """Read every policy input before anything is written (each mistake: one line, exit 2)."""
+    return GradingPolicy(roster=read_roster(args.roster) if args.roster else None,
+                         overrides=read_overrides(args.overrides) if args.overrides else None,
+                         due=parse_time(args.due, "--due"), late=LatePolicy.parse(args.late_policy))
+
+
+def configure(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("results", metavar="RESULTS",
+                        help="RESULTS folder of `autograder grade` (or the --out folder of `grade-one`)")
+    parser.add_argument("-o", "--out", metavar="DIR",
+                        help="folder for gradebook.csv and the exports (default: RESULTS)")
+    parser.add_argument("--assignment", metavar="DIR",
+                        help="assignment folder (default: the one the results were graded with)")
+    add_policy_arguments(parser)
+    parser.add_argument("--missing-as-zero", action="store_true",
+                        help="give roster students without a submission 0 points (default: blank, no grade)")
+    parser.add_argument("--canvas-assignment-id", metavar="ID",
+                        help="the Canvas assignment's id (the number in its URL), so canvas_grades.csv "
+                             "updates that assignment; without it Canvas creates a new column on import")
+
+
+def run(args: argparse.Namespace) -> int:
+    policy = policy_from(args)
+    store = open_results(args.results)
+    assignment = resolve_assignment(args.assignment, store.load())
+    output = Path(args.out or store.root) / "gradebook.csv"
+    paths = write_gradebook(store.root, output, assignment, roster=policy.roster, overrides=policy.overrides,
+                            due=policy.due, policy=policy.late, canvas_assignment_id=args.canvas_assignment_id,
+                            missing_as_zero=args.missing_as_zero)
+    note = policy.due and lateness_note(build_submissions(store.load(), assignment, due=policy.due,
+                                                          policy=policy.late), policy.due, policy.late)
+    notes = [note] if note else []
+    if not args.canvas_assignment_id:
+        notes.append("no --canvas-assignment-id: importing canvas_grades.csv creates a new assignment in Canvas")
+    for line in notes:  # shown unless -q
+        logging.getLogger("autograder").warning("note: %s", line)
+    gradebook = pd.read_csv(output, dtype={"student_id": str})
+    counts = gradebook["status"].value_counts().to_dict()
+    print(f"{len(gradebook)} students {counts}; mean {gradebook['percent'].mean():.1f}%")
+    print(f"wrote {output} and {len(paths) - 1} exports beside it")
+    return 0

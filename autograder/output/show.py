@@ -1,0 +1,104 @@
+"""``autograder show RESULTS [ID]``: the results as a TA reads them, in the terminal.
+
+Without ID, one line per result (student, score, status, reason). With ID (a student id or a result
+key), that result in full: each check with its student message and its TA-only detail, the models
+found and their accuracy against the thresholds, the run (time, stop reason, failing cells numbered as
+Jupyter does), diagnoses, notes, and where its evidence is. Nothing is written.
+"""
+from __future__ import annotations
+
+import argparse
+from typing import Any
+
+from autograder.assignment import AssignmentError
+from autograder.intake.inputs import InputError
+from autograder.output.feedback import failed_cells
+from autograder.output.store import ResultsError, Store, open_results, resolve_assignment
+from autograder.output.student_text import plain_text
+
+
+def configure(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("results", metavar="RESULTS",
+                        help="RESULTS folder of `autograder grade` (or the --out folder of `grade-one`)")
+    parser.add_argument("id", metavar="ID", nargs="?", help="a student id or result key (default: list all)")
+    parser.add_argument("--assignment", metavar="DIR",
+                        help="assignment folder, to say whether results are stale (default: the recorded one)")
+
+
+def run(args: argparse.Namespace) -> int:
+    store = open_results(args.results)
+    results = store.load()
+    try:
+        bundle = resolve_assignment(args.assignment, results).bundle_sha256()
+    except (InputError, AssignmentError):
+        bundle = None  # showing a result needs no assignment; staleness is then not told
+    if args.id is None:
+        print(overview(results, bundle))
+        return 0
+    chosen = [key for key, r in results.items()
+              if args.id in (key, str((r.get("submission") or {}).get("student_id")))]
+    if not chosen:
+        raise ResultsError(f"{store.root}: no result for {args.id!r} (`autograder show {args.results}` lists them)")
+    print("\n\n".join(describe(key, results[key], store, bundle) for key in chosen))
+    return 0
+
+
+def freshness(result: dict[str, Any], bundle: str | None) -> str:
+    if bundle is None:
+        return ""
+    return "" if (result.get("assignment") or {}).get("bundle_sha256") == bundle else "STALE (run regrade)"
+
+
+def overview(results: dict[str, dict[str, Any]], bundle: str | None) -> str:
+    lines = [f"{'student':<14} {'name':<22} {'score':>12}  {'status':<9} {'reason':<14} key"]
+    for key, r in results.items():
+        submission = r.get("submission") or {}
+        lines.append(f"{plain_text(submission.get('student_id'))[:14]:<14} "
+                     f"{plain_text(submission.get('student_name'))[:22]:<22} "
+                     f"{r.get('score', 0):>5.4g} / {r.get('max_score', 0):<4.4g}  {r.get('status', ''):<9} "
+                     f"{r.get('reason') or '':<14} {key} {freshness(r, bundle)}".rstrip())
+    return "\n".join(lines)
+
+
+def describe(key: str, r: dict[str, Any], store: Store, bundle: str | None) -> str:
+    submission, execution = r.get("submission") or {}, r.get("execution") or {}
+    out = [f"{plain_text(submission.get('student_id'), 100)}  {plain_text(submission.get('student_name'), 200)}"
+           f"  ({key}) {freshness(r, bundle)}".rstrip(),
+           f"score {r.get('score', 0):.4g} / {r.get('max_score', 0):.4g}   status {r.get('status')}"
+           + (f" ({r['reason']})" if r.get("reason") else "") + f"   {plain_text(r.get('message'), 300)}",
+           f"submitted {submission.get('submitted_at') or '-'}{'  LATE' if submission.get('late') else ''}"
+           f"   graded {(r.get('grader') or {}).get('graded_at', '-')}   sandboxed {r.get('sandboxed')}",
+           "", "questions:"]
+    for q in r.get("questions") or []:
+        out.append(f"  {q['id']:<4} {plain_text(q.get('title'), 40):<40} {q.get('score', 0):>6.4g} / "
+                   f"{q.get('max_score', 0):<4.4g} {q.get('status', '')}")
+        for c in q.get("checks") or []:
+            out.append(f"         {plain_text(c.get('name'), 30):<30} {c.get('score', 0):>6.4g} / "
+                       f"{c.get('max_score', 0):<4.4g} {plain_text(c.get('status'), 14):<14} "
+                       f"{plain_text(c.get('message'), 200)}")
+            if c.get("detail"):
+                out.append(f"{'':<9}TA: {plain_text(c.get('detail'), 500)}")
+    if r.get("models"):
+        out += ["", "models:"]
+        for arch, m in r["models"].items():
+            accuracy = m.get("accuracy")
+            out.append(f"  {arch:<10} {plain_text(m.get('variable'), 30) or '-':<18} found by "
+                       f"{m.get('found_by') or '-':<10} accuracy "
+                       f"{'-' if accuracy is None else f'{accuracy:.4f}'} (full at {m.get('threshold_full')}, "
+                       f"zero at {m.get('threshold_zero')})" + (f"  error: {plain_text(m['error'], 200)}"
+                                                                 if m.get("error") else ""))
+    if execution:
+        out += ["", f"run: {execution.get('seconds', 0):.0f} s of {execution.get('budget_seconds', 0):.0f} s, "
+                    f"stopped: {execution.get('stopped') or '-'}, peak {execution.get('peak_rss_mb', 0):.0f} MB"]
+        for cell in failed_cells(r):
+            out.append(f"  cell [{cell['number']}] {cell['status']}: {cell['error']}"
+                       + (f"\n      at: {cell['line']}" if cell["line"] else ""))
+    for d in r.get("diagnoses") or []:
+        out.append(f"  diagnosis {plain_text(d.get('code'), 60)}: {plain_text(d.get('title'), 200)}")
+    for note in r.get("notes") or []:
+        out.append(f"  note: {plain_text(note, 300)}")
+    for error in r.get("export_errors") or []:  # the student's kernel wrote these: shown as text, judged by no one
+        out.append(f"  export error: {plain_text(error, 300)}")
+    files = [store.result(key), store.artifacts(key) / "executed.ipynb", store.log_path(key)]
+    out += ["", "files: " + "  ".join(str(p) for p in files if p.exists())]
+    return "\n".join(out)

@@ -1,0 +1,155 @@
+"""A RESULTS folder on disk: where each result and its evidence live, and whether it can be trusted.
+
+Two layouts are read alike, so every reporting verb (``regrade``, ``gradebook``, ``feedback``, ``show``)
+takes either::
+
+    RESULTS/results/<key>.json, RESULTS/artifacts/<key>/, RESULTS/logs/<key>.log, RESULTS/batch.json
+                                                          (``autograder grade``)
+    OUT/result.json, OUT/artifacts/                       (``autograder grade-one``; key = OUT's name)
+
+A missing path, a folder holding no results and a folder that is not a RESULTS folder are refused with
+one line (:class:`ResultsError`), never read as "0 results". :meth:`Store.stale` lists results scored
+under another assignment bundle (rubric, thresholds, hidden tests, seed or the grader's scoring code);
+reports refuse to mix them with current ones (:func:`require_current`).
+"""
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from autograder.assignment import Assignment, load_assignment
+from autograder.intake.inputs import InputError
+from autograder.results import read_result
+
+SINGLE_RESULT = "result.json"
+DEFAULT_ASSIGNMENT = Path("assignments/mnist")
+
+
+class ResultsError(InputError):
+    """RESULTS is missing, empty, foreign, or its results cannot be used as they are."""
+
+
+@dataclass(frozen=True)
+class Store:
+    """Paths of a RESULTS folder (batch layout) or of a ``grade-one`` output folder (single layout)."""
+
+    root: Path
+    single: bool = False
+
+    def result(self, key: str) -> Path:
+        return self.root / SINGLE_RESULT if self.single else self.root / "results" / f"{key}.json"
+
+    def artifacts(self, key: str) -> Path:
+        return self.root / "artifacts" if self.single else self.root / "artifacts" / key
+
+    def log_path(self, key: str) -> Path:
+        return self.root / "logs" / f"{key}.log"
+
+    def log(self, key: str, line: str) -> None:
+        """One grading event of ``key``: appended to its log file, and shown under ``-v``."""
+        logging.getLogger("autograder").info("%s: %s", key, line)
+        path = self.log_path(key)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with open(path, "a", encoding="utf-8") as fh:
+            fh.write(f"{time.strftime('%Y-%m-%dT%H:%M:%S')} {line}\n")
+
+    def keys(self) -> list[str]:
+        if self.single:
+            return [self.root.name] if (self.root / SINGLE_RESULT).is_file() else []
+        return [path.stem for path in sorted((self.root / "results").glob("*.json"))]
+
+    def load(self) -> dict[str, dict[str, Any]]:
+        """Every result, by key, in key order; an unreadable one is refused by name."""
+        results = {}
+        for key in self.keys():
+            try:
+                results[key] = read_result(self.result(key))
+            except (OSError, ValueError) as exc:
+                raise ResultsError(f"{self.result(key)}: cannot be read ({exc}); delete it and run "
+                                   "`autograder grade` again to re-grade that submission") from exc
+        return results
+
+    def stale(self, results: dict[str, dict[str, Any]], assignment: Assignment) -> list[str]:
+        bundle = assignment.bundle_sha256()
+        return [key for key, result in results.items()
+                if (result.get("assignment") or {}).get("bundle_sha256") != bundle]
+
+
+def open_results(path: str | Path) -> Store:
+    """The RESULTS folder at ``path``, refused with one line when it holds no results."""
+    root = Path(path)
+    if not root.exists():
+        raise ResultsError(f"{root}: no such folder")
+    if not root.is_dir():
+        raise ResultsError(f"{root}: not a folder (expected the RESULTS folder of `autograder grade` "
+                           "or the --out folder of `autograder grade-one`)")
+    if (root / SINGLE_RESULT).is_file():
+        return Store(root.resolve(), single=True)
+    store = Store(root.resolve())
+    if store.keys():
+        return store
+    if (root / "results").is_dir() or (root / "batch.json").is_file():
+        raise ResultsError(f"{root}: holds no results yet (did `autograder grade` stop before the first "
+                           "submission finished?)")
+    raise ResultsError(f"{root}: not a RESULTS folder (no results/*.json from `autograder grade`, "
+                       "no result.json from `autograder grade-one`)")
+
+
+def check_output_folder(path: str | Path, marks: tuple[str, ...] = ("results", "batch.json")) -> Path:
+    """A folder grading may write into: absent, empty, or an earlier output (holding one of ``marks``)."""
+    root = Path(path)
+    if root.exists() and not root.is_dir():
+        raise ResultsError(f"{root}: exists and is not a folder")
+    if root.is_dir() and any(root.iterdir()) and not any((root / mark).exists() for mark in marks):
+        raise ResultsError(f"{root}: exists, is not empty and is not an earlier output of the grader; "
+                           "choose another --out")
+    return root
+
+
+def recorded_assignment(results: dict[str, dict[str, Any]]) -> Path | None:
+    """The assignment folder the results say they were graded with (newest result first)."""
+    newest = sorted(results.values(), key=lambda r: (r.get("grader") or {}).get("graded_at") or "")
+    for result in reversed(newest):
+        root = (result.get("assignment") or {}).get("root")
+        if root:
+            return Path(root)
+    return None
+
+
+def resolve_assignment(flag: str | Path | None, results: dict[str, dict[str, Any]] | None = None) -> Assignment:
+    """``--assignment`` if given, else the folder the results record, else ./assignments/mnist.
+
+    Results of another assignment (by name) are refused: a gradebook must not mix rubrics.
+    """
+    results = results or {}
+    if flag is not None:
+        assignment = load_assignment(flag)
+    else:
+        recorded = recorded_assignment(results)
+        if recorded is not None and not (recorded / "assignment.toml").is_file():
+            raise ResultsError(f"the results were graded with the assignment in {recorded}, which is not "
+                               "there any more; pass --assignment DIR")
+        candidate = recorded or DEFAULT_ASSIGNMENT
+        if not (candidate / "assignment.toml").is_file():
+            raise ResultsError(f"no assignment in {candidate.resolve()} (the default, relative to the current "
+                               "folder); pass --assignment DIR")
+        assignment = load_assignment(candidate)
+    names = {(r.get("assignment") or {}).get("name") for r in results.values()} - {None}
+    foreign = names - {assignment.name}
+    if foreign:
+        raise ResultsError(f"the results are for assignment {sorted(foreign)[0]!r}, not {assignment.name!r} "
+                           f"({assignment.root}); pass the right --assignment DIR")
+    return assignment
+
+
+def require_current(store: Store, results: dict[str, dict[str, Any]], assignment: Assignment) -> None:
+    """Refuse to report results scored under another bundle next to current ones."""
+    stale = store.stale(results, assignment)
+    if stale:
+        raise ResultsError(
+            f"{len(stale)} of {len(results)} results were scored under another version of the assignment "
+            f"(rubric, thresholds, hidden tests, seed or the grader's scoring code changed), e.g. {stale[0]}: "
+            f"run `autograder regrade {store.root}` first")

@@ -1,0 +1,139 @@
+"""The contract both sides of the trust boundary share: names, files, caps and the layer classifier.
+
+Standard library only: it is imported by the kernel's export step and the prediction sandbox (as
+``autograder_inside.contract``, next to student code) and by the trusted grader (as
+``autograder.run.inside.contract``). Nothing here trusts the other side; it only spells the agreement
+once, so the two sides cannot drift apart.
+"""
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable
+
+# --- architectures ----------------------------------------------------------------------------------
+
+ARCHITECTURES = ("mlp", "cnn", "simple_rnn", "lstm", "gru")
+ARCHITECTURE_TITLES = {"mlp": "MLP", "cnn": "CNN", "simple_rnn": "SimpleRNN", "lstm": "LSTM", "gru": "GRU"}
+
+#: The recurrent layer class each recurrent architecture is named after.
+RECURRENT_LAYER = {"simple_rnn": "SimpleRNN", "lstm": "LSTM", "gru": "GRU"}
+CONVOLUTION_LAYERS = frozenset({"Conv1D", "Conv2D", "SeparableConv1D", "SeparableConv2D", "DepthwiseConv1D",
+                                "DepthwiseConv2D"})
+POOLING_LAYERS = frozenset({"MaxPooling1D", "MaxPooling2D", "AveragePooling1D", "AveragePooling2D",
+                            "GlobalAveragePooling1D", "GlobalAveragePooling2D", "GlobalMaxPooling1D",
+                            "GlobalMaxPooling2D"})
+#: Layers that wrap another; the classifier looks at what they wrap.
+WRAPPERS = frozenset({"Bidirectional", "TimeDistributed"})
+
+#: What any of the five may hold: the dense head, shaping, regularisation, normalisation, activations,
+#: input scaling and augmentation. None of these can do a network's work on its own beyond an MLP's.
+COMMON_LAYERS = frozenset({
+    "InputLayer", "Flatten", "Reshape", "Permute", "Dense", "Dropout", "GaussianNoise", "GaussianDropout",
+    "AlphaDropout", "ActivityRegularization", "BatchNormalization", "LayerNormalization",
+    "UnitNormalization", "GroupNormalization", "Normalization", "Rescaling", "Activation", "ReLU",
+    "LeakyReLU", "PReLU", "ELU", "Softmax", "RandomRotation", "RandomTranslation", "RandomZoom",
+    "RandomContrast", "RandomCrop", "Resizing"})
+
+#: Layers each architecture may hold (after unwrapping). Anything else means the model is not (only)
+#: the kind of network the question names: a CNN may add convolution, pooling, padding and merges
+#: (residual blocks); a recurrent network adds its own recurrent layer (stacked, bidirectional) and
+#: masking. Mixing recurrent kinds, or a recurrent branch in a CNN, is none of the five.
+ALLOWED_LAYERS = {
+    "mlp": COMMON_LAYERS,
+    "cnn": COMMON_LAYERS | CONVOLUTION_LAYERS | POOLING_LAYERS | {
+        "ZeroPadding1D", "ZeroPadding2D", "SpatialDropout1D", "SpatialDropout2D", "Add", "Concatenate",
+        "Average", "Maximum", "Multiply", "UpSampling2D"},
+    **{arch: COMMON_LAYERS | {layer, "Masking"} for arch, layer in RECURRENT_LAYER.items()},
+}
+
+#: Layers whose weights carry the work of the named kind; the prediction sandbox zeroes these for the
+#: ablation check ("if predictions do not change, it is not that kind of network").
+WORKING_LAYERS = {"cnn": CONVOLUTION_LAYERS, **{arch: frozenset({layer}) for arch, layer in RECURRENT_LAYER.items()}}
+
+
+def classify(layer_classes: Iterable[str]) -> str | None:
+    """The architecture a model's layers make it: one recurrent kind > convolution > dense.
+
+    ``layer_classes`` are class names with wrappers already unwrapped. Two different recurrent kinds in
+    one model make it ``"mixed"`` (none of the five); no Dense, convolutional or recurrent layer: None.
+    """
+    classes = set(layer_classes)
+    recurrent = [arch for arch, layer in RECURRENT_LAYER.items() if layer in classes]
+    if len(recurrent) > 1:
+        return "mixed"
+    if recurrent:
+        return recurrent[0]
+    if classes & CONVOLUTION_LAYERS:
+        return "cnn"
+    return "mlp" if "Dense" in classes else None
+
+
+def disallowed_layers(arch: str, layer_classes: Iterable[str]) -> list[str]:
+    """Layer classes a model of ``arch`` may not hold, in first-seen order."""
+    allowed = ALLOWED_LAYERS[arch]
+    return list(dict.fromkeys(c for c in layer_classes if c not in allowed))
+
+
+# --- what the export reports -------------------------------------------------------------------------
+
+#: The data a notebook prepares, by role; found by template name, then by what fit was fed, then by content.
+DATA_ROLES = ("x_train", "y_train", "x_val", "y_val", "x_test", "y_test")
+MNIST_TEST_SIZE = 10_000  # an image or label array of this many rows is taken for the test set
+MANIFEST_VERSION = 2
+
+
+# --- files the sandboxes write (relative to their directories) --------------------------------------
+
+MANIFEST = "manifest.json"  # export dir: models, probes, fits, errors
+MODELS_DIR = "models"  # export dir: one model per architecture
+CONFUSION_FILE = "confusion_{index}.npy"  # export dir: candidate confusion matrices, int64 10x10
+SUMMARY_FILE = "{arch}.summary.json"  # predictions dir: architecture summary, how it was fed, ablation
+PREDICTIONS_FILE = "{arch}.{image_set}.npy"  # predictions dir: float32 (n, 10) scores
+ABLATED_FILE = "{arch}.ablated.{image_set}.npy"  # predictions dir: scores with the working layers zeroed
+CLASS_SOURCE = "classes.py"  # inputs dir: the notebook's class definitions, for subclassed models
+STARTED_FILE = "{arch}.started"  # predictions dir: marker written when a model's prediction begins
+#: Name, in CLASS_SOURCE, of a dict {class name: (args, kwargs)}: how the notebook instantiated each class
+#: (literal arguments only), so the prediction sandbox builds it the same way.
+CONSTRUCTOR_CALLS = "__agx_constructor_calls__"
+
+
+def model_file(arch: str, subclassed: bool) -> str:
+    """A whole model (``.keras``) or, for a subclass of keras.Model, its weights only."""
+    return f"{arch}.weights.h5" if subclassed else f"{arch}.keras"
+
+
+# --- caps on what crosses the boundary --------------------------------------------------------------
+
+MAX_TEXT = 200  # any string the kernel reports
+MAX_CONFUSION_CANDIDATES = 8
+MAX_FITS = 50  # fit() calls recorded
+MAX_MODEL_CANDIDATES = 30  # models listed in the manifest for the TA
+MAX_JSON_BYTES = 2 * 2**20
+MAX_NPY_BYTES = 64 * 2**20
+
+# --- how a model is fed: the author's input pipeline, applied to raw uint8 MNIST images -------------
+
+#: Pixel statistics of the raw MNIST training images (uint8, 0..255): mean and standard deviation.
+RAW_PIXEL_MEAN = 33.318
+RAW_PIXEL_STD = 78.567
+#: Common scalings, snapped to when the measured one is within 2 %: raw, /255, [-1, 1].
+KNOWN_SCALINGS = ((1.0, 0.0), (1 / 255, 0.0), (2 / 255, -1.0))
+
+
+def input_scaling(mean: float, std: float, real_share: float = 1.0) -> tuple[float, float]:
+    """``(scale, offset)`` with ``data ≈ scale * raw_pixels + offset``, from the data's mean and std.
+
+    Any global affine preprocessing (none, ``/ 255``, ``[-1, 1]``, standardisation) is recovered from
+    the statistics of what the author fed their model; known scalings are snapped to exactly. When only
+    ``real_share`` of the pixels are MNIST's and the rest zero padding (LeNet's 32x32: 784 of 1024), the
+    statistics are first taken back to those of the MNIST pixels alone.
+    """
+    if real_share < 1:
+        mean, second_moment = mean / real_share, (std ** 2 + mean ** 2) / real_share
+        std = math.sqrt(max(second_moment - mean ** 2, 0.0))
+    scale = std / RAW_PIXEL_STD if std > 0 else 1 / 255
+    offset = mean - scale * RAW_PIXEL_MEAN
+    for known_scale, known_offset in KNOWN_SCALINGS:
+        if abs(scale / known_scale - 1) < 0.02 and abs(offset - known_offset) < 0.02 * max(1.0, 255 * known_scale):
+            return known_scale, known_offset
+    return scale, offset

@@ -1,0 +1,86 @@
+"""Accuracy, measured by the grader: the student's predictions on the secret ``eval`` images (an
+unshifted subset of the MNIST test set, in secret order) against labels only the grader holds.
+
+Accuracy points need a usable model of the named kind (:mod:`autograder.score.architecture`) that passed every
+integrity rule (:mod:`autograder.score.integrity`); the thresholds come from calibration.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from autograder.assignment import Threshold
+from autograder.run.inside import contract
+from autograder.score.architecture import not_of_kind, over_budget
+from autograder.score.artifacts import ConfusionCandidate, ModelEvidence
+from autograder.score.checks import NeedsReview, NotAssessed, Outcome, failed
+from autograder.score.integrity import Finding, flagged, unmeasured
+
+
+def usable_model(model: ModelEvidence) -> ModelEvidence:
+    """The model, or the reason it cannot be judged: not found (not assessed) or found but unusable (review)."""
+    title = contract.ARCHITECTURE_TITLES[model.arch]
+    if not model.found:
+        raise NotAssessed(f"No usable {title} model: no {title} was found in the notebook.")
+    if model.error or model.summary is None:
+        raise NeedsReview(f"Your {title} ({model.variable or model.class_name or 'unnamed model'}) was found, but "
+                          f"{model.error or 'the grader could not describe it'}. A person will look at it.")
+    return model
+
+
+def accuracy_outcome(model: ModelEvidence, eval_labels: np.ndarray, threshold: Threshold, budget: int,
+                     findings: dict[str, Finding]) -> Outcome:
+    title = contract.ARCHITECTURE_TITLES[model.arch]
+    usable_model(model)
+    wrong = not_of_kind(model.arch, model.summary) or over_budget(model.arch, model.summary, budget)
+    if wrong is not None:
+        return failed(f"{wrong} It earns no {title} accuracy points.")
+    accuracy = model.accuracy("eval", eval_labels)
+    if accuracy is None:
+        raise NeedsReview(f"The grader got no predictions from your {title} on the test images. A person will "
+                          "look at it.")
+    detail = f"eval={accuracy:.4f} full_credit_at={threshold.full} zero_at={threshold.zero} variable={model.variable}"
+    bad = flagged(findings)
+    if bad:
+        return failed(f"Your {title} reached {accuracy:.2%} on the grader's test images, but it earns no accuracy "
+                      "points: " + " ".join(findings[rule].message for rule in bad),
+                      detail + f" integrity_flagged={bad}")
+    unsure = unmeasured(findings)
+    if unsure:
+        raise NeedsReview(f"Your {title} reached {accuracy:.2%} on the grader's test images, but the grader could "
+                          "not check that it is a trained network of its kind: "
+                          + " ".join(findings[rule].message for rule in unsure))
+    return Outcome(threshold.credit(accuracy),
+                   f"Your {title} classified {accuracy:.2%} of the grader's secret test images correctly "
+                   f"(full credit from {threshold.full:.2%}, none at or below {threshold.zero:.2%}).", detail)
+
+
+# --- the student's confusion matrix against the grader's own ---------------------------------------
+
+@dataclass(frozen=True)
+class ConfusionMatch:
+    """The candidate matrix that agrees best with one of the student's models."""
+
+    index: int  # into the evidence's confusion candidates
+    arch: str  # the model whose public-test predictions it matches best
+    moved: int  # images that would have to move between cells to turn one into the other
+
+
+def confusion_grid(labels: np.ndarray, predicted: np.ndarray) -> np.ndarray:
+    grid = np.zeros((10, 10), dtype=np.int64)
+    np.add.at(grid, (labels, predicted), 1)
+    return grid
+
+
+def closest_confusion(candidates: list[ConfusionCandidate], models: dict[str, ModelEvidence],
+                      public_labels: np.ndarray) -> ConfusionMatch | None:
+    """Among the notebook's 10x10 count matrices, the one closest to a model's test-set predictions."""
+    grids = {arch: confusion_grid(public_labels, m.predictions["public"])
+             for arch, m in models.items() if "public" in m.predictions}
+    pairs = [(int(np.abs(grid - c.matrix).sum()) // 2, i, arch) for i, c in enumerate(candidates)
+             if c.matrix.shape == (10, 10) and (c.matrix >= 0).all() for arch, grid in grids.items()]
+    if not pairs:
+        return None
+    moved, index, arch = min(pairs)  # fewest moves; ties: the earlier candidate (template names come first)
+    return ConfusionMatch(index, arch, moved)
