@@ -88,11 +88,10 @@ def test_public_tests_follow_the_assignment():
 
 
 def test_assign_is_a_cli_verb_with_the_makefile_default():
-    from autograder.author import authoring
-    from autograder.cli import build_parser
+    from autograder.cli import assign, build_parser
 
     args = build_parser(["assign"]).parse_args(["assign"])
-    assert args.run is authoring.run and args.assignment == "assignments/mnist"
+    assert args.run is assign.run and args.assignment == "assignments/mnist"
 
 
 def test_percentage_points_reads_naturally():

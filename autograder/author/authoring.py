@@ -15,7 +15,6 @@ calibration stay in the assignment directory.
 """
 from __future__ import annotations
 
-import argparse
 import hashlib
 import os
 import shutil
@@ -27,22 +26,10 @@ from pathlib import Path
 import jinja2
 import nbformat
 
-from autograder.assignment import Assignment, load_assignment
+from autograder.assignment import Assignment
 
 GENERATED_DIR = "generated"  # under the assignment's hidden/ directory
 README_TEMPLATE = "student_readme.md.j2"
-
-
-def configure(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("assignment", nargs="?", default="assignments/mnist", metavar="DIR",
-                        help="assignment directory holding assignment.toml (default: %(default)s)")
-
-
-def run(args: argparse.Namespace) -> int:
-    assignment = load_assignment(args.assignment)
-    for path in assign(assignment):
-        print(f"wrote {os.path.relpath(path)}")
-    return 0
 
 
 def assign(assignment: Assignment) -> list[Path]:

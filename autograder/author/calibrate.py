@@ -21,7 +21,6 @@ The figures, with the versions and machine they were measured on, go to the assi
 """
 from __future__ import annotations
 
-import argparse
 import datetime
 import itertools
 import json
@@ -29,7 +28,6 @@ import os
 import platform
 import re
 import statistics
-import sys
 import time
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -37,7 +35,7 @@ from typing import TYPE_CHECKING, Any, Callable
 
 import numpy as np
 
-from autograder.assignment import ARCHITECTURES, Assignment, load_assignment
+from autograder.assignment import ARCHITECTURES, Assignment
 from autograder.data import (HOMEWORK_TRAIN_SIZE, EvaluationConfig, EvaluationImages, load_mnist,
                              make_evaluation_images, normalize)
 from autograder.results import atomic_write_text
@@ -51,42 +49,6 @@ SCHEMA_VERSION = 2
 MODELS_DIR = "reference_models"  # in the assignment directory
 TRAIN_LOG = "train_log.json"
 MODEL_NAME = re.compile(r"^(?P<arch>[a-z_]+)-seed(?P<seed>\d+)\.keras$")
-
-
-def configure(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--assignment", default="assignments/mnist", metavar="DIR",
-                        help="assignment directory (default: %(default)s)")
-    parser.add_argument("--from-models", metavar="DIR",
-                        help="measure the models stored in DIR ({arch}-seed{n}.keras) without training")
-    parser.add_argument("--models-dir", metavar="DIR",
-                        help=f"where training saves the models (default: the assignment's {MODELS_DIR}/)")
-    parser.add_argument("--seeds", type=int, default=3, metavar="N",
-                        help="train every architecture with seeds 0..N-1 (default: %(default)s)")
-    parser.add_argument("--train-size", type=int, default=HOMEWORK_TRAIN_SIZE, metavar="N",
-                        help="train on the first N of the homework's training images (default: all %(default)s)")
-    parser.add_argument("--epochs-scale", type=float, default=1.0, metavar="F",
-                        help="multiply every recipe's epochs by F, at least 1 epoch (default: %(default)s)")
-    parser.add_argument("--out", metavar="FILE",
-                        help="where to write the calibration (default: the assignment's calibration_file)")
-
-
-def run(args: argparse.Namespace) -> int:
-    assignment = load_assignment(args.assignment)
-    if args.from_models:
-        models_dir = Path(args.from_models)
-    else:
-        models_dir = Path(args.models_dir) if args.models_dir else assignment.root / MODELS_DIR
-        train(models_dir, seeds=list(range(args.seeds)), train_size=args.train_size,
-              epochs_scale=args.epochs_scale, progress=_print_progress)
-    calibration = measure(assignment, models_dir, progress=_print_progress)
-    out = Path(args.out) if args.out else assignment.calibration_file
-    atomic_write_text(out, json.dumps(calibration, indent=2) + "\n")
-    print(f"wrote {out}")
-    for arch, figures in calibration["architectures"].items():
-        print(f"{arch:>10}: eval {figures['eval_accuracy']['mean']:.4f} (min {figures['eval_accuracy']['min']:.4f})"
-              f"  train sample {figures['train_sample_accuracy']['mean']:.4f}"
-              f"  distorted {figures['distorted_accuracy']['mean']:.4f}  {figures['params']:,} params")
-    return 0
 
 
 # --- train -------------------------------------------------------------------------------------------
@@ -292,7 +254,3 @@ def _seconds(values: list[float]) -> dict[str, Any] | None:
         return None
     return {"mean": round(statistics.fmean(values), 2), "max": round(max(values), 2),
             "runs": [round(v, 2) for v in values]}
-
-
-def _print_progress(line: str) -> None:
-    print(line, file=sys.stderr, flush=True)

@@ -1,8 +1,9 @@
-"""``autograder`` command line: one subcommand per verb, each defined in its own module.
+"""``autograder`` command line: one subcommand per verb, each in its own module of this package.
 
-A verb module exposes ``configure(parser)`` (adds its arguments) and ``run(args) -> int``; a module
-holding several verbs is named ``module:name`` and exposes ``configure_<name>`` and ``run_<name>``. The
-list below is the only place that names them, in the order ``--help`` shows them.
+The module is named after the verb (``grade-one`` -> ``autograder/cli/grade_one.py``) and exposes
+``configure(parser)`` (adds its arguments) and ``run(args) -> int``; it only reads the arguments and
+calls the phase packages. The list below is the only place that names the verbs, in the order ``--help``
+shows them.
 
 Habits every verb shares: ``-o/--out`` names the output folder; ``-q`` prints only errors and ``-v``
 adds what the grader does, step by step; a person's mistake (a missing path, a bad roster, a corrupt
@@ -23,21 +24,21 @@ from autograder.assignment import AssignmentError
 from autograder.data import DataError
 from autograder.intake.inputs import InputError
 
-#: (verb, module, one-line help)
-VERBS: list[tuple[str, str, str]] = [
-    ("new-term", "autograder.author.term", "before a term: a fresh private evaluation seed and thresholds re-measured "
-                                    "from the stored reference models"),
-    ("assign", "autograder.author.authoring", "master notebook -> student template, public tests and hidden bundle"),
-    ("calibrate", "autograder.author.calibrate", "train the reference models to set accuracy thresholds"),
-    ("grade-one", "autograder.pipeline.grade_one", "grade one notebook: sandboxed run, export, hidden tests, result.json"),
-    ("grade", "autograder.pipeline.batch:grade", "grade a folder, zip, Canvas or Gradescope download of submissions"),
-    ("regrade", "autograder.pipeline.batch:regrade", "re-score stored results after a threshold, rubric or grader change"),
-    ("show", "autograder.output.show", "print the results, or one student's result, as a TA reads it"),
-    ("gradebook", "autograder.output.gradebook", "gradebook CSV (roster, overrides, late policy) and otter/Canvas/Gradescope exports"),
-    ("feedback", "autograder.output.feedback", "HTML feedback page per student and an instructor summary page"),
-    ("demo", "autograder.cli.demo", "grade the bundled example submissions end to end (gradebook + feedback)"),
-    ("similarity", "autograder.output.similarity", "rank pairs of students by shared code, report prose and trained models"),
-    ("gradescope", "autograder.output.gradescope", "build a Gradescope autograder zip (setup.sh, run_autograder, hidden bundle)"),
+#: (verb, one-line help); the verb's module is autograder.cli.<verb with "_" for "-">
+VERBS: list[tuple[str, str]] = [
+    ("new-term", "before a term: a fresh private evaluation seed and thresholds re-measured from the stored "
+                 "reference models"),
+    ("assign", "master notebook -> student template, public tests and hidden bundle"),
+    ("calibrate", "train the reference models to set accuracy thresholds"),
+    ("grade-one", "grade one notebook: sandboxed run, export, hidden tests, result.json"),
+    ("grade", "grade a folder, zip, Canvas or Gradescope download of submissions"),
+    ("regrade", "re-score stored results after a threshold, rubric or grader change"),
+    ("show", "print the results, or one student's result, as a TA reads it"),
+    ("gradebook", "gradebook CSV (roster, overrides, late policy) and otter/Canvas/Gradescope exports"),
+    ("feedback", "HTML feedback page per student and an instructor summary page"),
+    ("demo", "grade the bundled example submissions end to end (gradebook + feedback)"),
+    ("similarity", "rank pairs of students by shared code, report prose and trained models"),
+    ("gradescope", "build a Gradescope autograder zip (setup.sh, run_autograder, hidden bundle)"),
 ]
 #: Errors that are the user's to fix: one line, exit 2, never a traceback.
 USER_ERRORS = (InputError, AssignmentError, DataError)
@@ -52,6 +53,13 @@ def add_verbosity(parser: argparse.ArgumentParser, after_verb: bool = False) -> 
     group.add_argument("-q", "--quiet", action="store_true", **unset, help="print errors only")
 
 
+def positive_int(text: str) -> int:
+    """argparse type for counts: a clear usage error for 0, negatives and words."""
+    if not text.isdigit() or int(text) < 1:
+        raise argparse.ArgumentTypeError(f"expected a whole number of at least 1, got {text!r}")
+    return int(text)
+
+
 def build_parser(argv: list[str] | None = None) -> argparse.ArgumentParser:
     """All verbs are listed; only the one being run is imported (each pulls in its own libraries)."""
     argv = sys.argv[1:] if argv is None else argv
@@ -64,17 +72,15 @@ def build_parser(argv: list[str] | None = None) -> argparse.ArgumentParser:
                         help="directory holding mnist.npz or the four IDX .gz files "
                              "(default: $AUTOGRADER_MNIST_DIR, then the Keras cache, then a download)")
     sub = parser.add_subparsers(dest="verb", metavar="COMMAND", required=True)
-    chosen = next((arg for arg in argv if arg in {verb for verb, _, _ in VERBS}), None)
-    for verb, target, help_text in VERBS:
+    chosen = next((arg for arg in argv if arg in {verb for verb, _ in VERBS}), None)
+    for verb, help_text in VERBS:
         verb_parser = sub.add_parser(verb, help=help_text, description=help_text)
         if verb != chosen:
             continue
         add_verbosity(verb_parser, after_verb=True)  # after the verb too, as people type it
-        module_name, _, name = target.partition(":")
-        module = importlib.import_module(module_name)
-        suffix = f"_{name}" if name else ""
-        getattr(module, f"configure{suffix}")(verb_parser)
-        verb_parser.set_defaults(run=getattr(module, f"run{suffix}"))
+        module = importlib.import_module(f"{__name__}.{verb.replace('-', '_')}")
+        module.configure(verb_parser)
+        verb_parser.set_defaults(run=module.run)
     return parser
 
 

@@ -12,10 +12,11 @@ from pathlib import Path
 import pandas as pd
 
 from autograder.assignment import load_assignment
+from autograder.cli import positive_int
 from autograder.intake.inputs import parse_time, read_roster
 from autograder.output.feedback import write_feedback
 from autograder.output.gradebook import GradingPolicy, LatePolicy, write_gradebook
-from autograder.pipeline.batch import grade_batch, positive_int
+from autograder.pipeline.batch import grade_batch
 from autograder.run import sandbox
 
 DUE = "2026-12-01T23:59+00:00"

@@ -14,7 +14,6 @@ scripts on the page as a second line of defence.
 """
 from __future__ import annotations
 
-import argparse
 import base64
 import io
 import os
@@ -33,8 +32,8 @@ from matplotlib.figure import Figure  # no pyplot: no global figure state; Figur
 
 from autograder.assignment import ARCHITECTURE_TITLES, ARCHITECTURES, Assignment
 from autograder.output.diagnose import jupyter_numbers
-from autograder.output.gradebook import GradingPolicy, LatePolicy, add_policy_arguments, build_submissions, policy_from
-from autograder.output.store import Store, open_results, require_current, resolve_assignment
+from autograder.output.gradebook import GradingPolicy, LatePolicy, build_submissions
+from autograder.output.store import Store, open_results, require_current
 from autograder.output.student_text import plain_text, strip_ansi
 from autograder.results import REASONS, atomic_write_text
 from autograder.run.inside import contract
@@ -505,22 +504,3 @@ def write_feedback(results_dir: str | Path, out_dir: str | Path, assignment: Ass
     atomic_write_text(index, _env.get_template("summary.html.j2").render(
         page=summary_view(results, assignment, store, out_dir, final)))
     return [*written, index]
-
-
-def configure(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("results", metavar="RESULTS",
-                        help="RESULTS folder of `autograder grade` (or the --out folder of `grade-one`)")
-    parser.add_argument("-o", "--out", metavar="DIR", help="output folder (default: RESULTS/feedback)")
-    parser.add_argument("--assignment", metavar="DIR",
-                        help="assignment folder (default: the one the results were graded with)")
-    add_policy_arguments(parser)  # the same options as `gradebook`, so each page shows the grade given
-
-
-def run(args: argparse.Namespace) -> int:
-    policy = policy_from(args)
-    store = open_results(args.results)
-    assignment = resolve_assignment(args.assignment, store.load())
-    out_dir = Path(args.out or store.root / "feedback")
-    paths = write_feedback(store.root, out_dir, assignment, policy)
-    print(f"wrote {len(paths) - 1} student pages and {out_dir / 'index.html'}")
-    return 0

@@ -281,25 +281,5 @@ def main(argv: list[str] | None = None) -> int:
         print(f"note: {note}")
     return 0 if gradescope["extra_data"]["status"] != "error" else 1
 
-
-# --- the `autograder gradescope` verb -------------------------------------------------------------
-
-def configure(parser: Any) -> None:
-    parser.add_argument("assignment", type=Path, help="assignment directory (assignment.toml, hidden/)")
-    parser.add_argument("--out", type=Path, default=Path("autograder.zip"), help="the zip to upload to Gradescope")
-    parser.add_argument("--download-mnist", action="store_true",
-                        help="leave MNIST out of the zip; setup.sh downloads and verifies it when the image is built")
-
-
-def run(args: Any) -> int:
-    assignment = load_assignment(args.assignment)
-    entries = package_entries(assignment, bundle_mnist=not args.download_mnist)
-    write_zip(entries, args.out)
-    size = args.out.stat().st_size / 2**20
-    print(f"{args.out}: {len(entries)} files, {size:.1f} MB; upload it as the assignment's autograder "
-          "(Ubuntu 24.04 base image)")
-    return 0
-
-
 if __name__ == "__main__":
     sys.exit(main())

@@ -7,40 +7,11 @@ Jupyter does), diagnoses, notes, and where its evidence is. Nothing is written.
 """
 from __future__ import annotations
 
-import argparse
 from typing import Any
 
-from autograder.assignment import AssignmentError
-from autograder.intake.inputs import InputError
 from autograder.output.feedback import failed_cells
-from autograder.output.store import ResultsError, Store, open_results, resolve_assignment
+from autograder.output.store import Store
 from autograder.output.student_text import plain_text
-
-
-def configure(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("results", metavar="RESULTS",
-                        help="RESULTS folder of `autograder grade` (or the --out folder of `grade-one`)")
-    parser.add_argument("id", metavar="ID", nargs="?", help="a student id or result key (default: list all)")
-    parser.add_argument("--assignment", metavar="DIR",
-                        help="assignment folder, to say whether results are stale (default: the recorded one)")
-
-
-def run(args: argparse.Namespace) -> int:
-    store = open_results(args.results)
-    results = store.load()
-    try:
-        bundle = resolve_assignment(args.assignment, results).bundle_sha256()
-    except (InputError, AssignmentError):
-        bundle = None  # showing a result needs no assignment; staleness is then not told
-    if args.id is None:
-        print(overview(results, bundle))
-        return 0
-    chosen = [key for key, r in results.items()
-              if args.id in (key, str((r.get("submission") or {}).get("student_id")))]
-    if not chosen:
-        raise ResultsError(f"{store.root}: no result for {args.id!r} (`autograder show {args.results}` lists them)")
-    print("\n\n".join(describe(key, results[key], store, bundle) for key in chosen))
-    return 0
 
 
 def freshness(result: dict[str, Any], bundle: str | None) -> str:

@@ -30,7 +30,6 @@ bytes); ``bench/`` measures 300 submissions.
 """
 from __future__ import annotations
 
-import argparse
 import contextlib
 import hashlib
 import io
@@ -54,7 +53,7 @@ from jinja2 import Environment, FileSystemLoader, StrictUndefined
 
 from autograder.assignment import ARCHITECTURE_TITLES, ARCHITECTURES, Assignment
 from autograder.output.gradebook import csv_text, latest_per_student
-from autograder.output.store import Store, open_results, resolve_assignment
+from autograder.output.store import Store, open_results
 from autograder.output.student_text import plain_text
 from autograder.results import atomic_write_text
 
@@ -362,18 +361,3 @@ def write_report(results_dir: str | Path, out: str | Path, assignment: Assignmen
     atomic_write_text(out / "index.html", _env.get_template("similarity.html.j2").render(
         page=page, plain=plain_text))
     return pairs
-
-
-def configure(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("results", type=Path, help="RESULTS folder written by `autograder grade`")
-    parser.add_argument("--assignment", type=Path,
-                        help="assignment folder (default: the one the results record)")
-    parser.add_argument("-o", "--out", type=Path, help="output folder (default: RESULTS/similarity)")
-
-
-def run(args: argparse.Namespace) -> int:
-    store = open_results(args.results)
-    out = args.out or args.results / "similarity"
-    pairs = write_report(store.root, out, resolve_assignment(args.assignment, store.load()))
-    print(f"{len(pairs)} pair(s) over a threshold; see {out / 'index.html'} and {out / 'pairs.csv'}")
-    return 0

@@ -19,13 +19,11 @@ written.
 """
 from __future__ import annotations
 
-import argparse
 import hashlib
 import json
 import os
 import re
 import shutil
-import sys
 import tempfile
 import time
 from concurrent.futures import Future, ProcessPoolExecutor
@@ -42,8 +40,7 @@ from autograder.author.term import warn_if_public_seed
 from autograder.data import keras_cache_source
 from autograder.intake.inputs import InputError, read_roster
 from autograder.intake.submissions import Submission, collect
-from autograder.output.similarity import write_report as write_similarity_report
-from autograder.output.store import Store, check_output_folder, open_results, resolve_assignment
+from autograder.output.store import Store, check_output_folder, open_results
 from autograder.pipeline.grade_one import base_result, grade_into, regrade, rejected_result
 from autograder.results import atomic_write_text, read_result, write_result
 from autograder.run import sandbox
@@ -343,76 +340,3 @@ def regrade_all(out: str | Path, assignment: Assignment | str | Path) -> Regrade
 
 
 # --- command line ---------------------------------------------------------------------------------
-
-def positive_int(text: str) -> int:
-    """argparse type for counts: a clear usage error for 0, negatives and words."""
-    if not text.isdigit() or int(text) < 1:
-        raise argparse.ArgumentTypeError(f"expected a whole number of at least 1, got {text!r}")
-    return int(text)
-
-
-def configure_grade(parser: Any) -> None:
-    parser.add_argument("submissions", type=Path,
-                        help="folder, .zip, Canvas bulk download or Gradescope export of submissions")
-    parser.add_argument("-o", "--out", type=Path, required=True, help="RESULTS folder (new, empty or an "
-                                                                      "earlier one to resume)")
-    parser.add_argument("--assignment", type=Path,
-                        help="assignment folder (default: the one RESULTS was graded with, else "
-                             "./assignments/mnist)")
-    parser.add_argument("-j", "--jobs", type=positive_int,
-                        help="submissions graded at once (default: cores / the assignment's threads per "
-                             "notebook, so TensorFlow jobs do not fight over cores)")
-    parser.add_argument("--scheduler", help="dask.distributed scheduler address, e.g. tcp://host:8786")
-    parser.add_argument("--roster", type=Path, help="CSV with student_id[, name, email, ...] to map files to "
-                                                    "students (see README)")
-    parser.add_argument("--only", nargs="+", metavar="ID",
-                        help="grade only these students (student ids, result keys or file names)")
-    parser.add_argument("--retry-failed", action="store_true",
-                        help="also re-run submissions that were stopped (time budget, memory, disk, kernel "
-                             "died); results the grader failed on are always re-run")
-    parser.add_argument("--unsafe-no-sandbox", action="store_true",
-                        help="UNSAFE: run submissions unsandboxed with the grader's rights")
-
-
-def previous_results(out: Path) -> dict[str, dict[str, Any]]:
-    try:
-        return open_results(out).load()
-    except InputError:
-        return {}
-
-
-def run_grade(args: Any) -> int:
-    assignment = resolve_assignment(args.assignment, previous_results(args.out))
-    try:
-        counts = grade_batch(args.submissions, assignment, args.out, jobs=args.jobs,
-                             scheduler=args.scheduler, roster=args.roster, sandboxed=not args.unsafe_no_sandbox,
-                             progress=not getattr(args, "quiet", False), only=args.only,
-                             retry_failed=args.retry_failed)
-    except sandbox.SandboxUnavailable as exc:
-        print(f"autograder grade: the sandbox cannot start: {exc}; refusing to run untrusted code",
-              file=sys.stderr)
-        return 2
-    print(" ".join(f"{k}={v}" for k, v in counts.items()), f"results in {args.out}")
-    if any(counts[k] for k in ("graded", "skipped", "regraded")):  # cheap, from stored artifacts only
-        pairs = write_similarity_report(args.out, Path(args.out) / "similarity", assignment)
-        print(f"similarity: {len(pairs)} pair(s) to look at in {Path(args.out) / 'similarity' / 'index.html'}")
-    return 1 if counts["failed"] else 0
-
-
-def configure_regrade(parser: Any) -> None:
-    parser.add_argument("results", type=Path, help="RESULTS folder of `autograder grade` (or a grade-one --out)")
-    parser.add_argument("--assignment", type=Path,
-                        help="assignment folder (default: the one the results were graded with)")
-
-
-def run_regrade(args: Any) -> int:
-    started = time.monotonic()
-    store = open_results(args.results)
-    assignment = resolve_assignment(args.assignment, store.load())
-    report = regrade_all(store.root, assignment)
-    print(report.table())
-    for key, note in report.passed_over:
-        print(f"note: {key}: {note}")
-    print(f"regraded {len(report.rows)} results in {time.monotonic() - started:.1f} s (no notebook executed)"
-          + (f"; passed over {len(report.passed_over)}" if report.passed_over else ""))
-    return 1 if report.not_rescored else 0

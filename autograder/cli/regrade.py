@@ -1,0 +1,28 @@
+"""``autograder regrade``: stored results re-scored from their evidence after a threshold, rubric or grader change."""
+from __future__ import annotations
+
+import argparse
+import time
+from pathlib import Path
+
+from autograder.output.store import open_results, resolve_assignment
+from autograder.pipeline.batch import regrade_all
+
+
+def configure(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("results", type=Path, help="RESULTS folder of `autograder grade` (or a grade-one --out)")
+    parser.add_argument("--assignment", type=Path,
+                        help="assignment folder (default: the one the results were graded with)")
+
+
+def run(args: argparse.Namespace) -> int:
+    started = time.monotonic()
+    store = open_results(args.results)
+    assignment = resolve_assignment(args.assignment, store.load())
+    report = regrade_all(store.root, assignment)
+    print(report.table())
+    for key, note in report.passed_over:
+        print(f"note: {key}: {note}")
+    print(f"regraded {len(report.rows)} results in {time.monotonic() - started:.1f} s (no notebook executed)"
+          + (f"; passed over {len(report.passed_over)}" if report.passed_over else ""))
+    return 1 if report.not_rescored else 0
