@@ -242,6 +242,16 @@ def validate_config(raw: dict[str, Any]) -> None:
             raise AssignmentError(f"assignment.toml: questions[{index}].id: duplicate question id {qid!r}")
 
 
+def read_toml(path: Path, error: type[Exception]) -> dict[str, Any]:
+    """A TOML file as a dict; a file that cannot be read or parsed raises ``error`` naming it."""
+    try:
+        return tomllib.loads(path.read_text(encoding="utf-8"))
+    except OSError as exc:
+        raise error(f"{path}: cannot read: {exc}") from exc
+    except tomllib.TOMLDecodeError as exc:
+        raise error(f"{path}: not valid TOML: {exc}") from exc
+
+
 def load_assignment(path: str | Path) -> Assignment:
     """Read ``assignment.toml`` from a directory (or the file itself) and validate every key."""
     path = Path(path)
@@ -249,12 +259,7 @@ def load_assignment(path: str | Path) -> Assignment:
         raise AssignmentError(f"{path}: no such assignment folder (pass --assignment DIR)")
     root = path if path.is_dir() else path.parent
     toml_path = root / "assignment.toml"
-    try:
-        raw = tomllib.loads(toml_path.read_text(encoding="utf-8"))
-    except OSError as exc:
-        raise AssignmentError(f"{toml_path}: cannot read: {exc}") from exc
-    except tomllib.TOMLDecodeError as exc:
-        raise AssignmentError(f"{toml_path}: not valid TOML: {exc}") from exc
+    raw = read_toml(toml_path, AssignmentError)
     validate_config(raw)
     meta, evaluation, thresholds, report = raw["assignment"], raw["evaluation"], raw["thresholds"], raw["report"]
     questions = tuple(Question(id=q["id"], title=q["title"],

@@ -24,7 +24,6 @@ from __future__ import annotations
 import ast
 import os
 import re
-import tomllib
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from functools import lru_cache
@@ -33,6 +32,7 @@ from typing import Any
 
 import jsonschema  # a dependency of nbformat
 
+from autograder.assignment import read_toml
 from autograder.output.student_text import plain_text, strip_ansi
 
 BUILTIN_TABLE = Path(__file__).with_name("diagnoses.toml")
@@ -129,12 +129,7 @@ def load_table(*extra: str | os.PathLike) -> tuple[Pattern, ...]:
 
 
 def _read_table(path: Path) -> list[Pattern]:
-    try:
-        raw = tomllib.loads(path.read_text(encoding="utf-8"))
-    except OSError as exc:
-        raise DiagnosisTableError(f"{path}: cannot read: {exc}") from exc
-    except tomllib.TOMLDecodeError as exc:
-        raise DiagnosisTableError(f"{path}: not valid TOML: {exc}") from exc
+    raw = read_toml(path, DiagnosisTableError)
     error = jsonschema.exceptions.best_match(jsonschema.Draft202012Validator(TABLE_SCHEMA).iter_errors(raw))
     if error is not None:
         where = list(error.absolute_path)
