@@ -289,7 +289,12 @@ def similarity_batch(results: Path, count: int, seed: int = 0) -> Path:
         (artifacts / "evidence.json").write_text(json.dumps({"models": {}}))
         result = base_result(artifacts / "submission.ipynb", assignment, None,
                              {"student_id": f"s{index:03d}", "student_name": f"Student {index}"}, sandboxed=True)
-        result["models"] = {arch: {"accuracy": 0.9} for arch in ("mlp", "cnn", "simple_rnn", "lstm", "gru")}
+        result["models"] = {arch: {"found": True, "variable": f"{arch}_model", "found_by": "name",
+                                   "class_name": "Sequential", "subclassed": False, "error": None, "params": None,
+                                   "param_budget": 10_000_000, "input": {}, "fed": {}, "training": {},
+                                   "accuracy": 0.9, "public_accuracy": 0.9, "threshold_full": 0.96,
+                                   "threshold_zero": 0.9}
+                            for arch in ("mlp", "cnn", "simple_rnn", "lstm", "gru")}
         write_result(results / "results" / f"{key}.json", result)
     return results
 

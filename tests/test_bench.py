@@ -29,3 +29,16 @@ def test_quick_regrade_writes_csv_and_report_row(repo, tmp_path):
     assert cells[4] == "<= 60" and cells[5] == "yes"
     assert "- cores: " in text and "- TensorFlow: " in text
     assert "| 1. grade-one" not in text  # figures that did not run have no row
+
+
+@pytest.mark.slow
+def test_quick_similarity_figure_grades_nothing_and_reports_its_row(repo, tmp_path):
+    """The similarity workload writes results the grader would accept (each write is schema-checked)."""
+    results, report = tmp_path / "results", tmp_path / "BENCHMARKS.md"
+    subprocess.run([sys.executable, str(repo / "bench" / "run.py"), "--quick", "--only", "similarity",
+                    "--results", str(results), "--report", str(report)], check=True, cwd=tmp_path,
+                   capture_output=True, timeout=300)
+    with open(results / "similarity.csv", newline="") as fh:
+        measures = {row["measure"]: float(row["value"]) for row in csv.DictReader(fh)}
+    assert measures["submissions"] == 12 and measures["similarity_s"] > 0
+    assert any(line.startswith("| 7. similarity report") for line in report.read_text().splitlines())
