@@ -22,20 +22,11 @@ SHARED_FIXTURE_MODULES = {"test_architectures", "test_authoring", "test_batch", 
                           "test_grade", "test_gradescope", "test_similarity", "test_variants", "test_batch_integrity"}
 
 
-#: The longest group (the variant corpus, about 16 minutes) starts first, so the other worker runs the rest
-#: beside it instead of waiting for it at the end.
-LONGEST_FIRST = "test_variants"
-
-
-def _module(item: pytest.Item) -> str:
-    return item.module.__name__.rpartition(".")[2] if item.module else ""
-
-
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    items.sort(key=lambda item: _module(item) != LONGEST_FIRST)  # stable: the order is otherwise kept
     for item in items:
-        if _module(item) in SHARED_FIXTURE_MODULES:
-            item.add_marker(pytest.mark.xdist_group(_module(item)))
+        module = item.module.__name__.rpartition(".")[2] if item.module else ""
+        if module in SHARED_FIXTURE_MODULES:
+            item.add_marker(pytest.mark.xdist_group(module))
 
 
 @pytest.fixture(scope="session")
