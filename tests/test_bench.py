@@ -8,21 +8,24 @@ import sys
 import pytest
 
 
-@pytest.mark.slow
-def test_quick_regrade_writes_csv_and_report_row(repo, tmp_path):
+def run_quick(repo, tmp_path, figure: str) -> tuple[list[dict[str, str]], str]:
+    """``bench/run.py --quick --only FIGURE`` into tmp_path: the figure's CSV rows and the rendered report."""
     results, report = tmp_path / "results", tmp_path / "BENCHMARKS.md"
-    subprocess.run([sys.executable, str(repo / "bench" / "run.py"), "--quick", "--only", "regrade",
+    subprocess.run([sys.executable, str(repo / "bench" / "run.py"), "--quick", "--only", figure,
                     "--results", str(results), "--report", str(report)], check=True, cwd=tmp_path,
                    capture_output=True, timeout=300)
+    with open(results / f"{figure}.csv", newline="") as fh:
+        return list(csv.DictReader(fh)), report.read_text()
 
-    with open(results / "regrade.csv", newline="") as fh:
-        rows = list(csv.DictReader(fh))
+
+@pytest.mark.slow
+def test_quick_regrade_writes_csv_and_report_row(repo, tmp_path):
+    rows, text = run_quick(repo, tmp_path, "regrade")
     measures = {row["measure"]: float(row["value"]) for row in rows}
     assert measures["submissions"] == 3  # quick mode re-scores three stored copies
     assert 0 < measures["regrade_s"] < measures["reexecute_estimate_s"]
     assert {row["mode"] for row in rows} == {"quick"}
 
-    text = report.read_text()
     row = next(line for line in text.splitlines() if line.startswith("| 4. regrade"))
     cells = [cell.strip() for cell in row.strip("|").split("|")]
     assert cells[1] == f'{measures["regrade_s"]:.2f} s'
@@ -34,11 +37,7 @@ def test_quick_regrade_writes_csv_and_report_row(repo, tmp_path):
 @pytest.mark.slow
 def test_quick_similarity_figure_grades_nothing_and_reports_its_row(repo, tmp_path):
     """The similarity workload writes results the grader would accept (each write is schema-checked)."""
-    results, report = tmp_path / "results", tmp_path / "BENCHMARKS.md"
-    subprocess.run([sys.executable, str(repo / "bench" / "run.py"), "--quick", "--only", "similarity",
-                    "--results", str(results), "--report", str(report)], check=True, cwd=tmp_path,
-                   capture_output=True, timeout=300)
-    with open(results / "similarity.csv", newline="") as fh:
-        measures = {row["measure"]: float(row["value"]) for row in csv.DictReader(fh)}
+    rows, text = run_quick(repo, tmp_path, "similarity")
+    measures = {row["measure"]: float(row["value"]) for row in rows}
     assert measures["submissions"] == 12 and measures["similarity_s"] > 0
-    assert any(line.startswith("| 7. similarity report") for line in report.read_text().splitlines())
+    assert any(line.startswith("| 7. similarity report") for line in text.splitlines())
