@@ -34,6 +34,14 @@ def repo() -> Path:
     return REPO
 
 
+@pytest.fixture(scope="module")
+def assignment(repo):
+    """The committed MNIST assignment, as shipped (for tests that run no notebook)."""
+    from autograder.assignment import load_assignment
+
+    return load_assignment(repo / "assignments" / "mnist")
+
+
 @pytest.fixture(scope="session")
 def mnist():
     from autograder.data import load_mnist

@@ -14,18 +14,12 @@ import pytest
 from markupsafe import escape
 from matplotlib import image as mpimg
 
-from autograder.assignment import load_assignment
 from autograder.cli import main
 from autograder.output.feedback import write_feedback
 
 from result_fixtures import FIXTURES, copy_results, write
 CHROMIUM = "/usr/bin/chromium"
 WINDOW = (1200, 1600)
-
-
-@pytest.fixture(scope="module")
-def assignment(repo):
-    return load_assignment(repo / "assignments" / "mnist")
 
 
 def confusion_matrix() -> np.ndarray:

@@ -8,17 +8,11 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from autograder.assignment import load_assignment
 from autograder.cli import main
 from autograder.intake.inputs import InputError, parse_time, read_roster
 from autograder.output.gradebook import LatePolicy, write_gradebook
 from result_fixtures import FIXTURES, copy_results, fixture_result, write
 DUE = "2026-12-01T23:59:00+00:00"
-
-
-@pytest.fixture(scope="module")
-def assignment(repo):
-    return load_assignment(repo / "assignments" / "mnist")
 
 
 @pytest.fixture

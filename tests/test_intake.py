@@ -10,15 +10,9 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from autograder.assignment import load_assignment
 from autograder.intake.notebook import PRINTED_FILE, find_notebooks, load_printed, read_notebook, save_printed
 from autograder.results import REASONS
 from autograder.score.report import MAX_PRINTED, MAX_PRINTED_TEXT
-
-
-@pytest.fixture(scope="module")
-def assignment(repo):
-    return load_assignment(repo / "assignments" / "mnist")
 
 
 def good_notebook() -> nbformat.NotebookNode:

@@ -8,18 +8,12 @@ import time
 import nbformat
 import pytest
 
-from autograder.assignment import load_assignment
 from autograder.score.artifacts import ModelEvidence
 from autograder.score.checks import NotAssessed
 from autograder.score.report import (MAX_CELL_CHARS, _word_count, MAX_PRINTED, ClaimLimits, ClaimRules, PrintedAccuracy,
                                      analyze_report, architectures_named, check_claims, check_insights, check_sections,
                                      check_table, claim_limits, judge_claims, parse_accuracy, printed_accuracies,
                                      report_markdown)
-
-
-@pytest.fixture(scope="module")
-def assignment(repo):
-    return load_assignment(repo / "assignments" / "mnist")
 
 
 def words(n: int, text: str = "word") -> str:

