@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import os
 import random
+import shutil
 import signal
 import subprocess
 import sys
@@ -141,22 +142,29 @@ def test_kill_9_of_the_grader_mid_batch_then_resume_gives_one_result_each(tiny_d
 
 
 def test_job_dirs_and_cgroups_of_a_killed_grader_are_removed_at_the_next_start(tiny_dir, assignments, tmp_path):
+    # A private work root: a grader starting in another test worker cleans stale jobs of the shared /tmp and
+    # could remove ours before this test looks (a failed CI run did). Traversable by the sandbox uids.
+    work_root = Path(tempfile.mkdtemp(prefix="autograder-test-jobs-"))
+    work_root.chmod(0o711)
     source = tmp_path / "submissions"
     source.mkdir()
     notebooks.write(nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell("import time\ntime.sleep(60)")]),
                     source / "sleeper.ipynb")
     command = [sys.executable, "-m", "autograder", "grade", str(source), "--assignment", str(tiny_dir),
                "--out", str(tmp_path / "results"), "--jobs", "1"]
-    grader = subprocess.Popen(command, cwd=REPO, env=dict(os.environ, PYTHONPATH=str(REPO)), start_new_session=True,
-                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    grader = subprocess.Popen(command, cwd=REPO, env=dict(os.environ, PYTHONPATH=str(REPO), TMPDIR=str(work_root)),
+                              start_new_session=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     ours: list[Path] = []
     deadline = time.monotonic() + 120
     while not ours and time.monotonic() < deadline:  # the job of the grader's worker, with its kernel running
         time.sleep(0.2)
-        pids = {str(p.pid) for p in descendants(grader.pid)} | {str(grader.pid)}
-        ours = [lock.parent for lock in Path(tempfile.gettempdir()).glob(f"{execute.JOB_PREFIX}*/{execute.JOB_LOCK}")
-                if lock.read_text() in pids and execute.ipc_dir(lock.parent).joinpath("kernel.json").exists()]
+        ours = [lock.parent for lock in work_root.glob(f"{execute.JOB_PREFIX}*/{execute.JOB_LOCK}")
+                if execute.ipc_dir(lock.parent).joinpath("kernel.json").exists()]
     owner = (ours[0] / execute.JOB_LOCK).read_text() if ours else ""
+    where = cgroup.hierarchy()
+    # Taken while the grader lives; stale cgroups are removed by any grader's start, so only their
+    # disappearance is ours to check, not who removed them.
+    its_cgroups = list(where.memory.glob(f"{cgroup.PREFIX}{owner}-*")) if where and owner else []
     doomed = descendants(grader.pid)
     os.killpg(grader.pid, signal.SIGKILL)
     grader.wait()
@@ -164,13 +172,13 @@ def test_job_dirs_and_cgroups_of_a_killed_grader_are_removed_at_the_next_start(t
     assert ours, "the grader never started its job"
     job = ours[0]
     assert job.is_dir() and execute.ipc_dir(job).is_dir()  # left behind: nobody cleaned up
-    where = cgroup.hierarchy()
-    left_cgroups = list(where.memory.glob(f"{cgroup.PREFIX}{owner}-*")) if where else []
-    assert left_cgroups or where is None
+    assert its_cgroups or where is None
 
     clean = notebooks.write(nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell("x = 1")]),
                             tmp_path / "clean.ipynb")
-    assert grade_one(clean, assignments["tiny"], tmp_path / "next")["status"] == "graded"
-
-    assert not job.exists() and not execute.ipc_dir(job).exists()
-    assert not any(group.exists() for group in left_cgroups)
+    try:
+        assert grade_one(clean, assignments["tiny"], tmp_path / "next", work_root=work_root)["status"] == "graded"
+        assert not job.exists() and not execute.ipc_dir(job).exists()
+        assert not any(group.exists() for group in its_cgroups)
+    finally:
+        shutil.rmtree(work_root, ignore_errors=True)
