@@ -141,11 +141,19 @@ def test_kill_9_of_the_grader_mid_batch_then_resume_gives_one_result_each(tiny_d
     assert f"skipped={done_before}" in resumed.stdout or done_before == 0, resumed.stdout
 
 
-def test_job_dirs_and_cgroups_of_a_killed_grader_are_removed_at_the_next_start(tiny_dir, assignments, tmp_path):
-    # A private work root: a grader starting in another test worker cleans stale jobs of the shared /tmp and
-    # could remove ours before this test looks (a failed CI run did). Traversable by the sandbox uids.
-    work_root = Path(tempfile.mkdtemp(prefix="autograder-test-jobs-"))
-    work_root.chmod(0o711)
+@pytest.fixture
+def work_root():
+    """A private root for job dirs: a grader starting in another test worker cleans the stale jobs of the
+    shared /tmp and could remove a test's leftovers before it looks (it did, in CI). Traversable by the
+    sandbox uids, as /tmp is."""
+    root = Path(tempfile.mkdtemp(prefix="autograder-test-jobs-"))
+    root.chmod(0o711)
+    yield root
+    shutil.rmtree(root, ignore_errors=True)
+
+
+def test_job_dirs_and_cgroups_of_a_killed_grader_are_removed_at_the_next_start(tiny_dir, assignments, tmp_path,
+                                                                                work_root):
     source = tmp_path / "submissions"
     source.mkdir()
     notebooks.write(nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell("import time\ntime.sleep(60)")]),
@@ -176,9 +184,7 @@ def test_job_dirs_and_cgroups_of_a_killed_grader_are_removed_at_the_next_start(t
 
     clean = notebooks.write(nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell("x = 1")]),
                             tmp_path / "clean.ipynb")
-    try:
-        assert grade_one(clean, assignments["tiny"], tmp_path / "next", work_root=work_root)["status"] == "graded"
-        assert not job.exists() and not execute.ipc_dir(job).exists()
-        assert not any(group.exists() for group in its_cgroups)
-    finally:
-        shutil.rmtree(work_root, ignore_errors=True)
+    assert grade_one(clean, assignments["tiny"], tmp_path / "next", work_root=work_root)["status"] == "graded"
+
+    assert not job.exists() and not execute.ipc_dir(job).exists()
+    assert not any(group.exists() for group in its_cgroups)
