@@ -4,6 +4,7 @@ from __future__ import annotations
 import json
 import re
 import shutil
+import tempfile
 from pathlib import Path
 
 import pytest
@@ -25,6 +26,18 @@ def assignment_variant(source: Assignment, target: Path, execution: dict, calibr
     if calibration is not None:
         (target / "calibration.json").write_text(json.dumps(calibration))
     return target
+
+
+@pytest.fixture
+def work_root() -> Path:
+    """A private root for one test's job dirs. A grader starting in another test worker removes the stale
+    jobs of the shared /tmp, and could remove a test's leftovers before it looks (it did, in CI). The name
+    is short (the kernel's ipc socket paths must fit in 107 bytes) and the dir traversable by the sandbox
+    uids, as /tmp is."""
+    root = Path(tempfile.mkdtemp(prefix="agx-"))
+    root.chmod(0o711)
+    yield root
+    shutil.rmtree(root, ignore_errors=True)
 
 
 @pytest.fixture(scope="session")

@@ -6,7 +6,6 @@ import os
 import re
 import shutil
 import sys
-import tempfile
 from pathlib import Path
 
 import pytest
@@ -60,8 +59,8 @@ def test_the_leftover_check_sees_a_running_sandbox():
 
 
 @pytest.mark.parametrize("case", CASES, ids=[case.name for case in CASES])
-def test_hostile_submission_is_contained(case: Case, assignments, request, tmp_path):
-    check_contained(case, assignments[case.limits], request, tmp_path)
+def test_hostile_submission_is_contained(case: Case, assignments, work_root, tmp_path):
+    check_contained(case, assignments[case.limits], work_root, tmp_path)
 
 
 PRODUCTION_CASES = [case for case in CASES if case.production]
@@ -69,13 +68,13 @@ PRODUCTION_CASES = [case for case in CASES if case.production]
 
 @pytest.mark.production_limits
 @pytest.mark.parametrize("case", PRODUCTION_CASES, ids=[case.name for case in PRODUCTION_CASES])
-def test_contained_under_the_production_limits(case: Case, production_assignment, request, tmp_path):
+def test_contained_under_the_production_limits(case: Case, production_assignment, work_root, tmp_path):
     """The same attacks under assignments/mnist's own limits and the sandbox's defaults, nothing test-sized."""
     assert case.limits == "tiny"  # cheap cases only: no model is trained
-    check_contained(case, production_assignment, request, tmp_path)
+    check_contained(case, production_assignment, work_root, tmp_path)
 
 
-def check_contained(case: Case, assignment, request, tmp_path: Path) -> None:
+def check_contained(case: Case, assignment, work: Path, tmp_path: Path) -> None:
     other = tmp_path / "others" / "alice.ipynb"
     other.parent.mkdir()
     other.write_text('{"secret": "alice answers"}')
@@ -84,8 +83,6 @@ def check_contained(case: Case, assignment, request, tmp_path: Path) -> None:
                   other_submission=other, grader_pid=os.getpid())
     ctx.canary_dir.mkdir()
     (tmp_path / "submission").mkdir()
-    work = Path(tempfile.mkdtemp(prefix="agx-"))  # short: the kernel's ipc socket paths must fit in 107 bytes
-    request.addfinalizer(lambda: shutil.rmtree(work, ignore_errors=True))
     submission = case.make(ctx, tmp_path / "submission")
     protected = tree_digest(assignment.root)
 

@@ -7,11 +7,9 @@ from __future__ import annotations
 
 import os
 import random
-import shutil
 import signal
 import subprocess
 import sys
-import tempfile
 import time
 from pathlib import Path
 
@@ -139,17 +137,6 @@ def test_kill_9_of_the_grader_mid_batch_then_resume_gives_one_result_each(tiny_d
     students = [read_result(p)["submission"]["student_id"] for p in results]
     assert sorted(students) == sorted(p.stem for p in source.iterdir()), (delay, done_before, students)
     assert f"skipped={done_before}" in resumed.stdout or done_before == 0, resumed.stdout
-
-
-@pytest.fixture
-def work_root():
-    """A private root for job dirs: a grader starting in another test worker cleans the stale jobs of the
-    shared /tmp and could remove a test's leftovers before it looks (it did, in CI). Traversable by the
-    sandbox uids, as /tmp is."""
-    root = Path(tempfile.mkdtemp(prefix="autograder-test-jobs-"))
-    root.chmod(0o711)
-    yield root
-    shutil.rmtree(root, ignore_errors=True)
 
 
 def test_job_dirs_and_cgroups_of_a_killed_grader_are_removed_at_the_next_start(tiny_dir, assignments, tmp_path,
