@@ -264,7 +264,101 @@ def test_roster_without_student_id_column_is_an_error(tmp_path):
 def test_gradescope_metadata_cannot_point_outside_the_export(tmp_path):
     make_files(tmp_path, {"outside/hw.ipynb": NOTEBOOK})
     root = make_files(tmp_path / "export", {"submission_metadata.yml":
-                                            "../outside:\n  :submitters:\n  - :name: Mal\n    :sid: 'S9'\n"})
-    [mal] = collect(root)
+                                            "../outside:\n  :submitters:\n  - :name: Mal\n    :sid: 'S9'\n"
+                                            "submission_1:\n  :submitters:\n  - :name: Ann\n    :sid: 'S1'\n",
+                                            "submission_1/hw.ipynb": NOTEBOOK})
+    _, mal = collect(root)  # sorted by student id: S1, S9
     assert mal.student_id == "S9" and mal.path is None and mal.reason == "no_notebook"
     assert "no such folder" in mal.problems[0]
+
+
+# --- issue 22: the right notebook for the right student -------------------------------------------
+
+def write_canvas_roster(path: Path, rows: list[tuple[str, str, str]]) -> Path:
+    with path.open("w", newline="") as fh:
+        csv.writer(fh).writerows([("student_id", "name", "canvas_id"), *rows])
+    return path
+
+
+def test_canvas_files_are_mapped_by_canvas_id_never_by_student_id(tmp_path):
+    # Bob's institution id is Alice's Canvas id: Canvas files are matched by canvas_id, so each gets their own.
+    root = make_files(tmp_path / "canvas", ["smithalice_12345_902_mnist_homework.ipynb",
+                                            "jonesbob_67890_501_mnist_homework.ipynb"])
+    roster = write_canvas_roster(tmp_path / "roster.csv", [("S-100", "Alice Smith", "12345"),
+                                                           ("12345", "Bob Jones", "67890")])
+    subs = by_id(collect(root, roster=roster))
+    assert set(subs) == {"S-100", "12345"}
+    assert subs["S-100"].path.name == "smithalice_12345_902_mnist_homework.ipynb"
+    assert subs["S-100"].student_name == "Alice Smith" and subs["S-100"].canvas_id == "12345"
+    assert subs["12345"].path.name == "jonesbob_67890_501_mnist_homework.ipynb"
+    assert subs["12345"].student_name == "Bob Jones" and subs["12345"].canvas_id == "67890"
+
+
+def test_a_canvas_file_is_not_given_to_a_student_whose_canvas_id_is_another(tmp_path):
+    root = make_files(tmp_path / "canvas", ["jonesbob_55555_501_mnist_homework.ipynb",
+                                            "smithalice_12345_502_mnist_homework.ipynb"])
+    roster = write_canvas_roster(tmp_path / "roster.csv", [("S-100", "Alice Smith", "12345"),
+                                                           ("S-200", "Bob Jones", "67890")])
+    [alice, stranger] = collect(root, roster=roster)
+    assert alice.student_id == "S-100"
+    assert stranger.student_id is None and "not on the roster" in stranger.problems[0]  # login says Bob, id says no
+
+
+def test_a_roster_without_canvas_ids_is_read_as_listing_canvas_ids_unless_the_login_disagrees(tmp_path):
+    root = make_files(tmp_path / "canvas", ["martinalice_1001_5001_mnist_homework.ipynb",
+                                            "smithalice_12345_902_mnist_homework.ipynb"])
+    roster = write_roster(tmp_path / "roster.csv", [("1001", "Alice Martin", "amartin@uni.edu"),
+                                                    ("12345", "Bob Jones", "bob@uni.edu"),
+                                                    ("S-100", "Alice Smith", "asmith@uni.edu")])
+    subs = collect(root, roster=roster)
+    mapped = by_id(s for s in subs if s.student_id)
+    assert set(mapped) == {"1001"}  # the demo's roster: student ids are Canvas ids
+    [doubtful] = [s for s in subs if s.student_id is None]
+    assert doubtful.source_name.startswith("smithalice_12345") and "add a canvas_id column" in doubtful.problems[0]
+
+
+@pytest.mark.parametrize("rows, words", [
+    ([("S1", "Ann", "111"), ("S2", "Ben", "111")],
+     ["canvas_id '111'", "lines 2 (student_id 'S1') and 3 (student_id 'S2')"]),
+    ([("S1", "Ann", "111"), ("S1", "Ben", "222")], ["student_id 'S1'", "lines 2 and 3"]),
+])
+def test_an_ambiguous_roster_is_refused_naming_the_rows(tmp_path, rows, words):
+    root = make_files(tmp_path / "canvas", ["annx_111_1_mnist_homework.ipynb"])
+    roster = write_canvas_roster(tmp_path / "roster.csv", rows)
+    with pytest.raises(InputError, match="listed more than once") as refused:
+        collect(root, roster=roster)
+    assert all(word in str(refused.value) for word in words) and "\n" not in str(refused.value)
+
+
+def test_two_notebooks_in_one_canvas_submission_grade_the_one_named_like_the_template(tmp_path):
+    root = make_files(tmp_path / "canvas", [
+        "doejane_12345_100_mnist_homework.ipynb", "doejane_12345_200_scratch.ipynb",
+        "roeann_22222_300_MNIST-Homework.ipynb", "roeann_22222_400_mnist_homework-1.ipynb",
+        "roeann_22222_500_notes.ipynb",
+        "leebo_33333_600_a.ipynb", "leebo_33333_700_b.ipynb"])
+    subs = by_id(collect(root, notebook_name="mnist_homework.ipynb"))
+    jane = subs["12345"]
+    assert jane.path.name == "doejane_12345_100_mnist_homework.ipynb"
+    assert jane.ignored == ["doejane_12345_200_scratch.ipynb"]
+    assert "kept the one named like the template (doejane_12345_100_mnist_homework.ipynb)" in jane.problems[0]
+    ann = subs["22222"]  # two named like the template: the newer of those two
+    assert ann.path.name == "roeann_22222_400_mnist_homework-1.ipynb"
+    assert ann.ignored == ["roeann_22222_300_MNIST-Homework.ipynb", "roeann_22222_500_notes.ipynb"]
+    assert "kept the newest of those named like the template" in ann.problems[0]
+    bo = subs["33333"]  # none named like the template: the newest, as before
+    assert bo.path.name == "leebo_33333_700_b.ipynb" and bo.ignored == ["leebo_33333_600_a.ipynb"]
+
+
+def test_a_student_folder_with_a_scratch_notebook_grades_the_one_named_like_the_template(tmp_path):
+    root = make_files(tmp_path / "batch", ["carol/mnist_homework.ipynb", "carol/scratch.ipynb",
+                                           "dave/hw.ipynb", "dave/hw_final.ipynb"])
+    subs = by_id(collect(root, notebook_name="mnist_homework.ipynb"))
+    assert subs["carol"].path == root / "carol" / "mnist_homework.ipynb"
+    assert subs["carol"].ignored == ["carol/scratch.ipynb"]
+    assert subs["dave"].path is None and subs["dave"].reason == "multiple_notebooks"  # no guess between two
+
+
+def test_a_folder_without_notebooks_is_refused_not_graded_as_students_named_after_its_files(tmp_path):
+    root = make_files(tmp_path / "batch", {"report.pdf": "%PDF", "notes.txt": "hi", "ada/answers.py": "x = 1"})
+    with pytest.raises(SubmissionsError, match="holds no notebook, only ada, notes.txt, report.pdf"):
+        collect(root)

@@ -10,7 +10,8 @@ required::
     student_id   the institution's id (written to Canvas's "SIS User ID")
     name         full name, e.g. "Ada Lovelace" or "Lovelace, Ada"
     email        used to match Gradescope submitters and Canvas logins
-    canvas_id    the Canvas user id (Canvas's "ID"); a Canvas download fills it in by itself
+    canvas_id    the Canvas user id (Canvas's "ID"); a Canvas download's files are mapped by
+                 it (and fill it in where it is blank)
     login        Canvas's "SIS Login ID"
     section      Canvas's "Section"
 
@@ -66,15 +67,30 @@ def read_csv_table(path: str | Path, required: tuple[str, ...], optional: tuple[
 
 
 def read_roster(path: str | Path) -> pd.DataFrame:
-    """The class roster (columns :data:`ROSTER_COLUMNS`); a blank or repeated student_id is refused."""
+    """The class roster (columns :data:`ROSTER_COLUMNS`), refused when it is ambiguous.
+
+    Ambiguous: a blank student_id, a student_id on two rows, or a canvas_id on two rows (one Canvas
+    account cannot be two students). A value that is one row's canvas_id and another's student_id is
+    not: Canvas files are matched by canvas_id, everything else by student_id.
+    """
     roster = read_csv_table(path, ROSTER_COLUMNS[:1], ROSTER_COLUMNS[1:], what="roster")
     for line, student_id in enumerate(roster["student_id"], start=2):
         if not student_id:
             raise InputError(f"{path}:{line}: student_id is blank")
-    repeated = roster["student_id"][roster["student_id"].duplicated()]
-    if len(repeated):
-        raise InputError(f"{path}: student_id {repeated.iloc[0]!r} is listed more than once")
+    refuse_repeats(path, roster, "student_id")
+    refuse_repeats(path, roster, "canvas_id", "; one Canvas account cannot be two students")
     return roster
+
+
+def refuse_repeats(path: str | Path, roster: pd.DataFrame, column: str, why: str = "") -> None:
+    """One line naming the first value of ``column`` that two rows share (blank cells are not values)."""
+    first: dict[str, str] = {}
+    for line, (value, student_id) in enumerate(zip(roster[column], roster["student_id"]), start=2):
+        row = f"{line}" if column == "student_id" else f"{line} (student_id {student_id!r})"
+        if value and value in first:
+            raise InputError(f"{path}: {column} {value!r} is listed more than once (lines {first[value]} "
+                             f"and {row}){why}")
+        first.setdefault(value, row)
 
 
 def read_overrides(path: str | Path) -> pd.DataFrame:

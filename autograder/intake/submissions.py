@@ -16,14 +16,22 @@ folder is looked into. The layout is then recognised, in this order:
 - Folder of notebooks: each ``<student>.ipynb`` at the root (student id = file stem), or each
   ``<student>/`` sub-folder holding one notebook (student id = folder name).
 
-With a roster (:func:`autograder.intake.inputs.read_roster`), each submission is mapped
-to a roster student by id, then by Canvas-style login or email, then by name; a unique match is
-required. What cannot be mapped is kept with ``student_id=None`` and a problem string, never dropped.
+A source in which no submission holds a notebook is refused (nothing in it could be graded).
 
-Each student ends with at most one Submission: the notebook is preferred over other files, and among
-several notebooks the newest (Canvas file id, Gradescope ``created_at``) is kept, noted in
-``problems``. When no single notebook can be chosen, ``path`` is None and ``reason`` says why
-("no_notebook" or "multiple_notebooks", codes of :data:`autograder.results.REASONS`).
+With a roster (:func:`autograder.intake.inputs.read_roster`), each submission is mapped to a roster
+student: a Canvas file by the roster's ``canvas_id`` (never by ``student_id``, which is another id
+space), any other by ``student_id``; then by Canvas-style login or email, then by name; a unique
+match is required, and a Canvas file is never mapped to a student whose ``canvas_id`` is another. A
+roster without any ``canvas_id`` is taken to list Canvas ids as ``student_id`` (as the demo's does),
+unless the file's login, email or name points at another student. What cannot be mapped is kept
+with ``student_id=None`` and a problem string, never dropped.
+
+Each student ends with at most one Submission: the notebook is preferred over other files; among
+several notebooks, the one named like the assignment's notebook (``notebook_name``, ignoring case,
+punctuation and Canvas's ``-1``), then the newest (Canvas file id, Gradescope ``created_at``) is
+kept. The choice is noted in ``problems`` and the files not graded are listed in ``ignored``. When
+no single notebook can be chosen, ``path`` is None and ``reason`` says why ("no_notebook" or
+"multiple_notebooks", codes of :data:`autograder.results.REASONS`).
 """
 from __future__ import annotations
 
@@ -74,6 +82,7 @@ class Submission:
     submitted_name: str | None = None  # the notebook's name as submitted (otter's ``file`` column)
     canvas_id: str | None = None  # the Canvas user id, from a Canvas bulk download's file name
     problems: list[str] = field(default_factory=list)
+    ignored: list[str] = field(default_factory=list)  # this student's other files, not graded
     reason: str | None = None  # "no_notebook" / "multiple_notebooks" when path is None
 
 
@@ -82,7 +91,8 @@ class Identity:
     """What a batch layout tells about who submitted, before the roster is consulted."""
 
     key: str  # unique per student within the layout, e.g. "canvas:12345"
-    id: str | None = None
+    id: str | None = None  # an institution id (a roster's student_id)
+    canvas_id: str | None = None  # a Canvas user id (a roster's canvas_id)
     login: str | None = None
     name: str | None = None
     email: str | None = None
@@ -93,12 +103,18 @@ class Candidate:
     identity: Identity
     submission: Submission
     recency: Any = None  # larger is newer; None when the layout does not tell
+    preferred: bool = False  # its notebook is named like the assignment's
 
 
 def collect(source: str | Path, *, workdir: str | Path | None = None,
             roster: str | Path | pd.DataFrame | None = None,
-            due: datetime | None = None, zip_limits: ZipLimits = ZipLimits()) -> list[Submission]:
-    """One Submission per student found in ``source`` (see module doc); refuses a source with none."""
+            due: datetime | None = None, zip_limits: ZipLimits = ZipLimits(),
+            notebook_name: str | None = None) -> list[Submission]:
+    """One Submission per student found in ``source`` (see module doc); refuses a source with none.
+
+    ``notebook_name`` is the assignment's notebook (``Assignment.student_notebook``): among one
+    student's notebooks, the one named like it is graded.
+    """
     source = Path(source)
     if roster is not None and not isinstance(roster, pd.DataFrame):
         roster = read_roster(roster)
@@ -112,22 +128,27 @@ def collect(source: str | Path, *, workdir: str | Path | None = None,
         source = unwrap(safe_extract(source, Path(workdir), zip_limits))
     elif not source.is_dir():
         raise SubmissionsError(f"{source}: expected a folder or a .zip of submissions")
-    candidates = list(layout_candidates(source, due))
+    candidates = list(layout_candidates(source, due, notebook_name))
     if not candidates:
         raise SubmissionsError(f"{source}: holds no submissions (expected notebooks, student folders, "
                                "a Canvas bulk download or a Gradescope export)")
+    if not any(c.submission.path or c.submission.reason == "multiple_notebooks" for c in candidates):
+        names = sorted(c.submission.source_name for c in candidates)
+        more = f" and {len(names) - 3} more" if len(names) > 3 else ""
+        raise SubmissionsError(f"{source}: holds no notebook, only {', '.join(names[:3])}{more}; expected .ipynb "
+                               "files, student folders, a Canvas bulk download or a Gradescope export")
     if roster is not None:
         candidates = map_to_roster(candidates, roster)
     return one_per_student(candidates)
 
 
-def layout_candidates(root: Path, due: datetime | None) -> Iterable[Candidate]:
+def layout_candidates(root: Path, due: datetime | None, notebook_name: str | None) -> Iterable[Candidate]:
     if (root / GRADESCOPE_METADATA).is_file():
-        return gradescope_candidates(root, due)
+        return gradescope_candidates(root, due, notebook_name)
     files = [p for p in sorted(root.iterdir()) if p.is_file() and not is_clutter(p.name)]
     if any(CANVAS_NAME.match(p.name) for p in files):
-        return canvas_candidates(files)
-    return folder_candidates(root)
+        return canvas_candidates(files, notebook_name)
+    return folder_candidates(root, notebook_name)
 
 
 # --- safe extraction --------------------------------------------------------------------------------
@@ -232,7 +253,7 @@ def field_of(record: dict, name: str) -> Any:
     return record.get(f":{name}", record.get(name))
 
 
-def gradescope_candidates(root: Path, due: datetime | None) -> list[Candidate]:
+def gradescope_candidates(root: Path, due: datetime | None, notebook_name: str | None) -> list[Candidate]:
     try:
         metadata = yaml.load((root / GRADESCOPE_METADATA).read_text(encoding="utf-8"), Loader=GradescopeLoader)
     except (OSError, UnicodeDecodeError, yaml.YAMLError) as exc:
@@ -250,7 +271,8 @@ def gradescope_candidates(root: Path, due: datetime | None) -> list[Candidate]:
         inside = folder.is_relative_to(root.resolve()) and folder.is_dir()  # a key may say "../elsewhere"
         if not inside:
             submission.problems.append(f"{folder_name}: listed in {GRADESCOPE_METADATA} but no such folder")
-        pick_single_notebook(submission, find_notebooks(folder) if inside else [])
+        pick_single_notebook(submission, find_notebooks(folder) if inside else [], notebook_name)
+        preferred = submission.path is not None and named_like(submission.path.name, notebook_name)
         created = field_of(record, "created_at")
         created_at = lenient_time(created)
         submission.submitted_at = created_at.isoformat() if created_at else (str(created) if created else None)
@@ -259,24 +281,26 @@ def gradescope_candidates(root: Path, due: datetime | None) -> list[Candidate]:
         submitters = [s for s in field_of(record, "submitters") or [] if isinstance(s, dict)]
         if not submitters:
             submission.problems.append(f"{folder_name}: no submitters in {GRADESCOPE_METADATA}")
-            candidates.append(Candidate(Identity(key=f"gradescope-folder:{folder_name}"), submission, recency))
+            candidates.append(Candidate(Identity(key=f"gradescope-folder:{folder_name}"), submission, recency,
+                                        preferred))
         for person in submitters:
             sid, email, name = (text_or_none(field_of(person, k)) for k in ("sid", "email", "name"))
-            member = replace(submission, student_id=sid, student_name=name, problems=list(submission.problems))
+            member = replace(submission, student_id=sid, student_name=name, problems=list(submission.problems),
+                             ignored=list(submission.ignored))
             if len(submitters) > 1:
                 member.problems.append(f"group submission of {len(submitters)} students")
             key = f"gradescope:{sid or email or name or folder_name}"
-            candidates.append(Candidate(Identity(key, id=sid, name=name, email=email), member, recency))
+            candidates.append(Candidate(Identity(key, id=sid, name=name, email=email), member, recency, preferred))
     for folder in sorted(p for p in root.iterdir() if p.is_dir() and not is_clutter(p.name)):
         if folder.name not in listed:
             submission = Submission(None, None, None, source_name=folder.name,
                                     problems=[f"{folder.name}: not listed in {GRADESCOPE_METADATA}"])
-            pick_single_notebook(submission, find_notebooks(folder))
+            pick_single_notebook(submission, find_notebooks(folder), notebook_name)
             candidates.append(Candidate(Identity(key=f"gradescope-folder:{folder.name}"), submission))
     return candidates
 
 
-def canvas_candidates(files: list[Path]) -> list[Candidate]:
+def canvas_candidates(files: list[Path], notebook_name: str | None) -> list[Candidate]:
     candidates = []
     for path in files:
         match = CANVAS_NAME.match(path.name)
@@ -296,16 +320,18 @@ def canvas_candidates(files: list[Path]) -> list[Candidate]:
         if not is_notebook(path):
             submission.path, submission.reason = None, "no_notebook"
             submission.problems.append(f"{original} is not a notebook")
-        candidates.append(Candidate(Identity(f"canvas:{user}", id=user, login=login), submission, int(match["file"])))
+        preferred = submission.path is not None and named_like(original, notebook_name)
+        candidates.append(Candidate(Identity(f"canvas:{user}", canvas_id=user, login=login), submission,
+                                    int(match["file"]), preferred))
     return candidates
 
 
-def folder_candidates(root: Path) -> list[Candidate]:
+def folder_candidates(root: Path, notebook_name: str | None) -> list[Candidate]:
     candidates = []
     for entry in sorted(p for p in root.iterdir() if not is_clutter(p.name)):
         if entry.is_dir():
             submission = Submission(entry.name, None, None, source_name=entry.name)
-            pick_single_notebook(submission, find_notebooks(entry))
+            pick_single_notebook(submission, find_notebooks(entry), notebook_name)
         elif is_notebook(entry):
             submission = Submission(entry.stem, None, entry, source_name=entry.name, submitted_name=entry.name)
         else:
@@ -316,8 +342,16 @@ def folder_candidates(root: Path) -> list[Candidate]:
     return candidates
 
 
-def pick_single_notebook(submission: Submission, notebooks: list[Path]) -> None:
-    """A student's folder must hold exactly one notebook; otherwise say why there is none to grade."""
+def pick_single_notebook(submission: Submission, notebooks: list[Path], notebook_name: str | None) -> None:
+    """The notebook of a student's folder: its only one, or the only one named like the assignment's;
+    otherwise say why there is none to grade."""
+    named = [nb for nb in notebooks if named_like(nb.name, notebook_name)]
+    if len(notebooks) > 1 and len(named) == 1:
+        ignored = [nb.name for nb in notebooks if nb != named[0]]
+        submission.ignored += [f"{submission.source_name}/{name}" for name in ignored]
+        submission.problems.append(f"{submission.source_name}: {len(notebooks)} notebooks; kept the one named "
+                                   f"like the template ({named[0].name}), ignored {', '.join(ignored)}")
+        notebooks = named
     if len(notebooks) == 1:
         submission.path = notebooks[0]
         submission.submitted_name = f"{submission.source_name}/{notebooks[0].name}"
@@ -332,6 +366,14 @@ def pick_single_notebook(submission: Submission, notebooks: list[Path]) -> None:
 
 def is_notebook(path: Path) -> bool:
     return path.suffix.lower() == ".ipynb"
+
+
+def named_like(file_name: str, notebook_name: str | None) -> bool:
+    """Whether a submitted notebook carries the assignment's notebook name, give or take case,
+    punctuation and Canvas's re-submission suffix ("MNIST-Homework-1.ipynb" for mnist_homework.ipynb)."""
+    if not notebook_name or not is_notebook(Path(file_name)):
+        return False
+    return squash(Path(RESUBMISSION_SUFFIX.sub("", file_name)).stem) == squash(Path(notebook_name).stem)
 
 
 def lenient_time(value: Any) -> datetime | None:
@@ -370,9 +412,14 @@ def name_forms(name: str) -> set[str]:
     return {squash(given + family), squash(family + given)} - {""}
 
 
+def canvas_id_of(student: Any) -> str:
+    return str(getattr(student, "canvas_id", "") or "")
+
+
 def map_to_roster(candidates: list[Candidate], roster: pd.DataFrame) -> list[Candidate]:
     students = list(roster.itertuples(index=False))
     by_id = {s.student_id: s for s in students}
+    by_canvas = {canvas_id_of(s): s for s in students if canvas_id_of(s)}
     by_email = defaultdict(list)
     by_login = defaultdict(list)
     by_name = defaultdict(list)
@@ -385,21 +432,33 @@ def map_to_roster(candidates: list[Candidate], roster: pd.DataFrame) -> list[Can
             by_name[form].append(student)
     for candidate in candidates:
         who = candidate.identity
-        lookups = [
-            ("id", [by_id[who.id]] if who.id in by_id else []),
+        named = [
             ("login", by_login.get(squash(who.login), []) if who.login else []),
             ("email", by_email.get(who.email.lower(), []) if who.email else []),
             ("name", by_name.get(squash(who.name), []) if who.name else []),
         ]
+        if who.canvas_id and by_canvas:  # a student whose Canvas id is another did not upload this file
+            named = [(how, [s for s in found if canvas_id_of(s) in ("", who.canvas_id)]) for how, found in named]
+        # Canvas ids are looked up among the roster's Canvas ids; only a roster that has none is taken to
+        # list Canvas ids as its student ids.
+        canvas_ids = by_canvas if by_canvas else by_id
+        lookups = [("Canvas id", [canvas_ids[who.canvas_id]] if who.canvas_id in canvas_ids else []),
+                   ("id", [by_id[who.id]] if who.id in by_id else []), *named]
         submission = candidate.submission
         matches = next(((how, found) for how, found in lookups if found), None)
-        if matches and len({s.student_id for s in matches[1]}) == 1:
+        by_other = next(((how, found) for how, found in named if found), None)
+        described = ", ".join(f"{k} {v!r}" for k, v in (("Canvas id", who.canvas_id), ("id", who.id),
+                                                         ("login", who.login), ("name", who.name),
+                                                         ("email", who.email)) if v)
+        if (matches and matches[0] == "Canvas id" and not by_canvas and by_other
+                and matches[1][0].student_id not in {s.student_id for s in by_other[1]}):
+            problem = (f"its Canvas id is student_id {matches[1][0].student_id!r} on the roster but its "
+                       f"{by_other[0]} is another student's ({described}); add a canvas_id column to the roster")
+        elif matches and len({s.student_id for s in matches[1]}) == 1:
             student = matches[1][0]
             submission.student_id, submission.student_name = student.student_id, student.name or None
             continue
-        described = ", ".join(f"{k} {v!r}" for k, v in (("id", who.id), ("login", who.login),
-                                                         ("name", who.name), ("email", who.email)) if v)
-        if matches:
+        elif matches:
             problem = f"matches several roster students by {matches[0]} ({described})"
         else:
             problem = f"not on the roster ({described or submission.source_name})"
@@ -429,18 +488,23 @@ def choose(group: list[Candidate]) -> Submission:
         best = max(group, key=lambda c: (c.recency is not None, c.recency or 0)).submission
         best.problems.append(f"none of the files is a notebook: {', '.join(others)}")
         return best
-    if len(notebooks) > 1 and any(c.recency is None for c in notebooks):
+    contenders = [c for c in notebooks if c.preferred] or notebooks
+    if len(contenders) > 1 and any(c.recency is None for c in contenders):
         names = ", ".join(sorted(c.submission.source_name for c in notebooks))
         first = notebooks[0].submission
         return replace(first, path=None, reason="multiple_notebooks",
                        problems=first.problems + [f"several notebooks for one student ({names}); "
                                                   "no way to tell which is newest"])
-    best = max(notebooks, key=lambda c: c.recency)
+    best = max(contenders, key=lambda c: c.recency or 0)
     submission = best.submission
-    if len(notebooks) > 1:
-        older = ", ".join(sorted(c.submission.source_name for c in notebooks if c is not best))
-        submission.problems.append(f"{len(notebooks)} notebooks submitted; kept the newest "
-                                   f"({submission.source_name}), ignored {older}")
+    ignored = sorted(c.submission.source_name for c in notebooks if c is not best)
+    if ignored:
+        why = {(True, False): "newest", (False, True): "one named like the template",
+               (True, True): "newest of those named like the template"}[(len(contenders) > 1,
+                                                                         len(contenders) < len(notebooks))]
+        submission.problems.append(f"{len(notebooks)} notebooks submitted; kept the {why} "
+                                   f"({submission.source_name}), ignored {', '.join(ignored)}")
     if others:
         submission.problems.append(f"ignored files that are not notebooks: {', '.join(others)}")
+    submission.ignored += ignored + others
     return submission

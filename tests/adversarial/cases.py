@@ -109,13 +109,19 @@ def cells(*made: nbformat.NotebookNode, metadata: dict | None = None) -> Callabl
 
 
 def folder(*names: str) -> Callable[[Context, Path], Path]:
-    """A student's submission folder holding the named files (graded as a batch of one)."""
+    """A batch holding student1's submission folder with the named files (student1's result is checked).
+
+    A batch holding no notebook at all is refused as a whole, so when student1 has none a classmate's
+    folder of two notebooks (never run: nothing says which to grade) keeps the batch gradable.
+    """
     def make(ctx: Context, where: Path) -> Path:
-        student = where / "batch" / "student1"
-        student.mkdir(parents=True)
-        for name in names:
-            nbformat.write(nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell("x = 1")]), student / name)
-        (student / "notes.txt").write_text("my homework")
+        folders = {"student1": names} if names else {"student1": (), "classmate": ("a.ipynb", "b.ipynb")}
+        for student, files in folders.items():
+            (where / "batch" / student).mkdir(parents=True)
+            for name in files:
+                nbformat.write(nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell("x = 1")]),
+                               where / "batch" / student / name)
+        (where / "batch" / "student1" / "notes.txt").write_text("my homework")
         return where / "batch"
     return make
 

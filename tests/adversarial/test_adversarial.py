@@ -40,7 +40,7 @@ def test_the_suite_covers_the_issue():
 def grade_case(case: Case, ctx: Context, submission: Path, assignment, work: Path) -> dict:
     if submission.is_dir():  # a student folder: the batch's collection step decides, nothing runs
         grade_batch(submission, assignment.root, ctx.out_dir, jobs=1, progress=False)
-        (result_path,) = (ctx.out_dir / "results").glob("*.json")
+        (result_path,) = (ctx.out_dir / "results").glob("student1-*.json")
         return read_result(result_path)
     return grade_one(submission, assignment, ctx.out_dir, work_root=work)
 
