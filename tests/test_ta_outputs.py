@@ -607,3 +607,79 @@ def test_results_of_another_assignment_are_refused(results, capsys, repo):
     code, _, err = run_cli(capsys, "gradebook", results, "--assignment", repo / "assignments/mnist")
     one_line_refusal(code, err, "'cifar'", "--assignment")
     assert not (results / "gradebook.csv").exists()
+
+
+# --- 10. intake decisions, where a TA looks (issue 22) --------------------------------------------
+
+def write_intake_record(tmp_path: Path, results: Path, assignment) -> None:
+    """RESULTS/batch.json as `grade` writes it for a Canvas download in which Grace (A002) also uploaded a
+    scratch notebook and one file belongs to no roster student."""
+    from autograder.intake.submissions import collect
+
+    source = tmp_path / "canvas"
+    source.mkdir()
+    for name in ("hoppergrace_555_100_mnist_homework.ipynb", "hoppergrace_555_200_scratch.ipynb",
+                 "mallory<script>_777_300_mnist_homework.ipynb"):
+        notebook(source / name)
+    roster = tmp_path / "roster.csv"
+    roster.write_text("student_id,name,canvas_id\nA002,Grace Hopper,555\n")
+    collected = collect(source, roster=roster, notebook_name=assignment.student_notebook)
+    batch.write_batch_manifest(batch.Store(results), source, assignment, collected)
+
+
+def test_show_lists_the_intake_decisions(tmp_path, results, assignment, capsys):
+    write_intake_record(tmp_path, results, assignment)
+    code, out, _ = run_cli(capsys, "show", results)
+    decisions = out.split("intake decisions (2):")[1]
+    assert code == 0 and ("A002: graded hoppergrace_555_100_mnist_homework.ipynb; 2 notebooks submitted; kept the "
+                          "one named like the template (hoppergrace_555_100_mnist_homework.ipynb), ignored "
+                          "hoppergrace_555_200_scratch.ipynb") in decisions
+    assert "not mapped: graded mallory<script>_777_300_mnist_homework.ipynb; not on the roster" in decisions
+    code, out, _ = run_cli(capsys, "show", results, "A002")
+    assert code == 0 and "intake: A002: graded hoppergrace_555_100_mnist_homework.ipynb" in out
+    assert "mallory" not in out  # one student's view shows that student's decisions only
+
+
+def test_instructor_page_lists_the_intake_decisions(tmp_path, results, assignment, repo, capsys):
+    write_intake_record(tmp_path, results, assignment)
+    assert run_cli(capsys, "feedback", results, "--assignment", repo / "assignments/mnist")[0] == 0
+    page = (results / "feedback" / "index.html").read_text()
+    section = page.split("<h2>Intake decisions</h2>")[1].split("</table>")[0]
+    rows = section.split("<tr>")[2:]
+    assert len(rows) == 2
+    assert "A002" in rows[0] and "hoppergrace_555_200_scratch.ipynb" in rows[0] and "named like the template" in rows[0]
+    assert "not mapped" in rows[1] and "mallory&lt;script&gt;_777" in rows[1] and "<script>" not in section
+
+
+def test_grade_prints_the_intake_decisions_at_the_end(tmp_path, repo, capsys):
+    source = tmp_path / "canvas"
+    source.mkdir()
+    (source / "doejane_12345_100_mnist_homework.ipynb").write_text("not a notebook")  # rejected: nothing runs
+    (source / "doejane_12345_200_scratch.ipynb").write_text("not a notebook either")
+    out = tmp_path / "RESULTS"
+    code, stdout, _ = run_cli(capsys, "grade", source, "--out", out, "-j", "1", "--assignment",
+                              repo / "assignments/mnist")
+    assert code == 0
+    assert stdout.strip().splitlines()[-2:] == [
+        f"intake: 1 decision(s) to check (recorded in {out / 'batch.json'}):",
+        "  12345: graded doejane_12345_100_mnist_homework.ipynb; 2 notebooks submitted; kept the one named like "
+        "the template (doejane_12345_100_mnist_homework.ipynb), ignored doejane_12345_200_scratch.ipynb"]
+    [result] = [read_result(p) for p in (out / "results").glob("*.json")]
+    assert result["submission"]["submitted_name"] == "doejane_12345_100_mnist_homework.ipynb"
+
+
+def test_grade_refuses_an_ambiguous_roster_and_a_folder_without_notebooks(tmp_path, repo, capsys):
+    flags = ["--out", tmp_path / "RESULTS", "--assignment", repo / "assignments/mnist"]
+    source = tmp_path / "canvas"
+    source.mkdir()
+    notebook(source / "smithalice_12345_1_mnist_homework.ipynb")
+    roster = tmp_path / "roster.csv"
+    roster.write_text("student_id,name,canvas_id\nS-100,Alice Smith,12345\nS-200,Bob Jones,12345\n")
+    one_line_refusal(*run_cli(capsys, "grade", source, "--roster", roster, *flags)[::2],
+                     "canvas_id '12345' is listed more than once", "student_id 'S-100'", "student_id 'S-200'")
+    papers = tmp_path / "papers"
+    papers.mkdir()
+    for name in ("alice.pdf", "bob.docx"):
+        (papers / name).write_text("not a notebook")
+    one_line_refusal(*run_cli(capsys, "grade", papers, *flags)[::2], "holds no notebook, only alice.pdf, bob.docx")
+    assert not (tmp_path / "RESULTS").exists()

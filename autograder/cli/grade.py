@@ -8,6 +8,7 @@ from typing import Any
 
 from autograder.cli import positive_int
 from autograder.intake.inputs import InputError
+from autograder.output.intake_record import BATCH_RECORD, read_decisions
 from autograder.output.similarity import write_report as write_similarity_report
 from autograder.output.store import open_results, resolve_assignment
 from autograder.pipeline.batch import grade_batch
@@ -59,4 +60,8 @@ def run(args: argparse.Namespace) -> int:
     if any(counts[k] for k in ("graded", "skipped", "regraded")):  # cheap, from stored artifacts only
         pairs = write_similarity_report(args.out, Path(args.out) / "similarity", assignment)
         print(f"similarity: {len(pairs)} pair(s) to look at in {Path(args.out) / 'similarity' / 'index.html'}")
+    decisions = read_decisions(args.out)
+    if decisions:
+        print(f"intake: {len(decisions)} decision(s) to check (recorded in {Path(args.out) / BATCH_RECORD}):")
+        print("\n".join(f"  {decision.line()}" for decision in decisions))
     return 1 if counts["failed"] else 0

@@ -5,6 +5,7 @@ import argparse
 
 from autograder.assignment import AssignmentError
 from autograder.intake.inputs import InputError
+from autograder.output.intake_record import read_decisions
 from autograder.output.show import describe, overview
 from autograder.output.store import ResultsError, open_results, resolve_assignment
 
@@ -24,12 +25,13 @@ def run(args: argparse.Namespace) -> int:
         bundle = resolve_assignment(args.assignment, results).bundle_sha256()
     except (InputError, AssignmentError):
         bundle = None  # showing a result needs no assignment; staleness is then not told
+    decisions = read_decisions(store.root)
     if args.id is None:
-        print(overview(results, bundle))
+        print(overview(results, bundle, decisions))
         return 0
     chosen = [key for key, r in results.items()
               if args.id in (key, str((r.get("submission") or {}).get("student_id")))]
     if not chosen:
         raise ResultsError(f"{store.root}: no result for {args.id!r} (`autograder show {args.results}` lists them)")
-    print("\n\n".join(describe(key, results[key], store, bundle) for key in chosen))
+    print("\n\n".join(describe(key, results[key], store, bundle, decisions) for key in chosen))
     return 0

@@ -33,6 +33,7 @@ from matplotlib.figure import Figure  # no pyplot: no global figure state; Figur
 from autograder.assignment import ARCHITECTURE_TITLES, ARCHITECTURES, Assignment
 from autograder.output.diagnose import jupyter_numbers
 from autograder.output.gradebook import GradingPolicy, LatePolicy, build_submissions
+from autograder.output.intake_record import read_decisions
 from autograder.output.store import Store, open_results, require_current
 from autograder.output.student_text import plain_text, strip_ansi
 from autograder.results import REASONS, atomic_write_text
@@ -454,6 +455,7 @@ def summary_view(results: dict[str, dict[str, Any]], assignment: Assignment, sto
                      for key, r in sorted(results.items(), key=lambda kv: student_row(kv[1])["student_id"])],
         "architectures": architecture_rows(results, assignment),
         "similarity": similarity_link(store, out_dir) if store and out_dir else None,
+        "intake": [d.view() for d in read_decisions(store.root)] if store else [],
     }
 
 

@@ -1,15 +1,18 @@
 """``autograder show RESULTS [ID]``: the results as a TA reads them, in the terminal.
 
-Without ID, one line per result (student, score, status, reason). With ID (a student id or a result
-key), that result in full: each check with its student message and its TA-only detail, the models
-found and their accuracy against the thresholds, the run (time, stop reason, failing cells numbered as
-Jupyter does), diagnoses, notes, and where its evidence is. Nothing is written.
+Without ID, one line per result (student, score, status, reason), then the intake decisions of the
+latest ``grade`` (files picked and ignored, files not mapped to a student). With ID (a student id or a
+result key), that result in full: each check with its student message and its TA-only detail, the
+models found and their accuracy against the thresholds, the run (time, stop reason, failing cells
+numbered as Jupyter does), diagnoses, notes, intake decisions, and where its evidence is. Nothing is
+written.
 """
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Sequence
 
 from autograder.output.feedback import failed_cells
+from autograder.output.intake_record import Decision
 from autograder.output.store import Store
 from autograder.output.student_text import plain_text
 
@@ -20,7 +23,7 @@ def freshness(result: dict[str, Any], bundle: str | None) -> str:
     return "" if (result.get("assignment") or {}).get("bundle_sha256") == bundle else "STALE (run regrade)"
 
 
-def overview(results: dict[str, dict[str, Any]], bundle: str | None) -> str:
+def overview(results: dict[str, dict[str, Any]], bundle: str | None, decisions: Sequence[Decision] = ()) -> str:
     lines = [f"{'student':<14} {'name':<22} {'score':>12}  {'status':<9} {'reason':<14} key"]
     for key, r in results.items():
         submission = r.get("submission") or {}
@@ -28,10 +31,13 @@ def overview(results: dict[str, dict[str, Any]], bundle: str | None) -> str:
                      f"{plain_text(submission.get('student_name'))[:22]:<22} "
                      f"{r.get('score', 0):>5.4g} / {r.get('max_score', 0):<4.4g}  {r.get('status', ''):<9} "
                      f"{r.get('reason') or '':<14} {key} {freshness(r, bundle)}".rstrip())
+    if decisions:
+        lines += ["", f"intake decisions ({len(decisions)}):", *(f"  {d.line()}" for d in decisions)]
     return "\n".join(lines)
 
 
-def describe(key: str, r: dict[str, Any], store: Store, bundle: str | None) -> str:
+def describe(key: str, r: dict[str, Any], store: Store, bundle: str | None,
+             decisions: Sequence[Decision] = ()) -> str:
     submission, execution = r.get("submission") or {}, r.get("execution") or {}
     out = [f"{plain_text(submission.get('student_id'), 100)}  {plain_text(submission.get('student_name'), 200)}"
            f"  ({key}) {freshness(r, bundle)}".rstrip(),
@@ -70,6 +76,9 @@ def describe(key: str, r: dict[str, Any], store: Store, bundle: str | None) -> s
         out.append(f"  note: {plain_text(note, 300)}")
     for error in r.get("export_errors") or []:  # the student's kernel wrote these: shown as text, judged by no one
         out.append(f"  export error: {plain_text(error, 300)}")
+    for decision in decisions:
+        if decision.concerns(submission):
+            out.append(f"  intake: {decision.line()}")
     files = [store.result(key), store.artifacts(key) / "executed.ipynb", store.log_path(key)]
     out += ["", "files: " + "  ".join(str(p) for p in files if p.exists())]
     return "\n".join(out)

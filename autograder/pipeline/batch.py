@@ -5,8 +5,9 @@ Layout of a RESULTS directory (see :mod:`autograder.output.store`)::
     results/<key>.json      one result per submission, written atomically and last (it marks "done")
     artifacts/<key>/        the sanitized submission, executed notebook, evidence for regrading, logs
     logs/<key>.log          one line per grading event of that submission
-    batch.json              what was collected: students, files that could not be mapped; earlier
-                            runs into the same RESULTS are kept under "previous"
+    batch.json              what was collected: students, files that could not be mapped, and the
+                            intake decisions (:mod:`autograder.output.intake_record`); earlier runs
+                            into the same RESULTS are kept under "previous"
 
 ``key`` = student id + the notebook's SHA-256 prefix, so a re-run skips what is done, a resubmission is
 graded anew, and a result whose assignment bundle hash differs (thresholds, rubric, hidden tests, the
@@ -40,6 +41,7 @@ from autograder.author.term import warn_if_public_seed
 from autograder.data import keras_cache_source
 from autograder.intake.inputs import InputError, read_roster
 from autograder.intake.submissions import Submission, collect
+from autograder.output.intake_record import BATCH_RECORD, record_fields, result_student_id
 from autograder.output.store import Store, check_output_folder, open_results
 from autograder.pipeline.grade_one import base_result, grade_into, regrade, rejected_result
 from autograder.results import atomic_write_text, read_result, write_result
@@ -59,7 +61,7 @@ def submission_key(submission: Submission) -> str:
 
 
 def student_info(submission: Submission) -> dict[str, Any]:
-    return {"student_id": submission.student_id or f"unmapped:{submission.source_name}",
+    return {"student_id": result_student_id(submission.student_id, submission.source_name),
             "student_name": submission.student_name, "late": submission.late,
             "submitted_at": submission.submitted_at, "submitted_name": submission.submitted_name,
             "canvas_id": submission.canvas_id}
@@ -135,9 +137,11 @@ class DaskExecutor(Executor):
         self.client.close()
 
 
-def write_batch_manifest(store: Store, source: Path, assignment: Assignment, submissions: list[Submission]) -> None:
-    """This run's record; the records of earlier runs into the same RESULTS are kept, never overwritten."""
-    path = store.root / "batch.json"
+def write_batch_manifest(store: Store, source: Path, assignment: Assignment, submissions: list[Submission],
+                         only: list[str] | None = None) -> None:
+    """This run's record of everything collected (``--only`` chooses what is graded, not what intake saw);
+    the records of earlier runs into the same RESULTS are kept, never overwritten."""
+    path = store.root / BATCH_RECORD
     previous: list[dict[str, Any]] = []
     if path.is_file():
         try:
@@ -149,7 +153,7 @@ def write_batch_manifest(store: Store, source: Path, assignment: Assignment, sub
     payload = {"started": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "source": str(Path(source).resolve()),
                "assignment": str(assignment.root),
                "submissions": [{**asdict(s), "path": str(s.path) if s.path else None} for s in submissions],
-               "unmapped": unmapped, "previous": previous}
+               "unmapped": unmapped, **record_fields(submissions), "only": only or None, "previous": previous}
     atomic_write_text(path, json.dumps(payload, indent=1, default=str))
 
 
@@ -193,14 +197,13 @@ def grade_batch(source: str | Path, assignment_dir: str | Path | Assignment, out
         return executors[0]
 
     try:
-        submissions = collect(source, workdir=workdir, roster=roster)
-        if only:
-            submissions = only_these(submissions, only)
+        collected = collect(source, workdir=workdir, roster=roster, notebook_name=assignment.student_notebook)
+        submissions = only_these(collected, only) if only else collected
         if scheduler:
             executor()
         warn_if_public_seed(assignment)
         store.root.mkdir(parents=True, exist_ok=True)
-        write_batch_manifest(store, Path(source), assignment, submissions)
+        write_batch_manifest(store, Path(source), assignment, collected, only)
         return _grade(store, submissions, assignment, executor, sandboxed=sandboxed, progress=progress,
                       retry_failed=retry_failed)
     finally:
