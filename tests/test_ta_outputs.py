@@ -656,16 +656,23 @@ def test_grade_prints_the_intake_decisions_at_the_end(tmp_path, repo, capsys):
     source.mkdir()
     (source / "doejane_12345_100_mnist_homework.ipynb").write_text("not a notebook")  # rejected: nothing runs
     (source / "doejane_12345_200_scratch.ipynb").write_text("not a notebook either")
+    (source / "roeann_22222_300_mnist_homework.ipynb").write_text("not a notebook")
+    (source / "roeann_22222_400_answers.pdf").write_text("%PDF")
     out = tmp_path / "RESULTS"
     code, stdout, _ = run_cli(capsys, "grade", source, "--out", out, "-j", "1", "--assignment",
                               repo / "assignments/mnist")
-    assert code == 0
-    assert stdout.strip().splitlines()[-2:] == [
-        f"intake: 1 decision(s) to check (recorded in {out / 'batch.json'}):",
+    decisions = [
+        f"intake: 2 decision(s) to check (recorded in {out / 'batch.json'}):",
         "  12345: graded doejane_12345_100_mnist_homework.ipynb; 2 notebooks submitted; kept the one named like "
-        "the template (doejane_12345_100_mnist_homework.ipynb), ignored doejane_12345_200_scratch.ipynb"]
-    [result] = [read_result(p) for p in (out / "results").glob("*.json")]
-    assert result["submission"]["submitted_name"] == "doejane_12345_100_mnist_homework.ipynb"
+        "the template (doejane_12345_100_mnist_homework.ipynb), ignored doejane_12345_200_scratch.ipynb",
+        "  22222: graded roeann_22222_300_mnist_homework.ipynb; ignored files that are not notebooks: "
+        "roeann_22222_400_answers.pdf"]
+    assert code == 0 and stdout.strip().splitlines()[-3:] == decisions
+    graded = {read_result(p)["submission"]["submitted_name"] for p in (out / "results").glob("*.json")}
+    assert graded == {"doejane_12345_100_mnist_homework.ipynb", "roeann_22222_300_mnist_homework.ipynb"}
+    # --only picks what is graded, not what intake saw: the record (and the summary) still covers everyone
+    code, stdout, _ = run_cli(capsys, "grade", source, "--out", out, "--only", "12345")
+    assert code == 0 and "skipped=1" in stdout and stdout.strip().splitlines()[-3:] == decisions
 
 
 def test_grade_refuses_an_ambiguous_roster_and_a_folder_without_notebooks(tmp_path, repo, capsys):
