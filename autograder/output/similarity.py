@@ -308,7 +308,7 @@ class Pair:
 
 
 def find_pairs(entries: list[Entry], assignment: Assignment) -> list[Pair]:
-    template = nbformat.read(assignment.student_dir / assignment.student_notebook, as_version=4)
+    template = nbformat.reads(assignment.student_template(), as_version=4)
     template_code, template_prose = notebook_text(template)
     pairs: dict[tuple[int, int], Pair] = {}
 
