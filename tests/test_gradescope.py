@@ -20,6 +20,7 @@ import zipfile
 from pathlib import Path
 
 import jsonschema
+import nbformat
 import psutil
 import pytest
 
@@ -169,11 +170,9 @@ def test_a_package_without_the_template_grades_nothing_and_says_why(package, tmp
     assert json.loads((root / "results" / "results.json").read_text()) == results
 
 
-def template_homework() -> dict:
+def template_homework() -> nbformat.NotebookNode:
     """A small homework as a student hands it in: the template's own instructions around their code and a
     report without insights (the report checks must leave the instructions out wherever it is graded)."""
-    import nbformat
-
     template = nbformat.read(REPO / "student_template" / "mnist_homework.ipynb", as_version=4)
     instructions = [cell for cell in template.cells if cell.cell_type == "markdown"]
     report = next(i for i, cell in enumerate(instructions) if cell.source.startswith("_Replace this text"))
