@@ -156,6 +156,17 @@ class Assignment:
             raise AssignmentError(f"thresholds.calibration_file: cannot read {self.calibration_file}: {exc}"
                                   f" (run {fix})") from exc
 
+    def student_template(self) -> str:
+        """The notebook handed to students (``autograder assign`` writes it), as text. The report checks and
+        the similarity report leave out its own text, so a template that cannot be read is an error: read
+        as empty, its instructions would count as every student's report."""
+        path = self.student_dir / self.student_notebook
+        try:
+            return path.read_bytes().decode("utf-8")
+        except (OSError, UnicodeDecodeError) as exc:
+            raise AssignmentError(f"assignment.student_dir: cannot read the student template {path}: {exc} "
+                                  "(run `autograder assign`)") from exc
+
     def thresholds(self, calibration: dict[str, Any] | None = None) -> dict[str, Threshold]:
         """Per-architecture accuracy thresholds derived from the calibration (read if not given)."""
         archs = (calibration if calibration is not None else self.calibration()).get("architectures", {})

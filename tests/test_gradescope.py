@@ -20,6 +20,7 @@ import zipfile
 from pathlib import Path
 
 import jsonschema
+import nbformat
 import psutil
 import pytest
 
@@ -113,13 +114,106 @@ def test_package_is_reproducible_and_holds_no_solution(small_assignment, tmp_pat
         modes = {info.filename: info.external_attr >> 16 for info in zf.infolist()}
         toml = zf.read("assignment/assignment.toml").decode()
         constraints = zf.read("constraints.txt").decode().split()
+        template = zf.read("assignment/public/mnist_homework.ipynb")
     assert names == sorted(names)
     assert stat.S_IMODE(modes["setup.sh"]) == 0o755 and stat.S_IMODE(modes["run_autograder"]) == 0o755
-    assert not [n for n in names if n.endswith(".ipynb") or "reference_solutions" in n or "generated" in n]
+    # the one notebook is the student template, byte for byte: what every student is handed
+    assert [n for n in names if n.endswith(".ipynb")] == ["assignment/public/mnist_homework.ipynb"]
+    assert template == (small_assignment.student_dir / "mnist_homework.ipynb").read_bytes()
+    assert not [n for n in names if "reference_solutions" in n or "generated" in n or "reference_models" in n]
     assert "assignment/hidden/evaluation_seed.txt" in names and "mnist/mnist.npz" in names
     assert "assignment/public/tests/q1.py" in names and "project/autograder/pipeline/grade_one.py" in names
     assert 'student_dir = "public"' in toml and "reference_solutions" not in toml
     assert any(line.startswith(("tensorflow-cpu==", "tensorflow==")) for line in constraints)
+
+
+def test_packaging_warns_of_the_demo_seed_and_leaves_out_the_reference_models(repo, tmp_path, capsys):
+    from autograder.cli import main
+
+    out = tmp_path / "autograder.zip"
+    assert main(["gradescope", str(repo / "assignments" / "mnist"), "--out", str(out), "--download-mnist"]) == 0
+    assert "packaging for Gradescope with the public demo seed" in capsys.readouterr().err
+    with zipfile.ZipFile(out) as zf:
+        names = zf.namelist()
+    assert (repo / "assignments" / "mnist" / "reference_models").is_dir()  # in the folder, not in the zip
+    assert not [n for n in names if "reference_models" in n]
+    assert "assignment/calibration.json" in names and "assignment/hidden/model_tests.py" in names
+
+
+def test_packaging_refuses_an_assignment_without_its_student_template(small_assignment, tmp_path, capsys):
+    """The report checks subtract the template's text: a package without it would score differently."""
+    from autograder.cli import main
+
+    root = tmp_path / "mnist"
+    shutil.copytree(small_assignment.root, root)
+    toml = (root / "assignment.toml").read_text()
+    (root / "assignment.toml").write_text(re.sub(r'(?m)^student_dir = .*$', 'student_dir = "nowhere"', toml))
+    out = tmp_path / "autograder.zip"
+    assert main(["gradescope", str(root), "--out", str(out), "--download-mnist"]) == 2
+    err = capsys.readouterr().err
+    assert "cannot read the student template" in err and len(err.strip().splitlines()) == 1
+    assert not out.exists()
+
+
+def test_a_package_without_the_template_grades_nothing_and_says_why(package, tmp_path, monkeypatch):
+    """Inside Gradescope, a missing input is a failure the instructor sees, never a score (and nothing runs)."""
+    root = tmp_path / "autograder"
+    with zipfile.ZipFile(package) as zf:
+        zf.extractall(root / "source")
+    (root / "source" / "assignment" / "public" / "mnist_homework.ipynb").unlink()
+    (root / "submission").mkdir()
+    notebooks.write(notebooks.homework(("mlp",)), root / "submission" / "mnist_homework.ipynb")
+    monkeypatch.setenv("AUTOGRADER_MNIST_DIR", os.environ.get("AUTOGRADER_MNIST_DIR", ""))  # grading sets it
+    results = gradescope.grade_submission(root)
+    assert results["extra_data"]["status"] == "error" and results["score"] == 0 and results["tests"] == []
+    assert "cannot read the student template" in results["output"]
+    assert json.loads((root / "results" / "results.json").read_text()) == results
+
+
+def template_homework() -> nbformat.NotebookNode:
+    """A small homework as a student hands it in: the template's own instructions around their code and a
+    report without insights (the report checks must leave the instructions out wherever it is graded)."""
+    template = nbformat.read(REPO / "student_template" / "mnist_homework.ipynb", as_version=4)
+    instructions = [cell for cell in template.cells if cell.cell_type == "markdown"]
+    report = next(i for i, cell in enumerate(instructions) if cell.source.startswith("_Replace this text"))
+    work = notebooks.homework(("mlp",), report=False)
+    text = notebooks.REPORT.split("## Insights")[0].format(rows="| MLP | 0.9 | 50890 | 3 |")
+    work.cells = (instructions[:report] + work.cells[1:] + [nbformat.v4.new_markdown_cell(text)]
+                  + instructions[report + 1:])
+    return work
+
+
+@pytest.fixture(scope="module")
+def graded_here(package, tmp_path_factory) -> Path:
+    """``template_homework`` graded by ``grade-one`` with the folder the package was built from."""
+    from autograder.pipeline.grade_one import grade_one
+
+    where = tmp_path_factory.mktemp("graded-here")
+    notebook = notebooks.write(template_homework(), where / "mnist_homework.ipynb")
+    grade_one(notebook, load_assignment(package.parent / "mnist"), where / "graded")
+    return where / "graded"
+
+
+def check_scores(result: dict) -> dict[str, float]:
+    return {f"{q['id']} {c['name']}": c["score"] for q in result["questions"] for c in q["checks"]}
+
+
+@pytest.mark.slow
+def test_the_packages_assignment_scores_stored_evidence_as_the_source_does(package, graded_here, tmp_path):
+    """The same evidence regraded with the zip's assignment folder and with the folder it was built from:
+    every check scores the same, to the last digit (the template's instructions are no report text)."""
+    from autograder.pipeline.grade_one import regrade
+
+    with zipfile.ZipFile(package) as zf:
+        zf.extractall(tmp_path / "unpacked")
+    scores = {}
+    for name, folder in (("zip", tmp_path / "unpacked" / "assignment"), ("source", package.parent / "mnist")):
+        shutil.copytree(graded_here, tmp_path / name)
+        scores[name] = check_scores(regrade(tmp_path / name / "result.json", tmp_path / name / "artifacts",
+                                            load_assignment(folder)))
+    graded = json.loads((graded_here / "result.json").read_text())
+    assert graded["status"] == "graded" and 0 < graded["score"] < graded["max_score"]
+    assert scores["zip"] == scores["source"] == check_scores(graded)
 
 
 @pytest.fixture
@@ -237,6 +331,28 @@ def test_run_autograder_without_namespaces_uses_separate_uids(package, where):
     assert stat.S_IMODE((root / "source").stat().st_mode) == 0o700
     if isolation.BUBBLEWRAP in SCORES:  # same notebook, same scores, whichever level contained it
         assert results["score"] == SCORES[isolation.BUBBLEWRAP]
+
+
+@pytest.mark.slow
+def test_run_autograder_scores_like_grade_one(package, graded_here, where):
+    """The same notebook through Gradescope's entry point and through ``grade-one``: the same score for
+    every check, to the last digit."""
+    if shutil.which("bwrap") is None or os.geteuid() != 0:
+        pytest.skip("needs root and bubblewrap, as grade-one had")
+    root = where / "autograder"
+    with zipfile.ZipFile(package) as zf:
+        zf.extractall(root / "source")
+    shutil.copy(root / "source" / "run_autograder", root / "run_autograder")
+    (root / "run_autograder").chmod(0o755)
+    (root / "submission").mkdir()
+    shutil.copy(graded_here.parent / "mnist_homework.ipynb", root / "submission" / "mnist_homework.ipynb")
+    results = run_autograder(root, os.environ["PATH"])
+    here = json.loads((graded_here / "result.json").read_text())
+    assert results["extra_data"]["isolation"] == here["isolation"] == isolation.BUBBLEWRAP
+    there = [(t["name"].split(" ", 1)[0], t["name"].rsplit(": ", 1)[1], t["score"]) for t in results["tests"]
+             if t["max_score"] > 0]
+    assert there == [(*check.split(" "), score) for check, score in check_scores(here).items()]
+    assert results["score"] == here["score"]
 
 
 def test_without_root_and_without_namespaces_the_grader_refuses(tmp_path):

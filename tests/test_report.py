@@ -212,6 +212,37 @@ def test_the_homeworks_own_instructions_are_not_the_students_report(assignment):
     assert edited.section("Architectures").present
 
 
+def test_a_student_template_that_cannot_be_read_is_an_error_never_an_empty_one(assignment, tmp_path, capsys):
+    """Read as empty, the template's instructions would count as every student's report (the Gradescope
+    package once left it out: Bob's report scored 67.47 there and 66.8 here). Nothing is run or written."""
+    import dataclasses
+
+    from autograder.assignment import AssignmentError
+    from autograder.pipeline.batch import regrade_all
+    from autograder.pipeline.grade_one import grade_one
+    from result_fixtures import copy_results
+
+    folder = tmp_path / "student"
+    without = dataclasses.replace(assignment, student_dir=folder)
+    with pytest.raises(AssignmentError, match="cannot read the student template .*autograder assign"):
+        analyze_report(["## Results\nThe CNN reached 99.1%."], without)
+    folder.mkdir()
+    (folder / assignment.student_notebook).write_text('{"cells": [')
+    with pytest.raises(AssignmentError, match="the student template is not a notebook"):
+        analyze_report(["## Results\nThe CNN reached 99.1%."], without)
+
+    notebook = tmp_path / "submitted.ipynb"
+    nbformat.write(nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell("x = 1")]), notebook)
+    with pytest.raises(AssignmentError, match="student template"):  # before any student code runs
+        grade_one(notebook, without, tmp_path / "graded")
+    assert not (tmp_path / "graded").exists()
+    results = copy_results(tmp_path / "results", assignment)
+    before = {path.name: path.read_bytes() for path in (results / "results").iterdir()}
+    with pytest.raises(AssignmentError, match="student template"):  # one error, not a note per result
+        regrade_all(results, without)
+    assert {path.name: path.read_bytes() for path in (results / "results").iterdir()} == before
+
+
 BULLET_REPORT = [
     "## Models\n" + words(60),
     "## Results\n- MLP: 97.9% test accuracy\n- CNN: 99.1%\n- SimpleRNN — 96.2 %\n- LSTM: 0.986 accuracy\n"

@@ -9,7 +9,6 @@ tell two independent trainings from one shared model.
 from __future__ import annotations
 
 import copy
-import json
 import subprocess
 import sys
 from pathlib import Path
@@ -490,9 +489,9 @@ def renamed_and_reordered(nb: nbformat.NotebookNode) -> nbformat.NotebookNode:
 
 def train_tiny_mlp(seed: int, mnist) -> tuple[np.ndarray, str]:
     """A real, small MLP trained on a slice: (class ids on 2,000 test images, weight hash)."""
-    import hashlib
-
     import keras
+
+    from autograder.run.inside import predict
 
     keras.utils.set_random_seed(seed)
     model = keras.Sequential([keras.Input((784,)), keras.layers.Dense(64, activation="relu"),
@@ -500,8 +499,20 @@ def train_tiny_mlp(seed: int, mnist) -> tuple[np.ndarray, str]:
     model.compile("adam", "sparse_categorical_crossentropy")
     model.fit(mnist.x_train[:3000].reshape(-1, 784) / 255.0, mnist.y_train[:3000], epochs=2, batch_size=64, verbose=0)
     predicted = model.predict(mnist.x_test[:2000].reshape(-1, 784) / 255.0, verbose=0).argmax(axis=1)
-    digest = hashlib.sha256(b"".join(np.asarray(w).tobytes() for w in model.get_weights())).hexdigest()
-    return predicted.astype(np.int8), digest
+    return predicted.astype(np.int8), predict.weights_sha256(model)  # the prediction sandbox's own hash
+
+
+def save_model_evidence(artifacts: Path, predictions: np.ndarray, digest: str) -> None:
+    """The evidence of a notebook whose MLP was found and predicted, stored by the grader's own writer: the
+    class ids on the secret evaluation images and the weight hash, as the prediction sandbox reports them."""
+    from autograder.assignment import ARCHITECTURES
+    from autograder.score.artifacts import Evidence, ModelEvidence, save_evidence
+
+    models = {arch: ModelEvidence(arch) for arch in ARCHITECTURES}
+    models["mlp"] = ModelEvidence("mlp", found=True, variable="mlp_model", found_by="name", weights_sha256=digest,
+                                  predictions={similarity.EVAL_SET: predictions})
+    save_evidence(Evidence(models=models, data={}, validation={}, confusion=[], best_model="mlp", fits=[],
+                           problems=[]), artifacts)
 
 
 def write_result(results: Path, student: str, nb: nbformat.NotebookNode, model: tuple[np.ndarray, str],
@@ -517,10 +528,7 @@ def write_result(results: Path, student: str, nb: nbformat.NotebookNode, model: 
     artifacts = results / "artifacts" / key
     artifacts.mkdir(parents=True)
     nbformat.write(nb, artifacts / "submission.ipynb")
-    predictions, digest = model
-    np.savez_compressed(artifacts / "predictions.npz", **{"mlp.eval": predictions})
-    evidence = {"models": {"mlp": {"summary": {"weights_sha256": digest}}}}
-    (artifacts / "evidence.json").write_text(json.dumps(evidence))
+    save_model_evidence(artifacts, *model)
     assignment = load_assignment(Path(__file__).resolve().parents[1] / "assignments" / "mnist")
     result = base_result(artifacts / "submission.ipynb", assignment, None,
                          {"student_id": student, "student_name": student.title(), "submitted_at": submitted_at},
@@ -548,8 +556,15 @@ PLANTS = {("alice", "erin"): {"code", "prose", "models"}, ("bob", "frank"): {"co
           ("carol", "ivan"): {"models"}, ("dan", "judy"): {"prose"}}
 
 
+SAME_MODEL = {("alice", "erin"), ("carol", "ivan")}  # one trained model in two submissions
+
+
 def flagged(pairs) -> dict[tuple[str, str], set[str]]:
     return {tuple(sorted((p.a.student_id, p.b.student_id))): set(p.signals) for p in pairs}
+
+
+def same_weights(pairs) -> set[tuple[str, str]]:
+    return {tuple(sorted((p.a.student_id, p.b.student_id))) for p in pairs if any(m.same_weights for m in p.models)}
 
 
 @pytest.mark.slow
@@ -561,6 +576,7 @@ def test_every_plant_is_flagged_by_its_signal(batch, repo):
     for pair, signals in PLANTS.items():
         assert pair in found, f"plant {pair} not flagged; flagged: {found}"
         assert signals <= found[pair], f"{pair}: expected {signals}, got {found[pair]}"
+    assert same_weights(pairs) == SAME_MODEL
 
 
 @pytest.mark.slow
@@ -593,6 +609,24 @@ def test_pairs_csv_and_page(batch, repo, tmp_path):
                     "--window-size=1200,1600", (out / "index.html").as_uri()], check=True, capture_output=True,
                    timeout=120)
     assert shot.stat().st_size > 10_000
+
+
+def test_identical_weights_are_named_from_the_stored_evidence(tmp_path, assignment):
+    """One model in two submissions is named by its weight hash, read where grading stores it; a model that
+    only predicts the same classes is a near match, not the same weights."""
+    import hashlib
+
+    import pandas as pd
+
+    classes = np.random.default_rng(0).integers(0, 10, 2000).astype(np.int8)
+    shared, own = (hashlib.sha256(text.encode()).hexdigest() for text in ("a shared model", "another model"))
+    for student, digest in (("alice", shared), ("bob", shared), ("carol", own)):
+        write_result(tmp_path / "results", student, notebook(CODE[student], REPORTS[student]), (classes, digest))
+    similarity.write_report(tmp_path / "results", tmp_path / "report", assignment)
+    table = pd.read_csv(tmp_path / "report" / "pairs.csv")
+    models = {tuple(sorted(row[["student_a", "student_b"]])): row["shared_models"] for _, row in table.iterrows()}
+    assert models == {("alice", "bob"): "mlp:same-weights", ("alice", "carol"): "mlp:0/2000",
+                      ("bob", "carol"): "mlp:0/2000"}
 
 
 def test_cli_refuses_a_folder_without_results(tmp_path, capsys):

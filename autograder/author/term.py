@@ -31,12 +31,12 @@ from autograder.results import atomic_write_text
 REFERENCE_MODELS = "reference_models"
 
 
-def warn_if_public_seed(assignment: Assignment) -> None:
-    """Grading with the committed demo seed is fine for the demo and tests, not for a real term."""
+def warn_if_public_seed(assignment: Assignment, doing: str = "grading") -> None:
+    """Grading (or packaging) with the committed demo seed is fine for the demo and tests, not for a real term."""
     if not assignment.private_term:
         logging.getLogger("autograder").warning(
-            "warning: grading with the public demo seed (%s is in git, so the evaluation images are not "
-            "secret); run `autograder new-term` before a real term", assignment.evaluation_seed_file)
+            "warning: %s with the public demo seed (%s is in git, so the evaluation images are not "
+            "secret); run `autograder new-term` before a real term", doing, assignment.evaluation_seed_file)
 
 
 def new_term(root: Path, models: Path) -> None:

@@ -5,6 +5,7 @@ import argparse
 from pathlib import Path
 
 from autograder.assignment import load_assignment
+from autograder.author.term import warn_if_public_seed
 from autograder.output.gradescope import package_entries, write_zip
 
 
@@ -18,6 +19,7 @@ def configure(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     assignment = load_assignment(args.assignment)
     entries = package_entries(assignment, bundle_mnist=not args.download_mnist)
+    warn_if_public_seed(assignment, "packaging for Gradescope")
     write_zip(entries, args.out)
     size = args.out.stat().st_size / 2**20
     print(f"{args.out}: {len(entries)} files, {size:.1f} MB; upload it as the assignment's autograder "

@@ -3,9 +3,11 @@
 The zip holds ``setup.sh`` (run once when Gradescope builds the image: Python, bubblewrap, this
 project at this exact version with its dependencies pinned to the versions it was calibrated with,
 MNIST verified), ``run_autograder`` (run per submission: ``python -m autograder.output.gradescope``), the
-project's source and the hidden bundle (assignment config, calibration, hidden tests, evaluation seed,
-public tests). The reference solution is never shipped: the master notebook, ``reference_solutions/``
-and the otter-generated copies under ``hidden/generated`` stay out. Gradescope unpacks the zip into
+project's source and the hidden bundle: everything a score reads (assignment config, calibration, hidden
+tests, evaluation seed, public tests, the student template whose instructions the report checks leave
+out), so a submission scores there what ``grade-one`` gives it. The reference solution is never shipped:
+the master notebook, ``reference_solutions/`` and the otter-generated copies under ``hidden/generated``
+stay out, as do the reference models (grading never reads them). Gradescope unpacks the zip into
 ``/autograder/source``; the grader makes it readable by root only before any student code runs.
 
 Grading goes through the same pipeline as ``grade-one`` (intake, sandboxed run, export, predictions,
@@ -30,7 +32,8 @@ from typing import Any
 from packaging.requirements import Requirement
 
 import autograder
-from autograder.assignment import Assignment, load_assignment
+from autograder.assignment import Assignment, AssignmentError, load_assignment
+from autograder.author.term import REFERENCE_MODELS
 from autograder.data import ENV_VAR, KNOWN_SHA256, keras_cache_source
 from autograder.intake.notebook import find_notebooks
 from autograder.output.student_text import plain_text
@@ -122,15 +125,18 @@ def bundle_toml(assignment: Assignment) -> str:
 
 
 def assignment_files(assignment: Assignment) -> dict[str, Path]:
-    """The hidden bundle (``assignment/...``): what grading reads, nothing that holds a solution."""
+    """The hidden bundle (``assignment/...``): what grading reads, nothing that holds a solution, and not the
+    reference models (calibration's and new-term's input, never grading's)."""
     files: dict[str, Path] = {}
     for path in sorted(assignment.root.rglob("*")):
         relative = path.relative_to(assignment.root)
-        if (path.is_file() and relative.as_posix() != "assignment.toml" and "generated" not in relative.parts
-                and "__pycache__" not in relative.parts):
+        if (path.is_file() and relative.as_posix() != "assignment.toml"
+                and not {"generated", "__pycache__", REFERENCE_MODELS} & set(relative.parts)):
             files[f"assignment/{relative.as_posix()}"] = path
     public = assignment.student_dir / "tests"
-    for path in sorted(public.rglob("*")) if public.is_dir() else []:
+    if not public.is_dir():
+        raise AssignmentError(f"assignment.student_dir: no public tests in {public} (run `autograder assign`)")
+    for path in sorted(public.rglob("*")):
         if path.is_file() and "__pycache__" not in path.parts:
             files[f"assignment/public/tests/{path.relative_to(public).as_posix()}"] = path
     return files
@@ -143,6 +149,8 @@ def package_entries(assignment: Assignment, *, bundle_mnist: bool = True) -> dic
         "run_autograder": RUN_AUTOGRADER.format(root_env=ROOT_ENV, python_env=PYTHON_ENV, venv=VENV),
         "constraints.txt": "\n".join(pinned_requirements()) + "\n",
         "assignment/assignment.toml": bundle_toml(assignment),
+        # the report checks leave out the template's own text: without it, its instructions would score
+        f"assignment/public/{assignment.student_notebook}": assignment.student_template(),
     }
     entries = {name: (text.encode(), 0o755 if name in ("setup.sh", "run_autograder") else 0o644)
                for name, text in texts.items()}
@@ -235,12 +243,23 @@ def lock_down(root: Path) -> None:
 
 def grade_submission(root: Path) -> dict[str, Any]:
     """Grade ``root/submission``'s notebook and write ``root/results/results.json``."""
-    from autograder.pipeline.grade_one import base_result, grade_into, rejected_result
-
     (root / "results").mkdir(parents=True, exist_ok=True)
     lock_down(root)
     os.environ[ENV_VAR] = str(root / "source" / "mnist")
-    assignment = load_assignment(root / "source" / "assignment")
+    try:
+        gradescope = results_json(grade_notebook(root, load_assignment(root / "source" / "assignment")))
+    except sandbox.SandboxUnavailable as exc:
+        gradescope = failure_json(f"The grading sandbox could not be started: {exc}")
+    except AssignmentError as exc:  # the package lacks something a score reads: no grade, never a wrong one
+        gradescope = failure_json(f"The autograder package is incomplete: {exc}")
+    atomic_write_text(root / "results" / "results.json", json.dumps(gradescope, indent=2) + "\n")
+    return gradescope
+
+
+def grade_notebook(root: Path, assignment: Assignment) -> dict[str, Any]:
+    """The result of ``root/submission``'s notebook (the one named like the template, if there are several)."""
+    from autograder.pipeline.grade_one import base_result, grade_into, rejected_result
+
     submission = root / "submission"
     notebooks = find_notebooks(submission) if submission.is_dir() else []
     named = [nb for nb in notebooks if nb.name == assignment.student_notebook]
@@ -251,19 +270,10 @@ def grade_submission(root: Path) -> dict[str, Any]:
         Path(jobs).chmod(0o711)
         if len(notebooks) != 1:
             reason = "no_notebook" if not notebooks else "multiple_notebooks"
-            result = rejected_result(base_result(submission, assignment, None, None, True), assignment, reason,
-                                     REASONS[reason])
-        else:
-            try:
-                result = grade_into(notebooks[0], assignment, Path(private) / "result.json",
-                                    Path(private) / "artifacts", work_root=jobs)
-            except sandbox.SandboxUnavailable as exc:
-                gradescope = failure_json(f"The grading sandbox could not be started: {exc}")
-                atomic_write_text(root / "results" / "results.json", json.dumps(gradescope, indent=2) + "\n")
-                return gradescope
-    gradescope = results_json(result)
-    atomic_write_text(root / "results" / "results.json", json.dumps(gradescope, indent=2) + "\n")
-    return gradescope
+            return rejected_result(base_result(submission, assignment, None, None, True), assignment, reason,
+                                   REASONS[reason])
+        return grade_into(notebooks[0], assignment, Path(private) / "result.json", Path(private) / "artifacts",
+                          work_root=jobs)
 
 
 def main(argv: list[str] | None = None) -> int:

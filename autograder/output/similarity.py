@@ -33,7 +33,6 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import io
-import json
 import re
 from collections import Counter, defaultdict
 from collections.abc import Iterator
@@ -56,6 +55,7 @@ from autograder.output.gradebook import csv_text, latest_per_student
 from autograder.output.store import Store, open_results
 from autograder.output.student_text import plain_text
 from autograder.results import atomic_write_text
+from autograder.score.artifacts import EVIDENCE_JSON, stored_evidence
 
 #: copydetect's noise threshold (k) and window (guarantee threshold - noise threshold + 1), in
 #: characters of tokenised code: its defaults, which MOSS-style winnowing was tuned with.
@@ -119,23 +119,17 @@ def _latest_keys(results: dict[str, dict[str, Any]]) -> list[str]:
 
 
 def _models(artifacts: Path, result: dict[str, Any]) -> tuple[dict[str, np.ndarray], dict[str, str]]:
-    """Evaluation-set predictions and weight hashes of the models that learned something."""
+    """Evaluation-set predictions and weight hashes of the models that learned something, read from the
+    stored evidence with the reader regrading uses."""
     learned = [arch for arch in ARCHITECTURES
                if ((result.get("models") or {}).get(arch) or {}).get("accuracy") is not None
                and result["models"][arch]["accuracy"] >= MIN_MODEL_ACCURACY]
-    predictions, weights = {}, {}
-    archive = artifacts / "predictions.npz"
-    if archive.is_file():
-        with np.load(archive, allow_pickle=False) as stored:
-            predictions = {arch: stored[f"{arch}.{EVAL_SET}"] for arch in learned
-                           if f"{arch}.{EVAL_SET}" in stored.files}
-    evidence = artifacts / "evidence.json"
-    if evidence.is_file():
-        models = json.loads(evidence.read_text()).get("models", {})
-        for arch in learned:
-            sha = ((models.get(arch) or {}).get("summary") or {}).get("weights_sha256")
-            if isinstance(sha, str):
-                weights[arch] = sha
+    if not (artifacts / EVIDENCE_JSON).is_file():
+        return {}, {}
+    models = stored_evidence(artifacts).models
+    kept = [models[arch] for arch in learned if arch in models]
+    predictions = {model.arch: model.predictions[EVAL_SET] for model in kept if EVAL_SET in model.predictions}
+    weights = {model.arch: model.weights_sha256 for model in kept if model.weights_sha256}
     return predictions, weights
 
 
@@ -314,7 +308,7 @@ class Pair:
 
 
 def find_pairs(entries: list[Entry], assignment: Assignment) -> list[Pair]:
-    template = nbformat.read(assignment.student_dir / assignment.student_notebook, as_version=4)
+    template = nbformat.reads(assignment.student_template(), as_version=4)
     template_code, template_prose = notebook_text(template)
     pairs: dict[tuple[int, int], Pair] = {}
 

@@ -46,6 +46,7 @@ from autograder.output.store import Store, check_output_folder, open_results
 from autograder.pipeline.grade_one import base_result, grade_into, regrade, rejected_result
 from autograder.results import atomic_write_text, read_result, write_result
 from autograder.run import sandbox
+from autograder.score.report import template_markdown
 
 #: Stop reasons that depend on the machine as much as on the notebook: ``--retry-failed`` re-runs them.
 RETRIED_STOPS = ("wall_budget", "memory", "disk", "kernel_died")
@@ -185,7 +186,7 @@ def grade_batch(source: str | Path, assignment_dir: str | Path | Assignment, out
         roster = read_roster(roster)
     store = Store(check_output_folder(out).resolve())
     # Set-up problems stop the batch here, once, instead of failing every submission.
-    assignment.thresholds(), assignment.evaluation_seed(), keras_cache_source()
+    assignment.thresholds(), assignment.evaluation_seed(), template_markdown(assignment), keras_cache_source()
     if sandboxed:
         sandbox.check_available()
     workdir = Path(tempfile.mkdtemp(prefix="autograder-batch-"))
@@ -317,6 +318,7 @@ def regrade_all(out: str | Path, assignment: Assignment | str | Path) -> Regrade
     from autograder.assignment import load_assignment
 
     assignment = assignment if isinstance(assignment, Assignment) else load_assignment(assignment)
+    template_markdown(assignment)  # an assignment that cannot score is one error, not a note per result
     store = open_results(out)
     report = RegradeReport()
     for key, before in store.load().items():

@@ -29,7 +29,7 @@ from autograder.score import integrity
 from autograder.score.accuracy import closest_confusion
 from autograder.score.artifacts import Evidence, load_evidence, save_evidence, stored_evidence
 from autograder.score.hidden import review_list, run_checks
-from autograder.score.report import PrintedAccuracy, analyze_report, report_markdown
+from autograder.score.report import PrintedAccuracy, analyze_report, report_markdown, template_markdown
 
 ARTIFACTS = "artifacts"
 
@@ -219,6 +219,7 @@ def grade_into(path: str | Path, assignment: Assignment, result_path: Path, arti
     """Grade the notebook at ``path``; the result is written last, atomically, to ``result_path``."""
     path = Path(path)
     started = time.monotonic()
+    template_markdown(assignment)  # Phase B's own input: a set-up error is found before student code runs
     intake = read_notebook(path, assignment)
     result = base_result(path, assignment, intake.sha256, student, sandboxed)
     result["timings"]["intake"] = round(time.monotonic() - started, 3)

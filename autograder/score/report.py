@@ -58,7 +58,8 @@ Decisions the checks rely on:
   claim about a model that failed an integrity check is never a match. Several table rows for one
   architecture are all checked: they pass when each agrees, or as a sweep whose best row agrees.
 * **Only the student's text counts**: a markdown cell equal (whitespace aside) to one of the student
-  template's is the homework's own instructions and is skipped.
+  template's is the homework's own instructions and is skipped. A template that cannot be read is an
+  ``AssignmentError``, never an empty template (its instructions would then count as report text).
 * The text is untrusted: each cell is cut at ``MAX_CELL_CHARS`` and the whole report at
   ``MAX_REPORT_CHARS``; printed outputs at ``MAX_OUTPUT_CHARS`` per output, ``MAX_OUTPUTS_CHARS`` per
   notebook and ``MAX_PRINTED`` numbers; markup such as ``<script>`` or ANSI escapes is only ever text.
@@ -72,13 +73,12 @@ import re
 from collections import OrderedDict
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 from markdown_it import MarkdownIt
 from markdown_it.token import Token
 
-from autograder.assignment import ARCHITECTURE_TITLES, ARCHITECTURES, Assignment
+from autograder.assignment import ARCHITECTURE_TITLES, ARCHITECTURES, Assignment, AssignmentError
 from autograder.score.checks import NotAssessed, Outcome, failed, passed
 
 MAX_CELL_CHARS = 50_000  # a long report is ~5k characters; anything near this is not prose
@@ -833,12 +833,14 @@ def _normalised(text: str) -> str:
 
 
 @functools.lru_cache(maxsize=4)
-def _instructions(template: Path, modified: float) -> frozenset[str]:
-    """The student template's markdown cells (``modified`` keys the cache to the file's version)."""
+def _instructions(template: str) -> frozenset[str]:
+    """The markdown cells of the student template's text, whitespace-normalised."""
     try:
-        notebook = json.loads(template.read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return frozenset()
+        notebook = json.loads(template)
+    except ValueError as exc:
+        raise AssignmentError(f"assignment.student_dir: the student template is not a notebook: {exc}") from exc
+    if not isinstance(notebook, dict):
+        raise AssignmentError("assignment.student_dir: the student template is not a notebook")
     return frozenset(_normalised(source) for source in report_markdown(notebook))
 
 
@@ -846,13 +848,10 @@ def template_markdown(assignment: Assignment) -> frozenset[str]:
     """The markdown the homework itself hands out (instructions, question headings), whitespace-normalised.
 
     A submitted cell equal to one of them is the instructor's text, not the student's report: its words and
-    its mentions of architectures and layers earn nothing (the unfilled template scores zero).
+    its mentions of architectures and layers earn nothing (the unfilled template scores zero). A template
+    that cannot be read raises ``AssignmentError``.
     """
-    template = assignment.student_dir / assignment.student_notebook
-    try:
-        return _instructions(template, template.stat().st_mtime)
-    except OSError:
-        return frozenset()
+    return _instructions(assignment.student_template())
 
 
 def analyze_report(markdown_cells: list[str], assignment: Assignment) -> ReportAnalysis:
