@@ -336,7 +336,7 @@ def test_run_autograder_without_namespaces_uses_separate_uids(package, where):
 @pytest.mark.slow
 def test_run_autograder_scores_like_grade_one(package, graded_here, where):
     """The same notebook through Gradescope's entry point and through ``grade-one``: the same score for
-    every check, to the last digit."""
+    every check, to the last digit, and the same notebook picked among two uploads."""
     if shutil.which("bwrap") is None or os.geteuid() != 0:
         pytest.skip("needs root and bubblewrap, as grade-one had")
     root = where / "autograder"
@@ -345,7 +345,10 @@ def test_run_autograder_scores_like_grade_one(package, graded_here, where):
     shutil.copy(root / "source" / "run_autograder", root / "run_autograder")
     (root / "run_autograder").chmod(0o755)
     (root / "submission").mkdir()
-    shutil.copy(graded_here.parent / "mnist_homework.ipynb", root / "submission" / "mnist_homework.ipynb")
+    # Named as a re-upload is ("MNIST-Homework-1"), beside a scratch notebook: the one named like the
+    # template is graded, as intake picks it for a local batch.
+    shutil.copy(graded_here.parent / "mnist_homework.ipynb", root / "submission" / "MNIST-Homework-1.ipynb")
+    notebooks.write(notebooks.homework(("mlp",), report=False), root / "submission" / "scratch.ipynb")
     results = run_autograder(root, os.environ["PATH"])
     here = json.loads((graded_here / "result.json").read_text())
     assert results["extra_data"]["isolation"] == here["isolation"] == isolation.BUBBLEWRAP

@@ -36,6 +36,7 @@ from autograder.assignment import Assignment, AssignmentError, load_assignment
 from autograder.author.term import REFERENCE_MODELS
 from autograder.data import ENV_VAR, KNOWN_SHA256, keras_cache_source
 from autograder.intake.notebook import find_notebooks
+from autograder.intake.submissions import named_like
 from autograder.output.student_text import plain_text
 from autograder.results import REASONS, atomic_write_text
 from autograder.run import isolation, sandbox
@@ -262,7 +263,7 @@ def grade_notebook(root: Path, assignment: Assignment) -> dict[str, Any]:
 
     submission = root / "submission"
     notebooks = find_notebooks(submission) if submission.is_dir() else []
-    named = [nb for nb in notebooks if nb.name == assignment.student_notebook]
+    named = [nb for nb in notebooks if named_like(nb.name, assignment.student_notebook)]
     notebooks = named or notebooks
     # Results and artifacts stay root's; the jobs' directory must be traversable by the sandbox uids.
     with tempfile.TemporaryDirectory(prefix="autograder-gradescope-") as private, \
