@@ -29,9 +29,10 @@ _SITE_PACKAGES = re.compile(rf"/{_PATH_CHARS}*?/(?=(?:site|dist)-packages/)")
 _GRADER_ROOTS = sorted({str(Path(p)) for p in (sys.prefix, Path(sys.prefix).resolve(), sys.base_prefix,
                                                 Path(autograder.__file__).resolve().parents[1], INSIDE_MOUNT)}
                        - {"/usr", "/"}, key=len, reverse=True)
-_GRADER_PATH = re.compile("|".join([*(re.escape(root) + rf"(?![^/\s'\"()\[\]<>:,])(?:/{_PATH_CHARS}*)?"
-                                      for root in _GRADER_ROOTS),
-                                    rf"/{_PATH_CHARS}*{re.escape(JOB_PREFIX)}{_PATH_CHARS}*"]))
+_GRADER_PATH = re.compile("(?:" + "|".join([*(re.escape(root) + rf"(?![^/\s'\"()\[\]<>:,])(?:/{_PATH_CHARS}*)?"
+                                              for root in _GRADER_ROOTS),
+                                            rf"/{_PATH_CHARS}*{re.escape(JOB_PREFIX)}{_PATH_CHARS}*"])
+                          + r")(?<!\.)")  # a sentence's full stop after a path is not part of it
 
 
 def hide_grader_paths(text: str) -> str:
