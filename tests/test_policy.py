@@ -129,6 +129,7 @@ def test_a_date_without_a_time_is_the_end_of_that_day_in_the_named_timezone(resu
     assert book.loc["A004", "late_penalty"] == pytest.approx(round(raw * 0.1, 2))
     refused(*run_cli(capsys, "gradebook", results, *flags, "--due", "2026-12-02", "--timezone", "Mars/Olympus",
                      "--late-policy", "10%/day")[::2], "--timezone")
+    refused(*run_cli(capsys, "gradebook", results, *flags, "--timezone", "UTC")[::2], "give --due again")
 
 
 def test_a_deadline_without_a_late_policy_is_refused(results, flags, capsys):

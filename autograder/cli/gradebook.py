@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from autograder.intake.inputs import named_timezone, parse_due
+from autograder.intake.inputs import InputError, named_timezone, parse_due
 from autograder.output.gradebook import build_submissions, lateness_note, write_gradebook
 from autograder.output.policy import POLICY_FILE, GradingPolicy, changes, edited_sources, read_policy, updated
 from autograder.output.store import check_report_folder, open_results, resolve_assignment
@@ -43,6 +43,8 @@ def given_options(args: argparse.Namespace) -> list[str]:
 def policy_from(args: argparse.Namespace, recorded: GradingPolicy) -> GradingPolicy:
     """``recorded`` with the options given in their place; every input is read before anything is written
     (each mistake: one line, exit 2)."""
+    if args.timezone and not args.due and recorded.due is not None:  # the record keeps the instant, not the text
+        raise InputError("--timezone changes how a deadline is read: give --due again with it")
     zone = None
     if args.timezone or args.due or args.extensions:
         zone = named_timezone(args.timezone or recorded.timezone)
