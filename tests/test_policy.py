@@ -202,14 +202,16 @@ def test_a_late_penalty_shows_the_policy_and_how_late(results, flags, capsys):
     page = (results / "feedback" / "a004-late.html").read_text()
     assert "2 started days late (deadline 2026-12-01 23:59:00 " in page
     assert "late policy: 10% of the points per started day late, at most 50%" in page
+    gradescope = json.loads((results / "gradescope" / "a004-late" / "results.json").read_text())["output"]
+    assert "2 started days late" in gradescope and "at most 50%" in gradescope  # the same words in every output
 
 
 def test_no_grader_path_reaches_a_students_text(results, flags, capsys, assignment):
     result = fixture_result("a002-partial")
     venv_file = f"{sys.prefix}/lib/python3.11/site-packages/keras/src/utils/__init__.py"
     job_file = "/tmp/autograder-job-k3x9/ipc/kernel-1.json"
-    result["execution"]["cells"][6]["error"] = {"ename": "ImportError", "traceback": [],
-                                                "evalue": f"cannot import name 'np_utils' from 'keras.utils' ({venv_file})"}
+    evalue = f"cannot import name 'np_utils' from 'keras.utils' ({venv_file})"
+    result["execution"]["cells"][6]["error"] = {"ename": "ImportError", "traceback": [], "evalue": evalue}
     result["questions"][4]["checks"][0]["message"] = f"Your model could not be read from {job_file}."
     write(results, "a002-partial", result, assignment)
     assert run_cli(capsys, "feedback", results, *flags)[0] == 0

@@ -11,7 +11,8 @@ from autograder.output.store import check_writable
 
 def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("assignment", type=Path, help="assignment directory (assignment.toml, hidden/)")
-    parser.add_argument("-o", "--out", type=Path, default=Path("autograder.zip"), help="the zip to upload to Gradescope")
+    parser.add_argument("-o", "--out", type=Path, default=Path("autograder.zip"),
+                        help="the zip to upload to Gradescope")
     parser.add_argument("--download-mnist", action="store_true",
                         help="leave MNIST out of the zip; setup.sh downloads and verifies it when the image is built")
 

@@ -33,7 +33,7 @@ from matplotlib.figure import Figure  # no pyplot: no global figure state; Figur
 
 from autograder.assignment import ARCHITECTURE_TITLES, ARCHITECTURES, Assignment
 from autograder.output.diagnose import jupyter_numbers
-from autograder.output.gradebook import build_submissions
+from autograder.output.gradebook import build_submissions, lateness_text
 from autograder.output.policy import GradingPolicy, read_policy
 from autograder.output.store import Store, check_writable, open_results, require_current
 from autograder.output.student_text import plain_text, strip_ansi
@@ -308,18 +308,6 @@ def grade_block(result: dict[str, Any], row: pd.Series | None, assignment: Assig
             "override_note": plain_text(row["override_note"], 1000),
             "adjusted": float(row["raw_total"]), "final": float(row["total"]),
             "lateness": lateness_text(row, policy)}
-
-
-def lateness_text(row: pd.Series, policy: GradingPolicy) -> str:
-    """How late, by which deadline, under which policy: "2 days late (deadline ...); late policy: ..."."""
-    units = int(row["units_late"])
-    if not units or not policy.late.active:
-        return ""
-    unit = policy.late.unit_name
-    how_late = (f"{units} started {unit}{'s' if units > 1 else ''} late"
-                + (f" (deadline {row['deadline']})" if row["deadline"] and row["submitted_at"] else
-                   " (marked late by the course site, which gives no submission time)"))
-    return f"{how_late}; late policy: {policy.late.describe()}"
 
 
 #: How a check's or question's status reads on the student page: (badge class, words). A check with

@@ -339,7 +339,20 @@ def canvas_grades(gradebook: pd.DataFrame, roster: pd.DataFrame | None, assignme
     return pd.concat([points, students], ignore_index=True)[[*CANVAS_COLUMNS, column]].fillna("")
 
 
-def gradescope_result(result: dict[str, Any], row: pd.Series) -> dict[str, Any]:
+def lateness_text(row: pd.Series, policy: GradingPolicy) -> str:
+    """How late, by which deadline, under which policy: "2 days late (deadline ...); late policy: ..."."""
+    units = int(row["units_late"])
+    if not units or not policy.late.active:
+        return ""
+    unit = policy.late.unit_name
+    how_late = (f"{units} started {unit}{'s' if units > 1 else ''} late"
+                + (f" (deadline {row['deadline']})" if row["deadline"] and row["submitted_at"] else
+                   " (marked late by the course site, which gives no submission time)"))
+    return f"{how_late}; late policy: {policy.late.describe()}"
+
+
+def gradescope_result(result: dict[str, Any], row: pd.Series,
+                      policy: GradingPolicy = GradingPolicy()) -> dict[str, Any]:
     """Gradescope's results.json: the (penalised, overridden) score, each check a visible test."""
     tests = [{"name": f"{q['id']} {plain_text(q.get('title'), 200)}: {check['name']}",
               "score": check["score"], "max_score": check["max_score"],
@@ -347,7 +360,8 @@ def gradescope_result(result: dict[str, Any], row: pd.Series) -> dict[str, Any]:
              for q in result.get("questions") or [] for check in q.get("checks") or []]
     lines = [plain_text(result.get("message"))]
     if row["late_penalty"]:
-        lines.append(f"Late penalty: -{row['late_penalty']:g} points.")
+        lateness = lateness_text(row, policy)
+        lines.append(f"Late penalty: -{row['late_penalty']:g} points" + (f": {lateness}." if lateness else "."))
     if row["override_note"]:
         lines.append(f"Adjusted by your instructor: {row['override_note']}")
     return {"score": float(row["total"]), "output": "\n".join(line for line in lines if line),
@@ -395,7 +409,7 @@ def write_gradebook(results_dir: str | Path, output: str | Path, assignment: Ass
     }
     for _, row in submissions[submissions["submission"] != ""].iterrows():
         path = output.parent / "gradescope" / row["submission"] / "results.json"
-        written[path] = json.dumps(gradescope_result(results[row["submission"]], row), indent=2) + "\n"
+        written[path] = json.dumps(gradescope_result(results[row["submission"]], row, policy), indent=2) + "\n"
     check_writable(list(written))
     for path, text in written.items():
         atomic_write_text(path, text)
