@@ -82,6 +82,8 @@ def test_feedback_without_options_shows_the_grade_canvas_gets(results, flags, ca
 
 
 def test_feedback_refuses_options_that_disagree_with_the_record(results, flags, capsys):
+    refused(*run_cli(capsys, "feedback", results, *flags, *LATE_POLICY)[::2], "no grading policy recorded",
+            "autograder gradebook")
     assert run_cli(capsys, "gradebook", results, *flags, *LATE_POLICY)[0] == 0
     before = files(results)
     refused(*run_cli(capsys, "feedback", results, *flags, "--late-policy", "zero")[::2],

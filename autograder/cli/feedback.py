@@ -30,6 +30,10 @@ def run(args: argparse.Namespace) -> int:
     options = given_options(args)
     if options:
         differences = changes(recorded, policy_from(args, recorded or GradingPolicy()))
+        if differences and recorded is None:
+            raise InputError(f"no grading policy recorded in {store.root} yet: give {' '.join(options)} to "
+                             f"`autograder gradebook {args.results}` first; feedback then shows the grades it "
+                             "recorded (the same as the exports)")
         if differences:
             raise InputError(f"{' '.join(options)}: not the grading policy `autograder gradebook` recorded in "
                              f"{store.root / POLICY_FILE} ({'; '.join(differences)}): change the policy with "
