@@ -101,6 +101,9 @@ def test_gradebook_keeps_the_recorded_policy_and_says_what_changed(results, flag
     assert book.loc["A004", "late_penalty"] > 0  # the recorded late policy still counts
     code, out, _ = run_cli(capsys, "gradebook", results, *flags)
     assert code == 0 and "(unchanged)" in out
+    code, out, _ = run_cli(capsys, "gradebook", results, *flags, "--late-policy", "none")
+    assert code == 0 and "late_policy: 10%/day,max=50% -> none" in out and "due: 2026-12-01 23:59:00" in out
+    assert json.loads((results / POLICY_FILE).read_text())["due"] is None  # a deadline needs a late policy
 
 
 def test_an_extension_is_a_deadline_of_the_students_own(results, flags, capsys, tmp_path):

@@ -133,25 +133,27 @@ def updated(recorded: GradingPolicy, *, roster: str | None = None, overrides: st
     """``recorded`` with every option given (not None) put in its place; every input is read here, before
     anything is written. ``--late-policy none`` without a new ``--due`` drops the recorded deadline and
     extensions, which a policy without lateness cannot use."""
-    changes: dict[str, Any] = {}
+    given: dict[str, Any] = {}
     sources = dict(recorded.sources)
     for name, path, reader in (("roster", roster, read_roster), ("overrides", overrides, read_overrides),
                                ("extensions", extensions, lambda p: read_extensions(p, zone or recorded.zone()))):
         if path is not None:
-            changes[name] = reader(path)
+            given[name] = reader(path)
             sources[name] = source_of(path)
     if late_policy is not None:
-        changes["late"] = LatePolicy.parse(late_policy)
-        if not changes["late"].active and due is None:
-            changes.update(due=None, extensions=None)
-            sources.pop("extensions", None)
+        given["late"] = LatePolicy.parse(late_policy)
+        if not given["late"].active and due is None:  # what was recorded for lateness; given now: refused below
+            given["due"] = None
+            if extensions is None:
+                given["extensions"] = None
+                sources.pop("extensions", None)
     if due is not None:
-        changes["due"] = due
+        given["due"] = due
     if zone is not None:
-        changes["timezone"] = zone.key
+        given["timezone"] = zone.key
     if missing_as_zero is not None:
-        changes["missing_as_zero"] = missing_as_zero
-    policy = replace(recorded, **changes, sources=sources)
+        given["missing_as_zero"] = missing_as_zero
+    policy = replace(recorded, **given, sources=sources)
     policy.check()
     return policy
 
