@@ -113,10 +113,12 @@ def build_parser(argv: list[str] | None = None) -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
     parser = build_parser(argv)
     args, unknown = parser.parse_known_args(argv)
-    if unknown:  # the usage of the verb they were typing, not the list of verbs
-        args.verb_parsers[args.verb].error(f"unrecognized arguments: {' '.join(unknown)}")
+    if unknown:  # after the verb: the usage of the verb they were typing, not the list of verbs
+        after_verb = unknown[0] not in argv[:argv.index(args.verb)]
+        (args.verb_parsers[args.verb] if after_verb else parser).error(f"unrecognized arguments: {' '.join(unknown)}")
     if args.mnist_dir:
         # One setting for every stage, the sandbox provisioning included.
         os.environ["AUTOGRADER_MNIST_DIR"] = os.path.abspath(args.mnist_dir)
