@@ -160,8 +160,9 @@ def apply_roster(rows: pd.DataFrame, roster: pd.DataFrame, assignment: Assignmen
     """Match results to roster students, flag results from unknown students, add roster students without a
     result, take roster names."""
     keys = roster_keys(roster)
-    rows["student_id"] = [keys.get(canvas_id.lower()) if canvas_id and canvas_id.lower() in keys
-                          else keys.get(student_id.lower(), student_id)
+    canvas_users = dict(zip(roster["canvas_id"], roster["student_id"])) if "canvas_id" in roster else {}
+    canvas_users.pop("", None)
+    rows["student_id"] = [canvas_users.get(canvas_id) or keys.get(student_id.lower(), student_id)
                           for student_id, canvas_id in zip(rows["student_id"], rows["canvas_id"])]
     on_roster = rows["student_id"].isin(roster["student_id"])
     rows.loc[~on_roster, "status"] = "not_on_roster"
