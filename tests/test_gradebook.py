@@ -10,7 +10,8 @@ import pytest
 
 from autograder.cli import main
 from autograder.intake.inputs import InputError, parse_time, read_roster
-from autograder.output.gradebook import LatePolicy, write_gradebook
+from autograder.output.gradebook import write_gradebook
+from autograder.output.policy import GradingPolicy, LatePolicy
 from result_fixtures import FIXTURES, copy_results, fixture_result, write
 DUE = "2026-12-01T23:59:00+00:00"
 
@@ -32,9 +33,9 @@ def roster() -> pd.DataFrame:
                          "section": ["S1", "S1", "S2", "S2", "S1"]})
 
 
-def gradebook(results_dir: Path, assignment, **kwargs) -> pd.DataFrame:
+def gradebook(results_dir: Path, assignment, **policy) -> pd.DataFrame:
     out = results_dir / "out" / "gradebook.csv"
-    write_gradebook(results_dir, out, assignment, **kwargs)
+    write_gradebook(results_dir, out, assignment, GradingPolicy(**policy))
     return pd.read_csv(out, dtype={"student_id": str}, keep_default_na=False).set_index("student_id")
 
 
@@ -111,7 +112,7 @@ def test_late_policy_units_and_bad_syntax():
 
 
 def test_late_penalty_counts_started_days_after_the_deadline(results_dir, assignment):
-    table = gradebook(results_dir, assignment, due=parse_time(DUE), policy=LatePolicy.parse("10%/day,max=50%"))
+    table = gradebook(results_dir, assignment, due=parse_time(DUE), late=LatePolicy.parse("10%/day,max=50%"))
     late = table.loc["A004"]  # submitted 2026-12-03T10:30Z: 1 day 10.5 hours late -> 2 started days
     assert bool(late["late"]) is True
     assert late["late_penalty"] == pytest.approx(round(late["raw_total"] * 0.2, 2))
@@ -121,7 +122,7 @@ def test_late_penalty_counts_started_days_after_the_deadline(results_dir, assign
 
 
 def test_late_flag_counts_when_there_is_no_deadline(results_dir, assignment):
-    table = gradebook(results_dir, assignment, policy=LatePolicy.parse("zero"))
+    table = gradebook(results_dir, assignment, late=LatePolicy.parse("zero"))
     assert table.loc["A004", "total"] == 0
     assert table.loc["A004", "late_penalty"] == pytest.approx(table.loc["A004", "raw_total"])
     assert table.loc["A001", "total"] == pytest.approx(fixture_result("a001-complete")["score"])
@@ -131,7 +132,7 @@ def test_overrides_replace_scores_and_are_noted(results_dir, assignment):
     overrides = pd.DataFrame({"student_id": ["A002", "A004"], "question": ["q5", "late_penalty"],
                               "score": ["5", "0"], "reason": ["regrade: cell order", "excused extension"]})
     table = gradebook(results_dir, assignment, overrides=overrides, due=parse_time(DUE),
-                      policy=LatePolicy.parse("10%/day"))
+                      late=LatePolicy.parse("10%/day"))
     graded = fixture_result("a002-partial")["score"]
     assert table.loc["A002", "q5"] == 5
     assert table.loc["A002", "raw_total"] == pytest.approx(graded + 5)
@@ -195,8 +196,8 @@ def test_otter_final_grades_layout(results_dir, assignment):
 
 
 def test_canvas_import_layout(results_dir, assignment):
-    write_gradebook(results_dir, results_dir / "out" / "gradebook.csv", assignment,
-                    roster=roster(), canvas_assignment_id="4711")
+    write_gradebook(results_dir, results_dir / "out" / "gradebook.csv", assignment, GradingPolicy(roster=roster()),
+                    canvas_assignment_id="4711")
     canvas = pd.read_csv(results_dir / "out" / "canvas_grades.csv", dtype=str, keep_default_na=False)
     column = f"{assignment.title} (4711)"
     assert list(canvas.columns) == ["Student", "ID", "SIS User ID", "SIS Login ID", "Section", column]
@@ -211,7 +212,7 @@ def test_canvas_import_layout(results_dir, assignment):
 
 def test_gradescope_results_per_submission(results_dir, assignment):
     write_gradebook(results_dir, results_dir / "out" / "gradebook.csv", assignment,
-                    due=parse_time(DUE), policy=LatePolicy.parse("10%/day"))
+                    GradingPolicy(due=parse_time(DUE), late=LatePolicy.parse("10%/day")))
     for path in FIXTURES.glob("*.json"):
         result = json.loads(path.read_text())
         exported_text = (results_dir / "out" / "gradescope" / path.stem / "results.json").read_text()

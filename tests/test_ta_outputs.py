@@ -323,8 +323,10 @@ def test_student_page_states_the_grade_given_the_failing_cell_and_what_to_do(res
     write(results, "a002-partial", result, assignment)
     overrides = tmp_path / "overrides.csv"
     overrides.write_text("student_id,question,score,reason\nA002,q5,5,regraded by hand\n")
-    code, _, _ = run_cli(capsys, "feedback", results, "--assignment", repo / "assignments/mnist",
-                         "--overrides", overrides, "--due", "2026-12-01T23:59Z", "--late-policy", "10%/day")
+    policy = ["--assignment", repo / "assignments/mnist", "--overrides", overrides, "--due", "2026-12-01T23:59Z",
+              "--late-policy", "10%/day"]
+    assert run_cli(capsys, "gradebook", results, *policy)[0] == 0
+    code, _, _ = run_cli(capsys, "feedback", results, *policy)  # the same options as recorded: accepted
     assert code == 0
     page = (results / "feedback" / "a002-partial.html").read_text()
     adjusted = result["score"] + 5
@@ -365,7 +367,8 @@ def test_instructor_page_links_evidence_and_compares_accuracy_with_thresholds(re
 def test_version_and_quiet(capsys, results, repo):
     with pytest.raises(SystemExit) as exit_:
         main(["--version"])
-    assert exit_.value.code == 0 and re.fullmatch(r"autograder \d+\.\d+\.\d+\n", capsys.readouterr().out)
+    assert exit_.value.code == 0 and re.fullmatch(r"autograder \d+\.\d+\.\d+\nassignment mnist: bundle [0-9a-f]{16} "
+                                                  r"\(assignments/mnist\)\n", capsys.readouterr().out)
     code, out, _ = run_cli(capsys, "gradebook", results, "-q", "--assignment", repo / "assignments/mnist")
     assert code == 0 and out == "" and (results / "gradebook.csv").is_file()
     code, out, _ = run_cli(capsys, "-v", "show", results)

@@ -5,9 +5,12 @@ The module is named after the verb (``grade-one`` -> ``autograder/cli/grade_one.
 calls the phase packages. The list below is the only place that names the verbs, in the order ``--help``
 shows them.
 
-Habits every verb shares: ``-o/--out`` names the output folder; ``-q`` prints only errors and ``-v``
-adds what the grader does, step by step; a person's mistake (a missing path, a bad roster, a corrupt
-zip, an unknown option value) is one line on stderr and exit code 2, with nothing written.
+Habits every verb shares: ``-o/--out`` names the output (folder, or the file for ``calibrate`` and
+``gradescope``); ``-q`` prints only errors and ``-v`` adds what the grader does, step by step; ``-q``,
+``-v`` and ``--mnist-dir`` work before or after the verb; an unknown option after a verb prints that
+verb's usage; a person's mistake (a missing path, a bad roster, a corrupt zip, an unknown option value)
+is one line on stderr and exit code 2, with nothing written. ``--version`` names the grader's version
+and the bundle of ``./assignments/mnist`` (the hash each result records).
 """
 from __future__ import annotations
 
@@ -20,7 +23,7 @@ import os
 import sys
 
 from autograder import __version__
-from autograder.assignment import AssignmentError
+from autograder.assignment import AssignmentError, load_assignment
 from autograder.data import DataError
 from autograder.intake.inputs import InputError
 
@@ -44,13 +47,40 @@ VERBS: list[tuple[str, str]] = [
 USER_ERRORS = (InputError, AssignmentError, DataError)
 
 
-def add_verbosity(parser: argparse.ArgumentParser, after_verb: bool = False) -> None:
+def add_common(parser: argparse.ArgumentParser, after_verb: bool = False) -> None:
+    """-v, -q and --mnist-dir, before the verb and after it."""
     # After the verb the flags default to "not given", so they do not undo the same flags given before it.
     unset = {"default": argparse.SUPPRESS} if after_verb else {}
     group = parser.add_mutually_exclusive_group()
     group.add_argument("-v", "--verbose", action="count", **(unset or {"default": 0}),
                        help="say what the grader does, step by step (-vv: more)")
     group.add_argument("-q", "--quiet", action="store_true", **unset, help="print errors only")
+    parser.add_argument("--mnist-dir", metavar="DIR", **unset,
+                        help="directory holding mnist.npz or the four IDX .gz files "
+                             "(default: $AUTOGRADER_MNIST_DIR, then the Keras cache, then a download)")
+
+
+def version_text() -> str:
+    """The grader's version and the assignment bundle it would grade with (./assignments/mnist)."""
+    from autograder.output.store import DEFAULT_ASSIGNMENT  # the reporting package, only when asked
+    try:
+        assignment = load_assignment(DEFAULT_ASSIGNMENT)
+        bundle = f"assignment {assignment.name}: bundle {assignment.bundle_sha256()[:16]} ({DEFAULT_ASSIGNMENT})"
+    except (AssignmentError, OSError) as exc:
+        bundle = f"assignment bundle: none readable in ./{DEFAULT_ASSIGNMENT} ({str(exc).splitlines()[0][:200]})"
+    return f"autograder {__version__}\n{bundle}"
+
+
+class VersionAction(argparse.Action):
+    """``--version``: like argparse's, with the assignment bundle (computed only when asked)."""
+
+    def __init__(self, option_strings: list[str], dest: str = argparse.SUPPRESS, **kwargs: object) -> None:
+        super().__init__(option_strings, dest, nargs=0, default=argparse.SUPPRESS,
+                         help="print the grader's version and the assignment bundle's hash, then exit")
+
+    def __call__(self, parser: argparse.ArgumentParser, *_: object) -> None:
+        print(version_text())
+        parser.exit()
 
 
 def positive_int(text: str) -> int:
@@ -66,26 +96,29 @@ def build_parser(argv: list[str] | None = None) -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="autograder",
         description="Grade Keras/MNIST homework notebooks in a sandbox, with hidden tests.")
-    parser.add_argument("--version", action="version", version=f"autograder {__version__}")
-    add_verbosity(parser)
-    parser.add_argument("--mnist-dir", metavar="DIR",
-                        help="directory holding mnist.npz or the four IDX .gz files "
-                             "(default: $AUTOGRADER_MNIST_DIR, then the Keras cache, then a download)")
+    parser.add_argument("--version", action=VersionAction)
+    add_common(parser)
     sub = parser.add_subparsers(dest="verb", metavar="COMMAND", required=True)
     chosen = next((arg for arg in argv if arg in {verb for verb, _ in VERBS}), None)
     for verb, help_text in VERBS:
         verb_parser = sub.add_parser(verb, help=help_text, description=help_text)
         if verb != chosen:
             continue
-        add_verbosity(verb_parser, after_verb=True)  # after the verb too, as people type it
+        add_common(verb_parser, after_verb=True)  # after the verb too, as people type it
         module = importlib.import_module(f"{__name__}.{verb.replace('-', '_')}")
         module.configure(verb_parser)
         verb_parser.set_defaults(run=module.run)
+    parser.set_defaults(verb_parsers=sub.choices)
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser(argv).parse_args(argv)
+    argv = sys.argv[1:] if argv is None else argv
+    parser = build_parser(argv)
+    args, unknown = parser.parse_known_args(argv)
+    if unknown:  # after the verb: the usage of the verb they were typing, not the list of verbs
+        after_verb = unknown[0] not in argv[:argv.index(args.verb)]
+        (args.verb_parsers[args.verb] if after_verb else parser).error(f"unrecognized arguments: {' '.join(unknown)}")
     if args.mnist_dir:
         # One setting for every stage, the sandbox provisioning included.
         os.environ["AUTOGRADER_MNIST_DIR"] = os.path.abspath(args.mnist_dir)

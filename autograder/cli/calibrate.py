@@ -9,6 +9,7 @@ from pathlib import Path
 from autograder.assignment import load_assignment
 from autograder.author.calibrate import MODELS_DIR, measure, train
 from autograder.data import HOMEWORK_TRAIN_SIZE
+from autograder.output.store import check_writable
 from autograder.results import atomic_write_text
 
 
@@ -25,12 +26,14 @@ def configure(parser: argparse.ArgumentParser) -> None:
                         help="train on the first N of the homework's training images (default: all %(default)s)")
     parser.add_argument("--epochs-scale", type=float, default=1.0, metavar="F",
                         help="multiply every recipe's epochs by F, at least 1 epoch (default: %(default)s)")
-    parser.add_argument("--out", metavar="FILE",
+    parser.add_argument("-o", "--out", metavar="FILE",
                         help="where to write the calibration (default: the assignment's calibration_file)")
 
 
 def run(args: argparse.Namespace) -> int:
     assignment = load_assignment(args.assignment)
+    out = Path(args.out) if args.out else assignment.calibration_file
+    check_writable([out])  # before half an hour of training, not after
     if args.from_models:
         models_dir = Path(args.from_models)
     else:
@@ -38,7 +41,6 @@ def run(args: argparse.Namespace) -> int:
         train(models_dir, seeds=list(range(args.seeds)), train_size=args.train_size,
               epochs_scale=args.epochs_scale, progress=print_progress)
     calibration = measure(assignment, models_dir, progress=print_progress)
-    out = Path(args.out) if args.out else assignment.calibration_file
     atomic_write_text(out, json.dumps(calibration, indent=2) + "\n")
     print(f"wrote {out}")
     for arch, figures in calibration["architectures"].items():

@@ -1,7 +1,8 @@
 """``autograder demo``: grade the bundled example submissions end to end, as a TA would.
 
 Batch-grades ``examples/submissions`` (a Canvas bulk download with a late submission) against the
-roster, then writes the gradebook with a late policy, the exports and the feedback pages.
+roster, then writes what a TA reads next (:func:`write_reports`): the similarity report, the gradebook
+with a late policy (recorded in RESULTS), the exports and the feedback pages.
 """
 from __future__ import annotations
 
@@ -11,15 +12,19 @@ from pathlib import Path
 
 import pandas as pd
 
-from autograder.assignment import load_assignment
+from autograder.assignment import Assignment, load_assignment
 from autograder.cli import positive_int
-from autograder.intake.inputs import parse_time, read_roster
+from autograder.intake.inputs import named_timezone, parse_due
 from autograder.output.feedback import write_feedback
-from autograder.output.gradebook import GradingPolicy, LatePolicy, write_gradebook
+from autograder.output.gradebook import write_gradebook
+from autograder.output.policy import GradingPolicy, updated
+from autograder.output.similarity import write_report as write_similarity_report
+from autograder.output.store import check_report_folder
 from autograder.pipeline.batch import grade_batch
 from autograder.run import sandbox
 
-DUE = "2026-12-01T23:59+00:00"
+DUE = "2026-12-01T23:59"
+TIMEZONE = "UTC"
 LATE_POLICY = "10%/day,max=50%"
 
 
@@ -31,7 +36,18 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("-j", "--jobs", type=positive_int, help="submissions graded at once (default: as `grade`)")
 
 
+def write_reports(out: Path, assignment: Assignment, roster: Path) -> list[Path]:
+    """Everything a TA reads after `grade`: similarity first, so the instructor page links it."""
+    write_similarity_report(out, out / "similarity", assignment)
+    zone = named_timezone(TIMEZONE)
+    policy = updated(GradingPolicy(), roster=str(roster), due=parse_due(DUE, zone), zone=zone,
+                     late_policy=LATE_POLICY)
+    write_gradebook(out, out / "gradebook.csv", assignment, policy)
+    return write_feedback(out, out / "feedback", assignment)
+
+
 def run(args: argparse.Namespace) -> int:
+    check_report_folder(args.out)
     assignment = load_assignment(args.assignment)
     roster_path = args.examples / "roster.csv"
     try:
@@ -40,11 +56,8 @@ def run(args: argparse.Namespace) -> int:
     except sandbox.SandboxUnavailable as exc:
         print(f"error: the sandbox cannot start: {exc}", file=sys.stderr)
         return 2
+    pages = write_reports(args.out, assignment, roster_path)
     gradebook = args.out / "gradebook.csv"
-    policy = GradingPolicy(roster=read_roster(roster_path), overrides=None, due=parse_time(DUE),
-                           late=LatePolicy.parse(LATE_POLICY))
-    write_gradebook(args.out, gradebook, assignment, roster=policy.roster, due=policy.due, policy=policy.late)
-    pages = write_feedback(args.out, args.out / "feedback", assignment, policy)
     book = pd.read_csv(gradebook, dtype={"student_id": str})
     print(book[["student_id", "student_name", *[q.id for q in assignment.questions], "late_penalty", "total",
                 "status", "reason"]].to_string(index=False))
@@ -52,4 +65,5 @@ def run(args: argparse.Namespace) -> int:
     print(f"gradebook:        {gradebook.resolve()} (+ final_grades.csv, canvas_grades.csv, gradescope/)")
     print(f"feedback pages:   {(args.out / 'feedback').resolve()}/ ({len(pages) - 1} students)")
     print(f"instructor page:  {(args.out / 'feedback' / 'index.html').resolve()}")
+    print(f"similarity:       {(args.out / 'similarity' / 'index.html').resolve()}")
     return 0

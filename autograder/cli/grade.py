@@ -10,7 +10,7 @@ from autograder.cli import positive_int
 from autograder.intake.inputs import InputError
 from autograder.output.intake_record import BATCH_RECORD, read_decisions
 from autograder.output.similarity import write_report as write_similarity_report
-from autograder.output.store import open_results, resolve_assignment
+from autograder.output.store import check_report_folder, open_results, resolve_assignment
 from autograder.pipeline.batch import grade_batch
 from autograder.run import sandbox
 
@@ -46,6 +46,7 @@ def previous_results(out: Path) -> dict[str, dict[str, Any]]:
 
 
 def run(args: argparse.Namespace) -> int:
+    check_report_folder(args.out)
     assignment = resolve_assignment(args.assignment, previous_results(args.out))
     try:
         counts = grade_batch(args.submissions, assignment, args.out, jobs=args.jobs,

@@ -7,7 +7,7 @@ import sys
 from pathlib import Path
 
 from autograder.author.term import warn_if_public_seed
-from autograder.output.store import ResultsError, check_output_folder, resolve_assignment
+from autograder.output.store import ResultsError, check_output_folder, check_report_folder, resolve_assignment
 from autograder.pipeline.grade_one import grade_one
 from autograder.run import sandbox
 
@@ -25,7 +25,7 @@ def configure(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     if not args.submission.is_file():
         raise ResultsError(f"{args.submission}: no such file")
-    check_output_folder(args.out, marks=("result.json",))
+    check_output_folder(check_report_folder(args.out), marks=("result.json",))
     assignment = resolve_assignment(args.assignment)
     warn_if_public_seed(assignment)
     try:

@@ -5,7 +5,7 @@ import argparse
 from pathlib import Path
 
 from autograder.output.similarity import write_report
-from autograder.output.store import open_results, resolve_assignment
+from autograder.output.store import check_report_folder, open_results, resolve_assignment
 
 
 def configure(parser: argparse.ArgumentParser) -> None:
@@ -17,7 +17,7 @@ def configure(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     store = open_results(args.results)
-    out = args.out or args.results / "similarity"
+    out = check_report_folder(args.out or args.results / "similarity")
     pairs = write_report(store.root, out, resolve_assignment(args.assignment, store.load()))
     print(f"{len(pairs)} pair(s) over a threshold; see {out / 'index.html'} and {out / 'pairs.csv'}")
     return 0

@@ -15,20 +15,30 @@ required::
     login        Canvas's "SIS Login ID"
     section      Canvas's "Section"
 
-Times (``--due``, submission times in results and LMS exports): ISO 8601, e.g. ``2026-12-01T23:59``,
-``2026-12-01T23:59+01:00`` or ``2026-12-01T22:59Z``; one without a UTC offset is local time.
+Deadlines (``--due``, an extension's ``due``): ISO 8601 only (:func:`parse_due`), e.g. ``2026-12-01``,
+``2026-12-01T23:59`` or ``2026-12-01T23:59+01:00``; ``1.12.2026`` or ``12/1`` are refused, not guessed. A date
+without a time means the END of that day (23:59:59); a time without a UTC offset is read in a named timezone
+(``--timezone``, default the machine's own zone when it has a name), so a deadline never silently means
+midnight at the start of the day or the grading server's clock.
+
+Submission times (in results and LMS exports, :func:`parse_time`): ISO 8601 and the variants LMS exports
+write; one without a UTC offset is local time.
 """
 from __future__ import annotations
 
 import csv
-from datetime import datetime
+import os
+import re
+from datetime import date, datetime, time, timedelta, timezone
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import pandas as pd
 
 ROSTER_COLUMNS = ("student_id", "name", "email", "canvas_id", "login", "section")
 OVERRIDE_COLUMNS = ("student_id", "question", "score", "reason")
+EXTENSION_COLUMNS = ("student_id", "due")
 
 
 class InputError(ValueError):
@@ -97,6 +107,21 @@ def read_overrides(path: str | Path) -> pd.DataFrame:
     return read_csv_table(path, OVERRIDE_COLUMNS, what="overrides")
 
 
+def read_extensions(path: str | Path, zone: ZoneInfo | None) -> pd.DataFrame:
+    """Extensions (``--extensions``): ``student_id, due``, a deadline of the student's own (ISO 8601, read as
+    :func:`parse_due` reads ``--due``); a blank or repeated student_id is refused."""
+    table = read_csv_table(path, EXTENSION_COLUMNS, what="extensions")
+    dues = []
+    for line, (student_id, due) in enumerate(zip(table["student_id"], table["due"]), start=2):
+        if not student_id:
+            raise InputError(f"{path}:{line}: student_id is blank")
+        dues.append(parse_due(due, zone or named_timezone(None), what=f"{path}:{line}: due"))
+    repeated = table["student_id"][table["student_id"].duplicated()]
+    if len(repeated):
+        raise InputError(f"{path}: student_id {repeated.iloc[0]!r} has more than one extension")
+    return table[list(EXTENSION_COLUMNS)].assign(due=pd.Series(dues, index=table.index, dtype=object))
+
+
 def parse_time(value: Any, what: str = "time") -> datetime | None:
     """An instant as an aware datetime (None for an empty value); no UTC offset means local time.
 
@@ -115,3 +140,60 @@ def parse_time(value: Any, what: str = "time") -> datetime | None:
         if moment != moment:  # NaT
             raise InputError(f"{what} {value!r}: not a date and time")
     return moment if moment.tzinfo else moment.astimezone()
+
+
+#: Where a Debian-like system names its own timezone (``/etc/localtime`` links into it).
+ZONEINFO_DIRS = ("/usr/share/zoneinfo/", "/usr/lib/zoneinfo/")
+END_OF_DAY = time(23, 59, 59)
+
+
+def named_timezone(name: str | None) -> ZoneInfo:
+    """The IANA timezone ``name`` (``--timezone``), or the machine's own when it has a name."""
+    if name:
+        try:
+            return ZoneInfo(name)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise InputError(f"--timezone {name!r}: not a timezone name (expected e.g. Europe/Berlin, "
+                             "America/New_York or UTC)") from None
+    local = os.environ.get("TZ", "").lstrip(":")
+    if not local and os.path.islink("/etc/localtime"):
+        target = os.path.realpath("/etc/localtime")
+        local = next((target[len(root):] for root in ZONEINFO_DIRS if target.startswith(root)), "")
+    try:
+        return ZoneInfo(local or "")
+    except (ZoneInfoNotFoundError, ValueError):
+        raise InputError("this machine's timezone has no name: pass --timezone (e.g. Europe/Berlin) for a "
+                         "deadline without a UTC offset") from None
+
+
+def parse_due(text: str, zone: ZoneInfo, what: str = "--due") -> datetime:
+    """A deadline in ISO 8601 only, as an aware datetime.
+
+    ``2026-12-01`` is the end of that day (23:59:59) in ``zone``; ``2026-12-01T23:59`` is that time in
+    ``zone``; ``2026-12-01T23:59+01:00`` (or ``Z``) is that instant. Anything else is refused.
+    """
+    text = str(text).strip()
+    expected = "e.g. 2026-12-01 for the end of that day, 2026-12-01T23:59 or 2026-12-01T23:59+01:00"
+    if not re.fullmatch(r"\d{4}-\d{2}-\d{2}(?:[T ][0-9:.,]+(?:Z|[+-]\d{2}(?::?\d{2})?)?)?", text):
+        raise InputError(f"{what} {text!r}: not an ISO 8601 date ({expected})")
+    try:
+        if len(text) == 10:
+            return datetime.combine(date.fromisoformat(text), END_OF_DAY, tzinfo=zone)
+        moment = datetime.fromisoformat(text)
+    except ValueError as exc:
+        raise InputError(f"{what} {text!r}: {exc} ({expected})") from None
+    return moment if moment.tzinfo else moment.replace(tzinfo=zone)
+
+
+def describe_due(due: datetime, zone: ZoneInfo | None = None) -> str:
+    """How a deadline was read, e.g. ``2026-12-01 23:59:59 Europe/Berlin (UTC+01:00)``."""
+    local = due.astimezone(zone) if zone is not None else due
+    offset = local.utcoffset() or timedelta(0)
+    sign, minutes = ("-" if offset < timedelta(0) else "+"), abs(int(offset.total_seconds())) // 60
+    name = f"{zone.key} " if zone is not None else ""
+    return f"{local:%Y-%m-%d %H:%M:%S} {name}(UTC{sign}{minutes // 60:02d}:{minutes % 60:02d})"
+
+
+def as_utc(moment: datetime) -> str:
+    """An aware datetime as the ISO text records keep (UTC, to the second)."""
+    return moment.astimezone(timezone.utc).isoformat(timespec="seconds")

@@ -4,8 +4,9 @@ Pipeline: load results -> a student-safe view of each result -> plots (matplotli
 -> Jinja2 templates (autoescape on) -> ``<out>/<key>.html`` and ``<out>/index.html``.
 
 What a student page may show is decided here, field by field, in :func:`student_view`: scores,
-the grade after late penalty and instructor overrides (the same computation as the gradebook, with
-the same ``--roster/--overrides/--due/--late-policy`` options), student-facing messages, the failing
+the grade after late penalty and instructor overrides (the same computation as the gradebook, under the
+grading policy ``autograder gradebook`` recorded in RESULTS, so the page and the Canvas import agree),
+the late policy and how late the submission was, student-facing messages, the failing
 cells numbered as Jupyter numbers them (``[n]``, code cells from the top) with the failing line
 quoted, diagnoses and what to do next. TA-only ``detail`` never reaches the template. Every piece
 of text is passed through :func:`autograder.output.student_text.plain_text` (ANSI codes and control characters
@@ -32,9 +33,10 @@ from matplotlib.figure import Figure  # no pyplot: no global figure state; Figur
 
 from autograder.assignment import ARCHITECTURE_TITLES, ARCHITECTURES, Assignment
 from autograder.output.diagnose import jupyter_numbers
-from autograder.output.gradebook import GradingPolicy, LatePolicy, build_submissions
+from autograder.output.gradebook import build_submissions, lateness_text
 from autograder.output.intake_record import read_decisions
-from autograder.output.store import Store, open_results, require_current
+from autograder.output.policy import GradingPolicy, read_policy
+from autograder.output.store import Store, check_writable, open_results, require_current
 from autograder.output.student_text import plain_text, strip_ansi
 from autograder.results import REASONS, atomic_write_text
 from autograder.run.inside import contract
@@ -293,29 +295,46 @@ def next_steps(result: dict[str, Any], failed: list[dict[str, Any]], grade: dict
     return steps
 
 
-def grade_block(result: dict[str, Any], row: pd.Series | None, assignment: Assignment) -> dict[str, Any]:
-    """The graded score and what the gradebook makes of it (late penalty, overrides, final grade)."""
+def grade_block(result: dict[str, Any], row: pd.Series | None, assignment: Assignment,
+                policy: GradingPolicy = GradingPolicy()) -> dict[str, Any]:
+    """The graded score and what the gradebook makes of it (late penalty with the policy and how late,
+    overrides, final grade)."""
     graded = float(result.get("score") or 0.0)
     max_score = float(result.get("max_score") or assignment.max_score)
     if row is None:
         return {"graded": graded, "max_score": max_score, "late_penalty": 0.0, "override_note": "",
-                "adjusted": graded, "final": graded}
+                "adjusted": graded, "final": graded, "lateness": ""}
     return {"graded": graded, "max_score": max_score,
             "late_penalty": float(row["late_penalty"] or 0.0),
             "override_note": plain_text(row["override_note"], 1000),
-            "adjusted": float(row["raw_total"]), "final": float(row["total"])}
+            "adjusted": float(row["raw_total"]), "final": float(row["total"]),
+            "lateness": lateness_text(row, policy)}
+
+
+#: How a check's or question's status reads on the student page: (badge class, words). A check with
+#: nothing to grade (no model, a rejected file) is a final 0, not a pending one.
+STATUS_LABELS = {"passed": ("passed", "passed"), "partial": ("partial", "partial"), "failed": ("failed", "failed"),
+                 "not_assessed": ("final_zero", "0 points, final"),
+                 "needs_review": ("needs_review", "pending: a person will review it"),
+                 "grader_error": ("needs_review", "pending: your instructor will review it")}
+
+
+def status_label(status: Any) -> dict[str, str]:
+    css, words = STATUS_LABELS.get(str(status), ("failed", plain_text(status, 40).replace("_", " ")))
+    return {"status": css, "label": words}
 
 
 # --- views: exactly what each page may show -------------------------------------------------------
 
 def student_view(key: str, result: dict[str, Any], artifacts_dir: Path,
-                 assignment: Assignment, row: pd.Series | None = None) -> dict[str, Any]:
+                 assignment: Assignment, row: pd.Series | None = None,
+                 policy: GradingPolicy = GradingPolicy()) -> dict[str, Any]:
     submission = result.get("submission") or {}
     reason = result.get("reason")
     confusion = load_confusion(artifacts_dir, result)
     numbers = jupyter_numbers((result.get("execution") or {}).get("cells") or [])
     failed = failed_cells(result)
-    grade = grade_block(result, row, assignment)
+    grade = grade_block(result, row, assignment, policy)
     return {
         "grade": grade,
         "failed_cells": failed,
@@ -333,13 +352,13 @@ def student_view(key: str, result: dict[str, Any], artifacts_dir: Path,
             "title": plain_text(q.get("title"), 200),
             "score": float(q.get("score") or 0.0),
             "max_score": float(q.get("max_score") or 0.0),
-            "status": plain_text(q.get("status"), 40),
+            **status_label(q.get("status")),
             "message": plain_text(q.get("message")),
             "checks": [{
                 "name": plain_text(c.get("name"), 100),
                 "score": float(c.get("score") or 0.0),
                 "max_score": float(c.get("max_score") or 0.0),
-                "status": plain_text(c.get("status") or check_status(c), 40),
+                **status_label(c.get("status") or check_status(c)),
                 "message": plain_text(c.get("message")),
             } for c in q.get("checks") or []],
         } for q in result.get("questions") or []],
@@ -404,7 +423,10 @@ def evidence_links(store: Store, key: str, out_dir: Path) -> list[dict[str, str]
 
 
 def summary_view(results: dict[str, dict[str, Any]], assignment: Assignment, store: Store | None = None,
-                 out_dir: Path | None = None, final: dict[str, float] | None = None) -> dict[str, Any]:
+                 out_dir: Path | None = None, final: dict[str, float] | None = None,
+                 never_submitted: list[dict[str, str]] | None = None) -> dict[str, Any]:
+    """The instructor page; ``never_submitted`` (None: no roster recorded) lists roster students without a
+    submission."""
     def percent(result: dict[str, Any]) -> float:
         return 100 * float(result.get("score") or 0.0) / (result.get("max_score") or assignment.max_score)
 
@@ -456,6 +478,7 @@ def summary_view(results: dict[str, dict[str, Any]], assignment: Assignment, sto
         "architectures": architecture_rows(results, assignment),
         "similarity": similarity_link(store, out_dir) if store and out_dir else None,
         "intake": [d.view() for d in read_decisions(store.root)] if store else [],
+        "never_submitted": never_submitted,
     }
 
 
@@ -485,24 +508,28 @@ def write_feedback(results_dir: str | Path, out_dir: str | Path, assignment: Ass
                    policy: GradingPolicy | None = None) -> list[Path]:
     """Write ``<out_dir>/<key>.html`` per result and ``<out_dir>/index.html``; returns their paths.
 
-    ``results_dir`` is a RESULTS folder or a ``grade-one`` output folder; results scored under another
-    assignment bundle are refused (run ``autograder regrade`` first).
+    The grades follow ``policy``, by default the one ``autograder gradebook`` recorded in RESULTS (none
+    recorded: graded scores, no roster). ``results_dir`` is a RESULTS folder or a ``grade-one`` output
+    folder; results scored under another assignment bundle are refused (run ``autograder regrade`` first).
     """
     store, out_dir = open_results(results_dir), Path(out_dir)
     results = store.load()
     require_current(store, results, assignment)
-    policy = policy or GradingPolicy(roster=None, overrides=None, due=None, late=LatePolicy())
-    rows = build_submissions(results, assignment, roster=policy.roster, overrides=policy.overrides,
-                             due=policy.due, policy=policy.late).set_index("submission")
-    student_page = _env.get_template("student.html.j2")
-    written = []
-    for key, result in results.items():
-        view = student_view(key, result, store.artifacts(key), assignment, rows.loc[key])
-        path = out_dir / f"{key}.html"
-        atomic_write_text(path, student_page.render(page=view))
-        written.append(path)
+    policy = policy if policy is not None else read_policy(store.root) or GradingPolicy()
+    rows = build_submissions(results, assignment, policy)
+    missing = rows[rows["status"] == "missing"]
+    never_submitted = None if policy.roster is None else [
+        {"student_id": plain_text(sid, 100), "student_name": plain_text(name, 200)}
+        for sid, name in zip(missing["student_id"], missing["student_name"])]
+    rows = rows[rows["submission"] != ""].set_index("submission")
+    pages = {out_dir / f"{key}.html": key for key in results}
     index = out_dir / "index.html"
+    check_writable([*pages, index])
+    student_page = _env.get_template("student.html.j2")
+    for path, key in pages.items():
+        view = student_view(key, results[key], store.artifacts(key), assignment, rows.loc[key], policy)
+        atomic_write_text(path, student_page.render(page=view))
     final = {key: float(rows.loc[key, "total"]) for key in results}
     atomic_write_text(index, _env.get_template("summary.html.j2").render(
-        page=summary_view(results, assignment, store, out_dir, final)))
-    return [*written, index]
+        page=summary_view(results, assignment, store, out_dir, final, never_submitted)))
+    return [*pages, index]

@@ -16,7 +16,13 @@ student is not in the roster. When a student has several results, the latest ``s
 ``needs_review`` counts the checks a person must look at (status ``needs_review``: 0 points pending a
 human); ``flagged`` lists the architectures whose model failed an integrity rule.
 A missing student's scores are left blank (no grade yet, in every export) unless ``--missing-as-zero``
-or an override gives them points.
+or an override gives them points. Results are matched to roster rows by ``student_id``, else by the
+Canvas id, login or email the roster lists, so a roster keyed differently from the results never
+lists one student twice.
+
+Every output (this gradebook, its exports, the feedback pages) takes the grading policy recorded in
+``RESULTS/policy.json`` (:mod:`autograder.output.policy`): roster, overrides, extensions, deadline, late
+policy and missing-as-zero, so no two outputs ever disagree about a grade.
 
 Late policy (``--late-policy``), applied to ``raw_total``:
 
@@ -25,8 +31,9 @@ Late policy (``--late-policy``), applied to ``raw_total``:
 * ``10%/day,max=50%``   10% of the points per started day late, at most 50% (``/hour`` works too;
   without ``max=`` the penalty can reach 100%).
 
-Lateness is ``submitted_at - --due``; a submission without a timestamp (or without ``--due``) counts
-as one unit late when its result says ``late``. A Canvas bulk download carries no submission times,
+Lateness is ``submitted_at - --due`` (or the student's own deadline from ``--extensions``, columns
+``student_id, due``); a submission without a timestamp (or without a deadline) counts as one unit late
+when its result says ``late``. A Canvas bulk download carries no submission times,
 only Canvas's ``LATE`` mark in the file name, so ``--due`` cannot apply to it: each LATE submission is
 one unit late (the command says so). Times are read by :func:`autograder.intake.inputs.parse_time`.
 
@@ -60,8 +67,6 @@ from __future__ import annotations
 
 import json
 import math
-import re
-from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path, PurePath
 from typing import Any
@@ -75,8 +80,9 @@ from otter.grade.utils import SCORES_DICT_PERCENT_CORRECT_KEY as OTTER_PERCENT
 from otter.grade.utils import SCORES_DICT_TOTAL_POINTS_KEY as OTTER_TOTAL
 
 from autograder.assignment import Assignment
-from autograder.intake.inputs import InputError, parse_time
-from autograder.output.store import open_results, require_current
+from autograder.intake.inputs import InputError, describe_due, parse_time
+from autograder.output.policy import GradingPolicy, read_policy, write_policy
+from autograder.output.store import check_writable, open_results, require_current
 from autograder.output.student_text import plain_text
 from autograder.results import atomic_write_text
 
@@ -92,34 +98,6 @@ def gradebook_columns(assignment: Assignment) -> list[str]:
 
 
 # --- late policy ----------------------------------------------------------------------------------
-
-@dataclass(frozen=True)
-class LatePolicy:
-    """A share of the points lost per started ``unit`` late, capped at ``cap``."""
-
-    rate: float = 0.0
-    unit: timedelta = timedelta(days=1)
-    cap: float = 1.0
-
-    @classmethod
-    def parse(cls, text: str) -> LatePolicy:
-        text = text.strip().lower()
-        if text == "none":
-            return cls()
-        if text == "zero":
-            return cls(rate=1.0)
-        match = re.fullmatch(r"(\d+(?:\.\d+)?)%/(day|hour)(?:,\s*max=(\d+(?:\.\d+)?)%)?", text)
-        if not match:
-            raise InputError(f"late policy {text!r}: expected 'none', 'zero' or like '10%/day,max=50%'")
-        rate, unit, cap = match.groups()
-        if float(rate) > 100 or (cap and float(cap) > 100):
-            raise InputError(f"late policy {text!r}: a share above 100% of the points cannot be taken")
-        return cls(rate=float(rate) / 100, unit=timedelta(**{f"{unit}s": 1}),
-                   cap=float(cap) / 100 if cap else 1.0)
-
-    def fraction(self, units_late: int) -> float:
-        return min(self.rate * units_late, self.cap)
-
 
 def units_late(submitted_at: str | None, late_flag: bool, due: datetime | None, unit: timedelta) -> int:
     submitted = parse_time(submitted_at, "submitted_at")
@@ -166,8 +144,39 @@ def submitted_file(submission: dict[str, Any]) -> str:
     return str(submission.get("submitted_name") or PurePath(str(submission.get("path") or "")).name)
 
 
+def roster_keys(roster: pd.DataFrame) -> dict[str, str]:
+    """Every key a result may carry for a roster student -> that student's ``student_id``: the id itself
+    first, then the Canvas id, login and email (case-insensitive) the roster lists."""
+    keys: dict[str, str] = {}
+    for column in [c for c in ("canvas_id", "login", "email") if c in roster]:
+        for key, student_id in zip(roster[column], roster["student_id"]):
+            if key:
+                keys.setdefault(key.lower(), student_id)
+    keys.update({student_id.lower(): student_id for student_id in roster["student_id"]})
+    return keys
+
+
+def roster_student(student_id: str, canvas_id: str, keys: dict[str, str], canvas_users: dict[str, str]) -> str:
+    """The roster student a result belongs to. A Canvas user id is matched against the roster's
+    ``canvas_id`` only; a result graded without a roster carries that id as its ``student_id`` too, and then
+    the Canvas id decides (another student's SIS id may be the same number). A result whose own id and
+    Canvas id name two different roster students is refused: either would be a silent wrong grade."""
+    by_canvas = canvas_users.get(canvas_id) if canvas_id else None
+    by_id = keys.get(student_id.lower())
+    if by_canvas and by_id and by_canvas != by_id and student_id != canvas_id:
+        raise InputError(f"the result of student {student_id!r} came from Canvas user {canvas_id!r}, whom the roster "
+                         f"lists as {by_canvas!r}: fix the roster's canvas_id or student_id")
+    return by_canvas or by_id or student_id
+
+
 def apply_roster(rows: pd.DataFrame, roster: pd.DataFrame, assignment: Assignment) -> pd.DataFrame:
-    """Flag results from unknown students, add roster students without a result, take roster names."""
+    """Match results to roster students, flag results from unknown students, add roster students without a
+    result, take roster names."""
+    keys = roster_keys(roster)
+    canvas_users = dict(zip(roster["canvas_id"], roster["student_id"])) if "canvas_id" in roster else {}
+    canvas_users.pop("", None)
+    rows["student_id"] = [roster_student(student_id, canvas_id, keys, canvas_users)
+                          for student_id, canvas_id in zip(rows["student_id"], rows["canvas_id"])]
     on_roster = rows["student_id"].isin(roster["student_id"])
     rows.loc[~on_roster, "status"] = "not_on_roster"
     names = roster.set_index("student_id")["name"]
@@ -215,41 +224,58 @@ def apply_overrides(rows: pd.DataFrame, overrides: pd.DataFrame, assignment: Ass
     return rows
 
 
-def apply_totals(rows: pd.DataFrame, assignment: Assignment, due: datetime | None,
-                 policy: LatePolicy, missing_as_zero: bool = False) -> pd.DataFrame:
+def deadlines(rows: pd.DataFrame, policy: GradingPolicy) -> list[datetime | None]:
+    """Each row's deadline: the student's extension, else ``--due``; an extension for nobody is refused."""
+    own: dict[str, datetime] = {}
+    if policy.extensions is not None:
+        own = dict(zip(policy.extensions["student_id"], policy.extensions["due"]))
+        unknown = sorted(set(own) - set(rows["student_id"]))
+        if unknown:
+            raise InputError(f"extensions: unknown student_id {unknown[0]!r}")
+    return [own.get(student_id, policy.due) for student_id in rows["student_id"]]
+
+
+def apply_totals(rows: pd.DataFrame, assignment: Assignment, policy: GradingPolicy) -> pd.DataFrame:
     question_ids = [q.id for q in assignment.questions]
-    units = [units_late(s, f, due, policy.unit) for s, f in zip(rows["submitted_at"], rows["late"])]
+    dues = deadlines(rows, policy)
+    units = [units_late(s, f, due, policy.late.unit) for s, f, due in zip(rows["submitted_at"], rows["late"], dues)]
     rows["late"] = [u > 0 for u in units]
+    rows["units_late"] = units
+    rows["deadline"] = [describe_due(due, policy.zone()) if due else "" for due in dues]
     rows["raw_total"] = rows[question_ids].sum(axis=1).round(4)
-    computed = (rows["raw_total"] * [policy.fraction(u) for u in units]).round(2)
+    computed = (rows["raw_total"] * [policy.late.fraction(u) for u in units]).round(2)
     rows["late_penalty"] = rows["penalty_override"].fillna(computed).clip(upper=rows["raw_total"])
     rows["total"] = (rows["raw_total"] - rows["late_penalty"]).round(4)
     rows["max_score"] = assignment.max_score
     rows["percent"] = (100 * rows["total"] / assignment.max_score).round(2)
-    if not missing_as_zero:  # no submission and no override: no grade yet, not a zero
+    if not policy.missing_as_zero:  # no submission and no override: no grade yet, not a zero
         ungraded = (rows["status"] == "missing") & (rows["override_note"] == "")
         rows.loc[ungraded, [*question_ids, "raw_total", "late_penalty", "total", "percent"]] = math.nan
     return rows.drop(columns="penalty_override")
 
 
-def build_submissions(results: dict[str, dict[str, Any]], assignment: Assignment, *,
-                      roster: pd.DataFrame | None = None, overrides: pd.DataFrame | None = None,
-                      due: datetime | None = None, policy: LatePolicy = LatePolicy(),
-                      missing_as_zero: bool = False) -> pd.DataFrame:
-    """Every submission (and every missing roster student), scored.
+#: Columns of :func:`build_submissions` after the gradebook's own.
+SUBMISSION_COLUMNS = ["result_status", "graded_at", "submission", "file", "canvas_id", "units_late", "deadline"]
+
+
+def build_submissions(results: dict[str, dict[str, Any]], assignment: Assignment,
+                      policy: GradingPolicy = GradingPolicy()) -> pd.DataFrame:
+    """Every submission (and every missing roster student), scored under ``policy``.
 
     Gradebook columns, then ``result_status`` (the result's own status, which ``not_on_roster`` hides),
     ``graded_at``, ``submission`` (the result key, empty for a missing student), ``file`` (the submitted
-    notebook's name) and ``canvas_id``.
+    notebook's name), ``canvas_id``, ``units_late`` (started days or hours) and ``deadline`` (the one
+    that applied, as read).
     """
     rows = submission_rows(results, assignment)
-    if roster is not None:
-        rows = apply_roster(rows, roster, assignment)
+    if policy.roster is not None:
+        rows = apply_roster(rows, policy.roster, assignment)
+    overrides = policy.overrides
     if overrides is None:
         overrides = pd.DataFrame(columns=["student_id", "question", "score", "reason"])
     rows = apply_overrides(rows, overrides, assignment)
-    rows = apply_totals(rows, assignment, due, policy, missing_as_zero)
-    return rows[[*gradebook_columns(assignment), "result_status", "graded_at", "submission", "file", "canvas_id"]]
+    rows = apply_totals(rows, assignment, policy)
+    return rows[[*gradebook_columns(assignment), *SUBMISSION_COLUMNS]]
 
 
 def latest_per_student(submissions: pd.DataFrame) -> pd.DataFrame:
@@ -263,12 +289,12 @@ def latest_per_student(submissions: pd.DataFrame) -> pd.DataFrame:
     return latest.drop(columns=["_submitted", "_graded"]).reset_index(drop=True)
 
 
-def lateness_note(submissions: pd.DataFrame, due: datetime | None, policy: LatePolicy) -> str | None:
+def lateness_note(submissions: pd.DataFrame, policy: GradingPolicy) -> str | None:
     """Say when ``--due`` cannot apply: submissions without a time (a Canvas download) use the LATE mark."""
     untimed = submissions[(submissions["submission"] != "") & (submissions["submitted_at"] == "")]
-    if due is None or untimed.empty:
+    if policy.due is None or untimed.empty:
         return None
-    unit = "hour" if policy.unit == timedelta(hours=1) else "day"
+    unit = policy.late.unit_name
     return (f"--due cannot apply to {len(untimed)} submission(s) without a submission time (a Canvas bulk "
             f"download has none): each one Canvas marked LATE counts as one started {unit} late, "
             f"the others as on time")
@@ -303,6 +329,7 @@ def otter_status(result_status: str, reason: str, student_id: str) -> str:
 
 def canvas_grades(gradebook: pd.DataFrame, roster: pd.DataFrame | None, assignment: Assignment,
                   canvas_assignment_id: str | None) -> pd.DataFrame:
+    """Canvas's import CSV; a Canvas user or SIS id that would appear twice is refused, never written."""
     title = assignment.title or assignment.name
     column = f"{title} ({canvas_assignment_id})" if canvas_assignment_id else title
     extra = (roster.set_index("student_id") if roster is not None else pd.DataFrame()).reindex(
@@ -315,11 +342,31 @@ def canvas_grades(gradebook: pd.DataFrame, roster: pd.DataFrame | None, assignme
         "SIS Login ID": extra["login"].to_numpy(), "Section": extra["section"].to_numpy(),
         column: gradebook["total"].to_numpy(),
     })
+    for key in ("ID", "SIS User ID", "SIS Login ID"):
+        named = students[students[key] != ""]
+        twice = named[named[key].duplicated(keep=False)]
+        if len(twice):
+            raise InputError(f"canvas_grades.csv would list {key} {twice[key].iloc[0]!r} twice (gradebook students "
+                             f"{', '.join(map(repr, gradebook['student_id'][twice.index]))}): give the roster the "
+                             "results' ids, or their canvas_id, login or email")
     points = pd.DataFrame([{"Student": "    Points Possible", column: assignment.max_score}])
     return pd.concat([points, students], ignore_index=True)[[*CANVAS_COLUMNS, column]].fillna("")
 
 
-def gradescope_result(result: dict[str, Any], row: pd.Series) -> dict[str, Any]:
+def lateness_text(row: pd.Series, policy: GradingPolicy) -> str:
+    """How late, by which deadline, under which policy: "2 days late (deadline ...); late policy: ..."."""
+    units = int(row["units_late"])
+    if not units or not policy.late.active:
+        return ""
+    unit = policy.late.unit_name
+    how_late = (f"{units} started {unit}{'s' if units > 1 else ''} late"
+                + (f" (deadline {row['deadline']})" if row["deadline"] and row["submitted_at"] else
+                   " (marked late by the course site, which gives no submission time)"))
+    return f"{how_late}; late policy: {policy.late.describe()}"
+
+
+def gradescope_result(result: dict[str, Any], row: pd.Series,
+                      policy: GradingPolicy = GradingPolicy()) -> dict[str, Any]:
     """Gradescope's results.json: the (penalised, overridden) score, each check a visible test."""
     tests = [{"name": f"{q['id']} {plain_text(q.get('title'), 200)}: {check['name']}",
               "score": check["score"], "max_score": check["max_score"],
@@ -327,7 +374,8 @@ def gradescope_result(result: dict[str, Any], row: pd.Series) -> dict[str, Any]:
              for q in result.get("questions") or [] for check in q.get("checks") or []]
     lines = [plain_text(result.get("message"))]
     if row["late_penalty"]:
-        lines.append(f"Late penalty: -{row['late_penalty']:g} points.")
+        lateness = lateness_text(row, policy)
+        lines.append(f"Late penalty: -{row['late_penalty']:g} points" + (f": {lateness}." if lateness else "."))
     if row["override_note"]:
         lines.append(f"Adjusted by your instructor: {row['override_note']}")
     return {"score": float(row["total"]), "output": "\n".join(line for line in lines if line),
@@ -349,41 +397,36 @@ def csv_text(frame: pd.DataFrame) -> str:
     return frame.map(inert_cell).to_csv(index=False, lineterminator="\n")
 
 
-def write_gradebook(results_dir: str | Path, output: str | Path, assignment: Assignment, *,
-                    roster: pd.DataFrame | None = None, overrides: pd.DataFrame | None = None,
-                    due: datetime | None = None, policy: LatePolicy = LatePolicy(),
-                    canvas_assignment_id: str | None = None, missing_as_zero: bool = False) -> list[Path]:
+def write_gradebook(results_dir: str | Path, output: str | Path, assignment: Assignment,
+                    policy: GradingPolicy | None = None, *, canvas_assignment_id: str | None = None) -> list[Path]:
     """Write gradebook.csv (at ``output``) and the exports beside it; returns the paths written.
 
+    ``policy`` is recorded in ``RESULTS/policy.json`` with the exports, for the feedback pages to read;
+    without one, the recorded policy is used (none recorded: no roster, overrides or late policy).
     ``results_dir`` is a RESULTS folder or a ``grade-one`` output folder; results scored under another
-    assignment bundle are refused (run ``autograder regrade`` first).
+    assignment bundle are refused (run ``autograder regrade`` first). Every file is checked writable and
+    every export built before the first is written.
     """
     store = open_results(results_dir)
     results = store.load()
     require_current(store, results, assignment)
-    submissions = build_submissions(results, assignment, roster=roster, overrides=overrides,
-                                    due=due, policy=policy, missing_as_zero=missing_as_zero)
+    recording = policy is not None
+    policy = policy if policy is not None else read_policy(store.root) or GradingPolicy()
+    submissions = build_submissions(results, assignment, policy)
     gradebook = latest_per_student(submissions)
     output = Path(output)
     written = {
         output: csv_text(gradebook[gradebook_columns(assignment)]),
         output.with_name("final_grades.csv"): csv_text(otter_final_grades(gradebook, assignment)),
         output.with_name("canvas_grades.csv"): csv_text(
-            canvas_grades(gradebook, roster, assignment, canvas_assignment_id)),
+            canvas_grades(gradebook, policy.roster, assignment, canvas_assignment_id)),
     }
     for _, row in submissions[submissions["submission"] != ""].iterrows():
         path = output.parent / "gradescope" / row["submission"] / "results.json"
-        written[path] = json.dumps(gradescope_result(results[row["submission"]], row), indent=2) + "\n"
+        written[path] = json.dumps(gradescope_result(results[row["submission"]], row, policy), indent=2) + "\n"
+    check_writable(list(written))
     for path, text in written.items():
         atomic_write_text(path, text)
+    if recording:
+        write_policy(store.root, policy)
     return list(written)
-
-
-# --- command line ---------------------------------------------------------------------------------
-
-@dataclass(frozen=True)
-class GradingPolicy:
-    roster: pd.DataFrame | None
-    overrides: pd.DataFrame | None
-    due: datetime | None
-    late: LatePolicy

@@ -153,3 +153,22 @@ def require_current(store: Store, results: dict[str, dict[str, Any]], assignment
             f"{len(stale)} of {len(results)} results were scored under another version of the assignment "
             f"(rubric, thresholds, hidden tests, seed or the grader's scoring code changed), e.g. {stale[0]}: "
             f"run `autograder regrade {store.root}` first")
+
+
+def check_writable(paths: list[Path]) -> None:
+    """Refuse, before anything is written, a file to write that is a folder or lies under a file."""
+    for path in map(Path, paths):
+        if path.is_dir():
+            raise ResultsError(f"{path}: is a folder, so the file cannot be written there; choose another --out")
+        check_report_folder(path.parent)
+
+
+def check_report_folder(path: str | Path) -> Path:
+    """A folder a report may write into: a folder, or absent with nothing but folders above it."""
+    root = Path(path)
+    for folder in (root, *root.parents):
+        if folder.exists():
+            if not folder.is_dir():
+                raise ResultsError(f"{folder}: exists and is not a folder; choose another --out")
+            break
+    return root

@@ -15,6 +15,7 @@ import pandas as pd
 import pytest
 
 from autograder.output.gradebook import write_gradebook
+from autograder.output.policy import GradingPolicy
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from result_fixtures import copy_results, fixture_result, write  # noqa: E402
@@ -44,8 +45,8 @@ def test_hostile_text_in_any_field_never_starts_a_formula(tmp_path, assignment):
                            "section": ["=S1", "+S2"]})
     overrides = pd.DataFrame({"student_id": ["A001"], "question": ["q1"], "score": ["9"],
                               "reason": ['=HYPERLINK("http://evil.example")']})
-    write_gradebook(results, tmp_path / "out" / "gradebook.csv", assignment, roster=roster, overrides=overrides,
-                    canvas_assignment_id="=1")
+    write_gradebook(results, tmp_path / "out" / "gradebook.csv", assignment,
+                    GradingPolicy(roster=roster, overrides=overrides), canvas_assignment_id="=1")
     cells = exported_cells(tmp_path / "out")
     assert set(cells) == {"gradebook.csv", "final_grades.csv", "canvas_grades.csv"}
     for name, values in cells.items():
