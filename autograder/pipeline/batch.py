@@ -250,7 +250,7 @@ def _grade(store: Store, submissions: list[Submission], assignment: Assignment,
                 continue
             if again is None:
                 try:
-                    regrade(store.result(key), store.artifacts(key), assignment)
+                    regrade(store.result(key), store.artifacts(key), assignment, (evidence.sha256, scoring))
                     store.log(key, "regraded from stored evidence (scoring key changed)")
                     counts["regraded"] += 1
                     continue
@@ -344,6 +344,7 @@ def regrade_all(out: str | Path, assignment: Assignment | str | Path) -> Regrade
     store = open_results(out)
     results = store.load()
     evidence = assignment.evidence_key()
+    keys = (evidence.sha256, assignment.scoring_key().sha256)
     rerun = {key: changed for key, result in results.items()
              if (changed := store.evidence_changes(key, result, evidence))}
     if rerun:
@@ -357,7 +358,7 @@ def regrade_all(out: str | Path, assignment: Assignment | str | Path) -> Regrade
     for key, before in results.items():
         student = str((before.get("submission") or {}).get("student_id") or key)
         try:
-            after = regrade(store.result(key), store.artifacts(key), assignment)
+            after = regrade(store.result(key), store.artifacts(key), assignment, keys)
         except Exception as exc:  # evidence unusable, or the grader's own fault: say so, keep it, keep going
             store.log(key, f"not re-scored, the result is kept:\n{traceback.format_exc().rstrip()}")
             what = str(exc)[:300] if isinstance(exc, EvidenceUnusable) else \

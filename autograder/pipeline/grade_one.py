@@ -269,16 +269,19 @@ def finish(result: dict[str, Any], assignment: Assignment, execution: execute.Ex
                              checks=round(time.monotonic() - checks_started, 3))
 
 
-def regrade(result_path: Path, artifacts: Path, assignment: Assignment) -> dict[str, Any]:
+def regrade(result_path: Path, artifacts: Path, assignment: Assignment,
+            keys: tuple[str, str] | None = None) -> dict[str, Any]:
     """Re-score a graded submission from its stored evidence, without running any student code.
 
     Raises :class:`EvidenceStale` when the evidence was produced under another evidence key (the notebook
     must run again), :class:`EvidenceUnusable` when it is missing or unreadable; any other exception is
     the grader's own fault. In each case nothing is written: the stored result and its artifacts stay.
-    On success the result records this assignment (its folder and scoring key).
+    On success the result records this assignment (its folder and scoring key). ``keys``: the assignment's
+    (evidence key, scoring key) when the caller already has them (a batch computes them once).
     """
+    evidence_key, scoring_key = keys or (assignment.evidence_key().sha256, assignment.scoring_key().sha256)
     result = read_result(result_path)
-    if (result.get("assignment") or {}).get("evidence_sha256") != assignment.evidence_key().sha256:
+    if (result.get("assignment") or {}).get("evidence_sha256") != evidence_key:
         raise EvidenceStale(f"{result_path.name}: its evidence was produced under another evidence key")
     if result["status"] in ("rejected", "error"):  # nothing to re-score: zero rows under the new rubric
         result = rejected_result(result, assignment, result["reason"], result["message"], status=result["status"])
@@ -291,8 +294,7 @@ def regrade(result_path: Path, artifacts: Path, assignment: Assignment) -> dict[
                                    f"{str(exc)[:200]})") from exc
         score(result, assignment, evidence, notebook, load_printed(artifacts / PRINTED_FILE))
         mark_lost_models(result, assignment.models)
-    result["assignment"].update(name=assignment.name, bundle_sha256=assignment.scoring_key().sha256,
-                                root=str(assignment.root))
+    result["assignment"].update(name=assignment.name, bundle_sha256=scoring_key, root=str(assignment.root))
     result["grader"]["regraded_at"] = dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")
     write_result(result_path, result)
     return result
