@@ -219,7 +219,8 @@ class Assignment:
         ``[models]`` and ``[probes]`` tables (defaults included), the public tests and the kernel the
         notebook runs in, TensorFlow's and Keras's versions, and the grader's ``evidence`` files
         (:data:`GRADER_FILES`). Stored beside the artifacts; when it changes the notebook must run
-        again (``grade`` does, ``regrade`` refuses)."""
+        again (``grade`` does, ``regrade`` refuses). MNIST itself is in neither key: every copy is checked
+        against the original download's SHA-256 (:mod:`autograder.data`)."""
         from autograder.intake.notebook import instructor_kernelspec  # intake imports this module
 
         parts = {"seed": _digest(str(self.evaluation_seed()).encode()),

@@ -327,7 +327,7 @@ def synthetic_evidence(labels: dict[str, np.ndarray], accuracies: dict[str, dict
 def test_scoring_gates_accuracy_on_integrity_and_sends_the_unjudgeable_to_review(small_assignment):
     import nbformat
 
-    from autograder.pipeline import evidence as grade
+    from autograder.pipeline import grade_one as grade
 
     labels = {name: s.labels.astype(np.int64) for name, s in grade.evaluation_images(small_assignment).sets.items()}
     honest = {"public": 0.8, "eval": 0.8, "train_sample": 0.82, "distorted": 0.62}

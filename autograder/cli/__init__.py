@@ -32,7 +32,7 @@ VERBS: list[tuple[str, str]] = [
     ("calibrate", "train the reference models to set accuracy thresholds"),
     ("grade-one", "grade one notebook: sandboxed run, export, hidden tests, result.json"),
     ("grade", "grade a folder, zip, Canvas or Gradescope download of submissions"),
-    ("regrade", "re-score stored results after a threshold, rubric or grader change"),
+    ("regrade", "re-score stored results after a threshold, rubric or scoring-code change (a new seed: grade)"),
     ("show", "print the results, or one student's result, as a TA reads it"),
     ("gradebook", "gradebook CSV (roster, overrides, late policy) and otter/Canvas/Gradescope exports"),
     ("feedback", "HTML feedback page per student and an instructor summary page"),
