@@ -208,11 +208,15 @@ def grade_batch(source: str | Path, assignment_dir: str | Path | Assignment, out
         warn_if_public_seed(assignment)
         store.root.mkdir(parents=True, exist_ok=True)
         write_batch_manifest(store, Path(source), assignment, submissions)
-        counts = _grade(store, submissions, assignment, executor, sandboxed=sandboxed, progress=progress,
-                        retry_failed=retry_failed)
-        if counts["skipped"] < len(submissions):  # results changed: reports written before are out of date
-            store.remove_reports()
-        return counts
+        changed = True  # until shown otherwise: a batch stopped half way has changed results too
+        try:
+            counts = _grade(store, submissions, assignment, executor, sandboxed=sandboxed, progress=progress,
+                            retry_failed=retry_failed)
+            changed = counts["skipped"] < len(submissions)
+            return counts
+        finally:
+            if changed:  # reports written before no longer match the results
+                store.remove_reports()
     finally:
         for pool in executors:
             pool.close()
