@@ -228,7 +228,7 @@ class Assignment:
                  "execution": _json_digest(dataclasses.asdict(self.execution)),
                  "export_names": _json_digest({"models": self.models, "probes": self.probes}),
                  "public_tests": _json_digest(_tree_digests(self.student_dir / "tests")),
-                 "kernelspec": _json_digest(instructor_kernelspec(self.master_notebook)),
+                 "kernelspec": _json_digest(instructor_kernelspec.__wrapped__(self.master_notebook)),  # uncached
                  **package_versions(), **_code_digests(EVIDENCE)}
         return Key.of(parts)
 

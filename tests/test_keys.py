@@ -49,8 +49,10 @@ def course(tmp_path, small_assignment, repo):
     root = tmp_path / "course" / "mnist"
     shutil.copytree(small_assignment.root, root)
     shutil.copytree(repo / "student_template", tmp_path / "course" / "student_template")
+    shutil.copy(repo / "reference_solutions" / "mnist_homework.ipynb", tmp_path / "course" / "master.ipynb")
     toml = root / "assignment.toml"
-    toml.write_text(toml.read_text().replace(f'"{repo}/student_template"', '"../student_template"'))
+    toml.write_text(toml.read_text().replace(f'"{repo}/student_template"', '"../student_template"')
+                    .replace(f'"{repo}/reference_solutions/mnist_homework.ipynb"', '"../master.ipynb"'))
     return load_assignment(root)
 
 
@@ -120,10 +122,13 @@ def test_each_input_a_score_reads_moves_exactly_its_own_key(course):
         "models": (EVIDENCE, lambda: edit(toml, 'mlp = "mlp_model"', 'mlp = "mlp"')),
         "public tests": (EVIDENCE, lambda: (course.student_dir / "tests" / "q1.py").write_text("# changed\n")),
         "threshold": (SCORING, lambda: edit(toml, "span = 0.06", "span = 0.2")),
-        "rubric": (SCORING, lambda: edit(toml, 'test = "preprocessing", points = 10', 'test = "preprocessing", points = 12')),
+        "rubric": (SCORING, lambda: edit(toml, '"preprocessing", points = 10', '"preprocessing", points = 12')),
         "hidden test": (SCORING, lambda: (course.hidden_dir / "model_tests.py").write_text(
             (course.hidden_dir / "model_tests.py").read_text() + "\n# a fix\n")),
         "student template": (SCORING, lambda: template.write_text(template.read_text().replace("MNIST", "Mnist", 1))),
+        "kernel": (EVIDENCE, lambda: edit(course.master_notebook, '"name": "python3"', '"name": "python3-gpu"')),
+        "master notebook's text": (NEITHER, lambda: edit(course.master_notebook, "MNIST", "Mnist")),
+        "instructor diagnoses": (NEITHER, lambda: (course.root / "diagnoses.toml").write_text("# advice only\n")),
     }
     for what, (moved, change) in changes.items():
         before = keys()
