@@ -102,9 +102,6 @@ class Store:
                 verbs[key] = "regrade"
         return verbs
 
-    def stale(self, results: dict[str, dict[str, Any]], assignment: Assignment) -> list[str]:
-        return list(self.staleness(results, assignment))
-
     def record_reports(self, paths: list[Path]) -> None:
         """Remember report files written from these results (see :meth:`remove_reports`)."""
         written = sorted({*self.recorded_reports(), *(str(Path(p).resolve()) for p in paths)})
@@ -199,16 +196,25 @@ def resolve_assignment(flag: str | Path | None, results: dict[str, dict[str, Any
     return assignment
 
 
+def require_current_evidence(store: Store, results: dict[str, dict[str, Any]], assignment: Assignment) -> None:
+    """Refuse, with one line naming what changed, when any result's evidence is out of date: only ``grade``
+    (executing the notebooks again) cures that, never ``regrade``."""
+    evidence = assignment.evidence_key()
+    rerun = {key: changed for key, result in results.items()
+             if (changed := store.evidence_changes(key, result, evidence))}
+    if rerun:
+        what = sorted({change for changed in rerun.values() for change in changed})
+        first = next(iter(rerun))
+        raise ResultsError(f"{len(rerun)} of {len(results)} results come from evidence produced under other "
+                           f"settings ({', '.join(what[:4])}{', ...' if len(what) > 4 else ''} changed), e.g. "
+                           f"{first}: regrade cannot cure that; run `autograder grade SUBMISSIONS -o {store.root}` "
+                           "to execute them again")
+
+
 def require_current(store: Store, results: dict[str, dict[str, Any]], assignment: Assignment) -> None:
     """Refuse to report results that are not current next to current ones, naming the verb that cures them."""
+    require_current_evidence(store, results, assignment)
     verbs = store.staleness(results, assignment)
-    rerun = [key for key, verb in verbs.items() if verb == "grade"]
-    if rerun:
-        changed = ", ".join(store.evidence_changes(rerun[0], results[rerun[0]], assignment.evidence_key())[:3])
-        raise ResultsError(
-            f"{len(rerun)} of {len(results)} results come from evidence produced under other settings "
-            f"({changed} changed), e.g. {rerun[0]}: run `autograder grade SUBMISSIONS -o {store.root}` "
-            "again to execute them (regrade cannot cure that)")
     if verbs:
         first = next(iter(verbs))
         raise ResultsError(

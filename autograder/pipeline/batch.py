@@ -46,7 +46,7 @@ from autograder.author.term import warn_if_public_seed
 from autograder.data import keras_cache_source
 from autograder.intake.inputs import InputError, read_roster
 from autograder.intake.submissions import Submission, collect
-from autograder.output.store import ResultsError, Store, check_output_folder, open_results
+from autograder.output.store import Store, check_output_folder, open_results, require_current_evidence
 from autograder.pipeline.grade_one import EvidenceUnusable, base_result, grade_into, regrade, rejected_result
 from autograder.results import atomic_write_text, read_result, write_result
 from autograder.run import sandbox
@@ -347,17 +347,8 @@ def regrade_all(out: str | Path, assignment: Assignment | str | Path) -> Regrade
     assignment = assignment if isinstance(assignment, Assignment) else load_assignment(assignment)
     store = open_results(out)
     results = store.load()
-    evidence = assignment.evidence_key()
-    keys = (evidence.sha256, assignment.scoring_key().sha256)
-    rerun = {key: changed for key, result in results.items()
-             if (changed := store.evidence_changes(key, result, evidence))}
-    if rerun:
-        first = next(iter(rerun))
-        what = sorted({change for changed in rerun.values() for change in changed})
-        raise ResultsError(f"{len(rerun)} of {len(results)} results come from evidence produced under other "
-                           f"settings ({', '.join(what[:4])}{', ...' if len(what) > 4 else ''} changed), e.g. "
-                           f"{first}: regrade cannot cure that; run `autograder grade SUBMISSIONS -o {store.root}` "
-                           "to execute them again")
+    require_current_evidence(store, results, assignment)
+    keys = (assignment.evidence_key().sha256, assignment.scoring_key().sha256)
     report = RegradeReport()
     for key, before in results.items():
         student = str((before.get("submission") or {}).get("student_id") or key)
