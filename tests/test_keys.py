@@ -332,3 +332,19 @@ def test_the_evidence_key_is_stored_beside_the_artifacts(course, tmp_path):
     stored = json.loads((results / "artifacts" / GRADED[0] / EVIDENCE_KEY_FILE).read_text())
     assert stored["sha256"] == course.evidence_key().sha256
     assert "424242" not in json.dumps(stored) and str(course.evaluation_seed()) not in json.dumps(stored)
+
+
+@pytest.mark.slow
+def test_a_grade_that_changes_results_removes_the_reports_written_before(course, tmp_path, capsys):
+    source = tmp_path / "submissions"
+    source.mkdir()
+    nbformat.write(nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell("x = 1")]), source / "ada.ipynb")
+    results = tmp_path / "RESULTS"
+    batch.grade_batch(source, course, results, jobs=1, sandboxed=False, progress=False)
+    assert run_cli(capsys, "gradebook", results, "--assignment", course.root)[0] == 0
+    counts = batch.grade_batch(source, course, results, jobs=1, sandboxed=False, progress=False)
+    assert counts["skipped"] == 1 and (results / "gradebook.csv").is_file()  # nothing changed: kept
+    edit(course.root / "assignment.toml", "span = 0.06", "span = 0.2")
+    counts = batch.grade_batch(source, load_assignment(course.root), results, jobs=1, sandboxed=False,
+                               progress=False)
+    assert counts["regraded"] == 1 and not (results / "gradebook.csv").exists()
