@@ -8,8 +8,10 @@ keys live here (:class:`Execution` and :func:`load_assignment`) and are document
 """
 from __future__ import annotations
 
+import dataclasses
 import functools
 import hashlib
+import importlib.metadata
 import json
 import tomllib
 from dataclasses import dataclass, field
@@ -19,8 +21,7 @@ from typing import Any
 import jsonschema
 
 ARCHITECTURES = ("mlp", "cnn", "simple_rnn", "lstm", "gru")
-#: The grader's own code that turns stored evidence into points (Phase B). It is part of the bundle
-#: hash, so a scoring fix is noticed like a rubric change: results scored by older code are regraded.
+#: The grader's own package; its files are split between the two keys below by :data:`GRADER_FILES`.
 GRADER_ROOT = Path(__file__).resolve().parent
 #: Where ``autograder new-term`` keeps a term's private evaluation seed and the calibration measured on
 #: it. The folder ignores itself in git (its own .gitignore), and when it holds a seed, that seed and
@@ -28,9 +29,44 @@ GRADER_ROOT = Path(__file__).resolve().parent
 TERM_DIR = "term"
 TERM_SEED = "evaluation_seed.txt"
 TERM_CALIBRATION = "calibration.json"
-SCORING_CODE = ("assignment.py", "score/accuracy.py", "score/architecture.py", "score/artifacts.py",
-                "score/checks.py", "data.py", "pipeline/grade_one.py", "score/hidden.py",
-                "score/integrity.py", "score/report.py", "run/inside/contract.py")
+
+EVIDENCE, SCORING, NEITHER = "evidence", "scoring", "neither"
+#: Every file of the grader's package, by the key it belongs to: a file goes to the FIRST pattern that
+#: matches it (``Path.glob`` patterns, relative to the package), so a new module is covered by its
+#: package's line. ``evidence``: what produces the evidence (what runs in the sandboxes, how the notebook
+#: is prepared, how the export becomes stored evidence, the evaluation images); a change means the
+#: notebooks must run again. ``scoring``: what turns stored evidence into points; a change is cured by
+#: ``regrade``. ``neither``: what decides no score (commands, reports, batch orchestration, authoring,
+#: which file is whose). tests/test_assignment.py checks that every file is claimed.
+#: Known overlap, kept on the scoring side: the printed numbers intake keeps (printed.json, evidence) are
+#: found by ``score/report.py``'s ``printed_accuracies``, which also judges the report.
+GRADER_FILES: tuple[tuple[str, str], ...] = (
+    ("run/**/*.py", EVIDENCE),  # the sandboxes, the kernel run, inside/ (export, predict, probes, contract)
+    ("intake/notebook.py", EVIDENCE),  # the notebook that runs: sanitized, test cells dropped
+    ("score/artifacts.py", EVIDENCE),  # the export read and validated into the stored evidence
+    ("pipeline/evidence.py", EVIDENCE),  # Phase A for one notebook
+    ("data.py", EVIDENCE),  # the evaluation images the models predict
+    ("score/**/*.py", SCORING),
+    ("pipeline/grade_one.py", SCORING),
+    ("output/review.py", SCORING),  # models that earned nothing: the review list and reason
+    ("assignment.py", SCORING),  # thresholds, parameter budgets (execution defaults enter the evidence key as values)
+    ("intake/**/*", NEITHER),  # which file is whose (submissions), rosters and overrides (inputs)
+    ("pipeline/**/*", NEITHER),  # batch: what to grade, where, in parallel
+    ("output/**/*", NEITHER),  # store, gradebook, feedback, diagnose (advice, not points), show, ...
+    ("cli/**/*", NEITHER), ("author/**/*", NEITHER), ("schemas/*", NEITHER),
+    ("results.py", NEITHER), ("__init__.py", NEITHER), ("__main__.py", NEITHER),
+)
+#: Tables of assignment.toml that shape what a notebook produces (the evidence key); the others score.
+EVIDENCE_TABLES = ("execution", "evaluation", "models", "probes")
+#: Beside each result's artifacts: the evidence key they were produced under (see :func:`save_evidence_key`).
+EVIDENCE_KEY_FILE = "evidence_key.json"
+#: Words for the parts of the keys, so a refusal can say what changed.
+KEY_PART_WORDS = {"seed": "the evaluation seed", "evaluation": "the [evaluation] settings",
+                  "execution": "the [execution] settings", "export_names": "the [models]/[probes] names",
+                  "public_tests": "the public tests", "kernelspec": "the master notebook's kernel",
+                  "tensorflow": "the TensorFlow version", "keras": "the Keras version",
+                  "assignment.toml": "assignment.toml", "calibration": "the calibration",
+                  "student_notebook": "the student template notebook"}
 ARCHITECTURE_TITLES = {"mlp": "MLP", "cnn": "CNN", "simple_rnn": "SimpleRNN", "lstm": "LSTM", "gru": "GRU"}
 
 
@@ -189,19 +225,119 @@ class Assignment:
             budgets[arch] = int(self.param_budget_factor * params)
         return budgets
 
-    def bundle_sha256(self) -> str:
-        """Hash of everything that decides a score: config, calibration, hidden tests, seed, scoring code.
+    def evidence_key(self) -> "Key":
+        """What produced a result's evidence: the evaluation seed and settings, the ``[execution]``,
+        ``[models]`` and ``[probes]`` tables (defaults included), the public tests and the kernel the
+        notebook runs in, TensorFlow's and Keras's versions, and the grader's ``evidence`` files
+        (:data:`GRADER_FILES`). Stored beside the artifacts; when it changes the notebook must run
+        again (``grade`` does, ``regrade`` refuses). MNIST itself is in neither key: every copy is checked
+        against the original download's SHA-256 (:mod:`autograder.data`)."""
+        from autograder.intake.notebook import instructor_kernelspec  # intake imports this module
 
-        Results carry it so that a changed rubric, threshold or scoring fix is noticed (and regraded).
-        """
-        digest = hashlib.sha256()
-        files = [self.root / "assignment.toml", self.calibration_file, self.evaluation_seed_file]
-        files += sorted(self.hidden_dir.glob("*.py"))
-        files += [GRADER_ROOT / name for name in SCORING_CODE]
-        for path in files:
-            if path.is_file():
-                digest.update(path.name.encode() + b"\0" + path.read_bytes() + b"\0")
-        return digest.hexdigest()
+        parts = {"seed": _digest(str(self.evaluation_seed()).encode()),
+                 "evaluation": _json_digest(self.raw.get("evaluation", {})),
+                 "execution": _json_digest(dataclasses.asdict(self.execution)),
+                 "export_names": _json_digest({"models": self.models, "probes": self.probes}),
+                 "public_tests": _json_digest(_tree_digests(self.student_dir / "tests")),
+                 "kernelspec": _json_digest(instructor_kernelspec.__wrapped__(self.master_notebook)),  # uncached
+                 **package_versions(), **_code_digests(EVIDENCE)}
+        return Key.of(parts)
+
+    def scoring_key(self) -> "Key":
+        """What turns stored evidence into points: assignment.toml's other tables, the calibration, the
+        hidden tests, the student template notebook (the report check compares against it) and the
+        grader's ``scoring`` files (:data:`GRADER_FILES`). Results carry it (``bundle_sha256``); when it
+        changes, ``regrade`` re-scores them from their evidence."""
+        toml = {name: table for name, table in self.raw.items() if name not in EVIDENCE_TABLES}
+        parts = {"assignment.toml": _json_digest(toml), "calibration": _file_digest(self.calibration_file),
+                 "student_notebook": _file_digest(self.student_dir / self.student_notebook),
+                 **{f"hidden/{path.name}": _file_digest(path) for path in sorted(self.hidden_dir.glob("*.py"))},
+                 **_code_digests(SCORING)}
+        return Key.of(parts)
+
+
+@dataclass(frozen=True)
+class Key:
+    """A key: the SHA-256 of its parts (name -> short digest or version), kept so a change can be named."""
+
+    sha256: str
+    parts: dict[str, str]
+
+    @classmethod
+    def of(cls, parts: dict[str, str]) -> "Key":
+        return cls(_json_digest(parts, full=True), parts)
+
+    def changes_since(self, old_parts: dict[str, str] | None) -> list[str]:
+        """In words, what differs between ``old_parts`` (a stored key's) and this key's."""
+        if not old_parts:
+            return ["the evidence key was not recorded (graded by an older grader)"]
+        names = sorted(name for name in old_parts.keys() | self.parts.keys()
+                       if old_parts.get(name) != self.parts.get(name))
+        return [KEY_PART_WORDS.get(name, name.removeprefix("code:")) for name in names]
+
+
+def grader_files() -> dict[str, str]:
+    """Every file of the grader's package (relative path) with its key: the first :data:`GRADER_FILES`
+    pattern that matches it wins; a file no pattern claims is missing here (a test checks there is none)."""
+    claimed: dict[str, str] = {}
+    for pattern, key in GRADER_FILES:
+        for path in sorted(GRADER_ROOT.glob(pattern)):
+            if path.is_file() and "__pycache__" not in path.parts:
+                claimed.setdefault(path.relative_to(GRADER_ROOT).as_posix(), key)
+    return claimed
+
+
+def _code_digests(key: str) -> dict[str, str]:
+    return {f"code:{name}": _file_digest(GRADER_ROOT / name) for name, owner in grader_files().items() if owner == key}
+
+
+@functools.lru_cache(maxsize=1)
+def package_versions() -> dict[str, str]:
+    """TensorFlow's and Keras's versions: the sandboxes run in the grader's environment."""
+    versions = {}
+    for part, distributions in (("tensorflow", ("tensorflow", "tensorflow-cpu")), ("keras", ("keras",))):
+        found = []
+        for name in distributions:
+            try:
+                found.append(importlib.metadata.version(name))
+            except importlib.metadata.PackageNotFoundError:
+                pass
+        versions[part] = found[0] if found else "not installed"
+    return versions
+
+
+def _digest(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()[:16]
+
+
+def _json_digest(value: Any, full: bool = False) -> str:
+    digest = hashlib.sha256(json.dumps(value, sort_keys=True, default=str).encode()).hexdigest()
+    return digest if full else digest[:16]
+
+
+def _file_digest(path: Path) -> str:
+    """A file's digest; a missing file is a value of its own ("missing"), never skipped."""
+    return _digest(path.read_bytes()) if path.is_file() else "missing"
+
+
+def _tree_digests(folder: Path) -> dict[str, str]:
+    return {path.relative_to(folder).as_posix(): _file_digest(path) for path in sorted(folder.rglob("*"))
+            if path.is_file() and "__pycache__" not in path.parts}
+
+
+def save_evidence_key(key: Key, artifacts: Path) -> None:
+    """Write the evidence key beside a result's artifacts (by the grader, outside any sandbox)."""
+    (artifacts / EVIDENCE_KEY_FILE).write_text(json.dumps({"sha256": key.sha256, "parts": key.parts}, indent=1,
+                                                          sort_keys=True))
+
+
+def stored_evidence_key(artifacts: Path) -> Key | None:
+    """The evidence key stored beside ``artifacts``, or None when there is none (or it is unreadable)."""
+    try:
+        stored = json.loads((artifacts / EVIDENCE_KEY_FILE).read_text())
+        return Key(str(stored["sha256"]), {str(k): str(v) for k, v in stored["parts"].items()})
+    except (OSError, ValueError, KeyError, TypeError, AttributeError):
+        return None
 
 
 SCHEMA_FILE = Path(__file__).resolve().parent / "schemas" / "assignment.schema.json"

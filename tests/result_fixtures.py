@@ -3,7 +3,7 @@
 Each fixture is a hand-chosen scenario (names, scores, errors, injected markup) in the exact shape real
 ``grade_one`` output has: the fields a scenario does not choose were filled from a real result, and every
 fixture must match ``autograder/schemas/result.schema.json``, the schema every written result is checked
-against (test_results.py). Each copy is stamped with the bundle hash and folder of the assignment it is
+against (test_results.py). Each copy is stamped with the scoring and evidence keys and the folder of the assignment it is
 read with: the fixtures stand for results graded under the current rubric and scoring code (reports
 refuse stale ones).
 """
@@ -29,7 +29,8 @@ def copy_results(results: Path, assignment, keys: list[str] | None = None) -> Pa
 
 
 def write(results: Path, key: str, result: dict, assignment) -> Path:
-    result["assignment"].update(name=assignment.name, bundle_sha256=assignment.bundle_sha256(), root=str(assignment.root))
+    result["assignment"].update(name=assignment.name, bundle_sha256=assignment.scoring_key().sha256,
+                                evidence_sha256=assignment.evidence_key().sha256, root=str(assignment.root))
     path = results / "results" / f"{key}.json"
     path.write_text(json.dumps(result))
     return path

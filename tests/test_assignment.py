@@ -81,9 +81,9 @@ def test_missing_calibration_names_the_command_to_run(copy):
 
 
 def test_bundle_hash_changes_with_what_decides_a_score(copy):
-    before = load_assignment(copy).bundle_sha256()
+    before = load_assignment(copy).scoring_key().sha256
     edit(copy, "span = 0.06", "span = 0.2")
-    assert load_assignment(copy).bundle_sha256() != before
+    assert load_assignment(copy).scoring_key().sha256 != before
 
 
 def test_threshold_credit_is_linear_between_zero_and_full():

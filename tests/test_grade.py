@@ -168,7 +168,7 @@ def test_a_grader_failure_is_one_error_result_not_a_crash(small_assignment, tmp_
     def broken_phase_a(*args, **kwargs):
         raise RuntimeError("zmq: file name too long")
 
-    monkeypatch.setattr(grade, "_phase_a", broken_phase_a)
+    monkeypatch.setattr(grade, "run_phase_a", broken_phase_a)
     nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell("x = 1")])
     path = tmp_path / "fine.ipynb"
     nbformat.write(nb, path)

@@ -282,7 +282,8 @@ def test_version_names_the_grader_and_the_assignment_bundle(capsys, assignment, 
         main(["--version"])
     out = capsys.readouterr().out
     assert exit_.value.code == 0 and re.match(r"autograder \d+\.\d+\.\d+\n", out)
-    assert f"assignment {assignment.name}: bundle {assignment.bundle_sha256()[:16]}" in out
+    assert (f"assignment {assignment.name}: evidence key {assignment.evidence_key().sha256[:16]}, "
+            f"scoring key {assignment.scoring_key().sha256[:16]}") in out
 
 
 @pytest.mark.parametrize("verb", ["grade-one", "grade", "gradebook", "feedback", "demo", "similarity", "calibrate",

@@ -127,12 +127,12 @@ def test_the_bundle_hash_covers_the_graders_scoring_code(tmp_path, monkeypatch, 
     copy = tmp_path / "autograder"
     shutil.copytree(assignment_module.GRADER_ROOT, copy, ignore=shutil.ignore_patterns("__pycache__"))
     monkeypatch.setattr(assignment_module, "GRADER_ROOT", copy)
-    before = assignment.bundle_sha256()
+    before = assignment.scoring_key().sha256
     (copy / "score" / "accuracy.py").write_text((copy / "score" / "accuracy.py").read_text() + "\n# a scoring fix\n")
-    assert assignment.bundle_sha256() != before
-    after_fix = assignment.bundle_sha256()
+    assert assignment.scoring_key().sha256 != before
+    after_fix = assignment.scoring_key().sha256
     (copy / "output" / "feedback.py").write_text((copy / "output" / "feedback.py").read_text() + "\n# wording only\n")
-    assert assignment.bundle_sha256() == after_fix  # reports are not scoring: no regrade for them
+    assert assignment.scoring_key().sha256 == after_fix  # reports are not scoring: no regrade for them
 
 
 def test_regrade_prints_a_before_after_table_and_passes_over_what_it_cannot_rescore(
@@ -148,7 +148,7 @@ def test_regrade_prints_a_before_after_table_and_passes_over_what_it_cannot_resc
     assert code == 1  # graded results that could not be re-scored stay stale: say so by the exit code
     after = read_result(results / "results" / "a001-complete.json")
     assert after["status"] == "error" and after["score"] == 0
-    assert after["assignment"]["bundle_sha256"] == assignment.bundle_sha256()
+    assert after["assignment"]["bundle_sha256"] == assignment.scoring_key().sha256
 
 
 # --- 3. errors are not grades ---------------------------------------------------------------------
@@ -367,7 +367,7 @@ def test_instructor_page_links_evidence_and_compares_accuracy_with_thresholds(re
 def test_version_and_quiet(capsys, results, repo):
     with pytest.raises(SystemExit) as exit_:
         main(["--version"])
-    assert exit_.value.code == 0 and re.fullmatch(r"autograder \d+\.\d+\.\d+\nassignment mnist: bundle [0-9a-f]{16} "
+    assert exit_.value.code == 0 and re.fullmatch(r"autograder \d+\.\d+\.\d+\nassignment mnist: evidence key [0-9a-f]{16}, scoring key [0-9a-f]{16} "
                                                   r"\(assignments/mnist\)\n", capsys.readouterr().out)
     code, out, _ = run_cli(capsys, "gradebook", results, "-q", "--assignment", repo / "assignments/mnist")
     assert code == 0 and out == "" and (results / "gradebook.csv").is_file()
@@ -414,7 +414,8 @@ def test_gradebook_and_feedback_read_grade_one_output(tmp_path, capsys, repo, as
     out = tmp_path / "one"
     out.mkdir()
     result = fixture_result("a001-complete")
-    result["assignment"].update(bundle_sha256=assignment.bundle_sha256())
+    result["assignment"].update(bundle_sha256=assignment.scoring_key().sha256,
+                                evidence_sha256=assignment.evidence_key().sha256)
     (out / "result.json").write_text(json.dumps(result))
     flags = ["--assignment", repo / "assignments/mnist"]
     assert run_cli(capsys, "gradebook", out, *flags)[0] == 0
@@ -525,7 +526,7 @@ def test_new_term_draws_a_private_untracked_seed_and_remeasures_thresholds(cours
     assert first_seed != demo.evaluation_seed()
     assert stat.S_IMODE(seed_file.stat().st_mode) == 0o600
     assert json.loads(fresh.calibration_file.read_text())["from_models"].endswith("reference_models")
-    assert fresh.thresholds() != demo.thresholds() and fresh.bundle_sha256() != demo.bundle_sha256()
+    assert fresh.thresholds() != demo.thresholds() and fresh.scoring_key().sha256 != demo.scoring_key().sha256
     status = subprocess.run(["git", "-C", str(course), "status", "--porcelain", "--untracked-files=all"],
                             capture_output=True, text=True, check=True).stdout
     assert "term/" not in status and "assignments/" in status  # the term's files are never offered to git

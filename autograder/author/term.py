@@ -12,7 +12,8 @@ rebuild the evaluation images from it. ``new-term``
 3. prints the new thresholds.
 
 From then on the assignment reads its seed and calibration from ``term/`` (see
-:mod:`autograder.assignment`); results graded before are stale (the bundle hash covers the seed).
+:mod:`autograder.assignment`); results graded before are stale: the seed is part of the evidence key, so `grade` executes them again
+(`regrade` refuses them).
 If the measurement fails, the previous term files are put back.
 """
 from __future__ import annotations

@@ -35,7 +35,7 @@ VERBS: list[tuple[str, str]] = [
     ("calibrate", "train the reference models to set accuracy thresholds"),
     ("grade-one", "grade one notebook: sandboxed run, export, hidden tests, result.json"),
     ("grade", "grade a folder, zip, Canvas or Gradescope download of submissions"),
-    ("regrade", "re-score stored results after a threshold, rubric or grader change"),
+    ("regrade", "re-score stored results after a threshold, rubric or scoring-code change (a new seed: grade)"),
     ("show", "print the results, or one student's result, as a TA reads it"),
     ("gradebook", "gradebook CSV (roster, overrides, late policy) and otter/Canvas/Gradescope exports"),
     ("feedback", "HTML feedback page per student and an instructor summary page"),
@@ -61,11 +61,13 @@ def add_common(parser: argparse.ArgumentParser, after_verb: bool = False) -> Non
 
 
 def version_text() -> str:
-    """The grader's version and the assignment bundle it would grade with (./assignments/mnist)."""
+    """The grader's version and the keys of the assignment it would grade with (./assignments/mnist): the
+    evidence key (what produces the evidence) and the scoring key (what turns it into points)."""
     from autograder.output.store import DEFAULT_ASSIGNMENT  # the reporting package, only when asked
     try:
         assignment = load_assignment(DEFAULT_ASSIGNMENT)
-        bundle = f"assignment {assignment.name}: bundle {assignment.bundle_sha256()[:16]} ({DEFAULT_ASSIGNMENT})"
+        bundle = (f"assignment {assignment.name}: evidence key {assignment.evidence_key().sha256[:16]}, "
+                  f"scoring key {assignment.scoring_key().sha256[:16]} ({DEFAULT_ASSIGNMENT})")
     except (AssignmentError, OSError) as exc:
         bundle = f"assignment bundle: none readable in ./{DEFAULT_ASSIGNMENT} ({str(exc).splitlines()[0][:200]})"
     return f"autograder {__version__}\n{bundle}"
@@ -76,7 +78,7 @@ class VersionAction(argparse.Action):
 
     def __init__(self, option_strings: list[str], dest: str = argparse.SUPPRESS, **kwargs: object) -> None:
         super().__init__(option_strings, dest, nargs=0, default=argparse.SUPPRESS,
-                         help="print the grader's version and the assignment bundle's hash, then exit")
+                         help="print the grader's version and the assignment's evidence and scoring keys, then exit")
 
     def __call__(self, parser: argparse.ArgumentParser, *_: object) -> None:
         print(version_text())

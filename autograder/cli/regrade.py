@@ -1,4 +1,8 @@
-"""``autograder regrade``: stored results re-scored from their evidence after a threshold, rubric or grader change."""
+"""``autograder regrade``: stored results re-scored from their evidence after a threshold, rubric or grader change.
+
+Refused with one line (exit 2, nothing written) when the evidence itself is out of date (a new evaluation
+seed, other execution settings, a change to the code that runs the notebook): ``grade`` runs those again.
+"""
 from __future__ import annotations
 
 import argparse
@@ -25,4 +29,7 @@ def run(args: argparse.Namespace) -> int:
         print(f"note: {key}: {note}")
     print(f"regraded {len(report.rows)} results in {time.monotonic() - started:.1f} s (no notebook executed)"
           + (f"; passed over {len(report.passed_over)}" if report.passed_over else ""))
+    if report.removed_reports:
+        print(f"removed {len(report.removed_reports)} report file(s) written before this regrade (gradebook, "
+              "exports, feedback pages): run `autograder gradebook` and `autograder feedback` again")
     return 1 if report.not_rescored else 0

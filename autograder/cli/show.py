@@ -22,16 +22,16 @@ def run(args: argparse.Namespace) -> int:
     store = open_results(args.results)
     results = store.load()
     try:
-        bundle = resolve_assignment(args.assignment, results).bundle_sha256()
+        stale = store.staleness(results, resolve_assignment(args.assignment, results))
     except (InputError, AssignmentError):
-        bundle = None  # showing a result needs no assignment; staleness is then not told
+        stale = None  # showing a result needs no assignment; staleness is then not told
     decisions = read_decisions(store.root)
     if args.id is None:
-        print(overview(results, bundle, decisions))
+        print(overview(results, stale, decisions))
         return 0
     chosen = [key for key, r in results.items()
               if args.id in (key, str((r.get("submission") or {}).get("student_id")))]
     if not chosen:
         raise ResultsError(f"{store.root}: no result for {args.id!r} (`autograder show {args.results}` lists them)")
-    print("\n\n".join(describe(key, results[key], store, bundle, decisions) for key in chosen))
+    print("\n\n".join(describe(key, results[key], store, stale, decisions) for key in chosen))
     return 0

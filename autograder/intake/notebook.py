@@ -33,7 +33,8 @@ that refuses the file (``Intake.reason`` is a code from :data:`autograder.result
      notebook (python3 by default): the submitted kernelspec is ignored;
    - the notebook is brought to the current v4 minor (cell ids added where missing).
 
-Anything unexpected inside the grader yields reason "grader_error", not an exception.
+Anything unexpected inside the grader yields reason "grader_error" (its traceback in ``Intake.fault``, for
+the TA log), not an exception; the result is then ``status: error``, never a rejection.
 """
 from __future__ import annotations
 
@@ -43,6 +44,7 @@ import hashlib
 import itertools
 import json
 import re
+import traceback
 import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -111,6 +113,7 @@ class Intake:
     sha256: str | None  # of the raw bytes; None when they were never read
     notes: list[str] = field(default_factory=list)  # what intake changed, for TAs
     printed: tuple[PrintedAccuracy, ...] = ()  # accuracies the submitted outputs showed: untrusted evidence
+    fault: str = ""  # reason "grader_error": the traceback, for the TA log only
 
 
 class Rejected(Exception):
@@ -138,9 +141,9 @@ def read_notebook(path: str | Path, assignment: Assignment) -> Intake:
         nbformat.validate(notebook)  # a failure here is the grader's bug, reported as grader_error
     except Rejected as exc:
         return Intake(False, exc.reason, exc.message, None, digest, notes)
-    except Exception as exc:  # noqa: BLE001 — intake must answer for every file; this one is on us
-        notes.append(f"intake failed: {exc!r}")
-        return Intake(False, "grader_error", REASONS["grader_error"], None, digest, notes)
+    except Exception:  # noqa: BLE001 — intake must answer for every file; this one is on us
+        return Intake(False, "grader_error", REASONS["grader_error"], None, digest, notes,
+                      fault=traceback.format_exc())
     return Intake(True, None, "The notebook was accepted.", notebook, digest, notes, printed)
 
 

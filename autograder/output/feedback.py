@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import base64
 import io
+import math
 import os
 import re
 import zipfile
@@ -60,6 +61,14 @@ def code_spans(text: str) -> Markup:
 
 
 _env.filters["code_spans"] = code_spans
+
+
+def points(value: float | None) -> str:
+    """A score as pages show it; no grade (the grader failed on it, or no submission) is a dash, never 0."""
+    return "\u2014" if value is None or math.isnan(value) else f"{value:.4g}"
+
+
+_env.filters["points"] = points
 
 
 # --- plots ----------------------------------------------------------------------------------------
@@ -299,7 +308,7 @@ def grade_block(result: dict[str, Any], row: pd.Series | None, assignment: Assig
                 policy: GradingPolicy = GradingPolicy()) -> dict[str, Any]:
     """The graded score and what the gradebook makes of it (late penalty with the policy and how late,
     overrides, final grade)."""
-    graded = float(result.get("score") or 0.0)
+    graded = math.nan if result.get("status") == "error" else float(result.get("score") or 0.0)  # not graded
     max_score = float(result.get("max_score") or assignment.max_score)
     if row is None:
         return {"graded": graded, "max_score": max_score, "late_penalty": 0.0, "override_note": "",
@@ -510,7 +519,8 @@ def write_feedback(results_dir: str | Path, out_dir: str | Path, assignment: Ass
 
     The grades follow ``policy``, by default the one ``autograder gradebook`` recorded in RESULTS (none
     recorded: graded scores, no roster). ``results_dir`` is a RESULTS folder or a ``grade-one`` output
-    folder; results scored under another assignment bundle are refused (run ``autograder regrade`` first).
+    folder; results that are not current are refused, naming ``grade`` or ``regrade``
+    (:func:`require_current`). The pages written are recorded, so a later regrade removes them.
     """
     store, out_dir = open_results(results_dir), Path(out_dir)
     results = store.load()
@@ -532,4 +542,5 @@ def write_feedback(results_dir: str | Path, out_dir: str | Path, assignment: Ass
     final = {key: float(rows.loc[key, "total"]) for key in results}
     atomic_write_text(index, _env.get_template("summary.html.j2").render(
         page=summary_view(results, assignment, store, out_dir, final, never_submitted)))
+    store.record_reports([*pages, index])  # a later regrade or grade removes them
     return [*pages, index]

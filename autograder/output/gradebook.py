@@ -16,9 +16,10 @@ student is not in the roster. When a student has several results, the latest ``s
 ``needs_review`` counts the checks a person must look at (status ``needs_review``: 0 points pending a
 human); ``flagged`` lists the architectures whose model failed an integrity rule.
 A missing student's scores are left blank (no grade yet, in every export) unless ``--missing-as-zero``
-or an override gives them points. Results are matched to roster rows by ``student_id``, else by the
-Canvas id, login or email the roster lists, so a roster keyed differently from the results never
-lists one student twice.
+or an override gives them points. So are those of a result the grader failed on (``status`` error, reason
+``grader_error``): never a number, and no Gradescope ``results.json``, unless an override gives points.
+Results are matched to roster rows by ``student_id``, else by the Canvas id, login or email the roster
+lists, so a roster keyed differently from the results never lists one student twice.
 
 Every output (this gradebook, its exports, the feedback pages) takes the grading policy recorded in
 ``RESULTS/policy.json`` (:mod:`autograder.output.policy`): roster, overrides, extensions, deadline, late
@@ -248,9 +249,11 @@ def apply_totals(rows: pd.DataFrame, assignment: Assignment, policy: GradingPoli
     rows["total"] = (rows["raw_total"] - rows["late_penalty"]).round(4)
     rows["max_score"] = assignment.max_score
     rows["percent"] = (100 * rows["total"] / assignment.max_score).round(2)
+    # The grader failed on it (status error): no grade, never a number, whatever --missing-as-zero says.
+    ungraded = (rows["result_status"] == "error") & (rows["override_note"] == "")
     if not policy.missing_as_zero:  # no submission and no override: no grade yet, not a zero
-        ungraded = (rows["status"] == "missing") & (rows["override_note"] == "")
-        rows.loc[ungraded, [*question_ids, "raw_total", "late_penalty", "total", "percent"]] = math.nan
+        ungraded |= (rows["status"] == "missing") & (rows["override_note"] == "")
+    rows.loc[ungraded, [*question_ids, "raw_total", "late_penalty", "total", "percent"]] = math.nan
     return rows.drop(columns="penalty_override")
 
 
@@ -403,9 +406,10 @@ def write_gradebook(results_dir: str | Path, output: str | Path, assignment: Ass
 
     ``policy`` is recorded in ``RESULTS/policy.json`` with the exports, for the feedback pages to read;
     without one, the recorded policy is used (none recorded: no roster, overrides or late policy).
-    ``results_dir`` is a RESULTS folder or a ``grade-one`` output folder; results scored under another
-    assignment bundle are refused (run ``autograder regrade`` first). Every file is checked writable and
-    every export built before the first is written.
+    ``results_dir`` is a RESULTS folder or a ``grade-one`` output folder; results that are not current
+    are refused, naming ``grade`` or ``regrade`` (:func:`require_current`). Every file is checked writable
+    and every export built before the first is written. The files written are recorded, so a later regrade
+    removes them.
     """
     store = open_results(results_dir)
     results = store.load()
@@ -421,7 +425,7 @@ def write_gradebook(results_dir: str | Path, output: str | Path, assignment: Ass
         output.with_name("canvas_grades.csv"): csv_text(
             canvas_grades(gradebook, policy.roster, assignment, canvas_assignment_id)),
     }
-    for _, row in submissions[submissions["submission"] != ""].iterrows():
+    for _, row in submissions[(submissions["submission"] != "") & submissions["total"].notna()].iterrows():
         path = output.parent / "gradescope" / row["submission"] / "results.json"
         written[path] = json.dumps(gradescope_result(results[row["submission"]], row, policy), indent=2) + "\n"
     check_writable(list(written))
@@ -429,4 +433,5 @@ def write_gradebook(results_dir: str | Path, output: str | Path, assignment: Ass
         atomic_write_text(path, text)
     if recording:
         write_policy(store.root, policy)
+    store.record_reports(list(written))  # a later regrade or grade removes them
     return list(written)

@@ -17,30 +17,30 @@ from autograder.output.store import Store
 from autograder.output.student_text import plain_text
 
 
-def freshness(result: dict[str, Any], bundle: str | None) -> str:
-    if bundle is None:
-        return ""
-    return "" if (result.get("assignment") or {}).get("bundle_sha256") == bundle else "STALE (run regrade)"
+def freshness(key: str, stale: dict[str, str] | None) -> str:
+    """``STALE (run grade)`` or ``STALE (run regrade)`` (:meth:`Store.staleness`); "" when current or unknown."""
+    return f"STALE (run {stale[key]})" if stale and key in stale else ""
 
 
-def overview(results: dict[str, dict[str, Any]], bundle: str | None, decisions: Sequence[Decision] = ()) -> str:
+def overview(results: dict[str, dict[str, Any]], stale: dict[str, str] | None,
+             decisions: Sequence[Decision] = ()) -> str:
     lines = [f"{'student':<14} {'name':<22} {'score':>12}  {'status':<9} {'reason':<14} key"]
     for key, r in results.items():
         submission = r.get("submission") or {}
         lines.append(f"{plain_text(submission.get('student_id'))[:14]:<14} "
                      f"{plain_text(submission.get('student_name'))[:22]:<22} "
                      f"{r.get('score', 0):>5.4g} / {r.get('max_score', 0):<4.4g}  {r.get('status', ''):<9} "
-                     f"{r.get('reason') or '':<14} {key} {freshness(r, bundle)}".rstrip())
+                     f"{r.get('reason') or '':<14} {key} {freshness(key, stale)}".rstrip())
     if decisions:
         lines += ["", f"intake decisions ({len(decisions)}):", *(f"  {d.line()}" for d in decisions)]
     return "\n".join(lines)
 
 
-def describe(key: str, r: dict[str, Any], store: Store, bundle: str | None,
+def describe(key: str, r: dict[str, Any], store: Store, stale: dict[str, str] | None,
              decisions: Sequence[Decision] = ()) -> str:
     submission, execution = r.get("submission") or {}, r.get("execution") or {}
     out = [f"{plain_text(submission.get('student_id'), 100)}  {plain_text(submission.get('student_name'), 200)}"
-           f"  ({key}) {freshness(r, bundle)}".rstrip(),
+           f"  ({key}) {freshness(key, stale)}".rstrip(),
            f"score {r.get('score', 0):.4g} / {r.get('max_score', 0):.4g}   status {r.get('status')}"
            + (f" ({r['reason']})" if r.get("reason") else "") + f"   {plain_text(r.get('message'), 300)}",
            f"submitted {submission.get('submitted_at') or '-'}{'  LATE' if submission.get('late') else ''}"

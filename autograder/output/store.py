@@ -8,23 +8,32 @@ takes either::
     OUT/result.json, OUT/artifacts/                       (``autograder grade-one``; key = OUT's name)
 
 A missing path, a folder holding no results and a folder that is not a RESULTS folder are refused with
-one line (:class:`ResultsError`), never read as "0 results". :meth:`Store.stale` lists results scored
-under another assignment bundle (rubric, thresholds, hidden tests, seed or the grader's scoring code);
-reports refuse to mix them with current ones (:func:`require_current`).
+one line (:class:`ResultsError`), never read as "0 results".
+
+A result is current when it was produced under the assignment's evidence key and scored under its
+scoring key (:meth:`autograder.assignment.Assignment.evidence_key`, ``scoring_key``).
+:meth:`Store.evidence_changes` says what changed when the evidence key differs (only ``grade``, running
+the notebook again, cures it); a different scoring key is cured by ``regrade``. Reports refuse to mix
+stale results with current ones (:func:`require_current`). The reports written from a RESULTS folder
+(gradebook, exports, feedback pages) are recorded in ``RESULTS/reports.json``; when results change
+(``regrade``, ``grade``) those files are removed (:meth:`Store.remove_reports`), so no page from before
+stays where it could be taken for current.
 """
 from __future__ import annotations
 
+import json
 import logging
 import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from autograder.assignment import Assignment, load_assignment
+from autograder.assignment import Assignment, Key, load_assignment, stored_evidence_key
 from autograder.intake.inputs import InputError
-from autograder.results import read_result
+from autograder.results import atomic_write_text, read_result
 
 SINGLE_RESULT = "result.json"
+REPORTS_RECORD = "reports.json"
 DEFAULT_ASSIGNMENT = Path("assignments/mnist")
 
 
@@ -72,10 +81,49 @@ class Store:
                                    "`autograder grade` again to re-grade that submission") from exc
         return results
 
-    def stale(self, results: dict[str, dict[str, Any]], assignment: Assignment) -> list[str]:
-        bundle = assignment.bundle_sha256()
-        return [key for key, result in results.items()
-                if (result.get("assignment") or {}).get("bundle_sha256") != bundle]
+    def evidence_changes(self, key: str, result: dict[str, Any], current: Key) -> list[str]:
+        """What changed since the result's evidence was produced, in words; [] when it is current."""
+        recorded = (result.get("assignment") or {}).get("evidence_sha256")
+        if recorded == current.sha256:
+            return []
+        stored = stored_evidence_key(self.artifacts(key))
+        if recorded is None or (stored is not None and stored.sha256 == recorded):
+            return current.changes_since(stored.parts if stored else None) or ["the evidence key"]
+        return ["the evidence settings"]  # no stored key beside it (e.g. rejected before anything ran)
+
+    def staleness(self, results: dict[str, dict[str, Any]], assignment: Assignment) -> dict[str, str]:
+        """Each result that is not current, with the verb that cures it: ``grade`` or ``regrade``."""
+        evidence, scoring = assignment.evidence_key(), assignment.scoring_key().sha256
+        verbs = {}
+        for key, result in results.items():
+            if self.evidence_changes(key, result, evidence):
+                verbs[key] = "grade"
+            elif (result.get("assignment") or {}).get("bundle_sha256") != scoring:
+                verbs[key] = "regrade"
+        return verbs
+
+    def record_reports(self, paths: list[Path]) -> None:
+        """Remember report files written from these results (see :meth:`remove_reports`)."""
+        written = sorted({*self.recorded_reports(), *(str(Path(p).resolve()) for p in paths)})
+        atomic_write_text(self.root / REPORTS_RECORD, json.dumps(written, indent=1) + "\n")
+
+    def recorded_reports(self) -> list[str]:
+        try:
+            recorded = json.loads((self.root / REPORTS_RECORD).read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            return []
+        return [p for p in recorded if isinstance(p, str)] if isinstance(recorded, list) else []
+
+    def remove_reports(self) -> list[Path]:
+        """Delete the recorded report files (results changed since they were written); returns those removed."""
+        removed = []
+        for name in self.recorded_reports():
+            path = Path(name)
+            if path.is_file() and not path.is_symlink():
+                path.unlink()
+                removed.append(path)
+        (self.root / REPORTS_RECORD).unlink(missing_ok=True)
+        return removed
 
 
 def open_results(path: str | Path) -> Store:
@@ -110,9 +158,12 @@ def check_output_folder(path: str | Path, marks: tuple[str, ...] = ("results", "
 
 
 def recorded_assignment(results: dict[str, dict[str, Any]]) -> Path | None:
-    """The assignment folder the results say they were graded with (newest result first)."""
-    newest = sorted(results.values(), key=lambda r: (r.get("grader") or {}).get("graded_at") or "")
-    for result in reversed(newest):
+    """The assignment folder the results say they were graded (or last regraded) with, newest first."""
+    def when(result: dict[str, Any]) -> str:
+        grader = result.get("grader") or {}
+        return max(grader.get("graded_at") or "", grader.get("regraded_at") or "")
+
+    for result in sorted(results.values(), key=when, reverse=True):
         root = (result.get("assignment") or {}).get("root")
         if root:
             return Path(root)
@@ -145,13 +196,30 @@ def resolve_assignment(flag: str | Path | None, results: dict[str, dict[str, Any
     return assignment
 
 
+def require_current_evidence(store: Store, results: dict[str, dict[str, Any]], assignment: Assignment) -> None:
+    """Refuse, with one line naming what changed, when any result's evidence is out of date: only ``grade``
+    (executing the notebooks again) cures that, never ``regrade``."""
+    evidence = assignment.evidence_key()
+    rerun = {key: changed for key, result in results.items()
+             if (changed := store.evidence_changes(key, result, evidence))}
+    if rerun:
+        what = sorted({change for changed in rerun.values() for change in changed})
+        first = next(iter(rerun))
+        raise ResultsError(f"{len(rerun)} of {len(results)} results come from evidence produced under other "
+                           f"settings ({', '.join(what[:4])}{', ...' if len(what) > 4 else ''} changed), e.g. "
+                           f"{first}: regrade cannot cure that; run `autograder grade SUBMISSIONS -o {store.root}` "
+                           "to execute them again")
+
+
 def require_current(store: Store, results: dict[str, dict[str, Any]], assignment: Assignment) -> None:
-    """Refuse to report results scored under another bundle next to current ones."""
-    stale = store.stale(results, assignment)
-    if stale:
+    """Refuse to report results that are not current next to current ones, naming the verb that cures them."""
+    require_current_evidence(store, results, assignment)
+    verbs = store.staleness(results, assignment)
+    if verbs:
+        first = next(iter(verbs))
         raise ResultsError(
-            f"{len(stale)} of {len(results)} results were scored under another version of the assignment "
-            f"(rubric, thresholds, hidden tests, seed or the grader's scoring code changed), e.g. {stale[0]}: "
+            f"{len(verbs)} of {len(results)} results were scored under another version of the assignment "
+            f"(rubric, thresholds, hidden tests, calibration or the grader's scoring code changed), e.g. {first}: "
             f"run `autograder regrade {store.root}` first")
 
 

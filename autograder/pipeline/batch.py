@@ -10,23 +10,29 @@ Layout of a RESULTS directory (see :mod:`autograder.output.store`)::
                             into the same RESULTS are kept under "previous"
 
 ``key`` = student id + the notebook's SHA-256 prefix, so a re-run skips what is done, a resubmission is
-graded anew, and a result whose assignment bundle hash differs (thresholds, rubric, hidden tests, the
-grader's scoring code changed) is re-scored from its stored evidence without executing the notebook
-again. A result with ``status: error`` (the grader failed on it) is not done: it counts as failed and
-the next ``grade`` runs it again, as it does a result whose evidence is gone. ``--retry-failed`` also
-re-runs submissions that were stopped (time budget, memory, disk, kernel died), e.g. after a busy night.
+graded anew, a result whose evidence key differs (evaluation seed or settings, execution settings, the
+code that runs or reads the notebook: :meth:`Assignment.evidence_key`) is executed again, and one whose
+scoring key differs (thresholds, rubric, hidden tests, the grader's scoring code) is re-scored from its
+stored evidence without executing the notebook again. A result with ``status: error`` (the grader failed
+on it) is not done: it counts as failed and the next ``grade`` runs it again, as it does a result whose
+evidence is gone; one whose re-scoring fails is kept as it was, with its artifacts, and counts as failed.
+``--retry-failed`` also re-runs submissions that were stopped (time budget, memory, disk, kernel died),
+e.g. after a busy night.
 Everything a person supplies (source, roster, output folder, scheduler) is checked before anything is
 written.
 """
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
+import logging
 import os
 import re
 import shutil
 import tempfile
 import time
+import traceback
 from concurrent.futures import Future, ProcessPoolExecutor
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -36,14 +42,14 @@ import multiprocessing
 
 from tqdm import tqdm
 
-from autograder.assignment import Assignment
+from autograder.assignment import Assignment, Key
 from autograder.author.term import warn_if_public_seed
 from autograder.data import keras_cache_source
 from autograder.intake.inputs import InputError, read_roster
 from autograder.intake.submissions import Submission, collect
 from autograder.output.intake_record import BATCH_RECORD, record_fields, result_student_id
-from autograder.output.store import Store, check_output_folder, open_results
-from autograder.pipeline.grade_one import base_result, grade_into, regrade, rejected_result
+from autograder.output.store import Store, check_output_folder, open_results, require_current_evidence
+from autograder.pipeline.grade_one import EvidenceUnusable, base_result, grade_into, regrade, rejected_result
 from autograder.results import atomic_write_text, read_result, write_result
 from autograder.run import sandbox
 from autograder.score.report import template_markdown
@@ -74,10 +80,11 @@ def grade_task(path: str, assignment_dir: str, result_path: str, artifacts: str,
     from autograder.assignment import load_assignment
 
     assignment = load_assignment(assignment_dir)
-    artifacts_path = Path(artifacts)
+    artifacts_path, result_path = Path(artifacts), Path(result_path)
     shutil.rmtree(artifacts_path, ignore_errors=True)  # leftovers of a run that was killed
-    result = grade_into(path, assignment, Path(result_path), artifacts_path, sandboxed=sandboxed,
-                        student=student)
+    log = functools.partial(Store(result_path.parent.parent).log, result_path.stem)  # RESULTS/logs/<key>.log
+    result = grade_into(path, assignment, result_path, artifacts_path, sandboxed=sandboxed, student=student,
+                        log=log)
     return {"score": result["score"], "status": result["status"], "reason": result["reason"],
             "seconds": (result.get("execution") or {}).get("seconds")}
 
@@ -205,18 +212,30 @@ def grade_batch(source: str | Path, assignment_dir: str | Path | Assignment, out
         warn_if_public_seed(assignment)
         store.root.mkdir(parents=True, exist_ok=True)
         write_batch_manifest(store, Path(source), assignment, collected, only)
-        return _grade(store, submissions, assignment, executor, sandboxed=sandboxed, progress=progress,
-                      retry_failed=retry_failed)
+        changed = True  # until shown otherwise: a batch stopped half way has changed results too
+        try:
+            counts = _grade(store, submissions, assignment, executor, sandboxed=sandboxed, progress=progress,
+                            retry_failed=retry_failed)
+            changed = counts["skipped"] < len(submissions)
+            return counts
+        finally:
+            if changed:  # reports written before no longer match the results
+                store.remove_reports()
     finally:
         for pool in executors:
             pool.close()
         shutil.rmtree(workdir, ignore_errors=True)
 
 
-def needs_run(stored: dict[str, Any], retry_failed: bool) -> str | None:
-    """Why a stored result must be graded again (None: it stands, perhaps after a regrade)."""
+def needs_run(store: Store, key: str, stored: dict[str, Any], retry_failed: bool, evidence: Key) -> str | None:
+    """Why a stored result must be graded again, executing the notebook (None: it stands, perhaps after a
+    regrade): the grader failed on it, its evidence was produced under another evidence key, or
+    ``--retry-failed`` and it was stopped."""
     if stored.get("status") == "error":
         return "the grader failed on it last time"
+    changed = store.evidence_changes(key, stored, evidence)
+    if changed:
+        return f"its evidence was produced under other settings ({', '.join(changed[:3])} changed)"
     stopped = (stored.get("execution") or {}).get("stopped")
     if retry_failed and stopped in RETRIED_STOPS:
         return f"--retry-failed: it was stopped ({stopped})"
@@ -227,27 +246,36 @@ def _grade(store: Store, submissions: list[Submission], assignment: Assignment,
            executor_for: Callable[[], Executor], *, sandboxed: bool, progress: bool,
            retry_failed: bool = False) -> dict[str, int]:
     counts = {"graded": 0, "skipped": 0, "regraded": 0, "rejected": 0, "failed": 0}
-    bundle = assignment.bundle_sha256()
+    scoring, evidence = assignment.scoring_key().sha256, assignment.evidence_key()
     todo: list[tuple[str, Submission]] = []
     for submission in submissions:
         key = submission_key(submission)
         if store.result(key).exists():
             stored = read_result(store.result(key))
-            again = needs_run(stored, retry_failed)
-            if again is None and stored["assignment"]["bundle_sha256"] == bundle:
+            again = needs_run(store, key, stored, retry_failed, evidence)
+            if again is None and stored["assignment"]["bundle_sha256"] == scoring:
                 counts["skipped"] += 1
                 continue
             if again is None:
                 try:
-                    regrade(store.result(key), store.artifacts(key), assignment)
-                    store.log(key, "regraded from stored evidence (assignment bundle changed)")
+                    regrade(store.result(key), store.artifacts(key), assignment, (evidence.sha256, scoring))
+                    store.log(key, "regraded from stored evidence (scoring key changed)")
                     counts["regraded"] += 1
                     continue
-                except Exception as exc:  # no usable evidence: run the notebook again
-                    again = f"its stored evidence cannot be re-scored ({type(exc).__name__}: {exc})"
+                except EvidenceUnusable as exc:  # nothing left to score: only running it again cures that
+                    again = f"it cannot be re-scored: {exc}"
+                except Exception as exc:  # the grader's own fault: the result and its evidence stay as they were
+                    store.log(key, f"grader error while re-scoring (result kept, still stale):\n"
+                                   f"{traceback.format_exc().rstrip()}")
+                    logging.getLogger("autograder").warning(
+                        "%s: grader error while re-scoring (%s); the result is kept, see %s", key,
+                        type(exc).__name__, store.log_path(key))
+                    counts["failed"] += 1
+                    continue
             store.log(key, f"grading again: {again}")
         if submission.path is None:
-            result = base_result(Path(submission.source_name), assignment, None, student_info(submission), sandboxed)
+            result = base_result(Path(submission.source_name), assignment, None, student_info(submission), sandboxed,
+                                 evidence)
             write_result(store.result(key), rejected_result(result, assignment, submission.reason or "no_notebook",
                                                             "; ".join(submission.problems)))
             store.log(key, f"rejected: {submission.reason}")
@@ -294,6 +322,7 @@ class RegradeReport:
     rows: list[dict[str, Any]] = field(default_factory=list)
     passed_over: list[tuple[str, str]] = field(default_factory=list)  # (key, note)
     not_rescored: int = 0  # graded results whose evidence could not be re-scored
+    removed_reports: list[Path] = field(default_factory=list)  # gradebook, exports, pages written before
 
     def table(self) -> str:
         lines = [f"{'student':<24} {'old total':>9} {'new total':>9}  checks that moved"]
@@ -311,24 +340,30 @@ def check_scores(result: dict[str, Any]) -> dict[str, float]:
 def regrade_all(out: str | Path, assignment: Assignment | str | Path) -> RegradeReport:
     """Re-score every stored result against the current assignment, executing nothing.
 
-    A result the grader failed on (``status: error``) has no evidence: its zero rows follow the new
-    rubric and it is listed as passed over (``grade`` runs it again). A graded result whose evidence
-    is gone is left as it was and listed too.
+    Refused (:class:`ResultsError`, nothing written) when any result's evidence was produced under another
+    evidence key: only ``grade`` cures that. A result the grader failed on (``status: error``) is listed as
+    passed over (``grade`` runs it again). A result that cannot be re-scored (evidence gone, or the
+    grader's own fault) is left as it was, with its artifacts, and listed too, the traceback in its log.
+    Each re-scored result records this assignment; report files written before are removed.
     """
     from autograder.assignment import load_assignment
 
     assignment = assignment if isinstance(assignment, Assignment) else load_assignment(assignment)
     template_markdown(assignment)  # an assignment that cannot score is one error, not a note per result
     store = open_results(out)
+    results = store.load()
+    require_current_evidence(store, results, assignment)
+    keys = (assignment.evidence_key().sha256, assignment.scoring_key().sha256)
     report = RegradeReport()
-    for key, before in store.load().items():
+    for key, before in results.items():
         student = str((before.get("submission") or {}).get("student_id") or key)
         try:
-            after = regrade(store.result(key), store.artifacts(key), assignment)
-        except Exception as exc:  # evidence missing or unreadable: say so, keep going
-            report.passed_over.append((key, f"not re-scored, its stored evidence cannot be read "
-                                            f"({type(exc).__name__}: {str(exc)[:200]}); "
-                                            "`autograder grade` runs it again"))
+            after = regrade(store.result(key), store.artifacts(key), assignment, keys)
+        except Exception as exc:  # evidence unusable, or the grader's own fault: say so, keep it, keep going
+            store.log(key, f"not re-scored, the result is kept:\n{traceback.format_exc().rstrip()}")
+            what = str(exc)[:300] if isinstance(exc, EvidenceUnusable) else \
+                f"the grader failed re-scoring it ({type(exc).__name__}; traceback in {store.log_path(key)})"
+            report.passed_over.append((key, f"not re-scored, {what}; the result is kept as it was"))
             report.not_rescored += 1
             continue
         store.log(key, "regraded")
@@ -341,6 +376,7 @@ def regrade_all(out: str | Path, assignment: Assignment | str | Path) -> Regrade
                  if abs(old.get(name, 0.0) - new.get(name, 0.0)) > 1e-9]
         report.rows.append({"key": key, "student": student, "old": float(before.get("score") or 0.0),
                             "new": float(after.get("score") or 0.0), "moved": moved})
+    report.removed_reports = store.remove_reports()
     return report
 
 

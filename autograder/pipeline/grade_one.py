@@ -8,51 +8,46 @@ from __future__ import annotations
 
 import datetime as dt
 import functools
+import logging
 import time
+import traceback
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 import nbformat
 import numpy as np
 
 from autograder import __version__
-from autograder.assignment import Assignment, AssignmentError
-from autograder.data import (DataError, EvaluationConfig, EvaluationImages, Mnist, keras_cache_source, load_mnist,
-                             make_evaluation_images)
+from autograder.assignment import Assignment, AssignmentError, Key, save_evidence_key
+from autograder.data import DataError
 from autograder.intake.notebook import PRINTED_FILE, load_printed, read_notebook, save_printed
 from autograder.output.diagnose import diagnose, load_table
 from autograder.output.review import mark_lost_models
+from autograder.output.store import Store
+from autograder.pipeline.evidence import evaluation_images, keras_cache_file, run_phase_a
 from autograder.results import REASONS, SCHEMA_VERSION, read_result, write_result
 from autograder.run import execute, isolation, sandbox
-from autograder.run.inside import contract
 from autograder.score import integrity
 from autograder.score.accuracy import closest_confusion
-from autograder.score.artifacts import Evidence, load_evidence, save_evidence, stored_evidence
+from autograder.score.artifacts import Evidence, stored_evidence
 from autograder.score.hidden import review_list, run_checks
 from autograder.score.report import PrintedAccuracy, analyze_report, report_markdown, template_markdown
 
 ARTIFACTS = "artifacts"
+#: Where a grader fault's traceback goes: a TA log line (``Store.log`` of the result's key), never the result.
+Log = Callable[[str], None]
 
 
-@functools.lru_cache(maxsize=1)
-def mnist_data() -> Mnist:
-    return load_mnist()
+class GraderFault(RuntimeError):
+    """The grader's own scoring failed on this submission (a hidden test's bug included): never a grade."""
 
 
-@functools.lru_cache(maxsize=4)
-def _evaluation_images(seed: int, config: EvaluationConfig) -> EvaluationImages:
-    return make_evaluation_images(mnist_data(), seed=seed, config=config)
+class EvidenceUnusable(RuntimeError):
+    """A stored result's evidence is missing or unreadable: only running the notebook again cures it."""
 
 
-def evaluation_images(assignment: Assignment) -> EvaluationImages:
-    """The grader's secret image sets (public, eval, train_sample, distorted), with their labels."""
-    return _evaluation_images(assignment.evaluation_seed(), EvaluationConfig.from_assignment(assignment))
-
-
-@functools.lru_cache(maxsize=1)
-def keras_cache_file() -> Path:
-    """The verified mnist.npz the sandbox mounts read-only as its Keras cache."""
-    return keras_cache_source().resolve()
+class EvidenceStale(RuntimeError):
+    """A stored result's evidence was produced under another evidence key: the notebook must run again."""
 
 
 def _submission_block(path: Path, sha256: str | None, student: dict[str, Any] | None) -> dict[str, Any]:
@@ -64,11 +59,12 @@ def _submission_block(path: Path, sha256: str | None, student: dict[str, Any] | 
 
 
 def base_result(path: Path, assignment: Assignment, sha256: str | None, student: dict | None,
-                sandboxed: bool) -> dict[str, Any]:
+                sandboxed: bool, evidence_key: Key | None = None) -> dict[str, Any]:
+    evidence_key = evidence_key or assignment.evidence_key()
     return {"schema_version": SCHEMA_VERSION,
             "submission": _submission_block(path, sha256, student),
-            "assignment": {"name": assignment.name, "bundle_sha256": assignment.bundle_sha256(),
-                           "root": str(assignment.root)},
+            "assignment": {"name": assignment.name, "bundle_sha256": assignment.scoring_key().sha256,
+                           "evidence_sha256": evidence_key.sha256, "root": str(assignment.root)},
             "status": "graded", "reason": None, "message": "", "sandboxed": sandboxed,
             "score": 0.0, "max_score": assignment.max_score, "questions": [], "models": {}, "data": {},
             "integrity": {}, "review": [], "isolation": None,  # None: nothing ran (yet)
@@ -143,9 +139,16 @@ def data_block(evidence: Evidence, labels: dict[str, np.ndarray]) -> dict[str, A
 
 def score(result: dict[str, Any], assignment: Assignment, evidence: Evidence, notebook: Any,
           printed: tuple[PrintedAccuracy, ...] = ()) -> dict[str, Any]:
-    """Phase B: run the hidden tests on the evidence and fill in scores (also used by regrade)."""
+    """Phase B: run the hidden tests on the evidence and fill in scores (also used by regrade).
+
+    A hidden test that raised (status ``grader_error``) raises :class:`GraderFault`: a fault of the
+    grader is never part of a student's total."""
     fixtures = fixtures_for(assignment, evidence, notebook, printed)
     result["questions"] = run_checks(assignment, fixtures)
+    faults = [f"{q['id']}.{c['name']}: {c['detail']}" for q in result["questions"] for c in q["checks"]
+              if c["status"] == "grader_error"]
+    if faults:  # a hidden test's own bug: the whole result is the grader's failure, not a lower grade
+        raise GraderFault(f"hidden test failed: {'; '.join(faults)}"[:2000])
     result["models"] = models_block(fixtures)
     result["data"] = data_block(evidence, fixtures["labels"])
     result["integrity"] = integrity.as_block(fixtures["integrity"])
@@ -167,64 +170,51 @@ def overall_reason(execution: execute.ExecutionRecord) -> str | None:
 
 def grade_one(path: str | Path, assignment: Assignment, out_dir: str | Path, *, sandboxed: bool = True,
               student: dict[str, Any] | None = None, work_root: str | Path | None = None) -> dict[str, Any]:
-    """Grade the notebook at ``path``: ``out_dir/result.json`` and ``out_dir/artifacts/``."""
+    """Grade the notebook at ``path``: ``out_dir/result.json``, ``out_dir/artifacts/`` and, when the grader
+    fails, its traceback in ``out_dir/logs/<out_dir's name>.log``."""
     out_dir = Path(out_dir)
+    log = functools.partial(Store(out_dir, single=True).log, out_dir.name)
     return grade_into(path, assignment, out_dir / "result.json", out_dir / ARTIFACTS, sandboxed=sandboxed,
-                      student=student, work_root=work_root)
+                      student=student, work_root=work_root, log=log)
 
 
-def _phase_a(notebook_in: Any, assignment: Assignment, artifacts: Path, *, level: str,
-             work_root: str | Path | None) -> tuple[execute.ExecutionRecord, Evidence]:
-    """Run the notebook and the predictions in their sandboxes; return what they left, validated."""
-    ex = assignment.execution
-    limits = sandbox.Limits.from_execution(ex, wall_seconds=ex.wall_budget_seconds + ex.export_seconds)
-    execute.remove_stale_jobs(work_root)  # left by a grader killed mid-job
-    job = execute.Job.create(work_root, sandbox.SandboxSpec(limits=limits, keras_cache=keras_cache_file()),
-                             public_tests=assignment.student_dir / "tests", notebook_name=assignment.student_notebook,
-                             config=ex)
-    if level == isolation.CONTAINER_UID:
-        job.confinement = isolation.UidConfinement(job.spec, job.root)
-    sandboxed = level == isolation.BUBBLEWRAP  # the other levels run with the job's real paths
-    predictor = None
-    try:
-        job.prepare()
-        images = evaluation_images(assignment)
-        image_sets = images.image_sets()
-        predictor = execute.start_predictor(job, image_sets, sandboxed=sandboxed,
-                                            ablation=("eval", images.ablation_size))
-        notebook = nbformat.from_dict(notebook_in)
-        execution = execute.run_notebook(
-            notebook, job, budget=ex.wall_budget_seconds, cell_timeout=ex.cell_timeout_seconds,
-            on_error=ex.on_error, models=assignment.models, probes=assignment.probes,
-            max_output_bytes=int(ex.max_output_mb * 2**20), sandboxed=sandboxed)
-        exported = job.export / contract.MODELS_DIR  # whole models (.keras) or a subclass's weights (.weights.h5)
-        if exported.is_dir() and any(exported.iterdir()):
-            execution.predict = execute.predict(predictor, notebook_seconds=execution.seconds)
-        evidence = load_evidence(job.export, job.predictions, {k: len(v) for k, v in image_sets.items()})
-        save_evidence(evidence, artifacts)
-        nbformat.write(execution.notebook, artifacts / "executed.ipynb")
-    finally:
-        if predictor is not None:
-            predictor.cancel()  # never released (no model exported) or the grading failed
-        for log in ("kernel.log", "predict.log"):  # kept whatever happened; student-controlled: only their ends
-            if (job.root / log).is_file():
-                (artifacts / log).write_bytes(sandbox.read_tail(job.root / log, 64 * 1024))
-        execute.cleanup(job)
+def default_log(line: str) -> None:
+    logging.getLogger("autograder").error("%s", line)
 
-    return execution, evidence
+
+def grader_error(result: dict[str, Any], assignment: Assignment, stage: str, fault: str, notes: list[str],
+                 log: Log) -> dict[str, Any]:
+    """``status: error``, reason ``grader_error``: the traceback goes to the TA log only; the result keeps one
+    TA note naming the stage, and every question at zero stands for "not graded" (reports leave it blank)."""
+    log(f"grader error in {stage}:\n{fault.rstrip()}")
+    summary = (fault.strip().splitlines() or ["(no message)"])[-1]
+    result = rejected_result(result, assignment, "grader_error", "", status="error")
+    result["notes"] = [*notes, f"grader error in {stage}: {summary}"[:2000] + " (traceback in the TA log)"]
+    return result
 
 
 def grade_into(path: str | Path, assignment: Assignment, result_path: Path, artifacts: Path, *,
-               sandboxed: bool = True, student: dict[str, Any] | None = None, work_root: str | Path | None = None) -> dict[str, Any]:
-    """Grade the notebook at ``path``; the result is written last, atomically, to ``result_path``."""
+               sandboxed: bool = True, student: dict[str, Any] | None = None, work_root: str | Path | None = None,
+               log: Log = default_log) -> dict[str, Any]:
+    """Grade the notebook at ``path``; the result is written last, atomically, to ``result_path``.
+
+    The evidence key it was produced under is stored beside the artifacts (:func:`save_evidence_key`).
+    An exception in the grader's own code (intake, the run and its output capping, reading the export,
+    scoring) gives ``status: error`` / ``grader_error`` with the traceback in ``log``, never a grade.
+    """
     path = Path(path)
     started = time.monotonic()
     template_markdown(assignment)  # Phase B's own input: a set-up error is found before student code runs
+    evidence_key = assignment.evidence_key()
     intake = read_notebook(path, assignment)
-    result = base_result(path, assignment, intake.sha256, student, sandboxed)
+    result = base_result(path, assignment, intake.sha256, student, sandboxed, evidence_key)
     result["timings"]["intake"] = round(time.monotonic() - started, 3)
+    if intake.reason == "grader_error":
+        result = grader_error(result, assignment, "intake", intake.fault, intake.notes, log)
+    elif not intake.ok:
+        result = rejected_result(result, assignment, intake.reason, intake.message)
     if not intake.ok:
-        write_result(result_path, rejected_result(result, assignment, intake.reason, intake.message))
+        write_result(result_path, result)
         return result
     level = isolation.choose(sandboxed)
     result["isolation"] = level
@@ -237,19 +227,37 @@ def grade_into(path: str | Path, assignment: Assignment, result_path: Path, arti
     save_printed(intake.printed, artifacts / PRINTED_FILE)
 
     try:
-        execution, evidence = _phase_a(intake.notebook, assignment, artifacts, level=level, work_root=work_root)
+        execution, evidence = run_phase_a(intake.notebook, assignment, artifacts, level=level, work_root=work_root)
     except (sandbox.SandboxUnavailable, AssignmentError, DataError):
         raise  # the set-up is wrong, not this submission: stop the batch and say why
     except Exception as exc:  # the grader failed on this submission: one row that says so
-        result = rejected_result(result, assignment, "grader_error", "", status="error")
-        result["notes"] = intake.notes + [f"{type(exc).__name__}: {exc}"[:2000]]
+        stage = "output capping" if isinstance(exc, execute.GraderFault) else "the run or reading its export"
+        result = grader_error(result, assignment, stage, traceback.format_exc(), intake.notes, log)
         write_result(result_path, result)
         return result
+    save_evidence_key(evidence_key, artifacts)
 
+    result["execution"] = execution.as_dict()
+    try:
+        finish(result, assignment, execution, evidence, intake.notebook, intake.printed)
+    except (AssignmentError, DataError):
+        raise
+    except Exception:  # noqa: BLE001 — a scoring fault: the evidence stays, the result says "not graded"
+        result = grader_error(result, assignment, "scoring", traceback.format_exc(), intake.notes, log)
+        write_result(result_path, result)
+        return result
+    result["notes"] = intake.notes + evidence.problems
+    result["timings"]["total"] = round(time.monotonic() - started, 3)
+    write_result(result_path, result)
+    return result
+
+
+def finish(result: dict[str, Any], assignment: Assignment, execution: execute.ExecutionRecord, evidence: Evidence,
+           notebook: Any, printed: tuple[PrintedAccuracy, ...]) -> None:
+    """Phase B for a notebook that ran: scores, reason, review list, diagnoses, timings."""
     ex = assignment.execution
     checks_started = time.monotonic()
-    score(result, assignment, evidence, intake.notebook, intake.printed)
-    result["execution"] = execution.as_dict()
+    score(result, assignment, evidence, notebook, printed)
     result["reason"] = overall_reason(execution)
     result["message"] = REASONS.get(result["reason"], "") if result["reason"] else "Graded."
     mark_lost_models(result, assignment.models)
@@ -257,26 +265,37 @@ def grade_into(path: str | Path, assignment: Assignment, result_path: Path, arti
     result["diagnoses"] = diagnose(result["execution"]["cells"], execution.stopped, {
         "budget": ex.wall_budget_seconds, "cell_timeout": ex.cell_timeout_seconds, "limit_mb": ex.memory_mb},
         table=load_table(instructor_table) if instructor_table.is_file() else None)
-    result["notes"] = intake.notes + evidence.problems
     result["export_errors"] = evidence.export_errors  # what the export step itself reported: untrusted text
     result["timings"].update(execution.timings, predict=execution.predict.get("seconds", 0.0),
-                             checks=round(time.monotonic() - checks_started, 3),
-                             total=round(time.monotonic() - started, 3))
-    write_result(result_path, result)
-    return result
+                             checks=round(time.monotonic() - checks_started, 3))
 
 
-def regrade(result_path: Path, artifacts: Path, assignment: Assignment) -> dict[str, Any]:
-    """Re-score a graded submission from its stored evidence, without running any student code."""
+def regrade(result_path: Path, artifacts: Path, assignment: Assignment,
+            keys: tuple[str, str] | None = None) -> dict[str, Any]:
+    """Re-score a graded submission from its stored evidence, without running any student code.
+
+    Raises :class:`EvidenceStale` when the evidence was produced under another evidence key (the notebook
+    must run again), :class:`EvidenceUnusable` when it is missing or unreadable; any other exception is
+    the grader's own fault. In each case nothing is written: the stored result and its artifacts stay.
+    On success the result records this assignment (its folder and scoring key). ``keys``: the assignment's
+    (evidence key, scoring key) when the caller already has them (a batch computes them once).
+    """
+    evidence_key, scoring_key = keys or (assignment.evidence_key().sha256, assignment.scoring_key().sha256)
     result = read_result(result_path)
+    if (result.get("assignment") or {}).get("evidence_sha256") != evidence_key:
+        raise EvidenceStale(f"{result_path.name}: its evidence was produced under another evidence key")
     if result["status"] in ("rejected", "error"):  # nothing to re-score: zero rows under the new rubric
         result = rejected_result(result, assignment, result["reason"], result["message"], status=result["status"])
     else:
-        evidence = stored_evidence(artifacts)
-        notebook = nbformat.read(artifacts / "submission.ipynb", as_version=4)
+        try:
+            evidence = stored_evidence(artifacts)
+            notebook = nbformat.read(artifacts / "submission.ipynb", as_version=4)
+        except Exception as exc:  # noqa: BLE001 — whatever is wrong with the stored files, they cannot be scored
+            raise EvidenceUnusable(f"its stored evidence cannot be read ({type(exc).__name__}: "
+                                   f"{str(exc)[:200]})") from exc
         score(result, assignment, evidence, notebook, load_printed(artifacts / PRINTED_FILE))
         mark_lost_models(result, assignment.models)
-    result["assignment"]["bundle_sha256"] = assignment.bundle_sha256()
+    result["assignment"].update(name=assignment.name, bundle_sha256=scoring_key, root=str(assignment.root))
     result["grader"]["regraded_at"] = dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")
     write_result(result_path, result)
     return result

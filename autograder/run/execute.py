@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import fcntl
+import functools
 import hashlib
 import json
 import os
@@ -20,7 +21,7 @@ import tempfile
 import time
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 import nbformat
 import numpy as np
@@ -254,6 +255,24 @@ def stored_size(content: dict[str, Any]) -> int:
     return len(json.dumps(content, default=str))
 
 
+class GraderFault(RuntimeError):
+    """The grader's own output capping failed: the run ends as the grader's error, not the kernel's."""
+
+
+def own_code(method: Callable[..., Any]) -> Callable[..., Any]:
+    """Any exception of the grader's own message handling is a :class:`GraderFault` (a message nested too
+    deep to handle stays the kernel's: ``kernel_protocol``)."""
+    @functools.wraps(method)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return method(*args, **kwargs)
+        except RecursionError:
+            raise
+        except Exception as exc:
+            raise GraderFault(f"{method.__name__}: {type(exc).__name__}: {exc}") from exc
+    return wrapper
+
+
 class CappedNotebookClient(NotebookClient):
     """nbclient that stops storing outputs past a byte budget, while they stream in.
 
@@ -285,11 +304,20 @@ class CappedNotebookClient(NotebookClient):
         return True
 
     def process_message(self, msg: dict, cell: Any, cell_index: int) -> Any:
+        if not isinstance(msg.get("content"), dict):
+            return super().process_message(msg, cell, cell_index)  # nbclient's to refuse: kernel_protocol
+        if self.cap_message(msg, cell):
+            return super().process_message(msg, cell, cell_index)
+        return None
+
+    @own_code
+    def cap_message(self, msg: dict, cell: Any) -> bool:
+        """False when the message is not kept (a comm message, or a display update over the budget)."""
         msg_type, content = msg["msg_type"], msg["content"]
         if msg_type == "status" and content.get("execution_state") == "idle":
             self.idle_seen = True
         if msg_type.startswith("comm"):
-            return None
+            return False
         if "execution_count" in content and type(content["execution_count"]) is not int:
             content["execution_count"] = None  # nbclient copies it into the cell; the schema wants a number
         transient = content.get("transient")
@@ -298,9 +326,8 @@ class CappedNotebookClient(NotebookClient):
             content["transient"] = {}  # an id the grader would have to keep: the output is kept without it
         elif display_id in self._display_id_map and msg_type in self.DISPLAY_TYPES:
             copies = sum(len(indices) for indices in self._display_id_map[display_id].values())
-            if not self.charge(stored_size(content) * copies, cell.outputs):
-                return None
-        return super().process_message(msg, cell, cell_index)
+            return self.charge(stored_size(content) * copies, cell.outputs)
+        return True
 
     async def async_execute_cell(self, cell: Any, cell_index: int, **kwargs: Any) -> Any:
         self.idle_seen = False
@@ -314,6 +341,12 @@ class CappedNotebookClient(NotebookClient):
                 limit=MAX_MESSAGE_BYTES // 2**20)))
 
     def output(self, outs: list, msg: dict, display_id: str | None, cell_index: int) -> Any:
+        kept = self.cap_output(outs, msg)
+        return super().output(outs, msg, display_id, cell_index) if kept is True else kept
+
+    @own_code
+    def cap_output(self, outs: list, msg: dict) -> Any:
+        """True: nbclient stores the output; else what ``output`` returns (merged into the last, or None)."""
         content = msg["content"]
         if msg["msg_type"] == "stream" and outs and outs[-1].get("output_type") == "stream" \
                 and outs[-1].get("name") == content.get("name") and isinstance(content.get("text"), str):
@@ -324,9 +357,7 @@ class CappedNotebookClient(NotebookClient):
                 outs[-1].text = merged
                 self.output_bytes += len(merged) - before
                 return outs[-1]
-        if not self.charge(stored_size(content), outs):
-            return None
-        return super().output(outs, msg, display_id, cell_index)
+        return True if self.charge(stored_size(content), outs) else None
 
 
 def _error_record(content: dict[str, Any]) -> dict[str, Any]:
@@ -432,6 +463,8 @@ async def _run_and_export(nb: Any, job: Job, km: AsyncKernelManager, kc: Any, do
         execution.timings["export"] = round(time.monotonic() - export_started, 3)
     except DeadKernelError:
         execution.stopped = dog.stopped or "kernel_died"
+    except GraderFault:
+        raise  # the grader's own code: grade_into records a grader error, not a stopped run
     except Exception:  # e.g. RecursionError on a message nested too deep: this notebook ends here, logs kept
         execution.stopped = dog.stopped or "kernel_protocol"
     execution.output_truncated = client.truncated

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from autograder.assignment import Assignment, load_assignment
-from autograder.pipeline import grade_one as grade
+from autograder.pipeline import evidence as grade
 
 import cases
 

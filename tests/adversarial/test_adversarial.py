@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 
+from autograder.assignment import EVIDENCE_KEY_FILE
 from autograder.output import feedback
 from autograder.pipeline.batch import grade_batch
 from autograder.pipeline.grade_one import ARTIFACTS, grade_one
@@ -26,7 +27,7 @@ from autograder.intake.notebook import PRINTED_FILE  # noqa: E402
 pytestmark = pytest.mark.slow
 
 ARTIFACT_NAMES = {"submission.ipynb", "executed.ipynb", "evidence.json", "predictions.npz", "kernel.log",
-                  "predict.log", PRINTED_FILE}
+                  "predict.log", PRINTED_FILE, EVIDENCE_KEY_FILE}
 GRADER_MEMORY_MB = 300  # growth of the grader's own RSS while it grades one hostile notebook
 
 

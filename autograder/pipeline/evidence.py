@@ -1,0 +1,82 @@
+"""Phase A for one notebook: run it and the predictions in their sandboxes, keep what they left as evidence.
+
+Everything here produces evidence, so it belongs to the evidence key
+(:meth:`autograder.assignment.Assignment.evidence_key`): a change to it means the notebooks must run
+again, which ``regrade`` cannot do. Scoring that evidence is :mod:`autograder.pipeline.grade_one`.
+"""
+from __future__ import annotations
+
+import functools
+from pathlib import Path
+from typing import Any
+
+import nbformat
+
+from autograder.assignment import Assignment
+from autograder.data import (EvaluationConfig, EvaluationImages, Mnist, keras_cache_source, load_mnist,
+                             make_evaluation_images)
+from autograder.run import execute, isolation, sandbox
+from autograder.run.inside import contract
+from autograder.score.artifacts import Evidence, load_evidence, save_evidence
+
+
+@functools.lru_cache(maxsize=1)
+def mnist_data() -> Mnist:
+    return load_mnist()
+
+
+@functools.lru_cache(maxsize=4)
+def _evaluation_images(seed: int, config: EvaluationConfig) -> EvaluationImages:
+    return make_evaluation_images(mnist_data(), seed=seed, config=config)
+
+
+def evaluation_images(assignment: Assignment) -> EvaluationImages:
+    """The grader's secret image sets (public, eval, train_sample, distorted), with their labels."""
+    return _evaluation_images(assignment.evaluation_seed(), EvaluationConfig.from_assignment(assignment))
+
+
+@functools.lru_cache(maxsize=1)
+def keras_cache_file() -> Path:
+    """The verified mnist.npz the sandbox mounts read-only as its Keras cache."""
+    return keras_cache_source().resolve()
+
+
+def run_phase_a(notebook_in: Any, assignment: Assignment, artifacts: Path, *, level: str,
+                work_root: str | Path | None) -> tuple[execute.ExecutionRecord, Evidence]:
+    """Run the notebook and the predictions in their sandboxes; return what they left, validated."""
+    ex = assignment.execution
+    limits = sandbox.Limits.from_execution(ex, wall_seconds=ex.wall_budget_seconds + ex.export_seconds)
+    execute.remove_stale_jobs(work_root)  # left by a grader killed mid-job
+    job = execute.Job.create(work_root, sandbox.SandboxSpec(limits=limits, keras_cache=keras_cache_file()),
+                             public_tests=assignment.student_dir / "tests", notebook_name=assignment.student_notebook,
+                             config=ex)
+    if level == isolation.CONTAINER_UID:
+        job.confinement = isolation.UidConfinement(job.spec, job.root)
+    sandboxed = level == isolation.BUBBLEWRAP  # the other levels run with the job's real paths
+    predictor = None
+    try:
+        job.prepare()
+        images = evaluation_images(assignment)
+        image_sets = images.image_sets()
+        predictor = execute.start_predictor(job, image_sets, sandboxed=sandboxed,
+                                            ablation=("eval", images.ablation_size))
+        notebook = nbformat.from_dict(notebook_in)
+        execution = execute.run_notebook(
+            notebook, job, budget=ex.wall_budget_seconds, cell_timeout=ex.cell_timeout_seconds,
+            on_error=ex.on_error, models=assignment.models, probes=assignment.probes,
+            max_output_bytes=int(ex.max_output_mb * 2**20), sandboxed=sandboxed)
+        exported = job.export / contract.MODELS_DIR  # whole models (.keras) or a subclass's weights (.weights.h5)
+        if exported.is_dir() and any(exported.iterdir()):
+            execution.predict = execute.predict(predictor, notebook_seconds=execution.seconds)
+        evidence = load_evidence(job.export, job.predictions, {k: len(v) for k, v in image_sets.items()})
+        save_evidence(evidence, artifacts)
+        nbformat.write(execution.notebook, artifacts / "executed.ipynb")
+    finally:
+        if predictor is not None:
+            predictor.cancel()  # never released (no model exported) or the grading failed
+        for log in ("kernel.log", "predict.log"):  # kept whatever happened; student-controlled: only their ends
+            if (job.root / log).is_file():
+                (artifacts / log).write_bytes(sandbox.read_tail(job.root / log, 64 * 1024))
+        execute.cleanup(job)
+
+    return execution, evidence
