@@ -35,6 +35,7 @@ from autograder.output.diagnose import jupyter_numbers
 from autograder.output.gradebook import GradingPolicy, LatePolicy, build_submissions
 from autograder.output.store import Store, open_results, require_current
 from autograder.output.student_text import plain_text, strip_ansi
+from autograder.output.workbench.decisions import adjustments, with_decisions
 from autograder.results import REASONS, atomic_write_text
 from autograder.run.inside import contract
 from autograder.score.artifacts import EVIDENCE_ARRAYS, FOUND_BY_WORDS
@@ -490,17 +491,23 @@ def write_feedback(results_dir: str | Path, out_dir: str | Path, assignment: Ass
     results = store.load()
     require_current(store, results, assignment)
     policy = policy or GradingPolicy(roster=None, overrides=None, due=None, late=LatePolicy())
-    rows = build_submissions(results, assignment, roster=policy.roster, overrides=policy.overrides,
+    overrides = with_decisions(policy.overrides, store.root, results)  # the review workbench's decisions
+    rows = build_submissions(results, assignment, roster=policy.roster, overrides=overrides,
                              due=policy.due, policy=policy.late).set_index("submission")
+    review = adjustments(store.root, results)
     student_page = _env.get_template("student.html.j2")
     written = []
     for key, result in results.items():
         view = student_view(key, result, store.artifacts(key), assignment, rows.loc[key])
+        view["comments"] = [{"question": plain_text(c["question"], 40), "text": plain_text(c["text"])}
+                            for c in review.comments.get(key, [])]
         path = out_dir / f"{key}.html"
         atomic_write_text(path, student_page.render(page=view))
         written.append(path)
     index = out_dir / "index.html"
     final = {key: float(rows.loc[key, "total"]) for key in results}
-    atomic_write_text(index, _env.get_template("summary.html.j2").render(
-        page=summary_view(results, assignment, store, out_dir, final)))
+    summary = summary_view(results, assignment, store, out_dir, final)
+    summary["review_progress"] = {"total": review.items, "decided": review.decided,
+                                  "second_look": len(review.second_look)}
+    atomic_write_text(index, _env.get_template("summary.html.j2").render(page=summary))
     return [*written, index]

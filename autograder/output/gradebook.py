@@ -78,6 +78,7 @@ from autograder.assignment import Assignment
 from autograder.intake.inputs import InputError, parse_time
 from autograder.output.store import open_results, require_current
 from autograder.output.student_text import plain_text
+from autograder.output.workbench.decisions import with_decisions
 from autograder.results import atomic_write_text
 
 SUMMARY_COLUMNS = ["raw_total", "late_penalty", "override_note", "total", "max_score", "percent",
@@ -361,6 +362,7 @@ def write_gradebook(results_dir: str | Path, output: str | Path, assignment: Ass
     store = open_results(results_dir)
     results = store.load()
     require_current(store, results, assignment)
+    overrides = with_decisions(overrides, store.root, results)  # the review workbench's decisions
     submissions = build_submissions(results, assignment, roster=roster, overrides=overrides,
                                     due=due, policy=policy, missing_as_zero=missing_as_zero)
     gradebook = latest_per_student(submissions)
