@@ -99,6 +99,29 @@ def test_token_csrf_headers_and_nothing_but_its_own_files(served):
     assert build_parser(["review", "R"]).parse_args(["review", "R"]).host == "127.0.0.1"
 
 
+def test_a_second_ta_sees_the_first_decision_and_cannot_overwrite_it_silently(served):
+    root, url = served
+    base, item = url.split("?")[0], f"{url.split('?')[0]}item/{INTEGRITY}"
+    pages = {}
+    for name in ("ana", "bo"):
+        pages[name] = opener = client()
+        csrf = re.search(r'name="csrf" value="([^"]+)"', status(opener, url)[1]).group(1)
+        status(opener, base + "name", urllib.parse.urlencode({"csrf": csrf, "name": name}).encode())
+        pages[name] = (opener, csrf, re.search(r'name="base_version" value="(\d+)"', status(opener, item)[1]).group(1))
+    opener, csrf, version = pages["ana"]
+    status(opener, item, urllib.parse.urlencode({"csrf": csrf, "base_version": version, "action": "accept"}).encode())
+    opener, csrf, version = pages["bo"]  # bo's page was loaded before ana decided
+    form = {"csrf": csrf, "base_version": version, "action": "score", "check": "cnn_accuracy", "score": "0",
+            "reason": "trained on the test set"}
+    code, page, _ = status(opener, item, urllib.parse.urlencode(form).encode())
+    assert code == 409 and "already decided by ana" in page
+    assert DecisionStore(root).get(INTEGRITY).action == "accept"
+    now_seen = re.search(r'name="base_version" value="(\d+)"', page).group(1)  # the page shows ana's decision
+    code, _, _ = status(opener, item, urllib.parse.urlencode({**form, "base_version": now_seen}).encode())
+    assert code == 200 and DecisionStore(root).get(INTEGRITY).who == "bo"
+    assert [h["who"] for h in DecisionStore(root).history(INTEGRITY)] == ["ana", "bo"]
+
+
 @pytest.mark.slow
 def test_a_ta_decides_in_chromium_and_every_output_shows_exactly_that(served, tmp_path, repo):
     root, url = served
