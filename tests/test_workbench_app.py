@@ -30,7 +30,8 @@ PAIR = "pair~a001-complete~a004-late"
 CLAIMS = "a002-partial~check~report_claims"
 HOSTILE = ["<script>window.pwned = 'script'</script>",
            '<img src="x" onerror="window.pwned = \'onerror\'">',
-           "A" * (5 * 1024 * 1024)]  # a 5 MB cell
+           "A" * (5 * 1024 * 1024),  # a 5 MB cell
+           "## Results\nOur SimpleRNN reached 91.5% on the test set."]
 
 
 def hostile_results(root, assignment):
@@ -208,3 +209,28 @@ def test_a_hostile_report_is_inert_capped_text_in_chromium(served, tmp_path):
         assert browser.evaluate("document.querySelector('.cell pre .marked').textContent").startswith("rnn_model.fit")
     finally:
         browser.close()
+
+
+def test_rubric_mode_scores_the_report_by_section_from_the_automatic_scores(served, repo):
+    root, url = served
+    base = url.split("?")[0]
+    ta = client()
+    status(ta, url)
+    code, page, _ = status(ta, base + "rubric/a002-partial")
+    assert code == 200
+    assert re.search(r"<strong>91.5%</strong> &harr; SimpleRNN 86.\d\d% \((secret eval|public test)\)", page)
+    assert 'name="score.report_table"' in page and 'value="4.2"' in page  # starts from the automatic score
+    csrf = re.search(r'name="csrf" value="([^"]+)"', page).group(1)
+    form = {"csrf": csrf, **{f"score.{c}": v for c, v in
+                             [("report_sections", "10"), ("report_table", "6"), ("report_insights", "0"),
+                              ("report_claims", "0")]},
+            **{f"base.{c}": "0" for c in ("report_sections", "report_table", "report_insights", "report_claims")}}
+    code, page, _ = status(ta, base + "rubric/a002-partial", urllib.parse.urlencode(form).encode())
+    assert code == 400 and "say why" in page and DecisionStore(root).all() == {}  # a moved score needs a reason
+    form["reason.report_table"] = "the LSTM and GRU rows are in a second table"
+    assert status(ta, base + "rubric/a002-partial", urllib.parse.urlencode(form).encode())[0] == 200
+    assert [(d.check, d.score) for d in DecisionStore(root).all().values()] == [("report_table", 6.0)]
+    assert main(["gradebook", str(root), "--assignment", str(repo / "assignments/mnist")]) == 0
+    book = pd.read_csv(root / "gradebook.csv", dtype={"student_id": str}).set_index("student_id")
+    graded = {q["id"]: q["score"] for q in fixture_result("a002-partial")["questions"]}
+    assert book.loc[fixture_result("a002-partial")["submission"]["student_id"], "q8"] == pytest.approx(graded["q8"] + 1.8)

@@ -42,8 +42,9 @@ from autograder.assignment import Assignment
 from autograder.output.store import Store
 from autograder.output.student_text import plain_text
 from autograder.output.workbench.decisions import Decision, DecisionConflict, DecisionError, DecisionStore
-from autograder.output.workbench.evidence import item_evidence
-from autograder.output.workbench.queue import KINDS, Item, build_queue, evidence_hash, find_check, load_pairs
+from autograder.output.workbench.evidence import claims_beside, item_evidence, model_row, report_cells
+from autograder.output.workbench.queue import (KINDS, Item, build_queue, evidence_hash, find_check, load_pairs,
+                                               report_checks, rubric_item)
 from autograder.results import read_result
 
 HERE = Path(__file__).parent
@@ -191,10 +192,7 @@ class Workbench:
         comment = "" if item.pair else form.get("comment", "")
         if action == "comment" and not comment.strip():
             raise DecisionError("write the comment first")
-        try:
-            base = int(form.get("base_version") or 0)
-        except ValueError:
-            raise DecisionError("bad form: base_version") from None
+        base = version(form.get("base_version"))
         decision = self.decisions.decide(
             item.id, result_key=item.key, student_id=item.student_id, action=action, who=session.name,
             evidence=evidence_hash(item, results, pairs, check_name), base_version=base,
@@ -203,6 +201,76 @@ class Workbench:
         if form.get("save_comment") and comment.strip():
             self.decisions.add_to_bank(comment, session.name)
         return decision
+
+
+    # --- report rubric mode ---------------------------------------------------------------------------
+
+    def rubric_page(self, key: str, session: Session, error: str | None = None) -> dict[str, Any] | None:
+        """The report scored section by section: each report check from its automatic score, the report
+        beside the measured accuracies its claims state."""
+        results, pairs, _, decisions = self.snapshot()
+        result = results.get(key)
+        if result is None or not report_checks(result):
+            return None
+        rows = []
+        for question, check in report_checks(result):
+            item = rubric_item(key, result, check["name"])
+            decision = decisions.get(item.id)
+            automatic = float(check.get("score") or 0.0)
+            rows.append({"name": check["name"], "question": question.get("id"), "automatic": automatic,
+                         "max_score": float(check.get("max_score") or 0.0),
+                         "message": plain_text(check.get("message")), "detail": plain_text(check.get("detail")),
+                         "decision": decision, "state": self.state(item, decision, results, pairs),
+                         "value": decision.score if decision and decision.score is not None else automatic})
+        models = result.get("models") or {}
+        submission = result.get("submission") or {}
+        return {"key": key, "rows": rows, "session": session, "error": error,
+                "student": plain_text(submission.get("student_id"), 100),
+                "name": plain_text(submission.get("student_name"), 200),
+                "models": [model_row(arch, m) for arch, m in models.items() if isinstance(m, Mapping)],
+                "report": claims_beside(report_cells(self.store.artifacts(key)), models)}
+
+    def rubric_decide(self, key: str, form: Mapping[str, str], session: Session) -> int:
+        """One score decision per section whose score moved from the automatic one (or from the standing
+        decision); every section is checked before any is stored, and a section another TA decided
+        since the page was loaded refuses the whole form."""
+        results, pairs, _, decisions = self.snapshot()
+        result = results.get(key)
+        if result is None:
+            raise DecisionError(f"{key}: no such result")
+        planned = []
+        for _, check in report_checks(result):
+            name = check["name"]
+            item = rubric_item(key, result, name)
+            current = decisions.get(item.id)
+            if version(form.get(f"base.{name}")) != (current.version if current else 0):
+                raise DecisionConflict(current) if current else DecisionError(f"{name}: reload the page")
+            try:
+                score = float(form.get(f"score.{name}", ""))
+            except ValueError:
+                raise DecisionError(f"{name}: score {form.get(f'score.{name}')!r} is not a number") from None
+            if not 0 <= score <= float(check.get("max_score") or 0.0):
+                raise DecisionError(f"{name}: score {score:g} outside 0..{float(check.get('max_score') or 0):g}")
+            standing = current.score if current and current.score is not None else float(check.get("score") or 0.0)
+            if score == standing:
+                continue
+            reason = form.get(f"reason.{name}", "")
+            if not reason.strip():
+                raise DecisionError(f"{name}: say why the score moves from {standing:g} to {score:g}")
+            planned.append((item, current, score, reason))
+        for item, current, score, reason in planned:
+            self.decisions.decide(item.id, result_key=key, student_id=item.student_id, action="score",
+                                  who=session.name, evidence=evidence_hash(item, results, pairs),
+                                  base_version=current.version if current else 0, question=item.question,
+                                  check=item.check, score=score, reason=reason)
+        return len(planned)
+
+
+def version(text: str | None) -> int:
+    """The decision version a form was made from (0: no decision yet)."""
+    if not (text or "0").isdigit():
+        raise DecisionError(f"bad form: version {text!r}")
+    return int(text or 0)
 
 
 # --- HTTP ---------------------------------------------------------------------------------------------
@@ -291,6 +359,30 @@ def build_app(store: Store, assignment: Assignment, token: str, default_name: st
         target = f"/item/{following}{query}" if following else f"/{query}"
         return RedirectResponse(target, status_code=303)
 
+    def show_rubric(request: Request, error: str | None = None, status: int = 200) -> Response:
+        view = workbench.rubric_page(request.path_params["key"], request.state.session, error)
+        if view is None:
+            return PlainTextResponse("No such result, or it has no report checks.", 404)
+        return render("rubric.html.j2", status, page=view, session=request.state.session,
+                      title=assignment.title or assignment.name)
+
+    async def rubric(request: Request) -> Response:
+        if request.method == "GET":
+            return show_rubric(request)
+        try:
+            form = await read_form(request)
+        except PermissionError as exc:
+            return PlainTextResponse(str(exc), 403)
+        except DecisionError as exc:
+            return PlainTextResponse(str(exc), 400)
+        try:
+            workbench.rubric_decide(request.path_params["key"], form, request.state.session)
+        except DecisionConflict as exc:
+            return show_rubric(request, f"Not saved: {exc}", 409)
+        except DecisionError as exc:
+            return show_rubric(request, f"Not saved: {exc}", 400)
+        return RedirectResponse(f"/rubric/{request.path_params['key']}", status_code=303)
+
     async def name(request: Request) -> Response:
         try:
             form = await read_form(request)
@@ -308,6 +400,7 @@ def build_app(store: Store, assignment: Assignment, token: str, default_name: st
         return Response((HERE / "static" / file).read_bytes(), media_type=STATIC[file])
 
     app = Starlette(routes=[Route("/", queue), Route("/item/{item_id:path}", item, methods=["GET", "POST"]),
+                            Route("/rubric/{key}", rubric, methods=["GET", "POST"]),
                             Route("/name", name, methods=["POST"]), Route("/static/{file}", static)],
                     middleware=[Middleware(Guard, workbench=workbench)])
     app.state.workbench = workbench

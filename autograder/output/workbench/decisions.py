@@ -198,7 +198,7 @@ def adjustments(results_root: str | Path, results: Mapping[str, Mapping[str, Any
     question (or ``late_penalty``) outright. Only decisions on a student's latest result are applied
     (overrides are per student); a decision whose evidence changed since is held for a second look.
     """
-    from autograder.output.workbench.queue import build_queue, evidence_hash, find_check, load_pairs
+    from autograder.output.workbench.queue import build_queue, evidence_hash, find_check, find_item, load_pairs
 
     root = Path(results_root)
     store = DecisionStore(root)
@@ -211,9 +211,11 @@ def adjustments(results_root: str | Path, results: Mapping[str, Mapping[str, Any
     reasons: dict[tuple[str, str], list[str]] = defaultdict(list)
     comments: dict[str, list[dict[str, str]]] = defaultdict(list)
     second_look: list[Decision] = []
+    overriding: dict[tuple[str, str], Decision] = {}
+    scoring: dict[tuple[str, str], Decision] = {}
     for decision in sorted(decisions.values(), key=lambda d: (d.at, d.item)):
         result = results.get(decision.result_key)
-        item = queue.get(decision.item)
+        item = find_item(decision.item, queue, results)
         current = evidence_hash(item, results, pairs, decision.check) if item else None
         if result is None or (item is None and decision.action != "override") or (
                 item is not None and current != decision.evidence):
@@ -223,12 +225,17 @@ def adjustments(results_root: str | Path, results: Mapping[str, Mapping[str, Any
             comments[decision.result_key].append({"question": decision.question or "", "text": decision.comment})
         if latest.get(decision.student_id) != decision.result_key or decision.score is None:
             continue
-        target = (decision.result_key, decision.question or "")
         if decision.action == "override":
-            absolute[target] = float(decision.score)
+            overriding[(decision.result_key, decision.question or "")] = decision
         elif decision.action == "score":
-            _, check = find_check(result, decision.check)
-            deltas[target] += float(decision.score) - float((check or {}).get("score") or 0.0)
+            scoring[(decision.result_key, decision.check or "")] = decision  # one check: the latest decision
+    for (key, question), decision in overriding.items():
+        absolute[(key, question)] = float(decision.score or 0.0)
+        reasons[(key, question)].append(f"{decision.reason} ({decision.who})")
+    for (key, name), decision in sorted(scoring.items(), key=lambda kv: (kv[1].at, kv[1].item)):
+        question, check = find_check(results[key], name)
+        target = (key, (question or {}).get("id") or decision.question or "")
+        deltas[target] += float(decision.score or 0.0) - float((check or {}).get("score") or 0.0)
         reasons[target].append(f"{decision.reason} ({decision.who})")
     rows = []
     for target in sorted(set(deltas) | set(absolute)):

@@ -9,6 +9,7 @@ artifacts folder are read, by fixed names.
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -19,7 +20,7 @@ from autograder.output.feedback import (RULE_TITLES, confusion_plot, error_text,
                                         load_confusion)
 from autograder.output.store import Store
 from autograder.output.student_text import plain_text
-from autograder.output.workbench.queue import Item, find_check
+from autograder.output.workbench.queue import REPORT_CHECK_PREFIX, Item, find_check
 from autograder.score.integrity import RULES
 
 CELL_LIMIT = 4000  # characters of one cell shown
@@ -27,7 +28,6 @@ CELLS_SHOWN = 6
 REPORT_CELLS_SHOWN = 12
 NOTEBOOK_READ_LIMIT = 20 * 1024 * 1024  # an executed notebook larger than this is not opened
 REPORT_KINDS = ("claims",)
-REPORT_CHECK_PREFIX = "report_"
 
 
 def item_evidence(item: Item, result: Mapping[str, Any], store: Store) -> dict[str, Any]:
@@ -52,6 +52,8 @@ def item_evidence(item: Item, result: Mapping[str, Any], store: Store) -> dict[s
         "report": report_cells(store.artifacts(item.key)) if about_report else [],
         "confusion_png": confusion_plot(confusion) if confusion is not None else None,
         "notes": [plain_text(n, 600) for n in (result.get("notes") or [])[:10]],
+        "has_report": any(str(c.get("name", "")).startswith(REPORT_CHECK_PREFIX)
+                          for q in result.get("questions") or [] for c in q.get("checks") or []),
     }
 
 
@@ -121,3 +123,27 @@ def report_cells(artifacts: Path) -> list[str]:
             source = cell.get("source")
             texts.append(plain_text("".join(map(str, source)) if isinstance(source, list) else source, CELL_LIMIT))
     return texts[:REPORT_CELLS_SHOWN]
+
+
+_CLAIMED = re.compile(r"(?<![\d.])(\d{1,3}(?:\.\d+)?)\s*%|(?<![\d.])(0\.\d{2,4})(?!\d)")
+
+
+def claims_beside(texts: list[str], models: Mapping[str, Any]) -> list[dict[str, Any]]:
+    """Each report paragraph with the accuracies it states (``98.1%``, ``0.981``), each beside the measured
+    accuracy nearest to it (the grader's secret evaluation and the public test), so a TA reads claim and
+    measurement side by side."""
+    measured = [(ARCHITECTURE_TITLES.get(arch, arch), m.get("accuracy"), m.get("public_accuracy"))
+                for arch in ARCHITECTURES if isinstance(m := models.get(arch), Mapping)]
+    paragraphs = []
+    for text in texts:
+        claims = []
+        for match in list(_CLAIMED.finditer(text))[:20]:
+            value = float(match.group(1)) / 100 if match.group(1) else float(match.group(2))
+            options = [(abs(v - value), title, v, kind) for title, acc, public in measured
+                       for v, kind in ((acc, "secret eval"), (public, "public test")) if isinstance(v, (int, float))]
+            nearest = min(options, default=None)
+            claims.append({"claimed": match.group(0), "model": nearest[1] if nearest else None,
+                           "measured": nearest[2] if nearest else None, "set": nearest[3] if nearest else None,
+                           "gap": nearest[0] if nearest else None})
+        paragraphs.append({"text": text, "claims": claims})
+    return paragraphs

@@ -47,6 +47,7 @@ KINDS: dict[str, str] = {
     "similarity": "similarity pair",
 }
 CLAIMS_CHECK = "report_claims"
+REPORT_CHECK_PREFIX = "report_"  # the report question's checks, scored section by section in rubric mode
 PAIRS_CSV = Path("similarity") / "pairs.csv"
 PAIR_FIGURES = ("signals", "code_similarity", "prose_containment", "shared_models")
 
@@ -132,6 +133,34 @@ def result_items(key: str, result: Mapping[str, Any]) -> list[Item]:
                           check=CLAIMS_CHECK, arch=None, title="report accuracy claims",
                           why=plain_text(claims.get("message"), 400), **who))
     return items
+
+
+def report_checks(result: Mapping[str, Any]) -> list[tuple[dict[str, Any], dict[str, Any]]]:
+    """(question, check) of each report check (``report_*``): the rubric's sections."""
+    return [(q, c) for q in result.get("questions") or [] for c in q.get("checks") or []
+            if str(c.get("name", "")).startswith(REPORT_CHECK_PREFIX)]
+
+
+def rubric_item(key: str, result: Mapping[str, Any], check: str) -> Item | None:
+    """The rubric-mode item for one report check (``<key>~rubric~<check>``), scored outside the queue."""
+    question, _ = find_check(result, check)
+    if question is None or not check.startswith(REPORT_CHECK_PREFIX):
+        return None
+    submission = result.get("submission") or {}
+    return Item(id=f"{key}~rubric~{check}", kind="rubric", key=key, question=question.get("id"), check=check,
+                arch=None, student_id=plain_text(submission.get("student_id") or key, 100, one_line=True),
+                student_name=plain_text(submission.get("student_name"), 200, one_line=True),
+                title=f"report rubric: {check}", why="scored by rubric")
+
+
+def find_item(item_id: str, queue: Mapping[str, Item], results: Mapping[str, Mapping[str, Any]]) -> Item | None:
+    """An item of the queue, or a rubric item (which the queue does not list)."""
+    if item_id in queue:
+        return queue[item_id]
+    key, marker, check = item_id.rpartition("~")[0].rpartition("~")[0], "~rubric~", item_id.rpartition("~")[2]
+    if item_id == f"{key}{marker}{check}" and key in results:
+        return rubric_item(key, results[key], check)
+    return None
 
 
 def load_pairs(root: Path) -> list[dict[str, str]]:
