@@ -29,6 +29,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlencode
 
+import numpy as np
 import uvicorn
 from jinja2 import Environment, FileSystemLoader, StrictUndefined
 from starlette.applications import Starlette
@@ -39,6 +40,7 @@ from starlette.responses import HTMLResponse, PlainTextResponse, RedirectRespons
 from starlette.routing import Route
 
 from autograder.assignment import Assignment
+from autograder.output.feedback import confusion_plot
 from autograder.output.store import Store
 from autograder.output.student_text import plain_text
 from autograder.output.workbench.decisions import Decision, DecisionConflict, DecisionError, DecisionStore
@@ -426,6 +428,7 @@ def server(store: Store, assignment: Assignment, sock: socket.socket, default_na
     """A uvicorn server for the workbench on ``sock``, and the address (with its token) to open."""
     token = token or secrets.token_urlsafe(32)
     app = build_app(store, assignment, token, default_name)
+    confusion_plot(np.eye(10, dtype=np.int64))  # matplotlib's start-up (about a second) before the first page
     host, port = sock.getsockname()[:2]
     shown = socket.gethostname() if host in ("0.0.0.0", "::") else host
     config = uvicorn.Config(app, log_level="warning", access_log=False, lifespan="off")

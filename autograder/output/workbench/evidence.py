@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import re
+from functools import lru_cache
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -21,6 +22,7 @@ from autograder.output.feedback import (RULE_TITLES, confusion_plot, error_text,
 from autograder.output.store import Store
 from autograder.output.student_text import plain_text
 from autograder.output.workbench.queue import REPORT_CHECK_PREFIX, Item, find_check
+from autograder.score.artifacts import EVIDENCE_ARRAYS
 from autograder.score.integrity import RULES
 
 CELL_LIMIT = 4000  # characters of one cell shown
@@ -36,7 +38,9 @@ def item_evidence(item: Item, result: Mapping[str, Any], store: Store) -> dict[s
     arch = item.arch or _arch_of(item.check)
     models = result.get("models") or {}
     about_report = item.kind in REPORT_KINDS or str(item.check or "").startswith(REPORT_CHECK_PREFIX)
-    confusion = load_confusion(store.artifacts(item.key), dict(result))
+    archive = store.artifacts(item.key) / EVIDENCE_ARRAYS
+    stamp = archive.stat().st_mtime_ns if archive.is_file() else 0
+    chosen = ((result.get("data") or {}).get("confusion") or {}).get("index")
     return {
         "status": plain_text(result.get("status"), 40), "reason": plain_text(result.get("reason"), 100),
         "message": plain_text(result.get("message"), 600),
@@ -50,11 +54,19 @@ def item_evidence(item: Item, result: Mapping[str, Any], store: Store) -> dict[s
         "integrity": integrity_rows(result, arch) if arch else [],
         "cells": relevant_cells(result, arch, item),
         "report": report_cells(store.artifacts(item.key)) if about_report else [],
-        "confusion_png": confusion_plot(confusion) if confusion is not None else None,
+        "confusion_png": confusion_picture(store.artifacts(item.key), stamp, chosen) if stamp else None,
         "notes": [plain_text(n, 600) for n in (result.get("notes") or [])[:10]],
         "has_report": any(str(c.get("name", "")).startswith(REPORT_CHECK_PREFIX)
                           for q in result.get("questions") or [] for c in q.get("checks") or []),
     }
+
+
+@lru_cache(maxsize=512)
+def confusion_picture(artifacts: Path, stamp: int, chosen: Any) -> str | None:
+    """The stored confusion matrix drawn as the student page draws it, once per stored evidence file
+    (``stamp``: its modification time, so a regrade draws it again)."""
+    matrix = load_confusion(artifacts, {"data": {"confusion": {"index": chosen}}})
+    return confusion_plot(matrix) if matrix is not None else None
 
 
 def _arch_of(check: str | None) -> str | None:
