@@ -234,3 +234,23 @@ def test_rubric_mode_scores_the_report_by_section_from_the_automatic_scores(serv
     book = pd.read_csv(root / "gradebook.csv", dtype={"student_id": str}).set_index("student_id")
     graded = {q["id"]: q["score"] for q in fixture_result("a002-partial")["questions"]}
     assert book.loc[fixture_result("a002-partial")["submission"]["student_id"], "q8"] == pytest.approx(graded["q8"] + 1.8)
+
+
+def test_the_queue_filters_by_kind_question_and_state_with_counts(served):
+    root, url = served
+    base = url.split("?")[0]
+    ta = client()
+    status(ta, url)
+
+    def listed(query: str) -> list[str]:
+        return re.findall(r'data-item="([^"]+)"', status(ta, f"{base}?{query}")[1])
+
+    assert listed("kind=similarity") == [PAIR]
+    assert listed("question=q4") == [NEEDS_REVIEW]
+    assert listed("kind=claims") == ["a001-complete~check~report_claims", CLAIMS]
+    csrf = re.search(r'name="csrf" value="([^"]+)"', status(ta, base)[1]).group(1)
+    status(ta, f"{base}item/{NEEDS_REVIEW}", urllib.parse.urlencode(
+        {"csrf": csrf, "base_version": "0", "action": "accept"}).encode())
+    assert listed("state=decided") == [NEEDS_REVIEW] and len(listed("state=open")) == 5
+    page = status(ta, base)[1]
+    assert "1 of 6 decided" in page and "claims (2)" in page and "open (5)" in page

@@ -198,8 +198,8 @@ def evidence_hash(item: Item, results: Mapping[str, Mapping[str, Any]], pairs: l
             "integrity": ((result.get("integrity") or {}).get(arch) or {}).get(item.rule) if arch and item.rule else None,
             "model": {k: ((result.get("models") or {}).get(arch) or {}).get(k)
                       for k in ("accuracy", "threshold_full", "threshold_zero", "error")} if arch else None,
-            "review": [r for r in result.get("review") or [] if r.get("check") == item.check or
-                       (arch and r.get("arch") == arch)],
+            "review": [r for r in result.get("review") or [] if (item.check and r.get("check") == item.check)
+                       or (arch and r.get("arch") == arch)],
         }
 
     if item.pair:
