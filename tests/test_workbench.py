@@ -138,3 +138,12 @@ def test_an_overrides_file_that_contradicts_a_decision_is_refused(results, assig
     (tmp_path / "o.csv").write_text(f"student_id,question,score,reason\n{sid},q4,7,by hand\n")
     assert main(["gradebook", str(results), "--overrides", str(tmp_path / "o.csv")]) == 2
     assert not (results / "gradebook.csv").exists()
+
+
+def test_show_lists_the_decisions_on_a_result(results, repo, capsys):
+    decide(results, NEEDS_REVIEW, "score", score=3.0, reason="RNN trained", who="ana")
+    decide(results, "pair~a001-complete~a004-late", "refer", reason="same odd helper function", who="bo")
+    assert main(["show", str(results), "A002", "--assignment", str(repo / "assignments/mnist")]) == 0
+    assert f"review: {NEEDS_REVIEW}: score 3 by ana" in capsys.readouterr().out
+    assert main(["show", str(results), "A004", "--assignment", str(repo / "assignments/mnist")]) == 0
+    assert "review: pair~a001-complete~a004-late: refer by bo" in capsys.readouterr().out

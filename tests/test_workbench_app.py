@@ -254,3 +254,12 @@ def test_the_queue_filters_by_kind_question_and_state_with_counts(served):
     assert listed("state=decided") == [NEEDS_REVIEW] and len(listed("state=open")) == 5
     page = status(ta, base)[1]
     assert "1 of 6 decided" in page and "claims (2)" in page and "open (5)" in page
+
+
+def test_the_queue_says_when_results_need_a_regrade_first(served, assignment):
+    root, url = served
+    stale = json.loads((root / "results" / "a004-late.json").read_text())
+    stale["assignment"]["bundle_sha256"] = "an older bundle"  # as a result graded before a rubric change reads
+    (root / "results" / "a004-late.json").write_text(json.dumps(stale))
+    page = status(client(), url)[1]
+    assert re.search(r'id="stale">1 result\(s\) were scored under another version', page)

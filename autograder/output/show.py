@@ -12,6 +12,7 @@ from typing import Any
 from autograder.output.feedback import failed_cells
 from autograder.output.store import Store
 from autograder.output.student_text import plain_text
+from autograder.output.workbench.decisions import DecisionStore
 
 
 def freshness(result: dict[str, Any], bundle: str | None) -> str:
@@ -70,6 +71,11 @@ def describe(key: str, r: dict[str, Any], store: Store, bundle: str | None) -> s
         out.append(f"  note: {plain_text(note, 300)}")
     for error in r.get("export_errors") or []:  # the student's kernel wrote these: shown as text, judged by no one
         out.append(f"  export error: {plain_text(error, 300)}")
+    for decision in DecisionStore(store.root).all().values():  # what TAs decided in `autograder review`
+        if decision.result_key == key or decision.item.startswith(f"pair~{key}~") or decision.item.endswith(f"~{key}"):
+            out.append(f"  review: {decision.item}: {decision.action}"
+                       + (f" {decision.score:g}" if decision.score is not None else "")
+                       + f" by {plain_text(decision.who, 80)} at {decision.at}: {plain_text(decision.reason, 300)}")
     files = [store.result(key), store.artifacts(key) / "executed.ipynb", store.log_path(key)]
     out += ["", "files: " + "  ".join(str(p) for p in files if p.exists())]
     return "\n".join(out)

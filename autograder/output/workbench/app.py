@@ -129,6 +129,7 @@ class Workbench:
                                         (("kind", r["item"].kind), ("question", r["item"].question or ""),
                                          ("state", r["state"])))]
         return {"rows": shown, "total": len(rows), "counts": counts, "states": states,
+                "stale": len(self.store.stale(results, self.assignment)),
                 "done": states["decided"], "kinds": KINDS,
                 "questions": [q.id for q in self.assignment.questions], "filters": dict(filters),
                 "filter_query": urlencode({k: v for k, v in filters.items() if v})}
