@@ -147,3 +147,15 @@ def test_show_lists_the_decisions_on_a_result(results, repo, capsys):
     assert f"review: {NEEDS_REVIEW}: score 3 by ana" in capsys.readouterr().out
     assert main(["show", str(results), "A004", "--assignment", str(repo / "assignments/mnist")]) == 0
     assert "review: pair~a001-complete~a004-late: refer by bo" in capsys.readouterr().out
+
+
+def test_review_refuses_a_port_in_use_with_one_line(results, repo, capsys):
+    import socket
+
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen(1)
+        code = main(["review", str(results), "--port", str(busy.getsockname()[1]),
+                     "--assignment", str(repo / "assignments/mnist")])
+    err = capsys.readouterr().err
+    assert code == 2 and err.count("\n") == 1 and "choose another --port" in err
