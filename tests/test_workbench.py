@@ -10,10 +10,9 @@ import pytest
 from autograder.cli import main
 from autograder.output.feedback import write_feedback
 from autograder.output.gradebook import write_gradebook
-from autograder.output.similarity import CodeMatch, Entry, Pair, pairs_frame
 from autograder.output.gradebook import csv_text
-from autograder.output.workbench.decisions import (DecisionConflict, DecisionError, DecisionStore, adjustments,
-                                                   export_overrides, import_overrides)
+from autograder.output.similarity import CodeMatch, Entry, Pair, pairs_frame
+from autograder.output.workbench.decisions import DecisionConflict, DecisionError, DecisionStore, adjustments
 from autograder.output.workbench.queue import build_queue, evidence_hash, load_pairs
 
 from result_fixtures import copy_results, fixture_result, write
@@ -122,7 +121,7 @@ def test_overrides_csv_imports_into_the_store_and_exports_from_it(results, assig
     (tmp_path / "o.csv").write_text(f"student_id,question,score,reason\n{sid},q2,18,re-run on the TA's machine\n")
     assert main(["review", str(results), "--import-overrides", str(tmp_path / "o.csv"), "--name", "ana"]) == 0
     assert main(["review", str(results), "--import-overrides", str(tmp_path / "o.csv"), "--name", "ana"]) == 0
-    assert len(DecisionStore(results).history(f"a004-late~override~q2")) == 1  # the same file twice: one change
+    assert len(DecisionStore(results).history("a004-late~override~q2")) == 1  # the same file twice: one change
     assert main(["review", str(results), "--export-overrides", str(tmp_path / "out.csv")]) == 0
     exported = pd.read_csv(tmp_path / "out.csv", dtype=str)
     assert exported.values.tolist() == [[sid, "q2", "18.0", "re-run on the TA's machine (ana)"]]

@@ -12,7 +12,6 @@ import urllib.parse
 import urllib.request
 
 import nbformat
-import numpy as np
 import pandas as pd
 import pytest
 

@@ -24,7 +24,7 @@ import secrets
 import socket
 import threading
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlencode
@@ -137,7 +137,7 @@ class Workbench:
     # --- one item ------------------------------------------------------------------------------------
 
     def item_page(self, item_id: str, filters: Mapping[str, str], session: Session,
-                  error: str | None = None) -> tuple[dict[str, Any], int] | None:
+                  error: str | None = None) -> dict[str, Any] | None:
         snapshot = self.snapshot()
         results, pairs, items, decisions = snapshot
         queue = self.queue_rows(filters, snapshot)
@@ -153,13 +153,11 @@ class Workbench:
             {"name": c.get("name"), "question": q.get("id"), "score": float(c.get("score") or 0.0),
              "max_score": float(c.get("max_score") or 0.0), "selected": c.get("name") == item.check}
             for q in results[item.key].get("questions") or [] for c in q.get("checks") or []]
-        view = {
+        return {
             "item": item, "kind_title": KINDS[item.kind], "decision": decision,
             "state": self.state(item, decision, results, pairs),
             "history": self.decisions.history(item.id),
-            "sides": [{"key": key, "evidence": item_evidence(item if key == item.key else Item(
-                id=item.id, kind=item.kind, key=key, student_id="", student_name="", question=None, check=None,
-                arch=None, title="", why=""), results[key], self.store),
+            "sides": [{"key": key, "evidence": item_evidence(replace(item, key=key), results[key], self.store),
                        "student": plain_text((results[key].get("submission") or {}).get("student_id"), 100),
                        "name": plain_text((results[key].get("submission") or {}).get("student_name"), 200)}
                       for key in sides],
@@ -168,7 +166,6 @@ class Workbench:
             "next": ids[at + 1] if 0 <= at < len(ids) - 1 else None,
             "position": at + 1, "count": len(ids), "filter_query": queue["filter_query"],
         }
-        return view, 200
 
     def decide(self, item_id: str, form: Mapping[str, str], session: Session) -> Decision:
         results, pairs, items, _ = self.snapshot()
@@ -197,14 +194,13 @@ class Workbench:
             raise DecisionError("write the comment first")
         base = version(form.get("base_version"))
         decision = self.decisions.decide(
-            item.id, result_key=item.key, student_id=item.student_id, action=action, who=session.name,
+            item.id, result_key=item.key, student_id=student_of(results, item), action=action, who=session.name,
             evidence=evidence_hash(item, results, pairs, check_name), base_version=base,
             question=(question or {}).get("id") if question else item.question, check=check_name, score=score,
             reason=form.get("reason", ""), comment=comment)
         if form.get("save_comment") and comment.strip():
             self.decisions.add_to_bank(comment, session.name)
         return decision
-
 
     # --- report rubric mode ---------------------------------------------------------------------------
 
@@ -262,11 +258,17 @@ class Workbench:
                 raise DecisionError(f"{name}: say why the score moves from {standing:g} to {score:g}")
             planned.append((item, current, score, reason))
         for item, current, score, reason in planned:
-            self.decisions.decide(item.id, result_key=key, student_id=item.student_id, action="score",
+            self.decisions.decide(item.id, result_key=key, student_id=student_of(results, item), action="score",
                                   who=session.name, evidence=evidence_hash(item, results, pairs),
                                   base_version=current.version if current else 0, question=item.question,
                                   check=item.check, score=score, reason=reason)
         return len(planned)
+
+
+def student_of(results: Mapping[str, Mapping[str, Any]], item: Item) -> str:
+    """The student id as the result records it (the item's is cleaned for display); a pair: both."""
+    return " / ".join(str((results[key].get("submission") or {}).get("student_id") or key)
+                      for key in (item.pair or (item.key,)))
 
 
 def version(text: str | None) -> int:
@@ -334,10 +336,9 @@ def build_app(store: Store, assignment: Assignment, token: str, default_name: st
                       title=assignment.title or assignment.name)
 
     def show_item(request: Request, error: str | None = None, status: int = 200) -> Response:
-        built = workbench.item_page(request.path_params["item_id"], filters_of(request), request.state.session, error)
-        if built is None:
+        view = workbench.item_page(request.path_params["item_id"], filters_of(request), request.state.session, error)
+        if view is None:
             return PlainTextResponse("No such review item.", 404)
-        view, _ = built
         return render("item.html.j2", status, page=view, session=request.state.session,
                       title=assignment.title or assignment.name)
 
@@ -356,9 +357,9 @@ def build_app(store: Store, assignment: Assignment, token: str, default_name: st
             return show_item(request, f"Not saved: {exc}", 409)
         except DecisionError as exc:
             return show_item(request, f"Not saved: {exc}", 400)
-        built = workbench.item_page(request.path_params["item_id"], filters_of(request), request.state.session)
-        following = built[0]["next"] if built else None
-        query = f"?{built[0]['filter_query']}" if built and built[0]["filter_query"] else ""
+        view = workbench.item_page(request.path_params["item_id"], filters_of(request), request.state.session)
+        following = view["next"] if view else None
+        query = f"?{view['filter_query']}" if view and view["filter_query"] else ""
         target = f"/item/{following}{query}" if following else f"/{query}"
         return RedirectResponse(target, status_code=303)
 

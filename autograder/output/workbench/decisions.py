@@ -223,7 +223,8 @@ def adjustments(results_root: str | Path, results: Mapping[str, Mapping[str, Any
             continue
         if decision.comment:
             comments[decision.result_key].append({"question": decision.question or "", "text": decision.comment})
-        if latest.get(decision.student_id) != decision.result_key or decision.score is None:
+        student = str((result.get("submission") or {}).get("student_id") or decision.result_key)
+        if latest.get(student) != decision.result_key or decision.score is None:
             continue
         if decision.action == "override":
             overriding[(decision.result_key, decision.question or "")] = decision
