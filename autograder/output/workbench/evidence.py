@@ -53,7 +53,7 @@ def item_evidence(item: Item, result: Mapping[str, Any], store: Store) -> dict[s
                    if isinstance(models.get(a), Mapping) and (a == arch or not arch)],
         "integrity": integrity_rows(result, arch) if arch else [],
         "cells": relevant_cells(result, arch, item),
-        "report": report_cells(store.artifacts(item.key)) if about_report else [],
+        "report": claims_beside(report_cells(store.artifacts(item.key)), models) if about_report else [],
         "confusion_png": confusion_picture(store.artifacts(item.key), stamp, chosen) if stamp else None,
         "notes": [plain_text(n, 600) for n in (result.get("notes") or [])[:10]],
         "has_report": any(str(c.get("name", "")).startswith(REPORT_CHECK_PREFIX)
