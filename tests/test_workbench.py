@@ -96,6 +96,7 @@ def test_gradebook_canvas_and_pages_read_the_decisions(results, assignment):
     assert float(canvas[canvas["SIS User ID"] == sid].iloc[0, -1]) == pytest.approx(64.2)
     gradescope = json.loads((results / "gradescope" / "a002-partial" / "results.json").read_text())
     assert gradescope["score"] == pytest.approx(64.2)
+    assert "Comment from your instructor: Save the model under the template's name next time." in gradescope["output"]
     pages = {p.stem: p.read_text() for p in write_feedback(results, results / "feedback", assignment)}
     assert "Comments from your instructor" in pages["a002-partial"]
     assert "Save the model under the template&#39;s name next time." in pages["a002-partial"]

@@ -78,7 +78,7 @@ from autograder.assignment import Assignment
 from autograder.intake.inputs import InputError, parse_time
 from autograder.output.store import open_results, require_current
 from autograder.output.student_text import plain_text
-from autograder.output.workbench.decisions import with_decisions
+from autograder.output.workbench.decisions import adjustments, with_decisions
 from autograder.results import atomic_write_text
 
 SUMMARY_COLUMNS = ["raw_total", "late_penalty", "override_note", "total", "max_score", "percent",
@@ -320,8 +320,10 @@ def canvas_grades(gradebook: pd.DataFrame, roster: pd.DataFrame | None, assignme
     return pd.concat([points, students], ignore_index=True)[[*CANVAS_COLUMNS, column]].fillna("")
 
 
-def gradescope_result(result: dict[str, Any], row: pd.Series) -> dict[str, Any]:
-    """Gradescope's results.json: the (penalised, overridden) score, each check a visible test."""
+def gradescope_result(result: dict[str, Any], row: pd.Series,
+                      comments: list[dict[str, str]] | None = None) -> dict[str, Any]:
+    """Gradescope's results.json: the (penalised, overridden) score, each check a visible test, and the
+    comments TAs left in the review workbench."""
     tests = [{"name": f"{q['id']} {plain_text(q.get('title'), 200)}: {check['name']}",
               "score": check["score"], "max_score": check["max_score"],
               "output": plain_text(check.get("message")), "visibility": "visible"}
@@ -331,6 +333,7 @@ def gradescope_result(result: dict[str, Any], row: pd.Series) -> dict[str, Any]:
         lines.append(f"Late penalty: -{row['late_penalty']:g} points.")
     if row["override_note"]:
         lines.append(f"Adjusted by your instructor: {row['override_note']}")
+    lines += [f"Comment from your instructor: {plain_text(c['text'])}" for c in comments or []]
     return {"score": float(row["total"]), "output": "\n".join(line for line in lines if line),
             "visibility": "visible", "stdout_visibility": "hidden", "tests": tests}
 
@@ -363,6 +366,7 @@ def write_gradebook(results_dir: str | Path, output: str | Path, assignment: Ass
     results = store.load()
     require_current(store, results, assignment)
     overrides = with_decisions(overrides, store.root, results)  # the review workbench's decisions
+    comments = adjustments(store.root, results).comments
     submissions = build_submissions(results, assignment, roster=roster, overrides=overrides,
                                     due=due, policy=policy, missing_as_zero=missing_as_zero)
     gradebook = latest_per_student(submissions)
@@ -375,7 +379,8 @@ def write_gradebook(results_dir: str | Path, output: str | Path, assignment: Ass
     }
     for _, row in submissions[submissions["submission"] != ""].iterrows():
         path = output.parent / "gradescope" / row["submission"] / "results.json"
-        written[path] = json.dumps(gradescope_result(results[row["submission"]], row), indent=2) + "\n"
+        written[path] = json.dumps(gradescope_result(results[row["submission"]], row,
+                                                     comments.get(row["submission"], [])), indent=2) + "\n"
     for path, text in written.items():
         atomic_write_text(path, text)
     return list(written)
