@@ -270,3 +270,22 @@ def test_the_queue_says_when_results_need_a_regrade_first(served, assignment):
     (root / "results" / "a004-late.json").write_text(json.dumps(stale))
     page = status(client(), url)[1]
     assert re.search(r'id="stale">1 result\(s\) were scored under another version', page)
+
+
+def test_a_decision_whose_item_a_regrade_removed_is_listed_and_not_applied(served, assignment, repo):
+    root, url = served
+    ta = client()
+    csrf = re.search(r'name="csrf" value="([^"]+)"', status(ta, url)[1]).group(1)
+    base = url.split("?")[0]
+    form = {"csrf": csrf, "base_version": "0", "action": "score", "check": "simple_rnn_accuracy", "score": "4",
+            "reason": "trained, 86%"}
+    status(ta, f"{base}item/{NEEDS_REVIEW}", urllib.parse.urlencode(form).encode())
+    regraded = json.loads((root / "results" / "a002-partial.json").read_text())
+    regraded["review"] = []  # a grader fix: the check no longer needs a person
+    write(root, "a002-partial", regraded, assignment)
+    page = status(ta, base)[1]
+    outside = page.split("outside the queue")[1]
+    assert NEEDS_REVIEW in outside and "score 4 by ana" in outside
+    assert main(["gradebook", str(root), "--assignment", str(repo / "assignments/mnist")]) == 0
+    book = pd.read_csv(root / "gradebook.csv", dtype={"student_id": str}).set_index("student_id")
+    assert book.loc[fixture_result("a002-partial")["submission"]["student_id"], "q4"] == 3.0  # not applied

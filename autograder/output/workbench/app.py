@@ -45,8 +45,8 @@ from autograder.output.store import Store
 from autograder.output.student_text import plain_text
 from autograder.output.workbench.decisions import Decision, DecisionConflict, DecisionError, DecisionStore
 from autograder.output.workbench.evidence import claims_beside, item_evidence, model_row, report_cells
-from autograder.output.workbench.queue import (KINDS, Item, build_queue, evidence_hash, find_check, load_pairs,
-                                               report_checks, rubric_item)
+from autograder.output.workbench.queue import (KINDS, Item, build_queue, evidence_hash, find_check, find_item,
+                                               load_pairs, report_checks, rubric_item)
 from autograder.results import read_result
 
 HERE = Path(__file__).parent
@@ -128,7 +128,15 @@ class Workbench:
         shown = [r for r in rows if all(not filters.get(name) or value == filters[name] for name, value in
                                         (("kind", r["item"].kind), ("question", r["item"].question or ""),
                                          ("state", r["state"])))]
-        return {"rows": shown, "total": len(rows), "counts": counts, "states": states,
+        listed = {item.id for item in items}
+        outside = []  # rubric decisions, and decisions whose item a regrade removed: not applied while stale
+        for item_id, decision in sorted(decisions.items()):
+            if item_id in listed or decision.action == "override":
+                continue
+            item = find_item(item_id, {}, results)
+            if item is None or self.state(item, decision, results, pairs) == "second_look":
+                outside.append({"decision": decision, "rubric": item.key if item else None})
+        return {"rows": shown, "total": len(rows), "counts": counts, "states": states, "outside": outside,
                 "stale": len(self.store.stale(results, self.assignment)),
                 "done": states["decided"], "kinds": KINDS,
                 "questions": [q.id for q in self.assignment.questions], "filters": dict(filters),
