@@ -60,6 +60,16 @@ ROWS = [
         None, "value", ("<=", 60.0)),
     Row("similarity", "7. its CPU time (user + system; what a quiet 2-core machine's wall time approaches)",
         "similarity_cpu_s", None, "value"),
+    Row("review", "8. review workbench, 300 results: the queue page (first load, every result read)", "queue_first_s",
+        None, "value", ("<=", 1.0)),
+    Row("review", "8. review workbench, 300 results: the queue page (median answer)", "queue_s", None, "value",
+        ("<=", 1.0)),
+    Row("review", "8. review workbench, 300 results: an item page with its evidence (median answer)", "item_s", None,
+        "value", ("<=", 1.0)),
+    Row("review", "8. ... an item page seen for the first time (its confusion matrix drawn; median)", "item_first_s",
+        None, "value", ("<=", 1.0)),
+    Row("review", "8. ... the slowest first view of an item page", "item_first_max_s",
+        None, "value", ("<=", 1.0)),
 ]
 
 
@@ -268,6 +278,25 @@ def similarity(ctx: Context, repeats: int, rec: Recorder) -> None:
         rec(repeat, "similarity_rss_mb", run.peak_rss_mb, "MB")
 
 
+def review(ctx: Context, repeats: int, rec: Recorder) -> None:
+    """8. The review workbench over a RESULTS folder of 300 students: how fast the queue and an item answer."""
+    import statistics
+
+    count = 12 if ctx.quick else 300
+    results = w.review_batch(ctx.scratch / "review" / "results", count)
+    for repeat in range(repeats):
+        timings = w.review_timings(results, 3 if ctx.quick else 10)
+        rec(repeat, "queue_first_s", timings["queue_first_s"][0], "s")
+        rec(repeat, "queue_s", statistics.median(timings["queue_s"]), "s")
+        rec(repeat, "item_s", statistics.median(timings["item_s"]), "s")
+        rec(repeat, "item_max_s", max(timings["item_s"]), "s")
+        rec(repeat, "item_first_s", statistics.median(timings["item_first_s"]), "s")
+        rec(repeat, "item_first_max_s", max(timings["item_first_s"]), "s")
+        rec(repeat, "items_listed", timings["items_listed"][0], "count")
+        rec(repeat, "results", float(count), "count")
+
+
 FIGURES = {"overhead": overhead, "fixed": fixed, "otter": otter, "regrade": regrade, "scaling": scaling,
-           "memory": memory, "similarity": similarity}
-DEFAULT_REPEATS = {"overhead": 1, "fixed": 5, "otter": 2, "regrade": 3, "scaling": 1, "memory": 2, "similarity": 3}
+           "memory": memory, "similarity": similarity, "review": review}
+DEFAULT_REPEATS = {"overhead": 1, "fixed": 5, "otter": 2, "regrade": 3, "scaling": 1, "memory": 2, "similarity": 3,
+                   "review": 3}

@@ -305,3 +305,89 @@ def similarity(results: Path, out: Path, env: dict[str, str]) -> Run:
     if run.returncode != 0:
         raise RuntimeError(f"autograder similarity failed ({run.returncode}); see {run.log}")
     return run
+
+
+def review_batch(results: Path, count: int) -> Path:
+    """``count`` stored results for the review workbench: the test fixtures' results (tests/fixtures/results:
+    complete, partial with items to review, rejected, late, hostile text) copied round-robin under new
+    students, written with the grader's writer, each with its stored confusion matrix and executed notebook,
+    and a similarity pair for every tenth student."""
+    import numpy as np
+
+    from autograder.output.gradebook import csv_text
+    from autograder.output.similarity import CodeMatch, Entry, Pair, pairs_frame
+    from autograder.results import write_result
+
+    fixtures = sorted((REPO / "tests" / "fixtures" / "results").glob("*.json"))
+    assignment = load_assignment(REPO / "assignments" / "mnist")
+    notebook = nbformat.read(REPO / "student_template" / "mnist_homework.ipynb", as_version=4)
+    matrix = np.diag([970, 1120, 1000, 990, 960, 880, 940, 1010, 950, 990]).astype(np.int64)
+    shutil.rmtree(results, ignore_errors=True)
+    (results / "results").mkdir(parents=True)
+    pairs, entries = [], []
+    for index in range(count):
+        result = json.loads(fixtures[index % len(fixtures)].read_text())
+        key = f"s{index:03d}-{fixtures[index % len(fixtures)].stem}"
+        result["submission"].update(student_id=f"s{index:03d}", sha256=f"{index:064x}")
+        result["assignment"].update(name=assignment.name, bundle_sha256=assignment.bundle_sha256(),
+                                    root=str(assignment.root))
+        write_result(results / "results" / f"{key}.json", result)
+        artifacts = results / "artifacts" / key
+        artifacts.mkdir(parents=True)
+        np.savez_compressed(artifacts / "predictions.npz", **{"confusion.0": matrix})
+        nbformat.write(notebook, artifacts / "executed.ipynb")
+        entries.append(Entry(key=key, student_id=f"s{index:03d}", student_name="", code="", prose=""))
+        if index % 10 == 9:
+            pairs.append(Pair(entries[-2], entries[-1], code=CodeMatch(0.9, ("", ""))))
+    (results / "similarity").mkdir()
+    (results / "similarity" / "pairs.csv").write_text(csv_text(pairs_frame(pairs)))
+    return results
+
+
+def review_timings(results: Path, requests: int) -> dict[str, list[float]]:
+    """Seconds per answer of the review workbench served on 127.0.0.1 (uvicorn, in this process): the
+    queue's first load (every result read), the queue after it, and item pages of each kind."""
+    import http.cookiejar
+    import re as regex
+    import threading
+    import urllib.request
+
+    from autograder.output.store import open_results
+    from autograder.output.workbench.app import open_socket, server
+    from autograder.output.workbench.evidence import confusion_picture
+
+    confusion_picture.cache_clear()  # each repeat sees every page for the first time again
+    assignment = load_assignment(REPO / "assignments" / "mnist")
+    sock = open_socket("127.0.0.1", 0)
+    web, url = server(open_results(results), assignment, sock, "bench")
+    thread = threading.Thread(target=web.run, kwargs={"sockets": [sock]}, daemon=True)
+    thread.start()
+    while not web.started:
+        time.sleep(0.05)
+    opener = urllib.request.build_opener(urllib.request.HTTPCookieProcessor(http.cookiejar.CookieJar()))
+    base = url.split("?")[0]
+
+    def timed(address: str) -> tuple[float, str]:
+        started = time.perf_counter()
+        with opener.open(address) as answer:
+            body = answer.read().decode()
+        return time.perf_counter() - started, body
+
+    try:
+        first, page = timed(url)
+        items = regex.findall(r'href="/item/([^"?]+)', page)
+        by_kind = {}
+        for item in items:  # one item of each kind: a check, an integrity flag, claims, intake, a pair
+            by_kind.setdefault(item.split("~")[0] == "pair" and "pair" or item.split("~")[1], item)
+        timings: dict[str, list[float]] = {"queue_first_s": [first], "queue_s": [], "item_s": [],
+                                           "items_listed": [float(len(items))]}
+        # First views (the confusion matrix drawn, the report read), one item per kind.
+        timings["item_first_s"] = [timed(f"{base}item/{item}")[0] for item in by_kind.values()]
+        for _ in range(requests):
+            timings["queue_s"].append(timed(base)[0])
+            for item in by_kind.values():
+                timings["item_s"].append(timed(f"{base}item/{item}")[0])
+        return timings
+    finally:
+        web.should_exit = True
+        thread.join(timeout=30)

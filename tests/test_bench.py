@@ -41,3 +41,13 @@ def test_quick_similarity_figure_grades_nothing_and_reports_its_row(repo, tmp_pa
     measures = {row["measure"]: float(row["value"]) for row in rows}
     assert measures["submissions"] == 12 and measures["similarity_s"] > 0
     assert any(line.startswith("| 7. similarity report") for line in text.splitlines())
+
+
+@pytest.mark.slow
+def test_quick_review_figure_serves_the_queue_and_items_and_reports_its_rows(repo, tmp_path):
+    """The review workload's results are written by the grader's writer (schema-checked) and every
+    fixture kind of item is asked for."""
+    rows, text = run_quick(repo, tmp_path, "review")
+    measures = {row["measure"]: float(row["value"]) for row in rows}
+    assert measures["results"] == 12 and measures["items_listed"] > 12 and measures["item_s"] > 0
+    assert sum(line.startswith("| 8. ") for line in text.splitlines()) == 5

@@ -58,7 +58,7 @@ def notebook(path: Path) -> Path:
 
 # --- 1. refusals -----------------------------------------------------------------------------------
 
-@pytest.mark.parametrize("verb", ["gradebook", "feedback", "regrade", "show"])
+@pytest.mark.parametrize("verb", ["gradebook", "feedback", "regrade", "show", "review"])
 def test_reporting_verbs_refuse_missing_empty_and_foreign_folders(verb, tmp_path, capsys, repo):
     flags = [] if verb == "show" else ["--assignment", repo / "assignments/mnist"]
     one_line_refusal(*run_cli(capsys, verb, tmp_path / "typo", *flags)[::2], "no such folder")

@@ -41,6 +41,7 @@ VERBS: list[tuple[str, str]] = [
     ("feedback", "HTML feedback page per student and an instructor summary page"),
     ("demo", "grade the bundled example submissions end to end (gradebook + feedback)"),
     ("similarity", "rank pairs of students by shared code, report prose and trained models"),
+    ("review", "the TA review workbench: every item a person must decide, with its evidence, in a browser"),
     ("gradescope", "build a Gradescope autograder zip (setup.sh, run_autograder, hidden bundle)"),
 ]
 #: Errors that are the user's to fix: one line, exit 2, never a traceback.

@@ -10,6 +10,7 @@ import time
 from pathlib import Path
 
 from autograder.output.store import open_results, resolve_assignment
+from autograder.output.workbench.decisions import adjustments
 from autograder.pipeline.batch import regrade_all
 
 
@@ -27,6 +28,10 @@ def run(args: argparse.Namespace) -> int:
     print(report.table())
     for key, note in report.passed_over:
         print(f"note: {key}: {note}")
+    review = adjustments(store.root, store.load())  # decisions are kept; those whose evidence moved wait
+    if review.second_look:
+        print(f"review: {len(review.second_look)} decision(s) wait for a second look (their result changed): "
+              f"`autograder review {args.results}`")
     print(f"regraded {len(report.rows)} results in {time.monotonic() - started:.1f} s (no notebook executed)"
           + (f"; passed over {len(report.passed_over)}" if report.passed_over else ""))
     if report.removed_reports:

@@ -34,7 +34,7 @@ from matplotlib.figure import Figure  # no pyplot: no global figure state; Figur
 
 from autograder.assignment import ARCHITECTURE_TITLES, ARCHITECTURES, Assignment
 from autograder.output.diagnose import jupyter_numbers
-from autograder.output.gradebook import build_submissions, lateness_text
+from autograder.output.gradebook import build_submissions, lateness_text, with_review
 from autograder.output.intake_record import read_decisions
 from autograder.output.policy import GradingPolicy, read_policy
 from autograder.output.store import Store, check_writable, open_results, require_current
@@ -526,7 +526,8 @@ def write_feedback(results_dir: str | Path, out_dir: str | Path, assignment: Ass
     results = store.load()
     require_current(store, results, assignment)
     policy = policy if policy is not None else read_policy(store.root) or GradingPolicy()
-    rows = build_submissions(results, assignment, policy)
+    decided, review = with_review(policy, store.root, results)
+    rows = build_submissions(results, assignment, decided)
     missing = rows[rows["status"] == "missing"]
     never_submitted = None if policy.roster is None else [
         {"student_id": plain_text(sid, 100), "student_name": plain_text(name, 200)}
@@ -538,9 +539,13 @@ def write_feedback(results_dir: str | Path, out_dir: str | Path, assignment: Ass
     student_page = _env.get_template("student.html.j2")
     for path, key in pages.items():
         view = student_view(key, results[key], store.artifacts(key), assignment, rows.loc[key], policy)
+        view["comments"] = [{"question": plain_text(c["question"], 40), "text": plain_text(c["text"])}
+                            for c in review.comments.get(key, [])]
         atomic_write_text(path, student_page.render(page=view))
     final = {key: float(rows.loc[key, "total"]) for key in results}
-    atomic_write_text(index, _env.get_template("summary.html.j2").render(
-        page=summary_view(results, assignment, store, out_dir, final, never_submitted)))
+    summary = summary_view(results, assignment, store, out_dir, final, never_submitted)
+    summary["review_progress"] = {"total": review.items, "decided": review.decided,
+                                  "second_look": len(review.second_look)}
+    atomic_write_text(index, _env.get_template("summary.html.j2").render(page=summary))
     store.record_reports([*pages, index])  # a later regrade or grade removes them
     return [*pages, index]

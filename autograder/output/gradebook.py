@@ -66,6 +66,7 @@ put before a leading ``=``, ``+``, ``-``, ``@``, tab or carriage return (CSV for
 """
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
 from datetime import datetime, timedelta
@@ -85,6 +86,7 @@ from autograder.intake.inputs import InputError, describe_due, parse_time
 from autograder.output.policy import GradingPolicy, read_policy, write_policy
 from autograder.output.store import check_writable, open_results, require_current
 from autograder.output.student_text import plain_text
+from autograder.output.workbench.decisions import Adjustments, adjustments, with_decisions
 from autograder.results import atomic_write_text
 
 SUMMARY_COLUMNS = ["raw_total", "late_penalty", "override_note", "total", "max_score", "percent",
@@ -281,6 +283,15 @@ def build_submissions(results: dict[str, dict[str, Any]], assignment: Assignment
     return rows[[*gradebook_columns(assignment), *SUBMISSION_COLUMNS]]
 
 
+def with_review(policy: GradingPolicy, results_root: Path,
+                results: dict[str, dict[str, Any]]) -> tuple[GradingPolicy, Adjustments]:
+    """``policy`` with the standing decisions of the review workbench added to its overrides (a contradiction
+    between the two is refused), and those decisions (comments, queue progress). Every output grades
+    under the first, so no output leaves a TA's decision out; the recorded policy stays without them."""
+    decided = with_decisions(policy.overrides, results_root, results)
+    return dataclasses.replace(policy, overrides=decided), adjustments(results_root, results)
+
+
 def latest_per_student(submissions: pd.DataFrame) -> pd.DataFrame:
     """The gradebook proper: each student's latest submission (by submitted_at, then graded_at)."""
     def instants(column: str) -> pd.Series:
@@ -368,9 +379,10 @@ def lateness_text(row: pd.Series, policy: GradingPolicy) -> str:
     return f"{how_late}; late policy: {policy.late.describe()}"
 
 
-def gradescope_result(result: dict[str, Any], row: pd.Series,
-                      policy: GradingPolicy = GradingPolicy()) -> dict[str, Any]:
-    """Gradescope's results.json: the (penalised, overridden) score, each check a visible test."""
+def gradescope_result(result: dict[str, Any], row: pd.Series, policy: GradingPolicy = GradingPolicy(),
+                      comments: list[dict[str, str]] | None = None) -> dict[str, Any]:
+    """Gradescope's results.json: the (penalised, overridden) score, each check a visible test, and the
+    comments TAs left in the review workbench."""
     tests = [{"name": f"{q['id']} {plain_text(q.get('title'), 200)}: {check['name']}",
               "score": check["score"], "max_score": check["max_score"],
               "output": plain_text(check.get("message")), "visibility": "visible"}
@@ -381,6 +393,7 @@ def gradescope_result(result: dict[str, Any], row: pd.Series,
         lines.append(f"Late penalty: -{row['late_penalty']:g} points" + (f": {lateness}." if lateness else "."))
     if row["override_note"]:
         lines.append(f"Adjusted by your instructor: {row['override_note']}")
+    lines += [f"Comment from your instructor: {plain_text(c['text'])}" for c in comments or []]
     return {"score": float(row["total"]), "output": "\n".join(line for line in lines if line),
             "visibility": "visible", "stdout_visibility": "hidden", "tests": tests}
 
@@ -416,7 +429,8 @@ def write_gradebook(results_dir: str | Path, output: str | Path, assignment: Ass
     require_current(store, results, assignment)
     recording = policy is not None
     policy = policy if policy is not None else read_policy(store.root) or GradingPolicy()
-    submissions = build_submissions(results, assignment, policy)
+    decided, review = with_review(policy, store.root, results)
+    submissions = build_submissions(results, assignment, decided)
     gradebook = latest_per_student(submissions)
     output = Path(output)
     written = {
@@ -427,7 +441,8 @@ def write_gradebook(results_dir: str | Path, output: str | Path, assignment: Ass
     }
     for _, row in submissions[(submissions["submission"] != "") & submissions["total"].notna()].iterrows():
         path = output.parent / "gradescope" / row["submission"] / "results.json"
-        written[path] = json.dumps(gradescope_result(results[row["submission"]], row, policy), indent=2) + "\n"
+        written[path] = json.dumps(gradescope_result(results[row["submission"]], row, policy,
+                                                     review.comments.get(row["submission"], [])), indent=2) + "\n"
     check_writable(list(written))
     for path, text in written.items():
         atomic_write_text(path, text)

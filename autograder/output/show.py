@@ -15,6 +15,7 @@ from autograder.output.feedback import failed_cells
 from autograder.output.intake_record import Decision
 from autograder.output.store import Store
 from autograder.output.student_text import plain_text
+from autograder.output.workbench.decisions import DecisionStore
 
 
 def freshness(key: str, stale: dict[str, str] | None) -> str:
@@ -79,6 +80,11 @@ def describe(key: str, r: dict[str, Any], store: Store, stale: dict[str, str] | 
     for decision in decisions:
         if decision.concerns(submission):
             out.append(f"  intake: {decision.line()}")
+    for decision in DecisionStore(store.root).all().values():  # what TAs decided in `autograder review`
+        if decision.result_key == key or decision.item.startswith(f"pair~{key}~") or decision.item.endswith(f"~{key}"):
+            out.append(f"  review: {decision.item}: {decision.action}"
+                       + (f" {decision.score:g}" if decision.score is not None else "")
+                       + f" by {plain_text(decision.who, 80)} at {decision.at}: {plain_text(decision.reason, 300)}")
     files = [store.result(key), store.artifacts(key) / "executed.ipynb", store.log_path(key)]
     out += ["", "files: " + "  ".join(str(p) for p in files if p.exists())]
     return "\n".join(out)
