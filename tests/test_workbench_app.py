@@ -269,7 +269,7 @@ def test_the_queue_says_when_results_need_a_regrade_first(served, assignment):
     stale["assignment"]["bundle_sha256"] = "an older bundle"  # as a result graded before a rubric change reads
     (root / "results" / "a004-late.json").write_text(json.dumps(stale))
     page = status(client(), url)[1]
-    assert re.search(r'id="stale">1 result\(s\) were scored under another version', page)
+    assert re.search(r'id="stale">1 result\(s\) are not current for this assignment', page)
 
 
 def test_a_decision_whose_item_a_regrade_removed_is_listed_and_not_applied(served, assignment, repo):
