@@ -159,3 +159,24 @@ def test_review_refuses_a_port_in_use_with_one_line(results, repo, capsys):
                      "--assignment", str(repo / "assignments/mnist")])
     err = capsys.readouterr().err
     assert code == 2 and err.count("\n") == 1 and "choose another --port" in err
+
+
+def test_a_decision_follows_its_submission_whatever_id_the_roster_gives(tmp_path, assignment):
+    """A Canvas batch graded without a roster carries Canvas ids as student ids; on the roster, Bob's SIS id is
+    Alice's Canvas id. A decision on Alice's result changes Alice's grade, never Bob's."""
+    results = copy_results(tmp_path / "RESULTS", assignment, [])
+    for key, canvas_id in (("a002-partial", "5001"), ("a001-complete", "5002")):
+        result = fixture_result(key)
+        result["submission"].update(student_id=canvas_id, canvas_id=canvas_id)
+        write(results, key, result, assignment)
+    decide(results, NEEDS_REVIEW, "score", score=4.0, reason="the RNN is there, 86%")
+    roster = tmp_path / "roster.csv"
+    roster.write_text("student_id,name,canvas_id\nA1,Alice,5001\n5001,Bob,5002\n")
+    assert main(["gradebook", str(results), "--assignment", str(assignment.root), "--roster", str(roster)]) == 0
+    book = pd.read_csv(results / "gradebook.csv", dtype={"student_id": str}).set_index("student_id")
+    alice, bob = fixture_result("a002-partial"), fixture_result("a001-complete")
+    graded_q4 = next(q["score"] for q in alice["questions"] if q["id"] == "q4")
+    check = next(c for q in alice["questions"] for c in q["checks"] if c["name"] == "simple_rnn_accuracy")
+    assert book.loc["A1", "q4"] == pytest.approx(graded_q4 + 4.0 - check["score"])
+    assert "86%" in book.loc["A1", "override_note"]
+    assert book.loc["5001", "total"] == pytest.approx(bob["score"]) and pd.isna(book.loc["5001", "override_note"])

@@ -195,13 +195,17 @@ def apply_roster(rows: pd.DataFrame, roster: pd.DataFrame, assignment: Assignmen
 
 
 def apply_overrides(rows: pd.DataFrame, overrides: pd.DataFrame, assignment: Assignment) -> pd.DataFrame:
-    """Replace question scores (or the late penalty) and say so in ``override_note``."""
+    """Replace question scores (or the late penalty) and say so in ``override_note``. A row naming a
+    ``submission`` (a review decision: the result it was made on) applies to that submission, whatever
+    student id the roster gives it; the others (``overrides.csv``) to the student's rows."""
     maxima = {q.id: q.points for q in assignment.questions}
     rows["override_note"] = ""
     rows["penalty_override"] = math.nan
     for line, override in enumerate(overrides.itertuples(index=False), start=2):
         where = f"overrides line {line}"
-        target = rows["student_id"] == str(override.student_id)
+        submission = getattr(override, "submission", None)
+        target = (rows["submission"] == submission if isinstance(submission, str) and submission
+                  else rows["student_id"] == str(override.student_id))
         if not target.any():
             raise InputError(f"{where}: unknown student_id {override.student_id!r}")
         try:

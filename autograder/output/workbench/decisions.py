@@ -33,10 +33,12 @@ from typing import Any
 
 import pandas as pd
 
-from autograder.intake.inputs import InputError, parse_time
+from autograder.intake.inputs import OVERRIDE_COLUMNS as CSV_OVERRIDE_COLUMNS, InputError, parse_time
 
 DB_PATH = Path("review") / "decisions.sqlite"
-OVERRIDE_COLUMNS = ["student_id", "question", "score", "reason"]
+#: overrides.csv's columns, and the result the decision was made on (applied to that submission: the
+#: roster may give its student another id than the result carries).
+OVERRIDE_COLUMNS = [*CSV_OVERRIDE_COLUMNS, "submission"]
 #: Actions and whether each needs a score / a reason.
 ACTIONS = {"accept": (False, False), "score": (True, True), "override": (True, True),
            "clear": (False, True), "refer": (False, True), "comment": (False, False)}
@@ -245,7 +247,7 @@ def adjustments(results_root: str | Path, results: Mapping[str, Mapping[str, Any
                        if q.get("id") == question), 0.0)
         score = absolute.get(target, graded) + (0.0 if target in absolute else deltas[target])
         rows.append({"student_id": str(results[key]["submission"]["student_id"]), "question": question,
-                     "score": round(score, 4), "reason": "; ".join(reasons[target])})
+                     "score": round(score, 4), "reason": "; ".join(reasons[target]), "submission": key})
     return Adjustments(overrides=pd.DataFrame(rows, columns=OVERRIDE_COLUMNS), comments=dict(comments),
                        second_look=second_look, decided=len(decisions.keys() & queue.keys()), items=len(queue))
 
@@ -320,4 +322,4 @@ def import_overrides(results_root: str | Path, results: Mapping[str, Mapping[str
 
 def export_overrides(results_root: str | Path, results: Mapping[str, Mapping[str, Any]]) -> pd.DataFrame:
     """The override rows every output applies, as ``overrides.csv`` holds them."""
-    return adjustments(results_root, results).overrides
+    return adjustments(results_root, results).overrides[list(CSV_OVERRIDE_COLUMNS)]
