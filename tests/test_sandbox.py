@@ -193,6 +193,15 @@ def test_a_busy_cell_is_stopped_by_its_cpu_limit_and_the_export_still_runs(tmp_p
     assert ex.export_ran
 
 
+def test_where_no_cgroup_can_be_made_the_process_trees_cpu_times_are_the_clock(tmp_path, monkeypatch):
+    monkeypatch.setattr(cgroup, "create", lambda memory_bytes, processes, cpus: None)
+    ex = run_cells(tmp_path, notebook("while True:\n    pass", "z = 3"), budget=20, cell_timeout=2, threads=1,
+                   config=UNHURRIED)
+    assert ex.cpu_clock == "process-tree" and ex.containment["cpu"] == "none"
+    assert [c.status for c in ex.cells] == ["timeout", "not_run"] and ex.cells[0].limit == "cell_cpu"
+    assert ex.cells[0].cpu_seconds >= 2
+
+
 def test_the_notebooks_cpu_budget_stops_the_cell_it_runs_out_in(tmp_path):
     ex = run_cells(tmp_path, notebook(*[CPU_WORK.format(1.5)] * 4), budget=4, cell_timeout=2, threads=1,
                    config=UNHURRIED)
@@ -302,7 +311,7 @@ def test_cancelled_sandbox_never_runs_past_its_hold(tmp_path):
 @pytest.mark.parametrize("held_by", ["cgroup", "watchdog"])
 def test_files_in_the_private_tmpfs_count_as_memory(tmp_path, monkeypatch, held_by):
     if held_by == "watchdog":  # the watchdog's tmpfs accounting, read inside the sandbox's mount namespace
-        monkeypatch.setattr(cgroup, "create", lambda memory_bytes, processes: None)
+        monkeypatch.setattr(cgroup, "create", lambda memory_bytes, processes, cpus: None)
     code = ("import time\nfor i in range(40):\n    open(f'/tmp/fill{i}', 'wb').write(b'x' * (20 * 2**20))\n"
             "    time.sleep(0.05)\ntime.sleep(5)")
     done, _ = run_python(code, tmp_path, memory_mb=300, file_size_mb=64)
@@ -326,7 +335,7 @@ def test_the_job_cgroup_holds_memory_no_process_shows_and_says_so(tmp_path):
 
 
 def test_where_no_cgroup_can_be_made_the_watchdog_holds_memory(tmp_path, monkeypatch):
-    monkeypatch.setattr(cgroup, "create", lambda memory_bytes, processes: None)
+    monkeypatch.setattr(cgroup, "create", lambda memory_bytes, processes, cpus: None)
     done, _ = run_python("blocks = []\nwhile True:\n    blocks.append(bytearray(50 * 2**20))", tmp_path,
                          memory_mb=300)
     assert done.stopped == "memory"

@@ -659,21 +659,24 @@ def _regular_file(path: Path) -> bool:
 
 def _run_models(predictor: Predictor, archs: list[str], out: Path, deadline: float, *, classes: bool,
                 outcomes: dict[str, dict[str, Any]], processes: list[sandbox.Completed]) -> None:
-    """Predict ``archs``, each within the job's ``predict_model_seconds``; a model that overruns or blows the memory
-    limit is killed and recorded, and a fresh process goes on with the models not yet started."""
+    """Predict ``archs``, each within the job's ``predict_model_seconds`` of CPU work (the prediction sandbox's
+    CPU time / threads, as the notebook's limits count) and its wall-clock backstop; a model that overruns or
+    blows the memory limit is killed and recorded, and a fresh process goes on with the models not yet started."""
     pending = list(archs)
     model_seconds = predictor.job.config.predict_model_seconds
+    backstop = predictor.job.backstop_factor * model_seconds
     while pending and time.monotonic() < deadline:
         running = (None if classes else predictor.take_first()) or predictor.start(pending, classes=classes)
         running.release(b"go\n")
-        current, current_since, timed_out = None, 0.0, False
+        current, since, since_work, timed_out = None, 0.0, 0.0, False
         while running.proc.poll() is None:
-            now = time.monotonic()
+            now, work = time.monotonic(), running.dog.clock.work_seconds()
             started = [a for a in pending if _regular_file(out / contract.STARTED_FILE.format(arch=a))
                        and not _regular_file(out / contract.SUMMARY_FILE.format(arch=a))]
             if started and started[0] != current:
-                current, current_since = started[0], now
-            if now > deadline or (current is not None and now - current_since > model_seconds):
+                current, since, since_work = started[0], now, work
+            if now > deadline or (current is not None and (work - since_work > model_seconds
+                                                           or now - since > backstop)):
                 timed_out = True
                 running.cancel()
                 break
@@ -731,13 +734,14 @@ def predict(predictor: Predictor, *, notebook_seconds: float = 0.0) -> dict[str,
 
     Stock models run first in the process started beside the notebook; subclassed ones in a fresh
     process of their own that gets the notebook's class definitions. The whole run is bounded by what
-    is left of the notebook's budget (``notebook_seconds`` used of ``limits.wall_seconds``), but never
-    less than one model's budget, so a notebook that used all its time still has its models measured.
+    is left of the notebook's budget (``notebook_seconds`` of CPU work used of ``limits.wall_seconds``), but
+    never less than one model's budget, so a notebook that used all its time still has its models measured;
+    in wall time, times the job's backstop factor (each model's own limit counts CPU work).
     """
     job = predictor.job
     started = time.monotonic()
     budget = max(job.config.predict_model_seconds, job.spec.limits.wall_seconds - notebook_seconds)
-    deadline = started + min(budget, job.config.predict_max_seconds)
+    deadline = started + job.backstop_factor * min(budget, job.config.predict_max_seconds)
     stock, subclassed = exported_models(job)
     outcomes: dict[str, dict[str, Any]] = {}
     processes: list[sandbox.Completed] = []
