@@ -103,8 +103,12 @@ class Execution:
     """The ``[execution]`` table: budgets and limits of the sandboxed run. These defaults are the only ones
     (sandbox.Limits takes its own from here); assignments/mnist/assignment.toml documents each key."""
 
+    # Time is counted in seconds of the notebook's own CPU work (its sandbox's CPU time / threads), so a
+    # notebook stops at the same point at any -j and any load; the key names are the historical ones.
     wall_budget_seconds: float = 600  # the whole notebook
     cell_timeout_seconds: float = 420  # any one cell
+    wall_backstop_factor: float = 2  # wall clock may run this many times what one busy thread needs for
+    # either limit (limit x threads): the end of a cell that waits (sleeps, blocks) or a starved machine
     memory_mb: int = 4096  # everything a sandbox starts, tmpfs files included
     on_error: str = "continue"  # or "stop" at the first failing cell
     max_submission_mb: float = 25  # checked before the file is parsed

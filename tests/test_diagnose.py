@@ -8,6 +8,7 @@ import pytest
 
 from autograder.assignment import load_assignment
 from autograder.output.diagnose import DiagnosisTableError, cell_names, diagnose, load_table
+from autograder.run.execute import CellRecord
 
 REPO = Path(__file__).resolve().parents[1]
 # Instructor tables kept with an assignment are tested with the built-in one, pattern by pattern.
@@ -145,6 +146,30 @@ def test_a_cell_cut_short_by_the_remaining_budget_is_a_wall_budget_stop():
 
     assert (diagnosis["code"], diagnosis["cell"]) == ("wall_budget", 1)
     assert "600 s" in diagnosis["advice"] and "about 600 s" in diagnosis["advice"]
+
+
+def test_a_cell_stopped_by_the_cpu_budget_is_a_budget_stop_whatever_its_wall_time():
+    # Graded on a busy machine: the cells took longer in wall time than their CPU work; the limits count the work.
+    stopped = {"ename": "CellTimeoutError", "evalue": "cell stopped", "traceback": []}
+    notebook = [CellRecord(0, "mlp.fit(...)", "ok", seconds=700.0, cpu_seconds=550.0).as_dict(),
+                CellRecord(1, "gru.fit(...)", "timeout", seconds=480.0, cpu_seconds=50.4, limit="cpu_budget",
+                           error=stopped).as_dict(),
+                CellRecord(2, "evaluate()", "not_run").as_dict()]
+
+    [diagnosis] = diagnose(notebook, None, LIMITS)
+
+    assert (diagnosis["code"], diagnosis["cell"]) == ("wall_budget", 1)
+    assert "600 s" in diagnosis["advice"] and "about 600 s" in diagnosis["advice"]
+
+
+def test_a_cell_stopped_by_its_own_cpu_limit_reports_its_cpu_work():
+    stopped = {"ename": "CellTimeoutError", "evalue": "cell stopped", "traceback": []}
+    notebook = [CellRecord(0, "model.fit(x, y, epochs=100)", "timeout", seconds=30.0, cpu_seconds=420.6,
+                           limit="cell_cpu", error=stopped).as_dict()]
+
+    [diagnosis] = diagnose(notebook, None, LIMITS)
+
+    assert diagnosis["code"] == "cell_timeout" and "after 421 s" in diagnosis["advice"]
 
 
 def test_a_kernel_that_never_started_is_not_blamed_on_a_cell():

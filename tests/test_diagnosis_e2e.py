@@ -113,15 +113,17 @@ def test_feedback_page_shows_the_diagnoses(broken, small_assignment):
 
 def test_timeout_is_diagnosed_with_the_cell_and_budget(small_assignment, tmp_path):
     quick = dataclasses.replace(small_assignment, execution=dataclasses.replace(
-        small_assignment.execution, cell_timeout_seconds=3, wall_budget_seconds=30))
+        small_assignment.execution, cell_timeout_seconds=3, wall_budget_seconds=30, wall_backstop_factor=20))
     nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell("x = 1"),
-                                         nbformat.v4.new_code_cell("import time\ntime.sleep(120)")])
+                                         nbformat.v4.new_code_cell("while True:\n    pass")])
     path = tmp_path / "slow.ipynb"
     nbformat.write(nb, path)
     result = grade_one(path, quick, tmp_path / "graded")
     timeout = next(d for d in result["diagnoses"] if d["code"] == "cell_timeout")
     assert timeout["cell"] == 1 and "3" in timeout["advice"]
-    assert result["execution"]["cells"][1]["status"] == "timeout"
+    busy = result["execution"]["cells"][1]
+    assert busy["status"] == "timeout" and busy["limit"] == "cell_cpu" and busy["cpu_seconds"] >= 3
+    assert result["execution"]["stopped_by"] == "cell_cpu" and result["execution"]["stopped"] is None
 
 
 def test_render_terminal_keeps_what_jupyter_shows():

@@ -13,7 +13,9 @@ import pytest
 
 import keras  # noqa: E402  (a dependency of the project: never skipped)
 
-from autograder.run.inside import contract, export, fit_hook, probe  # noqa: E402
+from autograder.run.class_source import class_source  # noqa: E402
+from autograder.run.inside import contract, export, fit_hook, predict, probe  # noqa: E402
+from autograder.score import architecture  # noqa: E402
 
 CONFIG = {"models": {"mlp": "mlp_model", "cnn": "cnn_model", "simple_rnn": "rnn_model", "lstm": "lstm_model",
                      "gru": "gru_model"},
@@ -146,6 +148,79 @@ def test_subclassed_model_is_saved_as_weights_with_its_fit_shape(data, tmp_path)
     rebuilt.load_weights(tmp_path / contract.MODELS_DIR / "cnn.weights.h5")
     assert np.allclose(rebuilt.predict(data["x"][:8, ..., None], verbose=0),
                        net.predict(data["x"][:8, ..., None], verbose=0))
+
+
+BLOCKS_NOTEBOOK = {"cells": [{"cell_type": "code", "source": """import keras
+from keras import layers
+
+class ConvBlock(layers.Layer):
+    def __init__(self, filters, **kwargs):
+        super().__init__(**kwargs)
+        self.conv = layers.Conv2D(filters, 3, padding="same", activation="relu")
+        self.pool = layers.MaxPooling2D()
+
+    def call(self, x):
+        return self.pool(self.conv(x))
+
+class BlockNet(keras.Model):
+    def __init__(self):
+        super().__init__()
+        self.blocks = [ConvBlock(4), ConvBlock(8)]
+        self.flat = layers.Flatten()
+        self.out = layers.Dense(10, activation="softmax")
+
+    def call(self, x):
+        for block in self.blocks:
+            x = block(x)
+        return self.out(self.flat(x))
+
+net = BlockNet()
+"""}]}
+
+
+def test_a_cnn_of_custom_layer_blocks_is_a_cnn_to_the_export_and_to_scoring(data, tmp_path):
+    namespace: dict = {}
+    exec(BLOCKS_NOTEBOOK["cells"][0]["source"], namespace)  # the test's own notebook, as the kernel runs it
+    net = namespace["net"]
+    net.compile("adam", "sparse_categorical_crossentropy")
+    net.fit(data["x"][..., None], data["y"], epochs=1, batch_size=128, verbose=0)
+    export_dir, out = tmp_path / "export", tmp_path / "predictions"
+    export_dir.mkdir()
+    out.mkdir()
+    export.run({"net": net}, str(export_dir), json.dumps(CONFIG))
+    manifest = json.loads((export_dir / contract.MANIFEST).read_text())
+    assert list(manifest["models"]) == ["cnn"] and manifest["models"]["cnn"]["subclassed"]
+
+    classes = tmp_path / contract.CLASS_SOURCE
+    classes.write_text(class_source(BLOCKS_NOTEBOOK))
+    np.save(tmp_path / "eval.npy", data["x_test"][:32])
+    assert predict.main(["--classes", str(classes), "--ablate=eval:32", str(export_dir), str(out),
+                         f"eval={tmp_path / 'eval.npy'}"]) == 0
+    written = json.loads((out / contract.SUMMARY_FILE.format(arch="cnn")).read_text())
+    assert written["error"] is None
+    summary = written["summary"]
+    assert architecture.layer_classes(summary) == ["Conv2D", "MaxPooling2D", "Conv2D", "MaxPooling2D", "Flatten",
+                                                   "Dense"]
+    assert architecture.kind(summary) == "cnn" and architecture.not_of_kind("cnn", summary) is None
+    assert architecture.architecture_outcome("cnn", summary, budget=10**6).fraction == 1.0
+    assert len(written["ablation"]["zeroed"]) == 2  # the convolutions inside the blocks do the work
+
+
+def test_a_block_with_weights_of_its_own_is_listed_beside_what_it_holds():
+    class Gated(keras.layers.Layer):  # a scale of its own: work no Keras layer names
+        def __init__(self):
+            super().__init__()
+            self.conv = keras.layers.Conv2D(2, 3)
+            self.gate = self.add_weight(shape=(1,), initializer="ones")
+
+        def call(self, x):
+            return self.conv(x) * self.gate
+
+    inner = keras.Sequential([keras.layers.Flatten(), keras.layers.Dense(10)])
+    model = keras.Sequential([keras.Input((28, 28, 1)), Gated(), inner])  # a nested model is unrolled too
+    assert export.layer_classes(model) == ["Gated", "Conv2D", "Flatten", "Dense"]
+    assert contract.classify(export.layer_classes(model)) == "cnn"
+    assert contract.disallowed_layers("cnn", export.layer_classes(model)) == ["Gated"]
 
 
 def test_a_model_fit_built_and_stepped_once_has_no_weight_change_to_report(data, tmp_path):

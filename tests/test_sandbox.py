@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import os
+import subprocess
 import sys
 import time
 from pathlib import Path
@@ -134,7 +135,7 @@ def notebook(*sources: str) -> nbformat.NotebookNode:
 
 
 def run_cells(tmp_path: Path, nb: nbformat.NotebookNode, **kwargs) -> execute.ExecutionRecord:
-    limits = sandbox.Limits(wall_seconds=60, memory_mb=kwargs.pop("memory_mb", 1024))
+    limits = sandbox.Limits(wall_seconds=60, memory_mb=kwargs.pop("memory_mb", 1024), threads=kwargs.pop("threads", 2))
     job = execute.Job(tmp_path / "job", sandbox.SandboxSpec(limits=limits, keras_cache=keras_cache_file()),
                       config=kwargs.pop("config", Execution()))
     job.prepare()
@@ -159,13 +160,87 @@ def test_stop_on_first_error_policy(tmp_path):
     assert ex.export_ran  # the export still runs: grade what ran
 
 
-def test_cell_timeout_interrupts_and_the_export_still_runs(tmp_path):
+#: A wall-clock backstop no loaded test machine reaches before a busy cell's CPU limit.
+UNHURRIED = Execution(wall_backstop_factor=20)
+#: A cell that does ``{}`` seconds of CPU work (its own process's CPU time), however long that takes.
+CPU_WORK = "import time\nstart = time.process_time()\nwhile time.process_time() - start < {}:\n    pass"
+
+
+def test_a_job_cgroup_counts_cpu_time_and_holds_the_job_to_its_threads():
+    confinement = sandbox.Confinement.create(sandbox.Limits(threads=1))
+    try:
+        group = confinement.cgroup
+        assert group.cpu_seconds() == 0.0
+        if group.version == "cgroup-v2":
+            quota, period = (group.quota / "cpu.max").read_text().split()
+        else:
+            quota, period = (group.quota / "cpu.cfs_quota_us").read_text(), (group.quota / "cpu.cfs_period_us").read_text()
+        assert int(quota) == int(period)  # one core
+        assert confinement.describe()["cpu"] == group.version
+    finally:
+        confinement.close()
+    assert not any(directory.exists() for directory in group.directories)
+
+
+def test_a_busy_cell_is_stopped_by_its_cpu_limit_and_the_export_still_runs(tmp_path):
     ex = run_cells(tmp_path, notebook("x_train = [1.0]", "while True:\n    pass", "z = 3"),
-                   budget=20, cell_timeout=3)
+                   budget=20, cell_timeout=3, threads=1, config=UNHURRIED)
     assert [c.status for c in ex.cells] == ["ok", "timeout", "not_run"]
-    # The timeout, plus the interrupt's round trip: bounded by the first cell's (a trivial one's) time.
-    assert 2.5 < ex.cells[1].seconds < 3 + 20 * ex.cells[0].seconds + 2
+    assert ex.cells[1].limit == "cell_cpu" and ex.cells[1].cpu_seconds >= 3
+    assert ex.stopped is None and ex.stopped_by == "cell_cpu" and ex.cpu_clock == "cgroup-v1"
+    record = ex.as_dict()
+    assert record["stopped_by"] == "cell_cpu" and record["cells"][1]["limit"] == "cell_cpu"
     assert ex.export_ran
+
+
+def test_where_no_cgroup_can_be_made_the_process_trees_cpu_times_are_the_clock(tmp_path, monkeypatch):
+    monkeypatch.setattr(cgroup, "create", lambda memory_bytes, processes, cpus: None)
+    ex = run_cells(tmp_path, notebook("while True:\n    pass", "z = 3"), budget=20, cell_timeout=2, threads=1,
+                   config=UNHURRIED)
+    assert ex.cpu_clock == "process-tree" and ex.containment["cpu"] == "none"
+    assert [c.status for c in ex.cells] == ["timeout", "not_run"] and ex.cells[0].limit == "cell_cpu"
+    assert ex.cells[0].cpu_seconds >= 2
+
+
+def test_the_notebooks_cpu_budget_stops_the_cell_it_runs_out_in(tmp_path):
+    ex = run_cells(tmp_path, notebook(*[CPU_WORK.format(1.5)] * 4), budget=4, cell_timeout=2, threads=1,
+                   config=UNHURRIED)
+    assert [c.status for c in ex.cells] == ["ok", "ok", "timeout", "not_run"]
+    assert ex.cells[2].limit == "cpu_budget" and ex.stopped_by == "cpu_budget"
+    assert ex.cpu_seconds >= 4
+
+
+def test_a_waiting_cell_is_not_stopped_by_the_cpu_limit_only_by_the_wall_backstop(tmp_path):
+    # 2 s of CPU work per cell, and a wall-clock backstop of 3 x 2 s. Sleeping does no work.
+    ex = run_cells(tmp_path, notebook("import time\ntime.sleep(4)", "time.sleep(600)", "z = 3"),
+                   budget=20, cell_timeout=2, threads=1, config=Execution(wall_backstop_factor=3))
+    assert [c.status for c in ex.cells] == ["ok", "timeout", "not_run"]
+    assert ex.cells[0].seconds > 4 and ex.cells[0].limit is None
+    assert ex.cells[1].limit == "wall_backstop" and ex.cells[1].cpu_seconds < 2
+    # A time stop, not the cell's own error: --retry-failed runs it again (the machine may have been starved).
+    assert ex.stopped_by == "wall_backstop" and ex.stopped == "wall_budget" and ex.export_ran
+
+
+def test_a_cell_on_a_loaded_machine_is_not_cut_where_a_wall_clock_would_cut_it(tmp_path):
+    """The sandbox shares one core with two busy processes: 2 s of CPU work take more than the cell's 3 s
+    limit of wall time, yet stay inside its 3 s of CPU work."""
+    core = min(os.sched_getaffinity(0))
+    before = os.sched_getaffinity(0)
+    busy = [subprocess.Popen([sys.executable, "-c", "while True:\n    pass"]) for _ in range(2)]
+    try:
+        for proc in busy:
+            os.sched_setaffinity(proc.pid, {core})
+        os.sched_setaffinity(0, {core})  # the sandbox started now inherits it
+        ex = run_cells(tmp_path, notebook("x_train = [1.0]", CPU_WORK.format(2)), budget=20, cell_timeout=3,
+                       threads=1, config=UNHURRIED)
+    finally:
+        os.sched_setaffinity(0, before)
+        for proc in busy:
+            proc.kill()
+            proc.wait()
+    assert ex.cells[1].seconds > 3  # a wall-clock limit of 3 s would have cut it here
+    assert [c.status for c in ex.cells] == ["ok", "ok"] and ex.stopped_by is None
+    assert 2 <= ex.cells[1].cpu_seconds < 3
 
 
 def test_output_is_capped_while_it_streams(tmp_path):
@@ -236,7 +311,7 @@ def test_cancelled_sandbox_never_runs_past_its_hold(tmp_path):
 @pytest.mark.parametrize("held_by", ["cgroup", "watchdog"])
 def test_files_in_the_private_tmpfs_count_as_memory(tmp_path, monkeypatch, held_by):
     if held_by == "watchdog":  # the watchdog's tmpfs accounting, read inside the sandbox's mount namespace
-        monkeypatch.setattr(cgroup, "create", lambda memory_bytes, processes: None)
+        monkeypatch.setattr(cgroup, "create", lambda memory_bytes, processes, cpus: None)
     code = ("import time\nfor i in range(40):\n    open(f'/tmp/fill{i}', 'wb').write(b'x' * (20 * 2**20))\n"
             "    time.sleep(0.05)\ntime.sleep(5)")
     done, _ = run_python(code, tmp_path, memory_mb=300, file_size_mb=64)
@@ -260,7 +335,7 @@ def test_the_job_cgroup_holds_memory_no_process_shows_and_says_so(tmp_path):
 
 
 def test_where_no_cgroup_can_be_made_the_watchdog_holds_memory(tmp_path, monkeypatch):
-    monkeypatch.setattr(cgroup, "create", lambda memory_bytes, processes: None)
+    monkeypatch.setattr(cgroup, "create", lambda memory_bytes, processes, cpus: None)
     done, _ = run_python("blocks = []\nwhile True:\n    blocks.append(bytearray(50 * 2**20))", tmp_path,
                          memory_mb=300)
     assert done.stopped == "memory"
@@ -292,7 +367,6 @@ def test_job_sockets_fit_the_unix_path_limit_whatever_the_job_root(tmp_path):
 
 def test_an_interpreter_under_tmp_stays_visible_beneath_the_private_tmp(monkeypatch):
     # CI may clone the project (and its venv) under /tmp, where the sandbox mounts its own tmpfs.
-    import subprocess
     import tempfile
 
     with tempfile.TemporaryDirectory(dir="/tmp") as scratch:

@@ -254,7 +254,7 @@ def diagnose(cells: Sequence[Mapping[str, Any]], stopped: str | None, limits: Ma
         later = numbers[dependents[0]] if dependents else None
         found.append((1, {**_render(pattern, groups, context, by_index[index], later), "dependents": dependents}))
     if stop:
-        run_seconds = round(sum(c.get("seconds") or 0 for c in cells if c.get("status") != "not_run"))
+        run_seconds = round(sum(_counted_seconds(c) for c in cells if c.get("status") != "not_run"))
         context = {**base, **_cell_context(stop_cell or {}, numbers), "seconds": run_seconds,
                    "budget": base["wall_budget"]}
         found.append((0 if stop[0].covers_cell else 2, _render(*stop, context, stop_cell)))
@@ -273,10 +273,20 @@ def jupyter_numbers(cells: Sequence[Mapping[str, Any]]) -> dict[int, int]:
 
 
 def _ran_out_of_wall_budget(cells: Sequence[Mapping[str, Any]], limits: Mapping[str, float]) -> bool:
-    """The executor gives a cell only what is left of the notebook's budget when that is less than
-    the per-cell limit, so a cell stopped before the per-cell limit means the whole budget ran out."""
-    return any(c.get("status") == "timeout" and (c.get("seconds") or 0) < limits["cell_timeout"] - 1
+    """Whether a cell was stopped because the notebook's budget ran out: its record says which limit
+    stopped it; a result from before it did is read the old way (the executor gave a cell only what was
+    left of the budget, so a cell stopped before the per-cell limit meant the whole budget ran out)."""
+    return any(c.get("status") == "timeout" and (c["limit"] == "cpu_budget" if "limit" in c
+                                                 else (c.get("seconds") or 0) < limits["cell_timeout"] - 1)
                for c in cells)
+
+
+def _counted_seconds(cell: Mapping[str, Any]) -> float:
+    """The seconds the time limits counted for ``cell``: its CPU work, or its wall time where the wall-clock
+    backstop stopped it (and in results from before CPU time was counted)."""
+    if "cpu_seconds" in cell and cell.get("limit") != "wall_backstop":
+        return cell.get("cpu_seconds") or 0
+    return cell.get("seconds") or 0
 
 
 def _stop_cell(cells: Sequence[Mapping[str, Any]]) -> Mapping[str, Any] | None:
@@ -300,7 +310,7 @@ def _subject(cell: Mapping[str, Any]) -> dict[str, str]:
 def _cell_context(cell: Mapping[str, Any], numbers: Mapping[int, int]) -> dict[str, Any]:
     error = cell.get("error") or {}
     return {"cell": numbers.get(cell["index"], "?") if "index" in cell else "?",
-            "seconds": round(cell.get("seconds") or 0),
+            "seconds": round(_counted_seconds(cell)),
             "ename": plain_text(str(error.get("ename") or ""), GROUP_CHARS, one_line=True),
             "evalue": plain_text(str(error.get("evalue") or ""), EVALUE_CHARS, one_line=True)}
 

@@ -67,7 +67,7 @@ def run_phase_a(notebook_in: Any, assignment: Assignment, artifacts: Path, *, le
             max_output_bytes=int(ex.max_output_mb * 2**20), sandboxed=sandboxed)
         exported = job.export / contract.MODELS_DIR  # whole models (.keras) or a subclass's weights (.weights.h5)
         if exported.is_dir() and any(exported.iterdir()):
-            execution.predict = execute.predict(predictor, notebook_seconds=execution.seconds)
+            execution.predict = execute.predict(predictor, notebook_seconds=execution.cpu_seconds)
         evidence = load_evidence(job.export, job.predictions, {k: len(v) for k, v in image_sets.items()})
         save_evidence(evidence, artifacts)
         nbformat.write(execution.notebook, artifacts / "executed.ipynb")

@@ -3,7 +3,11 @@
 The kernel charges a cgroup for everything its processes hold, including what no process's RSS shows
 (tmpfs and ``memfd`` files, page tables, socket buffers), and its OOM killer acts at ``memory_mb``
 before the machine suffers; the ``oom_kill`` event is then the stop reason. ``pids.max`` bounds
-processes plus threads per job (RLIMIT_NPROC counts per uid).
+processes plus threads per job (RLIMIT_NPROC counts per uid). The same cgroup is the job's CPU clock:
+the CPU time every process of the job used (v2 ``cpu.stat``, present in every v2 cgroup; v1 the
+``cpuacct`` hierarchy, where one is mounted), which the time limits count in; and, where the ``cpu``
+controller is offered, a CPU quota of the assignment's ``threads`` cores, so that CPU time / threads
+never runs ahead of the wall clock (a time limit is never reached sooner than a wall clock would reach it).
 
 Where: cgroup v2 (``memory.max``, ``pids.max``) when the unified hierarchy offers both controllers to
 the grader's own cgroup; otherwise the v1 ``memory`` and ``pids`` hierarchies (machines that mount v1
@@ -25,6 +29,7 @@ from pathlib import Path
 import psutil
 
 PREFIX = "agx-"
+CPU_PERIOD_US = 100_000  # the quota's accounting period
 _serial = itertools.count()
 
 
@@ -35,6 +40,8 @@ class Hierarchy:
     version: str  # "cgroup-v1" | "cgroup-v2"
     memory: Path
     pids: Path
+    cpu: Path | None  # where CPU time is counted (v2: the same directory; v1: cpuacct), None: nowhere
+    quota: Path | None  # where a CPU quota is set (v2: the same directory, if cpu is delegated; v1: cpu)
 
 
 def _mounts() -> list[tuple[str, str, set[str]]]:
@@ -69,6 +76,11 @@ def _v2_parent(mount: str, own: str) -> Path | None:
             (parent / "cgroup.subtree_control").write_text("+memory +pids")
     except OSError:
         return None
+    try:  # the CPU quota is a bonus: without it the limits still count CPU time (cpu.stat is always there)
+        if "cpu" not in (parent / "cgroup.subtree_control").read_text().split():
+            (parent / "cgroup.subtree_control").write_text("+cpu")
+    except OSError:
+        pass
     return parent
 
 
@@ -83,11 +95,16 @@ def hierarchy() -> Hierarchy | None:
         if kind == "cgroup2" and "" in own:
             parent = _v2_parent(mount, own[""])
             if parent is not None:
-                return Hierarchy("cgroup-v2", parent, parent)
+                try:
+                    delegated = "cpu" in (parent / "cgroup.subtree_control").read_text().split()
+                except OSError:
+                    delegated = False
+                return Hierarchy("cgroup-v2", parent, parent, parent, parent if delegated else None)
     v1 = {name: Path(mount) / own[name] for mount, kind, options in mounts if kind == "cgroup"
-          for name in ("memory", "pids") if name in options and name in own}
-    if {"memory", "pids"} <= set(v1) and all(os.access(path, os.W_OK) for path in v1.values()):
-        return Hierarchy("cgroup-v1", v1["memory"], v1["pids"])
+          for name in ("memory", "pids", "cpuacct", "cpu") if name in options and name in own}
+    v1 = {name: path for name, path in v1.items() if os.access(path, os.W_OK)}
+    if {"memory", "pids"} <= set(v1):
+        return Hierarchy("cgroup-v1", v1["memory"], v1["pids"], v1.get("cpuacct"), v1.get("cpu"))
     return None
 
 
@@ -110,10 +127,12 @@ class Cgroup:
     version: str
     memory: Path
     pids: Path
+    cpu: Path | None = None  # its CPU clock
+    quota: Path | None = None  # its CPU quota
 
     @property
     def directories(self) -> list[Path]:
-        return [self.memory] if self.memory == self.pids else [self.memory, self.pids]
+        return list(dict.fromkeys(d for d in (self.memory, self.pids, self.cpu, self.quota) if d is not None))
 
     @property
     def procs_files(self) -> list[Path]:
@@ -129,6 +148,17 @@ class Cgroup:
     def pids_refused(self) -> int:
         """Forks and new threads refused at ``pids.max``."""
         return _read_field(self.pids / "pids.events", "max")
+
+    def cpu_seconds(self) -> float | None:
+        """CPU time (user and system) every process of the job used so far; None where it is not counted."""
+        try:
+            if self.cpu is None:
+                return None
+            if self.version == "cgroup-v2":
+                return _read_field(self.cpu / "cpu.stat", "usage_usec") / 1e6
+            return int((self.cpu / "cpuacct.usage").read_text()) / 1e9
+        except (OSError, ValueError):
+            return None
 
     def peak_mb(self) -> float | None:
         name = "memory.peak" if self.version == "cgroup-v2" else "memory.max_usage_in_bytes"
@@ -178,8 +208,9 @@ class Cgroup:
                 time.sleep(0.05)
 
 
-def create(memory_bytes: int, processes: int) -> Cgroup | None:
-    """A new cgroup limited to ``memory_bytes`` (no swap) and ``processes`` tasks, or None if none can be made."""
+def create(memory_bytes: int, processes: int, cpus: int) -> Cgroup | None:
+    """A new cgroup limited to ``memory_bytes`` (no swap), ``processes`` tasks and, where the ``cpu``
+    controller is offered, ``cpus`` cores of CPU time; or None if none can be made."""
     where = hierarchy()
     if where is None:
         return None
@@ -200,6 +231,28 @@ def create(memory_bytes: int, processes: int) -> Cgroup | None:
     except OSError:
         group.remove(wait=0)
         return None
+    if where.cpu is not None:  # without it the limits count CPU time from the process tree (sandbox.CpuClock)
+        try:
+            (where.cpu / name).mkdir(exist_ok=True)
+            group.cpu = where.cpu / name
+        except OSError:
+            pass
+    if where.quota is not None:
+        try:
+            (where.quota / name).mkdir(exist_ok=True)
+            group.quota = where.quota / name
+            if group.version == "cgroup-v2":
+                (group.quota / "cpu.max").write_text(f"{cpus * CPU_PERIOD_US} {CPU_PERIOD_US}")
+            else:
+                (group.quota / "cpu.cfs_period_us").write_text(str(CPU_PERIOD_US))
+                (group.quota / "cpu.cfs_quota_us").write_text(str(cpus * CPU_PERIOD_US))
+        except OSError:  # no quota: CPU time / threads may then run ahead of the wall clock
+            if group.quota is not None and group.quota not in (group.memory, group.pids, group.cpu):
+                try:
+                    group.quota.rmdir()
+                except OSError:
+                    pass
+            group.quota = None
     return group
 
 
@@ -209,8 +262,11 @@ def remove_stale() -> int:
     if where is None:
         return 0
     removed = 0
-    for entry in sorted(set(where.memory.glob(f"{PREFIX}*-*")) | set(where.pids.glob(f"{PREFIX}*-*"))):
-        owner = entry.name[len(PREFIX):].split("-")[0]
+    parents = [p for p in (where.memory, where.pids, where.cpu, where.quota) if p is not None]
+    for name in sorted({entry.name for parent in parents for entry in parent.glob(f"{PREFIX}*-*")}):
+        owner = name[len(PREFIX):].split("-")[0]
         if owner.isdigit() and not psutil.pid_exists(int(owner)):
-            removed += Cgroup(where.version, where.memory / entry.name, where.pids / entry.name).remove(wait=1)
+            group = Cgroup(where.version, where.memory / name, where.pids / name, where.cpu and where.cpu / name,
+                           where.quota and where.quota / name)
+            removed += group.remove(wait=1)
     return removed

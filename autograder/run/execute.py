@@ -43,6 +43,8 @@ MAX_MESSAGE_BYTES = 16 * 2**20  # one kernel message; bigger ones drop the conne
 #: Messages received but not yet read, per socket: with MAX_MESSAGE_BYTES this bounds what a flooding kernel
 #: can make the grader hold (ZeroMQ's default is 1000 messages; past the bound the kernel's side drops them).
 QUEUED_MESSAGES = 4
+#: How often a running cell's limits are checked, in seconds (nbclient counts its wait in whole seconds).
+LIMIT_POLL_SECONDS = 1
 TRUNCATION_NOTE = "\n[output truncated by the grader: this notebook printed more than {limit} MB]\n"
 LOST_NOTE = "\n[output dropped by the grader: a single burst of output was larger than {limit} MB]\n"
 
@@ -155,6 +157,12 @@ class Job:
         env.pop("JPY_PARENT_PID", None)
         return env
 
+    @property
+    def backstop_factor(self) -> float:
+        """Wall-clock seconds allowed per second of a time limit: ``wall_backstop_factor`` times what one busy
+        thread needs (the limits count CPU seconds / threads, which one thread does at 1/threads per second)."""
+        return self.config.wall_backstop_factor * self.spec.limits.threads
+
     def export_dir(self, sandboxed: bool) -> str:
         return EXPORT_MOUNT if sandboxed else str(self.export)
 
@@ -164,12 +172,40 @@ class CellRecord:
     index: int
     source: str
     status: str  # ok | error | timeout | not_run
-    seconds: float = 0.0
+    seconds: float = 0.0  # wall clock
     error: dict[str, Any] | None = None
+    cpu_seconds: float = 0.0  # its CPU work (sandbox.CpuClock: CPU seconds / threads)
+    limit: str | None = None  # a timeout's limit: cell_cpu | cpu_budget | wall_backstop
 
     def as_dict(self) -> dict[str, Any]:
         return {"index": self.index, "source": self.source, "status": self.status,
-                "seconds": round(self.seconds, 3), "error": self.error}
+                "seconds": round(self.seconds, 3), "cpu_seconds": round(self.cpu_seconds, 3), "limit": self.limit,
+                "error": self.error}
+
+
+@dataclass
+class CellLimits:
+    """The limits of the student cell running now: CPU work (``clock``), and a wall-clock backstop that
+    ends a cell that waits without working (sleeping, blocked)."""
+
+    clock: sandbox.CpuClock
+    started_work: float  # the clock when the cell started
+    cpu_limit: float  # the CPU work it may do
+    cpu_limit_name: str  # "cell_cpu" (its own limit) or "cpu_budget" (what is left of the notebook's)
+    wall_deadline: float  # time.monotonic() at the backstop
+
+    def breach(self) -> str | None:
+        if self.clock.work_seconds() - self.started_work > self.cpu_limit:
+            return self.cpu_limit_name
+        if time.monotonic() > self.wall_deadline:
+            return "wall_backstop"
+        return None
+
+    def message(self, limit: str) -> str:
+        if limit == "wall_backstop":
+            return "cell stopped: it ran past the wall-clock backstop without finishing (waiting, not working)"
+        what = "its limit" if limit == "cell_cpu" else "what was left of the notebook's time budget"
+        return f"cell stopped after {self.cpu_limit:g} s of CPU work, {what}"
 
 
 @dataclass
@@ -178,7 +214,10 @@ class ExecutionRecord:
 
     cells: list[CellRecord] = field(default_factory=list)
     stopped: str | None = None
+    stopped_by: str | None = None  # the limit that ended the cells: cell_cpu | cpu_budget | wall_backstop | memory ...
     seconds: float = 0.0
+    cpu_seconds: float = 0.0  # the cells' CPU work (sandbox.CpuClock), what the time limits count
+    cpu_clock: str = ""  # where it was counted: cgroup-v1 | cgroup-v2 | process-tree
     budget_seconds: float = 0.0
     output_truncated: bool = False
     peak_rss_mb: float = 0.0
@@ -189,8 +228,9 @@ class ExecutionRecord:
     containment: dict[str, Any] = field(default_factory=dict)  # which mechanism held (sandbox.Confinement)
 
     def as_dict(self) -> dict[str, Any]:
-        return {"cells": [c.as_dict() for c in self.cells], "stopped": self.stopped,
-                "seconds": round(self.seconds, 3), "budget_seconds": self.budget_seconds,
+        return {"cells": [c.as_dict() for c in self.cells], "stopped": self.stopped, "stopped_by": self.stopped_by,
+                "seconds": round(self.seconds, 3), "cpu_seconds": round(self.cpu_seconds, 3),
+                "cpu_clock": self.cpu_clock, "budget_seconds": self.budget_seconds,
                 "output_truncated": self.output_truncated, "peak_rss_mb": self.peak_rss_mb,
                 "export_ran": self.export_ran, "predict": self.predict, "containment": self.containment}
 
@@ -291,6 +331,24 @@ class CappedNotebookClient(NotebookClient):
         self.output_bytes = 0
         self.truncated = False
         self.idle_seen = True
+        self.limits: CellLimits | None = None  # a student cell's; None: nbclient's own wall-clock timeout
+        self.stopped_by: str | None = None  # the limit that stopped the last student cell
+        self._polled = 0.0
+
+    async def _async_handle_timeout(self, timeout: int, cell: Any = None) -> dict[str, Any] | None:
+        """No reply for ``timeout`` s. For a student cell that is the poll of its limits: it is interrupted
+        (as nbclient does at its own timeout) only once one is reached; until then nbclient waits on."""
+        if self.limits is None:
+            return await super()._async_handle_timeout(timeout, cell)
+        self.stopped_by = self.limits.breach()
+        if self.stopped_by is None:
+            # A late reply of an earlier, stopped cell shortens nbclient's next wait to nothing: poll no faster.
+            await asyncio.sleep(max(0.0, self._polled + LIMIT_POLL_SECONDS - time.monotonic()))
+            self._polled = time.monotonic()
+            return None
+        self.error_on_timeout = {"ename": "CellTimeoutError", "evalue": self.limits.message(self.stopped_by),
+                                 "traceback": []}
+        return await super()._async_handle_timeout(timeout, cell)
 
     def charge(self, size: int, outs: list) -> bool:
         """Count ``size`` more bytes kept; False (and a note, once) when that would pass the budget."""
@@ -388,8 +446,10 @@ def export_code(export_dir: str, models: dict[str, str], probes: dict[str, str])
 
 
 async def _run_cells(client: CappedNotebookClient, nb: Any, execution: ExecutionRecord, budget: float,
-                     cell_timeout: float, on_error: str) -> None:
-    started = time.monotonic()
+                     cell_timeout: float, on_error: str, clock: sandbox.CpuClock, backstop_factor: float) -> None:
+    """The student's cells, each within ``cell_timeout`` and all within ``budget`` seconds of CPU work
+    (``clock``), and within ``backstop_factor`` times as many seconds of wall clock."""
+    started, started_work = time.monotonic(), clock.work_seconds()
     stop = False
     replies: dict[int, dict[str, Any]] = {}
 
@@ -403,24 +463,31 @@ async def _run_cells(client: CappedNotebookClient, nb: Any, execution: Execution
             continue
         record = CellRecord(index=index, source=cell.source, status="not_run")
         execution.cells.append(record)
-        remaining = budget - (time.monotonic() - started)
-        if stop or remaining <= 0:
+        remaining = budget - (clock.work_seconds() - started_work)
+        wall_left = backstop_factor * budget - (time.monotonic() - started)
+        if not stop and (remaining <= 0 or wall_left <= 0):  # spent by the cells before, each within its limit
+            stop, execution.stopped_by = True, "cpu_budget" if remaining <= 0 else "wall_backstop"
+        if stop:
             continue
-        timeout = max(1, int(min(cell_timeout, remaining)))
-        client.timeout = timeout
-        client.error_on_timeout = {"ename": "CellTimeoutError",
-                                   "evalue": f"cell stopped after {timeout} s", "traceback": []}
-        cell_started = time.monotonic()
+        cell_started, cell_work = time.monotonic(), clock.work_seconds()
+        client.limits = CellLimits(clock, cell_work, min(cell_timeout, remaining),
+                                   "cell_cpu" if cell_timeout <= remaining else "cpu_budget",
+                                   cell_started + min(backstop_factor * cell_timeout, wall_left))
+        client.timeout, client.stopped_by = LIMIT_POLL_SECONDS, None
         try:
             await client.async_execute_cell(cell, index)
         except Exception as exc:
             record.status, record.seconds = "error", time.monotonic() - cell_started
             record.error = _interrupted_record(exc)
             raise
+        finally:
+            client.limits = None
+            record.cpu_seconds = clock.work_seconds() - cell_work
+            execution.cpu_seconds = clock.work_seconds() - started_work
         record.seconds = time.monotonic() - cell_started
         reply = replies.get(index, {})
         if reply.get("ename") == "CellTimeoutError":  # our own marker: the kernel's is a KeyboardInterrupt
-            record.status, record.error = "timeout", _error_record(reply)
+            record.status, record.error, record.limit = "timeout", _error_record(reply), client.stopped_by
         else:
             record.error = _error_of(cell) or (_error_record(reply) if reply else None)
             record.status = "error" if record.error else "ok"
@@ -448,7 +515,7 @@ async def _run_and_export(nb: Any, job: Job, km: AsyncKernelManager, kc: Any, do
     client.kc = kc
     cells_started = time.monotonic()
     try:
-        await _run_cells(client, nb, execution, budget, cell_timeout, on_error)
+        await _run_cells(client, nb, execution, budget, cell_timeout, on_error, dog.clock, job.backstop_factor)
         execution.timings["cells"] = round(time.monotonic() - cells_started, 3)
         dog.extend(job.config.export_seconds)
         export_started = time.monotonic()
@@ -492,10 +559,13 @@ async def _execute(nb: Any, job: Job, *, budget: float, cell_timeout: float, on_
         # The ipc directory is a host directory the kernel writes to: it counts as disk like the export.
         private = [job.confinement.home("kernel")] if job.confinement is not None else []
         config = job.config
+        # The hard stops, after the cells' own: CPU work past the budget, or the wall-clock backstop.
+        after_start = config.kernel_start_seconds + config.watchdog_grace_seconds
         dog = sandbox.Watchdog(km.provisioner.pid, job.spec.limits, [job.export, job.ipc, *private],
-                               wall_seconds=budget + config.kernel_start_seconds + config.watchdog_grace_seconds,
-                               sandboxed=sandboxed,
+                               wall_seconds=job.backstop_factor * budget + after_start,
+                               cpu_seconds=budget + after_start, sandboxed=sandboxed,
                                cgroup=confinement.cgroup if confinement else None)
+        execution.cpu_clock = dog.clock.source
         with dog:
             kc = km.client(context=context)
             kc.start_channels()
@@ -511,6 +581,10 @@ async def _execute(nb: Any, job: Job, *, budget: float, cell_timeout: float, on_
                                       max_output_bytes=max_output_bytes, sandboxed=sandboxed)
         if dog.stopped:
             execution.stopped = dog.stopped
+        execution.stopped_by = dog.limit or execution.stopped_by or next((c.limit for c in execution.cells if c.limit),
+                                                                          None)
+        if execution.stopped is None and execution.stopped_by == "wall_backstop":
+            execution.stopped = "wall_budget"  # it waited, or the machine was starved: a time stop, retried
         execution.peak_rss_mb = round(dog.peak_rss_mb, 1)
     finally:
         if kc is not None:
@@ -618,21 +692,24 @@ def _regular_file(path: Path) -> bool:
 
 def _run_models(predictor: Predictor, archs: list[str], out: Path, deadline: float, *, classes: bool,
                 outcomes: dict[str, dict[str, Any]], processes: list[sandbox.Completed]) -> None:
-    """Predict ``archs``, each within the job's ``predict_model_seconds``; a model that overruns or blows the memory
-    limit is killed and recorded, and a fresh process goes on with the models not yet started."""
+    """Predict ``archs``, each within the job's ``predict_model_seconds`` of CPU work (the prediction sandbox's
+    CPU time / threads, as the notebook's limits count) and its wall-clock backstop; a model that overruns or
+    blows the memory limit is killed and recorded, and a fresh process goes on with the models not yet started."""
     pending = list(archs)
     model_seconds = predictor.job.config.predict_model_seconds
+    backstop = predictor.job.backstop_factor * model_seconds
     while pending and time.monotonic() < deadline:
         running = (None if classes else predictor.take_first()) or predictor.start(pending, classes=classes)
         running.release(b"go\n")
-        current, current_since, timed_out = None, 0.0, False
+        current, since, since_work, timed_out = None, 0.0, 0.0, False
         while running.proc.poll() is None:
-            now = time.monotonic()
+            now, work = time.monotonic(), running.dog.clock.work_seconds()
             started = [a for a in pending if _regular_file(out / contract.STARTED_FILE.format(arch=a))
                        and not _regular_file(out / contract.SUMMARY_FILE.format(arch=a))]
             if started and started[0] != current:
-                current, current_since = started[0], now
-            if now > deadline or (current is not None and now - current_since > model_seconds):
+                current, since, since_work = started[0], now, work
+            if now > deadline or (current is not None and (work - since_work > model_seconds
+                                                           or now - since > backstop)):
                 timed_out = True
                 running.cancel()
                 break
@@ -690,13 +767,14 @@ def predict(predictor: Predictor, *, notebook_seconds: float = 0.0) -> dict[str,
 
     Stock models run first in the process started beside the notebook; subclassed ones in a fresh
     process of their own that gets the notebook's class definitions. The whole run is bounded by what
-    is left of the notebook's budget (``notebook_seconds`` used of ``limits.wall_seconds``), but never
-    less than one model's budget, so a notebook that used all its time still has its models measured.
+    is left of the notebook's budget (``notebook_seconds`` of CPU work used of ``limits.wall_seconds``), but
+    never less than one model's budget, so a notebook that used all its time still has its models measured;
+    in wall time, times the job's backstop factor (each model's own limit counts CPU work).
     """
     job = predictor.job
     started = time.monotonic()
     budget = max(job.config.predict_model_seconds, job.spec.limits.wall_seconds - notebook_seconds)
-    deadline = started + min(budget, job.config.predict_max_seconds)
+    deadline = started + job.backstop_factor * min(budget, job.config.predict_max_seconds)
     stock, subclassed = exported_models(job)
     outcomes: dict[str, dict[str, Any]] = {}
     processes: list[sandbox.Completed] = []

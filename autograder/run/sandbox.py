@@ -9,9 +9,10 @@ dedicated uid with ``setpriv``; otherwise bubblewrap's user namespace maps the c
 Limits: a memory and pids cgroup per sandboxed process where one can be made (:mod:`autograder.run.cgroup`;
 the kernel's OOM kill is the stop reason), a seccomp filter (:mod:`autograder.run.syscall_filter`: no new
 namespaces, mounts, ptrace or keyrings), rlimits (no core dumps, file size, open files, processes)
-through ``prlimit``; wall time, disk and, where no cgroup could be made, resident memory through
-:class:`Watchdog`, which SIGKILLs the whole process tree (RLIMIT_AS is not used: TensorFlow reserves far
-more address space than it touches and fails in confusing ways under it). :class:`Confinement` records
+through ``prlimit``; time (CPU work counted by :class:`CpuClock`, and a wall-clock backstop), disk and,
+where no cgroup could be made, resident memory through :class:`Watchdog`, which SIGKILLs the whole process
+tree (RLIMIT_AS is not used: TensorFlow reserves far more address space than it touches and fails in
+confusing ways under it). :class:`Confinement` records
 which mechanism held.
 """
 from __future__ import annotations
@@ -207,7 +208,7 @@ class Confinement:
     @classmethod
     def create(cls, limits: Limits) -> "Confinement":
         fd = syscall_filter.program_fd()
-        return cls(cgroup.create(limits.memory_mb * 2**20, limits.processes), fd)
+        return cls(cgroup.create(limits.memory_mb * 2**20, limits.processes, limits.threads), fd)
 
     @property
     def pass_fds(self) -> tuple[int, ...]:
@@ -231,8 +232,9 @@ class Confinement:
     def describe(self) -> dict[str, object]:
         """Which mechanism held each limit, and the cgroup's own events, for the result."""
         held_by = self.cgroup.version if self.cgroup is not None else None
+        quota = held_by if self.cgroup is not None and self.cgroup.quota is not None else "none"
         return {"memory": held_by or "watchdog", "processes": held_by or "rlimit", "syscalls": "seccomp",
-                "disk": "watchdog", "oom_kills": self.cgroup.oom_kills() if self.cgroup else 0,
+                "disk": "watchdog", "cpu": quota, "oom_kills": self.cgroup.oom_kills() if self.cgroup else 0,
                 "pids_refused": self.cgroup.pids_refused() if self.cgroup else 0}
 
     def close(self) -> dict[str, object]:
@@ -412,24 +414,74 @@ class ProcessTree:
             self.pidfd = None
 
 
-class Watchdog:
-    """Polls a sandboxed process tree; SIGKILLs it all on a memory, disk or wall-clock breach.
+class CpuClock:
+    """The CPU work a sandboxed process tree has done, in seconds of its ``threads`` (CPU seconds / threads).
 
-    ``stopped`` records why it fired ("memory", "disk", "wall_budget") and ``peak_rss_mb`` the most
-    memory the tree used, both for the result. With a ``cgroup`` the kernel enforces the memory limit
-    and the watchdog reads its OOM-kill event (and its peak); without one it samples RSS and tmpfs.
+    Counted by the job's cgroup where it has a CPU clock (every process of the job, however it was
+    started, and whatever ended); otherwise the sum of user and system time over the tree psutil lists
+    (each process's own and that of the children it reaped): a process that left the tree is not counted
+    while it runs. Unlike wall time it does not grow while the machine is busy with other work, so the
+    same notebook reaches a limit at the same point at any ``-j`` and any load.
+    """
+
+    def __init__(self, pid: int, threads: int, cgroup: cgroup.Cgroup | None = None) -> None:
+        self.pid, self.threads = pid, max(1, threads)
+        self.cgroup = cgroup if cgroup is not None and cgroup.cpu_seconds() is not None else None
+        self.source = self.cgroup.version if self.cgroup is not None else "process-tree"
+        self._seen = 0.0
+
+    def cpu_seconds(self) -> float:
+        """CPU seconds used so far (never less than read before: a reaped process's time may vanish for a moment)."""
+        used = self.cgroup.cpu_seconds() if self.cgroup is not None else self._tree_seconds()
+        self._seen = max(self._seen, used or 0.0)
+        return self._seen
+
+    def work_seconds(self) -> float:
+        return self.cpu_seconds() / self.threads
+
+    def _tree_seconds(self) -> float:
+        try:
+            root = psutil.Process(self.pid)
+            procs = [root] + root.children(recursive=True)
+        except psutil.Error:
+            return 0.0
+        total = 0.0
+        for proc in procs:
+            try:
+                times = proc.cpu_times()
+            except psutil.Error:
+                continue
+            total += times.user + times.system + times.children_user + times.children_system
+        return total
+
+
+#: The result's stop reason for each time limit: "wall_budget" is the time budget, whichever clock ran out.
+TIME_STOPS = {"cpu_budget": "wall_budget", "wall_backstop": "wall_budget"}
+
+
+class Watchdog:
+    """Polls a sandboxed process tree; SIGKILLs it all on a memory, disk or time breach.
+
+    ``stopped`` records why it fired ("memory", "disk", "wall_budget": the time budget) and ``limit``
+    which limit it was ("memory", "disk", "cpu_budget": the CPU work of ``cpu_seconds``, counted by
+    ``clock``; "wall_backstop": the wall clock of ``wall_seconds``); ``peak_rss_mb`` is the most memory
+    the tree used. With a ``cgroup`` the kernel enforces the memory limit and the watchdog reads its
+    OOM-kill event (and its peak); without one it samples RSS and tmpfs.
     """
 
     def __init__(self, pid: int, limits: Limits, watched_dirs: list[Path] = (),
                  wall_seconds: float | None = None, interval: float = 0.1, sandboxed: bool = True,
-                 cgroup: cgroup.Cgroup | None = None) -> None:
+                 cgroup: cgroup.Cgroup | None = None, cpu_seconds: float | None = None) -> None:
         self.pid, self.limits, self.watched_dirs = pid, limits, list(watched_dirs)
         self.cgroup = cgroup
         self.tree = ProcessTree(pid, cgroup)  # now, while the process is known to be unreaped
+        self.clock = CpuClock(pid, limits.threads, cgroup)
         self.sandboxed = sandboxed  # only a sandbox has private tmpfs mounts to count
         self.deadline = time.monotonic() + (wall_seconds or limits.wall_seconds)
+        self.cpu_deadline = cpu_seconds  # in the clock's work seconds; None: no CPU limit
         self.interval = interval
         self.stopped: str | None = None
+        self.limit: str | None = None
         self.peak_rss_mb = 0.0
         self._done = threading.Event()
         self._thread = threading.Thread(target=self._watch, name=f"watchdog-{pid}", daemon=True)
@@ -442,15 +494,18 @@ class Watchdog:
         self._done.set()
         self._thread.join()
         if self.stopped is None and self.cgroup is not None and self.cgroup.oom_kills():
-            self.stopped = "memory"  # the OOM kill ended the job before the next poll saw it
+            self.stopped = self.limit = "memory"  # the OOM kill ended the job before the next poll saw it
         elif self.stopped is None and self.disk_breach():
-            self.stopped = "disk"  # filled between the last poll and the end
+            self.stopped = self.limit = "disk"  # filled between the last poll and the end
         self.tree.kill()  # whatever outlived the job (a double-forked daemon) ends here
         self.tree.close()
 
     def extend(self, seconds: float) -> None:
-        """Allow ``seconds`` more from now (the export step after a student's time ran out)."""
+        """Allow ``seconds`` more from now, of wall time and of CPU work (the export step after a student's
+        time ran out)."""
         self.deadline = time.monotonic() + seconds
+        if self.cpu_deadline is not None:
+            self.cpu_deadline = self.clock.work_seconds() + seconds
 
     def rss_mb(self, with_tmpfs: bool = False) -> float:
         """Resident memory of the tree; with ``with_tmpfs``, plus the RAM its private tmpfs hold."""
@@ -470,6 +525,7 @@ class Watchdog:
         return total / 2**20
 
     def _breach(self, with_tmpfs: bool) -> str | None:
+        """The limit breached now, if any."""
         if self.cgroup is not None:
             self.peak_rss_mb = max(self.peak_rss_mb, self.cgroup.peak_mb() or 0.0)
             if self.cgroup.oom_kills():
@@ -479,8 +535,10 @@ class Watchdog:
             self.peak_rss_mb = max(self.peak_rss_mb, rss)
             if rss > self.limits.memory_mb:
                 return "memory"
+        if self.cpu_deadline is not None and self.clock.work_seconds() > self.cpu_deadline:
+            return "cpu_budget"
         if time.monotonic() > self.deadline:
-            return "wall_budget"
+            return "wall_backstop" if self.cpu_deadline is not None else "wall_budget"
         return None
 
     def disk_breach(self) -> bool:
@@ -494,7 +552,7 @@ class Watchdog:
             if reason is None and self.disk_breach():  # every tick: a few small directories
                 reason = "disk"
             if reason is not None:
-                self.stopped = reason
+                self.stopped, self.limit = TIME_STOPS.get(reason, reason), reason
                 self.tree.kill()
                 return
 

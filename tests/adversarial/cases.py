@@ -27,10 +27,12 @@ import notebooks
 QUESTIONS = tuple(f"q{i}" for i in range(1, 9))
 MODEL_QUESTIONS = ("q2", "q3", "q4", "q5", "q6", "q7")
 
-#: Test-sized limits for cases without TensorFlow (execution keys of assignment.toml).
+#: Test-sized limits for cases without TensorFlow (execution keys of assignment.toml). One thread: the
+#: time limits count CPU seconds / threads, and these cells work in one; a busy loop on a heavily loaded
+#: test machine still reaches its CPU limit before the wall-clock backstop (10 x 5 s).
 TINY = {"wall_budget_seconds": 14, "cell_timeout_seconds": 5, "memory_mb": 600, "max_output_mb": 1,
         "max_submission_mb": 1, "home_mb": 64, "export_mb": 64, "file_size_mb": 32, "processes": 256,
-        "export_seconds": 15}
+        "export_seconds": 15, "threads": 1, "wall_backstop_factor": 10}
 
 
 @dataclass(frozen=True)
@@ -500,8 +502,9 @@ SEGFAULT = "import ctypes\nctypes.string_at(0)\n"
 SELF_SIGKILL = "import os, signal\nos.kill(os.getpid(), signal.SIGKILL)\n"
 OS_EXIT = "import os\nos._exit(0)\n"
 
-#: Four "epochs" of 4 s each, every one under the cell timeout, together over the notebook's budget.
-BUDGET_BLOWOUT = ["import time\ntime.sleep(4)\n"] * 4 + ["print('LEAK: ran after the budget was spent')\n"]
+#: Four "epochs" of 4 s of CPU work each, every one under the cell's limit, together over the notebook's budget.
+BUDGET_BLOWOUT = ["import time\nstart = time.process_time()\nwhile time.process_time() - start < 4:\n    pass\n"] * 4 \
+    + ["print('LEAK: ran after the budget was spent')\n"]
 
 SYMLINKS_IN_EXPORT = '''\
 import os

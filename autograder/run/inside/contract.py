@@ -8,7 +8,8 @@ once, so the two sides cannot drift apart.
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
+from typing import Any
 
 # --- architectures ----------------------------------------------------------------------------------
 
@@ -72,6 +73,64 @@ def disallowed_layers(arch: str, layer_classes: Iterable[str]) -> list[str]:
     """Layer classes a model of ``arch`` may not hold, in first-seen order."""
     allowed = ALLOWED_LAYERS[arch]
     return list(dict.fromkeys(c for c in layer_classes if c not in allowed))
+
+
+# --- which layers a model is made of: one flattener for the export and the prediction summary ------
+
+MAX_NESTING = 10  # blocks within blocks looked into
+
+
+def keras_own(obj: Any) -> bool:
+    """Whether ``obj``'s class is one of Keras's own (not a notebook's subclass)."""
+    return type(obj).__module__.startswith("keras.")
+
+
+def _is_model(layer: Any) -> bool:
+    return any(cls.__name__ == "Model" and cls.__module__.startswith("keras.") for cls in type(layer).__mro__)
+
+
+def sub_layers(layer: Any) -> list:
+    """The layers ``layer`` holds directly (a model's layers, or the sub-layers Keras tracks for a block)."""
+    try:
+        return list(getattr(layer, "layers", None) or getattr(layer, "_layers", None) or [])
+    except Exception:  # a property of a half-built model
+        return []
+
+
+def _own_weights(layer: Any) -> bool:
+    """Whether ``layer`` made weights itself (``add_weight``), beside those of the layers it holds."""
+    return bool(getattr(layer, "_trainable_variables", None) or getattr(layer, "_non_trainable_variables", None))
+
+
+def flat_layers(layers: Iterable[Any], depth: int = 0) -> Iterator[Any]:
+    """The layers a model is made of, in order, as the export and the prediction summary both list them.
+
+    Nested models are unrolled into their layers, and so is a notebook's own block (a ``Layer`` or
+    ``Model`` subclass that holds layers): it is what it holds, so a CNN built from custom conv blocks
+    is a CNN on both sides. Such a block is listed itself too when it also has weights of its own (work
+    no Keras layer names, which the architecture rules then see). Keras's own layers are never opened
+    (a Bidirectional's two LSTMs, an RNN's cell): wrappers are read through :func:`wrapped`.
+    """
+    for layer in layers if depth < MAX_NESTING else []:
+        if keras_own(layer) and not _is_model(layer):
+            yield layer
+            continue
+        children = sub_layers(layer)
+        if not keras_own(layer) and (not children or _own_weights(layer)):
+            yield layer
+        yield from flat_layers(children, depth + 1)
+
+
+def model_layers(model: Any) -> list:
+    """:func:`flat_layers` of a whole model."""
+    return list(flat_layers(sub_layers(model)))
+
+
+def wrapped(layer: Any) -> Any:
+    """The layer a Keras wrapper (``WRAPPERS``) holds, or None for any other layer."""
+    if not (keras_own(layer) and type(layer).__name__ in WRAPPERS):
+        return None
+    return getattr(layer, "forward_layer", None) or getattr(layer, "layer", None)
 
 
 # --- what the export reports -------------------------------------------------------------------------

@@ -86,33 +86,14 @@ def _guarded(errors: list[str], what: str, step: Callable[[], Any], default: Any
 
 # --- models -------------------------------------------------------------------------------------------
 
-def _children(layer: Any) -> list:
-    return list(getattr(layer, "layers", None) or getattr(layer, "_layers", None) or [])
-
-
-def layer_classes(model: Any, keras: Any) -> list[str]:
-    """Class names of a model's layers, wrappers unwrapped and nested models flattened, for classify."""
-    return _class_names(_children(model), keras, 0)
-
-
-def _class_names(layers: list, keras: Any, depth: int) -> list[str]:
-    names: list[str] = []
-    for layer in layers if depth < 10 else []:
-        name = type(layer).__name__
-        if name in contract.WRAPPERS:
-            inner = getattr(layer, "forward_layer", None) or getattr(layer, "layer", None)
-            names.extend(_class_names([inner] if inner is not None else [], keras, depth + 1))
-        elif isinstance(layer, keras.Model):
-            names.extend(_class_names(_children(layer), keras, depth + 1))
-        else:
-            names.append(name)
-            if not type(layer).__module__.startswith("keras."):  # a student's own block: what it holds
-                names.extend(_class_names(_children(layer), keras, depth + 1))
-    return names
+def layer_classes(model: Any) -> list[str]:
+    """Class names of a model's layers as the prediction summary lists them (``contract.model_layers``),
+    wrappers unwrapped, for classify."""
+    return [type(contract.wrapped(layer) or layer).__name__ for layer in contract.model_layers(model)]
 
 
 def is_subclassed(model: Any) -> bool:
-    return not type(model).__module__.startswith("keras.")
+    return not contract.keras_own(model)
 
 
 def _iterations(model: Any) -> int:
@@ -189,7 +170,7 @@ def model_candidates(namespace: dict, keras: Any) -> list[Candidate]:
         elif found.variable is None or _PATH_RANK[found_by] < _PATH_RANK[found.found_by]:
             found.variable, found.found_by = variable, found_by
     for candidate in by_id.values():
-        candidate.kind = contract.classify(layer_classes(candidate.model, keras))
+        candidate.kind = contract.classify(layer_classes(candidate.model))
         hooked = candidate.record.steps if candidate.record else 0
         candidate.steps = max(hooked, _iterations(candidate.model))
         shape = _input_shape(candidate.model)

@@ -53,17 +53,6 @@ def _shape(tensor_or_shape) -> list | None:
         return None
 
 
-def _flat_layers(model):
-    """Every layer, nested models unrolled (for subclassed models: the tracked sub-layers)."""
-    import keras
-
-    for layer in model.layers:
-        if isinstance(layer, keras.Model):
-            yield from _flat_layers(layer)
-        else:
-            yield layer
-
-
 def _input_shape(layer) -> list | None:
     try:
         return _shape(layer.input)
@@ -81,7 +70,7 @@ def describe_layer(layer) -> dict:
         if key in config:
             value = config[key]
             info[key] = list(value) if isinstance(value, tuple) else value
-    inner = _wrapped(layer)
+    inner = contract.wrapped(layer)
     if inner is not None:
         info["wraps"] = describe_layer(inner)
     info["input_shape"] = _input_shape(layer)
@@ -90,14 +79,6 @@ def describe_layer(layer) -> dict:
     except Exception:
         info["output_shape"] = None
     return info
-
-
-def _wrapped(layer):
-    for attr in ("forward_layer", "layer"):  # Bidirectional / TimeDistributed
-        inner = getattr(layer, attr, None)
-        if inner is not None and hasattr(inner, "get_config"):
-            return inner
-    return None
 
 
 def compile_info(model) -> dict:
@@ -119,7 +100,7 @@ def _model_shape(model, attr: str) -> list | None:
 
 
 def summarize(model, subclassed: bool = False) -> dict:
-    layers = list(_flat_layers(model))
+    layers = contract.model_layers(model)
     return {"class": type(model).__name__, "subclassed": subclassed,
             "input_shape": _model_shape(model, "input_shape"), "output_shape": _model_shape(model, "output_shape"),
             "params": int(model.count_params()), "layers": [describe_layer(layer) for layer in layers[:MAX_LAYERS]],
@@ -267,8 +248,8 @@ def working_layers(model, arch: str) -> list:
     """The layers that do the named kind's work (contract.WORKING_LAYERS), wrappers included."""
     kinds = contract.WORKING_LAYERS.get(arch, frozenset())
     found = []
-    for layer in _flat_layers(model):
-        inner = _wrapped(layer)
+    for layer in contract.model_layers(model):
+        inner = contract.wrapped(layer)
         if type(layer).__name__ in kinds or (inner is not None and type(inner).__name__ in kinds):
             found.append(layer)
     return found
