@@ -21,13 +21,14 @@ DATA = "rng = np.random.default_rng(0)\nx_train = rng.random((200, 784))\ny_trai
 #: Old APIs that no longer import, and the cells that then use the names they should have bound.
 OLD_APIS = [
     (IMPORTS, "ok"),
-    ("from sklearn.metrics import plot_confusion_matrix", "root"),
+    ("from sklearn.metrics import plot_confusion_matrix\nimport numpy as np", "root"),
     ("from sklearn.externals.joblib import *", "root"),
     (DATA, "ok"),
     ("from sklearn.linear_model import LogisticRegression\n"
      "clf = LogisticRegression(max_iter=20).fit(x_train[:50], y_train[:50])", "ok"),
     ("plot_confusion_matrix(clf, x_train, y_train)", "knock_on"),
     ("dump(clf, 'clf.pkl')", "knock_on"),  # a name the failed star import should have bound
+    ("scores = x_train @ np.ones(10)", "root"),  # a bug of its own: np was imported in cell 1 as well
 ]
 
 #: A preprocessing cell fails halfway; a cell that runs copies the stale labels; the next cell fails on

@@ -518,6 +518,7 @@ def _group_knock_ons(cells: Sequence[Mapping[str, Any]], own: dict[int, dict[str
     downloads = {index for index, d in own.items() if d["category"] == "no_network"}  # downloads that failed
     parents: dict[int, tuple[int, str]] = {}  # knock-on cell -> the card of its direct cause
     suspects: dict[str, Cause] = {}  # name -> why a failure that reads it follows from an earlier cell
+    imported: set[str] = set()  # names an import that ran bound: a module imported again is the same
     first_seen: dict[tuple[str, str], int] = {}  # (code, title) of a root failure -> its cell
     cards: dict[tuple[int, str], list[int]] = {}
     for position, cell in enumerate(ran):
@@ -534,7 +535,7 @@ def _group_knock_ons(cells: Sequence[Mapping[str, Any]], own: dict[int, dict[str
                 root = _root_card(cause.card, parents)
                 cards.setdefault(root, []).append(index)
                 diagnosis.update(caused_by=root[0], because=_because(cause, numbers[cause.cell], notes))
-        _leave_suspects(suspects, cell, diagnosis, notes.get(index))
+        _leave_suspects(suspects, imported, cell, diagnosis, notes.get(index))
     return cards
 
 
@@ -600,12 +601,12 @@ def _suspect_read(cell: Mapping[str, Any], suspects: Mapping[str, Cause]) -> Cau
     return suspects[max(read)[1]] if read else None
 
 
-def _leave_suspects(suspects: dict[str, Cause], cell: Mapping[str, Any], diagnosis: Mapping[str, Any] | None,
-                    note: tuple[Pattern, dict[str, str], dict[str, Any]] | None) -> None:
+def _leave_suspects(suspects: dict[str, Cause], imported: set[str], cell: Mapping[str, Any],
+                    diagnosis: Mapping[str, Any] | None, note: tuple[Pattern, dict[str, str], dict[str, Any]] | None) -> None:
     """Update ``suspects`` with what ``cell`` left behind, statement by statement: a name it failed
-    to bind blames it; a name a failed data load or a download the grader cannot make bound is
-    suspect; a name made from suspect values carries their cause on; any other name it bound is
-    clean."""
+    to bind blames it (unless an import that ran already bound it to the same module); a name a
+    failed data load or a download the grader cannot make bound is suspect; a name made from
+    suspect values carries their cause on; any other name it bound is clean."""
     index, source = cell["index"], cell.get("source") or ""
     failed = cell.get("status") == "error"
     line = _failing_line(cell) if failed else None
@@ -615,12 +616,15 @@ def _leave_suspects(suspects: dict[str, Cause], cell: Mapping[str, Any], diagnos
     lines = source.splitlines()
     for statement in cell_names(source).statements:
         if failed and (line is None or statement.last >= line):  # it never finished
-            suspects.update({name: Cause(index, "name", name) for name in statement.binds})
+            again = imported if statement.kind == "import" else set()
+            suspects.update({name: Cause(index, "name", name) for name in statement.binds - again})
             if statement.kind == "star_import":
                 suspects[STAR] = Cause(index, "name")
             continue
         if statement.kind == "star_import":
             suspects.pop(STAR, None)
+        if statement.kind == "import":
+            imported |= statement.binds
         read = [suspects[name] for name in sorted(statement.reads) if name in suspects]
         if loading and statement.kind == "code":
             suspects.update({name: Cause(index, "partial", name) for name in statement.binds})
