@@ -44,6 +44,7 @@ CHAINS = [
     ("norms = np.linalg.norm(centred_flat, axis=1)", "knock_on"),
     ("x = np.arange(10)\ngrid = x.reshape(3, 4)", "root"),  # a genuine bug: every input came from cells that ran
     ("score = x @ np.ones(5)", "root"),  # another: x was bound before cell 8's failing line
+    ("print(centred.shape]", "root"),  # Python cannot read it: nothing ran, so nothing it reads is to blame
 ]
 
 #: Data that cannot be downloaded in the grader, and every later cell that uses it.
