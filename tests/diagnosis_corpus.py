@@ -62,6 +62,10 @@ DOWNLOADS = [
     ("import os\nimages = []\nfor name in sorted(os.listdir('digits')):\n"
      "    images.append(np.load(os.path.join('digits', name)))", "root"),
     ("x_more = np.stack(images)", "knock_on"),  # ValueError: the load failed, the list stayed empty
+    ("!wget -q https://example.org/mnist/mnist_train.csv -O mnist_train.csv", "note"),
+    ("train = pd.read_csv('mnist_train.csv')", "knock_on"),  # EmptyDataError: wget -O leaves an empty file
+    ("!wget -q https://example.org/digits.zip\n!unzip -q digits.zip -d digits", "note"),
+    ("x_digits = np.load('digits/x.npy')", "knock_on"),  # a file the archive would have held
 ]
 
 CORPUS = {"old_apis": OLD_APIS, "chains": CHAINS, "downloads": DOWNLOADS}

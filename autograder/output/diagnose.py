@@ -356,6 +356,9 @@ DATA_FILE_ENDINGS = (".zip", ".gz", ".tgz", ".tar", ".npz", ".npy", ".csv", ".h5
                      ".pickle", ".json", ".txt", ".png", ".jpg", ".jpeg", "-ubyte", ".mat", ".parquet", ".xls", ".xlsx")
 _NAME_ERROR = re.compile(r"name '(?P<name>\w+)' is not defined")
 _MISSING_MODULE = re.compile(r"No module named '(?P<module>[\w.]+)'|cannot import name '\w+' from '(?P<package>[\w.]+)'")
+#: A cell that unpacks an archive: which files it would have made is unknown.
+_UNPACK = re.compile(r"\b(unzip|tar|gunzip|7z|extractall|unpack_archive)\b")
+_MISSING_PATH = re.compile(r"No such file or directory: '(?P<path>[^']+)'")
 
 
 class Statement(NamedTuple):
@@ -377,6 +380,7 @@ class CellNames:
     uses: frozenset[str]  # names read before the cell itself binds them
     installs: frozenset[str]  # modules its !pip / %pip lines install
     files: frozenset[str]  # file names it mentions (what a download would have fetched)
+    unpacks: bool = False  # it unpacks an archive (unzip, tar, extractall, ...)
     statements: tuple[Statement, ...] = ()
 
     def uses_until(self, line: int | None) -> frozenset[str]:
@@ -405,7 +409,8 @@ def cell_names(source: str) -> CellNames:
                 if package and not package.startswith(("-", ".", "/", "git+", "http"))}
     files = {word for word in re.findall(r"[\w.-]+", source)
              if word.lower().endswith(DATA_FILE_ENDINGS) and not word.startswith((".", "-"))}
-    return CellNames(frozenset(binds), frozenset(uses), frozenset(installs), frozenset(files), tuple(statements))
+    return CellNames(frozenset(binds), frozenset(uses), frozenset(installs), frozenset(files),
+                     _UNPACK.search(source) is not None, tuple(statements))
 
 
 def _statement_kind(statement: ast.stmt) -> str:
@@ -562,8 +567,8 @@ def _direct_cause(cell: Mapping[str, Any], diagnosis: Mapping[str, Any], earlier
         if index not in notes and index not in downloads:
             continue
         names = cell_names(earlier_cell.get("source") or "")
-        fetched = next((f for f in sorted(names.files) if f in evalue), None)
-        if fetched and diagnosis["category"] == "missing_file":
+        fetched = _file_it_fetches(names, cell, diagnosis, evalue)
+        if fetched is not None:
             return Cause(index, "file" if index in notes else "download", fetched)
         if index not in notes:
             continue
@@ -573,6 +578,22 @@ def _direct_cause(cell: Mapping[str, Any], diagnosis: Mapping[str, Any], earlier
             return Cause(index, "note")
     if diagnosis["code"] in GENERIC_CODES:
         return _suspect_read(cell, suspects)
+    return None
+
+
+def _file_it_fetches(download: CellNames, cell: Mapping[str, Any], diagnosis: Mapping[str, Any],
+                     evalue: str) -> str | None:
+    """The file a download cell should have fetched that the failed cell reads: named in its
+    missing-file error, any missing file when the download unpacks an archive, or named in its
+    source when it failed some other way (``!wget -O`` leaves an empty file)."""
+    if diagnosis["category"] == "missing_file":
+        fetched = next((f for f in sorted(download.files) if f in evalue), None)
+        missing = _MISSING_PATH.search(evalue)
+        if fetched is None and download.unpacks and missing and diagnosis["code"] not in SAVE_CODES:
+            fetched = missing["path"]
+        return fetched
+    if diagnosis["code"] in GENERIC_CODES:
+        return next(iter(sorted(download.files & cell_names(cell.get("source") or "").files)), None)
     return None
 
 
@@ -656,7 +677,8 @@ def _failing_line(cell: Mapping[str, Any]) -> int | None:
 
 def _because(cause: Cause, number: int, notes: Notes) -> str:
     """One sentence, for the student, on why a failure follows from an earlier cell."""
-    used = f"`{cause.through}`, made from `{cause.via}`," if cause.through else f"`{cause.via}`,"
+    via, through = (plain_text(text, GROUP_CHARS, one_line=True) for text in (cause.via, cause.through))
+    used = f"`{through}`, made from `{via}`," if through else f"`{via}`,"
     if cause.kind == "name":
         return f"It uses {used} which cell {number} should have defined, but cell {number} failed."
     if cause.kind == "silent":
@@ -666,9 +688,9 @@ def _because(cause: Cause, number: int, notes: Notes) -> str:
     if cause.kind == "fetch":
         return f"It uses {used} which the download in cell {number} cannot fetch in the grader."
     if cause.kind == "module":
-        return f"It needs `{cause.via}`, which the install in cell {number} cannot add in the grader."
+        return f"It needs `{via}`, which the install in cell {number} cannot add in the grader."
     if cause.kind in ("file", "download"):
-        return f"It reads `{cause.via}`, which the download in cell {number} cannot fetch in the grader."
+        return f"It reads `{via}`, which the download in cell {number} cannot fetch in the grader."
     if cause.kind == "note":
         return f"It follows from cell {number}: {notes[cause.cell][0].title.format_map(notes[cause.cell][2])}."
     return f"The same problem as in cell {number}."
