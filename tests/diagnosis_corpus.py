@@ -4,7 +4,8 @@ traceback is the one the grader records.
 
 Each notebook is a list of (source, role): role is "root" for a cell whose failure is a cause of its
 own, "note" for a cell that runs but is the cause of later failures (its note is their card),
-"knock_on" for a failure that follows from an earlier one, "ok" for a cell that runs.
+"knock_on" for a failure that follows from an earlier one, "ok" for a cell that runs; "note+knock_on"
+is a cell whose failure follows from its own note.
 """
 from __future__ import annotations
 
@@ -29,6 +30,8 @@ OLD_APIS = [
     ("plot_confusion_matrix(clf, x_train, y_train)", "knock_on"),
     ("dump(clf, 'clf.pkl')", "knock_on"),  # a name the failed star import should have bound
     ("scores = x_train @ np.ones(10)", "root"),  # a bug of its own: np was imported in cell 1 as well
+    ("!pip install -q scikeras\nfrom scikeras.wrappers import KerasClassifier", "note+knock_on"),  # its own install
+    ("search = KerasClassifier(model=None)", "knock_on"),
 ]
 
 #: A preprocessing cell fails halfway; a cell that runs copies the stale labels; the next cell fails on

@@ -19,7 +19,7 @@ def diagnosed(tmp_path_factory) -> dict[str, list[dict]]:
 
 
 def cells_with_role(name: str, *roles: str) -> list[int]:
-    return [index for index, (_, role) in enumerate(CORPUS[name]) if role in roles]
+    return [index for index, (_, role) in enumerate(CORPUS[name]) if set(role.split("+")) & set(roles)]
 
 
 @pytest.mark.parametrize("name", CORPUS)
@@ -32,10 +32,10 @@ def test_each_real_root_cause_gets_one_card_with_its_knock_ons_under_it(diagnose
 
 
 def test_the_corpus_has_as_many_cards_as_real_root_causes(diagnosed):
-    failures = sum(d["cell_status"] == "error" for ds in diagnosed.values() for d in ds)
+    failures = len({(name, d["cell"]) for name, ds in diagnosed.items() for d in ds if d["cell_status"] == "error"})
     cards = sum(d["caused_by"] is None for ds in diagnosed.values() for d in ds)
 
-    assert (failures, cards) == (23, 13)  # 18 on main: 7 knock-ons stood alone, 2 real bugs hid under others
+    assert (failures, cards) == (25, 14)  # 20 on main: 8 knock-ons stood alone, 2 real bugs hid under others
 
 
 def test_a_card_that_names_its_cause_is_never_a_root(diagnosed):
@@ -63,6 +63,7 @@ def test_each_knock_on_says_which_cell_and_name_it_follows_from(diagnosed):
     assert because("chains", 3) == "It uses `y_val`, made from `y_train`, which cell 2 should have defined, but cell 2 failed."
     assert because("chains", 6) == "It uses `centred_flat`, which cell 6 should have defined, but cell 6 failed."
     assert because("old_apis", 6) == "It uses `dump`, which cell 3 should have defined, but cell 3 failed."
+    assert because("old_apis", 8) == "It needs `scikeras`, which the install in cell 9 cannot add in the grader."
     assert because("downloads", 2) == "It uses `test`, which the download in cell 2 cannot fetch in the grader."
     assert because("downloads", 7) == "It reads `emnist.npz`, which the download in cell 6 cannot fetch in the grader."
     assert because("downloads", 9) == "It uses `images`, which cell 9 did not finish loading: cell 9 failed."

@@ -562,6 +562,8 @@ def _direct_cause(cell: Mapping[str, Any], diagnosis: Mapping[str, Any], earlier
             return cause
     module = _MISSING_MODULE.search(evalue) if ename in ("ModuleNotFoundError", "ImportError") else None
     top_module = (module["module"] or module["package"]).split(".")[0] if module else None
+    if top_module and cell["index"] in notes and top_module in cell_names(subject["source"]).installs:
+        return Cause(cell["index"], "module", top_module)  # the cell's own !pip line could not add it
     for earlier_cell in reversed(earlier):
         index = earlier_cell["index"]
         if index not in notes and index not in downloads:
