@@ -48,6 +48,8 @@ CHAINS = [
     ("x = np.arange(10)\ngrid = x.reshape(3, 4)", "root"),  # a genuine bug: every input came from cells that ran
     ("score = x @ np.ones(5)", "root"),  # another: x was bound before cell 8's failing line
     ("print(centred.shape]", "root"),  # Python cannot read it: nothing ran, so nothing it reads is to blame
+    ("np.save('features/x_train.npy', x_train)", "root"),  # a folder the grader does not have
+    ("x_saved = np.load('features/x_train.npy')", "knock_on"),  # the file cell 11 should have written
 ]
 
 #: Data that cannot be downloaded in the grader, and every later cell that uses it.

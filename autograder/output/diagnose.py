@@ -485,12 +485,13 @@ def _nested_scope_names(statement: ast.stmt) -> set[str]:
 
 @dataclass(frozen=True)
 class Cause:
-    """Why a failure follows from an earlier cell. ``kind``: name (a name the cell should have
-    defined but failed first), partial (a name a cell loading data had bound when it failed), silent
-    (a name a cell with a note should have defined), fetch (a name bound by a download the grader
-    cannot make), module, file (a file a download note cannot fetch), download (... a download that
-    failed cannot fetch), note (a failure the note explains) or same. ``via`` is the name, module or
-    file; ``through`` the name the failure reads when a cell that ran made it from ``via``."""
+    """Why a failure follows from an earlier cell. ``kind``: name (a name the cell should have defined
+    but failed first), partial (a name a cell loading data had bound when it failed), silent (a name a
+    cell with a note should have defined), fetch (a name bound by a download the grader cannot make),
+    module, file (a file a download note cannot fetch), download (... a download that failed cannot
+    fetch), unwritten (a file a failed cell should have written), note (a failure the note explains) or
+    same. ``via`` is the name, module or file; ``through`` the name the failure reads when a cell that
+    ran made it from ``via``."""
 
     cell: int
     kind: str
@@ -500,7 +501,7 @@ class Cause:
     @property
     def card(self) -> tuple[int, str]:
         """Which diagnosis of the earlier cell explains it: its note or its own failure."""
-        return (self.cell, "own" if self.kind in ("name", "partial", "download", "same") else "note")
+        return (self.cell, "own" if self.kind in ("name", "partial", "download", "unwritten", "same") else "note")
 
 
 Notes = Mapping[int, tuple[Pattern, dict[str, str], dict[str, Any]]]  # cell index -> its note's match
@@ -520,7 +521,6 @@ def _group_knock_ons(cells: Sequence[Mapping[str, Any]], own: dict[int, dict[str
     on it, in order. A knock-on of a knock-on goes to the root; a failure that reads a name an earlier
     failure left unset, or made from such a name in cells that ran, is a knock-on of that failure."""
     ran = [cell for cell in cells if cell.get("status") != "not_run"]
-    downloads = {index for index, d in own.items() if d["category"] == "no_network"}  # downloads that failed
     parents: dict[int, tuple[int, str]] = {}  # knock-on cell -> the card of its direct cause
     suspects: dict[str, Cause] = {}  # name -> why a failure that reads it follows from an earlier cell
     imported: set[str] = set()  # names an import that ran bound: a module imported again is the same
@@ -529,7 +529,7 @@ def _group_knock_ons(cells: Sequence[Mapping[str, Any]], own: dict[int, dict[str
     for position, cell in enumerate(ran):
         index, diagnosis = cell["index"], own.get(cell["index"])
         if cell.get("status") == "error" and diagnosis is not None:
-            cause = _direct_cause(cell, diagnosis, ran[:position], suspects, notes, downloads)
+            cause = _direct_cause(cell, diagnosis, ran[:position], suspects, notes, own)
             key = (diagnosis["code"], diagnosis["title"])
             if cause is None and key in first_seen:
                 cause = Cause(first_seen[key], "same")
@@ -552,7 +552,7 @@ def _root_card(card: tuple[int, str], parents: Mapping[int, tuple[int, str]]) ->
 
 
 def _direct_cause(cell: Mapping[str, Any], diagnosis: Mapping[str, Any], earlier: Sequence[Mapping[str, Any]],
-                  suspects: Mapping[str, Cause], notes: Notes, downloads: set[int]) -> Cause | None:
+                  suspects: Mapping[str, Cause], notes: Notes, own: Mapping[int, Mapping[str, Any]]) -> Cause | None:
     subject = _subject(cell)
     ename, evalue = subject["ename"], subject["evalue"]
     missing = _NAME_ERROR.search(evalue) if ename == "NameError" else None
@@ -564,6 +564,7 @@ def _direct_cause(cell: Mapping[str, Any], diagnosis: Mapping[str, Any], earlier
     top_module = (module["module"] or module["package"]).split(".")[0] if module else None
     if top_module and cell["index"] in notes and top_module in cell_names(subject["source"]).installs:
         return Cause(cell["index"], "module", top_module)  # the cell's own !pip line could not add it
+    downloads = {index for index, d in own.items() if d["category"] == "no_network"}  # downloads that failed
     for earlier_cell in reversed(earlier):
         index = earlier_cell["index"]
         if index not in notes and index not in downloads:
@@ -578,8 +579,28 @@ def _direct_cause(cell: Mapping[str, Any], diagnosis: Mapping[str, Any], earlier
             return Cause(index, "module", top_module)
         if notes[index][0].explains and notes[index][0].explains.search(f"{ename}: {evalue}"):
             return Cause(index, "note")
+    if _reads_missing_file(diagnosis):
+        return _unwritten_file_cause(evalue, earlier, own)
     if diagnosis["code"] in GENERIC_CODES:
         return _suspect_read(cell, suspects)
+    return None
+
+
+def _reads_missing_file(diagnosis: Mapping[str, Any]) -> bool:
+    return diagnosis["category"] == "missing_file" and diagnosis["code"] not in SAVE_CODES
+
+
+def _unwritten_file_cause(evalue: str, earlier: Sequence[Mapping[str, Any]],
+                          own: Mapping[int, Mapping[str, Any]]) -> Cause | None:
+    """A missing file that a cell that failed names: it should have written the file (a checkpoint,
+    saved features), or it could not read it either (the same problem)."""
+    for earlier_cell in reversed(earlier):
+        index = earlier_cell["index"]
+        if earlier_cell.get("status") != "error" or index not in own:
+            continue
+        named = next((f for f in sorted(cell_names(earlier_cell.get("source") or "").files) if f in evalue), None)
+        if named is not None:
+            return Cause(index, "same" if _reads_missing_file(own[index]) else "unwritten", named)
     return None
 
 
@@ -693,6 +714,8 @@ def _because(cause: Cause, number: int, notes: Notes) -> str:
         return f"It needs `{via}`, which the install in cell {number} cannot add in the grader."
     if cause.kind in ("file", "download"):
         return f"It reads `{via}`, which the download in cell {number} cannot fetch in the grader."
+    if cause.kind == "unwritten":
+        return f"It reads `{via}`, which cell {number} should have written, but cell {number} failed."
     if cause.kind == "note":
         return f"It follows from cell {number}: {notes[cause.cell][0].title.format_map(notes[cause.cell][2])}."
     return f"The same problem as in cell {number}."
