@@ -59,7 +59,8 @@ def test_each_knock_on_says_which_cell_and_name_it_follows_from(diagnosed):
         return next(d["because"] for d in diagnosed[name] if d["cell"] == cell)
 
     # through a cell that ran: it copied the labels that cell 2 failed to convert
-    assert because("chains", 3) == "It uses `y_val`, made from `y_train`, which cell 2 should have defined, but cell 2 failed."
+    assert because("chains", 3) == ("It uses `y_val`, made from `y_train`, which cell 2 should have defined, "
+                                    "but cell 2 failed.")
     assert because("chains", 11) == "It reads `x_train.npy`, which cell 11 should have written, but cell 11 failed."
     assert because("chains", 6) == "It uses `centred_flat`, which cell 6 should have defined, but cell 6 failed."
     assert because("old_apis", 6) == "It uses `dump`, which cell 3 should have defined, but cell 3 failed."
@@ -67,7 +68,9 @@ def test_each_knock_on_says_which_cell_and_name_it_follows_from(diagnosed):
     assert because("downloads", 2) == "It uses `test`, which the download in cell 2 cannot fetch in the grader."
     assert because("downloads", 7) == "It reads `emnist.npz`, which the download in cell 6 cannot fetch in the grader."
     assert because("downloads", 9) == "It uses `images`, which cell 9 did not finish loading: cell 9 failed."
-    assert because("downloads", 11) == "It reads `mnist_train.csv`, which the download in cell 11 cannot fetch in the grader."
-    assert because("downloads", 13) == "It reads `digits/x.npy`, which the download in cell 13 cannot fetch in the grader."
+    assert because("downloads", 11) == ("It reads `mnist_train.csv`, which the download in cell 11 cannot fetch "
+                                        "in the grader.")  # an empty file, not a missing one
+    assert because("downloads", 13) == ("It reads `digits/x.npy`, which the download in cell 13 cannot fetch "
+                                        "in the grader.")  # a file the archive would have held
     chain_root = {d["cell"]: d for d in diagnosed["chains"]}[4]
     assert chain_root["dependents"] == [5, 6]  # the knock-on of a knock-on is under the root

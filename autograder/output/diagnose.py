@@ -504,7 +504,8 @@ class Cause:
         return (self.cell, "own" if self.kind in ("name", "partial", "download", "unwritten", "same") else "note")
 
 
-Notes = Mapping[int, tuple[Pattern, dict[str, str], dict[str, Any]]]  # cell index -> its note's match
+NoteMatch = tuple[Pattern, dict[str, str], dict[str, Any]]  # a note's pattern, its groups, its cell's values
+Notes = Mapping[int, NoteMatch]  # cell index -> its note
 #: Failures of a cell that was loading or fetching data: what it bound before it failed (a list
 #: half filled, an empty table) is as suspect as what it never bound. A write into a missing folder
 #: (missing_folder) is no load: its data was there.
@@ -646,7 +647,7 @@ def _suspect_read(cell: Mapping[str, Any], suspects: Mapping[str, Cause]) -> Cau
 
 
 def _leave_suspects(suspects: dict[str, Cause], imported: set[str], cell: Mapping[str, Any],
-                    diagnosis: Mapping[str, Any] | None, note: tuple[Pattern, dict[str, str], dict[str, Any]] | None) -> None:
+                    diagnosis: Mapping[str, Any] | None, note: NoteMatch | None) -> None:
     """Update ``suspects`` with what ``cell`` left behind, statement by statement: a name it failed
     to bind blames it (unless an import that ran already bound it to the same module); a name a
     failed data load or a download the grader cannot make bound is suspect; a name made from
@@ -658,6 +659,11 @@ def _leave_suspects(suspects: dict[str, Cause], imported: set[str], cell: Mappin
         and diagnosis["code"] not in SAVE_CODES
     fetch = note[0].matchers["source"] if note is not None and note[0].category == "no_network" else None
     lines = source.splitlines()
+
+    def downloads(statement: Statement) -> bool:
+        return fetch is not None and statement.kind == "code" \
+            and fetch.search("\n".join(lines[statement.first - 1:statement.last])) is not None
+
     for statement in cell_names(source).statements:
         if failed and (line is None or statement.last >= line):  # it never finished
             again = imported if statement.kind == "import" else set()
@@ -672,7 +678,7 @@ def _leave_suspects(suspects: dict[str, Cause], imported: set[str], cell: Mappin
         read = [suspects[name] for name in sorted(statement.reads) if name in suspects]
         if loading and statement.kind == "code":
             suspects.update({name: Cause(index, "partial", name) for name in statement.binds})
-        elif fetch and fetch.search("\n".join(lines[statement.first - 1:statement.last])):
+        elif downloads(statement):
             suspects.update({name: Cause(index, "fetch", name) for name in statement.binds})
         elif read:
             cause = max(read, key=lambda c: c.cell)
