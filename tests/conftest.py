@@ -18,7 +18,8 @@ os.environ.setdefault("AUTOGRADER_THREADS", "2")
 #: Modules whose tests share an expensive module-scoped fixture (a graded batch, trained models, a built
 #: package): under pytest-xdist (`make test` runs two workers) each runs on one worker, so it is built once.
 #: Every other test goes to whichever worker is free.
-SHARED_FIXTURE_MODULES = {"test_architectures", "test_authoring", "test_batch", "test_diagnosis_e2e", "test_feedback",
+SHARED_FIXTURE_MODULES = {"test_architectures", "test_authoring", "test_batch", "test_diagnose_corpus",
+                          "test_diagnosis_e2e", "test_feedback",
                           "test_grade", "test_gradescope", "test_similarity", "test_variants", "test_batch_integrity"}
 
 

@@ -417,6 +417,15 @@ def test_cell_names_reads_what_a_cell_defines_and_uses(source, binds, uses):
     assert (set(names.binds), set(names.uses) - {"get_ipython"}) == (binds, uses)
 
 
+def test_cell_names_reads_each_statement_with_its_lines():
+    names = cell_names("import numpy as np\nfrom util import *\nx = np.load(path)\ny = (x.mean()\n     + offset)")
+
+    assert [(s.first, s.last, s.kind, set(s.binds)) for s in names.statements] == [
+        (1, 1, "import", {"np"}), (2, 2, "star_import", set()), (3, 3, "code", {"x"}), (4, 5, "code", {"y"})]
+    assert set(names.statements[3].reads) == {"x", "offset"} and set(names.statements[3].uses) == {"offset"}
+    assert names.uses_until(3) == {"path"} and names.uses_until(None) == names.uses == {"path", "offset"}
+
+
 def test_cell_names_reads_installed_modules_and_fetched_files():
     assert cell_names("%pip install -q opencv-python scikit-learn==1.0 keras-tuner>=1.0").installs == {
         "cv2", "sklearn", "keras_tuner"}
