@@ -117,6 +117,27 @@ def test_an_extension_is_a_deadline_of_the_students_own(results, flags, capsys, 
         {"student_id": "A004", "due": "2026-12-03T23:59:59+00:00"}]
 
 
+def test_a_late_mark_without_a_time_is_not_judged_against_an_extension(tmp_path, flags, capsys, assignment):
+    """Canvas marks LATE against the course's deadline and gives no time: against a student's own deadline the
+    grader cannot tell, so it refuses until the TA sets that student's late penalty."""
+    results = copy_results(tmp_path / "RESULTS", assignment, [])
+    result = fixture_result("a004-late")
+    result["submission"].update(submitted_at=None, late=True)  # as a Canvas download records a LATE file
+    write(results, "a004-late", result, assignment)
+    extensions = tmp_path / "extensions.csv"
+    extensions.write_text("student_id,due\nA004,2026-12-08\n")
+    refused(*run_cli(capsys, "gradebook", results, *flags, *LATE_POLICY, "--extensions", extensions,
+                     "--timezone", "UTC")[::2], "'A004'", "late_penalty")
+    assert not (results / "gradebook.csv").exists()
+    overrides = tmp_path / "overrides.csv"
+    overrides.write_text("student_id,question,score,reason\nA004,late_penalty,0,submitted within the extension\n")
+    assert run_cli(capsys, "gradebook", results, *flags, *LATE_POLICY, "--extensions", extensions,
+                   "--timezone", "UTC", "--overrides", overrides)[0] == 0
+    book = pd.read_csv(results / "gradebook.csv", dtype={"student_id": str}).set_index("student_id")
+    assert book.loc["A004", "late_penalty"] == 0 and book.loc["A004", "total"] == pytest.approx(result["score"])
+    assert "submitted within the extension" in book.loc["A004", "override_note"]
+
+
 @pytest.mark.parametrize("due", ["1.12.2026", "12/1", "next friday", "2026-12-01 at noon"])
 def test_a_deadline_that_is_not_iso_8601_is_refused(results, flags, capsys, due):
     refused(*run_cli(capsys, "gradebook", results, *flags, "--due", due, "--late-policy", "10%/day")[::2],

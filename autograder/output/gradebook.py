@@ -242,9 +242,22 @@ def deadlines(rows: pd.DataFrame, policy: GradingPolicy) -> list[datetime | None
     return [own.get(student_id, policy.due) for student_id in rows["student_id"]]
 
 
+def refuse_late_marks_against_extensions(rows: pd.DataFrame, dues: list[datetime | None],
+                                         policy: GradingPolicy) -> None:
+    """A Canvas download marks a submission LATE against the course's deadline and gives no time, so whether it
+    was late against a student's own deadline cannot be told: refused, unless the late penalty is overridden."""
+    if not policy.late.active:
+        return
+    for (_, row), due in zip(rows.iterrows(), dues):
+        if (row["late"] and not row["submitted_at"] and due != policy.due and math.isnan(row["penalty_override"])):
+            raise InputError(f"student {row['student_id']!r} has an extension, but their submission is only marked "
+                             "LATE by the course site (no time): set their late_penalty in --overrides")
+
+
 def apply_totals(rows: pd.DataFrame, assignment: Assignment, policy: GradingPolicy) -> pd.DataFrame:
     question_ids = [q.id for q in assignment.questions]
     dues = deadlines(rows, policy)
+    refuse_late_marks_against_extensions(rows, dues, policy)
     units = [units_late(s, f, due, policy.late.unit) for s, f, due in zip(rows["submitted_at"], rows["late"], dues)]
     rows["late"] = [u > 0 for u in units]
     rows["units_late"] = units
