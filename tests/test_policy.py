@@ -138,6 +138,22 @@ def test_a_late_mark_without_a_time_is_not_judged_against_an_extension(tmp_path,
     assert "submitted within the extension" in book.loc["A004", "override_note"]
 
 
+def test_grading_an_older_canvas_download_again_never_makes_it_the_latest(tmp_path, flags, capsys, assignment):
+    """Canvas gives no submission times, only file ids (a later upload has a larger one). Bob's first upload,
+    graded again after his resubmission (a retry, a new seed), is still not the one that counts."""
+    results = copy_results(tmp_path / "RESULTS", assignment, [])
+    for key, fixture, file_id, graded_at in (("first", "a002-partial", 200, "2026-12-04T10:00:00+00:00"),
+                                             ("again", "a001-complete", 201, "2026-12-03T10:00:00+00:00")):
+        result = fixture_result(fixture)
+        result["submission"].update(student_id="5002", canvas_id="5002", submitted_at=None, late=False,
+                                    submitted_name=f"chenbob_5002_{file_id}_mnist_homework.ipynb")
+        result["grader"]["graded_at"] = graded_at  # the first upload was graded last
+        write(results, key, result, assignment)
+    assert run_cli(capsys, "gradebook", results, *flags)[0] == 0
+    book = pd.read_csv(results / "gradebook.csv", dtype={"student_id": str}).set_index("student_id")
+    assert book.loc["5002", "total"] == pytest.approx(fixture_result("a001-complete")["score"])
+
+
 @pytest.mark.parametrize("due", ["1.12.2026", "12/1", "next friday", "2026-12-01 at noon"])
 def test_a_deadline_that_is_not_iso_8601_is_refused(results, flags, capsys, due):
     refused(*run_cli(capsys, "gradebook", results, *flags, "--due", due, "--late-policy", "10%/day")[::2],

@@ -45,7 +45,7 @@ import zlib
 from collections import defaultdict
 from dataclasses import dataclass, field, replace
 from datetime import datetime
-from pathlib import Path, PurePosixPath
+from pathlib import Path, PurePath, PurePosixPath
 from typing import Any, Iterable
 
 import pandas as pd
@@ -366,6 +366,13 @@ def pick_single_notebook(submission: Submission, notebooks: list[Path], notebook
 
 def is_notebook(path: Path) -> bool:
     return path.suffix.lower() == ".ipynb"
+
+
+def upload_order(file_name: str) -> int | None:
+    """Where an upload stands in the course site's own order, when its file name says: a Canvas bulk
+    download's file id (a later upload has a larger one). None for other sources."""
+    match = CANVAS_NAME.match(PurePath(str(file_name)).name)
+    return int(match["file"]) if match else None
 
 
 def named_like(file_name: str, notebook_name: str | None) -> bool:

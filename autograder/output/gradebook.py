@@ -83,6 +83,7 @@ from otter.grade.utils import SCORES_DICT_TOTAL_POINTS_KEY as OTTER_TOTAL
 
 from autograder.assignment import Assignment
 from autograder.intake.inputs import InputError, describe_due, parse_time
+from autograder.intake.submissions import upload_order
 from autograder.output.policy import GradingPolicy, read_policy, write_policy
 from autograder.output.store import check_writable, open_results, require_current
 from autograder.output.student_text import plain_text
@@ -310,14 +311,18 @@ def with_review(policy: GradingPolicy, results_root: Path,
 
 
 def latest_per_student(submissions: pd.DataFrame) -> pd.DataFrame:
-    """The gradebook proper: each student's latest submission (by submitted_at, then graded_at)."""
+    """The gradebook proper: each student's latest submission, by submitted_at, then the course site's own
+    upload order (a Canvas file id), then graded_at: grading an older download again never makes it the
+    latest."""
     def instants(column: str) -> pd.Series:
         return pd.to_datetime(submissions[column].map(parse_time), utc=True)
 
-    ordered = submissions.assign(_submitted=instants("submitted_at"), _graded=instants("graded_at")).sort_values(
-        ["student_id", "_submitted", "_graded", "submission"], kind="stable", na_position="first")
+    order = ["_submitted", "_upload", "_graded"]
+    ordered = submissions.assign(_submitted=instants("submitted_at"), _graded=instants("graded_at"),
+                                 _upload=pd.to_numeric(submissions["file"].map(upload_order))).sort_values(
+        ["student_id", *order, "submission"], kind="stable", na_position="first")
     latest = ordered.drop_duplicates("student_id", keep="last")
-    return latest.drop(columns=["_submitted", "_graded"]).reset_index(drop=True)
+    return latest.drop(columns=order).reset_index(drop=True)
 
 
 def lateness_note(submissions: pd.DataFrame, policy: GradingPolicy) -> str | None:
