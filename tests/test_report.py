@@ -1,6 +1,7 @@
 """The report analysis: markdown cells in, sections / tables / stated accuracies and q8 outcomes out."""
 from __future__ import annotations
 
+import dataclasses
 import importlib.util
 import inspect
 import time
@@ -280,6 +281,20 @@ def test_a_row_saying_a_missing_model_was_not_done_costs_no_table_points(assignm
     # No row at all is still a missing row, model or not.
     no_rows = analyze_report(["| Model | Test accuracy |\n|---|---|\n| MLP | 97.9% |\n| CNN | 99.1% |\n"], assignment)
     assert check_table(no_rows, assignment, not_submitted=recurrent).fraction == pytest.approx(2 / 5)
+
+
+def test_a_table_whose_every_row_says_not_done_compares_nothing(assignment):
+    """A notebook that trained no model, with an honest table of "n/a" rows: nothing to compare, no credit
+    (and no division by zero: it used to be a grader error)."""
+    rows = "".join(f"| {title} | n/a |\n" for title in ("MLP", "CNN", "SimpleRNN", "LSTM", "GRU"))
+    report = analyze_report(["| Model | Test accuracy |\n|---|---|\n" + rows], assignment)
+    outcome = check_table(report, assignment, not_submitted=frozenset(assignment.table_architectures))
+    assert outcome.fraction == 0 and "trained none" in outcome.message
+
+
+def test_insights_of_any_length_count_when_no_minimum_is_set(assignment):
+    report = analyze_report(["## Insights\nThe CNN beats the MLP."], assignment)
+    assert check_insights(report, dataclasses.replace(assignment, min_insight_words=0)).fraction == 1.0
 
 
 def test_without_a_heading_a_bullet_list_of_accuracies_is_the_results_section(assignment):

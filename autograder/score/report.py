@@ -1043,6 +1043,8 @@ def check_table(analysis: ReportAnalysis, assignment: Assignment,
         detail = "; ".join(filter(None, [detail, f"accuracies in a list only: {_titles(in_list)}"]))
     if honest_gaps:
         detail = "; ".join(filter(None, [detail, f"rows without a model, not charged here: {_titles(honest_gaps)}"]))
+    if not required:  # every row honestly says "not done": the notebook trained nothing to compare
+        return failed("The notebook trained none of the architectures, so its table compares no results.", detail)
     missing = [a for a in required if a not in in_table | in_list]
     fraction = (len(in_table) + share * len(in_list)) / len(required)
     list_note = (f" {_titles(in_list)} {'is' if len(in_list) == 1 else 'are'} only in a list, which earns "
@@ -1075,7 +1077,7 @@ def check_insights(analysis: ReportAnalysis, assignment: Assignment, verdicts: S
     if not insights.present:
         return failed(f"No '{INSIGHTS}' section was found (start it with a heading such as '## {INSIGHTS}').")
     minimum = assignment.min_insight_words
-    length = min(1.0, insights.words / minimum)
+    length = min(1.0, insights.words / minimum) if minimum else 1.0  # min_insight_words = 0: any length
     compares = len(insights.architectures) >= 2
     inflated = sorted({v.claim.architecture for v in verdicts if v.inflated} & insights.architectures)
     detail = f"{insights.label}, {insights.words} words, names {sorted(insights.architectures)}"
