@@ -352,11 +352,11 @@ def test_any_names_a_validation_split_one_hot_labels_and_standardisation_count(d
     assert "validation_split=0.1" in outcome.message and "one-hot labels" in outcome.message
 
 
-def test_raw_pixels_cost_the_scaling_rule_only(data_tests):
+def test_raw_pixels_cost_most_of_the_preprocessing_points(data_tests):
     data = {role: ({**p, **RAW} if role.startswith("x_") else p) for role, p in TEMPLATE_DATA.items()}
     outcome = data_tests.preprocessing(data, ARRAYS)
-    # Five rules (scaling, shapes, labels, validation, test set); only scaling fails: 4 / 5 = 0.8.
-    assert outcome.fraction == pytest.approx(0.8)
+    # Scaling carries 6 of the 10 points; shapes, labels, validation and the test set hold: 4 / 10.
+    assert outcome.fraction == pytest.approx(0.4)
     assert "holds raw pixel values (0 to 255)" in outcome.message
 
 
@@ -372,8 +372,8 @@ def test_no_validation_and_a_partial_test_set_are_charged_once_each(data_tests):
             "y_test": probe("y_test", (5000,), labels="int")}
     del data["x_val"], data["y_val"]
     outcome = data_tests.preprocessing(data, {"kind": None})
-    # Five rules; validation and the test set fail, scaling, shapes and labels hold: 3 / 5 = 0.6.
-    assert outcome.fraction == pytest.approx(0.6)
+    # Validation and the test set fail (1 of 10 points each); scaling, shapes and labels hold: 8 / 10.
+    assert outcome.fraction == pytest.approx(0.8)
     assert "no validation set" in outcome.message and "found 5000 / 5000" in outcome.message
 
 
