@@ -424,8 +424,8 @@ def test_a_sweep_with_several_rows_per_architecture_passes_when_its_best_row_agr
     verdicts = judge_claims(report, {"mlp": 0.978, "cnn": 0.99}, _limits())
     assert [v.status for v in verdicts] == ["sweep", "agrees", "agrees"]
     assert check_claims(verdicts).fraction == 1.0
-    # The best row is what has to agree: measured far below it, the sweep does not pass.
-    assert check_claims(judge_claims(report, {"mlp": 0.96, "cnn": 0.99}, _limits())).fraction == 0.0
+    # The best row is what has to agree: measured far below it, the sweep does not pass (the CNN's still does).
+    assert check_claims(judge_claims(report, {"mlp": 0.96, "cnn": 0.99}, _limits())).fraction == 0.5
 
 
 def test_a_row_repeated_for_one_architecture_is_checked_not_skipped(assignment):
@@ -508,7 +508,7 @@ def test_claims_within_tolerance_pass(assignment):
 
 def test_a_claim_exactly_at_the_tolerance_is_within_it(assignment):
     assert _check(_claims_report(assignment), {"mlp": 0.969, "cnn": 0.981}).fraction == 1.0
-    assert _check(_claims_report(assignment), {"mlp": 0.9689, "cnn": 0.981}).fraction == 0.0
+    assert _check(_claims_report(assignment), {"mlp": 0.9689, "cnn": 0.981}).fraction == 0.5  # the MLP's share
 
 
 def test_a_claim_outside_tolerance_costs_the_points_and_quotes_both_numbers(assignment):
@@ -603,7 +603,7 @@ def test_an_honest_claim_the_notebook_printed_passes_although_the_rerun_landed_1
     report = analyze_report([RNN_REPORT], assignment)
     measured = {"simple_rnn": 0.9656, "cnn": 0.991}
     tight = ClaimLimits({a: 0.01 for a in ARCHS}, {a: 0.015 for a in ARCHS})
-    assert check_claims(judge_claims(report, measured, tight)).fraction == 0.0  # unprinted: 1.07 > 1.0
+    assert check_claims(judge_claims(report, measured, tight)).fraction == 0.5  # unprinted: 1.07 > 1.0
     verdicts = judge_claims(report, measured, tight, printed=[_printed(0.9763)])
     assert [v.status for v in verdicts] == ["printed", "agrees"]
     outcome = check_claims(verdicts)
@@ -668,7 +668,7 @@ def test_a_claim_about_a_model_that_failed_integrity_is_not_a_match(assignment):
                             failed_integrity=frozenset({"mlp"}))
     assert [v.status for v in verdicts] == ["integrity", "agrees"] and verdicts[0].inflated
     outcome = check_claims(verdicts)
-    assert outcome.fraction == 0.0 and "MLP, but that model failed the grader's integrity checks" in outcome.message
+    assert outcome.fraction == 0.5 and "MLP, but that model failed the grader's integrity checks" in outcome.message
 
 
 # --- insights ----------------------------------------------------------------------------------------
@@ -695,11 +695,14 @@ def test_insights_that_rest_on_inflated_claims_earn_less_than_honest_ones(assign
     inflated = check_insights(report, assignment, inflated_verdicts)
     assert honest.fraction == 1.0
     share = ClaimRules.from_assignment(assignment).inflated_insights_credit
-    assert share < 1 and inflated.fraction == pytest.approx(share)
+    # They name two architectures, one of them on an inflated number: half of the discount.
+    assert share < 1 and inflated.fraction == pytest.approx(1 - (1 - share) / 2)
+    every = judge_claims(report, {"mlp": 0.975, "cnn": 0.97}, _limits())  # both inflated: the whole discount
+    assert check_insights(report, assignment, every).fraction == pytest.approx(share)
     assert "rests on accuracies the grader could not confirm for MLP" in inflated.message
     # A claim below the measurement is wrong but not inflated: the insights do not lose for it.
     under = judge_claims(report, {"mlp": 0.9999, "cnn": 0.991}, _limits(0.001))
-    assert check_claims(under).fraction == 0.0 and check_insights(report, assignment, under).fraction == 1.0
+    assert check_claims(under).fraction == 0.5 and check_insights(report, assignment, under).fraction == 1.0
 
 
 # --- whole reports -----------------------------------------------------------------------------------
@@ -737,7 +740,7 @@ def test_a_complete_report_passes_all_four_checks(repo, assignment):
 
 def test_the_complete_report_fails_claims_when_the_grader_measures_otherwise(repo, assignment):
     outcomes = _run_q8(repo, assignment, FULL_REPORT, {**MEASURED, "lstm": 0.95})
-    assert outcomes["report_claims"].fraction == 0.0
+    assert outcomes["report_claims"].fraction == pytest.approx(4 / 5)  # one wrong number: its share
     assert "LSTM reaches 98.6% but the grader measured 95.0%" in outcomes["report_claims"].message
 
 
@@ -745,14 +748,19 @@ def test_the_hidden_tests_use_the_printed_numbers_and_the_integrity_verdicts(rep
     # The LSTM's re-run landed 1.86 points below what the notebook printed and the report states (98.6 %):
     # beyond the committed tolerance, within the bound for a printed run.
     measured = {**MEASURED, "lstm": 0.9674}
-    assert _run_q8(repo, assignment, FULL_REPORT, measured)["report_claims"].fraction == 0.0
+    assert _run_q8(repo, assignment, FULL_REPORT, measured)["report_claims"].fraction == pytest.approx(4 / 5)
     printed = [PrintedAccuracy(0.9860, "lstm", "LSTM test accuracy: 0.9860", 12)]
     outcomes = _run_q8(repo, assignment, FULL_REPORT, measured, printed)
     assert outcomes["report_claims"].fraction == 1.0 and outcomes["report_insights"].fraction == 1.0
     # A model that failed integrity: its claim is no match, and the insights naming it rest on it.
     outcomes = _run_q8(repo, assignment, FULL_REPORT, MEASURED, printed, flagged={"cnn"})
-    assert outcomes["report_claims"].fraction == 0.0 and "failed the grader's integrity" in outcomes["report_claims"].message
-    assert outcomes["report_insights"].fraction == ClaimRules.from_assignment(assignment).inflated_insights_credit
+    assert outcomes["report_claims"].fraction == pytest.approx(4 / 5)
+    assert "failed the grader's integrity" in outcomes["report_claims"].message
+    # The insights name all five; resting on the CNN's number costs a fifth of the discount.
+    discount = 1 - ClaimRules.from_assignment(assignment).inflated_insights_credit
+    assert outcomes["report_insights"].fraction == pytest.approx(1 - discount / 5)
+    # The flagged model's number may be what it measures: no table row or Results share is lost for it.
+    assert outcomes["report_table"].fraction == 1.0 and outcomes["report_sections"].fraction == 1.0
 
 
 def test_an_empty_report_scores_zero_with_clear_messages(repo, assignment):
@@ -805,3 +813,46 @@ def test_the_unfilled_student_template_scores_zero(repo, assignment):
     outcomes = _run_q8(repo, assignment, report_markdown(notebook), MEASURED)
     assert {name: o.fraction for name, o in outcomes.items()} == {
         "report_sections": 0.0, "report_table": 0.0, "report_insights": 0.0, "report_claims": 0.0}
+
+
+# --- false numbers weigh on the table, the Results section and the insights too (issue 23, item 2) ------------
+
+def _q8_points(outcomes, assignment) -> float:
+    q8 = next(q for q in assignment.questions if q.id == "q8")
+    return sum(outcomes[check.test].fraction * check.points for check in q8.checks)
+
+
+def test_a_report_whose_every_number_is_inflated_earns_well_below_an_honest_one_of_the_same_depth(repo, assignment):
+    honest = _run_q8(repo, assignment, FULL_REPORT, MEASURED)
+    assert _q8_points(honest, assignment) == pytest.approx(27)
+    # The same report, every model measured 2-6 points below what it states.
+    lower = {"mlp": 0.95, "cnn": 0.97, "simple_rnn": 0.905, "lstm": 0.95, "gru": 0.96}
+    inflated = _run_q8(repo, assignment, FULL_REPORT, lower)
+    assert {name: o.fraction for name, o in inflated.items()} == pytest.approx({
+        "report_sections": 2 / 3, "report_table": 0.0, "report_claims": 0.0,
+        "report_insights": ClaimRules.from_assignment(assignment).inflated_insights_credit})
+    assert _q8_points(inflated, assignment) <= 12
+    assert "not what the grader measured" in inflated["report_table"].message
+    assert "'Results' states accuracies the grader's measurements do not support" in inflated["report_sections"].message
+
+
+def test_one_wrong_number_costs_only_its_share_and_an_honest_rerun_difference_nothing(repo, assignment):
+    one_wrong = _run_q8(repo, assignment, FULL_REPORT, {**MEASURED, "lstm": 0.95})
+    discount = 1 - ClaimRules.from_assignment(assignment).inflated_insights_credit
+    assert {name: o.fraction for name, o in one_wrong.items()} == pytest.approx({
+        "report_sections": (2 + 4 / 5) / 3, "report_table": 4 / 5, "report_claims": 4 / 5,
+        "report_insights": 1 - discount / 5})
+    assert 22 < _q8_points(one_wrong, assignment) < 27
+    # The LSTM's re-run landed 1.86 points below what the notebook printed and the report states: honest.
+    printed = [PrintedAccuracy(0.9860, "lstm", "LSTM test accuracy: 0.9860", 12)]
+    rerun = _run_q8(repo, assignment, FULL_REPORT, {**MEASURED, "lstm": 0.9674}, printed)
+    assert _q8_points(rerun, assignment) == pytest.approx(27)
+
+
+def test_a_number_under_the_measurement_is_false_for_the_table_but_the_insights_do_not_rest_on_it(assignment):
+    report = analyze_report(["| Model | Test accuracy |\n|---|---|\n| MLP | 90.0% |\n| CNN | 99.1% |\n"], assignment)
+    verdicts = judge_claims(report, {"mlp": 0.979, "cnn": 0.991}, _limits())
+    assert [v.false for v in verdicts] == [True, False] and not verdicts[0].inflated
+    two = analyze_report(["| Model | Test accuracy |\n|---|---|\n| MLP | 97.9% |\n| CNN | 99.1% |\n"], assignment)
+    assert check_table(report, assignment, verdicts=verdicts).fraction == pytest.approx(
+        check_table(two, assignment).fraction - 1 / 5)

@@ -57,6 +57,11 @@ Decisions the checks rely on:
   under two points, so a claim two or more points above everything measured and printed is wrong. A
   claim about a model that failed an integrity check is never a match. Several table rows for one
   architecture are all checked: they pass when each agrees, or as a sweep whose best row agrees.
+* **False numbers weigh on every part that states them.** A number nothing supports (``FALSE``: wrong, or
+  about a model the notebook does not have) earns no table row, no share of the Results section holding it,
+  and no claims share; an inflated one also discounts the insights that name its architecture. Each in
+  proportion to the architectures stated, so a report of inflated numbers keeps only its prose, one wrong
+  number costs its architecture's share, and a plausible re-run difference (``PRINTED``) costs nothing.
 * **Only the student's text counts**: a markdown cell equal (whitespace aside) to one of the student
   template's is the homework's own instructions and is skipped.
 * The text is untrusted: each cell is cut at ``MAX_CELL_CHARS`` and the whole report at
@@ -896,6 +901,10 @@ INTEGRITY = "integrity"  # about a model that failed an integrity check: never a
 NOT_SUBMITTED = "not_submitted"  # about an architecture the notebook has no model for
 NOT_MEASURED = "not_measured"  # the grader found the model but could not measure it: left out
 HONEST = frozenset({AGREES, PRINTED, SWEEP})
+#: A number nothing supports: neither the grader's measurement nor a plausible printed run, or a model the
+#: notebook does not have. (A claim about a flagged model may be the true number of a dishonest model: it is
+#: charged by the claims check and the model's own question, not again as a false number.)
+FALSE = frozenset({WRONG, NOT_SUBMITTED})
 
 
 @dataclass(frozen=True)
@@ -905,6 +914,10 @@ class Verdict:
     measured: float | None
     tolerance: float
     printed: PrintedAccuracy | None = None  # the printed number that makes it honest
+
+    @property
+    def false(self) -> bool:
+        return self.status in FALSE
 
     @property
     def inflated(self) -> bool:
@@ -970,6 +983,22 @@ def _sweeps(verdicts: list[Verdict]) -> list[Verdict]:
     return verdicts
 
 
+def false_architectures(verdicts: Iterable[Verdict], sources: Iterable[str] = ("table", "list", "prose"),
+                        blocks: tuple[int, int] | None = None) -> frozenset[str]:
+    """Architectures the report states a false number for, from ``sources``, within ``blocks`` [start, end)."""
+    sources = frozenset(sources)
+    return frozenset(v.claim.architecture for v in verdicts if v.false and v.claim.source in sources
+                     and (blocks is None or blocks[0] <= v.claim.block < blocks[1]))
+
+
+def _true_share(verdicts: Iterable[Verdict], blocks: tuple[int, int]) -> float:
+    """The share of the architectures whose accuracies a part of the report states that are not false (1 when
+    it states none): numbers are part of what a Results section is worth."""
+    located = [v for v in verdicts if blocks[0] <= v.claim.block < blocks[1] and v.status != NOT_MEASURED]
+    stated = {v.claim.architecture for v in located}
+    return 1 - len(false_architectures(located)) / len(stated) if stated else 1.0
+
+
 # --- checks -----------------------------------------------------------------------------------------
 
 def _titles(archs: Iterable[str]) -> str:
@@ -997,25 +1026,34 @@ def _points(fraction: float) -> str:
     return f"{100 * fraction:.1f} points"
 
 
-def check_sections(analysis: ReportAnalysis, assignment: Assignment) -> Outcome:
+def check_sections(analysis: ReportAnalysis, assignment: Assignment, verdicts: Sequence[Verdict] = ()) -> Outcome:
     """Each rubric section is there (by heading or by content) with at least its minimum number of words.
 
     A section shorter than its minimum earns its share in proportion to its words: a short section is
-    part of the work, not none of it.
+    part of the work, not none of it. The Results section's numbers are part of what it is worth: it earns
+    the share of the architectures it states accuracies for whose numbers are not false (see
+    :func:`judge_claims`), so a Results section of inflated numbers earns nothing and one wrong number costs
+    only its architecture's share.
     """
     problems, credit = [], 0.0
     for rubric in assignment.report_sections:
         found = analysis.section(rubric.title)
+        length = 1.0
         if not found.present:
             problems.append(f"no '{rubric.title}' section (start it with a markdown heading such as "
                             f"'## {rubric.title}')")
-        elif found.words < rubric.min_words and not (
+            continue
+        if found.words < rubric.min_words and not (
                 rubric.title == RESULTS and any(set(assignment.table_architectures) <= t.architectures
                                                 for t in analysis.tables if found.span[0] <= t.block < found.span[1])):
             problems.append(f"'{rubric.title}' has {found.words} words; at least {rubric.min_words} are expected")
-            credit += found.words / rubric.min_words
-        else:
-            credit += 1
+            length = found.words / rubric.min_words
+        true_share = _true_share(verdicts, found.span) if rubric.title == RESULTS else 1.0
+        if true_share < 1:
+            false = false_architectures(verdicts, blocks=found.span)
+            problems.append(f"'{rubric.title}' states accuracies the grader's measurements do not support for "
+                            f"{_titles(false)} (see the claims check)")
+        credit += length * true_share
     total = len(assignment.report_sections)
     detail = "; ".join(f"{s.title}: {'heading ' + s.label if s.heading is not None else s.label}, {s.words} words"
                        for s in analysis.sections)
@@ -1025,27 +1063,34 @@ def check_sections(analysis: ReportAnalysis, assignment: Assignment) -> Outcome:
     return Outcome(credit / total, f"Report sections: {'; '.join(problems)}.", detail)
 
 
-def check_table(analysis: ReportAnalysis, assignment: Assignment,
-                not_submitted: frozenset[str] = frozenset()) -> Outcome:
+def check_table(analysis: ReportAnalysis, assignment: Assignment, not_submitted: frozenset[str] = frozenset(),
+                verdicts: Sequence[Verdict] = ()) -> Outcome:
     """A markdown comparison table gives a numeric accuracy for every required architecture.
 
     An architecture that only a bullet list gives an accuracy for (one item per architecture, e.g.
     "- CNN: 99.1 %") earns ``list_table_credit`` of its share (assignment.toml [report]). A row that
     honestly says a model the notebook does not have was not done or crashed is the right row for it:
-    the missing model is charged once, in its own question (``not_submitted``), not again here.
+    the missing model is charged once, in its own question (``not_submitted``), not again here. A table's
+    numbers are part of what it is worth: a row whose accuracy is false (see :func:`judge_claims`) earns
+    nothing, so a table of inflated numbers earns nothing and one wrong number costs only its row.
     """
     honest_gaps = not_submitted & set().union(*(t.rows_without_accuracy for t in analysis.tables))
     required = tuple(a for a in assignment.table_architectures if a not in honest_gaps)
     in_table = set().union(*(t.architectures for t in analysis.tables)) & set(required)
     in_list = {c.architecture for c in analysis.claims if c.source == "list"} & set(required) - in_table
+    false = (false_architectures(verdicts, ("table",)) & in_table) | (false_architectures(verdicts, ("list",)) & in_list)
     share = ClaimRules.from_assignment(assignment).list_table_credit
     detail = _listing([f"table {list(t.header)} (accuracy column: {t.accuracy_header!r})" for t in analysis.tables])
     if in_list:
         detail = "; ".join(filter(None, [detail, f"accuracies in a list only: {_titles(in_list)}"]))
     if honest_gaps:
         detail = "; ".join(filter(None, [detail, f"rows without a model, not charged here: {_titles(honest_gaps)}"]))
+    if false:
+        detail = "; ".join(filter(None, [detail, f"false accuracies: {_titles(false)}"]))
     missing = [a for a in required if a not in in_table | in_list]
-    fraction = (len(in_table) + share * len(in_list)) / len(required)
+    fraction = (len(in_table - false) + share * len(in_list - false)) / len(required)
+    false_note = (f" Its accuracies for {_titles(false)} are not what the grader measured (see the claims check), "
+                  f"so {'that row earns' if len(false) == 1 else 'those rows earn'} nothing." if false else "")
     list_note = (f" {_titles(in_list)} {'is' if len(in_list) == 1 else 'are'} only in a list, which earns "
                  f"{100 * share:.0f}% of a table row's credit." if in_list else "")
     if not analysis.tables and not in_list:
@@ -1054,14 +1099,15 @@ def check_table(analysis: ReportAnalysis, assignment: Assignment,
     if not in_table and not in_list:
         return failed("The report's table has no accuracy column (a column of test accuracies, e.g. headed "
                       "'Test accuracy').", detail)
-    if not missing and not in_list:
+    if not missing and not in_list and not false:
         gaps = (f" (its {'row' if len(honest_gaps) == 1 else 'rows'} for {_titles(honest_gaps)}, a model the "
                 "notebook does not have, cost points only in the model's own question)" if honest_gaps else "")
         return passed(f"The comparison table gives an accuracy for all {len(required)} architectures your "
                       f"notebook trained{gaps}.", detail)
     message = (f"The comparison table has no numeric accuracy for: {_titles(missing)}." if missing else
-               "The report gives an accuracy for every architecture, but not all in a table.")
-    return Outcome(fraction, message + list_note, detail)
+               "The report gives an accuracy for every architecture, but not all in a table." if in_list else
+               f"The comparison table gives an accuracy for all {len(required)} architectures.")
+    return Outcome(fraction, message + list_note + false_note, detail)
 
 
 def check_insights(analysis: ReportAnalysis, assignment: Assignment, verdicts: Sequence[Verdict] = ()) -> Outcome:
@@ -1069,8 +1115,9 @@ def check_insights(analysis: ReportAnalysis, assignment: Assignment, verdicts: S
 
     Half the credit is for naming at least two architectures, half for anything else said; both in
     proportion to the length, up to ``min_insight_words`` (a comparison in eight words is a mention, not
-    an insight). Insights that name an architecture whose stated accuracy is inflated (see
-    :func:`judge_claims`) rest on it and earn ``inflated_insights_credit`` of that.
+    an insight). Insights that name architectures whose stated accuracy is inflated (see
+    :func:`judge_claims`) rest on them: insights resting on inflated numbers only earn
+    ``inflated_insights_credit``, and each inflated architecture among those named costs its share of that.
     """
     insights = analysis.section(INSIGHTS)
     if not insights.present:
@@ -1088,7 +1135,9 @@ def check_insights(analysis: ReportAnalysis, assignment: Assignment, verdicts: S
                         f"{_titles(insights.architectures) or 'none'})")
     fraction = length * (0.5 + 0.5 * compares)
     if inflated:
-        fraction *= ClaimRules.from_assignment(assignment).inflated_insights_credit
+        # Each architecture named on an inflated number takes its share of the discount.
+        discount = 1 - ClaimRules.from_assignment(assignment).inflated_insights_credit
+        fraction *= 1 - discount * len(inflated) / len(insights.architectures)
         problems.append(f"it rests on accuracies the grader could not confirm for {_titles(inflated)} "
                         "(see the claims check)")
         detail += f"; inflated claims about {inflated}"
@@ -1113,9 +1162,10 @@ def check_claims(verdicts: Sequence[Verdict]) -> Outcome:
     """Every accuracy the report states is honest: it agrees with the grader's measurement, or it is what
     the notebook printed from a plausible run, or it is a lower row of a sweep whose best row agrees.
 
-    A claim about an architecture with no model in the notebook at all is a claim nothing supports, one
-    about a model that failed an integrity check is no match; one about a model the grader found but could
-    not run is left out.
+    Credit is the share of the architectures compared whose every stated number is honest: one wrong
+    number costs its architecture's share. A claim about a model that failed an integrity check is no
+    match; one about a model the grader found but could not run is left out. A claim about an
+    architecture with no model in the notebook at all is a claim nothing supports: no credit.
     """
     if not verdicts:
         return failed("The report states no accuracies to compare with the grader's measurements "
@@ -1137,6 +1187,9 @@ def check_claims(verdicts: Sequence[Verdict]) -> Outcome:
                 "the grader's re-run makes plausible.)" if printed else "")
         return passed(f"All {len(compared)} accuracies stated in the report agree with the grader's "
                       f"measurements on the MNIST test set.{note}", detail)
+    compared_archs = {v.claim.architecture for v in compared}
+    dishonest = set(flagged) | {v.claim.architecture for v in wrong}
+    fraction = 1 - len(dishonest) / len(compared_archs)
     messages = [f"Your report states an accuracy for the {ARCHITECTURE_TITLES[arch]}, but that model failed the "
                 "grader's integrity checks, so no measurement can confirm it." for arch in flagged]
     messages += list(dict.fromkeys(
@@ -1144,4 +1197,4 @@ def check_claims(verdicts: Sequence[Verdict]) -> Outcome:
         f"but the grader measured {100 * v.measured:.1f}% on the MNIST test set (tolerance {_points(v.tolerance)})."
         for v in wrong))
     more = f" (And {len(messages) - 3} more like these.)" if len(messages) > 3 else ""
-    return failed(" ".join(messages[:3]) + more, detail)
+    return Outcome(fraction, " ".join(messages[:3]) + more, detail)
