@@ -224,6 +224,18 @@ def test_each_rule_fails_with_its_reason(arch, model, problem):
     assert 0 < outcome.fraction < 1 and problem in outcome.message
 
 
+def test_a_1d_convolution_over_the_rows_is_a_cnn_that_earns_part_of_the_architecture_points():
+    rows = summary({"class": "Conv1D", "input_shape": [None, 28, 28]}, {"class": "MaxPooling1D"}, {"class": "Flatten"},
+                   {"class": "Dense", "units": 64}, DENSE_OUT)
+    assert architecture.kind(rows) == "cnn" and architecture.not_of_kind("cnn", rows) is None
+    outcome = architecture.architecture_outcome("cnn", rows, budget=10**6)
+    assert outcome.fraction == pytest.approx(3 / 4)
+    assert "its convolutions (Conv1D) slide along one dimension only" in outcome.message
+    image = summary({"class": "SeparableConv2D"}, {"class": "Conv1D"}, {"class": "MaxPooling2D"}, {"class": "Flatten"},
+                    DENSE_OUT)
+    assert architecture.architecture_outcome("cnn", image, budget=10**6).fraction == 1.0
+
+
 def test_strided_convolutions_downsample_like_pooling():
     cnn = summary({"class": "Conv2D", "strides": [2, 2]}, {"class": "Flatten"}, DENSE_OUT)
     assert architecture.convolution_and_downsampling(cnn) == (True, "1 convolutional layer(s) (Conv2D) and "
