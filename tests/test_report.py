@@ -11,9 +11,9 @@ import pytest
 from autograder.score.artifacts import ModelEvidence
 from autograder.score.checks import NotAssessed
 from autograder.score.report import (MAX_CELL_CHARS, _word_count, MAX_PRINTED, ClaimLimits, ClaimRules, PrintedAccuracy,
-                                     analyze_report, architectures_named, check_claims, check_insights, check_sections,
-                                     check_table, claim_limits, judge_claims, parse_accuracy, printed_accuracies,
-                                     report_markdown)
+                                     analyze_report, architectures_named, canonical_numbers, check_claims, check_insights,
+                                     check_sections, check_table, claim_limits, decimal_mark, judge_claims, parse_accuracy,
+                                     printed_accuracies, report_markdown)
 
 
 def words(n: int, text: str = "word") -> str:
@@ -856,3 +856,132 @@ def test_a_number_under_the_measurement_is_false_for_the_table_but_the_insights_
     two = analyze_report(["| Model | Test accuracy |\n|---|---|\n| MLP | 97.9% |\n| CNN | 99.1% |\n"], assignment)
     assert check_table(report, assignment, verdicts=verdicts).fraction == pytest.approx(
         check_table(two, assignment).fraction - 1 / 5)
+
+
+# --- reports in other languages and formats (issue 23, item 7) ---------------------------------------------
+
+GERMAN_REPORT = """\
+## Architekturen
+
+Das **MLP** macht aus dem 28×28-Bild einen Vektor und hat zwei verborgene Dense-Schichten mit 256 und 128
+Einheiten (ReLU) und Dropout, danach eine Softmax-Schicht. Das **CNN** hat zwei Faltungsblöcke (Conv2D mit 32
+und 64 Filtern, jeweils mit Max-Pooling) und eine Dense-Schicht. Die drei rekurrenten Netze lesen das Bild
+Zeile für Zeile, 28 Schritte mit je 28 Pixeln: ein SimpleRNN, ein LSTM und ein GRU mit je 128 Einheiten.
+
+## Ergebnisse
+
+| Modell | Genauigkeit (Test) | Parameter | Trainingszeit (s) |
+|---|---|---|---|
+| MLP | 97,9 % | 235.146 | 21,4 |
+| CNN | 99,1 % | 225.034 | 95,0 |
+| SimpleRNN | 96,2 % | 21.642 | 64,2 |
+| LSTM | 98,6 % | 82.186 | 160,3 |
+| GRU | 98,4 % | 62.346 | 140,8 |
+
+## Erkenntnisse
+
+Das CNN ist mit 99,1 % klar das beste Modell: Faltungen teilen ihre Gewichte über das ganze Bild und das
+Pooling macht es robust gegen kleine Verschiebungen, deshalb schlägt es das MLP mit weniger Parametern. Das MLP
+ist am schnellsten trainiert, behandelt aber jedes Pixel für sich. Unter den rekurrenten Netzen sind LSTM und
+GRU deutlich besser als das SimpleRNN, dessen Gradienten über 28 Schritte verschwinden; ihre Gates behalten
+die Information der ersten Zeilen. Das GRU ist fast so genau wie das LSTM, mit weniger Parametern und kürzerer
+Trainingszeit. Für Bilder ist die Faltung die bessere Annahme.
+"""
+
+
+def test_a_german_report_with_decimal_commas_and_thousands_points_earns_full_marks(repo, assignment):
+    report = analyze_report([GERMAN_REPORT], assignment)
+    assert [s.heading for s in report.sections] == ["Architekturen", "Ergebnisse", "Erkenntnisse"]
+    stated = {c.architecture: c.accuracy for c in report.claims if c.source == "table"}
+    assert stated == pytest.approx({"mlp": 0.979, "cnn": 0.991, "simple_rnn": 0.962, "lstm": 0.986, "gru": 0.984})
+    outcomes = _run_q8(repo, assignment, [GERMAN_REPORT], MEASURED)
+    assert {name: o.fraction for name, o in outcomes.items()} == {
+        "report_sections": 1.0, "report_table": 1.0, "report_insights": 1.0, "report_claims": 1.0}
+
+
+SPANISH_TABLE = """\
+| Modelo | Exactitud | Cantidad |
+|---|---|---|
+| MLP | 97,9 % | 71.818 |
+| SimpleRNN | 96,2 % | 6.602 |
+"""
+
+
+def test_thousands_points_in_a_decimal_comma_report_are_no_accuracies(assignment):
+    # A column the grader has no word for: its cells decide, read in the report's own conventions.
+    report = analyze_report([SPANISH_TABLE], assignment)
+    assert [(c.architecture, c.accuracy) for c in report.claims] == [("mlp", pytest.approx(0.979)),
+                                                                     ("simple_rnn", pytest.approx(0.962))]
+    assert report.tables[0].accuracy_header == "Exactitud"
+    verdicts = judge_claims(report, {"mlp": 0.979, "simple_rnn": 0.962}, _limits())
+    assert check_claims(verdicts).fraction == 1.0
+
+
+@pytest.mark.parametrize("texts, mark", [
+    (["La CNN llega al 98,9 % y el MLP al 97,8 %; 10.000 imágenes."], ","),
+    (["The CNN reaches 98.9% and the MLP 97.8% on 10,000 images."], "."),
+    (["10.000 images, 71.818 parameters"], "."),  # nothing unambiguous: decimal points
+    (["Genauigkeit 0,981 bei 1.234,5 Sekunden", "98.1"], ","),
+])
+def test_the_decimal_mark_is_the_one_the_report_shows(texts, mark):
+    assert decimal_mark(texts) == mark
+
+
+@pytest.mark.parametrize("text, decimal, expected", [
+    ("98,1 % y 71.818 parámetros", ",", "98.1 % y 71818 parámetros"),
+    ("0.981 and 235,146 parameters", ".", "0.981 and 235146 parameters"),
+    ("1.234,5 s; 0,98; 98.1", ",", "1234.5 s; 0.98; 98.1"),
+    ("layers 1,2,3 on 5.12.2026", ".", "layers 1,2,3 on 5.12.2026"),
+])
+def test_numbers_are_read_in_the_reports_conventions(text, decimal, expected):
+    assert canonical_numbers(text, decimal) == expected
+
+
+def test_an_html_table_is_a_table_with_claims_and_words(repo, assignment):
+    html = """## Results
+
+<table>
+  <thead><tr><th>Model</th><th>Test accuracy</th><th>Parameters</th></tr></thead>
+
+  <tbody>
+    <tr><td>MLP</td><td>97.85%</td><td>235,146</td></tr>
+    <tr><td><b>CNN</b></td><td>0.9905</td><td>225,034</td></tr>
+    <tr><td>SimpleRNN</td><td>96.50%</td></tr>
+    <tr><td>LSTM</td><td>98.60%</td><td>82,186</td></tr>
+    <tr><td>GRU</td><td>98.42%</td><td>62,346</td></tr>
+  </tbody>
+</table>
+"""
+    report = analyze_report([html], assignment)
+    assert len(report.tables) == 1 and report.tables[0].architectures == set(ARCHS)
+    assert {c.architecture: c.accuracy for c in report.claims} == pytest.approx(MEASURED)
+    assert report.section("Results").words == 18  # the table's cells, as a markdown table's
+    assert check_table(report, assignment).fraction == 1.0
+    assert _check(report, MEASURED).fraction == 1.0
+
+
+def test_without_a_heading_a_german_paragraph_comparing_architectures_is_the_insights_section(assignment):
+    text = ("Das CNN erreicht 99,1 % und schlägt damit das MLP mit 97,9 %, weil Faltungen ihre Gewichte teilen. "
+            + words(70, "Wort"))
+    insights = analyze_report(["## Sonstiges\n" + text], assignment).section("Insights")
+    assert insights.found_by == "content: a paragraph comparing architectures with numbers" and insights.words >= 80
+
+
+@pytest.mark.parametrize("sentence, expected", [
+    ("Das CNN erreicht eine Testgenauigkeit von 99,1 %.", ("cnn", 0.991)),
+    ("La CNN alcanza una exactitud del 98,9 % en el conjunto de prueba.", ("cnn", 0.989)),
+    ("Le CNN atteint 98,9 pour cent de précision.", ("cnn", 0.989)),
+])
+def test_prose_claims_in_other_languages(assignment, sentence, expected):
+    claims = analyze_report([sentence], assignment).claims
+    assert [(c.architecture, c.accuracy) for c in claims] == [(expected[0], pytest.approx(expected[1]))]
+
+
+@pytest.mark.parametrize("sentence", [
+    "Das CNN sollte über 99 % erreichen.",
+    "La CNN debería superar el 99 %.",
+    "Con más datos la CNN llegaría a más de 99 %.",
+    "En el conjunto de entrenamiento la CNN llega al 99,8 %.",
+])
+def test_targets_bounds_and_training_accuracies_in_other_languages_are_no_claims(assignment, sentence):
+    assert analyze_report([sentence], assignment).claims == ()

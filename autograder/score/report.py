@@ -77,6 +77,7 @@ import re
 from collections import OrderedDict
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
+from html.parser import HTMLParser
 from pathlib import Path
 from typing import Any
 
@@ -346,14 +347,64 @@ def _table(tokens: Sequence[Token]) -> list[list[str]]:
     return rows
 
 
+class _HtmlTables(HTMLParser):
+    """The cell texts of the ``<table>`` elements of an HTML fragment, header row first; the rest is ignored."""
+
+    def __init__(self) -> None:
+        super().__init__(convert_charrefs=True)
+        self.tables: list[list[list[str]]] = []
+        self._cell: list[str] | None = None
+
+    def handle_starttag(self, tag: str, attrs: Any) -> None:
+        if tag == "table":
+            self.tables.append([])
+        elif tag == "tr" and self.tables:
+            self.tables[-1].append([])
+        elif tag in ("td", "th") and self.tables:
+            if not self.tables[-1]:
+                self.tables[-1].append([])
+            self._cell = []
+
+    def handle_endtag(self, tag: str) -> None:
+        if tag in ("td", "th") and self._cell is not None:
+            self.tables[-1][-1].append(" ".join("".join(self._cell).split()))
+            self._cell = None
+
+    def handle_data(self, data: str) -> None:
+        if self._cell is not None:
+            self._cell.append(data)
+
+
+def _html_tables(html: str) -> list[list[list[str]]]:
+    """The tables of an HTML block, rows padded to the widest (as GFM pads a table's short rows)."""
+    parser = _HtmlTables()
+    parser.feed(html)
+    parser.close()
+    tables = []
+    for rows in parser.tables:
+        rows = [row for row in rows if row]
+        if len(rows) >= 2:
+            width = max(len(row) for row in rows)
+            tables.append([row + [""] * (width - len(row)) for row in rows])
+    return tables
+
+
 def _blocks(markdown: str) -> Iterator[_Heading | _Prose | list[list[str]]]:
-    """Headings, pseudo-headings, prose paragraphs and tables in order; code and HTML blocks are skipped."""
+    """Headings, pseudo-headings, prose paragraphs and tables (markdown or HTML ``<table>``) in order; code
+    blocks and other HTML are skipped."""
     tokens = _MARKDOWN.parse(markdown)
     lists = 0
     i = 0
     while i < len(tokens):
         token = tokens[i]
-        if token.type in ("bullet_list_open", "ordered_list_open"):
+        if token.type == "html_block" and "<table" in token.content.lower():
+            # A table with blank lines inside is several HTML blocks: read them up to its end as one.
+            html = [token.content]
+            while "</table" not in html[-1].lower() and i + 1 < len(tokens) and tokens[i + 1].type == "html_block":
+                i += 1
+                html.append(tokens[i].content)
+            yield from _html_tables("".join(html))
+        elif token.type in ("bullet_list_open", "ordered_list_open"):
             lists += 1
         elif token.type in ("bullet_list_close", "ordered_list_close"):
             lists -= 1
@@ -490,7 +541,8 @@ def _unit_text(blocks: Sequence[Any], unit: tuple[int, int]) -> str:
 
 # What a description of architectures talks about: at least three of these.
 _LAYER_TERM = re.compile(r"(?<![a-z])(layer|dense|conv|pool|unit|filter|dropout|flatten|neuron|kernel|softmax|relu"
-                         r"|hidden|gate|stride|padding|activation)", re.IGNORECASE)
+                         r"|hidden|gate|stride|padding|activation"
+                         r"|capa|schicht|couche|filtro|unidad|einheit|unité|oculta|verborgen)", re.IGNORECASE)
 _MIN_LAYER_TERMS = 3
 
 
@@ -542,9 +594,61 @@ def _find_sections(rubric: Sequence[Any], blocks: Sequence[Any], claims: Sequenc
     return tuple(found.get(s.title, Section(s.title, None, 0, frozenset())) for s in rubric)
 
 
+# --- the report's own number conventions ------------------------------------------------------------
+
+# A numeral with its separators: "98.1", "98,1", "71.818", "1.234,5", "10,000", "1,2,3".
+_NUMERAL = re.compile(r"(?<![\w.,])\d+(?:[.,]\d+)+")
+
+
+def _grouped(groups: Sequence[str]) -> bool:
+    """Digit groups that read as thousands: "71" "818", "1" "234" "567" (not "0" "981", not "98" "1")."""
+    return (1 <= len(groups[0]) <= 3 and not groups[0].startswith("0")
+            and all(len(g) == 3 for g in groups[1:]))
+
+
+def _decimal_mark_shown(numeral: str) -> str | None:
+    """The decimal mark a numeral shows unambiguously ("98,1", "0.981", "1.234,5"), None if it could be either."""
+    marks = re.findall(r"[.,]", numeral)
+    if len(set(marks)) == 2:
+        return marks[-1]
+    if len(marks) == 1 and not _grouped(re.split(r"[.,]", numeral)):
+        return marks[0]
+    return None
+
+
+def decimal_mark(texts: Iterable[str]) -> str:
+    """The decimal mark a report writes: "," when more of its numbers show a decimal comma than a decimal point."""
+    shown = [mark for text in texts for m in _NUMERAL.finditer(text) if (mark := _decimal_mark_shown(m.group()))]
+    return "," if shown.count(",") > shown.count(".") else "."
+
+
+def _canonical_numeral(numeral: str, decimal: str) -> str:
+    """A numeral as Python reads it, in the report's conventions: "98,1" -> "98.1"; with decimal commas
+    "71.818" -> "71818" (thousands), with decimal points "10,000" -> "10000"; "1.234,5" -> "1234.5".
+    Anything else ("1,2,3", "5.12.2026") is left as it is."""
+    marks = re.findall(r"[.,]", numeral)
+    groups = re.split(r"[.,]", numeral)
+    if len(set(marks)) == 2:  # the last mark is the decimal one, the others group thousands
+        if marks[-1] in marks[:-1] or not _grouped(groups[:-1]):
+            return numeral
+        return "".join(groups[:-1]) + "." + groups[-1]
+    if len(marks) > 1:
+        return "".join(groups) if _grouped(groups) else numeral
+    if marks[0] != decimal and _grouped(groups):
+        return "".join(groups)
+    return groups[0] + "." + groups[1]
+
+
+def canonical_numbers(text: str, decimal: str) -> str:
+    """The text with every numeral written as Python reads it (see :func:`_canonical_numeral`)."""
+    return _NUMERAL.sub(lambda m: _canonical_numeral(m.group(), decimal), text)
+
+
 # --- numbers ----------------------------------------------------------------------------------------
 
-_NUMBER = re.compile(r"(?<![\w.])(\d+(?:[.,]\d+)?|[.,]\d+)\s*(%|percent\b)?", re.IGNORECASE)
+#: "%" and the words students write for it (English, German, Spanish, French, Italian, Portuguese).
+_PERCENT_SIGN = r"(?:%|percent\b|prozent\b|por\s?ciento\b|pour\s?cent\b|per\s?cento\b)"
+_NUMBER = re.compile(rf"(?<![\w.])(\d+(?:[.,]\d+)?|[.,]\d+)\s*({_PERCENT_SIGN})?", re.IGNORECASE)
 # "by 1.5%", "+1.5%", "±0.2%", or the upper end of a range ("97-98%")
 _DIFFERENCE_BEFORE = re.compile(r"(?:\bby\s*|[+±]\s*|\d\s*[–-]\s*)$", re.IGNORECASE)
 
@@ -590,15 +694,25 @@ def _cell_numbers(cell: str) -> list[_Number]:
 
 # --- tables -----------------------------------------------------------------------------------------
 
-_ACCURACY_HEADER = re.compile(r"acc|score|perf|result|top[\s-]?1|correct|test|val|%", re.IGNORECASE)
+# Words for accuracy in the languages students write (English, German, Spanish, French, Italian, Portuguese);
+# "precision" only with its accent, where it is the usual word for accuracy ("precisión", "précision").
+_ACCURACY_WORDS = (r"genauigkeit|treffer(?:quote|rate)|korrektklassifik\w*|exactitud|precisi[óo]n(?<!precision)"
+                   r"|précision|acierto|exactitude|accuratezza|acur[áa]cia|precis[ãa]o")
+_ACCURACY_HEADER = re.compile(rf"acc|score|perf|result|top[\s-]?1|correct|test|val|%|ergebnis|prueba|{_ACCURACY_WORDS}",
+                              re.IGNORECASE)
 # Headers that name another quantity (and no accuracy): their columns state no accuracies.
 _OTHER_HEADER = re.compile(
     r"param|weight|size|time|second|\(s\)|minute|hour|durat|epoch|step|loss|error|unit|neuron|layer|filter"
     r"|kernel|batch|dropout|learning|\blr\b|rate|optim|memory|flop|latency|speed|model|network|name"
-    r"|architecture", re.IGNORECASE)
-_TRAINING = re.compile(r"(?<![a-z])train", re.IGNORECASE)
+    r"|architecture"
+    # ... and the same in German, Spanish, French, Italian, Portuguese
+    r"|par[áa]m|paramè|gewicht|peso|poids|tiempo|zeit|temps|tempo|dauer|duraci|durée|segund|sekund|minut|époc|epoc"
+    r"|époque|p[ée]rdida|verlust|perte|perdita|fehler|capa|schicht|couche|strato|neuron|einheit|unidad|unité|lote"
+    r"|tasa|modell|mod[èe]l|netz|\bred\b|réseau|rete|arquitect|architektur|nombre|\bnom\b|tamaño|gr[öo]ße|taille",
+    re.IGNORECASE)
+_TRAINING = re.compile(r"(?<![a-z])(?:train|entren|entra[iî]n|trein|addestr)", re.IGNORECASE)
 _VALIDATION = re.compile(r"(?<![a-z])val(?:id\w*)?(?![a-z])|val_", re.IGNORECASE)
-_TEST = re.compile(r"(?<![a-z])test", re.IGNORECASE)
+_TEST = re.compile(r"(?<![a-z])(?:test|prueba)", re.IGNORECASE)
 _HEADER_LIST = re.compile(r"([a-z]\w*)\s*/\s*([a-z]\w*)(?:\s*/\s*([a-z]\w*))?", re.IGNORECASE)
 _STRICT_ACCURACY = re.compile(r"%|(?<![\w.])(?:0?\.\d{2,}|[5-9]\d\.\d+|100\.0*)(?![\w.])")
 
@@ -621,7 +735,7 @@ def _label_kind(word: str) -> str:
 
 
 def _is_accuracy_column(header: str, cells: Sequence[str]) -> bool:
-    if re.search(r"acc", header, re.IGNORECASE):
+    if re.search(rf"acc|{_ACCURACY_WORDS}", header, re.IGNORECASE):
         return True
     if _OTHER_HEADER.search(header):
         return False
@@ -684,20 +798,30 @@ def _read_table(rows: list[list[str]], block: int) -> tuple[Table, list[Claim]]:
 # --- prose claims -----------------------------------------------------------------------------------
 
 _SENTENCE_END = re.compile(r"(?<=[.!?;])\s+")
-_PERCENT = re.compile(r"(?<![\w.])(\d{1,3}(?:\.\d+)?)\s?(%|percent\b)", re.IGNORECASE)
-_FRACTION = re.compile(r"(?<![\w.])(0?\.\d+)(?!\w|\.\d|\s?%|\s?percent)()", re.IGNORECASE)
-_ACCURACY_WORD = re.compile(r"(?<![a-z])acc(?:urac(?:y|ies)|urate)?(?![a-z])", re.IGNORECASE)
+_PERCENT = re.compile(rf"(?<![\w.])(\d{{1,3}}(?:\.\d+)?)\s?({_PERCENT_SIGN})", re.IGNORECASE)
+_FRACTION = re.compile(rf"(?<![\w.])(0?\.\d+)(?!\w|\.\d|\s?{_PERCENT_SIGN})()", re.IGNORECASE)
+_ACCURACY_WORD = re.compile(rf"(?<![a-z])acc(?:urac(?:y|ies)|urate)?(?![a-z])|{_ACCURACY_WORDS}", re.IGNORECASE)
 # Words that make a sentence's numbers targets rather than measured results ...
-_HEDGE = re.compile(r"(?<![a-z])(?:should|must|would|could|might|expect\w*|target\w*|goal|aim\w*|if)(?![a-z])",
-                    re.IGNORECASE)
+_HEDGE = re.compile(r"(?<![a-z])(?:should|must|would|could|might|expect\w*|target\w*|goal|aim\w*|if"
+                    r"|sollte\w*|müsste\w*|würde\w*|könnte\w*|erwart\w*|ziel\w*|wenn|falls"
+                    r"|deber[íi]a\w*|podr[íi]a\w*|esperab\w*|objetivo\w*|meta|si"
+                    r"|devrait|pourrait|objectif\w*|dovrebbe|potrebbe)(?![a-z])", re.IGNORECASE)
 # ... and words just before a number that make it a bound ("above 99%", "at least 97%", "more than 0.98").
 _BOUND_BEFORE = re.compile(r"(?<![a-z])(?:above|over|more than|less than|below|under|at least|at most|up to"
-                           r"|exceed\w*|beyond|than|[<>≥≤]=?)\s*(?:~|about|around|approximately)?\s*$", re.IGNORECASE)
+                           r"|exceed\w*|beyond|than|[<>≥≤]=?"
+                           r"|über|mehr als|weniger als|unter|mindestens|höchstens|bis zu|als"
+                           r"|más de|menos de|al menos|como mínimo|hasta|por encima de|por debajo de|supera\w*|que"
+                           r"|plus de|moins de|au moins|jusqu'à|au-dessus de|au-dessous de)"
+                           r"\s*(?:~|about|around|approximately|etwa|ca\.|un|una|el|del|al|aprox\w*|environ)?\s*$",
+                           re.IGNORECASE)
 _DIFFERENCE_AFTER = re.compile(r"^\s*(?:more|less|fewer|better|worse|higher|lower|points?|pp|of|error"
-                               r"|faster|slower|improvement|increase|decrease|drop|gain|relative)\b",
+                               r"|faster|slower|improvement|increase|decrease|drop|gain|relative"
+                               r"|mehr|weniger|besser|schlechter|punkte?|prozentpunkte?|fehler"
+                               r"|más|menos|mejor|peor|puntos?|error|plus|moins|meilleur)\b",
                                re.IGNORECASE)
 # "training accuracy", "train acc", "on the training set" (but not "trained in 30 s")
-_TRAINING_ACCURACY = re.compile(r"(?<![a-z])train(?:ing)?[\s_-]*(?:acc\w*|set|data|split|loss)", re.IGNORECASE)
+_TRAINING_ACCURACY = re.compile(r"(?<![a-z])train(?:ing)?[\s_-]*(?:acc\w*|set|data|split|loss)"
+                                r"|trainings\w*|entrenamiento|entraînement|treino|addestramento", re.IGNORECASE)
 _PLAUSIBLE = 0.5  # without the word "accuracy", smaller numbers are more likely differences than accuracies
 _CHANCE = 0.1  # a stated or printed accuracy is at least chance: a weak one-epoch model's run may print 0.42
 
@@ -863,7 +987,7 @@ def template_markdown(assignment: Assignment) -> frozenset[str]:
 def analyze_report(markdown_cells: list[str], assignment: Assignment) -> ReportAnalysis:
     """Parse the report's markdown cells once into everything the report checks need."""
     truncated = False
-    parsed: list[Any] = []
+    texts: list[str] = []
     budget = MAX_REPORT_CHARS
     instructions = template_markdown(assignment)
     for source in markdown_cells:
@@ -872,8 +996,12 @@ def analyze_report(markdown_cells: list[str], assignment: Assignment) -> ReportA
         text = source[:min(MAX_CELL_CHARS, budget)]
         truncated |= len(text) < len(source)
         budget -= len(text)
-        if text:  # cell by cell: an unclosed code fence ends with its cell
-            parsed.extend(_blocks(text))
+        if text:
+            texts.append(text)
+    decimal = decimal_mark(texts)
+    parsed: list[Any] = []
+    for text in texts:  # cell by cell: an unclosed code fence ends with its cell
+        parsed.extend(_blocks(canonical_numbers(text, decimal)))
     terms = [_term_pattern(t) for s in assignment.report_sections for t in (s.title, *s.aliases)]
     blocks = _resolve_pseudo_headings(parsed, terms)
 
