@@ -11,9 +11,9 @@ import pytest
 from autograder.score.artifacts import ModelEvidence
 from autograder.score.checks import NotAssessed
 from autograder.score.report import (MAX_CELL_CHARS, _word_count, MAX_PRINTED, ClaimLimits, ClaimRules, PrintedAccuracy,
-                                     analyze_report, architectures_named, canonical_numbers, check_claims, check_insights,
-                                     check_sections, check_table, claim_limits, decimal_mark, judge_claims, parse_accuracy,
-                                     printed_accuracies, report_markdown)
+                                     analyze_report, architectures_named, canonical_numbers, check_claims,
+                                     check_insights, check_sections, check_table, claim_limits, decimal_mark,
+                                     judge_claims, parse_accuracy, printed_accuracies, report_markdown)
 
 
 def words(n: int, text: str = "word") -> str:

@@ -24,13 +24,18 @@ Decisions the checks rely on:
   number is the Insights section (with the prose that follows).
 * **Words** of a section are those of its paragraphs, list items, inline code and table cells, as a
   student counting the words they wrote would count them: a Results section that is only a table has the
-  table's words. Not counted: headings, code blocks, HTML blocks and tags. A Results section holding a
-  table with an accuracy for every required architecture is long enough whatever its word count: the
-  table is the content the section asks for.
-* **Tables** are GFM markdown tables, read whatever their headers say. A column is an accuracy column
-  unless its header names another quantity (parameters, time, epochs, loss, error, ...) — or, for a
-  header that names nothing known, unless none of its cells looks like an accuracy. Every number in an
-  accuracy cell is a stated accuracy of the row's architecture (the first cell, outside the accuracy
+  table's words. Not counted: headings, code blocks, HTML other than tables, and tags. A Results section
+  holding a table with an accuracy for every required architecture is long enough whatever its word
+  count: the table is the content the section asks for.
+* **Numbers** are read in the report's own convention (:func:`decimal_mark`): a report whose numbers show
+  decimal commas ("98,1 %") reads "71.818" as a thousands-grouped 71818, one with decimal points reads
+  "10,000" as 10000 (:func:`canonical_numbers`, applied before parsing). Words for accuracy, percent,
+  training, test, hedges, bounds and other quantities are known in German, Spanish, French, Italian and
+  Portuguese as well as English; so are the section aliases (assignment.toml).
+* **Tables** are GFM markdown tables or HTML ``<table>`` elements, read whatever their headers say. A
+  column is an accuracy column unless its header names another quantity (parameters, time, epochs, loss,
+  error, ...) — or, for a header that names nothing known, unless none of its cells looks like an accuracy.
+  Every number in an accuracy cell is a stated accuracy of the row's architecture (the first cell, outside the accuracy
   columns, that names exactly one), kinded per value: by the cell's own label ("99.9 (train)"), by
   position when the header lists as many labels as the cell has numbers ("Accuracy (val / test)",
   "Train / test acc"), else by the header. Training accuracies are the only ones not compared with the
@@ -1193,7 +1198,7 @@ def check_sections(analysis: ReportAnalysis, assignment: Assignment, verdicts: S
 
 def check_table(analysis: ReportAnalysis, assignment: Assignment, not_submitted: frozenset[str] = frozenset(),
                 verdicts: Sequence[Verdict] = ()) -> Outcome:
-    """A markdown comparison table gives a numeric accuracy for every required architecture.
+    """A comparison table (markdown or HTML) gives a numeric accuracy for every required architecture.
 
     An architecture that only a bullet list gives an accuracy for (one item per architecture, e.g.
     "- CNN: 99.1 %") earns ``list_table_credit`` of its share (assignment.toml [report]). A row that
@@ -1206,7 +1211,8 @@ def check_table(analysis: ReportAnalysis, assignment: Assignment, not_submitted:
     required = tuple(a for a in assignment.table_architectures if a not in honest_gaps)
     in_table = set().union(*(t.architectures for t in analysis.tables)) & set(required)
     in_list = {c.architecture for c in analysis.claims if c.source == "list"} & set(required) - in_table
-    false = (false_architectures(verdicts, ("table",)) & in_table) | (false_architectures(verdicts, ("list",)) & in_list)
+    false = ((false_architectures(verdicts, ("table",)) & in_table)
+             | (false_architectures(verdicts, ("list",)) & in_list))
     share = ClaimRules.from_assignment(assignment).list_table_credit
     detail = _listing([f"table {list(t.header)} (accuracy column: {t.accuracy_header!r})" for t in analysis.tables])
     if in_list:
