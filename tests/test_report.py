@@ -960,6 +960,18 @@ def test_an_html_table_is_a_table_with_claims_and_words(repo, assignment):
     assert _check(report, MEASURED).fraction == 1.0
 
 
+@pytest.mark.parametrize("html", [
+    "<table><tr><td>MLP<table></td></tr></table>",  # a table nested in a cell
+    "<table></td><td>MLP</td><td>97.9%</td></tr>",  # closing tags out of order, never closed
+    "<table>" + "<tr><td>CNN</td><td>99.1%" * 5000,
+    "<td>97.9%</td><tr><table>",
+])
+def test_broken_or_hostile_html_tables_are_read_as_far_as_they_go_and_never_fail(assignment, html):
+    report = analyze_report(["## Results\n\n" + html + "\n"], assignment)
+    assert all(len({len(row.cells) for row in table.rows}) <= 1 for table in report.tables)
+    assert check_table(report, assignment).fraction <= 2 / 5
+
+
 def test_without_a_heading_a_german_paragraph_comparing_architectures_is_the_insights_section(assignment):
     text = ("Das CNN erreicht 99,1 % und schlägt damit das MLP mit 97,9 %, weil Faltungen ihre Gewichte teilen. "
             + words(70, "Wort"))

@@ -361,8 +361,9 @@ class _HtmlTables(HTMLParser):
         self._cell: list[str] | None = None
 
     def handle_starttag(self, tag: str, attrs: Any) -> None:
-        if tag == "table":
+        if tag == "table":  # a table nested in a cell ends that cell's text
             self.tables.append([])
+            self._cell = None
         elif tag == "tr" and self.tables:
             self.tables[-1].append([])
         elif tag in ("td", "th") and self.tables:
