@@ -62,8 +62,8 @@ Decisions the checks rely on:
   under two points, so a claim two or more points above everything measured and printed is wrong. A
   claim about a model that failed an integrity check is never a match. Several table rows for one
   architecture are all checked: they pass when each agrees, or as a sweep whose best row agrees.
-* **False numbers weigh on every part that states them.** A number nothing supports (``FALSE``: wrong, or
-  about a model the notebook does not have) earns no table row, no share of the Results section holding it,
+* **False numbers weigh on every part that states them.** A number the grader's measurement contradicts
+  (``FALSE``: wrong, and no plausible printed run explains it) earns no table row, no share of the Results section holding it,
   and no claims share; an inflated one also discounts the insights that name its architecture. Each in
   proportion to the architectures stated, so a report of inflated numbers keeps only its prose, one wrong
   number costs its architecture's share, and a plausible re-run difference (``PRINTED``) costs nothing.
@@ -1035,10 +1035,11 @@ INTEGRITY = "integrity"  # about a model that failed an integrity check: never a
 NOT_SUBMITTED = "not_submitted"  # about an architecture the notebook has no model for
 NOT_MEASURED = "not_measured"  # the grader found the model but could not measure it: left out
 HONEST = frozenset({AGREES, PRINTED, SWEEP})
-#: A number nothing supports: neither the grader's measurement nor a plausible printed run, or a model the
-#: notebook does not have. (A claim about a flagged model may be the true number of a dishonest model: it is
-#: charged by the claims check and the model's own question, not again as a false number.)
-FALSE = frozenset({WRONG, NOT_SUBMITTED})
+#: A number the grader's measurement contradicts (and no plausible printed run explains). A claim about a
+#: flagged model may be the true number of a dishonest model, and one about a model the grader has not got
+#: may come from a run that was lost (a timeout): both are charged by the claims check and the model's own
+#: question, not again as false numbers.
+FALSE = frozenset({WRONG})
 
 
 @dataclass(frozen=True)
