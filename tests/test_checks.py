@@ -224,6 +224,18 @@ def test_each_rule_fails_with_its_reason(arch, model, problem):
     assert 0 < outcome.fraction < 1 and problem in outcome.message
 
 
+def test_a_1d_convolution_over_the_rows_is_a_cnn_that_earns_part_of_the_architecture_points():
+    rows = summary({"class": "Conv1D", "input_shape": [None, 28, 28]}, {"class": "MaxPooling1D"}, {"class": "Flatten"},
+                   {"class": "Dense", "units": 64}, DENSE_OUT)
+    assert architecture.kind(rows) == "cnn" and architecture.not_of_kind("cnn", rows) is None
+    outcome = architecture.architecture_outcome("cnn", rows, budget=10**6)
+    assert outcome.fraction == pytest.approx(3 / 4)
+    assert "its convolutions (Conv1D) slide along one dimension only" in outcome.message
+    image = summary({"class": "SeparableConv2D"}, {"class": "Conv1D"}, {"class": "MaxPooling2D"}, {"class": "Flatten"},
+                    DENSE_OUT)
+    assert architecture.architecture_outcome("cnn", image, budget=10**6).fraction == 1.0
+
+
 def test_strided_convolutions_downsample_like_pooling():
     cnn = summary({"class": "Conv2D", "strides": [2, 2]}, {"class": "Flatten"}, DENSE_OUT)
     assert architecture.convolution_and_downsampling(cnn) == (True, "1 convolutional layer(s) (Conv2D) and "
@@ -352,11 +364,11 @@ def test_any_names_a_validation_split_one_hot_labels_and_standardisation_count(d
     assert "validation_split=0.1" in outcome.message and "one-hot labels" in outcome.message
 
 
-def test_raw_pixels_cost_the_scaling_rule_only(data_tests):
+def test_raw_pixels_cost_most_of_the_preprocessing_points(data_tests):
     data = {role: ({**p, **RAW} if role.startswith("x_") else p) for role, p in TEMPLATE_DATA.items()}
     outcome = data_tests.preprocessing(data, ARRAYS)
-    # Five rules (scaling, shapes, labels, validation, test set); only scaling fails: 4 / 5 = 0.8.
-    assert outcome.fraction == pytest.approx(0.8)
+    # Scaling carries 6 of the 10 points; shapes, labels, validation and the test set hold: 4 / 10.
+    assert outcome.fraction == pytest.approx(0.4)
     assert "holds raw pixel values (0 to 255)" in outcome.message
 
 
@@ -372,8 +384,8 @@ def test_no_validation_and_a_partial_test_set_are_charged_once_each(data_tests):
             "y_test": probe("y_test", (5000,), labels="int")}
     del data["x_val"], data["y_val"]
     outcome = data_tests.preprocessing(data, {"kind": None})
-    # Five rules; validation and the test set fail, scaling, shapes and labels hold: 3 / 5 = 0.6.
-    assert outcome.fraction == pytest.approx(0.6)
+    # Validation and the test set fail (1 of 10 points each); scaling, shapes and labels hold: 8 / 10.
+    assert outcome.fraction == pytest.approx(0.8)
     assert "no validation set" in outcome.message and "found 5000 / 5000" in outcome.message
 
 

@@ -85,7 +85,9 @@ def test_overstated_report_claim_loses_the_claims_points(full):
     measured = result["models"]["mlp"]["public_accuracy"]
     assert claims["score"] == 0
     assert "99.5%" in claims["message"] and f"{measured:.1%}" in claims["message"]
-    assert check(result, "report_sections")["status"] == "passed"
+    # The Results section's only number is false: it loses its share of the sections (a third of 10).
+    sections = check(result, "report_sections")
+    assert sections["score"] == pytest.approx(10 * 2 / 3, abs=1e-3) and "'Results' states accuracies" in sections["message"]
 
 
 def test_only_mlp_done_earns_preprocessing_and_mlp_only(small_assignment, tmp_path):

@@ -12,9 +12,9 @@ import pytest
 from autograder.score.artifacts import ModelEvidence
 from autograder.score.checks import NotAssessed
 from autograder.score.report import (MAX_CELL_CHARS, _word_count, MAX_PRINTED, ClaimLimits, ClaimRules, PrintedAccuracy,
-                                     analyze_report, architectures_named, check_claims, check_insights, check_sections,
-                                     check_table, claim_limits, judge_claims, parse_accuracy, printed_accuracies,
-                                     report_markdown)
+                                     analyze_report, architectures_named, canonical_numbers, check_claims,
+                                     check_insights, check_sections, check_table, claim_limits, decimal_mark,
+                                     judge_claims, parse_accuracy, printed_accuracies, report_markdown)
 
 
 def words(n: int, text: str = "word") -> str:
@@ -470,8 +470,8 @@ def test_a_sweep_with_several_rows_per_architecture_passes_when_its_best_row_agr
     verdicts = judge_claims(report, {"mlp": 0.978, "cnn": 0.99}, _limits())
     assert [v.status for v in verdicts] == ["sweep", "agrees", "agrees"]
     assert check_claims(verdicts).fraction == 1.0
-    # The best row is what has to agree: measured far below it, the sweep does not pass.
-    assert check_claims(judge_claims(report, {"mlp": 0.96, "cnn": 0.99}, _limits())).fraction == 0.0
+    # The best row is what has to agree: measured far below it, the sweep does not pass (the CNN's still does).
+    assert check_claims(judge_claims(report, {"mlp": 0.96, "cnn": 0.99}, _limits())).fraction == 0.5
 
 
 def test_a_row_repeated_for_one_architecture_is_checked_not_skipped(assignment):
@@ -554,7 +554,7 @@ def test_claims_within_tolerance_pass(assignment):
 
 def test_a_claim_exactly_at_the_tolerance_is_within_it(assignment):
     assert _check(_claims_report(assignment), {"mlp": 0.969, "cnn": 0.981}).fraction == 1.0
-    assert _check(_claims_report(assignment), {"mlp": 0.9689, "cnn": 0.981}).fraction == 0.0
+    assert _check(_claims_report(assignment), {"mlp": 0.9689, "cnn": 0.981}).fraction == 0.5  # the MLP's share
 
 
 def test_a_claim_outside_tolerance_costs_the_points_and_quotes_both_numbers(assignment):
@@ -649,7 +649,7 @@ def test_an_honest_claim_the_notebook_printed_passes_although_the_rerun_landed_1
     report = analyze_report([RNN_REPORT], assignment)
     measured = {"simple_rnn": 0.9656, "cnn": 0.991}
     tight = ClaimLimits({a: 0.01 for a in ARCHS}, {a: 0.015 for a in ARCHS})
-    assert check_claims(judge_claims(report, measured, tight)).fraction == 0.0  # unprinted: 1.07 > 1.0
+    assert check_claims(judge_claims(report, measured, tight)).fraction == 0.5  # unprinted: 1.07 > 1.0
     verdicts = judge_claims(report, measured, tight, printed=[_printed(0.9763)])
     assert [v.status for v in verdicts] == ["printed", "agrees"]
     outcome = check_claims(verdicts)
@@ -714,7 +714,7 @@ def test_a_claim_about_a_model_that_failed_integrity_is_not_a_match(assignment):
                             failed_integrity=frozenset({"mlp"}))
     assert [v.status for v in verdicts] == ["integrity", "agrees"] and verdicts[0].inflated
     outcome = check_claims(verdicts)
-    assert outcome.fraction == 0.0 and "MLP, but that model failed the grader's integrity checks" in outcome.message
+    assert outcome.fraction == 0.5 and "MLP, but that model failed the grader's integrity checks" in outcome.message
 
 
 # --- insights ----------------------------------------------------------------------------------------
@@ -741,11 +741,14 @@ def test_insights_that_rest_on_inflated_claims_earn_less_than_honest_ones(assign
     inflated = check_insights(report, assignment, inflated_verdicts)
     assert honest.fraction == 1.0
     share = ClaimRules.from_assignment(assignment).inflated_insights_credit
-    assert share < 1 and inflated.fraction == pytest.approx(share)
+    # They name two architectures, one of them on an inflated number: half of the discount.
+    assert share < 1 and inflated.fraction == pytest.approx(1 - (1 - share) / 2)
+    every = judge_claims(report, {"mlp": 0.975, "cnn": 0.97}, _limits())  # both inflated: the whole discount
+    assert check_insights(report, assignment, every).fraction == pytest.approx(share)
     assert "rests on accuracies the grader could not confirm for MLP" in inflated.message
     # A claim below the measurement is wrong but not inflated: the insights do not lose for it.
     under = judge_claims(report, {"mlp": 0.9999, "cnn": 0.991}, _limits(0.001))
-    assert check_claims(under).fraction == 0.0 and check_insights(report, assignment, under).fraction == 1.0
+    assert check_claims(under).fraction == 0.5 and check_insights(report, assignment, under).fraction == 1.0
 
 
 # --- whole reports -----------------------------------------------------------------------------------
@@ -783,7 +786,7 @@ def test_a_complete_report_passes_all_four_checks(repo, assignment):
 
 def test_the_complete_report_fails_claims_when_the_grader_measures_otherwise(repo, assignment):
     outcomes = _run_q8(repo, assignment, FULL_REPORT, {**MEASURED, "lstm": 0.95})
-    assert outcomes["report_claims"].fraction == 0.0
+    assert outcomes["report_claims"].fraction == pytest.approx(4 / 5)  # one wrong number: its share
     assert "LSTM reaches 98.6% but the grader measured 95.0%" in outcomes["report_claims"].message
 
 
@@ -791,14 +794,19 @@ def test_the_hidden_tests_use_the_printed_numbers_and_the_integrity_verdicts(rep
     # The LSTM's re-run landed 1.86 points below what the notebook printed and the report states (98.6 %):
     # beyond the committed tolerance, within the bound for a printed run.
     measured = {**MEASURED, "lstm": 0.9674}
-    assert _run_q8(repo, assignment, FULL_REPORT, measured)["report_claims"].fraction == 0.0
+    assert _run_q8(repo, assignment, FULL_REPORT, measured)["report_claims"].fraction == pytest.approx(4 / 5)
     printed = [PrintedAccuracy(0.9860, "lstm", "LSTM test accuracy: 0.9860", 12)]
     outcomes = _run_q8(repo, assignment, FULL_REPORT, measured, printed)
     assert outcomes["report_claims"].fraction == 1.0 and outcomes["report_insights"].fraction == 1.0
     # A model that failed integrity: its claim is no match, and the insights naming it rest on it.
     outcomes = _run_q8(repo, assignment, FULL_REPORT, MEASURED, printed, flagged={"cnn"})
-    assert outcomes["report_claims"].fraction == 0.0 and "failed the grader's integrity" in outcomes["report_claims"].message
-    assert outcomes["report_insights"].fraction == ClaimRules.from_assignment(assignment).inflated_insights_credit
+    assert outcomes["report_claims"].fraction == pytest.approx(4 / 5)
+    assert "failed the grader's integrity" in outcomes["report_claims"].message
+    # The insights name all five; resting on the CNN's number costs a fifth of the discount.
+    discount = 1 - ClaimRules.from_assignment(assignment).inflated_insights_credit
+    assert outcomes["report_insights"].fraction == pytest.approx(1 - discount / 5)
+    # The flagged model's number may be what it measures: no table row or Results share is lost for it.
+    assert outcomes["report_table"].fraction == 1.0 and outcomes["report_sections"].fraction == 1.0
 
 
 def test_an_empty_report_scores_zero_with_clear_messages(repo, assignment):
@@ -851,3 +859,197 @@ def test_the_unfilled_student_template_scores_zero(repo, assignment):
     outcomes = _run_q8(repo, assignment, report_markdown(notebook), MEASURED)
     assert {name: o.fraction for name, o in outcomes.items()} == {
         "report_sections": 0.0, "report_table": 0.0, "report_insights": 0.0, "report_claims": 0.0}
+
+
+# --- false numbers weigh on the table, the Results section and the insights too (issue 23, item 2) ------------
+
+def _q8_points(outcomes, assignment) -> float:
+    q8 = next(q for q in assignment.questions if q.id == "q8")
+    return sum(outcomes[check.test].fraction * check.points for check in q8.checks)
+
+
+def test_a_report_whose_every_number_is_inflated_earns_well_below_an_honest_one_of_the_same_depth(repo, assignment):
+    honest = _run_q8(repo, assignment, FULL_REPORT, MEASURED)
+    assert _q8_points(honest, assignment) == pytest.approx(27)
+    # The same report, every model measured 2-6 points below what it states.
+    lower = {"mlp": 0.95, "cnn": 0.97, "simple_rnn": 0.905, "lstm": 0.95, "gru": 0.96}
+    inflated = _run_q8(repo, assignment, FULL_REPORT, lower)
+    assert {name: o.fraction for name, o in inflated.items()} == pytest.approx({
+        "report_sections": 2 / 3, "report_table": 0.0, "report_claims": 0.0,
+        "report_insights": ClaimRules.from_assignment(assignment).inflated_insights_credit})
+    assert _q8_points(inflated, assignment) <= 12
+    assert "not what the grader measured" in inflated["report_table"].message
+    assert "'Results' states accuracies the grader's measurements do not support" in inflated["report_sections"].message
+
+
+def test_one_wrong_number_costs_only_its_share_and_an_honest_rerun_difference_nothing(repo, assignment):
+    one_wrong = _run_q8(repo, assignment, FULL_REPORT, {**MEASURED, "lstm": 0.95})
+    discount = 1 - ClaimRules.from_assignment(assignment).inflated_insights_credit
+    assert {name: o.fraction for name, o in one_wrong.items()} == pytest.approx({
+        "report_sections": (2 + 4 / 5) / 3, "report_table": 4 / 5, "report_claims": 4 / 5,
+        "report_insights": 1 - discount / 5})
+    assert 22 < _q8_points(one_wrong, assignment) < 27
+    # The LSTM's re-run landed 1.86 points below what the notebook printed and the report states: honest.
+    printed = [PrintedAccuracy(0.9860, "lstm", "LSTM test accuracy: 0.9860", 12)]
+    rerun = _run_q8(repo, assignment, FULL_REPORT, {**MEASURED, "lstm": 0.9674}, printed)
+    assert _q8_points(rerun, assignment) == pytest.approx(27)
+
+
+def test_a_number_under_the_measurement_is_false_for_the_table_but_the_insights_do_not_rest_on_it(assignment):
+    report = analyze_report(["| Model | Test accuracy |\n|---|---|\n| MLP | 90.0% |\n| CNN | 99.1% |\n"], assignment)
+    verdicts = judge_claims(report, {"mlp": 0.979, "cnn": 0.991}, _limits())
+    assert [v.false for v in verdicts] == [True, False] and not verdicts[0].inflated
+    two = analyze_report(["| Model | Test accuracy |\n|---|---|\n| MLP | 97.9% |\n| CNN | 99.1% |\n"], assignment)
+    assert check_table(report, assignment, verdicts=verdicts).fraction == pytest.approx(
+        check_table(two, assignment).fraction - 1 / 5)
+
+
+# --- reports in other languages and formats (issue 23, item 7) ---------------------------------------------
+
+GERMAN_REPORT = """\
+## Architekturen
+
+Das **MLP** macht aus dem 28×28-Bild einen Vektor und hat zwei verborgene Dense-Schichten mit 256 und 128
+Einheiten (ReLU) und Dropout, danach eine Softmax-Schicht. Das **CNN** hat zwei Faltungsblöcke (Conv2D mit 32
+und 64 Filtern, jeweils mit Max-Pooling) und eine Dense-Schicht. Die drei rekurrenten Netze lesen das Bild
+Zeile für Zeile, 28 Schritte mit je 28 Pixeln: ein SimpleRNN, ein LSTM und ein GRU mit je 128 Einheiten.
+
+## Ergebnisse
+
+| Modell | Genauigkeit (Test) | Parameter | Trainingszeit (s) |
+|---|---|---|---|
+| MLP | 97,9 % | 235.146 | 21,4 |
+| CNN | 99,1 % | 225.034 | 95,0 |
+| SimpleRNN | 96,2 % | 21.642 | 64,2 |
+| LSTM | 98,6 % | 82.186 | 160,3 |
+| GRU | 98,4 % | 62.346 | 140,8 |
+
+## Erkenntnisse
+
+Das CNN ist mit 99,1 % klar das beste Modell: Faltungen teilen ihre Gewichte über das ganze Bild und das
+Pooling macht es robust gegen kleine Verschiebungen, deshalb schlägt es das MLP mit weniger Parametern. Das MLP
+ist am schnellsten trainiert, behandelt aber jedes Pixel für sich. Unter den rekurrenten Netzen sind LSTM und
+GRU deutlich besser als das SimpleRNN, dessen Gradienten über 28 Schritte verschwinden; ihre Gates behalten
+die Information der ersten Zeilen. Das GRU ist fast so genau wie das LSTM, mit weniger Parametern und kürzerer
+Trainingszeit. Für Bilder ist die Faltung die bessere Annahme.
+"""
+
+
+def test_a_german_report_with_decimal_commas_and_thousands_points_earns_full_marks(repo, assignment):
+    report = analyze_report([GERMAN_REPORT], assignment)
+    assert [s.heading for s in report.sections] == ["Architekturen", "Ergebnisse", "Erkenntnisse"]
+    stated = {c.architecture: c.accuracy for c in report.claims if c.source == "table"}
+    assert stated == pytest.approx({"mlp": 0.979, "cnn": 0.991, "simple_rnn": 0.962, "lstm": 0.986, "gru": 0.984})
+    outcomes = _run_q8(repo, assignment, [GERMAN_REPORT], MEASURED)
+    assert {name: o.fraction for name, o in outcomes.items()} == {
+        "report_sections": 1.0, "report_table": 1.0, "report_insights": 1.0, "report_claims": 1.0}
+
+
+SPANISH_TABLE = """\
+| Modelo | Exactitud | Cantidad |
+|---|---|---|
+| MLP | 97,9 % | 71.818 |
+| SimpleRNN | 96,2 % | 6.602 |
+"""
+
+
+def test_thousands_points_in_a_decimal_comma_report_are_no_accuracies(assignment):
+    # A column the grader has no word for: its cells decide, read in the report's own conventions.
+    report = analyze_report([SPANISH_TABLE], assignment)
+    assert [(c.architecture, c.accuracy) for c in report.claims] == [("mlp", pytest.approx(0.979)),
+                                                                     ("simple_rnn", pytest.approx(0.962))]
+    assert report.tables[0].accuracy_header == "Exactitud"
+    verdicts = judge_claims(report, {"mlp": 0.979, "simple_rnn": 0.962}, _limits())
+    assert check_claims(verdicts).fraction == 1.0
+
+
+@pytest.mark.parametrize("texts, mark", [
+    (["La CNN llega al 98,9 % y el MLP al 97,8 %; 10.000 imágenes."], ","),
+    (["The CNN reaches 98.9% and the MLP 97.8% on 10,000 images."], "."),
+    (["10.000 images, 71.818 parameters"], "."),  # nothing unambiguous: decimal points
+    (["Genauigkeit 0,981 bei 1.234,5 Sekunden", "98.1"], ","),
+])
+def test_the_decimal_mark_is_the_one_the_report_shows(texts, mark):
+    assert decimal_mark(texts) == mark
+
+
+@pytest.mark.parametrize("text, decimal, expected", [
+    ("98,1 % y 71.818 parámetros", ",", "98.1 % y 71818 parámetros"),
+    ("0.981 and 235,146 parameters", ".", "0.981 and 235146 parameters"),
+    ("1.234,5 s; 0,98; 98.1", ",", "1234.5 s; 0.98; 98.1"),
+    ("layers 1,2,3 on 5.12.2026", ".", "layers 1,2,3 on 5.12.2026"),
+])
+def test_numbers_are_read_in_the_reports_conventions(text, decimal, expected):
+    assert canonical_numbers(text, decimal) == expected
+
+
+def test_an_html_table_is_a_table_with_claims_and_words(repo, assignment):
+    html = """## Results
+
+<table>
+  <thead><tr><th>Model</th><th>Test accuracy</th><th>Parameters</th></tr></thead>
+
+  <tbody>
+    <tr><td>MLP</td><td>97.85%</td><td>235,146</td></tr>
+    <tr><td><b>CNN</b></td><td>0.9905</td><td>225,034</td></tr>
+    <tr><td>SimpleRNN</td><td>96.50%</td></tr>
+    <tr><td>LSTM</td><td>98.60%</td><td>82,186</td></tr>
+    <tr><td>GRU</td><td>98.42%</td><td>62,346</td></tr>
+  </tbody>
+</table>
+"""
+    report = analyze_report([html], assignment)
+    assert len(report.tables) == 1 and report.tables[0].architectures == set(ARCHS)
+    assert {c.architecture: c.accuracy for c in report.claims} == pytest.approx(MEASURED)
+    assert report.section("Results").words == 18  # the table's cells, as a markdown table's
+    assert check_table(report, assignment).fraction == 1.0
+    assert _check(report, MEASURED).fraction == 1.0
+
+
+@pytest.mark.parametrize("html", [
+    "<table><tr><td>MLP<table></td></tr></table>",  # a table nested in a cell
+    "<table></td><td>MLP</td><td>97.9%</td></tr>",  # closing tags out of order, never closed
+    "<table>" + "<tr><td>CNN</td><td>99.1%" * 5000,
+    "<td>97.9%</td><tr><table>",
+])
+def test_broken_or_hostile_html_tables_are_read_as_far_as_they_go_and_never_fail(assignment, html):
+    report = analyze_report(["## Results\n\n" + html + "\n"], assignment)
+    assert all(len({len(row.cells) for row in table.rows}) <= 1 for table in report.tables)
+    assert check_table(report, assignment).fraction <= 2 / 5
+
+
+def test_without_a_heading_a_german_paragraph_comparing_architectures_is_the_insights_section(assignment):
+    text = ("Das CNN erreicht 99,1 % und schlägt damit das MLP mit 97,9 %, weil Faltungen ihre Gewichte teilen. "
+            + words(70, "Wort"))
+    insights = analyze_report(["## Sonstiges\n" + text], assignment).section("Insights")
+    assert insights.found_by == "content: a paragraph comparing architectures with numbers" and insights.words >= 80
+
+
+@pytest.mark.parametrize("sentence, expected", [
+    ("Das CNN erreicht eine Testgenauigkeit von 99,1 %.", ("cnn", 0.991)),
+    ("La CNN alcanza una exactitud del 98,9 % en el conjunto de prueba.", ("cnn", 0.989)),
+    ("Le CNN atteint 98,9 pour cent de précision.", ("cnn", 0.989)),
+])
+def test_prose_claims_in_other_languages(assignment, sentence, expected):
+    claims = analyze_report([sentence], assignment).claims
+    assert [(c.architecture, c.accuracy) for c in claims] == [(expected[0], pytest.approx(expected[1]))]
+
+
+@pytest.mark.parametrize("sentence", [
+    "Das CNN sollte über 99 % erreichen.",
+    "La CNN debería superar el 99 %.",
+    "Con más datos la CNN llegaría a más de 99 %.",
+    "En el conjunto de entrenamiento la CNN llega al 99,8 %.",
+])
+def test_targets_bounds_and_training_accuracies_in_other_languages_are_no_claims(assignment, sentence):
+    assert analyze_report([sentence], assignment).claims == ()
+
+
+def test_a_number_for_a_model_the_grader_has_not_got_is_charged_by_the_claims_only(assignment):
+    # The run may have lost the model (a timeout): the claims check fails, the table and Results keep it.
+    report = analyze_report(["## Results\n| Model | Test accuracy |\n|---|---|\n| MLP | 97.9% |\n| CNN | 99.1% |\n"],
+                            assignment)
+    verdicts = judge_claims(report, {"mlp": 0.979}, _limits(), not_submitted=frozenset({"cnn"}))
+    assert check_claims(verdicts).fraction == 0.0
+    assert check_table(report, assignment, verdicts=verdicts).fraction == check_table(report, assignment).fraction
+    assert check_sections(report, assignment, verdicts).fraction == check_sections(report, assignment).fraction

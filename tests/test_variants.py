@@ -47,6 +47,8 @@ ISSUE_TRAITS = {
     "validation_split", "bidirectional_rnn", "stacked_rnn", "models_inside_main", "history_only",
     "flat_784_input", "lenet_32x32", "results_and_discussion_heading", "bold_pseudo_headings",
     "numbered_headings", "own_words_headings", "results_only_a_table", "honest_printed_numbers",
+    # issue 23 (lane report3)
+    "foreign_language_report", "thousands_separators", "html_table", "conv1d_cnn", "one_wrong_number",
 }
 
 

@@ -5,7 +5,10 @@ The kind of a model is read from its layers with the contract's one classifier
 an MLP is called an MLP. A model is *of the named kind* when it classifies as that architecture, holds
 only the layers that architecture may hold (``contract.ALLOWED_LAYERS``: no recurrent branch in a CNN,
 no convolution in an RNN) and stays within its parameter budget (a multiple of its reference model's
-parameters, from calibration). Only a model of the named kind can earn that architecture's points.
+parameters, from calibration). Only a model of the named kind can earn that architecture's points. A CNN
+whose convolutions are all 1-D (a Conv1D over the 28 rows) is a convolutional network, so it is the CNN and
+is measured as usual, but it misses the rule that it convolves over the image's two dimensions: part of the
+architecture points.
 
 Each structural rule is a small function returning ``(ok, message)`` whose message describes the model
 as it is; :func:`architecture_outcome` combines them into an :class:`Outcome`.
@@ -23,6 +26,9 @@ Rule = Callable[[Summary], tuple[bool, str]]
 TITLES = contract.ARCHITECTURE_TITLES
 WITH_ARTICLE = {"mlp": "an MLP", "cnn": "a CNN", "simple_rnn": "a SimpleRNN", "lstm": "an LSTM", "gru": "a GRU",
                 "mixed": "a mix of recurrent networks"}
+#: Convolutions that slide over both of the image's dimensions: what the CNN question asks for. A Conv1D
+#: over the 28 rows is a convolutional network (classified "cnn", measured as usual) that misses this rule.
+IMAGE_CONVOLUTIONS = frozenset(c for c in contract.CONVOLUTION_LAYERS if c.endswith("2D"))
 FLATTENING = {"Flatten", "Reshape", "GlobalAveragePooling1D", "GlobalAveragePooling2D", "GlobalMaxPooling1D",
               "GlobalMaxPooling2D"}
 
@@ -131,6 +137,17 @@ def convolution_and_downsampling(summary: Summary) -> tuple[bool, str]:
     return True, f"{len(convolutions)} convolutional layer(s) ({', '.join(dict.fromkeys(convolutions))}) and {how}"
 
 
+def convolution_over_the_image(summary: Summary) -> tuple[bool, str]:
+    convolutions = [str(layer.get("class")) for layer in layers(summary)
+                    if layer.get("class") in contract.CONVOLUTION_LAYERS]
+    if any(c in IMAGE_CONVOLUTIONS for c in convolutions):
+        return True, "its convolutions slide over both dimensions of the image"
+    if convolutions:
+        return False, (f"its convolutions ({', '.join(dict.fromkeys(convolutions))}) slide along one dimension "
+                       "only, e.g. over the 28 rows; a CNN for images convolves over both (Conv2D)")
+    return False, "no convolution over the image"
+
+
 def recurrent_over_rows(arch: str) -> Rule:
     recurrent = contract.RECURRENT_LAYER[arch]
 
@@ -146,9 +163,9 @@ def recurrent_over_rows(arch: str) -> Rule:
 
 
 def rules_for(arch: str, budget: int) -> list[Rule]:
-    structure = {"mlp": dense_layers_on_a_vector, "cnn": convolution_and_downsampling}.get(arch) \
-        or recurrent_over_rows(arch)
-    return [structure, ten_way_output, within_budget(budget)]
+    structure = {"mlp": [dense_layers_on_a_vector], "cnn": [convolution_and_downsampling, convolution_over_the_image]
+                 }.get(arch) or [recurrent_over_rows(arch)]
+    return [*structure, ten_way_output, within_budget(budget)]
 
 
 def architecture_outcome(arch: str, summary: Summary, budget: int) -> Outcome:

@@ -24,13 +24,18 @@ Decisions the checks rely on:
   number is the Insights section (with the prose that follows).
 * **Words** of a section are those of its paragraphs, list items, inline code and table cells, as a
   student counting the words they wrote would count them: a Results section that is only a table has the
-  table's words. Not counted: headings, code blocks, HTML blocks and tags. A Results section holding a
-  table with an accuracy for every required architecture is long enough whatever its word count: the
-  table is the content the section asks for.
-* **Tables** are GFM markdown tables, read whatever their headers say. A column is an accuracy column
-  unless its header names another quantity (parameters, time, epochs, loss, error, ...) — or, for a
-  header that names nothing known, unless none of its cells looks like an accuracy. Every number in an
-  accuracy cell is a stated accuracy of the row's architecture (the first cell, outside the accuracy
+  table's words. Not counted: headings, code blocks, HTML other than tables, and tags. A Results section
+  holding a table with an accuracy for every required architecture is long enough whatever its word
+  count: the table is the content the section asks for.
+* **Numbers** are read in the report's own convention (:func:`decimal_mark`): a report whose numbers show
+  decimal commas ("98,1 %") reads "71.818" as a thousands-grouped 71818, one with decimal points reads
+  "10,000" as 10000 (:func:`canonical_numbers`, applied before parsing). Words for accuracy, percent,
+  training, test, hedges, bounds and other quantities are known in German, Spanish, French, Italian and
+  Portuguese as well as English; so are the section aliases (assignment.toml).
+* **Tables** are GFM markdown tables or HTML ``<table>`` elements, read whatever their headers say. A
+  column is an accuracy column unless its header names another quantity (parameters, time, epochs, loss,
+  error, ...) — or, for a header that names nothing known, unless none of its cells looks like an accuracy.
+  Every number in an accuracy cell is a stated accuracy of the row's architecture (the first cell, outside the accuracy
   columns, that names exactly one), kinded per value: by the cell's own label ("99.9 (train)"), by
   position when the header lists as many labels as the cell has numbers ("Accuracy (val / test)",
   "Train / test acc"), else by the header. Training accuracies are the only ones not compared with the
@@ -57,6 +62,11 @@ Decisions the checks rely on:
   under two points, so a claim two or more points above everything measured and printed is wrong. A
   claim about a model that failed an integrity check is never a match. Several table rows for one
   architecture are all checked: they pass when each agrees, or as a sweep whose best row agrees.
+* **False numbers weigh on every part that states them.** A number the grader's measurement contradicts
+  (``FALSE``: wrong, and no plausible printed run explains it) earns no table row, no share of the Results section holding it,
+  and no claims share; an inflated one also discounts the insights that name its architecture. Each in
+  proportion to the architectures stated, so a report of inflated numbers keeps only its prose, one wrong
+  number costs its architecture's share, and a plausible re-run difference (``PRINTED``) costs nothing.
 * **Only the student's text counts**: a markdown cell equal (whitespace aside) to one of the student
   template's is the homework's own instructions and is skipped. A template that cannot be read is an
   ``AssignmentError``, never an empty template (its instructions would then count as report text).
@@ -73,6 +83,8 @@ import re
 from collections import OrderedDict
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
+from html.parser import HTMLParser
+from pathlib import Path
 from typing import Any
 
 from markdown_it import MarkdownIt
@@ -341,14 +353,65 @@ def _table(tokens: Sequence[Token]) -> list[list[str]]:
     return rows
 
 
+class _HtmlTables(HTMLParser):
+    """The cell texts of the ``<table>`` elements of an HTML fragment, header row first; the rest is ignored."""
+
+    def __init__(self) -> None:
+        super().__init__(convert_charrefs=True)
+        self.tables: list[list[list[str]]] = []
+        self._cell: list[str] | None = None
+
+    def handle_starttag(self, tag: str, attrs: Any) -> None:
+        if tag == "table":  # a table nested in a cell ends that cell's text
+            self.tables.append([])
+            self._cell = None
+        elif tag == "tr" and self.tables:
+            self.tables[-1].append([])
+        elif tag in ("td", "th") and self.tables:
+            if not self.tables[-1]:
+                self.tables[-1].append([])
+            self._cell = []
+
+    def handle_endtag(self, tag: str) -> None:
+        if tag in ("td", "th") and self._cell is not None:
+            self.tables[-1][-1].append(" ".join("".join(self._cell).split()))
+            self._cell = None
+
+    def handle_data(self, data: str) -> None:
+        if self._cell is not None:
+            self._cell.append(data)
+
+
+def _html_tables(html: str) -> list[list[list[str]]]:
+    """The tables of an HTML block, rows padded to the widest (as GFM pads a table's short rows)."""
+    parser = _HtmlTables()
+    parser.feed(html)
+    parser.close()
+    tables = []
+    for rows in parser.tables:
+        rows = [row for row in rows if row]
+        if len(rows) >= 2:
+            width = max(len(row) for row in rows)
+            tables.append([row + [""] * (width - len(row)) for row in rows])
+    return tables
+
+
 def _blocks(markdown: str) -> Iterator[_Heading | _Prose | list[list[str]]]:
-    """Headings, pseudo-headings, prose paragraphs and tables in order; code and HTML blocks are skipped."""
+    """Headings, pseudo-headings, prose paragraphs and tables (markdown or HTML ``<table>``) in order; code
+    blocks and other HTML are skipped."""
     tokens = _MARKDOWN.parse(markdown)
     lists = 0
     i = 0
     while i < len(tokens):
         token = tokens[i]
-        if token.type in ("bullet_list_open", "ordered_list_open"):
+        if token.type == "html_block" and "<table" in token.content.lower():
+            # A table with blank lines inside is several HTML blocks: read them up to its end as one.
+            html = [token.content]
+            while "</table" not in html[-1].lower() and i + 1 < len(tokens) and tokens[i + 1].type == "html_block":
+                i += 1
+                html.append(tokens[i].content)
+            yield from _html_tables("".join(html))
+        elif token.type in ("bullet_list_open", "ordered_list_open"):
             lists += 1
         elif token.type in ("bullet_list_close", "ordered_list_close"):
             lists -= 1
@@ -485,7 +548,8 @@ def _unit_text(blocks: Sequence[Any], unit: tuple[int, int]) -> str:
 
 # What a description of architectures talks about: at least three of these.
 _LAYER_TERM = re.compile(r"(?<![a-z])(layer|dense|conv|pool|unit|filter|dropout|flatten|neuron|kernel|softmax|relu"
-                         r"|hidden|gate|stride|padding|activation)", re.IGNORECASE)
+                         r"|hidden|gate|stride|padding|activation"
+                         r"|capa|schicht|couche|filtro|unidad|einheit|unité|oculta|verborgen)", re.IGNORECASE)
 _MIN_LAYER_TERMS = 3
 
 
@@ -537,9 +601,61 @@ def _find_sections(rubric: Sequence[Any], blocks: Sequence[Any], claims: Sequenc
     return tuple(found.get(s.title, Section(s.title, None, 0, frozenset())) for s in rubric)
 
 
+# --- the report's own number conventions ------------------------------------------------------------
+
+# A numeral with its separators: "98.1", "98,1", "71.818", "1.234,5", "10,000", "1,2,3".
+_NUMERAL = re.compile(r"(?<![\w.,])\d+(?:[.,]\d+)+")
+
+
+def _grouped(groups: Sequence[str]) -> bool:
+    """Digit groups that read as thousands: "71" "818", "1" "234" "567" (not "0" "981", not "98" "1")."""
+    return (1 <= len(groups[0]) <= 3 and not groups[0].startswith("0")
+            and all(len(g) == 3 for g in groups[1:]))
+
+
+def _decimal_mark_shown(numeral: str) -> str | None:
+    """The decimal mark a numeral shows unambiguously ("98,1", "0.981", "1.234,5"), None if it could be either."""
+    marks = re.findall(r"[.,]", numeral)
+    if len(set(marks)) == 2:
+        return marks[-1]
+    if len(marks) == 1 and not _grouped(re.split(r"[.,]", numeral)):
+        return marks[0]
+    return None
+
+
+def decimal_mark(texts: Iterable[str]) -> str:
+    """The decimal mark a report writes: "," when more of its numbers show a decimal comma than a decimal point."""
+    shown = [mark for text in texts for m in _NUMERAL.finditer(text) if (mark := _decimal_mark_shown(m.group()))]
+    return "," if shown.count(",") > shown.count(".") else "."
+
+
+def _canonical_numeral(numeral: str, decimal: str) -> str:
+    """A numeral as Python reads it, in the report's conventions: "98,1" -> "98.1"; with decimal commas
+    "71.818" -> "71818" (thousands), with decimal points "10,000" -> "10000"; "1.234,5" -> "1234.5".
+    Anything else ("1,2,3", "5.12.2026") is left as it is."""
+    marks = re.findall(r"[.,]", numeral)
+    groups = re.split(r"[.,]", numeral)
+    if len(set(marks)) == 2:  # the last mark is the decimal one, the others group thousands
+        if marks[-1] in marks[:-1] or not _grouped(groups[:-1]):
+            return numeral
+        return "".join(groups[:-1]) + "." + groups[-1]
+    if len(marks) > 1:
+        return "".join(groups) if _grouped(groups) else numeral
+    if marks[0] != decimal and _grouped(groups):
+        return "".join(groups)
+    return groups[0] + "." + groups[1]
+
+
+def canonical_numbers(text: str, decimal: str) -> str:
+    """The text with every numeral written as Python reads it (see :func:`_canonical_numeral`)."""
+    return _NUMERAL.sub(lambda m: _canonical_numeral(m.group(), decimal), text)
+
+
 # --- numbers ----------------------------------------------------------------------------------------
 
-_NUMBER = re.compile(r"(?<![\w.])(\d+(?:[.,]\d+)?|[.,]\d+)\s*(%|percent\b)?", re.IGNORECASE)
+#: "%" and the words students write for it (English, German, Spanish, French, Italian, Portuguese).
+_PERCENT_SIGN = r"(?:%|percent\b|prozent\b|por\s?ciento\b|pour\s?cent\b|per\s?cento\b)"
+_NUMBER = re.compile(rf"(?<![\w.])(\d+(?:[.,]\d+)?|[.,]\d+)\s*({_PERCENT_SIGN})?", re.IGNORECASE)
 # "by 1.5%", "+1.5%", "±0.2%", or the upper end of a range ("97-98%")
 _DIFFERENCE_BEFORE = re.compile(r"(?:\bby\s*|[+±]\s*|\d\s*[–-]\s*)$", re.IGNORECASE)
 
@@ -585,15 +701,25 @@ def _cell_numbers(cell: str) -> list[_Number]:
 
 # --- tables -----------------------------------------------------------------------------------------
 
-_ACCURACY_HEADER = re.compile(r"acc|score|perf|result|top[\s-]?1|correct|test|val|%", re.IGNORECASE)
+# Words for accuracy in the languages students write (English, German, Spanish, French, Italian, Portuguese);
+# "precision" only with its accent, where it is the usual word for accuracy ("precisión", "précision").
+_ACCURACY_WORDS = (r"genauigkeit|treffer(?:quote|rate)|korrektklassifik\w*|exactitud|precisi[óo]n(?<!precision)"
+                   r"|précision|acierto|exactitude|accuratezza|acur[áa]cia|precis[ãa]o")
+_ACCURACY_HEADER = re.compile(rf"acc|score|perf|result|top[\s-]?1|correct|test|val|%|ergebnis|prueba|{_ACCURACY_WORDS}",
+                              re.IGNORECASE)
 # Headers that name another quantity (and no accuracy): their columns state no accuracies.
 _OTHER_HEADER = re.compile(
     r"param|weight|size|time|second|\(s\)|minute|hour|durat|epoch|step|loss|error|unit|neuron|layer|filter"
     r"|kernel|batch|dropout|learning|\blr\b|rate|optim|memory|flop|latency|speed|model|network|name"
-    r"|architecture", re.IGNORECASE)
-_TRAINING = re.compile(r"(?<![a-z])train", re.IGNORECASE)
+    r"|architecture"
+    # ... and the same in German, Spanish, French, Italian, Portuguese
+    r"|par[áa]m|paramè|gewicht|peso|poids|tiempo|zeit|temps|tempo|dauer|duraci|durée|segund|sekund|minut|époc|epoc"
+    r"|époque|p[ée]rdida|verlust|perte|perdita|fehler|capa|schicht|couche|strato|neuron|einheit|unidad|unité|lote"
+    r"|tasa|modell|mod[èe]l|netz|\bred\b|réseau|rete|arquitect|architektur|nombre|\bnom\b|tamaño|gr[öo]ße|taille",
+    re.IGNORECASE)
+_TRAINING = re.compile(r"(?<![a-z])(?:train|entren|entra[iî]n|trein|addestr)", re.IGNORECASE)
 _VALIDATION = re.compile(r"(?<![a-z])val(?:id\w*)?(?![a-z])|val_", re.IGNORECASE)
-_TEST = re.compile(r"(?<![a-z])test", re.IGNORECASE)
+_TEST = re.compile(r"(?<![a-z])(?:test|prueba)", re.IGNORECASE)
 _HEADER_LIST = re.compile(r"([a-z]\w*)\s*/\s*([a-z]\w*)(?:\s*/\s*([a-z]\w*))?", re.IGNORECASE)
 _STRICT_ACCURACY = re.compile(r"%|(?<![\w.])(?:0?\.\d{2,}|[5-9]\d\.\d+|100\.0*)(?![\w.])")
 
@@ -616,7 +742,7 @@ def _label_kind(word: str) -> str:
 
 
 def _is_accuracy_column(header: str, cells: Sequence[str]) -> bool:
-    if re.search(r"acc", header, re.IGNORECASE):
+    if re.search(rf"acc|{_ACCURACY_WORDS}", header, re.IGNORECASE):
         return True
     if _OTHER_HEADER.search(header):
         return False
@@ -679,20 +805,30 @@ def _read_table(rows: list[list[str]], block: int) -> tuple[Table, list[Claim]]:
 # --- prose claims -----------------------------------------------------------------------------------
 
 _SENTENCE_END = re.compile(r"(?<=[.!?;])\s+")
-_PERCENT = re.compile(r"(?<![\w.])(\d{1,3}(?:\.\d+)?)\s?(%|percent\b)", re.IGNORECASE)
-_FRACTION = re.compile(r"(?<![\w.])(0?\.\d+)(?!\w|\.\d|\s?%|\s?percent)()", re.IGNORECASE)
-_ACCURACY_WORD = re.compile(r"(?<![a-z])acc(?:urac(?:y|ies)|urate)?(?![a-z])", re.IGNORECASE)
+_PERCENT = re.compile(rf"(?<![\w.])(\d{{1,3}}(?:\.\d+)?)\s?({_PERCENT_SIGN})", re.IGNORECASE)
+_FRACTION = re.compile(rf"(?<![\w.])(0?\.\d+)(?!\w|\.\d|\s?{_PERCENT_SIGN})()", re.IGNORECASE)
+_ACCURACY_WORD = re.compile(rf"(?<![a-z])acc(?:urac(?:y|ies)|urate)?(?![a-z])|{_ACCURACY_WORDS}", re.IGNORECASE)
 # Words that make a sentence's numbers targets rather than measured results ...
-_HEDGE = re.compile(r"(?<![a-z])(?:should|must|would|could|might|expect\w*|target\w*|goal|aim\w*|if)(?![a-z])",
-                    re.IGNORECASE)
+_HEDGE = re.compile(r"(?<![a-z])(?:should|must|would|could|might|expect\w*|target\w*|goal|aim\w*|if"
+                    r"|sollte\w*|müsste\w*|würde\w*|könnte\w*|erwart\w*|ziel\w*|wenn|falls"
+                    r"|deber[íi]a\w*|podr[íi]a\w*|esperab\w*|objetivo\w*|meta|si"
+                    r"|devrait|pourrait|objectif\w*|dovrebbe|potrebbe)(?![a-z])", re.IGNORECASE)
 # ... and words just before a number that make it a bound ("above 99%", "at least 97%", "more than 0.98").
 _BOUND_BEFORE = re.compile(r"(?<![a-z])(?:above|over|more than|less than|below|under|at least|at most|up to"
-                           r"|exceed\w*|beyond|than|[<>≥≤]=?)\s*(?:~|about|around|approximately)?\s*$", re.IGNORECASE)
+                           r"|exceed\w*|beyond|than|[<>≥≤]=?"
+                           r"|über|mehr als|weniger als|unter|mindestens|höchstens|bis zu|als"
+                           r"|más de|menos de|al menos|como mínimo|hasta|por encima de|por debajo de|supera\w*|que"
+                           r"|plus de|moins de|au moins|jusqu'à|au-dessus de|au-dessous de)"
+                           r"\s*(?:~|about|around|approximately|etwa|ca\.|un|una|el|del|al|aprox\w*|environ)?\s*$",
+                           re.IGNORECASE)
 _DIFFERENCE_AFTER = re.compile(r"^\s*(?:more|less|fewer|better|worse|higher|lower|points?|pp|of|error"
-                               r"|faster|slower|improvement|increase|decrease|drop|gain|relative)\b",
+                               r"|faster|slower|improvement|increase|decrease|drop|gain|relative"
+                               r"|mehr|weniger|besser|schlechter|punkte?|prozentpunkte?|fehler"
+                               r"|más|menos|mejor|peor|puntos?|error|plus|moins|meilleur)\b",
                                re.IGNORECASE)
 # "training accuracy", "train acc", "on the training set" (but not "trained in 30 s")
-_TRAINING_ACCURACY = re.compile(r"(?<![a-z])train(?:ing)?[\s_-]*(?:acc\w*|set|data|split|loss)", re.IGNORECASE)
+_TRAINING_ACCURACY = re.compile(r"(?<![a-z])train(?:ing)?[\s_-]*(?:acc\w*|set|data|split|loss)"
+                                r"|trainings\w*|entrenamiento|entraînement|treino|addestramento", re.IGNORECASE)
 _PLAUSIBLE = 0.5  # without the word "accuracy", smaller numbers are more likely differences than accuracies
 _CHANCE = 0.1  # a stated or printed accuracy is at least chance: a weak one-epoch model's run may print 0.42
 
@@ -857,7 +993,7 @@ def template_markdown(assignment: Assignment) -> frozenset[str]:
 def analyze_report(markdown_cells: list[str], assignment: Assignment) -> ReportAnalysis:
     """Parse the report's markdown cells once into everything the report checks need."""
     truncated = False
-    parsed: list[Any] = []
+    texts: list[str] = []
     budget = MAX_REPORT_CHARS
     instructions = template_markdown(assignment)
     for source in markdown_cells:
@@ -866,8 +1002,12 @@ def analyze_report(markdown_cells: list[str], assignment: Assignment) -> ReportA
         text = source[:min(MAX_CELL_CHARS, budget)]
         truncated |= len(text) < len(source)
         budget -= len(text)
-        if text:  # cell by cell: an unclosed code fence ends with its cell
-            parsed.extend(_blocks(text))
+        if text:
+            texts.append(text)
+    decimal = decimal_mark(texts)
+    parsed: list[Any] = []
+    for text in texts:  # cell by cell: an unclosed code fence ends with its cell
+        parsed.extend(_blocks(canonical_numbers(text, decimal)))
     terms = [_term_pattern(t) for s in assignment.report_sections for t in (s.title, *s.aliases)]
     blocks = _resolve_pseudo_headings(parsed, terms)
 
@@ -895,6 +1035,11 @@ INTEGRITY = "integrity"  # about a model that failed an integrity check: never a
 NOT_SUBMITTED = "not_submitted"  # about an architecture the notebook has no model for
 NOT_MEASURED = "not_measured"  # the grader found the model but could not measure it: left out
 HONEST = frozenset({AGREES, PRINTED, SWEEP})
+#: A number the grader's measurement contradicts (and no plausible printed run explains). A claim about a
+#: flagged model may be the true number of a dishonest model, and one about a model the grader has not got
+#: may come from a run that was lost (a timeout): both are charged by the claims check and the model's own
+#: question, not again as false numbers.
+FALSE = frozenset({WRONG})
 
 
 @dataclass(frozen=True)
@@ -904,6 +1049,10 @@ class Verdict:
     measured: float | None
     tolerance: float
     printed: PrintedAccuracy | None = None  # the printed number that makes it honest
+
+    @property
+    def false(self) -> bool:
+        return self.status in FALSE
 
     @property
     def inflated(self) -> bool:
@@ -969,6 +1118,22 @@ def _sweeps(verdicts: list[Verdict]) -> list[Verdict]:
     return verdicts
 
 
+def false_architectures(verdicts: Iterable[Verdict], sources: Iterable[str] = ("table", "list", "prose"),
+                        blocks: tuple[int, int] | None = None) -> frozenset[str]:
+    """Architectures the report states a false number for, from ``sources``, within ``blocks`` [start, end)."""
+    sources = frozenset(sources)
+    return frozenset(v.claim.architecture for v in verdicts if v.false and v.claim.source in sources
+                     and (blocks is None or blocks[0] <= v.claim.block < blocks[1]))
+
+
+def _true_share(verdicts: Iterable[Verdict], blocks: tuple[int, int]) -> float:
+    """The share of the architectures whose accuracies a part of the report states that are not false (1 when
+    it states none): numbers are part of what a Results section is worth."""
+    located = [v for v in verdicts if blocks[0] <= v.claim.block < blocks[1] and v.status != NOT_MEASURED]
+    stated = {v.claim.architecture for v in located}
+    return 1 - len(false_architectures(located)) / len(stated) if stated else 1.0
+
+
 # --- checks -----------------------------------------------------------------------------------------
 
 def _titles(archs: Iterable[str]) -> str:
@@ -996,25 +1161,34 @@ def _points(fraction: float) -> str:
     return f"{100 * fraction:.1f} points"
 
 
-def check_sections(analysis: ReportAnalysis, assignment: Assignment) -> Outcome:
+def check_sections(analysis: ReportAnalysis, assignment: Assignment, verdicts: Sequence[Verdict] = ()) -> Outcome:
     """Each rubric section is there (by heading or by content) with at least its minimum number of words.
 
     A section shorter than its minimum earns its share in proportion to its words: a short section is
-    part of the work, not none of it.
+    part of the work, not none of it. The Results section's numbers are part of what it is worth: it earns
+    the share of the architectures it states accuracies for whose numbers are not false (see
+    :func:`judge_claims`), so a Results section of inflated numbers earns nothing and one wrong number costs
+    only its architecture's share.
     """
     problems, credit = [], 0.0
     for rubric in assignment.report_sections:
         found = analysis.section(rubric.title)
+        length = 1.0
         if not found.present:
             problems.append(f"no '{rubric.title}' section (start it with a markdown heading such as "
                             f"'## {rubric.title}')")
-        elif found.words < rubric.min_words and not (
+            continue
+        if found.words < rubric.min_words and not (
                 rubric.title == RESULTS and any(set(assignment.table_architectures) <= t.architectures
                                                 for t in analysis.tables if found.span[0] <= t.block < found.span[1])):
             problems.append(f"'{rubric.title}' has {found.words} words; at least {rubric.min_words} are expected")
-            credit += found.words / rubric.min_words
-        else:
-            credit += 1
+            length = found.words / rubric.min_words
+        true_share = _true_share(verdicts, found.span) if rubric.title == RESULTS else 1.0
+        if true_share < 1:
+            false = false_architectures(verdicts, blocks=found.span)
+            problems.append(f"'{rubric.title}' states accuracies the grader's measurements do not support for "
+                            f"{_titles(false)} (see the claims check)")
+        credit += length * true_share
     total = len(assignment.report_sections)
     detail = "; ".join(f"{s.title}: {'heading ' + s.label if s.heading is not None else s.label}, {s.words} words"
                        for s in analysis.sections)
@@ -1024,29 +1198,37 @@ def check_sections(analysis: ReportAnalysis, assignment: Assignment) -> Outcome:
     return Outcome(credit / total, f"Report sections: {'; '.join(problems)}.", detail)
 
 
-def check_table(analysis: ReportAnalysis, assignment: Assignment,
-                not_submitted: frozenset[str] = frozenset()) -> Outcome:
-    """A markdown comparison table gives a numeric accuracy for every required architecture.
+def check_table(analysis: ReportAnalysis, assignment: Assignment, not_submitted: frozenset[str] = frozenset(),
+                verdicts: Sequence[Verdict] = ()) -> Outcome:
+    """A comparison table (markdown or HTML) gives a numeric accuracy for every required architecture.
 
     An architecture that only a bullet list gives an accuracy for (one item per architecture, e.g.
     "- CNN: 99.1 %") earns ``list_table_credit`` of its share (assignment.toml [report]). A row that
     honestly says a model the notebook does not have was not done or crashed is the right row for it:
-    the missing model is charged once, in its own question (``not_submitted``), not again here.
+    the missing model is charged once, in its own question (``not_submitted``), not again here. A table's
+    numbers are part of what it is worth: a row whose accuracy is false (see :func:`judge_claims`) earns
+    nothing, so a table of inflated numbers earns nothing and one wrong number costs only its row.
     """
     honest_gaps = not_submitted & set().union(*(t.rows_without_accuracy for t in analysis.tables))
     required = tuple(a for a in assignment.table_architectures if a not in honest_gaps)
     in_table = set().union(*(t.architectures for t in analysis.tables)) & set(required)
     in_list = {c.architecture for c in analysis.claims if c.source == "list"} & set(required) - in_table
+    false = ((false_architectures(verdicts, ("table",)) & in_table)
+             | (false_architectures(verdicts, ("list",)) & in_list))
     share = ClaimRules.from_assignment(assignment).list_table_credit
     detail = _listing([f"table {list(t.header)} (accuracy column: {t.accuracy_header!r})" for t in analysis.tables])
     if in_list:
         detail = "; ".join(filter(None, [detail, f"accuracies in a list only: {_titles(in_list)}"]))
     if honest_gaps:
         detail = "; ".join(filter(None, [detail, f"rows without a model, not charged here: {_titles(honest_gaps)}"]))
+    if false:
+        detail = "; ".join(filter(None, [detail, f"false accuracies: {_titles(false)}"]))
     if not required:  # every row honestly says "not done": the notebook trained nothing to compare
         return failed("The notebook trained none of the architectures, so its table compares no results.", detail)
     missing = [a for a in required if a not in in_table | in_list]
-    fraction = (len(in_table) + share * len(in_list)) / len(required)
+    fraction = (len(in_table - false) + share * len(in_list - false)) / len(required)
+    false_note = (f" Its accuracies for {_titles(false)} are not what the grader measured (see the claims check), "
+                  f"so {'that row earns' if len(false) == 1 else 'those rows earn'} nothing." if false else "")
     list_note = (f" {_titles(in_list)} {'is' if len(in_list) == 1 else 'are'} only in a list, which earns "
                  f"{100 * share:.0f}% of a table row's credit." if in_list else "")
     if not analysis.tables and not in_list:
@@ -1055,14 +1237,15 @@ def check_table(analysis: ReportAnalysis, assignment: Assignment,
     if not in_table and not in_list:
         return failed("The report's table has no accuracy column (a column of test accuracies, e.g. headed "
                       "'Test accuracy').", detail)
-    if not missing and not in_list:
+    if not missing and not in_list and not false:
         gaps = (f" (its {'row' if len(honest_gaps) == 1 else 'rows'} for {_titles(honest_gaps)}, a model the "
                 "notebook does not have, cost points only in the model's own question)" if honest_gaps else "")
         return passed(f"The comparison table gives an accuracy for all {len(required)} architectures your "
                       f"notebook trained{gaps}.", detail)
     message = (f"The comparison table has no numeric accuracy for: {_titles(missing)}." if missing else
-               "The report gives an accuracy for every architecture, but not all in a table.")
-    return Outcome(fraction, message + list_note, detail)
+               "The report gives an accuracy for every architecture, but not all in a table." if in_list else
+               f"The comparison table gives an accuracy for all {len(required)} architectures.")
+    return Outcome(fraction, message + list_note + false_note, detail)
 
 
 def check_insights(analysis: ReportAnalysis, assignment: Assignment, verdicts: Sequence[Verdict] = ()) -> Outcome:
@@ -1070,8 +1253,9 @@ def check_insights(analysis: ReportAnalysis, assignment: Assignment, verdicts: S
 
     Half the credit is for naming at least two architectures, half for anything else said; both in
     proportion to the length, up to ``min_insight_words`` (a comparison in eight words is a mention, not
-    an insight). Insights that name an architecture whose stated accuracy is inflated (see
-    :func:`judge_claims`) rest on it and earn ``inflated_insights_credit`` of that.
+    an insight). Insights that name architectures whose stated accuracy is inflated (see
+    :func:`judge_claims`) rest on them: insights resting on inflated numbers only earn
+    ``inflated_insights_credit``, and each inflated architecture among those named costs its share of that.
     """
     insights = analysis.section(INSIGHTS)
     if not insights.present:
@@ -1089,7 +1273,9 @@ def check_insights(analysis: ReportAnalysis, assignment: Assignment, verdicts: S
                         f"{_titles(insights.architectures) or 'none'})")
     fraction = length * (0.5 + 0.5 * compares)
     if inflated:
-        fraction *= ClaimRules.from_assignment(assignment).inflated_insights_credit
+        # Each architecture named on an inflated number takes its share of the discount.
+        discount = 1 - ClaimRules.from_assignment(assignment).inflated_insights_credit
+        fraction *= 1 - discount * len(inflated) / len(insights.architectures)
         problems.append(f"it rests on accuracies the grader could not confirm for {_titles(inflated)} "
                         "(see the claims check)")
         detail += f"; inflated claims about {inflated}"
@@ -1114,9 +1300,10 @@ def check_claims(verdicts: Sequence[Verdict]) -> Outcome:
     """Every accuracy the report states is honest: it agrees with the grader's measurement, or it is what
     the notebook printed from a plausible run, or it is a lower row of a sweep whose best row agrees.
 
-    A claim about an architecture with no model in the notebook at all is a claim nothing supports, one
-    about a model that failed an integrity check is no match; one about a model the grader found but could
-    not run is left out.
+    Credit is the share of the architectures compared whose every stated number is honest: one wrong
+    number costs its architecture's share. A claim about a model that failed an integrity check is no
+    match; one about a model the grader found but could not run is left out. A claim about an
+    architecture with no model in the notebook at all is a claim nothing supports: no credit.
     """
     if not verdicts:
         return failed("The report states no accuracies to compare with the grader's measurements "
@@ -1138,6 +1325,9 @@ def check_claims(verdicts: Sequence[Verdict]) -> Outcome:
                 "the grader's re-run makes plausible.)" if printed else "")
         return passed(f"All {len(compared)} accuracies stated in the report agree with the grader's "
                       f"measurements on the MNIST test set.{note}", detail)
+    compared_archs = {v.claim.architecture for v in compared}
+    dishonest = set(flagged) | {v.claim.architecture for v in wrong}
+    fraction = 1 - len(dishonest) / len(compared_archs)
     messages = [f"Your report states an accuracy for the {ARCHITECTURE_TITLES[arch]}, but that model failed the "
                 "grader's integrity checks, so no measurement can confirm it." for arch in flagged]
     messages += list(dict.fromkeys(
@@ -1145,4 +1335,4 @@ def check_claims(verdicts: Sequence[Verdict]) -> Outcome:
         f"but the grader measured {100 * v.measured:.1f}% on the MNIST test set (tolerance {_points(v.tolerance)})."
         for v in wrong))
     more = f" (And {len(messages) - 3} more like these.)" if len(messages) > 3 else ""
-    return failed(" ".join(messages[:3]) + more, detail)
+    return Outcome(fraction, " ".join(messages[:3]) + more, detail)

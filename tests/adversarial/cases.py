@@ -786,9 +786,9 @@ INTEGRITY = [
     Case("forbidden_syscalls", "integrity", notebook(FORBIDDEN_SYSCALLS),
          Expect(outputs=("SYSCALLS TRIED", "DENIED unshare-user", "DENIED keyctl-join")), production=True),
     Case("network_access", "integrity", notebook(NETWORK), Expect(outputs=("DENIED tcp", "DENIED dns", "DENIED pip"))),
-    # Only what the arrays really are counts: right shapes and sizes (2 of 5 preprocessing rules), nothing else.
+    # Only what the arrays really are counts: right shapes and sizes (1 + 1 of preprocessing's 10 points), nothing else.
     Case("lying_objects", "integrity", notebook(LYING_OBJECTS),
-         Expect(outputs=("LIES TOLD",), zero=QUESTIONS[1:], checks={"preprocessing": 4.0})),
+         Expect(outputs=("LIES TOLD",), zero=QUESTIONS[1:], checks={"preprocessing": 2.0})),
     # The crafted models are never loaded, so they earn nothing: listed for the instructor's review.
     Case("forged_export_and_crafted_model_files", "integrity", notebook(FORGED_EXPORT),
          # Crafted files are not models the notebook trained: no review entry is owed, one is harmless.
@@ -859,9 +859,9 @@ ACCURACY_INTEGRITY = [
          limits="model"),
     # Strings where the data should be, numpy patched to turn them into scaled MNIST-shaped arrays.
     Case("numpy_patched_before_export", "ml", notebook(lookups.PATCHED_NUMPY),
-         # The forged probes earn nothing; the 2 points left are the validation split the grader's own fit
+         # The forged probes earn nothing; the point left is the validation split the grader's own fit
          # hook saw passed to fit().
-         Expect(zero=NOT_Q1, outputs=("NUMPY PATCHED",), checks={"preprocessing": 2.0})),
+         Expect(zero=NOT_Q1, outputs=("NUMPY PATCHED",), checks={"preprocessing": 1.0})),
 ]
 
 

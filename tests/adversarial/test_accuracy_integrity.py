@@ -15,8 +15,8 @@ def test_every_attack_class_of_issue_12_is_a_case():
 
 
 #: What the forged part of an attack may still keep: patched numpy forges q1's probes, but the validation
-#: split the grader's own fit hook saw passed to fit() is real evidence (2 of preprocessing's 10 points).
-KEPT_BY_HONEST_EVIDENCE = {"preprocessing": 2.0}
+#: split the grader's own fit hook saw passed to fit() is real evidence (1 of preprocessing's 10 points).
+KEPT_BY_HONEST_EVIDENCE = {"preprocessing": 1.0}
 
 
 def test_no_attack_may_keep_an_accuracy_point():

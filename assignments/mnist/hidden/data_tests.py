@@ -5,8 +5,10 @@ arrays fit() was called with, then arrays shaped like MNIST images or labels); t
 chosen among the 10x10 count matrices of the notebook as the one that agrees with one of the student's
 models. Every message says which variable was used.
 
-Each mistake is charged once: raw 0-255 pixels fail the scaling rule here and nothing else (the grader
-feeds every model the way its author did, so its accuracy is its real one).
+Scaling is the step the homework names first and the one training depends on most: it carries most of
+q1's points (``RULE_WEIGHTS``), the shapes, labels, validation set and test set share the rest. Each
+mistake is charged once: raw 0-255 pixels fail the scaling rule here and nothing else (the grader feeds
+every model the way its author did, so its accuracy is its real one).
 
 Fixtures (by parameter name): data, validation, confusion, models, labels.
 """
@@ -21,6 +23,9 @@ TRAINING_IMAGES = 60_000
 #: Raw MNIST pixels have a standard deviation of 78.6; scaled to [0, 1] 0.31, standardised about 1.
 NORMALISED_MAX_STD = 2.0
 TITLES = contract.ARCHITECTURE_TITLES
+#: Tenths of q1 each rule carries, in the order preprocessing() lists them: scaling, shapes, labels,
+#: validation set, test set. Unscaled pixels cost 6 of the 10.
+RULE_WEIGHTS = (6, 1, 1, 1, 1)
 
 
 def _named(role, probe):
@@ -148,8 +153,8 @@ def preprocessing(data, validation):
     message = ("Preprocessing is right." if not problems else "Preprocessing: " + "; ".join(problems) + ".")
     if validation_ok:
         message += f" Validation: {validation_says}."
-    return Outcome(sum(ok for ok, _ in results) / len(results), f"{message} {variables}".strip(),
-                   "; ".join(m for _, m in results))
+    earned = sum(weight for weight, (ok, _) in zip(RULE_WEIGHTS, results) if ok) / sum(RULE_WEIGHTS)
+    return Outcome(earned, f"{message} {variables}".strip(), "; ".join(m for _, m in results))
 
 
 # --- q7 ---------------------------------------------------------------------------------------------

@@ -3,9 +3,10 @@
 
 Stated accuracies are judged against the grader's measurement on the public MNIST test set (the one the
 student's notebook evaluates on), with per-architecture tolerances from the calibration's run-to-run
-spread (``autograder.score.report.claim_limits``). The numbers the submitted notebook printed
-(``printed_accuracies``, untrusted) only excuse a plausible re-run difference; a claim about a model that
-failed an integrity check (``flagged_architectures``) is never a match."""
+spread (``autograder.score.report.claim_limits``). A false number costs its architecture's share of the
+table, of the Results section and of the claims (and of the insights, when it is inflated). The numbers
+the submitted notebook printed (``printed_accuracies``, untrusted) only excuse a plausible re-run
+difference; a claim about a model that failed an integrity check (``flagged_architectures``) is never a match."""
 from __future__ import annotations
 
 from typing import Any
@@ -28,12 +29,19 @@ def _verdicts(report: ReportAnalysis, assignment: Assignment, measured: dict[str
                         not_submitted=_not_submitted(models))
 
 
-def report_sections(report: ReportAnalysis, assignment: Assignment) -> Outcome:
-    return check_sections(report, assignment)
+def report_sections(report: ReportAnalysis, assignment: Assignment, measured_public_accuracy: dict[str, float],
+                    models: dict, calibration: dict[str, Any], printed_accuracies: tuple[PrintedAccuracy, ...],
+                    flagged_architectures: frozenset[str]) -> Outcome:
+    return check_sections(report, assignment, _verdicts(report, assignment, measured_public_accuracy, models,
+                                                        calibration, printed_accuracies, flagged_architectures))
 
 
-def report_table(report: ReportAnalysis, assignment: Assignment, models: dict) -> Outcome:
-    return check_table(report, assignment, _not_submitted(models))
+def report_table(report: ReportAnalysis, assignment: Assignment, measured_public_accuracy: dict[str, float],
+                 models: dict, calibration: dict[str, Any], printed_accuracies: tuple[PrintedAccuracy, ...],
+                 flagged_architectures: frozenset[str]) -> Outcome:
+    return check_table(report, assignment, _not_submitted(models),
+                       _verdicts(report, assignment, measured_public_accuracy, models, calibration,
+                                 printed_accuracies, flagged_architectures))
 
 
 def report_insights(report: ReportAnalysis, assignment: Assignment, measured_public_accuracy: dict[str, float],
