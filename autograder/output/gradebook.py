@@ -325,6 +325,19 @@ def latest_per_student(submissions: pd.DataFrame) -> pd.DataFrame:
     return latest.drop(columns=order).reset_index(drop=True)
 
 
+def latest_keys(results: dict[str, dict[str, Any]]) -> dict[str, str]:
+    """Each student id a result carries -> the key of their latest result, ordered as
+    :func:`latest_per_student` orders the gradebook's rows (for readers without a roster)."""
+    rows = pd.DataFrame([{"submission": key, "student_id": str((r.get("submission") or {}).get("student_id") or key),
+                          "submitted_at": (r.get("submission") or {}).get("submitted_at") or "",
+                          "file": submitted_file(r.get("submission") or {}),
+                          "graded_at": (r.get("grader") or {}).get("graded_at") or ""}
+                         for key, r in results.items()],
+                        columns=["submission", "student_id", "submitted_at", "file", "graded_at"])
+    latest = latest_per_student(rows) if len(rows) else rows
+    return dict(zip(latest["student_id"], latest["submission"]))
+
+
 def lateness_note(submissions: pd.DataFrame, policy: GradingPolicy) -> str | None:
     """Say when ``--due`` cannot apply: submissions without a time (a Canvas download) use the LATE mark."""
     untimed = submissions[(submissions["submission"] != "") & (submissions["submitted_at"] == "")]

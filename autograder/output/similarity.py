@@ -51,7 +51,7 @@ from datasketch import MinHash, MinHashLSH
 from jinja2 import Environment, FileSystemLoader, StrictUndefined
 
 from autograder.assignment import ARCHITECTURE_TITLES, ARCHITECTURES, Assignment
-from autograder.output.gradebook import csv_text, latest_per_student
+from autograder.output.gradebook import csv_text, latest_keys
 from autograder.output.store import Store, open_results
 from autograder.output.student_text import plain_text
 from autograder.results import atomic_write_text
@@ -110,12 +110,7 @@ def notebook_text(nb: Any) -> tuple[str, str]:
 
 
 def _latest_keys(results: dict[str, dict[str, Any]]) -> list[str]:
-    rows = pd.DataFrame([{"submission": key, "student_id": r["submission"]["student_id"],
-                          "submitted_at": r["submission"].get("submitted_at"),
-                          "graded_at": r.get("grader", {}).get("graded_at")}
-                         for key, r in results.items() if r.get("status") == "graded"],
-                        columns=["submission", "student_id", "submitted_at", "graded_at"])
-    return sorted(latest_per_student(rows)["submission"]) if len(rows) else []
+    return sorted(latest_keys({key: r for key, r in results.items() if r.get("status") == "graded"}).values())
 
 
 def _models(artifacts: Path, result: dict[str, Any]) -> tuple[dict[str, np.ndarray], dict[str, str]]:

@@ -33,8 +33,7 @@ from typing import Any
 
 import pandas as pd
 
-from autograder.intake.inputs import OVERRIDE_COLUMNS as CSV_OVERRIDE_COLUMNS, InputError, parse_time
-from autograder.intake.submissions import upload_order
+from autograder.intake.inputs import OVERRIDE_COLUMNS as CSV_OVERRIDE_COLUMNS, InputError
 
 DB_PATH = Path("review") / "decisions.sqlite"
 #: overrides.csv's columns, and the result the decision was made on (applied to that submission: the
@@ -254,21 +253,10 @@ def adjustments(results_root: str | Path, results: Mapping[str, Mapping[str, Any
 
 
 def latest_results(results: Mapping[str, Mapping[str, Any]]) -> dict[str, str]:
-    """student_id -> key of their latest result (by submitted_at, then the course site's upload order, then
-    graded_at, then key), as the gradebook picks it (:func:`autograder.output.gradebook.latest_per_student`)."""
-    def order(key: str) -> tuple:
-        result = results[key]
-        submission = result.get("submission") or {}
-        submitted = parse_time(submission.get("submitted_at"), "submitted_at")
-        upload = upload_order(submission.get("submitted_name") or "")
-        graded = parse_time((result.get("grader") or {}).get("graded_at"), "graded_at")
-        return (submitted is not None, submitted.timestamp() if submitted else 0, upload is not None, upload or 0,
-                graded is not None, graded.timestamp() if graded else 0, key)
+    """student_id -> key of their latest result, as the gradebook picks it."""
+    from autograder.output.gradebook import latest_keys  # the gradebook reads these decisions: import when used
 
-    latest: dict[str, str] = {}
-    for key in sorted(results, key=order):
-        latest[str((results[key].get("submission") or {}).get("student_id") or key)] = key
-    return latest
+    return latest_keys(dict(results))
 
 
 def with_decisions(overrides: pd.DataFrame | None, results_root: str | Path,
