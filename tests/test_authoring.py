@@ -102,7 +102,12 @@ def test_percentage_points_reads_naturally():
 
 def test_readme_states_the_budget_and_rubric_from_the_assignment():
     readme = (TEMPLATE / "README.md").read_text()
-    assert f"at most {ASSIGNMENT.execution.wall_budget_seconds / 60:g} minutes" in readme
+    execution = ASSIGNMENT.execution
+    # the time limits count CPU work: the README says so, not "minutes" as if on the clock
+    assert f"at most {execution.wall_budget_seconds / 60:g} minutes of computing**" in readme
+    assert f"at most {execution.cell_timeout_seconds / 60:g} minutes" in readme
+    assert (f"{execution.wall_budget_seconds / 60:g} minutes of computing take about "
+            f"{execution.wall_budget_seconds / 60:g} minutes on\nan idle machine with {execution.threads} cores") in readme
     assert f"minus\n   {percentage_points(ASSIGNMENT.threshold_margin)}," in readme
     assert f"{percentage_points(ASSIGNMENT.threshold_span)} lower" in readme
     for question in ASSIGNMENT.questions:

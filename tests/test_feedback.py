@@ -17,7 +17,7 @@ from matplotlib import image as mpimg
 from autograder.cli import main
 from autograder.output.feedback import write_feedback
 
-from result_fixtures import FIXTURES, copy_results, write
+from result_fixtures import FIXTURES, copy_results, fixture_result, write
 CHROMIUM = "/usr/bin/chromium"
 WINDOW = (1200, 1600)
 
@@ -242,3 +242,22 @@ def test_the_summary_lists_every_trained_model_that_earned_nothing(old_notebook_
     assert "s-4711" in rows[0] and "CNN <code>lenet</code>" in rows[0] and "(trained in cell 11)" in rows[0]
     assert "<code>model_lost</code>" in rows[0]
     assert "GRU <code>gru_model</code>" in rows[1] and "<code>prediction_failed</code>" in rows[1]
+
+
+def test_class_statistics_leave_out_the_results_the_grader_failed_on(tmp_path, assignment):
+    """A grader error has no grade: it is not a 0 in the mean, the histogram or the per-architecture table,
+    and the page says how many were left out."""
+    from autograder.pipeline.grade_one import grader_error
+
+    results = copy_results(tmp_path, assignment, ["a001-complete", "a003-rejected"])
+    failed = grader_error(fixture_result("a004-late"), assignment, "scoring",
+                          "Traceback (most recent call last):\nRuntimeError: boom", [], log=lambda line: None)
+    write(tmp_path, "a004-late", failed, assignment)
+    page = Path(write_feedback(results, tmp_path / "feedback", assignment)[-1]).read_text(encoding="utf-8")
+    assert "3 submissions, mean score 48.5%" in page  # (97 + 0) / 2: the rejected one counts, the error does not
+    assert "1 submission the grader failed on (no grade) left out" in page and "the statistics count 2" in page
+    mlp = next(row for row in page.split("Accuracy per architecture")[1].split("<tr>") if "<td>MLP</td>" in row)
+    assert re.findall(r'<td class="num">(\d+)</td>', mlp) == ["1", "1", "0", "0", "1"]  # models, full/partial/zero, none
+    students = page.split("All students")[1]
+    row = next(r for r in students.split("<tr>") if 'href="a004-late.html"' in r)
+    assert "<span class=\"badge error\">error</span>" in row and "(0%)" not in row

@@ -155,19 +155,43 @@ def test_packaging_refuses_an_assignment_without_its_student_template(small_assi
     assert not out.exists()
 
 
-def test_a_package_without_the_template_grades_nothing_and_says_why(package, tmp_path, monkeypatch):
-    """Inside Gradescope, a missing input is a failure the instructor sees, never a score (and nothing runs)."""
-    root = tmp_path / "autograder"
+def gradescope_tree(package: Path, root: Path) -> Path:
+    """``root`` shaped as Gradescope leaves it: the package unpacked in ``source``, one small notebook submitted."""
     with zipfile.ZipFile(package) as zf:
         zf.extractall(root / "source")
-    (root / "source" / "assignment" / "public" / "mnist_homework.ipynb").unlink()
     (root / "submission").mkdir()
     notebooks.write(notebooks.homework(("mlp",)), root / "submission" / "mnist_homework.ipynb")
+    return root
+
+
+def test_a_package_without_the_template_grades_nothing_and_says_why(package, tmp_path, monkeypatch, capsys):
+    """Inside Gradescope, a missing input is a failure the instructor sees, never a score (and nothing runs):
+    no results.json, so Gradescope says the autograder failed and records no grade."""
+    root = gradescope_tree(package, tmp_path / "autograder")
+    (root / "source" / "assignment" / "public" / "mnist_homework.ipynb").unlink()
     monkeypatch.setenv("AUTOGRADER_MNIST_DIR", os.environ.get("AUTOGRADER_MNIST_DIR", ""))  # grading sets it
-    results = gradescope.grade_submission(root)
-    assert results["extra_data"]["status"] == "error" and results["score"] == 0 and results["tests"] == []
-    assert "cannot read the student template" in results["output"]
-    assert json.loads((root / "results" / "results.json").read_text()) == results
+    assert gradescope.main(["--root", str(root)]) == 1
+    assert "not graded" in (out := capsys.readouterr().out) and "cannot read the student template" in out
+    assert (root / "results").is_dir() and not (root / "results" / "results.json").exists()
+
+
+def test_a_grader_fault_on_a_submission_is_no_score_on_gradescope(package, tmp_path, monkeypatch, capsys):
+    """The grader failing on a submission (status error, grader_error) is never exported as a 0: no
+    results.json (Gradescope then shows "autograder failed" with no score), the fault on the instructor's log."""
+    import autograder.pipeline.grade_one as grade
+
+    def broken_phase_a(*args, **kwargs):
+        raise RuntimeError("zmq: file name too long")
+
+    root = gradescope_tree(package, tmp_path / "autograder")
+    (root / "results").mkdir()
+    (root / "results" / "results.json").write_text('{"score": 0.0, "tests": []}')  # not this run's
+    monkeypatch.setenv("AUTOGRADER_MNIST_DIR", os.environ.get("AUTOGRADER_MNIST_DIR", ""))
+    monkeypatch.setattr(grade, "run_phase_a", broken_phase_a)
+    assert gradescope.main(["--root", str(root)]) == 1
+    out = capsys.readouterr().out
+    assert "not graded" in out and "grader error in the run or reading its export" in out and "file name too long" in out
+    assert not (root / "results" / "results.json").exists()
 
 
 def template_homework() -> nbformat.NotebookNode:

@@ -410,6 +410,24 @@ def test_show_prints_one_students_result_for_a_ta(results, capsys):
     assert code == 0 and all(fixture_result(k)["submission"]["student_id"] in out for k in ALL_KEYS)
 
 
+def test_show_gives_the_cpu_work_against_the_budget_and_the_wall_time_beside_it(results, assignment, capsys):
+    """Time limits count CPU work: a run stopped by the budget after 600 s of computing that took 1311 s on a
+    busy machine reads as such (not "1311 s of 600 s"); a result graded before says it has wall time only."""
+    from autograder.run.execute import ExecutionRecord
+
+    result = fixture_result("a002-partial")
+    stopped = ExecutionRecord(stopped="wall_budget", stopped_by="cpu_budget", seconds=1311.4, cpu_seconds=600.2,
+                              cpu_clock="cgroup-v2", budget_seconds=600, peak_rss_mb=812)
+    result["execution"] = {**stopped.as_dict(), "cells": result["execution"]["cells"]}
+    write(results, "a002-partial", result, assignment)
+    out = run_cli(capsys, "show", results, "A002")[1]
+    assert ("run: 600 s of CPU work of the 600 s budget, counted by cgroup-v2; 1311 s wall, stopped: wall_budget "
+            "(limit: cpu_budget), peak 812 MB") in out
+    out = run_cli(capsys, "show", results, "A001")[1]
+    seconds = fixture_result("a001-complete")["execution"]["seconds"]
+    assert f"run: {seconds:.0f} s wall of the 600 s budget (graded before CPU work was counted), stopped: -" in out
+
+
 def test_gradebook_and_feedback_read_grade_one_output(tmp_path, capsys, repo, assignment):
     out = tmp_path / "one"
     out.mkdir()

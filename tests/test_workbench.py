@@ -11,6 +11,7 @@ from autograder.cli import main
 from autograder.output.feedback import write_feedback
 from autograder.output.gradebook import write_gradebook
 from autograder.output.gradebook import csv_text
+from autograder.output.intake_record import read_decisions
 from autograder.output.similarity import CodeMatch, Entry, Pair, pairs_frame
 from autograder.output.workbench.decisions import DecisionConflict, DecisionError, DecisionStore, adjustments
 from autograder.output.workbench.queue import build_queue, evidence_hash, load_pairs
@@ -180,3 +181,41 @@ def test_a_decision_follows_its_submission_whatever_id_the_roster_gives(tmp_path
     assert book.loc["A1", "q4"] == pytest.approx(graded_q4 + 4.0 - check["score"])
     assert "86%" in book.loc["A1", "override_note"]
     assert book.loc["5001", "total"] == pytest.approx(bob["score"]) and pd.isna(book.loc["5001", "override_note"])
+
+
+def test_the_intake_decisions_are_review_items_accepted_or_referred_with_no_score_change(results, assignment,
+                                                                                         tmp_path):
+    """batch.json's intake decisions (Grace's notebook picked among two; a file no roster student owns) are in
+    the queue with their evidence; accept/refer with a note, never a score, and every output is unchanged."""
+    from autograder.output.store import open_results
+    from autograder.output.workbench.app import Session, Workbench, _env
+    from test_ta_outputs import write_intake_record
+
+    write_intake_record(tmp_path, results, assignment)
+    before = adjustments(results, loaded(results)).overrides
+    queue = [i for i in build_queue(loaded(results), load_pairs(results), read_decisions(results))
+             if i.kind == "intake_choice"]
+    picked, unmapped = sorted(queue, key=lambda i: i.student_id)
+    assert picked.id == "intake~A002~hoppergrace_555_100_mnist_homework.ipynb" and picked.key == "a002-partial"
+    assert dict(picked.intake)["ignored"] == "hoppergrace_555_200_scratch.ipynb"
+    assert "kept the one named like the template" in dict(picked.intake)["why"] == picked.why
+    assert unmapped.student_id == "not mapped" and unmapped.key == "" and "not on the roster" in unmapped.why
+
+    workbench, ta = Workbench(open_results(results), assignment, "token", "ana"), Session(csrf="x", name="ana")
+    with pytest.raises(DecisionError, match="takes accept / refer"):
+        workbench.decide(picked.id, {"action": "score", "check": "mlp_accuracy", "score": "0"}, ta)
+    with pytest.raises(DecisionError, match="needs a reason"):
+        workbench.decide(unmapped.id, {"action": "refer", "reason": " "}, ta)
+    workbench.decide(picked.id, {"action": "accept", "reason": "scratch file is empty"}, ta)
+    referred = workbench.decide(unmapped.id, {"action": "refer", "reason": "ask who Mallory is"}, ta)
+    assert referred.result_key == "" and referred.score is None and referred.student_id == "not mapped"
+
+    review = adjustments(results, loaded(results))
+    assert review.second_look == [] and review.decided == 2 and review.overrides.equals(before)
+    page = _env.get_template("item.html.j2").render(page=workbench.item_page(unmapped.id, {}, ta), session=ta,
+                                                    title="t")
+    assert "What intake decided" in page and "No result for this file yet" in page and 'id="refer"' in page
+    assert "mallory&lt;script&gt;_777" in page and "<script>" not in page and 'id="set-score"' not in page
+    page = _env.get_template("item.html.j2").render(page=workbench.item_page(picked.id, {}, ta), session=ta,
+                                                    title="t")
+    assert "hoppergrace_555_200_scratch.ipynb" in page and "Grace Hopper" in page and "ask who" not in page

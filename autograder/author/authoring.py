@@ -85,6 +85,7 @@ def render_readme(assignment: Assignment) -> str:
         wall_minutes=f"{execution.wall_budget_seconds / 60:g}",
         cell_minutes=f"{execution.cell_timeout_seconds / 60:g}",
         memory_mb=execution.memory_mb,
+        threads=execution.threads,
         max_submission_mb=f"{execution.max_submission_mb:g}",
         margin=assignment.threshold_margin,
         span=assignment.threshold_span,

@@ -435,15 +435,19 @@ def summary_view(results: dict[str, dict[str, Any]], assignment: Assignment, sto
                  out_dir: Path | None = None, final: dict[str, float] | None = None,
                  never_submitted: list[dict[str, str]] | None = None) -> dict[str, Any]:
     """The instructor page; ``never_submitted`` (None: no roster recorded) lists roster students without a
-    submission."""
-    def percent(result: dict[str, Any]) -> float:
+    submission. The class statistics (mean, histogram, questions, checks, architectures) count graded
+    results only: one the grader failed on has no grade, and ``not_graded`` says how many were left out."""
+    def percent(result: dict[str, Any]) -> float | None:
+        if not has_grade(result):
+            return None
         return 100 * float(result.get("score") or 0.0) / (result.get("max_score") or assignment.max_score)
 
-    count = len(results)
+    with_grade = {key: result for key, result in results.items() if has_grade(result)}
+    count = len(with_grade)
     scores: dict[str, list[float]] = {q.id: [] for q in assignment.questions}
     checks: Counter[tuple[str, str]] = Counter()
     check_passes: Counter[tuple[str, str]] = Counter()
-    for result in results.values():
+    for result in with_grade.values():
         graded = {q["id"]: q for q in result.get("questions") or []}
         for question in assignment.questions:
             got = graded.get(question.id) or {}
@@ -456,9 +460,11 @@ def summary_view(results: dict[str, dict[str, Any]], assignment: Assignment, sto
     by_time = sorted(results.items(), key=lambda kv: -float((kv[1].get("execution") or {}).get("seconds") or 0))
     return {
         "assignment_title": plain_text(assignment.title or assignment.name, 200),
-        "count": count,
-        "mean_percent": sum(map(percent, results.values())) / count if count else 0.0,
-        "histogram_png": histogram_plot([percent(r) for r in results.values()]),
+        "count": len(results),
+        "graded": count,
+        "not_graded": len(results) - count,
+        "mean_percent": sum(map(percent, with_grade.values())) / count if count else None,
+        "histogram_png": histogram_plot([percent(r) for r in with_grade.values()]),
         "questions": [{
             "id": q.id, "title": q.title, "max_score": q.points,
             "pass_rate": sum(s >= q.points for s in scores[q.id]) / count if count else 0.0,
@@ -481,10 +487,10 @@ def summary_view(results: dict[str, dict[str, Any]], assignment: Assignment, sto
                     for key, r in by_time[:SLOWEST_SHOWN]],
         "flagged": [row for key, r in sorted(results.items()) for row in flagged_rows(key, r)],
         "students": [{"key": key, "href": page_name(key), **student_row(r), "percent": percent(r),
-                      "final": (final or {}).get(key, float(r.get("score") or 0.0)),
+                      "final": (final or {}).get(key, student_row(r)["score"]),
                       "links": evidence_links(store, key, out_dir) if store and out_dir else []}
                      for key, r in sorted(results.items(), key=lambda kv: student_row(kv[1])["student_id"])],
-        "architectures": architecture_rows(results, assignment),
+        "architectures": architecture_rows(with_grade, assignment),
         "similarity": similarity_link(store, out_dir) if store and out_dir else None,
         "intake": [d.view() for d in read_decisions(store.root)] if store else [],
         "never_submitted": never_submitted,
@@ -501,10 +507,15 @@ def student_row(result: dict[str, Any]) -> dict[str, Any]:
     submission = result.get("submission") or {}
     return {"student_id": plain_text(submission.get("student_id"), 100),
             "student_name": plain_text(submission.get("student_name"), 200),
-            "score": float(result.get("score") or 0.0),
+            "score": float(result.get("score") or 0.0) if has_grade(result) else None,
             "status": plain_text(result.get("status"), 40),
             "reason": plain_text(result.get("reason"), 100),
             "late": bool(submission.get("late"))}
+
+
+def has_grade(result: dict[str, Any]) -> bool:
+    """A result the grader failed on (status ``error``) has no grade: never a 0 in a class statistic."""
+    return result.get("status") != "error"
 
 
 def page_name(key: str) -> str:

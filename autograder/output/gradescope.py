@@ -13,7 +13,8 @@ stay out, as do the reference models (grading never reads them). Gradescope unpa
 Grading goes through the same pipeline as ``grade-one`` (intake, sandboxed run, export, predictions,
 hidden tests); the result becomes Gradescope's ``results.json``: one test per check (name, points,
 student-facing message), accuracy checks, the accuracy evidence and the integrity review visible only
-once the instructor publishes grades. Lateness is Gradescope's to apply.
+once the instructor publishes grades. Lateness is Gradescope's to apply. When no grade can be computed
+(:class:`NotGraded`) no ``results.json`` is written: Gradescope then records no score, never a 0.
 """
 from __future__ import annotations
 
@@ -228,10 +229,10 @@ def results_json(result: dict[str, Any]) -> dict[str, Any]:
                            "export_errors": result.get("export_errors") or []}}
 
 
-def failure_json(message: str) -> dict[str, Any]:
-    """No grade could be computed (the set-up is broken, not the submission): Gradescope shows the reason."""
-    return {"score": 0.0, "output": message, "visibility": "visible", "stdout_visibility": "hidden",
-            "tests": [], "extra_data": {"status": "error", "isolation": None}}
+class NotGraded(Exception):
+    """No grade could be computed: the set-up is broken or the grader failed on this submission, neither the
+    student's doing. ``results.json`` is then not written: Gradescope shows the submission as "The autograder
+    failed to execute correctly", with no score (never a 0), and the instructor can re-run it."""
 
 
 def lock_down(root: Path) -> None:
@@ -243,17 +244,25 @@ def lock_down(root: Path) -> None:
 
 
 def grade_submission(root: Path) -> dict[str, Any]:
-    """Grade ``root/submission``'s notebook and write ``root/results/results.json``."""
-    (root / "results").mkdir(parents=True, exist_ok=True)
+    """Grade ``root/submission``'s notebook and write ``root/results/results.json``.
+
+    Raises :class:`NotGraded` (and leaves no ``results.json``) when no grade could be computed.
+    """
+    results = root / "results" / "results.json"
+    results.parent.mkdir(parents=True, exist_ok=True)
+    results.unlink(missing_ok=True)  # an earlier run's file would be read as this run's grade
     lock_down(root)
     os.environ[ENV_VAR] = str(root / "source" / "mnist")
     try:
-        gradescope = results_json(grade_notebook(root, load_assignment(root / "source" / "assignment")))
+        result = grade_notebook(root, load_assignment(root / "source" / "assignment"))
     except sandbox.SandboxUnavailable as exc:
-        gradescope = failure_json(f"The grading sandbox could not be started: {exc}")
+        raise NotGraded(f"The grading sandbox could not be started: {exc}") from None
     except AssignmentError as exc:  # the package lacks something a score reads: no grade, never a wrong one
-        gradescope = failure_json(f"The autograder package is incomplete: {exc}")
-    atomic_write_text(root / "results" / "results.json", json.dumps(gradescope, indent=2) + "\n")
+        raise NotGraded(f"The autograder package is incomplete: {exc}") from None
+    if result.get("status") == "error":
+        raise NotGraded("; ".join(["The grader failed on this submission", *(result.get("notes") or [])]))
+    gradescope = results_json(result)
+    atomic_write_text(results, json.dumps(gradescope, indent=2) + "\n")
     return gradescope
 
 
@@ -282,7 +291,11 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m autograder.output.gradescope")
     parser.add_argument("--root", type=Path, default=Path(os.environ.get(ROOT_ENV, "/autograder")))
     args = parser.parse_args(argv)
-    gradescope = grade_submission(args.root)
+    try:
+        gradescope = grade_submission(args.root)
+    except NotGraded as exc:  # stdout is shown to the instructor only
+        print(f"not graded (no results.json, so Gradescope records no score; re-run it once fixed): {exc}")
+        return 1
     levels = {isolation.BUBBLEWRAP: "bubblewrap namespaces", isolation.CONTAINER_UID: "separate uid, no namespaces"}
     isolation_level = gradescope["extra_data"].get("isolation")
     # stdout is shown to the instructor only (stdout_visibility: hidden)
@@ -290,7 +303,8 @@ def main(argv: list[str] | None = None) -> int:
           f"isolation: {levels.get(isolation_level, isolation_level)}")
     for note in gradescope["extra_data"].get("notes") or []:
         print(f"note: {note}")
-    return 0 if gradescope["extra_data"]["status"] != "error" else 1
+    return 0
+
 
 if __name__ == "__main__":
     sys.exit(main())

@@ -1,5 +1,6 @@
 """What intake decided about a batch, as one record: written by ``grade`` into ``RESULTS/batch.json``,
-read back by ``grade``'s closing summary, ``show`` and the instructor page through :func:`read_decisions`.
+read back by ``grade``'s closing summary, ``show``, the instructor page and the review queue through
+:func:`read_decisions`.
 
 A decision is kept for every submission intake had to choose or doubt about: a file it picked among
 several (and the files it ignored), a file it could not map to a roster student, a name that matched

@@ -3,8 +3,8 @@
 Without ID, one line per result (student, score, status, reason), then the intake decisions of the
 latest ``grade`` (files picked and ignored, files not mapped to a student). With ID (a student id or a
 result key), that result in full: each check with its student message and its TA-only detail, the
-models found and their accuracy against the thresholds, the run (time, stop reason, failing cells
-numbered as Jupyter does), diagnoses, notes, intake decisions, and where its evidence is. Nothing is
+models found and their accuracy against the thresholds, the run (CPU work against the budget, wall time
+beside it, stop reason and limit, failing cells numbered as Jupyter does), diagnoses, notes, intake decisions, and where its evidence is. Nothing is
 written.
 """
 from __future__ import annotations
@@ -37,6 +37,21 @@ def overview(results: dict[str, dict[str, Any]], stale: dict[str, str] | None,
     return "\n".join(lines)
 
 
+def run_line(execution: dict[str, Any]) -> str:
+    """The run against its budget, which counts CPU work (seconds of computing, about wall seconds on an idle
+    machine); the wall clock beside it, only a backstop. A result graded before that has only wall time."""
+    budget, wall = execution.get("budget_seconds", 0), execution.get("seconds", 0)
+    if "cpu_seconds" in execution:
+        clock = f", counted by {plain_text(execution['cpu_clock'], 20)}" if execution.get("cpu_clock") else ""
+        spent = f"{execution['cpu_seconds']:.0f} s of CPU work of the {budget:.0f} s budget{clock}; {wall:.0f} s wall"
+    else:
+        spent = f"{wall:.0f} s wall of the {budget:.0f} s budget (graded before CPU work was counted)"
+    stopped = execution.get("stopped") or "-"
+    if execution.get("stopped_by"):
+        stopped += f" (limit: {plain_text(execution['stopped_by'], 20)})"
+    return f"run: {spent}, stopped: {stopped}, peak {execution.get('peak_rss_mb', 0):.0f} MB"
+
+
 def describe(key: str, r: dict[str, Any], store: Store, stale: dict[str, str] | None,
              decisions: Sequence[Decision] = ()) -> str:
     submission, execution = r.get("submission") or {}, r.get("execution") or {}
@@ -66,8 +81,7 @@ def describe(key: str, r: dict[str, Any], store: Store, stale: dict[str, str] | 
                        f"zero at {m.get('threshold_zero')})" + (f"  error: {plain_text(m['error'], 200)}"
                                                                  if m.get("error") else ""))
     if execution:
-        out += ["", f"run: {execution.get('seconds', 0):.0f} s of {execution.get('budget_seconds', 0):.0f} s, "
-                    f"stopped: {execution.get('stopped') or '-'}, peak {execution.get('peak_rss_mb', 0):.0f} MB"]
+        out += ["", run_line(execution)]
         for cell in failed_cells(r):
             out.append(f"  cell [{cell['number']}] {cell['status']}: {cell['error']}"
                        + (f"\n      at: {cell['line']}" if cell["line"] else ""))

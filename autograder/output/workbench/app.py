@@ -41,6 +41,7 @@ from starlette.routing import Route
 
 from autograder.assignment import Assignment
 from autograder.output.feedback import confusion_plot
+from autograder.output.intake_record import read_decisions
 from autograder.output.store import Store
 from autograder.output.student_text import plain_text
 from autograder.output.workbench.decisions import Decision, DecisionConflict, DecisionError, DecisionStore
@@ -109,7 +110,7 @@ class Workbench:
     def snapshot(self) -> tuple[dict[str, dict[str, Any]], list[dict[str, str]], list[Item], dict[str, Decision]]:
         results = self.cache.load()
         pairs = load_pairs(self.store.root)
-        return results, pairs, build_queue(results, pairs), self.decisions.all()
+        return results, pairs, build_queue(results, pairs, read_decisions(self.store.root)), self.decisions.all()
 
     @staticmethod
     def state(item: Item, decision: Decision | None, results: Mapping[str, Any], pairs: list[dict[str, str]]) -> str:
@@ -156,8 +157,8 @@ class Workbench:
         ids = [row["item"].id for row in queue["rows"]] or [item.id]
         at = ids.index(item.id) if item.id in ids else -1
         decision = decisions.get(item.id)
-        sides = item.pair or (item.key,)
-        checks = [] if item.pair else [
+        sides = item.pair or ((item.key,) if item.key in results else ())
+        checks = [] if item.pair or item.intake is not None else [
             {"name": c.get("name"), "question": q.get("id"), "score": float(c.get("score") or 0.0),
              "max_score": float(c.get("max_score") or 0.0), "selected": c.get("name") == item.check}
             for q in results[item.key].get("questions") or [] for c in q.get("checks") or []]
@@ -181,11 +182,12 @@ class Workbench:
         if item is None:
             raise DecisionError(f"{item_id}: no such item (the results changed?)")
         action = form.get("action", "")
-        allowed = ("clear", "refer") if item.pair else ("accept", "score", "comment")
+        scores = not item.pair and item.intake is None  # a pair or an intake decision changes no score
+        allowed = ("accept", "score", "comment") if scores else ("clear", "refer") if item.pair else ("accept", "refer")
         if action not in allowed:
             raise DecisionError(f"this item takes {' / '.join(allowed)}, not {action!r}")
-        check_name = None if item.pair else (form.get("check") or item.check)
-        question, check = (None, None) if item.pair else find_check(results[item.key], check_name)
+        check_name = (form.get("check") or item.check) if scores else None
+        question, check = find_check(results[item.key], check_name) if scores else (None, None)
         score = None
         if action == "score":
             if check is None:
@@ -197,7 +199,7 @@ class Workbench:
             if not 0 <= score <= float(check.get("max_score") or 0.0):
                 raise DecisionError(f"score {score:g} outside 0..{float(check.get('max_score') or 0):g} "
                                     f"for {check_name}")
-        comment = "" if item.pair else form.get("comment", "")
+        comment = form.get("comment", "") if scores else ""
         if action == "comment" and not comment.strip():
             raise DecisionError("write the comment first")
         base = version(form.get("base_version"))
@@ -274,7 +276,10 @@ class Workbench:
 
 
 def student_of(results: Mapping[str, Mapping[str, Any]], item: Item) -> str:
-    """The student id as the result records it (the item's is cleaned for display); a pair: both."""
+    """The student id as the result records it (the item's is cleaned for display); a pair: both; an intake
+    decision without a result yet: the decision's."""
+    if item.key not in results:
+        return item.student_id
     return " / ".join(str((results[key].get("submission") or {}).get("student_id") or key)
                       for key in (item.pair or (item.key,)))
 

@@ -200,13 +200,14 @@ def adjustments(results_root: str | Path, results: Mapping[str, Mapping[str, Any
     question (or ``late_penalty``) outright. Only decisions on a student's latest result are applied
     (overrides are per student); a decision whose evidence changed since is held for a second look.
     """
+    from autograder.output.intake_record import read_decisions
     from autograder.output.workbench.queue import build_queue, evidence_hash, find_check, find_item, load_pairs
 
     root = Path(results_root)
     store = DecisionStore(root)
     decisions = store.all()
     pairs = load_pairs(root)
-    queue = {item.id: item for item in build_queue(results, pairs)}
+    queue = {item.id: item for item in build_queue(results, pairs, read_decisions(root))}
     latest = latest_results(results)
     deltas: dict[tuple[str, str], float] = defaultdict(float)
     absolute: dict[tuple[str, str], float] = {}
@@ -219,6 +220,8 @@ def adjustments(results_root: str | Path, results: Mapping[str, Mapping[str, Any
         result = results.get(decision.result_key)
         item = find_item(decision.item, queue, results)
         current = evidence_hash(item, results, pairs, decision.check) if item else None
+        if item is not None and item.intake is not None and current == decision.evidence:
+            continue  # accepted or referred: no score, no comment, whether or not a result exists yet
         if result is None or (item is None and decision.action != "override") or (
                 item is not None and current != decision.evidence):
             second_look.append(decision)

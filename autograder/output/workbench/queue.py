@@ -12,6 +12,12 @@ same ids, so a decision finds its item again after a restart or a regrade)::
     intake        a submission intake refused                         <key>~intake
     error         a result the grader itself failed on                <key>~error
     similarity    a pair over a threshold (similarity/pairs.csv)      pair~<key a>~<key b>
+    intake_choice an intake decision (batch.json): a notebook picked  intake~<student>~<file>
+                  among several, files ignored, a file not mapped
+                  to a roster student
+
+A pair and an intake decision are accepted, cleared or referred with a note; neither changes a score
+(an intake decision's item shows the result it led to, when there is one, whose own items do).
 
 Each item names the check a score decision sets by default (an integrity flag or a lost model: its
 architecture's accuracy check). :func:`evidence_hash` fingerprints what a decision was made on: the
@@ -31,6 +37,7 @@ import pandas as pd
 
 from autograder.assignment import ARCHITECTURE_TITLES
 from autograder.output.feedback import RULE_TITLES
+from autograder.output.intake_record import Decision as IntakeDecision
 from autograder.output.review import REVIEW_REASONS
 from autograder.output.student_text import plain_text
 from autograder.score.integrity import RULES
@@ -45,7 +52,9 @@ KINDS: dict[str, str] = {
     "intake": "refused at intake",
     "error": "grader error",
     "similarity": "similarity pair",
+    "intake_choice": "intake decision",
 }
+INTAKE_CHOICE = "intake_choice"
 CLAIMS_CHECK = "report_claims"
 REPORT_CHECK_PREFIX = "report_"  # the report question's checks, scored section by section in rubric mode
 PAIRS_CSV = Path("similarity") / "pairs.csv"
@@ -68,10 +77,13 @@ class Item:
     why: str
     pair: tuple[str, str] | None = None
     rule: str | None = None
+    intake: tuple[tuple[str, str], ...] | None = None  # an intake decision's evidence: (label, text) rows
 
 
-def build_queue(results: Mapping[str, Mapping[str, Any]], pairs: list[dict[str, str]] | None = None) -> list[Item]:
-    """Every item of every result (in key order), then the similarity pairs (in rank order)."""
+def build_queue(results: Mapping[str, Mapping[str, Any]], pairs: list[dict[str, str]] | None = None,
+                intake: list[IntakeDecision] | None = None) -> list[Item]:
+    """Every item of every result (in key order), then the similarity pairs (in rank order), then the
+    intake decisions of ``RESULTS/batch.json`` (:func:`autograder.output.intake_record.read_decisions`)."""
     items: list[Item] = []
     for key, result in results.items():
         items.extend(result_items(key, result))
@@ -84,7 +96,21 @@ def build_queue(results: Mapping[str, Mapping[str, Any]], pairs: list[dict[str, 
                 student_name=plain_text(f"{pair.get('name_a', '')} / {pair.get('name_b', '')}", 200, one_line=True),
                 question=None, check=None, arch=None, title=f"similar: {pair.get('signals', '')}",
                 why=plain_text(", ".join(f"{name}={pair[name]}" for name in PAIR_FIGURES if pair.get(name)), 400)))
+    items.extend(intake_item(decision, results) for decision in intake or [])
     return items
+
+
+def intake_item(decision: IntakeDecision, results: Mapping[str, Mapping[str, Any]]) -> Item:
+    """One intake decision as a review item, attached to the result it led to (``key`` empty: none yet)."""
+    view = decision.view()
+    key = next((k for k in sorted(results) if decision.concerns(results[k].get("submission") or {})), "")
+    submission = (results.get(key) or {}).get("submission") or {}
+    evidence = (("file", view["file"]), ("outcome", view["graded"]),
+                ("ignored", ", ".join(view["ignored"]) or "nothing"), ("why", "; ".join(view["notes"]) or "—"))
+    return Item(id=f"intake~{decision.student_id or 'unmapped'}~{decision.source_name}", kind=INTAKE_CHOICE, key=key,
+                student_id=view["student"], student_name=plain_text(submission.get("student_name"), 200, one_line=True),
+                question=None, check=None, arch=None, title=view["graded"],
+                why=plain_text("; ".join(view["notes"]) or view["graded"], 400), intake=evidence)
 
 
 def result_items(key: str, result: Mapping[str, Any]) -> list[Item]:
@@ -202,10 +228,12 @@ def evidence_hash(item: Item, results: Mapping[str, Mapping[str, Any]], pairs: l
                        or (arch and r.get("arch") == arch)],
         }
 
-    if item.pair:
+    if item.intake is not None:  # the decision as recorded, and the file it led to
+        basis: Any = {"intake": item.intake, "file": part(item.key)["file"] if item.key else None}
+    elif item.pair:
         figures = next(({k: p.get(k) for k in PAIR_FIGURES} for p in pairs
                         if (p.get("submission_a"), p.get("submission_b")) == item.pair), None)
-        basis: Any = {"pair": figures, "files": [(results.get(k) or {}).get("submission", {}).get("sha256")
+        basis = {"pair": figures, "files": [(results.get(k) or {}).get("submission", {}).get("sha256")
                                                  for k in item.pair]}
     else:
         basis = part(item.key)
