@@ -187,6 +187,9 @@ def test_validation_split_and_unnamed_inputs(data, tmp_path):
     manifest = run_export({"raw_images": raw, "model": model}, tmp_path)
 
     assert manifest["validation"] == {"kind": "split", "fraction": 0.25, "variable": None}
+    # sklearn.metrics, imported by the student, had its confusion_matrix wrapped on import (kernel_setup)
+    assert [(c["variable"], c["found_by"], c["total"]) for c in manifest["confusion"]] == [
+        ("confusion_matrix() #1", "returned", 256)]
     x_train = manifest["data"]["x_train"]
     assert x_train["found_by"] == "fit" and x_train["variable"] == "fit #0 x" and x_train["max"] <= 1.0
     assert manifest["models"]["mlp"]["fit_steps"] == 3  # 288 of 384 images train, batches of 128
@@ -357,6 +360,7 @@ def test_in_the_sandboxed_kernel_the_hook_precedes_student_code_and_patches_do_n
              "    model.compile('adam', 'sparse_categorical_crossentropy')\n"
              "    model.fit(x_train, y_train, epochs=2, batch_size=64, validation_split=0.25, verbose=0)\n"
              "main()",
+             "from sklearn.metrics import confusion_matrix\nconfusion_matrix(y_train, (y_train + 1) % 10)",
              "np.asarray = lambda *a, **k: np.zeros((9, 28, 28))\nnp.mean = lambda *a, **k: 0.0\nx_val = 'none'"]
     nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(source) for source in cells])
     limits = sandbox.Limits(wall_seconds=400, memory_mb=2048)  # generous: importing TensorFlow on a busy machine
@@ -364,7 +368,7 @@ def test_in_the_sandboxed_kernel_the_hook_precedes_student_code_and_patches_do_n
     job.prepare()
     ex = execute.run_notebook(nb, job, budget=300, cell_timeout=280, on_error="continue", models=CONFIG["models"],
                               probes=CONFIG["probes"], max_output_bytes=2**20, sandboxed=True)
-    assert [cell.status for cell in ex.cells] == ["ok", "ok", "ok"] and ex.export_ran
+    assert [cell.status for cell in ex.cells] == ["ok", "ok", "ok", "ok"] and ex.export_ran
     manifest = json.loads((job.export / contract.MANIFEST).read_text())
 
     entry = manifest["models"]["mlp"]
@@ -545,3 +549,26 @@ def test_a_model_trained_before_eager_execution_was_disabled_is_still_exported(t
     assert entry["error"] is None and entry["file"] == "mlp.keras" and entry["training_steps"] == 4
     assert entry["weights_moved"] > 0 and manifest["errors"] == []
     assert keras.saving.load_model(tmp_path / contract.MODELS_DIR / "mlp.keras").count_params() == 7850
+
+
+def test_a_model_fit_on_a_python_generator_is_fed_as_its_own_evaluate_was(mnist, tmp_path):
+    """A generator cannot be drawn from without taking batches from fit: the notebook's evaluate() input says
+    how the model was fed, before the raw arrays left in the namespace."""
+    evaluate_hook.install(keras)
+    try:
+        raw_x, raw_y = mnist.x_train[:512], mnist.y_train[:512].astype("int64")
+
+        def batches():
+            while True:
+                yield raw_x[:128] / 255.0, raw_y[:128]
+
+        model = mlp()
+        model.compile("adam", "sparse_categorical_crossentropy", metrics=["accuracy"])
+        model.fit(batches(), steps_per_epoch=2, epochs=1, verbose=0)
+        model.evaluate(mnist.x_test / 255.0, mnist.y_test, verbose=0)
+        manifest = run_export({"mlp_model": model, "x_train": raw_x, "x_test": mnist.x_test}, tmp_path)
+    finally:
+        evaluate_hook.uninstall()
+    fed = manifest["models"]["mlp"]["input"]
+    assert fed["source"] == "evaluate" and fed["shape"] == [28, 28]
+    assert fed["mean"] == pytest.approx(mnist.x_test.mean() / 255, rel=1e-4)

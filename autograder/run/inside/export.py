@@ -23,7 +23,7 @@ Manifest (``contract.MANIFEST``), version 2::
          "weights_baseline": "before_fit"|"first_step"|null,   # ... this moment (first_step: fit built it)
          "input_shape": [int|null, ...]|null,      # model.input_shape when known
          "input": {"shape": [int, ...], "mean": f, "std": f, "min": f|null, "max": f|null,
-                   "source": "fit"|"probe"|"default"},  # how its author fed it, per sample
+                   "source": "fit"|"evaluate"|"probe"|"default"},  # how its author fed it, per sample
                                    # (fit: its last fit's x, or the sample fit drew from its dataset)
          "own_measures": [{"method": "evaluate", "accuracy": f, "rows": int|null,   # the notebook's own
                            "shape": [int]|null, "mean": f|null, "std": f|null}],     # evaluate() calls
@@ -225,11 +225,22 @@ def choose_models(candidates: list[Candidate], namespace: dict, wanted: dict[str
     return chosen
 
 
+def _evaluated(model: Any) -> dict | None:
+    """What the notebook's own last evaluate() of the model was given (per-sample shape and statistics),
+    shaped like a probe; None when it was never evaluated or its input could not be read."""
+    for measure in reversed(evaluate_hook.measures(model)):
+        if measure.get("mean") is not None and measure.get("std") is not None and measure.get("shape"):
+            return {"is_array": True, "shape": [None, *measure["shape"]], "mean": measure["mean"],
+                    "std": measure["std"], "min": None, "max": None}
+    return None
+
+
 def input_block(candidate: Candidate, data: dict[str, dict]) -> dict:
-    """How the model's author fed it: its own fit x, else the test (or train) data, else MNIST / 255."""
+    """How the model's author fed it: what fit received, else what the notebook's own evaluate() was given
+    (a model fit on a Python generator), else the test (or train) data, else MNIST / 255."""
     record = candidate.record
-    sources = [(record.last_x if record else None, "fit"), (data.get("x_test"), "probe"),
-               (data.get("x_train"), "probe")]
+    sources = [(record.last_x if record else None, "fit"), (_evaluated(candidate.model), "evaluate"),
+               (data.get("x_test"), "probe"), (data.get("x_train"), "probe")]
     for seen, source in sources:
         if seen and seen.get("is_array") and seen.get("mean") is not None and seen.get("std") is not None:
             return {"shape": seen["shape"][1:], "mean": seen["mean"], "std": seen["std"], "min": seen.get("min"),
