@@ -16,7 +16,7 @@ from typing import Any
 
 from . import contract, fit_hook, probe
 
-#: id(model) -> (model, its evaluate calls); strong references, so ids stay unique.
+#: id(model) -> (model, its last contract.MAX_EVALUATIONS evaluate calls); strong references, so ids stay unique.
 MEASURES: dict[int, tuple[Any, list[dict]]] = {}
 _installed: dict[str, Any] = {}
 
@@ -48,8 +48,8 @@ def _record(model: Any, x: Any) -> None:
     if accuracy is None:
         return
     _, calls = MEASURES.setdefault(id(model), (model, []))
-    if len(calls) < contract.MAX_EVALUATIONS:
-        calls.append({"method": "evaluate", "accuracy": accuracy, **_inputs(x)})
+    calls.append({"method": "evaluate", "accuracy": accuracy, **_inputs(x)})
+    del calls[:-contract.MAX_EVALUATIONS]  # the latest ones: the trained model's
 
 
 def install(keras: Any) -> None:
@@ -61,6 +61,8 @@ def install(keras: Any) -> None:
     @functools.wraps(original)
     def evaluate(self, *args, **kwargs):
         result = original(self, *args, **kwargs)
+        if kwargs.get("_use_cached_eval_dataset"):  # fit's own validation pass, not the notebook's evaluate
+            return result
         try:
             _record(self, args[0] if args else kwargs.get("x"))
         except Exception:
