@@ -367,12 +367,14 @@ def test_raw_arrays_that_only_feed_a_scaling_pipeline_are_no_preprocessing_mista
     data = {role: ({**p, **RAW} if role.startswith("x_") else p) for role, p in TEMPLATE_DATA.items()}
     batches = inside_probe.probe(mnist.x_train[:2048].astype("float32") / 255)  # the fit hook's x_sample
     dataset = {"present": True, "type": "_PrefetchDataset", "kind": "dataset", "is_array": False}
-    piped = {arch: ModelEvidence(arch, found=True, fits=[{"x": dataset, "x_sample": batches}]) for arch in ("mlp", "gru")}
+    piped = {arch: ModelEvidence(arch, found=True, fits=[{"x": dataset, "x_sample": batches}])
+             for arch in ("mlp", "gru")}
     outcome = data_tests.preprocessing(data, ARRAYS, piped)
     assert outcome.fraction == 1.0, outcome.message
     assert "`x_train` (by its name), raw, scaled to [0, 1] by the input pipeline fit() was fed" in outcome.message
     # One model fit on the raw arrays themselves: they are its preprocessing, and they are raw.
-    piped["cnn"] = ModelEvidence("cnn", found=True, fits=[{"x": inside_probe.probe(mnist.x_train[:10]), "x_sample": None}])
+    piped["cnn"] = ModelEvidence("cnn", found=True,
+                                 fits=[{"x": inside_probe.probe(mnist.x_train[:10]), "x_sample": None}])
     assert data_tests.preprocessing(data, ARRAYS, piped).fraction == pytest.approx(0.8)
     # A pipeline that hands fit raw pixels scales nothing.
     raw_batches = inside_probe.probe(mnist.x_train[:2048].astype("float32"))

@@ -3,7 +3,8 @@
 Per call it keeps plain probes of what was fed (x, y, validation data), the validation split, the
 epochs and the optimizer steps taken; when x is a ``tf.data.Dataset`` or a Keras ``Sequence`` /
 ``PyDataset``, a probe of a sample of what fit actually receives from it (``fed_sample``: the inputs of
-its first batches, after any ``Dataset.map`` scaling), from which the export learns how the model was fed; per model a strong reference (so a model built and trained
+its first batches, after any ``Dataset.map`` scaling), from which the export learns how the model was
+fed. Per model a strong reference (so a model built and trained
 inside a function, of which only ``history`` is kept, is still found by the export) and a fingerprint
 of its trainable weights before its first fit, or right after the first step when fit itself builds
 the model (so the export can say whether they moved).
