@@ -372,6 +372,28 @@ def test_raw_pixels_cost_most_of_the_preprocessing_points(data_tests):
     assert "holds raw pixel values (0 to 255)" in outcome.message
 
 
+def test_raw_arrays_that_only_feed_a_scaling_pipeline_are_no_preprocessing_mistake(data_tests, mnist):
+    """tf.data notebooks keep the 0-255 arrays and scale in Dataset.map: what fit received is what counts."""
+    from autograder.run.inside import probe as inside_probe
+
+    data = {role: ({**p, **RAW} if role.startswith("x_") else p) for role, p in TEMPLATE_DATA.items()}
+    batches = inside_probe.probe(mnist.x_train[:2048].astype("float32") / 255)  # the fit hook's x_sample
+    dataset = {"present": True, "type": "_PrefetchDataset", "kind": "dataset", "is_array": False}
+    piped = {arch: ModelEvidence(arch, found=True, fits=[{"x": dataset, "x_sample": batches}])
+             for arch in ("mlp", "gru")}
+    outcome = data_tests.preprocessing(data, ARRAYS, piped)
+    assert outcome.fraction == 1.0, outcome.message
+    assert "`x_train` (by its name), raw, scaled to [0, 1] by the input pipeline fit() was fed" in outcome.message
+    # One model fit on the raw arrays themselves: they are its preprocessing, and they are raw.
+    piped["cnn"] = ModelEvidence("cnn", found=True,
+                                 fits=[{"x": inside_probe.probe(mnist.x_train[:10]), "x_sample": None}])
+    assert data_tests.preprocessing(data, ARRAYS, piped).fraction == pytest.approx(0.4)  # scaling: 6 of 10
+    # A pipeline that hands fit raw pixels scales nothing.
+    raw_batches = inside_probe.probe(mnist.x_train[:2048].astype("float32"))
+    raw_piped = {"mlp": ModelEvidence("mlp", found=True, fits=[{"x": dataset, "x_sample": raw_batches}])}
+    assert data_tests.preprocessing(data, ARRAYS, raw_piped).fraction == pytest.approx(0.4)
+
+
 def test_a_string_where_images_should_be_is_not_data(data_tests):
     forged = {**TEMPLATE_DATA, "x_val": {"variable": "x_val", "found_by": "name", "present": True, "type": "str",
                                          "is_array": False}}

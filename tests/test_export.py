@@ -14,7 +14,7 @@ import pytest
 import keras  # noqa: E402  (a dependency of the project: never skipped)
 
 from autograder.run.class_source import class_source  # noqa: E402
-from autograder.run.inside import contract, export, fit_hook, predict, probe  # noqa: E402
+from autograder.run.inside import confusion_hook, contract, evaluate_hook, export, fit_hook, predict, probe  # noqa: E402
 from autograder.score import architecture  # noqa: E402
 
 CONFIG = {"models": {"mlp": "mlp_model", "cnn": "cnn_model", "simple_rnn": "rnn_model", "lstm": "lstm_model",
@@ -432,6 +432,7 @@ def test_in_the_sandboxed_kernel_the_hook_precedes_student_code_and_patches_do_n
              "    model.compile('adam', 'sparse_categorical_crossentropy')\n"
              "    model.fit(x_train, y_train, epochs=2, batch_size=64, validation_split=0.25, verbose=0)\n"
              "main()",
+             "from sklearn.metrics import confusion_matrix\nconfusion_matrix(y_train, (y_train + 1) % 10)",
              "np.asarray = lambda *a, **k: np.zeros((9, 28, 28))\nnp.mean = lambda *a, **k: 0.0\nx_val = 'none'"]
     nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(source) for source in cells])
     limits = sandbox.Limits(wall_seconds=400, memory_mb=2048)  # generous: importing TensorFlow on a busy machine
@@ -439,7 +440,7 @@ def test_in_the_sandboxed_kernel_the_hook_precedes_student_code_and_patches_do_n
     job.prepare()
     ex = execute.run_notebook(nb, job, budget=300, cell_timeout=280, on_error="continue", models=CONFIG["models"],
                               probes=CONFIG["probes"], max_output_bytes=2**20, sandboxed=True)
-    assert [cell.status for cell in ex.cells] == ["ok", "ok", "ok"] and ex.export_ran
+    assert [cell.status for cell in ex.cells] == ["ok", "ok", "ok", "ok"] and ex.export_ran
     manifest = json.loads((job.export / contract.MANIFEST).read_text())
 
     entry = manifest["models"]["mlp"]
@@ -452,3 +453,198 @@ def test_in_the_sandboxed_kernel_the_hook_precedes_student_code_and_patches_do_n
     assert x_train["mean"] == pytest.approx(true_mean, abs=1e-6)
     assert manifest["data"]["x_val"]["kind"] == "str" and not manifest["data"]["x_val"]["is_array"]
     assert manifest["validation"] == {"kind": "split", "fraction": 0.25, "variable": None}
+    # sklearn.metrics, imported by the student, had its confusion_matrix wrapped on import (kernel_setup)
+    assert [(c["variable"], c["found_by"], c["total"]) for c in manifest["confusion"]] == [
+        ("confusion_matrix() #1", "returned", 256)]
+
+
+# --- issue 23: what the notebook computed without keeping it, how fit was fed, models that do not save ----
+
+@pytest.fixture
+def confusion_hooks():
+    import pandas
+    import sklearn.metrics
+    import tensorflow as tf
+
+    confusion_hook.after_sklearn_metrics(sklearn.metrics)
+    confusion_hook.after_pandas(pandas)
+    confusion_hook.after_tensorflow(tf)
+    yield
+    confusion_hook.uninstall()
+
+
+def test_confusion_matrices_passed_straight_into_a_plot_are_recorded_and_exported(data, tmp_path, confusion_hooks):
+    """sns.heatmap(confusion_matrix(...)) and friends leave no variable: what the call returned is a candidate."""
+    import pandas as pd
+    import tensorflow as tf
+    from sklearn.metrics import ConfusionMatrixDisplay, confusion_matrix
+
+    labels = data["y_test"][:1000]
+    predictions = [(labels + shift * (np.arange(1000) % 7 == 0)) % 10 for shift in range(4)]  # four models
+    confusion_matrix(labels, predictions[0])  # shown, never kept
+    ConfusionMatrixDisplay.from_predictions(labels, predictions[1])
+    pd.crosstab(labels, predictions[2], margins=True)  # its "All" row and column are not counts
+    tf.math.confusion_matrix(labels, predictions[3])
+    confusion_matrix(labels, predictions[0])  # the same matrix again: recorded once
+    confusion_matrix(labels, predictions[1], normalize="true")  # rates, not counts: not a candidate
+    manifest = run_export({"y_test": data["y_test"]}, tmp_path)
+
+    found = [(row["variable"], row["found_by"], row["total"]) for row in manifest["confusion"]]
+    assert found == [("confusion_matrix() #1", "returned", 1000), ("ConfusionMatrixDisplay #2", "returned", 1000),
+                     ("pd.crosstab() #3", "returned", 1000), ("tf.math.confusion_matrix() #4", "returned", 1000)]
+    for row, predicted in zip(manifest["confusion"], predictions):
+        saved = np.load(tmp_path / row["file"], allow_pickle=False)
+        assert saved.dtype == np.int64 and (saved == confusion_matrix(labels, predicted)).all()
+
+
+def test_a_named_matrix_comes_before_the_recorded_ones(data, tmp_path, confusion_hooks):
+    from sklearn.metrics import confusion_matrix
+
+    labels = data["y_test"][:100]
+    confusion = confusion_matrix(labels, labels)
+    confusion_matrix(labels, (labels + 1) % 10)
+    manifest = run_export({"confusion": confusion}, tmp_path)
+    assert [(row["variable"], row["found_by"]) for row in manifest["confusion"]] == [
+        ("confusion", "name"), ("confusion_matrix() #2", "returned")]
+
+
+def test_a_model_compiled_with_the_loss_class_is_saved_without_its_compile_config(data, tmp_path):
+    model = keras.Sequential([keras.Input((28, 28)), keras.layers.Flatten(), keras.layers.Dense(10, "softmax")])
+    model.compile("adam", loss=keras.losses.SparseCategoricalCrossentropy)  # the class: get_config fails at save
+    model.fit(data["x"], data["y"], epochs=1, batch_size=128, verbose=0)
+    with pytest.raises(TypeError):
+        model.save(tmp_path / "direct.keras")
+    manifest = run_export({"mlp_model": model}, tmp_path)
+
+    entry = manifest["models"]["mlp"]
+    assert entry["error"] is None and entry["file"] == "mlp.keras" and entry["saved_without_compile"]
+    loaded = keras.saving.load_model(tmp_path / contract.MODELS_DIR / "mlp.keras", safe_mode=True)
+    x = data["x"][:64]
+    assert np.allclose(loaded.predict(x, verbose=0), model.predict(x, verbose=0))
+    assert "get_compile_config" not in vars(model)  # the student's model is left as it was
+
+
+def mapped_dataset(images: np.ndarray, labels: np.ndarray):
+    """Raw 0-255 images scaled inside Dataset.map, as a tf.data notebook does."""
+    import tensorflow as tf
+
+    return (tf.data.Dataset.from_tensor_slices((images, labels))
+            .map(lambda x, y: (tf.cast(x, tf.float32) / 255.0, y)).batch(64))
+
+
+def test_how_a_model_was_fed_is_learned_from_what_fit_received_from_its_dataset(mnist, tmp_path):
+    """The namespace holds raw pixels; fit received them scaled by Dataset.map: the model is fed /255."""
+    from autograder.run.inside import predict
+
+    raw_x, raw_y = mnist.x_train[:2048], mnist.y_train[:2048].astype("int64")
+    model = keras.Sequential([keras.Input((28, 28)), keras.layers.SimpleRNN(8), keras.layers.Dense(10, "softmax")])
+    model.compile("adam", "sparse_categorical_crossentropy")
+    model.fit(mapped_dataset(raw_x, raw_y), epochs=1, verbose=0)
+    manifest = run_export({"rnn_model": model, "x_train": raw_x, "y_train": raw_y, "x_test": mnist.x_test,
+                           "y_test": mnist.y_test}, tmp_path)
+
+    entry = manifest["models"]["simple_rnn"]
+    assert entry["input"]["source"] == "fit" and entry["input"]["shape"] == [28, 28]
+    assert entry["input"]["max"] == 1.0 and entry["input"]["mean"] == pytest.approx(0.1307, abs=0.003)
+    assert manifest["fits"][0]["x_sample"]["shape"] == [fit_hook.SAMPLE_ROWS, 28, 28]
+    assert predict.feeding(model, entry)["scale"] == pytest.approx(1 / 255)
+
+
+def test_a_sequence_is_sampled_by_index_and_a_generator_is_never_drawn_from(data):
+    class Batches(keras.utils.PyDataset):
+        def __len__(self):
+            return 3
+
+        def __getitem__(self, index):
+            rows = slice(128 * index, 128 * (index + 1))
+            return data["x"][rows] * 2 - 1, data["y"][rows]  # scaled to [-1, 1]
+
+    def generator():
+        while True:
+            yield data["x"][:128], data["y"][:128]
+
+    model = mlp()
+    model.fit(Batches(), epochs=1, verbose=0)
+    model.fit(generator(), steps_per_epoch=2, epochs=1, verbose=0)
+    sequence, gen = fit_hook.FITS
+    assert sequence["x_sample"]["shape"] == [384, 28, 28] and sequence["x_sample"]["min"] == -1.0
+    assert gen["x_sample"] is None and gen["steps"] == 2
+
+
+def test_the_notebooks_own_evaluate_is_recorded_for_review_only(mnist, tmp_path):
+    from autograder.score.artifacts import own_accuracy
+
+    evaluate_hook.install(keras)
+    try:
+        raw_x, raw_y = mnist.x_train[:512], mnist.y_train[:512].astype("int64")
+        model = keras.Sequential([keras.Input((28, 28)), keras.layers.Flatten(), keras.layers.Dense(10, "softmax")])
+        model.compile("adam", "sparse_categorical_crossentropy", metrics=["accuracy"])
+        model.fit(raw_x / 255.0, raw_y, epochs=2, validation_data=(raw_x[:64] / 255.0, raw_y[:64]), verbose=0)
+        model.evaluate(raw_x[:100] / 255.0, raw_y[:100], verbose=0)  # not the test set: not the notebook's test figure
+        _, reported = model.evaluate(mapped_dataset(mnist.x_test, mnist.y_test.astype("int64")), verbose=0)
+        manifest = run_export({"mlp_model": model}, tmp_path)
+    finally:
+        evaluate_hook.uninstall()
+    measures = manifest["models"]["mlp"]["own_measures"]
+    # fit's own validation passes are not the notebook's evaluate() calls
+    assert [(m["method"], m["rows"]) for m in measures] == [("evaluate", 100), ("evaluate", None)]
+    assert measures[1]["accuracy"] == pytest.approx(reported) and measures[1]["std"] == pytest.approx(0.3, abs=0.02)
+    assert own_accuracy(measures) == pytest.approx(reported)
+    assert own_accuracy([*measures, {"accuracy": 7.0, "rows": 10_000}, {"accuracy": "0.99", "rows": None}]) \
+        == pytest.approx(reported)
+
+
+@pytest.mark.slow
+def test_a_model_trained_before_eager_execution_was_disabled_is_still_exported(tmp_path):
+    """Disabling eager execution leaves weights only eager code can read: the export runs in eager mode.
+    (A process of its own: eager execution cannot be switched back on in this one.)"""
+    import subprocess
+    import sys
+    import textwrap
+
+    script = textwrap.dedent(f"""
+        import json, numpy as np, keras, tensorflow as tf
+        from autograder.run.inside import export, fit_hook
+        fit_hook.install(keras)
+        rng = np.random.default_rng(0)
+        model = keras.Sequential([keras.Input((28, 28)), keras.layers.Flatten(), keras.layers.Dense(10, "softmax")])
+        model.compile("adam", "sparse_categorical_crossentropy")
+        model.fit(rng.random((256, 28, 28)), rng.integers(0, 10, 256), epochs=1, batch_size=64, verbose=0)
+        tf.compat.v1.disable_eager_execution()
+        try:
+            model.save({str(tmp_path / "direct.keras")!r})
+        except NotImplementedError:
+            print("direct save fails")
+        export.run({{"mlp_model": model}}, {str(tmp_path)!r}, {json.dumps(CONFIG)!r})
+    """)
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert "direct save fails" in done.stdout
+    manifest = json.loads((tmp_path / contract.MANIFEST).read_text())
+    entry = manifest["models"]["mlp"]
+    assert entry["error"] is None and entry["file"] == "mlp.keras" and entry["training_steps"] == 4
+    assert entry["weights_moved"] > 0 and manifest["errors"] == []
+    assert keras.saving.load_model(tmp_path / contract.MODELS_DIR / "mlp.keras").count_params() == 7850
+
+
+def test_a_model_fit_on_a_python_generator_is_fed_as_its_own_evaluate_was(mnist, tmp_path):
+    """A generator cannot be drawn from without taking batches from fit: the notebook's evaluate() input says
+    how the model was fed, before the raw arrays left in the namespace."""
+    evaluate_hook.install(keras)
+    try:
+        raw_x, raw_y = mnist.x_train[:512], mnist.y_train[:512].astype("int64")
+
+        def batches():
+            while True:
+                yield raw_x[:128] / 255.0, raw_y[:128]
+
+        model = mlp()
+        model.compile("adam", "sparse_categorical_crossentropy", metrics=["accuracy"])
+        model.fit(batches(), steps_per_epoch=2, epochs=1, verbose=0)
+        model.evaluate(mnist.x_test / 255.0, mnist.y_test, verbose=0)
+        manifest = run_export({"mlp_model": model, "x_train": raw_x, "x_test": mnist.x_test}, tmp_path)
+    finally:
+        evaluate_hook.uninstall()
+    fed = manifest["models"]["mlp"]["input"]
+    assert fed["source"] == "evaluate" and fed["shape"] == [28, 28]
+    assert fed["mean"] == pytest.approx(mnist.x_test.mean() / 255, rel=1e-4)

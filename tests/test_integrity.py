@@ -284,6 +284,21 @@ def test_what_cannot_be_judged_goes_to_a_person_never_a_silent_zero():
         accuracy_outcome(ModelEvidence("mlp"), LABELS["eval"], THRESHOLD, 1_000_000, {})
 
 
+def test_a_measurement_the_notebooks_own_evaluate_contradicts_goes_to_review_never_to_a_score():
+    """A recurrent network fed raw pixels falls to chance; the notebook's own evaluate() said 95 %."""
+    fed_wrong = model("simple_rnn", eval_acc=0.14)
+    fed_wrong.summary, fed_wrong.own_accuracy = {**MLP_SUMMARY, "layers": [{"class": "SimpleRNN"},
+                                                                           *MLP_SUMMARY["layers"][1:]]}, 0.95
+    with pytest.raises(NeedsReview, match=r"measured your SimpleRNN at 14\.00%.*evaluate\(\) reported 95\.00%"):
+        accuracy_outcome(fed_wrong, LABELS["eval"], THRESHOLD, 1_000_000, {})
+    agreeing = model(eval_acc=0.96)
+    agreeing.summary, agreeing.own_accuracy = MLP_SUMMARY, 0.98  # run-to-run noise: scored as measured
+    assert accuracy_outcome(agreeing, LABELS["eval"], THRESHOLD, 1_000_000, {}).fraction == 1.0
+    boasting = model(eval_acc=0.97)
+    boasting.summary, boasting.own_accuracy = MLP_SUMMARY, 0.50  # a lower claim never costs a point
+    assert accuracy_outcome(boasting, LABELS["eval"], THRESHOLD, 1_000_000, {}).fraction == 1.0
+
+
 def test_over_budget_or_foreign_layers_earn_no_accuracy_points():
     m = model(eval_acc=0.99)
     m.summary = MLP_SUMMARY

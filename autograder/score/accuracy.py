@@ -41,6 +41,7 @@ def accuracy_outcome(model: ModelEvidence, eval_labels: np.ndarray, threshold: T
         raise NeedsReview(f"The grader got no predictions from your {title} on the test images. A person will "
                           "look at it.")
     detail = f"eval={accuracy:.4f} full_credit_at={threshold.full} zero_at={threshold.zero} variable={model.variable}"
+    contradicted(model, accuracy)
     bad = flagged(findings)
     if bad:
         return failed(f"Your {title} reached {accuracy:.2%} on the grader's test images, but it earns no accuracy "
@@ -54,6 +55,23 @@ def accuracy_outcome(model: ModelEvidence, eval_labels: np.ndarray, threshold: T
     return Outcome(threshold.credit(accuracy),
                    f"Your {title} classified {accuracy:.2%} of the grader's secret test images correctly "
                    f"(full credit from {threshold.full:.2%}, none at or below {threshold.zero:.2%}).", detail)
+
+
+#: How far below the notebook's own evaluate() the grader's measurement may fall before it is not believed:
+#: run-to-run noise and the eval subset move accuracy by a point or two; a model fed otherwise than its
+#: author fed it falls by tens of points (a recurrent network on raw pixels: to chance).
+OWN_MEASURE_GAP = 0.10
+
+
+def contradicted(model: ModelEvidence, accuracy: float) -> None:
+    """Review instead of a score when the notebook's own evaluate() on the test images reported far more
+    than the grader measured: the grader may have fed the model otherwise than its author did."""
+    own = model.own_accuracy
+    if own is not None and own - accuracy > OWN_MEASURE_GAP:
+        title = contract.ARCHITECTURE_TITLES[model.arch]
+        raise NeedsReview(f"The grader measured your {title} at {accuracy:.2%} on its test images, but your "
+                          f"notebook's own evaluate() reported {own:.2%} on the test set; the grader may not feed "
+                          "it the way your notebook did, so a person will look at it.")
 
 
 # --- the student's confusion matrix against the grader's own ---------------------------------------

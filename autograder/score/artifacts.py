@@ -156,6 +156,9 @@ class ModelEvidence:
     predictions: dict[str, np.ndarray] = field(default_factory=dict)  # image set -> class ids
     ablated: dict[str, np.ndarray] = field(default_factory=dict)  # image set -> class ids, first rows only
     error: str | None = None  # why it could not be assessed (found but unusable), for needs_review
+    #: What the notebook's own last evaluate() on test-set-sized input reported (evaluate_hook): untrusted,
+    #: it may only send the model to review (accuracy.contradicted), never earn a point.
+    own_accuracy: float | None = None
 
     def accuracy(self, image_set: str, labels: np.ndarray) -> float | None:
         predicted = self.predictions.get(image_set)
@@ -209,9 +212,23 @@ def _model_from_manifest(arch: str, entry: Any, fits: list[dict[str, Any]]) -> M
                       "training_steps": count(entry.get("training_steps")),
                       "weights_moved": number(entry.get("weights_moved"))}
     model.input = plain(_object(entry.get("input")))
+    model.own_accuracy = own_accuracy(entry.get("own_measures"))
     if entry.get("error") or not entry.get("file"):
         model.error = f"the model could not be saved after the notebook ran: {text(entry.get('error'))}"
     return model
+
+
+def own_accuracy(measures: Any) -> float | None:
+    """The accuracy of the last recorded evaluate() on test-set-sized input (10,000 rows, or a dataset,
+    whose rows the hook cannot count), if it is a number in [0, 1]; else None."""
+    reported = None
+    for measure in _list(measures)[:contract.MAX_EVALUATIONS]:
+        measure = _object(measure)
+        rows, accuracy = measure.get("rows"), number(measure.get("accuracy"))
+        test_sized = rows is None or (number(rows) == contract.MNIST_TEST_SIZE)
+        if test_sized and accuracy is not None and 0.0 <= accuracy <= 1.0:
+            reported = accuracy
+    return reported
 
 
 def _read_predictions(model: ModelEvidence, predictions_dir: Path, image_counts: dict[str, int]) -> None:

@@ -8,7 +8,9 @@ models. Every message says which variable was used.
 Scaling is the step the homework names first and the one training depends on most: it carries most of
 q1's points (``RULE_WEIGHTS``), the shapes, labels, validation set and test set share the rest. Each
 mistake is charged once: raw 0-255 pixels fail the scaling rule here and nothing else (the grader feeds
-every model the way its author did, so its accuracy is its real one).
+every model the way its author did, so its accuracy is its real one). Raw arrays that only feed a
+``tf.data`` pipeline (or Sequence) scaling them are no mistake: when every model was fit on such a pipeline
+and fit received normalised batches from each (the fit hook's sample), the pipeline is the preprocessing.
 
 Fixtures (by parameter name): data, validation, confusion, models, labels.
 """
@@ -63,7 +65,17 @@ def _scaling(probe):
     return True, f"standardised (mean {mean:.2f}, std {std:.2f})"
 
 
-def _images_rules(data, roles):
+def _pipeline_scaling(models):
+    """How the models' input pipeline scales the images, when every fit of every model was fed a dataset
+    or Sequence and the batches fit received from it (``x_sample``) are normalised; else None."""
+    samples = [fit.get("x_sample") for model in (models or {}).values() if model.found for fit in model.fits]
+    if not samples or not all(isinstance(sample, dict) and sample.get("is_array") for sample in samples):
+        return None
+    verdicts = [_scaling(sample) for sample in samples]
+    return verdicts[-1][1] if all(ok for ok, _ in verdicts) else None
+
+
+def _images_rules(data, roles, pipeline=None):
     scaled, shaped, problems_scale, problems_shape, used = True, True, [], [], []
     for role in roles:
         probe, why = _readable(role, data)
@@ -73,6 +85,8 @@ def _images_rules(data, roles):
                 problems_scale.append(why)
             continue
         ok, how = _scaling(probe)
+        if not ok and pipeline is not None:
+            ok, how = True, f"raw, {pipeline} by the input pipeline fit() was fed"
         used.append(f"{role} = {_named(role, probe)}, {how}")
         if not ok:
             scaled = False
@@ -134,13 +148,13 @@ def _test_set_rule(data):
     return True, f"the full test set in {_named('x_test', x_test)} / {_named('y_test', y_test)}"
 
 
-def preprocessing(data, validation):
+def preprocessing(data, validation, models=None):
     if not data:
         raise NotAssessed("The notebook did not get far enough to define its data (no MNIST images or labels "
                           "were found).")
     image_roles = [r for r in ("x_train", "x_val", "x_test") if r != "x_val" or validation.get("kind") == "arrays"]
     label_roles = [r.replace("x_", "y_") for r in image_roles]
-    (scaled, scale_problems), (shaped, shape_problems), used = _images_rules(data, image_roles)
+    (scaled, scale_problems), (shaped, shape_problems), used = _images_rules(data, image_roles, _pipeline_scaling(models))
     labels_ok, label_problems, used_labels = _labels_rule(data, label_roles)
     validation_ok, validation_says = _validation_rule(data, validation)
     test_ok, test_says = _test_set_rule(data)

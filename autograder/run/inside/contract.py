@@ -166,6 +166,7 @@ def model_file(arch: str, subclassed: bool) -> str:
 MAX_TEXT = 200  # any string the kernel reports
 MAX_CONFUSION_CANDIDATES = 8
 MAX_FITS = 50  # fit() calls recorded
+MAX_EVALUATIONS = 10  # evaluate() calls recorded per model
 MAX_MODEL_CANDIDATES = 30  # models listed in the manifest for the TA
 MAX_JSON_BYTES = 2 * 2**20
 MAX_NPY_BYTES = 64 * 2**20

@@ -23,16 +23,24 @@ Manifest (``contract.MANIFEST``), version 2::
          "weights_baseline": "before_fit"|"first_step"|null,   # ... this moment (first_step: fit built it)
          "input_shape": [int|null, ...]|null,      # model.input_shape when known
          "input": {"shape": [int, ...], "mean": f, "std": f, "min": f|null, "max": f|null,
-                   "source": "fit"|"probe"|"default"},  # how its author fed it, per sample
+                   "source": "fit"|"evaluate"|"probe"|"default"},  # how its author fed it, per sample
+                                   # (fit: its last fit's x, or the sample fit drew from its dataset)
+         "own_measures": [{"method": "evaluate", "accuracy": f, "rows": int|null,   # the notebook's own
+                           "shape": [int]|null, "mean": f|null, "std": f|null}],     # evaluate() calls
+                                    # (evaluate_hook; <= contract.MAX_EVALUATIONS): for review only
+         "saved_without_compile": bool,   # the full save failed; saved again without the compile config
          "error": str|null}},
      "candidates": [{"variable", "found_by", "class_name", "kind", "trained": bool,
                      "mnist_shaped": bool, "chosen": arch|null}],         # <= contract.MAX_MODEL_CANDIDATES
      "data": {role: {"variable": str, "found_by": "name"|"fit"|"content", **probe}},  # contract.DATA_ROLES
      "validation": {"kind": "data"|"split"|"arrays"|null, "fraction": float|null, "variable": str|null},
-     "confusion": [{"variable": str, "found_by": "name"|"content", "file": str, "total": int}],
+     "confusion": [{"variable": str, "found_by": "name"|"content"|"returned", "file": str, "total": int}],
+                                    # returned: what a confusion-matrix function returned, kept by
+                                    # confusion_hook; its variable says which ("confusion_matrix() #1")
      "best_model": str|null,
      "fits": [{"model": str, "class_name": str, "x": probe, "y": probe, "validation_split": float|null,
                "validation_data": bool, "validation_x": probe|null, "validation_y": probe|null,
+               "x_sample": probe|null,   # x a dataset/Sequence: the inputs of its first batches
                "epochs": int|null, "steps": int, "error": str|null}],   # <= contract.MAX_FITS
      "errors": [str]}
 
@@ -42,6 +50,7 @@ namespace name, or ``"fit #i x"`` (``y``, ``validation x``...) when fit was fed 
 """
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import sys
@@ -51,12 +60,11 @@ from typing import Any
 
 import numpy as np
 
-from . import contract, fit_hook, probe
+from . import confusion_hook, contract, evaluate_hook, fit_hook, probe
 
 # kernel_setup imports this module before any student cell, so these are the real functions.
 _save = np.save
 _dump = json.dump
-_int64 = np.int64
 
 MAX_CONTAINER_ITEMS = 50
 IPYTHON_NAMES = frozenset({"In", "Out", "exit", "quit", "get_ipython"})
@@ -198,11 +206,22 @@ def choose_models(candidates: list[Candidate], namespace: dict, wanted: dict[str
     return chosen
 
 
+def _evaluated(model: Any) -> dict | None:
+    """What the notebook's own last evaluate() of the model was given (per-sample shape and statistics),
+    shaped like a probe; None when it was never evaluated or its input could not be read."""
+    for measure in reversed(evaluate_hook.measures(model)):
+        if measure.get("mean") is not None and measure.get("std") is not None and measure.get("shape"):
+            return {"is_array": True, "shape": [None, *measure["shape"]], "mean": measure["mean"],
+                    "std": measure["std"], "min": None, "max": None}
+    return None
+
+
 def input_block(candidate: Candidate, data: dict[str, dict]) -> dict:
-    """How the model's author fed it: its own fit x, else the test (or train) data, else MNIST / 255."""
+    """How the model's author fed it: what fit received, else what the notebook's own evaluate() was given
+    (a model fit on a Python generator), else the test (or train) data, else MNIST / 255."""
     record = candidate.record
-    sources = [(record.last_x if record else None, "fit"), (data.get("x_test"), "probe"),
-               (data.get("x_train"), "probe")]
+    sources = [(record.last_x if record else None, "fit"), (_evaluated(candidate.model), "evaluate"),
+               (data.get("x_test"), "probe"), (data.get("x_train"), "probe")]
     for seen, source in sources:
         if seen and seen.get("is_array") and seen.get("mean") is not None and seen.get("std") is not None:
             return {"shape": seen["shape"][1:], "mean": seen["mean"], "std": seen["std"], "min": seen.get("min"),
@@ -211,15 +230,41 @@ def input_block(candidate: Candidate, data: dict[str, dict]) -> dict:
     return {**DEFAULT_INPUT, "shape": shape[1:] if shape and None not in shape[1:] else DEFAULT_INPUT["shape"]}
 
 
-def save_model(model: Any, export_dir: str, arch: str) -> str:
-    """Save for the prediction sandbox; a subclass only as weights (its class is rebuilt there)."""
+def save_model(model: Any, export_dir: str, arch: str) -> tuple[str, bool]:
+    """Save for the prediction sandbox; a subclass only as weights (its class is rebuilt there).
+
+    Returns the file's name and whether the compile configuration was left out: a model whose compile
+    configuration does not serialize (``loss=CategoricalCrossentropy``, the class rather than an
+    instance) is saved again without it, since predicting needs only its architecture and weights.
+    """
     name = contract.model_file(arch, is_subclassed(model))
     path = os.path.join(export_dir, contract.MODELS_DIR, name)
     if is_subclassed(model):
         model.save_weights(path)
-    else:
+        return name, False
+    try:
         model.save(path)
-    return name
+        return name, False
+    except Exception:
+        if os.path.exists(path):
+            os.remove(path)
+    model.get_compile_config = lambda: None  # on the instance, for this save only
+    try:
+        model.save(path)
+    finally:
+        del model.get_compile_config
+    return name, True
+
+
+def _eager() -> Any:
+    """TensorFlow's eager mode for the export, whatever the notebook set: a notebook that disabled eager
+    execution after training leaves weights that only eager code can read and save."""
+    tensorflow = sys.modules.get("tensorflow")
+    if tensorflow is None or tensorflow.executing_eagerly():
+        return contextlib.nullcontext()
+    from tensorflow.python.eager import context
+
+    return context.eager_mode()
 
 
 def export_model(candidate: Candidate, export_dir: str, arch: str, data: dict[str, dict], errors: list[str]) -> dict:
@@ -230,7 +275,8 @@ def export_model(candidate: Candidate, export_dir: str, arch: str, data: dict[st
              "fit_steps": record.steps if record else 0, "fit_rows": list(record.fit_rows) if record else [],
              "weights_moved": None,
              "weights_baseline": record.baseline if record else None, "input_shape": _input_shape(model),
-             "input": input_block(candidate, data), "error": None}
+             "input": input_block(candidate, data), "own_measures": evaluate_hook.measures(model),
+             "saved_without_compile": False, "error": None}
     # A model fit had to build has no weights before its first step: with one step only, nothing to compare.
     if record and record.initial_weights is not None and (record.baseline == "before_fit" or record.steps > 1):
         try:
@@ -238,7 +284,7 @@ def export_model(candidate: Candidate, export_dir: str, arch: str, data: dict[st
         except Exception as exc:  # weights_moved stays null: "not measured", not an unusable model
             errors.append(probe.text(f"{arch}: weights not compared: {type(exc).__name__}: {exc}"))
     try:
-        entry["file"] = save_model(model, export_dir, arch)
+        entry["file"], entry["saved_without_compile"] = save_model(model, export_dir, arch)
     except Exception as exc:
         entry["error"] = probe.text(f"{type(exc).__name__}: {exc}")
     return entry
@@ -389,17 +435,8 @@ def validation(data: dict[str, dict]) -> dict:
 
 # --- confusion matrices -------------------------------------------------------------------------------
 
-def count_matrix(value: Any) -> np.ndarray | None:
-    """A 10x10 matrix of non-negative integer counts as int64, or None."""
-    if _shape(value) != (10, 10):
-        return None
-    array = probe.as_numeric(value)
-    if array is None:
-        return None
-    facts = probe.probe(array)
-    if not facts.get("finite") or facts.get("min") is None or facts["min"] < 0 or not probe.integer_valued(array):
-        return None
-    return array.astype(_int64)
+#: One rule for what counts as a confusion matrix, for variables and for what the confusion hook recorded.
+count_matrix = confusion_hook.count_matrix
 
 
 def _unwrap_display(name: str, value: Any) -> tuple[str, Any]:
@@ -410,10 +447,13 @@ def _unwrap_display(name: str, value: Any) -> tuple[str, Any]:
 
 
 def find_confusion(namespace: dict, variable: str | None, export_dir: str, errors: list[str]) -> list[dict]:
-    """The template's matrix first, then every other 10x10 count matrix; distinct ones, capped."""
+    """The template's matrix first, then every other 10x10 count matrix, then those the notebook's calls
+    returned without keeping them (recorded by the confusion hook); distinct ones, capped."""
     found, seen = [], set()
     sources = [(variable, namespace.get(variable), "name")] if variable and variable in namespace else []
     sources += [(name, value, "content") for name, value in _public_items(namespace) if name != variable]
+    sources += [(f"{made_by} #{i + 1}", matrix, "returned") for i, (made_by, matrix) in
+                enumerate(confusion_hook.RECORDED)]
     for variable_name, raw, found_by in sources:
         name, value = _unwrap_display(variable_name, raw)
         if len(found) >= contract.MAX_CONFUSION_CANDIDATES:
@@ -463,13 +503,14 @@ def export(namespace: dict, config: dict, export_dir: str) -> dict:
     keras = sys.modules.get("keras")
     if keras is None:  # never imported, so no model exists: skip a ten-second TensorFlow import
         return manifest
-    candidates = _guarded(errors, "model discovery", lambda: model_candidates(namespace, keras), [])
-    chosen = _guarded(errors, "model choice", lambda: choose_models(candidates, namespace, wanted, keras), {})
-    for arch, candidate in chosen.items():
-        entry = _guarded(errors, f"{arch} export",
-                         lambda: export_model(candidate, export_dir, arch, data, errors), None)
-        if entry is not None:
-            manifest["models"][arch] = entry
+    with _guarded(errors, "eager mode", _eager, contextlib.nullcontext()):
+        candidates = _guarded(errors, "model discovery", lambda: model_candidates(namespace, keras), [])
+        chosen = _guarded(errors, "model choice", lambda: choose_models(candidates, namespace, wanted, keras), {})
+        for arch, candidate in chosen.items():
+            entry = _guarded(errors, f"{arch} export",
+                             lambda: export_model(candidate, export_dir, arch, data, errors), None)
+            if entry is not None:
+                manifest["models"][arch] = entry
     manifest["candidates"] = [_candidate_row(c) for c in candidates[:contract.MAX_MODEL_CANDIDATES]]
     return manifest
 

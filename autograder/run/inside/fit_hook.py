@@ -1,7 +1,10 @@
 """The grader's record of every ``keras.Model.fit`` call, installed by ``kernel_setup`` before student code.
 
 Per call it keeps plain probes of what was fed (x, y, validation data), the validation split, the
-epochs and the optimizer steps taken; per model a strong reference (so a model built and trained
+epochs and the optimizer steps taken; when x is a ``tf.data.Dataset`` or a Keras ``Sequence`` /
+``PyDataset``, a probe of a sample of what fit actually receives from it (``fed_sample``: the inputs of
+its first batches, after any ``Dataset.map`` scaling), from which the export learns how the model was
+fed. Per model a strong reference (so a model built and trained
 inside a function, of which only ``history`` is kept, is still found by the export) and a fingerprint
 of its trainable weights before its first fit, or right after the first step when fit itself builds
 the model (so the export can say whether they moved).
@@ -18,7 +21,15 @@ import inspect
 import weakref
 from typing import Any
 
+import numpy as np
+
 from . import contract, probe
+
+_concatenate = np.concatenate  # bound before any student cell, like probe's references
+#: A sample of what a dataset feeds: its first batches, up to this many inputs (the scaling is learned
+#: from their mean and standard deviation, within 1 % at this size) or this many batches.
+SAMPLE_ROWS = 2048
+SAMPLE_BATCHES = 64
 
 
 class ModelRecord:
@@ -30,7 +41,7 @@ class ModelRecord:
         self.steps = 0
         self.initial_weights: list | None = None
         self.baseline: str | None = None  # "before_fit", or "first_step" for a model fit had to build
-        self.last_x: dict | None = None  # probe of the last array-like x it was fit on
+        self.last_x: dict | None = None  # probe of the last array-like x it was fit on, or of a fed sample
         self.fit_rows: list[int] = []  # indices into FITS of its recorded calls
 
 
@@ -49,6 +60,38 @@ def optimizer_steps(model: Any) -> int | None:
     try:
         return int(model.optimizer.iterations.numpy())
     except Exception:
+        return None
+
+
+def _batches(x: Any) -> Any:
+    """The batches a dataset or Sequence yields, drawn without taking them from fit; None for anything
+    else (a Python generator's batch, once drawn, would be missing from training)."""
+    kind = probe.kind_of(x)
+    if kind == "dataset":
+        return iter(x.take(SAMPLE_BATCHES))  # a fresh iterator: fit's own starts from the beginning
+    if kind == "generator" and hasattr(type(x), "__getitem__") and hasattr(type(x), "__len__"):
+        return (x[i] for i in range(min(len(x), SAMPLE_BATCHES)))
+    return None
+
+
+def fed_sample(x: Any) -> dict | None:
+    """A probe of the inputs fit actually receives from a dataset or Sequence ``x`` (its first batches,
+    up to ``SAMPLE_ROWS``), or None: an array (probed as it is), a generator, or a structure not
+    understood. Drawing creates a new iterator, so a dataset reshuffling each epoch shuffles once more."""
+    try:
+        batches = _batches(x)
+        parts, rows = [], 0
+        for element in batches if batches is not None else ():
+            inputs = element[0] if isinstance(element, (tuple, list)) else element
+            array = probe.as_numeric(inputs)
+            if array is None or array.ndim < 2:
+                return None
+            parts.append(array)
+            rows += len(array)
+            if rows >= SAMPLE_ROWS:
+                break
+        return probe.probe(_concatenate(parts)) if parts else None
+    except Exception:  # a pipeline that cannot be drawn from here: nothing learned, fit goes on as called
         return None
 
 
@@ -98,14 +141,17 @@ def _before(model: Any, arguments: dict[str, Any]) -> dict:
             "validation_split": None, "validation_data": validation is not None,
             "validation_x": probe.probe(validation_x) if validation is not None else None,
             "validation_y": probe.probe(validation_y) if validation is not None else None,
-            "epochs": None, "steps": 0, "error": None}
+            "x_sample": None, "epochs": None, "steps": 0, "error": None}
     split, epochs = arguments.get("validation_split"), arguments.get("epochs", 1)
     if isinstance(split, (int, float)) and not isinstance(split, bool) and 0 < split < 1:
         call["validation_split"] = float(split)
     if isinstance(epochs, int) and not isinstance(epochs, bool):
         call["epochs"] = epochs
-    if call["x"].get("is_array"):
-        record.last_x = call["x"]
+    if not call["x"].get("is_array"):
+        call["x_sample"] = fed_sample(arguments.get("x"))
+    sample = call["x"] if call["x"].get("is_array") else call["x_sample"]
+    if sample and sample.get("is_array"):
+        record.last_x = sample
     index = len(FITS)
     for role, value in (("x", arguments.get("x")), ("y", arguments.get("y")),
                         ("validation_x", validation_x), ("validation_y", validation_y)):

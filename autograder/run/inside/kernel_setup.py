@@ -2,9 +2,11 @@
 
 Seeds and thread counts; the grader's own references to numpy and json functions (``probe``,
 ``export``: bound on import, so patches made by student cells do not reach them); and import hooks:
-TensorFlow is configured when the student first imports it, and ``keras.Model.fit`` is wrapped by
-the grader's fit recorder (``fit_hook``) when Keras is first imported, so a notebook that never uses
-them does not pay for the import. The student's own ``keras.utils.set_random_seed`` still wins; this
+TensorFlow is configured when the student first imports it, ``keras.Model.fit`` is wrapped by the
+grader's fit recorder (``fit_hook``) and ``keras.Model.evaluate`` by ``evaluate_hook`` when Keras is
+first imported, and the functions that make confusion matrices (scikit-learn's, pandas' ``crosstab``,
+TensorFlow's) by ``confusion_hook`` when their library is, so a notebook that never uses them does not
+pay for the import. The student's own ``keras.utils.set_random_seed`` still wins; this
 makes unseeded notebooks repeatable.
 """
 import importlib.abc
@@ -16,7 +18,7 @@ import sys
 import numpy as np
 
 # Imported now, before student code, so the functions they bind (numpy's, np.save, json.dump) are the real ones.
-from . import export, fit_hook, probe  # noqa: F401
+from . import confusion_hook, evaluate_hook, export, fit_hook, probe  # noqa: F401
 
 random.seed(0)
 np.random.seed(0)
@@ -32,8 +34,10 @@ def _configure_tensorflow(tf) -> None:
     tf.random.set_seed(0)
 
 
-#: Top-level module -> what to do right after it is first imported.
-_AFTER_IMPORT = {"tensorflow": _configure_tensorflow, "keras": fit_hook.install}
+#: Module -> what to do right after it is first imported.
+_AFTER_IMPORT = {"tensorflow": (_configure_tensorflow, confusion_hook.after_tensorflow),
+                 "keras": (fit_hook.install, evaluate_hook.install),
+                 "sklearn.metrics": (confusion_hook.after_sklearn_metrics,), "pandas": (confusion_hook.after_pandas,)}
 
 
 class _AfterImport(importlib.abc.MetaPathFinder, importlib.abc.Loader):
@@ -55,13 +59,15 @@ class _AfterImport(importlib.abc.MetaPathFinder, importlib.abc.Loader):
 
     def exec_module(self, module):
         self._loaders[module.__name__].exec_module(module)
-        self._pending.pop(module.__name__)(module)
+        for action in self._pending.pop(module.__name__):
+            action(module)
         if not self._pending:
             sys.meta_path.remove(self)
 
 
 _pending = {name: action for name, action in _AFTER_IMPORT.items() if name not in sys.modules}
 for _name in _AFTER_IMPORT.keys() - _pending.keys():
-    _AFTER_IMPORT[_name](sys.modules[_name])
+    for _action in _AFTER_IMPORT[_name]:
+        _action(sys.modules[_name])
 if _pending:
     sys.meta_path.insert(0, _AfterImport(_pending))
