@@ -196,8 +196,8 @@ def test_otter_final_grades_layout(results_dir, assignment):
 
 
 def test_canvas_import_layout(results_dir, assignment):
-    write_gradebook(results_dir, results_dir / "out" / "gradebook.csv", assignment, GradingPolicy(roster=roster()),
-                    canvas_assignment_id="4711")
+    write_gradebook(results_dir, results_dir / "out" / "gradebook.csv", assignment,
+                    GradingPolicy(roster=roster(), canvas_assignment_id="4711"))
     canvas = pd.read_csv(results_dir / "out" / "canvas_grades.csv", dtype=str, keep_default_na=False)
     column = f"{assignment.title} (4711)"
     assert list(canvas.columns) == ["Student", "ID", "SIS User ID", "SIS Login ID", "Section", column]

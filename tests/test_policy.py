@@ -154,6 +154,15 @@ def test_grading_an_older_canvas_download_again_never_makes_it_the_latest(tmp_pa
     assert book.loc["5002", "total"] == pytest.approx(fixture_result("a001-complete")["score"])
 
 
+def test_the_canvas_assignment_id_is_recorded_with_the_policy(results, flags, capsys):
+    """After a regrade the TA runs `gradebook` again without options: the Canvas import still updates the
+    same assignment, never a new column beside it."""
+    assert run_cli(capsys, "gradebook", results, *flags, "--canvas-assignment-id", "4711")[0] == 0
+    assert run_cli(capsys, "gradebook", results, *flags)[0] == 0
+    header = (results / "canvas_grades.csv").read_text().splitlines()[0]
+    assert header.endswith("(4711)\"") or header.endswith("(4711)"), header
+
+
 @pytest.mark.parametrize("due", ["1.12.2026", "12/1", "next friday", "2026-12-01 at noon"])
 def test_a_deadline_that_is_not_iso_8601_is_refused(results, flags, capsys, due):
     refused(*run_cli(capsys, "gradebook", results, *flags, "--due", due, "--late-policy", "10%/day")[::2],

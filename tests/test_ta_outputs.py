@@ -263,7 +263,7 @@ def test_canvas_import_follows_canvas_documented_format(tmp_path, capsys, assign
     assert late == pytest.approx(on_time * 0.9)  # LATE mark = one started day under 10%/day
     assert "--due cannot apply to 2 submission(s)" in err and "LATE" in err
     _, _, err = run_cli(capsys, "gradebook", results, "--assignment", repo / "assignments/mnist", "--roster",
-                        roster, "--missing-as-zero")
+                        roster, "--missing-as-zero", "--reset-policy")  # the recorded id forgotten too
     assert {r["SIS User ID"]: r for r in read_canvas(results / "canvas_grades.csv")[1:]}["1005"][
         assignment.title] == "0.0"
     assert "new assignment" in err  # no --canvas-assignment-id: said so

@@ -50,7 +50,8 @@ def policy_from(args: argparse.Namespace, recorded: GradingPolicy) -> GradingPol
         zone = named_timezone(args.timezone or recorded.timezone)
     return updated(recorded, roster=args.roster, overrides=args.overrides, extensions=args.extensions,
                    due=parse_due(args.due, zone) if args.due else None, zone=zone,
-                   late_policy=args.late_policy, missing_as_zero=args.missing_as_zero)
+                   late_policy=args.late_policy, missing_as_zero=args.missing_as_zero,
+                   canvas_assignment_id=getattr(args, "canvas_assignment_id", None))
 
 
 def configure(parser: argparse.ArgumentParser) -> None:
@@ -65,7 +66,8 @@ def configure(parser: argparse.ArgumentParser) -> None:
                         help=f"forget the policy recorded in RESULTS/{POLICY_FILE}; only the options given now count")
     parser.add_argument("--canvas-assignment-id", metavar="ID",
                         help="the Canvas assignment's id (the number in its URL), so canvas_grades.csv "
-                             "updates that assignment; without it Canvas creates a new column on import")
+                             "updates that assignment; without it Canvas creates a new column on import "
+                             "(recorded with the policy, like the options above)")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -74,7 +76,7 @@ def run(args: argparse.Namespace) -> int:
     output = check_report_folder(Path(args.out or store.root)) / "gradebook.csv"
     recorded = None if args.reset_policy else read_policy(store.root)
     policy = policy_from(args, recorded or GradingPolicy())
-    paths = write_gradebook(store.root, output, assignment, policy, canvas_assignment_id=args.canvas_assignment_id)
+    paths = write_gradebook(store.root, output, assignment, policy)
     for line in policy.describe():
         print(line)
     changed = changes(recorded, policy)
@@ -83,7 +85,7 @@ def run(args: argparse.Namespace) -> int:
     note = lateness_note(build_submissions(store.load(), assignment, policy), policy)
     notes = [note] if note else []
     notes += edited_sources(policy)  # a file given now was just read: only older ones can differ
-    if not args.canvas_assignment_id:
+    if not policy.canvas_assignment_id:
         notes.append("no --canvas-assignment-id: importing canvas_grades.csv creates a new assignment in Canvas")
     for line in notes:  # shown unless -q
         logging.getLogger("autograder").warning("note: %s", line)

@@ -449,7 +449,7 @@ def csv_text(frame: pd.DataFrame) -> str:
 
 
 def write_gradebook(results_dir: str | Path, output: str | Path, assignment: Assignment,
-                    policy: GradingPolicy | None = None, *, canvas_assignment_id: str | None = None) -> list[Path]:
+                    policy: GradingPolicy | None = None) -> list[Path]:
     """Write gradebook.csv (at ``output``) and the exports beside it; returns the paths written.
 
     ``policy`` is recorded in ``RESULTS/policy.json`` with the exports, for the feedback pages to read;
@@ -472,7 +472,7 @@ def write_gradebook(results_dir: str | Path, output: str | Path, assignment: Ass
         output: csv_text(gradebook[gradebook_columns(assignment)]),
         output.with_name("final_grades.csv"): csv_text(otter_final_grades(gradebook, assignment)),
         output.with_name("canvas_grades.csv"): csv_text(
-            canvas_grades(gradebook, policy.roster, assignment, canvas_assignment_id)),
+            canvas_grades(gradebook, policy.roster, assignment, policy.canvas_assignment_id)),
     }
     for _, row in submissions[(submissions["submission"] != "") & submissions["total"].notna()].iterrows():
         path = output.parent / "gradescope" / row["submission"] / "results.json"

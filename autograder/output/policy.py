@@ -1,7 +1,7 @@
 """The grading policy: what turns graded scores into the grade a student gets, recorded once per RESULTS.
 
 The roster, the overrides, the extensions, the deadline (with the timezone it was read in), the late
-policy and missing-as-zero are recorded in ``RESULTS/policy.json`` by ``autograder gradebook`` (written
+policy, missing-as-zero and the Canvas assignment id (which column the Canvas import updates) are recorded in ``RESULTS/policy.json`` by ``autograder gradebook`` (written
 atomically, together with the exports). The gradebook, every export and the feedback pages read that
 record, so the page a student reads and the grade Canvas imports are the same to the cent.
 
@@ -93,6 +93,7 @@ class GradingPolicy:
     timezone: str | None = None  # the IANA zone the deadline was read in, for showing it
     late: LatePolicy = LatePolicy()
     missing_as_zero: bool = False
+    canvas_assignment_id: str | None = None  # the Canvas column canvas_grades.csv updates (None: a new one)
     sources: dict[str, dict[str, str]] = field(default_factory=dict)  # table -> {"file", "sha256"}
 
     def zone(self) -> ZoneInfo | None:
@@ -110,6 +111,7 @@ class GradingPolicy:
                 source = self.sources.get(name, {}).get("file")
                 lines.append(f"{name}: {len(table)} row(s)" + (f" from {source}" if source else ""))
         lines.append(f"missing as zero: {'yes' if self.missing_as_zero else 'no'}")
+        lines.append(f"canvas assignment id: {self.canvas_assignment_id or 'none'}")
         return lines
 
     def check(self) -> None:
@@ -129,7 +131,8 @@ def source_of(path: str | Path) -> dict[str, str]:
 
 def updated(recorded: GradingPolicy, *, roster: str | None = None, overrides: str | None = None,
             extensions: str | None = None, due: datetime | None = None, zone: ZoneInfo | None = None,
-            late_policy: str | None = None, missing_as_zero: bool | None = None) -> GradingPolicy:
+            late_policy: str | None = None, missing_as_zero: bool | None = None,
+            canvas_assignment_id: str | None = None) -> GradingPolicy:
     """``recorded`` with every option given (not None) put in its place; every input is read here, before
     anything is written. ``--late-policy none`` without a new ``--due`` drops the recorded deadline and
     extensions, which a policy without lateness cannot use."""
@@ -153,6 +156,8 @@ def updated(recorded: GradingPolicy, *, roster: str | None = None, overrides: st
         given["timezone"] = zone.key
     if missing_as_zero is not None:
         given["missing_as_zero"] = missing_as_zero
+    if canvas_assignment_id is not None:
+        given["canvas_assignment_id"] = canvas_assignment_id
     policy = replace(recorded, **given, sources=sources)
     policy.check()
     return policy
@@ -171,7 +176,8 @@ def to_record(policy: GradingPolicy) -> dict[str, Any]:
 
     return {"schema_version": POLICY_SCHEMA, "due": as_utc(policy.due) if policy.due else None,
             "timezone": policy.timezone, "late_policy": policy.late.text,
-            "missing_as_zero": policy.missing_as_zero, **{name: table(name) for name in TABLES}}
+            "missing_as_zero": policy.missing_as_zero, "canvas_assignment_id": policy.canvas_assignment_id,
+            **{name: table(name) for name in TABLES}}
 
 
 def from_record(record: dict[str, Any]) -> GradingPolicy:
@@ -188,6 +194,7 @@ def from_record(record: dict[str, Any]) -> GradingPolicy:
                          due=datetime.fromisoformat(record["due"]) if record.get("due") else None,
                          timezone=record.get("timezone"), late=LatePolicy.parse(record.get("late_policy") or "none"),
                          missing_as_zero=bool(record.get("missing_as_zero")),
+                         canvas_assignment_id=record.get("canvas_assignment_id"),
                          sources={name: {k: v for k, v in record[name].items() if k != "rows"}
                                   for name in TABLES if record.get(name)})
 

@@ -46,7 +46,7 @@ def test_hostile_text_in_any_field_never_starts_a_formula(tmp_path, assignment):
     overrides = pd.DataFrame({"student_id": ["A001"], "question": ["q1"], "score": ["9"],
                               "reason": ['=HYPERLINK("http://evil.example")']})
     write_gradebook(results, tmp_path / "out" / "gradebook.csv", assignment,
-                    GradingPolicy(roster=roster, overrides=overrides), canvas_assignment_id="=1")
+                    GradingPolicy(roster=roster, overrides=overrides, canvas_assignment_id="=1"))
     cells = exported_cells(tmp_path / "out")
     assert set(cells) == {"gradebook.csv", "final_grades.csv", "canvas_grades.csv"}
     for name, values in cells.items():
