@@ -352,8 +352,11 @@ def note_produced(model: Any) -> None:
     origin = weights_origin(model)
     if record is None and not origin.events:
         return  # never trained nor loaded here: saving untouched initial weights produces nothing
-    steps = (record.steps if record else 0) + origin.steps
-    PRODUCED.setdefault(weights_state(model), {"steps": steps, "start_accuracy": origin.start_accuracy})
+    # During fit (ModelCheckpoint) the record's steps are not counted yet: the optimizer's own counter is.
+    steps = max((record.steps if record else 0) + origin.steps, optimizer_steps(model) or 0)
+    state = weights_state(model)
+    if steps >= PRODUCED.get(state, {}).get("steps", 0):
+        PRODUCED[state] = {"steps": steps, "start_accuracy": origin.start_accuracy}
 
 
 def _after_call(original: Any, note: Callable[..., None]) -> Any:
