@@ -454,3 +454,24 @@ def test_weights_trained_elsewhere_are_flagged_unless_the_assignment_allows_them
     assert integrity.weights_from_this_notebook(started_from(0.11)).passed is True
     assert integrity.weights_from_this_notebook(started_from(None)).passed is True  # not measured: no verdict
     assert integrity.weights_from_this_notebook(model()).passed is True
+
+
+def test_the_assignment_switch_decides_whether_weights_trained_elsewhere_earn_points(small_assignment):
+    import dataclasses
+
+    import nbformat
+
+    from autograder.pipeline import grade_one as grade
+
+    labels = {name: s.labels.astype(np.int64) for name, s in grade.evaluation_images(small_assignment).sets.items()}
+    honest = {"public": 0.8, "eval": 0.8, "train_sample": 0.82, "distorted": 0.62}
+    evidence = synthetic_evidence(labels, {"mlp": honest})
+    evidence.models["mlp"].weights_origin = {"sample": 500, "start_accuracy": 0.95, "events": [], "first_fit": {
+        "event": "first_fit", "accuracy": 0.95, "own": False, "source": "load_weights"}}
+    refused = grade.score({}, small_assignment, evidence, nbformat.v4.new_notebook())
+    checks = {c["name"]: c for q in refused["questions"] for c in q["checks"]}
+    assert checks["mlp_accuracy"]["score"] == 0 and "trained elsewhere" in checks["mlp_accuracy"]["message"]
+    assert refused["integrity"]["mlp"]["weights_from_this_notebook"]["evidence"]["first_fit_accuracy"] == 0.95
+    allowing = dataclasses.replace(small_assignment, allow_pretrained_weights=True)
+    allowed = grade.score({}, allowing, evidence, nbformat.v4.new_notebook())
+    assert {c["name"]: c for q in allowed["questions"] for c in q["checks"]}["mlp_accuracy"]["score"] > 0
