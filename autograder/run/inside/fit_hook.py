@@ -150,7 +150,6 @@ def _after(call: dict, model: Any, steps_before: int | None, error: BaseExceptio
         pass
 
 
-
 # --- what training received: per-image hashes for the trusted side (issue 24) ------------------------
 
 def test_image_sketch(x: Any, validation_split: float | None = None) -> dict | None:
