@@ -30,7 +30,7 @@ TERM_SEED = "evaluation_seed.txt"
 TERM_CALIBRATION = "calibration.json"
 SCORING_CODE = ("assignment.py", "score/accuracy.py", "score/architecture.py", "score/artifacts.py",
                 "score/checks.py", "data.py", "pipeline/grade_one.py", "score/hidden.py",
-                "score/integrity.py", "score/report.py", "run/inside/contract.py")
+                "score/integrity.py", "score/report.py", "run/inside/contract.py", "run/inside/sketch.py")
 ARCHITECTURE_TITLES = {"mlp": "MLP", "cnn": "CNN", "simple_rnn": "SimpleRNN", "lstm": "LSTM", "gru": "GRU"}
 
 
