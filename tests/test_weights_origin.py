@@ -158,3 +158,22 @@ def test_reloading_checkpoints_the_notebook_wrote_is_honest(data, tmp_path):
         assert found["weights"].evidence["start_accuracy"] < 0.2
         assert found["trained"].passed is True, found["trained"]
     assert "checkpoint" in findings({"mlp_model": reloaded}, tmp_path / "again")["trained"].message
+
+
+def test_early_stopping_that_restores_its_best_weights_is_honest(data, tmp_path):
+    mlp_model = mlp()
+    stop = keras.callbacks.EarlyStopping(monitor="loss", patience=1, restore_best_weights=True)
+    mlp_model.fit(data["x"], data["y"], epochs=3, verbose=0, callbacks=[stop])
+    mlp_model.fit(data["x"][:1000], data["y"][:1000], epochs=1, verbose=0)
+    found = findings({"mlp_model": mlp_model}, tmp_path)
+    assert found["weights"].passed is True and found["weights"].evidence["start_accuracy"] < 0.2
+
+
+def test_weights_swapped_in_after_an_honest_first_fit_are_flagged(data, trained_elsewhere, tmp_path):
+    mlp_model = mlp()
+    mlp_model.fit(data["x"][:1000], data["y"][:1000], epochs=1, verbose=0)
+    mlp_model.load_weights(trained_elsewhere["weights"])
+    mlp_model.fit(data["x"][:1000], data["y"][:1000], epochs=1, verbose=0)
+    finding = findings({"mlp_model": mlp_model}, tmp_path)["weights"]
+    assert finding.passed is False and finding.evidence["first_fit_accuracy"] < 0.2
+    assert finding.evidence["weight_events"][0].startswith("load_weights 0.")

@@ -10,7 +10,7 @@ It also records, for the trusted side to judge (issue 24): a bottom-k sketch of 
 each ``fit()`` and ``train_on_batch`` trained on (``test_image_sketch``: the grader counts the MNIST test
 images among them), and where each model's weights came from (``weights_origin``): its accuracy on a small
 public sample of training images when its first fit starts and whenever weights are set or loaded, and
-whether those weights are a state this run's own training produced (end of a fit, a save of such a model,
+whether those weights are a state this run's own training produced (end of an epoch or fit, a save of such a model,
 as ``ModelCheckpoint`` does).
 
 The wrapper never changes what ``fit`` returns or raises: every step of its own is guarded, and when
@@ -358,6 +358,20 @@ def note_produced(model: Any) -> None:
         PRODUCED[state] = {"steps": steps, "start_accuracy": origin.start_accuracy}
 
 
+def _produced_callback(keras: Any) -> type:
+    class ProducedAtEpochEnd(keras.callbacks.Callback):
+        """Each epoch's weights are a state this run's training produced (what EarlyStopping's
+        restore_best_weights and a per-epoch ModelCheckpoint hand back later)."""
+
+        def on_epoch_end(self, epoch, logs=None) -> None:
+            try:
+                note_produced(self.model)
+            except Exception:
+                pass
+
+    return ProducedAtEpochEnd
+
+
 def _after_call(original: Any, note: Callable[..., None]) -> Any:
     """``original`` called as given, then ``note(self_or_result, ...)`` guarded: never changes what it returns."""
     @functools.wraps(original)
@@ -408,6 +422,7 @@ def install(keras: Any) -> None:
     original = keras.Model.fit
     signature = inspect.signature(original)
     callback_class = _fingerprint_callback(keras)
+    epoch_class = _produced_callback(keras)
 
     @functools.wraps(original)
     def fit(self, *args, **kwargs):
@@ -418,9 +433,11 @@ def install(keras: Any) -> None:
             steps_before = optimizer_steps(self)
             record = MODELS[id(self)]
             callbacks = bound.arguments.get("callbacks")
-            if record.initial_weights is None and (callbacks is None or isinstance(callbacks, (list, tuple))):
-                # Not built yet: Keras builds it while tracing the first step.
-                bound.arguments["callbacks"] = [*(callbacks or []), callback_class(record)]
+            if callbacks is None or isinstance(callbacks, (list, tuple)):
+                added = [epoch_class()]  # every epoch's weights are this run's own (EarlyStopping restores one)
+                if record.initial_weights is None:  # not built yet: Keras builds it while tracing the first step
+                    added.append(callback_class(record))
+                bound.arguments["callbacks"] = [*(callbacks or []), *added]
                 args, kwargs = bound.args[1:], bound.kwargs
         except Exception:  # arguments fit itself will reject, or a probe that failed: fit as called
             pass
