@@ -164,6 +164,7 @@ class Assignment:
     claim_tolerance: float
     table_architectures: tuple[str, ...]
     min_insight_words: int
+    allow_pretrained_weights: bool = False  # [integrity]: weights brought in (transfer learning) may earn points
     raw: dict[str, Any] = field(repr=False, compare=False, default_factory=dict)
 
     @property
@@ -446,5 +447,6 @@ def load_assignment(path: str | Path) -> Assignment:
         claim_tolerance=float(report.get("claim_tolerance", 0.01)),
         table_architectures=tuple(report.get("table_architectures", ARCHITECTURES)),
         min_insight_words=int(report.get("min_insight_words", 80)),
+        allow_pretrained_weights=bool(raw.get("integrity", {}).get("allow_pretrained_weights", False)),
         raw=raw,
     )

@@ -61,6 +61,7 @@ def test_thresholds_come_from_the_calibration_file(copy):
     ("processes = 512", "processes = 1.5", "execution.processes"),
     ("export_seconds = 120", "export_seconds = -1", "execution.export_seconds"),
     ("list_table_credit = 0.6", "list_table_credit = 2", "report.list_table_credit"),
+    ("allow_pretrained_weights = false", 'allow_pretrained_weights = "yes"', "integrity.allow_pretrained_weights"),
 ])
 def test_a_bad_key_is_named(copy, old, new, key):
     edit(copy, old, new)
@@ -84,6 +85,16 @@ def test_bundle_hash_changes_with_what_decides_a_score(copy):
     before = load_assignment(copy).scoring_key().sha256
     edit(copy, "span = 0.06", "span = 0.2")
     assert load_assignment(copy).scoring_key().sha256 != before
+
+
+def test_pretrained_weights_are_refused_unless_the_integrity_table_allows_them(copy):
+    assert load_assignment(copy).allow_pretrained_weights is False
+    edit(copy, "allow_pretrained_weights = false", "allow_pretrained_weights = true")
+    assert load_assignment(copy).allow_pretrained_weights is True
+    toml = (copy / "assignment.toml").read_text()
+    start = toml.index("[integrity]")
+    (copy / "assignment.toml").write_text(toml[:start] + toml[toml.index("[[questions]]"):])
+    assert load_assignment(copy).allow_pretrained_weights is False  # the table is optional: off by default
 
 
 def test_threshold_credit_is_linear_between_zero_and_full():

@@ -11,8 +11,8 @@ import numpy as np
 import pytest
 
 from autograder.assignment import Threshold
-from autograder.run.inside import probe
-from autograder.score import integrity
+from autograder.run.inside import contract, fit_hook, probe
+from autograder.score import artifacts, integrity
 from autograder.score.accuracy import accuracy_outcome
 from autograder.score.artifacts import ModelEvidence
 from autograder.score.checks import NeedsReview, NotAssessed
@@ -368,3 +368,125 @@ def test_a_model_that_gives_one_answer_everywhere_is_not_called_hollow():
     stuck.ablated["eval"] = np.full(1000, 1)
     finding = integrity.does_the_work(stuck)
     assert finding.passed is True and finding.evidence["most_common_answer_share"] == 1.0
+
+
+# --- no_test_images_trained_on (issue 24) ---------------------------------------------------------
+
+@pytest.fixture(scope="module")
+def mnist_test_set(mnist) -> integrity.TestSet:
+    return integrity.TestSet.of(mnist.x_test, mnist.y_test)
+
+
+def trained_on(*xs: np.ndarray, split: float | None = None) -> ModelEvidence:
+    """A model whose fit calls the kernel's own hook sketched, read back through the grader's door."""
+    m = model()
+    m.fits = [{"x": probe.probe(x), "trained_on": artifacts.image_sketch(fit_hook.test_image_sketch(x, split))}
+              for x in xs]
+    return m
+
+
+def test_honest_training_on_19000_training_images_holds_no_test_image(mnist, mnist_test_set):
+    x = mnist.x_train[:19_000].astype(np.float32) / 255
+    finding = integrity.no_test_images_trained_on(trained_on(x, x[:5_000]), mnist_test_set)
+    assert finding.passed is True and finding.evidence["test_images"] == 0
+    assert finding.evidence["images_in_call"] == 19_000 and finding.evidence["checked"] == contract.SKETCH_SIZE
+
+
+@pytest.mark.parametrize("scaling", [
+    lambda x: x.astype(np.float32) / 255,                                     # the template's [0, 1]
+    lambda x: (x.astype(np.float32) - 33.3) / 78.6,                           # standardised
+    lambda x: x.reshape(len(x), 784).astype(np.float64) / 255,                # flat vectors
+    lambda x: (x.astype(np.float32) / 255)[..., None],                        # (28, 28, 1)
+    lambda x: np.pad(x.astype(np.float32) / 255, ((0, 0), (2, 2), (2, 2)))[..., None],  # LeNet's 32x32x1
+])
+def test_a_shuffled_subset_of_the_test_images_in_a_second_fit_is_recognised(mnist, mnist_test_set, scaling):
+    perm = np.random.default_rng(3).permutation(10_000)
+    honest_part = scaling(mnist.x_train[:19_000])
+    finding = integrity.no_test_images_trained_on(trained_on(honest_part, scaling(mnist.x_test[perm[:9000]])),
+                                                  mnist_test_set)
+    assert finding.passed is False and finding.evidence["in_call"] == "fit() call 2"
+    assert 8_000 < finding.evidence["test_images"] < 10_000 and "test images" in finding.message
+
+
+def test_test_images_concatenated_into_the_training_set_and_shuffled_are_recognised(mnist, mnist_test_set):
+    mixed = np.concatenate([mnist.x_train[:19_000], mnist.x_test[:9_000]])
+    mixed = mixed[np.random.default_rng(4).permutation(len(mixed))].astype(np.float32) / 255
+    evidence = integrity.no_test_images_trained_on(trained_on(mixed), mnist_test_set).evidence
+    assert evidence["test_images"] > integrity.HANDFUL and 6_000 < evidence["test_images"] < 12_000
+    # 300 test images hidden among 19,000 training images are still seen.
+    few = np.concatenate([mnist.x_train[:19_000], mnist.x_test[:300]]).astype(np.float32) / 255
+    assert integrity.no_test_images_trained_on(trained_on(few), mnist_test_set).passed is False
+
+
+def test_a_handful_of_test_images_is_allowed_and_held_out_validation_tails_are_not_training(mnist, mnist_test_set):
+    def fed(test_images: int) -> np.ndarray:
+        return np.concatenate([mnist.x_train[:900], mnist.x_test[:test_images]]).astype(np.float32) / 255
+
+    assert integrity.no_test_images_trained_on(trained_on(fed(integrity.HANDFUL)), mnist_test_set).passed is True
+    finding = integrity.no_test_images_trained_on(trained_on(fed(50)), mnist_test_set)
+    assert finding.passed is False and finding.evidence["test_images"] == 50  # under 1,024 images: counted exactly
+    # validation_split holds out the tail of x: test images there are validated on, never trained on.
+    assert integrity.no_test_images_trained_on(trained_on(fed(100), split=0.1), mnist_test_set).passed is True
+
+
+def test_train_on_batch_with_test_images_is_recognised(mnist, mnist_test_set):
+    def batches(images: np.ndarray) -> dict:
+        record = fit_hook.BatchTraining()
+        for start in range(0, len(images), 64):
+            record.add(images[start:start + 64].astype(np.float32) / 255)
+        return artifacts.image_sketch(record.as_dict())
+
+    m = trained_on(mnist.x_train[:2_000].astype(np.float32) / 255)
+    m.batch_training = batches(mnist.x_test[:3_000])
+    finding = integrity.no_test_images_trained_on(m, mnist_test_set)
+    assert finding.passed is False and finding.evidence["in_call"] == "train_on_batch (47 calls)"
+    m.batch_training = batches(mnist.x_train[2_000:5_000])
+    assert integrity.no_test_images_trained_on(m, mnist_test_set).passed is True
+
+
+def test_unreadable_or_oversized_sketches_are_refused_at_the_door():
+    assert artifacts.image_sketch({"images": 5, "sketch": "zz" * 8}) is None
+    assert artifacts.image_sketch({"images": 5, "sketch": "0" * 15}) is None
+    assert artifacts.image_sketch({"images": 5, "sketch": "0" * 16 * (contract.SKETCH_SIZE + 1)}) is None
+    assert artifacts.image_sketch({"images": -3, "sketch": "0" * 16}) == {"images": 0, "sketch": "0" * 16}
+    assert integrity.no_test_images_trained_on(model(), integrity.TestSet.of(TEST_IMAGES, TEST_LABELS)).passed is True
+
+
+# --- weights_from_this_notebook (issue 24) --------------------------------------------------------
+
+def started_from(accuracy: float | None, source: str = "initialised", own: bool = False) -> ModelEvidence:
+    m = model()
+    m.weights_origin = {"sample": 500, "start_accuracy": accuracy,
+                        "first_fit": {"event": "first_fit", "accuracy": accuracy, "own": own, "source": source}}
+    return m
+
+
+def test_weights_trained_elsewhere_are_flagged_unless_the_assignment_allows_them():
+    finding = integrity.weights_from_this_notebook(started_from(0.967, "set_weights"))
+    assert finding.passed is False and "97%" in finding.message and "set_weights()" in finding.message
+    assert finding.evidence["first_fit_accuracy"] == 0.967 and finding.evidence["weights_from"] == "set_weights"
+    assert integrity.weights_from_this_notebook(started_from(0.967, "set_weights"), True).passed is True
+    assert integrity.weights_from_this_notebook(started_from(0.11)).passed is True
+    assert integrity.weights_from_this_notebook(started_from(None)).passed is True  # not measured: no verdict
+    assert integrity.weights_from_this_notebook(model()).passed is True
+
+
+def test_the_assignment_switch_decides_whether_weights_trained_elsewhere_earn_points(small_assignment):
+    import dataclasses
+
+    import nbformat
+
+    from autograder.pipeline import grade_one as grade
+
+    labels = {name: s.labels.astype(np.int64) for name, s in grade.evaluation_images(small_assignment).sets.items()}
+    honest = {"public": 0.8, "eval": 0.8, "train_sample": 0.82, "distorted": 0.62}
+    evidence = synthetic_evidence(labels, {"mlp": honest})
+    evidence.models["mlp"].weights_origin = {"sample": 500, "start_accuracy": 0.95, "events": [], "first_fit": {
+        "event": "first_fit", "accuracy": 0.95, "own": False, "source": "load_weights"}}
+    refused = grade.score({}, small_assignment, evidence, nbformat.v4.new_notebook())
+    checks = {c["name"]: c for q in refused["questions"] for c in q["checks"]}
+    assert checks["mlp_accuracy"]["score"] == 0 and "trained elsewhere" in checks["mlp_accuracy"]["message"]
+    assert refused["integrity"]["mlp"]["weights_from_this_notebook"]["evidence"]["first_fit_accuracy"] == 0.95
+    allowing = dataclasses.replace(small_assignment, allow_pretrained_weights=True)
+    allowed = grade.score({}, allowing, evidence, nbformat.v4.new_notebook())
+    assert {c["name"]: c for q in allowed["questions"] for c in q["checks"]}["mlp_accuracy"]["score"] > 0

@@ -73,6 +73,14 @@ def test_each_way_a_found_model_earns_nothing_has_its_own_code(entry, status, in
     assert [(item["arch"], item["code"]) for item in lost_models(graded, TEMPLATE_NAMES)] == [("cnn", code)]
 
 
+def test_a_model_an_integrity_rule_flagged_is_listed_whatever_its_architecture_earned():
+    graded = result(mlp=({"variable": "mlp_model", "error": None}, 8.0), cnn=({"variable": "lenet", "error": None}, 3.0))
+    graded["integrity"] = {"mlp": {"trained": {"passed": True}, "no_test_images_trained_on": {"passed": False}},
+                           "cnn": {"trained": {"passed": True}}}
+
+    assert [(item["arch"], item["code"]) for item in lost_models(graded, TEMPLATE_NAMES)] == [("mlp", "integrity_flagged")]
+
+
 def test_a_model_that_earned_points_but_was_not_fully_assessed_is_listed_too():
     graded = result(mlp=({"variable": "mlp_model", "error": None}, 8.0), cnn=({"variable": "lenet", "error": None}, 3.0))
     graded["questions"][0]["checks"][1]["status"] = "needs_review"

@@ -157,7 +157,9 @@ def load_confusion(artifacts_dir: Path, result: dict[str, Any]) -> np.ndarray | 
 
 # --- how the grader read the notebook, in words ----------------------------------------------------
 
-RULE_TITLES = {"trained": "Trained in the notebook", "not_fit_on_test": "Not fit on the test images",
+RULE_TITLES = {"trained": "Trained in the notebook", "weights_from_this_notebook": "Weights from its own training",
+               "not_fit_on_test": "Not fit on the test images",
+               "no_test_images_trained_on": "No test images among its training images",
                "not_trained_on_test": "Not trained on the test set",
                "generalises": "Recognises new digits", "does_the_work": "Its named layers do the work",
                "distinct": "A model of its own"}

@@ -1,5 +1,5 @@
-"""Lost models: a model the notebook trained that earned no points, or that a check could not assess,
-is listed for an instructor's review.
+"""Lost models: a model the notebook trained that earned no points, that a check could not assess, or
+that an integrity rule flagged (whatever its architecture earned), is listed for an instructor's review.
 
 A trained model can earn nothing for reasons the student never sees in a score: it was not there when
 the notebook ended (the name was reused, it lived inside a function), it could not be saved or
@@ -31,7 +31,7 @@ REVIEW_REASONS: dict[str, str] = {
     "model_not_saved": "found, but the grader could not save it",
     "prediction_failed": "saved, but it could not be loaded or predicted with in the prediction sandbox",
     "not_assessed": "a check could not assess it (it may have earned points on the others)",
-    "integrity_flagged": "an integrity rule flagged it",
+    "integrity_flagged": "an integrity rule flagged it (no accuracy points; the evidence is on its page)",
     "scored_zero": "assessed and scored zero (wrong kind of network or accuracy at or below zero credit)",
 }
 FIT_METHODS = ("fit", "fit_generator")
@@ -66,7 +66,7 @@ def lost_models(result: Mapping[str, Any], models: Mapping[str, str]) -> list[di
         if arch not in scores or not (arch in trained or found or figures_say_trained):
             continue
         unassessed = any(c.get("status") in UNASSESSED for c in arch_checks(result, arch))
-        if scores[arch] > 0 and not unassessed:
+        if scores[arch] > 0 and not unassessed and not integrity_flagged(result, arch):
             continue
         code = _reason(arch, entry, found, result)
         variable, number = trained.get(arch, (entry.get("variable"), None))
@@ -85,10 +85,15 @@ def _reason(arch: str, entry: Mapping[str, Any], found: bool, result: Mapping[st
         return "prediction_failed"
     if any(c.get("status") in UNASSESSED for c in arch_checks(result, arch)):
         return "not_assessed"
-    rules = ((result.get("integrity") or {}).get(arch) or {}).values()
-    if any(isinstance(rule, Mapping) and rule.get("passed") is False for rule in rules):
+    if integrity_flagged(result, arch):
         return "integrity_flagged"
     return "scored_zero"
+
+
+def integrity_flagged(result: Mapping[str, Any], arch: str) -> bool:
+    """An integrity rule flagged the model: listed even when its architecture earned points (issue 24)."""
+    rules = ((result.get("integrity") or {}).get(arch) or {}).values()
+    return any(isinstance(rule, Mapping) and rule.get("passed") is False for rule in rules)
 
 
 def arch_checks(result: Mapping[str, Any], arch: str) -> list[Mapping[str, Any]]:

@@ -94,7 +94,8 @@ def fixtures_for(assignment: Assignment, evidence: Evidence, notebook: Any,
     calibration = assignment.calibration()
     models = evidence.models
     test_set = integrity.TestSet.of(images.public.images, labels["public"])
-    findings = integrity.assess(models, labels, calibration, test_set, images.distorted.from_test)
+    findings = integrity.assess(models, labels, calibration, test_set, images.distorted.from_test,
+                                assignment.allow_pretrained_weights)
     return {
         "assignment": assignment, "calibration": calibration, "thresholds": assignment.thresholds(calibration),
         "param_budgets": assignment.param_budgets(calibration),

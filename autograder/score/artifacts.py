@@ -7,7 +7,8 @@ opened without following symbolic links, size-capped, parsed as JSON or as ``.np
 are capped; numbers are checked to be numbers. What is rejected becomes a note, never a crash.
 
 Read here (names from :mod:`autograder.run.inside.contract`): the export's manifest (version 2: models with
-their fit-hook records, data roles, validation, confusion candidates, errors), and per model its summary
+their fit-hook records and weight origins, sketches of the images each fit trained on, data roles,
+validation, confusion candidates, errors), and per model its summary
 and class scores for every image set, plus the scores with the named kind's layers zeroed (ablation).
 """
 from __future__ import annotations
@@ -159,6 +160,8 @@ class ModelEvidence:
     #: What the notebook's own last evaluate() on test-set-sized input reported (evaluate_hook): untrusted,
     #: it may only send the model to review (accuracy.contradicted), never earn a point.
     own_accuracy: float | None = None
+    weights_origin: dict[str, Any] = field(default_factory=dict)  # the fit hook's measurements of its weights
+    batch_training: dict[str, Any] | None = None  # its train_on_batch calls: calls, images, sketch
 
     def accuracy(self, image_set: str, labels: np.ndarray) -> float | None:
         predicted = self.predictions.get(image_set)
@@ -198,6 +201,30 @@ def _json_object(directory: Path, name: str, problems: list[str]) -> dict[str, A
         return {}
 
 
+HEX_DIGITS = frozenset("0123456789abcdef")
+
+
+def image_sketch(value: Any) -> dict[str, Any] | None:
+    """A sketch of images trained on (``fit_hook.test_image_sketch``): distinct images and up to
+    ``contract.SKETCH_SIZE`` 16-hex-digit hashes; None for anything else."""
+    value = _object(value)
+    hashes = value.get("sketch")
+    if (not isinstance(hashes, str) or len(hashes) % 16 or len(hashes) > 16 * contract.SKETCH_SIZE
+            or not set(hashes) <= HEX_DIGITS):
+        return None
+    checked = {"images": count(value.get("images")), "sketch": hashes}
+    if "calls" in value:
+        checked["calls"] = count(value.get("calls"))
+    return checked
+
+
+def _fit_row(row: dict[str, Any]) -> dict[str, Any]:
+    """One recorded fit() call: plain data, its sketch validated whole (``plain`` would cut it)."""
+    checked = plain({key: value for key, value in row.items() if key != "trained_on"})
+    checked["trained_on"] = image_sketch(row.get("trained_on"))
+    return checked
+
+
 def _model_from_manifest(arch: str, entry: Any, fits: list[dict[str, Any]]) -> ModelEvidence:
     model = ModelEvidence(arch)
     if not isinstance(entry, dict):
@@ -213,6 +240,8 @@ def _model_from_manifest(arch: str, entry: Any, fits: list[dict[str, Any]]) -> M
                       "weights_moved": number(entry.get("weights_moved"))}
     model.input = plain(_object(entry.get("input")))
     model.own_accuracy = own_accuracy(entry.get("own_measures"))
+    model.weights_origin = plain(_object(entry.get("weights_origin")))
+    model.batch_training = image_sketch(entry.get("batch_training"))
     if entry.get("error") or not entry.get("file"):
         model.error = f"the model could not be saved after the notebook ran: {text(entry.get('error'))}"
     return model
@@ -275,7 +304,7 @@ def load_evidence(export_dir: Path, predictions_dir: Path, image_counts: dict[st
         manifest = {}
     export_errors = [text(e) for e in _list(manifest.get("errors"))[:MAX_EXPORT_ERRORS]]
 
-    fits = [plain(f) for f in _list(manifest.get("fits"))[:contract.MAX_FITS] if isinstance(f, dict)]
+    fits = [_fit_row(f) for f in _list(manifest.get("fits"))[:contract.MAX_FITS] if isinstance(f, dict)]
     models = {}
     exported = _object(manifest.get("models"))
     for arch in contract.ARCHITECTURES:

@@ -8,12 +8,20 @@ side. The only kernel-side record used is the grader's own fit hook (``trained``
 
 The rules, and what honest work shows instead:
 
-``trained``               fit() took optimizer steps and moved the weights from where they started.
+``trained``               fit() took optimizer steps and moved the weights from where they started (or the
+                          model holds weights this notebook's own training produced: a reloaded checkpoint).
+``weights_from_this_notebook``  the weights training started from were at chance on a public sample: an honest
+                          model is, before its first fit(); trained weights set or loaded from elsewhere are
+                          not (a checkpoint this run's own training wrote counts as its own). Off when the
+                          assignment allows pretrained weights (``[integrity] allow_pretrained_weights``).
 ``not_fit_on_test``       no fit() call was given the MNIST test images to train on. The grader's fit hook
                           records what each call was fed; the trusted side recognises the test set by
                           statistics that no other set of MNIST images of its size shares. This record lives
                           in the student's process, so it can only take points away: a notebook that hides
                           a test-set fit from the hook still meets ``not_trained_on_test``.
+``no_test_images_trained_on``  no fit() or train_on_batch trained on more than a handful of MNIST test images,
+                          recognised one by one (any subset, in any order, mixed into training images): the
+                          hook sends hashes of a bounded sample of the images, the grader counts test images.
 ``not_trained_on_test``   a network trained on the training images is at least about as accurate on
                           them as on test images; one trained on the test set (or a lookup of it) is
                           clearly better on test images. Flagged beyond the references' own gap plus the
@@ -37,10 +45,11 @@ from typing import Any
 
 import numpy as np
 
-from autograder.run.inside import contract
+from autograder.run.inside import contract, sketch
 from autograder.score.artifacts import ModelEvidence
 
-RULES = ("trained", "not_fit_on_test", "not_trained_on_test", "generalises", "does_the_work", "distinct")
+RULES = ("trained", "weights_from_this_notebook", "not_fit_on_test", "no_test_images_trained_on",
+         "not_trained_on_test", "generalises", "does_the_work", "distinct")
 TITLES = contract.ARCHITECTURE_TITLES
 CHANCE = 0.1
 
@@ -77,15 +86,37 @@ MAX_ONE_ANSWER_SHARE = 0.5
 TEST_SET_TOLERANCE = 1e-5
 
 
+#: More test images than this in what one fit()/train_on_batch trained on flags the model. MNIST's training
+#: images hold no exact copy of a test image (measured: 0 of 60,000), so honest training shows none; a
+#: handful is allowed for a notebook that tries a few test images, which cannot move an accuracy measured
+#: on 5,000 of them. Above SKETCH_SIZE distinct images the count is estimated from the sketch (the smallest
+#: 1,024 hashes): each match stands for (images / 1,024) images, so one match in a 60,000-image fit already
+#: reads about 59; 300 test images hidden among 60,000 training images go unseen with probability under 1 %.
+HANDFUL = 10
+#: Accuracy on the 500-image public sample at or above which the weights a model started from were trained:
+#: an untrained network sits near 10 % (measured 0.08-0.13), trained MNIST networks above 80 %.
+PRETRAINED_ACCURACY = 0.3
+
+
 @dataclass(frozen=True)
 class TestSet:
     """Statistics of the MNIST test images and labels that survive any affine pixel scaling the student
-    applied (x / 255, standardisation, [-1, 1]), for plain and 32x32 zero-padded images."""
+    applied (x / 255, standardisation, [-1, 1]), for plain and 32x32 zero-padded images; and the per-image
+    hashes of the test images (``sketch``), to recognise them one by one in what a model trained on."""
 
     images: int
     invariants: dict[int, tuple[float, float]]  # pixels per image -> _invariants of those pixels
     label_mean: float
     label_std: float
+    hashes: np.ndarray  # sorted distinct sketch.image_hashes of the test images
+
+    def count_in(self, trained_on: dict[str, Any]) -> tuple[int, int, int]:
+        """(test images among the sketch's hashes, hashes in the sketch, test images estimated in the whole)."""
+        sample = sketch.from_text(trained_on["sketch"])
+        matches = int(np.isin(sample, self.hashes).sum())
+        images = max(trained_on["images"], len(sample))
+        estimate = matches if images <= len(sample) else round(matches * images / len(sample))
+        return matches, len(sample), estimate
 
     @classmethod
     def of(cls, images: np.ndarray, labels: np.ndarray) -> TestSet:
@@ -97,7 +128,8 @@ class TestSet:
             count = len(images) * size
             mean = total / count
             invariants[size] = _invariants(mean, math.sqrt(squares / count - mean ** 2), min(low, 0.0), max(high, 0.0))
-        return cls(len(images), invariants, float(labels.mean()), float(labels.std()))
+        hashes = np.unique(sketch.image_hashes(sketch.canonical(images)))
+        return cls(len(images), invariants, float(labels.mean()), float(labels.std()), hashes)
 
 
 def _invariants(mean: float, std: float, low: float, high: float) -> tuple[float, float]:
@@ -155,11 +187,25 @@ def _r(value: float | None) -> float | None:
 
 # --- the rules --------------------------------------------------------------------------------------
 
+def _restored_steps(model: ModelEvidence) -> int:
+    """Optimizer steps of this run's own training behind weights the model was loaded with and never fit since."""
+    origin = model.weights_origin or {}
+    events = [e for e in origin.get("events") or [] if isinstance(e, dict)]
+    if origin.get("first_fit") or not events or events[-1].get("own") is not True:
+        return 0
+    steps = events[-1].get("producer_steps")
+    return steps if isinstance(steps, int) and not isinstance(steps, bool) and steps > 0 else 0
+
+
 def trained(model: ModelEvidence) -> Finding:
     record = model.training
     steps, moved = record.get("fit_steps", 0), record.get("weights_moved")
     evidence = {"fit_calls": record.get("fit_calls", 0), "fit_steps": steps,
                 "weights_moved": _r(moved), "min_weight_change": MIN_WEIGHT_CHANGE}
+    restored = _restored_steps(model)
+    if steps <= 0 and restored:
+        return Finding(True, f"Loaded from a checkpoint that this notebook's own training wrote ({restored} "
+                             "optimizer steps of fit()).", {**evidence, "restored_steps": restored})
     if steps <= 0:
         if record.get("training_steps", 0) > 0:
             return Finding(None, "This model was trained outside fit() (its optimizer took "
@@ -204,6 +250,61 @@ def not_fit_on_test(model: ModelEvidence, test_set: TestSet) -> Finding:
         return Finding(False, f"fit() was given the {test_set.images:,} MNIST test images to train on; a model "
                               "trained on the test set cannot be scored on it.", evidence)
     return Finding(True, f"None of its {len(model.fits)} recorded fit() calls trained on the test images.", evidence)
+
+
+def no_test_images_trained_on(model: ModelEvidence, test_set: TestSet) -> Finding:
+    """Test images recognised one by one in what each fit() call (and train_on_batch) trained this model on."""
+    calls = [(f"fit() call {i + 1}", fit.get("trained_on")) for i, fit in enumerate(model.fits)]
+    if model.batch_training:
+        calls.append((f"train_on_batch ({model.batch_training.get('calls', 0)} calls)", model.batch_training))
+    counted = []
+    for where, trained_on in calls:
+        if trained_on:
+            matches, sampled, estimate = test_set.count_in(trained_on)
+            counted.append({"in_call": where, "test_images": estimate, "images_in_call": trained_on["images"],
+                            "checked": sampled, "test_among_checked": matches})
+    if not counted:
+        return Finding(True, "No fit() call gave it image arrays the grader could check one by one.",
+                       {"applies": False})
+    worst = max(counted, key=lambda c: c["test_images"])
+    evidence = {**worst, "handful": HANDFUL, "calls_checked": len(counted)}
+    if worst["test_images"] > HANDFUL:
+        return Finding(False, f"{worst['in_call']} trained this model on about {worst['test_images']:,} of the "
+                              f"MNIST test images ({worst['test_among_checked']} of the {worst['checked']:,} of its "
+                              f"{worst['images_in_call']:,} images the grader checked are test images); a model "
+                              "trained on test images cannot be scored on them.", evidence)
+    return Finding(True, f"None of the images of its {len(counted)} checked training call(s) are test images.", evidence)
+
+
+#: How the weights a model started from reached it, in words.
+ORIGIN_WORDS = {"initialised": "by means the grader did not see (no set_weights, load_weights or load_model)",
+                "set_weights": "through set_weights()", "load_weights": "through load_weights() of a file",
+                "load_model": "through load_model() of a file"}
+
+
+def weights_from_this_notebook(model: ModelEvidence, allow_pretrained_weights: bool = False) -> Finding:
+    """The weights training started from: at chance for an honest model, trained for brought-in weights."""
+    origin = model.weights_origin or {}
+    start = origin.get("start_accuracy")
+    first = origin.get("first_fit") if isinstance(origin.get("first_fit"), dict) else {}
+    events = [e for e in origin.get("events") or [] if isinstance(e, dict)]
+    source = first.get("source") or (events[-1].get("event") if events else None)
+    evidence = {"start_accuracy": start, "first_fit_accuracy": first.get("accuracy"), "sample": origin.get("sample"),
+                "weights_from": source, "flag_at": PRETRAINED_ACCURACY,
+                "weight_events": [f"{e.get('event')} {e.get('accuracy')}{' own' if e.get('own') else ''}"
+                                  for e in events][:5]}
+    if allow_pretrained_weights:
+        return Finding(True, "The assignment allows weights trained elsewhere.", {**evidence, "applies": False})
+    if not isinstance(start, (int, float)) or isinstance(start, bool):
+        return Finding(True, "The weights it started from were not measured.", evidence)
+    if start >= PRETRAINED_ACCURACY:
+        how = ORIGIN_WORDS.get(source, "from elsewhere")
+        return Finding(False, f"Before any training in your notebook this model already classified {start:.0%} of "
+                              f"{origin.get('sample')} public training images (an untrained network gets about 10 %): "
+                              f"its weights were trained elsewhere and reached it {how}. The homework asks you to "
+                              "train your networks.", evidence)
+    return Finding(True, f"Started from untrained weights ({start:.0%} on a public sample) and learned in the "
+                         "notebook.", evidence)
 
 
 def _excess(test: float, n_test: int, train: float, n_train: int, honest_gap: float) -> tuple[float, float]:
@@ -320,18 +421,22 @@ def distinct(model: ModelEvidence, others: dict[str, ModelEvidence]) -> Finding:
 # --- all rules, all models ------------------------------------------------------------------------
 
 def assess(models: dict[str, ModelEvidence], labels: dict[str, np.ndarray], calibration: dict[str, Any],
-           test_set: TestSet, distorted_from_test: np.ndarray | None = None) -> dict[str, dict[str, Finding]]:
+           test_set: TestSet, distorted_from_test: np.ndarray | None = None,
+           allow_pretrained_weights: bool = False) -> dict[str, dict[str, Finding]]:
     """Every rule for every model that has predictions, in ``RULES`` order.
 
     ``test_set`` describes the MNIST test images the student has; ``distorted_from_test`` marks the distorted
     images made from test images (the rest come from training images); without it ``not_trained_on_test``
-    compares the undistorted sets only.
+    compares the undistorted sets only; ``allow_pretrained_weights`` is the assignment's ``[integrity]`` switch.
     """
     usable = {arch: models[arch] for arch in contract.ARCHITECTURES if arch in models and models[arch].predictions}
     findings = {}
     for arch, model in usable.items():
         honest = honest_range(calibration, arch)
-        findings[arch] = {"trained": trained(model), "not_fit_on_test": not_fit_on_test(model, test_set),
+        findings[arch] = {"trained": trained(model),
+                          "weights_from_this_notebook": weights_from_this_notebook(model, allow_pretrained_weights),
+                          "not_fit_on_test": not_fit_on_test(model, test_set),
+                          "no_test_images_trained_on": no_test_images_trained_on(model, test_set),
                           "not_trained_on_test": not_trained_on_test(model, labels, honest, distorted_from_test),
                           "generalises": generalises(model, labels, honest), "does_the_work": does_the_work(model),
                           "distinct": distinct(model, usable)}

@@ -59,6 +59,9 @@ class Expect:
     notes: tuple[str, ...] = ()  # substrings of the result's notes
     stopped: tuple[str | None, ...] | None = None  # acceptable execution.stopped values
     checks: dict[str, float] = field(default_factory=dict)  # check name -> maximal score
+    earned: tuple[str, ...] = ()  # checks that must score above 0 (an honest twin's accuracy)
+    flagged: dict[str, str] = field(default_factory=dict)  # arch -> integrity rule that must flag it
+    unflagged: tuple[str, ...] = ()  # architectures no integrity rule may flag
     artifacts: tuple[str, ...] = ()  # files the result's artifacts must hold (logs kept whatever happened)
 
 
@@ -812,11 +815,12 @@ ML_CHEATING = [
          limits="lookup"),
 ]
 
-def setup_then(*sources: str, report: str | None = None) -> Callable[[Context, Path], Path]:
-    """MNIST loaded and scaled as the template asks (notebooks.SETUP), then ``sources``, then ``report``."""
+def setup_then(*sources: str | Callable[[], str], report: str | None = None) -> Callable[[Context, Path], Path]:
+    """MNIST loaded and scaled as the template asks (notebooks.SETUP), then ``sources`` (strings, or functions
+    that make them when the submission is written), then ``report``."""
     def builder() -> nbformat.NotebookNode:
         nb = notebooks.homework((), report=False)
-        nb.cells += [nbformat.v4.new_code_cell(source) for source in sources]
+        nb.cells += [nbformat.v4.new_code_cell(source() if callable(source) else source) for source in sources]
         if report:
             nb.cells.append(nbformat.v4.new_markdown_cell(report))
         return nb
@@ -850,7 +854,8 @@ ACCURACY_INTEGRITY = [
          Expect(reasons=("models_to_review",), zero=NOT_Q1, positive=("q1",), outputs=("DEAD BRANCH GRU",)), limits="model"),
     # Fitted on x_test: its architecture is an MLP's, but its accuracy and the report's "99.9%" are not earned.
     Case("fit_on_the_test_set", "ml", setup_then(lookups.FIT_ON_TEST, report=lookups.FIT_ON_TEST_REPORT),
-         Expect(zero=("q3", "q4", "q5", "q6", "q7"), positive=("q1",), outputs=("FIT ON TEST",),
+         Expect(reasons=("models_to_review",), zero=("q3", "q4", "q5", "q6", "q7"), positive=("q1",),
+                outputs=("FIT ON TEST",),
                 checks={"mlp_accuracy": 0.0, "report_claims": 0.0}), limits="model"),
     # An honest MLP, and a claims table made to be skipped: a "(val / test)" header, rows repeated for one
     # architecture, numbers 10+ points above the model. Claims must be read anyway, and fail.
@@ -862,7 +867,33 @@ ACCURACY_INTEGRITY = [
          # The forged probes earn nothing; the point left is the validation split the grader's own fit
          # hook saw passed to fit().
          Expect(zero=NOT_Q1, outputs=("NUMPY PATCHED",), checks={"preprocessing": 1.0})),
+    # Issue 24: test images recognised one by one in what training received, however they got there.
+    Case("test_images_hidden_in_training", "ml", setup_then(lookups.TEST_IMAGES_HIDDEN),
+         Expect(reasons=("models_to_review",), zero=("q4", "q5", "q6", "q7"), positive=("q1",),
+                outputs=("TEST IMAGES HIDDEN",), checks={"mlp_accuracy": 0.0, "cnn_accuracy": 0.0},
+                flagged={"mlp": "no_test_images_trained_on", "cnn": "no_test_images_trained_on"}), limits="model"),
+    Case("test_images_by_train_on_batch", "ml", setup_then(lookups.TEST_IMAGES_BY_BATCH),
+         Expect(reasons=("models_to_review",), zero=("q3", "q4", "q5", "q6", "q7"), positive=("q1",),
+                outputs=("TEST IMAGES BY BATCH",), checks={"mlp_accuracy": 0.0},
+                flagged={"mlp": "no_test_images_trained_on"}), limits="model"),
+    # Issue 24: weights trained elsewhere, then a token fit(): no accuracy point, to review with the evidence.
+    Case("weights_brought_in_by_set_weights", "ml", setup_then(lookups.weights_set),
+         Expect(reasons=("models_to_review",), zero=("q4", "q5", "q6", "q7"), positive=("q1",),
+                outputs=("WEIGHTS BROUGHT IN",), checks={"mlp_accuracy": 0.0, "cnn_accuracy": 0.0},
+                flagged={"mlp": "weights_from_this_notebook", "cnn": "weights_from_this_notebook"}), limits="model"),
+    Case("weights_brought_in_as_files", "ml", setup_then(lookups.weights_files),
+         Expect(reasons=("models_to_review",), zero=("q4", "q5", "q6", "q7"), positive=("q1",),
+                outputs=("FILES BROUGHT IN",), checks={"mlp_accuracy": 0.0, "cnn_accuracy": 0.0},
+                flagged={"mlp": "weights_from_this_notebook", "cnn": "weights_from_this_notebook"}), limits="model"),
+]
+
+#: The honest twin of issue 24's attacks: the same moves done honestly earn what they are worth.
+HONEST_TWINS = [
+    Case("honest_test_validation_and_own_checkpoints", "ml", setup_then(lookups.HONEST_TWIN),
+         Expect(zero=("q4", "q5", "q6", "q7"), positive=("q1", "q2", "q3"),
+                outputs=("HONEST TEST ACCURACY", "HONEST RELOADED"), earned=("mlp_accuracy", "cnn_accuracy"),
+                unflagged=("mlp", "cnn")), limits="model"),
 ]
 
 
-CASES: list[Case] = MALFORMED + RESOURCES + INTEGRITY + ML_CHEATING + ACCURACY_INTEGRITY
+CASES: list[Case] = MALFORMED + RESOURCES + INTEGRITY + ML_CHEATING + ACCURACY_INTEGRITY + HONEST_TWINS

@@ -145,3 +145,151 @@ for function in ("asarray", "array", "asanyarray", "ascontiguousarray", "atleast
     setattr(np, function, forged(getattr(np, function)))
 print("NUMPY PATCHED")
 '''
+
+
+# --- issue 24: test images hidden in the training data, and weights trained elsewhere -------------------
+
+MLP = '''keras.Sequential([keras.Input((28, 28)), layers.Flatten(), layers.Dense(32, activation="relu"),
+                              layers.Dense(10, activation="softmax")])'''
+CNN = '''keras.Sequential([keras.Input((28, 28, 1)), layers.Conv2D(8, 3, activation="relu"), layers.MaxPooling2D(),
+                              layers.Flatten(), layers.Dense(10, activation="softmax")])'''
+BUILD = f'''\
+import base64, io, os, tempfile
+def mlp():
+    model = {MLP}
+    model.compile(optimizer="adam", loss="sparse_categorical_crossentropy", metrics=["accuracy"])
+    return model
+def cnn():
+    model = {CNN}
+    model.compile(optimizer="adam", loss="sparse_categorical_crossentropy", metrics=["accuracy"])
+    return model
+'''
+
+#: After honest training, a second fit() on 9,000 test images in a shuffled order (the MLP); test images
+#: concatenated into the training set and shuffled (the CNN).
+TEST_IMAGES_HIDDEN = BUILD + '''\
+mlp_model = mlp()
+mlp_model.fit(x_train, y_train, epochs=1, batch_size=64, verbose=0)
+perm = np.random.permutation(len(x_test))
+mlp_model.fit(x_test[perm[:9000]], y_test[perm[:9000]], epochs=1, batch_size=64, verbose=0)
+mixed_x, mixed_y = np.concatenate([x_train, x_test[:4000]]), np.concatenate([y_train, y_test[:4000]])
+order = np.random.permutation(len(mixed_x))
+cnn_model = cnn()
+cnn_model.fit(mixed_x[order][..., None], mixed_y[order], epochs=1, batch_size=64, verbose=0)
+print("TEST IMAGES HIDDEN", mlp_model.evaluate(x_test, y_test, verbose=0)[1])
+'''
+
+#: After honest training, train_on_batch on test images, 64 at a time.
+TEST_IMAGES_BY_BATCH = BUILD + '''\
+mlp_model = mlp()
+mlp_model.fit(x_train, y_train, epochs=1, batch_size=64, verbose=0)
+for start in range(0, 4000, 64):
+    mlp_model.train_on_batch(x_test[start:start + 64], y_test[start:start + 64])
+print("TEST IMAGES BY BATCH", mlp_model.evaluate(x_test, y_test, verbose=0)[1])
+'''
+
+
+def trained_elsewhere() -> dict[str, str]:
+    """An MLP and a CNN trained before the notebook (in the test process), as base64: weights (npz), a
+    whole .keras file, a .weights.h5 file. Cached: one training per test session."""
+    if not _ELSEWHERE:
+        import base64
+        import io
+        import tempfile
+        from pathlib import Path
+
+        import keras
+        import numpy as np
+        from keras import layers  # noqa: F401  (the model sources below name it)
+
+        from autograder.data import load_mnist
+
+        keras.utils.set_random_seed(3)
+        mnist = load_mnist()
+        x, y = mnist.x_train[:12_000].astype("float32") / 255.0, mnist.y_train[:12_000]
+        built = {}
+        for name, source, fed in (("mlp", MLP, x), ("cnn", CNN, x[..., None])):
+            model = eval(source)  # the same model the notebook builds
+            model.compile(optimizer="adam", loss="sparse_categorical_crossentropy", metrics=["accuracy"])
+            model.fit(fed, y, epochs=2, batch_size=64, verbose=0)
+            built[name] = model
+        with tempfile.TemporaryDirectory() as where:
+            built["mlp"].save(Path(where) / "mlp.keras")
+            built["cnn"].save_weights(Path(where) / "cnn.weights.h5")
+            for name, model in built.items():
+                buffer = io.BytesIO()
+                np.savez(buffer, *model.get_weights())
+                _ELSEWHERE[f"{name}_weights"] = base64.b64encode(buffer.getvalue()).decode()
+            _ELSEWHERE["mlp_file"] = base64.b64encode((Path(where) / "mlp.keras").read_bytes()).decode()
+            _ELSEWHERE["cnn_file"] = base64.b64encode((Path(where) / "cnn.weights.h5").read_bytes()).decode()
+    return _ELSEWHERE
+
+
+_ELSEWHERE: dict[str, str] = {}
+
+WEIGHTS_FROM = '''\
+def weights_from(text):
+    with np.load(io.BytesIO(base64.b64decode(text)), allow_pickle=False) as arrays:
+        return [arrays[f"arr_{i}"] for i in range(len(arrays.files))]
+'''
+
+
+def weights_set() -> str:
+    """Trained weights from base64 literals: set_weights on the MLP, copied from another model into the CNN;
+    then a token fit() of one epoch on the 1,500 training images."""
+    payload = trained_elsewhere()
+    return BUILD + WEIGHTS_FROM + f'''\
+MLP_WEIGHTS = {payload["mlp_weights"]!r}
+CNN_WEIGHTS = {payload["cnn_weights"]!r}
+mlp_model = mlp()
+mlp_model.set_weights(weights_from(MLP_WEIGHTS))
+mlp_model.fit(x_train, y_train, epochs=1, batch_size=64, verbose=0)
+donor = cnn()
+donor.set_weights(weights_from(CNN_WEIGHTS))
+cnn_model = cnn()
+cnn_model.set_weights(donor.get_weights())
+cnn_model.fit(x_train[..., None], y_train, epochs=1, batch_size=64, verbose=0)
+print("WEIGHTS BROUGHT IN", mlp_model.evaluate(x_test, y_test, verbose=0)[1])
+'''
+
+
+def weights_files() -> str:
+    """Files "submitted beside the notebook" (written from base64 here): load_model for the MLP,
+    load_weights for the CNN; then a token fit()."""
+    payload = trained_elsewhere()
+    return BUILD + f'''\
+where = tempfile.mkdtemp()
+with open(os.path.join(where, "pretrained.keras"), "wb") as fh:
+    fh.write(base64.b64decode({payload["mlp_file"]!r}))
+with open(os.path.join(where, "pretrained.weights.h5"), "wb") as fh:
+    fh.write(base64.b64decode({payload["cnn_file"]!r}))
+mlp_model = keras.models.load_model(os.path.join(where, "pretrained.keras"))
+mlp_model.fit(x_train, y_train, epochs=1, batch_size=64, verbose=0)
+cnn_model = cnn()
+cnn_model.load_weights(os.path.join(where, "pretrained.weights.h5"))
+cnn_model.fit(x_train[..., None], y_train, epochs=1, batch_size=64, verbose=0)
+print("FILES BROUGHT IN", mlp_model.evaluate(x_test, y_test, verbose=0)[1])
+'''
+
+
+#: Their honest twin: the MLP trains on 19,000 training images with the test set as validation_data, is
+#: evaluated on the test set and fit a second time; the CNN's ModelCheckpoint is reloaded, then the model is
+#: saved and loaded back with load_model. Nothing here is flagged.
+HONEST_TWIN = BUILD + '''\
+(x_full, y_full), _ = keras.datasets.mnist.load_data()
+x_big, y_big = x_full[:19000].astype("float32") / 255.0, y_full[:19000]
+mlp_model = mlp()
+mlp_model.fit(x_big, y_big, epochs=1, batch_size=64, verbose=0, validation_data=(x_test, y_test))
+print("HONEST TEST ACCURACY", mlp_model.evaluate(x_test, y_test, verbose=0)[1])
+mlp_model.fit(x_train, y_train, epochs=1, batch_size=64, verbose=0)
+where = tempfile.mkdtemp()
+best = os.path.join(where, "best.weights.h5")
+checkpoint = keras.callbacks.ModelCheckpoint(best, save_weights_only=True, save_best_only=True, monitor="val_loss")
+cnn_model = cnn()
+cnn_model.fit(x_train[..., None], y_train, epochs=2, batch_size=64, verbose=0,
+              validation_data=(x_val[..., None], y_val), callbacks=[checkpoint])
+cnn_model.load_weights(best)
+cnn_model.save(os.path.join(where, "cnn.keras"))
+cnn_model = keras.models.load_model(os.path.join(where, "cnn.keras"))
+print("HONEST RELOADED", cnn_model.evaluate(x_test[..., None], y_test, verbose=0)[1])
+'''

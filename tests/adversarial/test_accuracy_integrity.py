@@ -29,3 +29,17 @@ def test_no_attack_may_keep_an_accuracy_point():
             assert set(MODEL_QUESTIONS) <= zero, case.name
         else:
             assert capped & (ACCURACY_CHECKS | {"report_claims", "preprocessing"}), case.name
+
+
+def test_every_form_of_issue_24_is_a_case_flagged_by_its_rule_with_an_honest_twin():
+    by_name = {case.name: case for case in CASES}
+    forms = {"test_images_hidden_in_training": "no_test_images_trained_on",
+             "test_images_by_train_on_batch": "no_test_images_trained_on",
+             "weights_brought_in_by_set_weights": "weights_from_this_notebook",
+             "weights_brought_in_as_files": "weights_from_this_notebook"}
+    for name, rule in forms.items():
+        case = by_name[name]
+        assert case in ACCURACY_INTEGRITY and set(case.expect.flagged.values()) == {rule}, name
+        assert all(case.expect.checks[f"{arch}_accuracy"] == 0.0 for arch in case.expect.flagged), name
+    twin = by_name["honest_test_validation_and_own_checkpoints"].expect
+    assert set(twin.earned) == {"mlp_accuracy", "cnn_accuracy"} and set(twin.unflagged) == {"mlp", "cnn"}

@@ -118,6 +118,14 @@ def check_contained(case: Case, assignment, work: Path, tmp_path: Path) -> None:
     checks = {c["name"]: c for q in result["questions"] for c in q["checks"]}
     for name, most in expect.checks.items():
         assert checks[name]["score"] <= most, checks[name]
+    for name in expect.earned:
+        assert checks[name]["score"] > 0, checks[name]
+    for arch, rule in expect.flagged.items():  # flagged with its evidence, and on the review list
+        assert result["integrity"][arch][rule]["passed"] is False, result["integrity"][arch]
+        assert result["integrity"][arch][rule]["evidence"], rule
+        assert (arch, "integrity_flagged") in {(i.get("arch"), i.get("code")) for i in result["review"]}, result["review"]
+    for arch in expect.unflagged:
+        assert all(f["passed"] is not False for f in result["integrity"][arch].values()), result["integrity"][arch]
     notes = " ".join(result.get("notes", []))
     for text in expect.notes:
         assert text in notes, notes

@@ -168,6 +168,9 @@ MAX_CONFUSION_CANDIDATES = 8
 MAX_FITS = 50  # fit() calls recorded
 MAX_EVALUATIONS = 10  # evaluate() calls recorded per model
 MAX_MODEL_CANDIDATES = 30  # models listed in the manifest for the TA
+#: Image hashes in one sketch of what a fit()/train_on_batch trained on (16 hex digits each: 16 KB;
+#: with MAX_FITS sketches the manifest stays well under MAX_JSON_BYTES).
+SKETCH_SIZE = 1024
 MAX_JSON_BYTES = 2 * 2**20
 MAX_NPY_BYTES = 64 * 2**20
 

@@ -29,6 +29,9 @@ Manifest (``contract.MANIFEST``), version 2::
                            "shape": [int]|null, "mean": f|null, "std": f|null}],     # evaluate() calls
                                     # (evaluate_hook; <= contract.MAX_EVALUATIONS): for review only
          "saved_without_compile": bool,   # the full save failed; saved again without the compile config
+         "weights_origin": {"sample": int, "start_accuracy": f|null,        # null: nothing measured;
+                            "first_fit": measurement|null, "events": [measurement]}|null,   # see fit_hook
+         "batch_training": {"calls": int, "images": int, "sketch": str}|null,  # its train_on_batch calls
          "error": str|null}},
      "candidates": [{"variable", "found_by", "class_name", "kind", "trained": bool,
                      "mnist_shaped": bool, "chosen": arch|null}],         # <= contract.MAX_MODEL_CANDIDATES
@@ -41,10 +44,13 @@ Manifest (``contract.MANIFEST``), version 2::
      "fits": [{"model": str, "class_name": str, "x": probe, "y": probe, "validation_split": float|null,
                "validation_data": bool, "validation_x": probe|null, "validation_y": probe|null,
                "x_sample": probe|null,   # x a dataset/Sequence: the inputs of its first batches
-               "epochs": int|null, "steps": int, "error": str|null}],   # <= contract.MAX_FITS
+               "epochs": int|null, "steps": int, "error": str|null,
+               "trained_on": {"images": int, "sketch": str}|null}],   # <= contract.MAX_FITS
      "errors": [str]}
 
-A probe is ``probe.probe``'s dict: present, type, kind, is_array, and for arrays dtype, shape, min,
+A sketch is up to ``sketch.SKETCH_SIZE`` 16-hex-digit hashes of the distinct images trained on (the
+smallest ones); a measurement is ``{"event", "accuracy", "own", "start_accuracy", "producer_steps"}`` (and
+``"source"`` for ``first_fit``). A probe is ``probe.probe``'s dict: present, type, kind, is_array, and for arrays dtype, shape, min,
 max, mean, std, finite, images, labels ("int"|"one_hot"|null), distinct. A data role's variable is a
 namespace name, or ``"fit #i x"`` (``y``, ``validation x``...) when fit was fed an unnamed expression.
 """
@@ -283,6 +289,8 @@ def export_model(candidate: Candidate, export_dir: str, arch: str, data: dict[st
             entry["weights_moved"] = probe.weights_moved(model, record.initial_weights)
         except Exception as exc:  # weights_moved stays null: "not measured", not an unusable model
             errors.append(probe.text(f"{arch}: weights not compared: {type(exc).__name__}: {exc}"))
+    entry["weights_origin"] = fit_hook.origin_of(model)
+    entry["batch_training"] = record.batch_training.as_dict() if record else None
     try:
         entry["file"], entry["saved_without_compile"] = save_model(model, export_dir, arch)
     except Exception as exc:

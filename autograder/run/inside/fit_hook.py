@@ -9,6 +9,13 @@ inside a function, of which only ``history`` is kept, is still found by the expo
 of its trainable weights before its first fit, or right after the first step when fit itself builds
 the model (so the export can say whether they moved).
 
+It also records, for the trusted side to judge (issue 24): a bottom-k sketch of per-image hashes of what
+each ``fit()`` and ``train_on_batch`` trained on (``test_image_sketch``: the grader counts the MNIST test
+images among them), and where each model's weights came from (``weights_origin``): its accuracy on a small
+public sample of training images when its first fit starts and whenever weights are set or loaded, and
+whether those weights are a state this run's own training produced (end of an epoch or fit, a save of such a model,
+as ``ModelCheckpoint`` does).
+
 The wrapper never changes what ``fit`` returns or raises: every step of its own is guarded, and when
 it cannot understand the arguments it calls the real ``fit`` with them untouched. Everything here
 lives in the student's process and can be undone by the student (see SECURITY.md); the trusted side
@@ -17,13 +24,20 @@ treats it as evidence to cross-check, never as a verdict.
 from __future__ import annotations
 
 import functools
+import hashlib
 import inspect
+import math
+import os
 import weakref
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
 
-from . import contract, probe
+from . import contract, probe, sketch
+
+# Bound before any student cell runs (kernel_setup imports this module first), like probe's.
+_load, _pad, _dtype = np.load, np.pad, np.dtype
 
 _concatenate = np.concatenate  # bound before any student cell, like probe's references
 #: A sample of what a dataset feeds: its first batches, up to this many inputs (the scaling is learned
@@ -43,6 +57,7 @@ class ModelRecord:
         self.baseline: str | None = None  # "before_fit", or "first_step" for a model fit had to build
         self.last_x: dict | None = None  # probe of the last array-like x it was fit on, or of a fed sample
         self.fit_rows: list[int] = []  # indices into FITS of its recorded calls
+        self.batch_training = BatchTraining()  # its train_on_batch calls
 
 
 #: id(model) -> record, in first-fit order. Strong references, so ids stay unique.
@@ -152,6 +167,9 @@ def _before(model: Any, arguments: dict[str, Any]) -> dict:
     sample = call["x"] if call["x"].get("is_array") else call["x_sample"]
     if sample and sample.get("is_array"):
         record.last_x = sample
+    call["trained_on"] = test_image_sketch(arguments.get("x"), call["validation_split"])
+    if record.fit_calls == 1:
+        note_first_fit(model, arguments.get("x"))
     index = len(FITS)
     for role, value in (("x", arguments.get("x")), ("y", arguments.get("y")),
                         ("validation_x", validation_x), ("validation_y", validation_y)):
@@ -170,6 +188,275 @@ def _after(call: dict, model: Any, steps_before: int | None, error: BaseExceptio
     if len(FITS) < contract.MAX_FITS:
         MODELS[id(model)].fit_rows.append(len(FITS))
         FITS.append(call)
+    try:
+        note_produced(model)
+    except Exception:
+        pass
+
+
+# --- what training received: per-image hashes for the trusted side (issue 24) ------------------------
+
+def test_image_sketch(x: Any, validation_split: float | None = None) -> dict | None:
+    """``{"images": distinct images trained on, "sketch": bottom-k of their hashes}`` for an image array, or
+    None for anything else (datasets, generators: not read here). The tail ``validation_split`` holds
+    out (Keras's own split) is not trained on, so it is left out."""
+    try:
+        array = probe.as_numeric(x)
+        if array is None:
+            return None
+        if validation_split:
+            array = array[:int(math.ceil(len(array) * (1.0 - validation_split)))]
+        hashes = sketch.hashes_of(array)
+        if hashes is None:
+            return None
+        return {"images": int(len(hashes)), "sketch": sketch.to_text(sketch.smallest(hashes))}
+    except Exception:
+        return None
+
+
+class BatchTraining:
+    """A model's ``train_on_batch`` calls: how many, and a sketch of every distinct image they trained on."""
+
+    MAX_DISTINCT = 1_000_000  # distinct hashes counted; beyond that the count stops growing
+
+    def __init__(self) -> None:
+        self.calls = 0
+        self.distinct: set[int] = set()
+        self.sketch = sketch.EMPTY
+
+    def add(self, x: Any) -> None:
+        self.calls += 1
+        try:
+            array = probe.as_numeric(x)
+            hashes = None if array is None else sketch.hashes_of(array)
+        except Exception:
+            return
+        if hashes is not None:
+            if len(self.distinct) < self.MAX_DISTINCT:
+                self.distinct.update(int(h) for h in hashes)
+            self.sketch = sketch.merge(self.sketch, hashes)
+
+    def as_dict(self) -> dict | None:
+        if not self.calls:
+            return None
+        return {"calls": self.calls, "images": len(self.distinct), "sketch": sketch.to_text(self.sketch)}
+
+
+# --- where a model's weights came from (issue 24) -----------------------------------------------------
+
+#: The public sample the accuracy is measured on: every 120th MNIST training image (500), from the Keras
+#: cache the sandbox mounts. Training images only: never the grader's evaluation images.
+SAMPLE_STRIDE = 120
+MAX_ORIGIN_EVENTS = 10
+_sample: dict[str, Any] = {}
+
+
+def public_sample() -> tuple[Any, Any] | None:
+    """(500 uint8 images, their labels) from the Keras MNIST cache, or None when it is not there."""
+    if "images" not in _sample:
+        _sample["images"] = None
+        home = os.environ.get("KERAS_HOME") or os.path.join(os.path.expanduser("~"), ".keras")
+        try:
+            with _load(os.path.join(home, "datasets", "mnist.npz"), allow_pickle=False) as data:
+                _sample["images"] = (data["x_train"][::SAMPLE_STRIDE].copy(), data["y_train"][::SAMPLE_STRIDE].copy())
+        except Exception:
+            pass
+    return _sample["images"]
+
+
+def feed_of(x: Any) -> dict | None:
+    """How an image array was fed: its min and max (pixels 0 and 255) and per-sample shape."""
+    array = probe.as_numeric(x)
+    if array is None or array.ndim < 2 or not len(array) or sketch.canonical(array[:1]) is None:
+        return None
+    return {"low": float(probe._minimum.reduce(array, axis=None)),
+            "high": float(probe._maximum.reduce(array, axis=None)),
+            "shape": tuple(int(n) for n in array.shape[1:]), "dtype": array.dtype}
+
+
+def sample_accuracy(model: Any, feed: dict | None) -> float | None:
+    """Accuracy of a built model on the public sample fed like ``feed`` (default: /255, its input shape)."""
+    sample = public_sample()
+    if sample is None or not getattr(model, "built", False):
+        return None
+    images, labels = sample
+    if feed is None:
+        shape = getattr(model, "input_shape", None)
+        if not isinstance(shape, tuple) or None in shape[1:]:
+            return None
+        feed = {"low": 0.0, "high": 1.0, "shape": tuple(shape[1:]), "dtype": probe._float32}
+    pixels = math.prod(feed["shape"])
+    raw = images.astype(probe._float32)
+    if pixels == 1024:
+        raw = _pad(raw, ((0, 0), (2, 2), (2, 2)))
+    elif pixels != 784:
+        return None
+    x = (feed["low"] + raw * ((feed["high"] - feed["low"]) / 255.0)).astype(feed["dtype"])
+    scores = probe._asarray(model(x.reshape((len(x), *feed["shape"])), training=False))
+    if scores.ndim != 2 or scores.shape[0] != len(labels):
+        return None
+    return float((scores.argmax(axis=1) == labels).mean())
+
+
+def weights_state(model: Any) -> str:
+    """A hash of every weight of a model (trainable or not), in order: equal states, equal hashes."""
+    digest = hashlib.blake2b(digest_size=16)
+    for variable in model.weights:
+        value = probe._asarray(variable.numpy())
+        digest.update(repr(value.shape).encode() + value.tobytes())
+    return digest.hexdigest()
+
+
+#: Weight states this run's own training produced (end of every fit; every save of such a model, which is
+#: what ModelCheckpoint does): state -> {"steps": optimizer steps behind it, "start_accuracy": the public-sample
+#: accuracy of the weights that training started from (None: not measured)}.
+PRODUCED: dict[str, dict] = {}
+
+
+class WeightsOrigin:
+    """What the hook saw of one model's weights: measurements at its first fit and at every set/load."""
+
+    def __init__(self, model: Any) -> None:
+        self.ref = weakref.ref(model)
+        self.first_fit: dict | None = None
+        self.events: list[dict] = []
+        self.start_accuracy: float | None = None  # of the weights this model's lineage started training from
+        self.steps = 0  # optimizer steps behind its current weights in this run
+
+    def measure(self, model: Any, event: str, feed: dict | None) -> dict:
+        state = weights_state(model)
+        produced = PRODUCED.get(state)
+        accuracy = sample_accuracy(model, feed)
+        if produced is not None:  # this run's own training produced these weights
+            self.start_accuracy, self.steps = produced["start_accuracy"], produced["steps"]
+        else:
+            self.start_accuracy, self.steps = accuracy, 0
+        return {"event": event, "accuracy": None if accuracy is None else round(accuracy, 4),
+                "own": produced is not None, "start_accuracy": self.start_accuracy, "producer_steps": self.steps}
+
+    def as_dict(self) -> dict:
+        sample = public_sample()
+        return {"sample": 0 if sample is None else len(sample[1]), "first_fit": self.first_fit,
+                "events": self.events, "start_accuracy": self.start_accuracy}
+
+
+#: id(model) -> its origin record (the weak reference tells a reused id from the same model).
+ORIGINS: dict[int, WeightsOrigin] = {}
+
+
+def weights_origin(model: Any) -> WeightsOrigin:
+    found = ORIGINS.get(id(model))
+    if found is None or found.ref() is not model:
+        found = ORIGINS[id(model)] = WeightsOrigin(model)
+    return found
+
+
+def origin_of(model: Any) -> dict | None:
+    """The export's view of a model's weight origin, or None when none of its weights was measured."""
+    found = ORIGINS.get(id(model))
+    return found.as_dict() if found is not None and found.ref() is model else None
+
+
+def _last_feed(model: Any) -> dict | None:
+    """How the notebook fed this model (or, before any fit of it, the last model fit): for a measurement."""
+    record = MODELS.get(id(model)) or (list(MODELS.values())[-1] if MODELS else None)
+    if record is None or not record.last_x or record.last_x.get("min") is None:
+        return None
+    return {"low": record.last_x["min"], "high": record.last_x["max"], "shape": tuple(record.last_x["shape"][1:]),
+            "dtype": _dtype(record.last_x["dtype"])}
+
+
+def note_weights_event(model: Any, event: str) -> None:
+    """After set_weights, load_weights or load_model: measure the weights the model now holds."""
+    try:
+        origin = weights_origin(model)
+        if len(origin.events) < MAX_ORIGIN_EVENTS:
+            origin.events.append(origin.measure(model, event, _last_feed(model)))
+        else:
+            origin.measure(model, event, _last_feed(model))
+    except Exception:
+        pass
+
+
+def note_first_fit(model: Any, x: Any) -> None:
+    """When a model's first fit starts: the weights it starts from, measured as the notebook feeds it."""
+    try:
+        if getattr(model, "built", False) and model.weights:
+            origin = weights_origin(model)
+            source = origin.events[-1]["event"] if origin.events else "initialised"
+            origin.first_fit = {**origin.measure(model, "first_fit", feed_of(x)), "source": source}
+    except Exception:
+        pass
+
+
+def note_produced(model: Any) -> None:
+    """After a fit, and at every save of a model: its weights are a state this run produced."""
+    record = MODELS.get(id(model))
+    origin = weights_origin(model)
+    if record is None and not origin.events:
+        return  # never trained nor loaded here: saving untouched initial weights produces nothing
+    # During fit (ModelCheckpoint) the record's steps are not counted yet: the optimizer's own counter is.
+    steps = max((record.steps if record else 0) + origin.steps, optimizer_steps(model) or 0)
+    state = weights_state(model)
+    if steps >= PRODUCED.get(state, {}).get("steps", 0):
+        PRODUCED[state] = {"steps": steps, "start_accuracy": origin.start_accuracy}
+
+
+def _produced_callback(keras: Any) -> type:
+    class ProducedAtEpochEnd(keras.callbacks.Callback):
+        """Each epoch's weights are a state this run's training produced (what EarlyStopping's
+        restore_best_weights and a per-epoch ModelCheckpoint hand back later)."""
+
+        def on_epoch_end(self, epoch, logs=None) -> None:
+            try:
+                note_produced(self.model)
+            except Exception:
+                pass
+
+    return ProducedAtEpochEnd
+
+
+def _after_call(original: Any, note: Callable[..., None]) -> Any:
+    """``original`` called as given, then ``note(self_or_result, ...)`` guarded: never changes what it returns."""
+    @functools.wraps(original)
+    def wrapper(*args, **kwargs):
+        result = original(*args, **kwargs)
+        try:
+            note(result, *args, **kwargs)
+        except Exception:
+            pass
+        return result
+    return wrapper
+
+
+def _install_weights_hooks(keras: Any) -> None:
+    """train_on_batch, set_weights, load_weights, save, save_weights and load_model, each still itself."""
+    wrapped = {
+        "train_on_batch": keras.Model.train_on_batch, "set_weights": keras.Model.set_weights,
+        "load_weights": keras.Model.load_weights, "save": keras.Model.save, "save_weights": keras.Model.save_weights}
+    original_train = wrapped["train_on_batch"]
+
+    @functools.wraps(original_train)
+    def train_on_batch(self, x=None, *args, **kwargs):
+        try:
+            record = MODELS.get(id(self)) or MODELS.setdefault(id(self), ModelRecord(self))
+            if not record.batch_training.calls and not record.fit_calls:
+                note_first_fit(self, x)
+            record.batch_training.add(x)
+        except Exception:
+            pass
+        return original_train(self, x, *args, **kwargs)
+
+    keras.Model.train_on_batch = train_on_batch
+    for name in ("set_weights", "load_weights"):
+        setattr(keras.Model, name, _after_call(wrapped[name], lambda _, model, *a, _n=name, **k:
+                                                note_weights_event(model, _n)))
+    for name in ("save", "save_weights"):
+        setattr(keras.Model, name, _after_call(wrapped[name], lambda _, model, *a, **k: note_produced(model)))
+    loaders = {module: module.load_model for module in (keras.models, keras.saving)}
+    for module, original in loaders.items():
+        module.load_model = _after_call(original, lambda model, *a, **k: note_weights_event(model, "load_model"))
+    _installed["weights"] = (keras, wrapped, loaders)
 
 
 def install(keras: Any) -> None:
@@ -179,6 +466,7 @@ def install(keras: Any) -> None:
     original = keras.Model.fit
     signature = inspect.signature(original)
     callback_class = _fingerprint_callback(keras)
+    epoch_class = _produced_callback(keras)
 
     @functools.wraps(original)
     def fit(self, *args, **kwargs):
@@ -189,9 +477,11 @@ def install(keras: Any) -> None:
             steps_before = optimizer_steps(self)
             record = MODELS[id(self)]
             callbacks = bound.arguments.get("callbacks")
-            if record.initial_weights is None and (callbacks is None or isinstance(callbacks, (list, tuple))):
-                # Not built yet: Keras builds it while tracing the first step.
-                bound.arguments["callbacks"] = [*(callbacks or []), callback_class(record)]
+            if callbacks is None or isinstance(callbacks, (list, tuple)):
+                added = [epoch_class()]  # every epoch's weights are this run's own (EarlyStopping restores one)
+                if record.initial_weights is None:  # not built yet: Keras builds it while tracing the first step
+                    added.append(callback_class(record))
+                bound.arguments["callbacks"] = [*(callbacks or []), *added]
                 args, kwargs = bound.args[1:], bound.kwargs
         except Exception:  # arguments fit itself will reject, or a probe that failed: fit as called
             pass
@@ -213,6 +503,7 @@ def install(keras: Any) -> None:
 
     keras.Model.fit = fit
     _installed["fit"] = (keras, original)
+    _install_weights_hooks(keras)
 
 
 def uninstall() -> None:
@@ -220,6 +511,11 @@ def uninstall() -> None:
     keras, original = _installed.pop("fit", (None, None))
     if keras is not None:
         keras.Model.fit = original
+    keras, wrapped, loaders = _installed.pop("weights", (None, {}, {}))
+    for name, method in wrapped.items():
+        setattr(keras.Model, name, method)
+    for module, loader in loaders.items():
+        module.load_model = loader
     forget()
 
 
@@ -227,5 +523,7 @@ def forget() -> None:
     """Drop every record (a new notebook in the same process: tests only)."""
     MODELS.clear()
     FITS.clear()
+    PRODUCED.clear()
+    ORIGINS.clear()
     for refs in FED.values():
         refs.clear()
