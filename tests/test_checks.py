@@ -134,7 +134,8 @@ def test_manifest_v2_and_per_model_files_are_read_as_plain_validated_data(tmp_pa
     mlp, cnn, lstm, gru = (evidence.models[a] for a in ("mlp", "cnn", "lstm", "gru"))
     assert mlp.found and mlp.variable == "net" and mlp.found_by == "fit" and mlp.error is None
     assert mlp.training == {"fit_calls": 2, "fit_steps": 40, "training_steps": 40, "weights_moved": 0.25}
-    assert mlp.fits == [{"model": "net", "steps": 40}]  # its one real fit row; the others point nowhere
+    assert mlp.fits == [{"model": "net", "steps": 40, "trained_on": None}]  # its one real fit row (no sketch
+    # recorded); the others point nowhere
     assert mlp.fed == {"scale": 1.0, "offset": 0.0} and mlp.input["shape"] == [784]
     assert set(mlp.predictions) == {"eval", "public"} and mlp.ablated == {}
     assert cnn.subclassed and cnn.variable is None and cnn.training["fit_steps"] == 0  # "many" is no count

@@ -31,6 +31,8 @@ def test_the_host_tmp_never_counts_as_sandbox_memory():
         big.flush()
         host = subprocess.Popen(["sleep", "60"], start_new_session=True)
         try:
+            # Measured once it is `sleep`: before its exec, the forked child's memory changes between reads.
+            assert within(30, lambda: psutil.Process(host.pid).cmdline()[:1] == ["sleep"])
             dog = sandbox.Watchdog(host.pid, sandbox.Limits(memory_mb=16), sandboxed=True)
             assert sandbox.tmpfs_bytes([host.pid]) == 0
             assert dog.rss_mb(with_tmpfs=True) == dog.rss_mb() < 16
