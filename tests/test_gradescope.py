@@ -249,14 +249,21 @@ def where():
     shutil.rmtree(path, ignore_errors=True)
 
 
-def gradescope_root(package: Path, where: Path) -> tuple[Path, Path, Path]:
-    """/autograder as Gradescope lays it out, with the submission; plus the drop and canary dirs."""
+def unpacked(package: Path, where: Path) -> Path:
+    """/autograder as Gradescope lays it out before a submission arrives: the package in source/, its
+    run_autograder beside it, an empty submission/."""
     root = where / "autograder"
     with zipfile.ZipFile(package) as zf:
         zf.extractall(root / "source")
     shutil.copy(root / "source" / "run_autograder", root / "run_autograder")
     (root / "run_autograder").chmod(0o755)
     (root / "submission").mkdir()
+    return root
+
+
+def gradescope_root(package: Path, where: Path) -> tuple[Path, Path, Path]:
+    """/autograder as Gradescope lays it out, with the submission; plus the drop and canary dirs."""
+    root = unpacked(package, where)
     (root / "submission_metadata.json").write_text(json.dumps({"users": [{"name": "Ada", "email": "a@x"}]}))
     drop, canary = where / "drop", where / "canary"
     drop.mkdir(), canary.mkdir()
@@ -363,12 +370,7 @@ def test_run_autograder_scores_like_grade_one(package, graded_here, where):
     every check, to the last digit, and the same notebook picked among two uploads."""
     if shutil.which("bwrap") is None or os.geteuid() != 0:
         pytest.skip("needs root and bubblewrap, as grade-one had")
-    root = where / "autograder"
-    with zipfile.ZipFile(package) as zf:
-        zf.extractall(root / "source")
-    shutil.copy(root / "source" / "run_autograder", root / "run_autograder")
-    (root / "run_autograder").chmod(0o755)
-    (root / "submission").mkdir()
+    root = unpacked(package, where)
     # Named as a re-upload is ("MNIST-Homework-1"), beside a scratch notebook: the one named like the
     # template is graded, as intake picks it for a local batch.
     shutil.copy(graded_here.parent / "mnist_homework.ipynb", root / "submission" / "MNIST-Homework-1.ipynb")

@@ -19,7 +19,6 @@ import os
 import re
 import shutil
 import tempfile
-import zipfile
 from pathlib import Path
 
 import pandas as pd
@@ -29,7 +28,7 @@ import notebooks
 from autograder.author import term
 from autograder.cli import main
 from autograder.output.store import open_results
-from test_gradescope import run_autograder
+from test_gradescope import run_autograder, unpacked
 
 pytestmark = pytest.mark.slow
 TITLE = "Neural networks on MNIST: MLP, CNN, SimpleRNN, LSTM, GRU (4711)"
@@ -227,12 +226,7 @@ def test_a_term_from_new_term_to_every_export(small_assignment, tmp_path, monkey
         where = Path(tempfile.mkdtemp(prefix="agx-rehearsal-", dir="/tmp"))
         where.chmod(0o755)
         try:
-            root = where / "autograder"
-            with zipfile.ZipFile(package) as zf:
-                zf.extractall(root / "source")
-            shutil.copy(root / "source" / "run_autograder", root / "run_autograder")
-            (root / "run_autograder").chmod(0o755)
-            (root / "submission").mkdir()
+            root = unpacked(package, where)
             shutil.copy(notebook, root / "submission" / "mnist_homework.ipynb")
             there = run_autograder(root, os.environ["PATH"])
         finally:

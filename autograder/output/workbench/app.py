@@ -26,7 +26,7 @@ import threading
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 from urllib.parse import parse_qs, urlencode
 
 import numpy as np
@@ -355,9 +355,10 @@ def build_app(store: Store, assignment: Assignment, token: str, default_name: st
         return render("item.html.j2", status, page=view, session=request.state.session,
                       title=assignment.title or assignment.name)
 
-    async def item(request: Request) -> Response:
-        if request.method == "GET":
-            return show_item(request)
+    async def refused(request: Request, decide: Callable[[Any], None],
+                      show: Callable[..., Response]) -> Response | None:
+        """Read the form and decide; a bad form is 403/400, a refused decision the page again saying why
+        (409 for another TA's decision since). None: saved."""
         try:
             form = await read_form(request)
         except PermissionError as exc:
@@ -365,11 +366,19 @@ def build_app(store: Store, assignment: Assignment, token: str, default_name: st
         except DecisionError as exc:
             return PlainTextResponse(str(exc), 400)
         try:
-            workbench.decide(request.path_params["item_id"], form, request.state.session)
+            decide(form)
         except DecisionConflict as exc:
-            return show_item(request, f"Not saved: {exc}", 409)
+            return show(request, f"Not saved: {exc}", 409)
         except DecisionError as exc:
-            return show_item(request, f"Not saved: {exc}", 400)
+            return show(request, f"Not saved: {exc}", 400)
+        return None
+
+    async def item(request: Request) -> Response:
+        if request.method == "GET":
+            return show_item(request)
+        item_id, session = request.path_params["item_id"], request.state.session
+        if answer := await refused(request, lambda form: workbench.decide(item_id, form, session), show_item):
+            return answer
         view = workbench.item_page(request.path_params["item_id"], filters_of(request), request.state.session)
         following = view["next"] if view else None
         query = f"?{view['filter_query']}" if view and view["filter_query"] else ""
@@ -386,18 +395,9 @@ def build_app(store: Store, assignment: Assignment, token: str, default_name: st
     async def rubric(request: Request) -> Response:
         if request.method == "GET":
             return show_rubric(request)
-        try:
-            form = await read_form(request)
-        except PermissionError as exc:
-            return PlainTextResponse(str(exc), 403)
-        except DecisionError as exc:
-            return PlainTextResponse(str(exc), 400)
-        try:
-            workbench.rubric_decide(request.path_params["key"], form, request.state.session)
-        except DecisionConflict as exc:
-            return show_rubric(request, f"Not saved: {exc}", 409)
-        except DecisionError as exc:
-            return show_rubric(request, f"Not saved: {exc}", 400)
+        key, session = request.path_params["key"], request.state.session
+        if answer := await refused(request, lambda form: workbench.rubric_decide(key, form, session), show_rubric):
+            return answer
         return RedirectResponse(f"/rubric/{request.path_params['key']}", status_code=303)
 
     async def name(request: Request) -> Response:
