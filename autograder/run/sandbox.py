@@ -440,19 +440,23 @@ class CpuClock:
         return self.cpu_seconds() / self.threads
 
     def _tree_seconds(self) -> float:
-        try:
-            root = psutil.Process(self.pid)
-            procs = [root] + root.children(recursive=True)
-        except psutil.Error:
-            return 0.0
         total = 0.0
-        for proc in procs:
+        for proc in tree_processes(self.pid):
             try:
                 times = proc.cpu_times()
             except psutil.Error:
                 continue
             total += times.user + times.system + times.children_user + times.children_system
         return total
+
+
+def tree_processes(pid: int) -> list[psutil.Process]:
+    """The process ``pid`` and all its descendants as they are now; none once it is gone."""
+    try:
+        root = psutil.Process(pid)
+        return [root] + root.children(recursive=True)
+    except psutil.Error:
+        return []
 
 
 #: The result's stop reason for each time limit: "wall_budget" is the time budget, whichever clock ran out.
@@ -509,11 +513,7 @@ class Watchdog:
 
     def rss_mb(self, with_tmpfs: bool = False) -> float:
         """Resident memory of the tree; with ``with_tmpfs``, plus the RAM its private tmpfs hold."""
-        try:
-            root = psutil.Process(self.pid)
-            procs = [root] + root.children(recursive=True)
-        except psutil.Error:
-            return 0.0
+        procs = tree_processes(self.pid)
         total = 0
         for proc in procs:
             try:
