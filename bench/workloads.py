@@ -236,10 +236,14 @@ def similarity_batch(results: Path, count: int, seed: int = 0) -> Path:
     and each model's evaluation-set predictions are the true labels with the student's own random errors
     (3-10 %). The report compares every pair; this measures what a class of ``count`` costs.
     """
+    import hashlib
+
     import numpy as np
 
+    from autograder.assignment import ARCHITECTURES
     from autograder.pipeline.grade_one import base_result
     from autograder.results import write_result
+    from autograder.score.artifacts import Evidence, ModelEvidence, save_evidence
 
     rng = np.random.default_rng(seed)
     template = nbformat.read(REPO / "student_template" / "mnist_homework.ipynb", as_version=4)
@@ -280,13 +284,15 @@ def similarity_batch(results: Path, count: int, seed: int = 0) -> Path:
         artifacts = results / "artifacts" / key
         artifacts.mkdir(parents=True)
         nbformat.write(nb, artifacts / "submission.ipynb")
-        predictions = {}
-        for arch in ("mlp", "cnn", "simple_rnn", "lstm", "gru"):
+        models = {}
+        for arch in ARCHITECTURES:
             wrong = rng.random(len(labels)) < rng.uniform(0.03, 0.10)
-            predictions[f"{arch}.eval"] = np.where(wrong, (labels + 1 + rng.integers(0, 9, len(labels))) % 10,
-                                                   labels).astype(np.int8)
-        np.savez_compressed(artifacts / "predictions.npz", **predictions)
-        (artifacts / "evidence.json").write_text(json.dumps({"models": {}}))
+            predicted = np.where(wrong, (labels + 1 + rng.integers(0, 9, len(labels))) % 10, labels).astype(np.int8)
+            models[arch] = ModelEvidence(arch, found=True, variable=f"{arch}_model", found_by="name",
+                                        weights_sha256=hashlib.sha256(f"{index}-{arch}".encode()).hexdigest(),
+                                        predictions={"eval": predicted})
+        save_evidence(Evidence(models=models, data={}, validation={}, confusion=[], best_model="cnn", fits=[],
+                               problems=[]), artifacts)  # as grading stores it
         result = base_result(artifacts / "submission.ipynb", assignment, None,
                              {"student_id": f"s{index:03d}", "student_name": f"Student {index}"}, sandboxed=True)
         result["models"] = {arch: {"found": True, "variable": f"{arch}_model", "found_by": "name",
@@ -294,7 +300,7 @@ def similarity_batch(results: Path, count: int, seed: int = 0) -> Path:
                                    "param_budget": 10_000_000, "input": {}, "fed": {}, "training": {},
                                    "accuracy": 0.9, "public_accuracy": 0.9, "threshold_full": 0.96,
                                    "threshold_zero": 0.9}
-                            for arch in ("mlp", "cnn", "simple_rnn", "lstm", "gru")}
+                            for arch in ARCHITECTURES}
         write_result(results / "results" / f"{key}.json", result)
     return results
 
@@ -329,8 +335,8 @@ def review_batch(results: Path, count: int) -> Path:
         result = json.loads(fixtures[index % len(fixtures)].read_text())
         key = f"s{index:03d}-{fixtures[index % len(fixtures)].stem}"
         result["submission"].update(student_id=f"s{index:03d}", sha256=f"{index:064x}")
-        result["assignment"].update(name=assignment.name, bundle_sha256=assignment.bundle_sha256(),
-                                    root=str(assignment.root))
+        result["assignment"].update(name=assignment.name, bundle_sha256=assignment.scoring_key().sha256,
+                                    evidence_sha256=assignment.evidence_key().sha256, root=str(assignment.root))
         write_result(results / "results" / f"{key}.json", result)
         artifacts = results / "artifacts" / key
         artifacts.mkdir(parents=True)
