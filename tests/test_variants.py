@@ -14,6 +14,7 @@ from __future__ import annotations
 import os
 import re
 import shutil
+import subprocess
 import sys
 from pathlib import Path
 
@@ -234,3 +235,24 @@ def test_the_variant_key_names_the_notebook_and_the_batch_as_well_as_the_assignm
     assert set(variant_assignment.evidence_key().parts) < set(key.parts)
     other = evidence.variant_key(list(VARIANTS)[1], variant_assignment)
     assert other.changes_since(key.parts) == ["notebook"]
+
+
+def test_stored_evidence_is_scored_without_tensorflow(tmp_path):
+    """The fast lane's scoring never imports TensorFlow (nor executes anything): it re-scores what is stored."""
+    code = """if True:
+        import sys
+        from pathlib import Path
+        import variant_evidence as evidence
+        where = Path(sys.argv[1])
+        (where / "small").mkdir(); (where / "variants").mkdir()
+        assignment = evidence.variant_assignment(evidence.small_assignment(where / "small"), where / "variants")
+        stale = evidence.stale_variants(list(evidence.VARIANTS), assignment)
+        current = [name for name in evidence.VARIANTS if name not in stale]
+        scored = evidence.score_stored(current, assignment, where / "out") if current else {}
+        assert sorted(scored) == sorted(current), (sorted(scored), current)
+        print(len(scored), "tensorflow" in sys.modules, "keras" in sys.modules)
+    """
+    run = subprocess.run([sys.executable, "-c", code, str(tmp_path)], capture_output=True, text=True,
+                         cwd=Path(__file__).parent, timeout=300)
+    assert run.returncode == 0, run.stderr[-2000:]
+    assert run.stdout.split()[1:] == ["False", "False"], run.stdout

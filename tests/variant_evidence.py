@@ -40,7 +40,7 @@ from autograder.assignment import (Assignment, Key, load_assignment, save_eviden
                                    stored_evidence_key)
 from autograder.intake.notebook import PRINTED_FILE  # noqa: E402
 from autograder.output.store import Store  # noqa: E402
-from autograder.pipeline.batch import grade_batch, regrade_all  # noqa: E402
+from autograder.pipeline.batch import RETRIED_STOPS, grade_batch, regrade_all  # noqa: E402
 from autograder.results import read_result  # noqa: E402
 from autograder.score.artifacts import EVIDENCE_ARRAYS, EVIDENCE_JSON  # noqa: E402
 from notebooks import SMALL_CALIBRATION  # noqa: E402
@@ -181,11 +181,16 @@ def results_by_variant(out: Path) -> dict[str, dict]:
 
 def store_evidence(out: Path, assignment: Assignment) -> list[str]:
     """Keep each executed variant's result and scored artifacts from the RESULTS folder ``out`` (as the
-    grader wrote them); returns the variants stored."""
+    grader wrote them); returns the variants stored. A result the machine decided (the grader failed, or a
+    stop that ``--retry-failed`` would re-run: a busy machine's budget, memory) is not evidence of the
+    notebook and is not kept."""
     store = Store(out)
     stored = []
     for key in store.keys():
-        name = read_result(store.result(key))["submission"]["student_id"]
+        result = read_result(store.result(key))
+        if result["status"] == "error" or (result.get("execution") or {}).get("stopped") in RETRIED_STOPS:
+            continue
+        name = result["submission"]["student_id"]
         target = STORE / name
         shutil.rmtree(target, ignore_errors=True)
         (target / "artifacts").mkdir(parents=True)
@@ -193,9 +198,15 @@ def store_evidence(out: Path, assignment: Assignment) -> list[str]:
         for file in SCORED_FILES:
             if (store.artifacts(key) / file).is_file():
                 shutil.copy(store.artifacts(key) / file, target / "artifacts" / file)
+        reviewable(target / "artifacts" / EVIDENCE_JSON)
         save_evidence_key(variant_key(name, assignment), target)
         stored.append(name)
     return stored
+
+
+def reviewable(path: Path) -> None:
+    """The grader writes its evidence JSON on one line; kept indented, a refresh's diff says what moved."""
+    path.write_text(json.dumps(json.loads(path.read_text()), indent=1, sort_keys=True) + "\n")
 
 
 # --- command line -----------------------------------------------------------------------------------
@@ -227,8 +238,9 @@ def main(argv: list[str] | None = None) -> int:
             execute(list(stale), assignment, where / "results")
             stored = store_evidence(where / "results", assignment)
             missing = sorted(set(stale) - set(stored))
-            if missing:
-                print(f"no result for {', '.join(missing)}", file=sys.stderr)
+            if missing:  # their earlier evidence (if any) was already replaced or is stale: run refresh again
+                print(f"not stored (no result, the grader failed or the machine stopped it): {', '.join(missing)}; "
+                      "run `make refresh-evidence` again", file=sys.stderr)
                 return 2
         print(f"variant corpus: stored {len(stale)} variant(s), removed {len(removed)}; "
               f"{sum(1 for p in STORE.iterdir() if p.is_dir())} stored")
