@@ -256,3 +256,22 @@ def test_stored_evidence_is_scored_without_tensorflow(tmp_path):
                          cwd=Path(__file__).parent, timeout=300)
     assert run.returncode == 0, run.stderr[-2000:]
     assert run.stdout.split()[1:] == ["False", "False"], run.stdout
+
+
+def test_refresh_drops_removed_variants_and_executes_nothing_current(variant_assignment, tmp_path, monkeypatch):
+    """`make refresh-evidence` after a variant left the corpus: its evidence goes, current evidence stays as it
+    is, and nothing executes (only what is not current would)."""
+    stale = evidence.stale_variants(list(VARIANTS), variant_assignment)
+    current = {name: VARIANTS[name] for name in VARIANTS if name not in stale}
+    store = tmp_path / "evidence"
+    for name in current:
+        shutil.copytree(evidence.STORE / name, store / name)
+    (store / "a_variant_removed_from_the_corpus" / "artifacts").mkdir(parents=True)
+    before = {path: path.read_bytes() for path in store.rglob("*") if path.is_file()}
+    monkeypatch.setattr(evidence, "STORE", store)
+    monkeypatch.setattr(evidence, "VARIANTS", current)
+    monkeypatch.setattr(evidence, "execute", lambda *args: pytest.fail("executed a current variant"))
+    assert evidence.main(["refresh"]) == 0
+    assert not (store / "a_variant_removed_from_the_corpus").exists()
+    assert {path: path.read_bytes() for path in store.rglob("*") if path.is_file()} == before
+    assert evidence.main(["check"]) == 0
