@@ -50,31 +50,10 @@ def mnist():
     return load_mnist()
 
 
-from notebooks import SMALL_CALIBRATION  # noqa: E402  (shared with bench/)
-
-
 @pytest.fixture(scope="session")
 def small_assignment(tmp_path_factory):
-    """The real MNIST assignment with test-sized thresholds, hidden set and budgets.
+    """The real MNIST assignment with test-sized thresholds, hidden set and budgets (see
+    :func:`variant_evidence.small_assignment`)."""
+    from variant_evidence import small_assignment as build
 
-    Same questions, hidden tests and rubric; only calibration.json (thresholds for slice-trained models),
-    the hidden set size (1,000) and the budgets (5 minutes, 2 GiB) differ, so sandboxed runs stay short.
-    """
-    import json
-    import re
-    import shutil
-
-    from autograder.assignment import load_assignment
-
-    root = tmp_path_factory.mktemp("assignment") / "mnist"
-    shutil.copytree(REPO / "assignments" / "mnist", root, ignore=shutil.ignore_patterns("generated"))
-    (root / "calibration.json").write_text(json.dumps(SMALL_CALIBRATION))
-    toml = (root / "assignment.toml").read_text()
-    toml = toml.replace('"../../', f'"{REPO}/')
-    # 300 s: a one-epoch notebook needs about 60 s alone, but several times that on the shared 2-core
-    # machine under load (its setup cell alone took 80 s), and predictions share the same budget.
-    for key, value in {"size": "1000", "wall_budget_seconds": "300", "cell_timeout_seconds": "240",
-                       "memory_mb": "2048"}.items():
-        toml = re.sub(rf"(?m)^{key} = \S+", f"{key} = {value}", toml)
-    (root / "assignment.toml").write_text(toml)
-    return load_assignment(root)
+    return build(tmp_path_factory.mktemp("assignment"))

@@ -5,33 +5,30 @@ The notebooks live in tests/fixtures/variants/ (rebuilt by build.py from student
 student ran it, outputs kept). ranges.toml is the rubric key: per variant, the range of the total and of each
 question, with the reason, the traits it shows and the mistakes it makes. The fast tests check the key itself
 (every trait of the issue covered, ranges within the rubric, sensible order, one mistake costing one
-question); the slow test grades the corpus (-j 2) and checks every score against the key.
+question); the slow test grades the corpus and checks every score against the key. Grading re-scores each
+variant's stored evidence when the key it was produced under is current (tests/variant_evidence.py: executed
+once, scored often) and executes the variant for real (-j 2) when it is not, or under `make test-full`.
 """
 from __future__ import annotations
 
-import json
 import os
 import re
 import shutil
+import subprocess
 import sys
-import tomllib
+import warnings
 from pathlib import Path
 
 import nbformat
 import pytest
 
-from autograder.assignment import load_assignment
-from autograder.pipeline.batch import grade_batch
-from autograder.results import read_result
+import variant_evidence as evidence
+from variant_evidence import KEY, VARIANTS, VARIANTS_DIR
 
-VARIANTS_DIR = Path(__file__).resolve().parent / "fixtures" / "variants"
-KEY = tomllib.loads((VARIANTS_DIR / "ranges.toml").read_text())
-VARIANTS: dict[str, dict] = KEY["variants"]
 #: Variants whose miss is a known grader gap (variant -> the gap, as the issue it is tracked in says it).
 KNOWN_GAPS: dict[str, str] = KEY.get("known_gaps", {})
 QUESTIONS = tuple(f"q{i}" for i in range(1, 9))
 SLACK = 0.01  # scores are rounded; a range's bounds are inclusive up to this
-VARIANT_JOBS, VARIANT_THREADS = 2, 1  # the corpus's batch: two notebooks at once, one thread each
 #: While working on a few variants: VARIANTS_ONLY=name,name grades and checks only those.
 ONLY = [name for name in os.environ.get("VARIANTS_ONLY", "").split(",") if name]
 
@@ -126,46 +123,26 @@ def test_no_honest_variant_loses_points_twice_for_one_mistake(small_assignment):
 
 @pytest.fixture(scope="module")
 def variant_assignment(small_assignment, tmp_path_factory):
-    """The small test assignment with the thresholds the key assumes and budgets for a 5-model notebook.
-
-    Only what sets the thresholds (the calibrated minimum accuracy on the evaluation images, and the span
-    from full to zero credit), the execution budgets and the thread count change; everything else stays as it is.
-    """
-    root = tmp_path_factory.mktemp("variants-assignment") / "mnist"
-    shutil.copytree(small_assignment.root, root)
-    calibration = json.loads((root / "calibration.json").read_text())
-    for arch, threshold in KEY["thresholds"].items():
-        figures = calibration["architectures"][arch]["eval_accuracy"]
-        figures["min"] = round(threshold["full"] + small_assignment.threshold_margin, 4)
-    (root / "calibration.json").write_text(json.dumps(calibration))
-    spans = {round(t["full"] - t["zero"], 4) for t in KEY["thresholds"].values()}
-    assert len(spans) == 1, "the key's thresholds need one span (full - zero) for all architectures"
-    toml = (root / "assignment.toml").read_text()
-    # One thread per notebook for the batch's two jobs: threads x jobs = the machine's two cores, the rule
-    # `grade` itself picks jobs by (22 variants: 852 s instead of 986 s with two threads each).
-    for key, value in {"wall_budget_seconds": "600", "cell_timeout_seconds": "420", "memory_mb": "3072",
-                       "threads": str(VARIANT_THREADS), "span": str(spans.pop())}.items():
-        toml, count = re.subn(rf"(?m)^{key} = \S+", f"{key} = {value}", toml)
-        assert count == 1, key
-    (root / "assignment.toml").write_text(toml)
-    assignment = load_assignment(root)
-    for arch, threshold in assignment.thresholds().items():
-        assert (threshold.full, threshold.zero) == pytest.approx(
-            (KEY["thresholds"][arch]["full"], KEY["thresholds"][arch]["zero"])), arch
-    return assignment
+    """The small test assignment with the thresholds the key assumes and budgets for a 5-model notebook."""
+    return evidence.variant_assignment(small_assignment, tmp_path_factory.mktemp("variants-assignment"))
 
 
 @pytest.fixture(scope="module")
 def graded(variant_assignment, tmp_path_factory) -> dict[str, dict]:
-    """Every variant graded in one sandboxed batch of two workers: variant name -> result."""
+    """Every variant graded, variant name -> result: its stored evidence re-scored by today's scoring code
+    when the key it was produced under is current, else executed in one sandboxed batch of two workers (every
+    variant under `make test-full`)."""
     where = tmp_path_factory.mktemp("variants")
-    submissions = where / "submissions"
-    submissions.mkdir()
-    for name in ONLY or VARIANTS:
-        shutil.copy(VARIANTS_DIR / f"{name}.ipynb", submissions / f"{name}.ipynb")
-    grade_batch(submissions, variant_assignment.root, where / "results", jobs=VARIANT_JOBS, progress=False)
-    results = [read_result(path) for path in (where / "results" / "results").glob("*.json")]
-    return {result["submission"]["student_id"]: result for result in results}
+    names = ONLY or list(VARIANTS)
+    stale = {name: ["make test-full"] for name in names} if evidence.full_lane() else \
+        evidence.stale_variants(names, variant_assignment)
+    if stale and not evidence.full_lane():  # shown in pytest's warnings summary, passed or not
+        warnings.warn(evidence.stale_line(stale, len(names)), stacklevel=1)
+    graded = evidence.execute(list(stale), variant_assignment, where / "executed") if stale else {}
+    current = [name for name in names if name not in stale]
+    if current:
+        graded |= evidence.score_stored(current, variant_assignment, where / "stored")
+    return graded
 
 
 def score_table(graded: dict[str, dict]) -> str:
@@ -221,3 +198,83 @@ def test_totals_keep_the_order_of_the_issue(graded):
         for lower in [lower for lower in lowers if not ONLY or {upper, lower} <= set(total)]:
             assert total[upper] > total[lower] if strict else total[upper] >= total[lower], \
                 (upper, total[upper], lower, total[lower], score_table(graded))
+
+
+# --- the stored evidence ----------------------------------------------------------------------------
+
+def test_a_change_to_the_export_code_makes_the_corpus_execute_for_real(variant_assignment, tmp_path, monkeypatch):
+    """Stored evidence stands in for executing a variant only under the key it was produced under: one byte
+    more in the export code makes every variant stale (`make test` executes them all, naming the file, and
+    `.ci/run` takes the full lane), whatever the stored evidence was produced under."""
+    import autograder.assignment
+
+    grader = tmp_path / "autograder"
+    shutil.copytree(autograder.assignment.GRADER_ROOT, grader, ignore=shutil.ignore_patterns("__pycache__"))
+    with open(grader / "run" / "inside" / "export.py", "a") as export:
+        export.write("\n")
+    monkeypatch.setattr(autograder.assignment, "GRADER_ROOT", grader)
+    stale = evidence.stale_variants(list(VARIANTS), variant_assignment)
+    assert set(stale) == set(VARIANTS)  # the corpus test executes every one of them
+    stored = [name for name in VARIANTS if (evidence.STORE / name).is_dir()]
+    assert stored, "no variant has stored evidence"
+    for name in stored:
+        assert "run/inside/export.py" in stale[name], (name, stale[name])
+    assert evidence.main(["check"]) == 1  # .ci/run takes the full lane
+
+
+def test_a_variant_without_stored_evidence_executes_and_a_removed_one_drops_out(variant_assignment, tmp_path,
+                                                                                 monkeypatch):
+    monkeypatch.setattr(evidence, "STORE", tmp_path / "evidence")
+    (tmp_path / "evidence" / "a_variant_removed_from_the_corpus").mkdir(parents=True)
+    name = next(iter(VARIANTS))
+    assert evidence.stale_variants([name], variant_assignment) == {name: ["no stored evidence"]}
+    assert evidence.removed_variants() == ["a_variant_removed_from_the_corpus"]
+    assert evidence.main(["check"]) == 1
+
+
+def test_the_variant_key_names_the_notebook_and_the_batch_as_well_as_the_assignment(variant_assignment):
+    key = evidence.variant_key(next(iter(VARIANTS)), variant_assignment)
+    assert {"notebook", "jobs"} <= set(key.parts)
+    assert set(variant_assignment.evidence_key().parts) < set(key.parts)
+    other = evidence.variant_key(list(VARIANTS)[1], variant_assignment)
+    assert other.changes_since(key.parts) == ["notebook"]
+
+
+def test_stored_evidence_is_scored_without_tensorflow(tmp_path):
+    """The fast lane's scoring never imports TensorFlow (nor executes anything): it re-scores what is stored."""
+    code = """if True:
+        import sys
+        from pathlib import Path
+        import variant_evidence as evidence
+        where = Path(sys.argv[1])
+        (where / "small").mkdir(); (where / "variants").mkdir()
+        assignment = evidence.variant_assignment(evidence.small_assignment(where / "small"), where / "variants")
+        stale = evidence.stale_variants(list(evidence.VARIANTS), assignment)
+        current = [name for name in evidence.VARIANTS if name not in stale]
+        scored = evidence.score_stored(current, assignment, where / "out") if current else {}
+        assert sorted(scored) == sorted(current), (sorted(scored), current)
+        print(len(scored), "tensorflow" in sys.modules, "keras" in sys.modules)
+    """
+    run = subprocess.run([sys.executable, "-c", code, str(tmp_path)], capture_output=True, text=True,
+                         cwd=Path(__file__).parent, timeout=300)
+    assert run.returncode == 0, run.stderr[-2000:]
+    assert run.stdout.split()[1:] == ["False", "False"], run.stdout
+
+
+def test_refresh_drops_removed_variants_and_executes_nothing_current(variant_assignment, tmp_path, monkeypatch):
+    """`make refresh-evidence` after a variant left the corpus: its evidence goes, current evidence stays as it
+    is, and nothing executes (only what is not current would)."""
+    stale = evidence.stale_variants(list(VARIANTS), variant_assignment)
+    current = {name: VARIANTS[name] for name in VARIANTS if name not in stale}
+    store = tmp_path / "evidence"
+    for name in current:
+        shutil.copytree(evidence.STORE / name, store / name)
+    (store / "a_variant_removed_from_the_corpus" / "artifacts").mkdir(parents=True)
+    before = {path: path.read_bytes() for path in store.rglob("*") if path.is_file()}
+    monkeypatch.setattr(evidence, "STORE", store)
+    monkeypatch.setattr(evidence, "VARIANTS", current)
+    monkeypatch.setattr(evidence, "execute", lambda *args: pytest.fail("executed a current variant"))
+    assert evidence.main(["refresh"]) == 0
+    assert not (store / "a_variant_removed_from_the_corpus").exists()
+    assert {path: path.read_bytes() for path in store.rglob("*") if path.is_file()} == before
+    assert evidence.main(["check"]) == 0
