@@ -74,7 +74,9 @@ def test_memory_watchdog_kills_the_tree(tmp_path):
     done, _ = run_python("import time\nblocks = []\nwhile True:\n    blocks.append(bytearray(50 * 2**20))\n"
                          "    time.sleep(0.01)", tmp_path, memory_mb=300)
     assert done.stopped == "memory" and done.returncode != 0
-    assert 250 < done.peak_rss_mb < 1500
+    # The peak is sampled: the cgroup may kill between two samples (50 MB every 10 ms), so it can read below
+    # the 300 MB limit on a loaded machine, but it saw the growth and never a runaway.
+    assert 100 < done.peak_rss_mb < 1500
 
 
 def test_wall_clock_watchdog_kills_a_process_that_ignores_signals(tmp_path, startup_seconds):
@@ -203,11 +205,13 @@ def test_where_no_cgroup_can_be_made_the_process_trees_cpu_times_are_the_clock(t
 
 
 def test_the_notebooks_cpu_budget_stops_the_cell_it_runs_out_in(tmp_path):
-    ex = run_cells(tmp_path, notebook(*[CPU_WORK.format(1.5)] * 4), budget=4, cell_timeout=2, threads=1,
+    # The limits are checked once a second: the second cell crosses the 5 s budget about 1.5 s into its 3.5 s
+    # of work, so a check falls inside it however loaded the machine is.
+    ex = run_cells(tmp_path, notebook(*[CPU_WORK.format(3.5)] * 4), budget=5, cell_timeout=4, threads=1,
                    config=UNHURRIED)
-    assert [c.status for c in ex.cells] == ["ok", "ok", "timeout", "not_run"]
-    assert ex.cells[2].limit == "cpu_budget" and ex.stopped_by == "cpu_budget"
-    assert ex.cpu_seconds >= 4
+    assert [c.status for c in ex.cells] == ["ok", "timeout", "not_run", "not_run"]
+    assert ex.cells[1].limit == "cpu_budget" and ex.stopped_by == "cpu_budget"
+    assert ex.cpu_seconds >= 5
 
 
 def test_a_waiting_cell_is_not_stopped_by_the_cpu_limit_only_by_the_wall_backstop(tmp_path):
