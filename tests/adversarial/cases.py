@@ -71,7 +71,7 @@ class Case:
     category: str  # malformed | resources | integrity | ml
     make: Callable[[Context, Path], Path]  # writes the submission into a directory, returns its path
     expect: Expect
-    limits: str = "tiny"  # tiny | model | lookup
+    limits: str = "tiny"  # tiny | waiting | model | lookup
     in_batch: bool = False  # part of the mixed batch (cheap, and contained under the toml limits alone)
     production: bool = False  # also graded once under the production limits of assignments/mnist
 
@@ -733,7 +733,7 @@ RESOURCES = [
     Case("infinite_loop", "resources", notebook("while True:\n    pass\n", "print('AFTER LOOP')"),
          Expect(reasons=("cell_errors",)), in_batch=True),
     Case("sigint_ignoring_loop", "resources", notebook(SIGINT_PROOF),
-         Expect(reasons=("cell_errors", "wall_budget"))),
+         Expect(reasons=("cell_errors", "wall_budget")), limits="waiting"),
     Case("input_call", "resources", notebook("name = input('your name? ')\n", "print('AFTER INPUT')"),
          Expect(reasons=("cell_errors",), outputs=("AFTER INPUT",))),
     Case("memory_bomb", "resources", notebook(MEMORY_BOMB), Expect(reasons=("memory",), stopped=("memory",)),

@@ -47,7 +47,8 @@ def tiny_dir(small_assignment, tmp_path_factory) -> Path:
 
 @pytest.fixture(scope="session")
 def assignments(small_assignment, tiny_dir, tmp_path_factory) -> dict[str, Assignment]:
-    """By case ``limits``: tiny (no TensorFlow), model (small_assignment), lookup (a realistic reference gap).
+    """By case ``limits``: tiny (no TensorFlow), waiting (tiny, a short wall-clock backstop), model
+    (small_assignment), lookup (a realistic reference gap).
 
     The lookup rule compares a model's public-test/hidden-set gap with the references'; the test-only
     calibration has an unrealistic 20-point gap, so the lookup case gets references 5 points apart.
@@ -57,7 +58,12 @@ def assignments(small_assignment, tiny_dir, tmp_path_factory) -> dict[str, Assig
         figures["test_accuracy"] = {"mean": 0.75, "min": 0.70}
         figures["eval_accuracy"].update(mean=0.70, min=0.50)  # its runs stay: the integrity rules read them
     lookup = assignment_variant(small_assignment, tmp_path_factory.mktemp("lookup") / "mnist", {}, calibration)
-    loaded = {"tiny": load_assignment(tiny_dir), "model": small_assignment, "lookup": load_assignment(lookup)}
+    # A cell that waits (no CPU work) ends only at the wall-clock backstop: the tiny limits' 10 x leaves room
+    # for busy cells on a loaded machine; a waiting case needs only the backstop itself, so 2 x.
+    waiting = assignment_variant(small_assignment, tmp_path_factory.mktemp("waiting") / "mnist",
+                                 {**cases.TINY, "wall_backstop_factor": 2})
+    loaded = {"tiny": load_assignment(tiny_dir), "model": small_assignment, "lookup": load_assignment(lookup),
+              "waiting": load_assignment(waiting)}
     for assignment in loaded.values():  # warm the grader's caches so memory growth below is the job's own
         grade.evaluation_images(assignment)
     grade.mnist_data()
