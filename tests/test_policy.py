@@ -20,6 +20,7 @@ import pytest
 from autograder.cli import demo, main
 from autograder.output.policy import POLICY_FILE
 from result_fixtures import copy_results, fixture_result, write
+from test_ta_outputs import one_line_refusal as refused, run_cli
 
 LATE_POLICY = ["--due", "2026-12-01T23:59Z", "--late-policy", "10%/day,max=50%"]
 
@@ -32,19 +33,6 @@ def results(tmp_path, assignment) -> Path:
 @pytest.fixture
 def flags(repo) -> list:
     return ["--assignment", repo / "assignments/mnist"]
-
-
-def run_cli(capsys, *argv) -> tuple[int, str, str]:
-    code = main([str(a) for a in argv])
-    out, err = capsys.readouterr()
-    return code, out, err
-
-
-def refused(code: int, err: str, *words: str) -> None:
-    assert code == 2
-    assert "Traceback" not in err and len(err.strip().splitlines()) == 1, err
-    for word in words:
-        assert word in err, (word, err)
 
 
 def files(folder: Path) -> dict[Path, bytes]:

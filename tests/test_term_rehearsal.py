@@ -26,9 +26,9 @@ import pytest
 
 import notebooks
 from autograder.author import term
-from autograder.cli import main
 from autograder.output.store import open_results
 from test_gradescope import run_autograder, unpacked
+from test_ta_outputs import one_line_refusal, run_cli as cli
 
 pytestmark = pytest.mark.slow
 TITLE = "Neural networks on MNIST: MLP, CNN, SimpleRNN, LSTM, GRU (4711)"
@@ -39,18 +39,6 @@ C3,Carol Diaz,5003
 D4,Dave Evans,5004
 E5,Eve Fox,5005
 """
-
-
-def cli(capsys, *argv) -> tuple[int, str, str]:
-    code = main([str(a) for a in argv])
-    out, err = capsys.readouterr()
-    return code, out, err
-
-
-def one_line_refusal(code: int, err: str, *words: str) -> None:
-    assert code == 2 and "Traceback" not in err and len(err.strip().splitlines()) == 1, err
-    for word in words:
-        assert word in err, (word, err)
 
 
 def report_only(author: str):

@@ -19,6 +19,7 @@ import keras  # noqa: E402  (a dependency of the project: never skipped)
 from autograder.data import keras_cache_source
 from autograder.run.inside import export, fit_hook
 from autograder.score import artifacts, integrity
+from test_export import fresh_records  # noqa: F401  (autouse: each test starts with no fit records)
 
 CONFIG = {"models": {"mlp": "mlp_model", "cnn": "cnn_model", "simple_rnn": "rnn_model", "lstm": "lstm_model",
                      "gru": "gru_model"}, "probes": {}}
@@ -38,14 +39,6 @@ def hook(tmp_path_factory):
     fit_hook.uninstall()
     fit_hook._sample.clear()
     patch.undo()
-
-
-@pytest.fixture(autouse=True)
-def fresh_records():
-    fit_hook.forget()
-    keras.utils.set_random_seed(0)
-    yield
-    fit_hook.forget()
 
 
 @pytest.fixture(scope="module")
