@@ -9,7 +9,8 @@ import pandas as pd
 import pytest
 
 from autograder.cli import main
-from autograder.intake.inputs import InputError, parse_time, read_roster
+from autograder.intake.inputs import InputError, parse_time
+from autograder.intake.roster import read_roster
 from autograder.output.gradebook import write_gradebook
 from autograder.output.policy import GradingPolicy, LatePolicy
 from result_fixtures import FIXTURES, copy_results, fixture_result, write
