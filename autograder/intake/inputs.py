@@ -95,14 +95,10 @@ def read_extensions(path: str | Path, zone: ZoneInfo | None) -> pd.DataFrame:
     """Extensions (``--extensions``): ``student_id, due``, a deadline of the student's own (ISO 8601, read as
     :func:`parse_due` reads ``--due``); a blank or repeated student_id is refused."""
     table = read_csv_table(path, EXTENSION_COLUMNS, what="extensions")
-    dues = []
-    for line, (student_id, due) in enumerate(zip(table["student_id"], table["due"]), start=2):
-        if not student_id:
-            raise InputError(f"{path}:{line}: student_id is blank")
-        dues.append(parse_due(due, zone or named_timezone(None), what=f"{path}:{line}: due"))
-    repeated = table["student_id"][table["student_id"].duplicated()]
-    if len(repeated):
-        raise InputError(f"{path}: student_id {repeated.iloc[0]!r} has more than one extension")
+    refuse_blank(path, table, "student_id")
+    refuse_repeats(path, table, "student_id", "; a student has one extension")
+    dues = [parse_due(due, zone or named_timezone(None), what=f"{path}:{line}: due")
+            for line, due in enumerate(table["due"], start=2)]
     return table[list(EXTENSION_COLUMNS)].assign(due=pd.Series(dues, index=table.index, dtype=object))
 
 
