@@ -4,12 +4,14 @@ from __future__ import annotations
 import json
 from datetime import timedelta
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 import pandas as pd
 import pytest
 
 from autograder.cli import main
-from autograder.intake.inputs import InputError, parse_time, read_roster
+from autograder.intake.inputs import InputError, parse_time, read_extensions
+from autograder.intake.roster import read_roster
 from autograder.output.gradebook import write_gradebook
 from autograder.output.policy import GradingPolicy, LatePolicy
 from result_fixtures import FIXTURES, copy_results, fixture_result, write
@@ -94,6 +96,16 @@ def test_roster_with_a_repeated_student_is_refused(tmp_path):
     path = write_csv(tmp_path / "roster.csv", "student_id,name\nA001,Ada\nA002,Grace\nA001,Ada L.\n")
     with pytest.raises(InputError, match="'A001' is listed more than once"):
         read_roster(path)
+
+
+def test_extensions_with_a_repeated_or_blank_student_are_refused_naming_the_lines(tmp_path):
+    """The roster's rules for its key column, read by the same code: the refusal names both lines."""
+    path = write_csv(tmp_path / "extensions.csv", "student_id,due\nA001,2026-12-03\nA002,2026-12-04\nA001,2026-12-05\n")
+    with pytest.raises(InputError, match=r"student_id 'A001' is listed more than once \(lines 2 and 4\)"):
+        read_extensions(path, ZoneInfo("UTC"))
+    blank = write_csv(tmp_path / "blank.csv", "student_id,due\nA001,2026-12-03\n,2026-12-04\n")
+    with pytest.raises(InputError, match=r"blank.csv:3: student_id is blank"):
+        read_extensions(blank, ZoneInfo("UTC"))
 
 
 @pytest.mark.parametrize("text, units, expected", [

@@ -25,7 +25,7 @@ import autograder.score.integrity as integrity
 from autograder.assignment import (ARCHITECTURES, EVIDENCE, EVIDENCE_KEY_FILE, GRADER_ROOT, NEITHER, SCORING,
                                    grader_files, load_assignment, save_evidence_key)
 from autograder.cli import main
-from autograder.intake.submissions import Submission
+from autograder.intake.layouts import Submission
 from autograder.pipeline import batch
 from autograder.pipeline.evidence import evaluation_images
 from autograder.pipeline.grade_one import grade_into, grade_one

@@ -9,8 +9,9 @@ from pathlib import Path
 
 import pytest
 
-from autograder.intake.inputs import InputError
-from autograder.intake.submissions import SubmissionsError, collect
+from autograder.intake.archives import ZipLimits
+from autograder.intake.inputs import InputError, SubmissionsError
+from autograder.intake.submissions import collect
 
 NOTEBOOK = '{"cells": [], "metadata": {}, "nbformat": 4, "nbformat_minor": 5}'
 
@@ -96,7 +97,6 @@ def test_zip_with_a_symlink_is_refused(tmp_path):
 
 
 def test_zip_bomb_caps(tmp_path):
-    from autograder.intake.submissions import ZipLimits
 
     archive = make_zip(tmp_path / "bomb.zip", {"a.ipynb": "0" * 50_000, "b.ipynb": "0" * 50_000})
     with pytest.raises(SubmissionsError, match="unpack"):

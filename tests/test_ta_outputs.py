@@ -25,7 +25,7 @@ from autograder import assignment as assignment_module
 from autograder.assignment import load_assignment
 from autograder.author import term
 from autograder.cli import main
-from autograder.intake.submissions import Submission
+from autograder.intake.layouts import Submission
 from autograder.pipeline import batch
 from autograder.results import read_result
 from result_fixtures import FIXTURES, copy_results, fixture_result, write
@@ -456,11 +456,11 @@ def test_one_roster_reader_for_grade_and_gradebook(tmp_path, results, repo, caps
 
 
 def test_one_time_parser_for_every_time(tmp_path):
-    from autograder.intake import submissions
+    from autograder.intake import layouts
     from autograder.intake.inputs import parse_time
     from autograder.output import gradebook
     assert not hasattr(gradebook, "parse_time") or gradebook.parse_time is parse_time
-    assert not hasattr(submissions, "parse_time") or submissions.parse_time is parse_time
+    assert not hasattr(layouts, "parse_time") or layouts.parse_time is parse_time
     gradescope = parse_time("2026-12-01 10:00:00.123456789 -08:00")
     assert gradescope.utcoffset().total_seconds() == -8 * 3600
     assert parse_time("2026-12-01T23:59Z") == parse_time("2026-12-02T00:59+01:00")

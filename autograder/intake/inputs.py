@@ -1,19 +1,9 @@
-"""What people hand the grader besides notebooks: rosters, overrides and times, each read in one place.
+"""What people hand the grader besides notebooks: CSV tables (:func:`read_csv_table`; the roster's is
+:mod:`autograder.intake.roster`), overrides, extensions and times, each read in one place.
 
 Every mistake in them is an :class:`InputError` whose message is one line naming the file, the line or
-the column, and what was expected; the command line prints it and exits 2 without touching RESULTS.
-
-Roster CSV (``--roster``, used by ``grade`` to map files to students and by ``gradebook`` / ``feedback``):
-a header row, then one student per row. Columns are matched case-insensitively; only ``student_id`` is
-required::
-
-    student_id   the institution's id (written to Canvas's "SIS User ID")
-    name         full name, e.g. "Ada Lovelace" or "Lovelace, Ada"
-    email        used to match Gradescope submitters and Canvas logins
-    canvas_id    the Canvas user id (Canvas's "ID"); a Canvas download's files are mapped by
-                 it (and fill it in where it is blank)
-    login        Canvas's "SIS Login ID"
-    section      Canvas's "Section"
+the column, and what was expected; the command line prints it and exits 2 without touching RESULTS. A
+batch of submissions that cannot be used as a whole is a :class:`SubmissionsError`.
 
 Deadlines (``--due``, an extension's ``due``): ISO 8601 only (:func:`parse_due`), e.g. ``2026-12-01``,
 ``2026-12-01T23:59`` or ``2026-12-01T23:59+01:00``; ``1.12.2026`` or ``12/1`` are refused, not guessed. A date
@@ -36,13 +26,16 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import pandas as pd
 
-ROSTER_COLUMNS = ("student_id", "name", "email", "canvas_id", "login", "section")
 OVERRIDE_COLUMNS = ("student_id", "question", "score", "reason")
 EXTENSION_COLUMNS = ("student_id", "due")
 
 
 class InputError(ValueError):
     """A roster, overrides file, time or option given by a person is unusable (one-line message)."""
+
+
+class SubmissionsError(InputError):
+    """The batch input as a whole cannot be used (unreadable, unsafe archive, bad roster)."""
 
 
 def read_csv_table(path: str | Path, required: tuple[str, ...], optional: tuple[str, ...] = (),
@@ -76,26 +69,17 @@ def read_csv_table(path: str | Path, required: tuple[str, ...], optional: tuple[
     return table
 
 
-def read_roster(path: str | Path) -> pd.DataFrame:
-    """The class roster (columns :data:`ROSTER_COLUMNS`), refused when it is ambiguous.
-
-    Ambiguous: a blank student_id, a student_id on two rows, or a canvas_id on two rows (one Canvas
-    account cannot be two students). A value that is one row's canvas_id and another's student_id is
-    not: Canvas files are matched by canvas_id, everything else by student_id.
-    """
-    roster = read_csv_table(path, ROSTER_COLUMNS[:1], ROSTER_COLUMNS[1:], what="roster")
-    for line, student_id in enumerate(roster["student_id"], start=2):
-        if not student_id:
-            raise InputError(f"{path}:{line}: student_id is blank")
-    refuse_repeats(path, roster, "student_id")
-    refuse_repeats(path, roster, "canvas_id", "; one Canvas account cannot be two students")
-    return roster
+def refuse_blank(path: str | Path, table: pd.DataFrame, column: str) -> None:
+    """One line naming the first row whose ``column`` is blank."""
+    for line, value in enumerate(table[column], start=2):
+        if not value:
+            raise InputError(f"{path}:{line}: {column} is blank")
 
 
-def refuse_repeats(path: str | Path, roster: pd.DataFrame, column: str, why: str = "") -> None:
+def refuse_repeats(path: str | Path, table: pd.DataFrame, column: str, why: str = "") -> None:
     """One line naming the first value of ``column`` that two rows share (blank cells are not values)."""
     first: dict[str, str] = {}
-    for line, (value, student_id) in enumerate(zip(roster[column], roster["student_id"]), start=2):
+    for line, (value, student_id) in enumerate(zip(table[column], table["student_id"]), start=2):
         row = f"{line}" if column == "student_id" else f"{line} (student_id {student_id!r})"
         if value and value in first:
             raise InputError(f"{path}: {column} {value!r} is listed more than once (lines {first[value]} "
@@ -111,14 +95,10 @@ def read_extensions(path: str | Path, zone: ZoneInfo | None) -> pd.DataFrame:
     """Extensions (``--extensions``): ``student_id, due``, a deadline of the student's own (ISO 8601, read as
     :func:`parse_due` reads ``--due``); a blank or repeated student_id is refused."""
     table = read_csv_table(path, EXTENSION_COLUMNS, what="extensions")
-    dues = []
-    for line, (student_id, due) in enumerate(zip(table["student_id"], table["due"]), start=2):
-        if not student_id:
-            raise InputError(f"{path}:{line}: student_id is blank")
-        dues.append(parse_due(due, zone or named_timezone(None), what=f"{path}:{line}: due"))
-    repeated = table["student_id"][table["student_id"].duplicated()]
-    if len(repeated):
-        raise InputError(f"{path}: student_id {repeated.iloc[0]!r} has more than one extension")
+    refuse_blank(path, table, "student_id")
+    refuse_repeats(path, table, "student_id", "; a student has one extension")
+    dues = [parse_due(due, zone or named_timezone(None), what=f"{path}:{line}: due")
+            for line, due in enumerate(table["due"], start=2)]
     return table[list(EXTENSION_COLUMNS)].assign(due=pd.Series(dues, index=table.index, dtype=object))
 
 

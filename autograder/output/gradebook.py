@@ -83,7 +83,7 @@ from otter.grade.utils import SCORES_DICT_TOTAL_POINTS_KEY as OTTER_TOTAL
 
 from autograder.assignment import Assignment
 from autograder.intake.inputs import InputError, describe_due, parse_time
-from autograder.intake.submissions import upload_order
+from autograder.intake.layouts import upload_order
 from autograder.output.policy import GradingPolicy, read_policy, write_policy
 from autograder.output.store import check_writable, open_results, require_current
 from autograder.output.student_text import plain_text

@@ -37,7 +37,7 @@ from autograder.assignment import Assignment, AssignmentError, load_assignment
 from autograder.author.term import REFERENCE_MODELS
 from autograder.data import ENV_VAR, KNOWN_SHA256, keras_cache_source
 from autograder.intake.notebook import find_notebooks
-from autograder.intake.submissions import named_like
+from autograder.intake.layouts import named_like
 from autograder.output.student_text import plain_text
 from autograder.results import REASONS, atomic_write_text
 from autograder.run import isolation, sandbox

@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any, Iterable
 
 from autograder.intake.inputs import InputError
-from autograder.intake.submissions import Submission
+from autograder.intake.layouts import Submission
 from autograder.output.student_text import plain_text
 
 BATCH_RECORD = "batch.json"

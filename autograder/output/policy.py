@@ -27,8 +27,8 @@ from zoneinfo import ZoneInfo
 
 import pandas as pd
 
-from autograder.intake.inputs import (InputError, as_utc, describe_due, read_extensions, read_overrides,
-                                      read_roster)
+from autograder.intake.inputs import InputError, as_utc, describe_due, read_extensions, read_overrides
+from autograder.intake.roster import read_roster
 from autograder.results import atomic_write_text
 
 POLICY_FILE = "policy.json"

@@ -45,8 +45,10 @@ from tqdm import tqdm
 from autograder.assignment import Assignment, Key
 from autograder.author.term import warn_if_public_seed
 from autograder.data import keras_cache_source
-from autograder.intake.inputs import InputError, read_roster
-from autograder.intake.submissions import Submission, collect
+from autograder.intake.inputs import InputError
+from autograder.intake.layouts import Submission
+from autograder.intake.roster import read_roster
+from autograder.intake.submissions import collect
 from autograder.output.intake_record import BATCH_RECORD, record_fields, result_student_id
 from autograder.output.store import Store, check_output_folder, open_results, require_current_evidence
 from autograder.pipeline.grade_one import EvidenceUnusable, base_result, grade_into, regrade, rejected_result
