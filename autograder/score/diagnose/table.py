@@ -23,6 +23,7 @@ from autograder.student_text import strip_ansi
 
 BUILTIN_TABLE = Path(__file__).with_name("diagnoses.toml")
 
+#: How much of a diagnosis's texts, and of the student values they quote, is kept.
 EVALUE_CHARS = 300  # an exception message quoted to the student
 GROUP_CHARS = 120  # a value captured by a named group: a module, an argument, a path
 TITLE_CHARS = 200
