@@ -46,15 +46,15 @@ GRADER_FILES: tuple[tuple[str, str], ...] = (
     ("score/artifacts.py", EVIDENCE),  # the export read and validated into the stored evidence
     ("pipeline/evidence.py", EVIDENCE),  # Phase A for one notebook
     ("data.py", EVIDENCE),  # the evaluation images the models predict
-    ("score/**/*.py", SCORING),
+    ("score/diagnose/**/*", NEITHER),  # diagnoses and their table: advice, not points
+    ("score/**/*.py", SCORING),  # with lost_models (the review list and reason) and notebook_code (read by it)
     ("pipeline/grade_one.py", SCORING),
-    ("output/review.py", SCORING),  # models that earned nothing: the review list and reason
     ("assignment.py", SCORING),  # thresholds, parameter budgets (execution defaults enter the evidence key as values)
     ("intake/**/*", NEITHER),  # which file is whose (submissions), rosters and overrides (inputs)
     ("pipeline/**/*", NEITHER),  # batch: what to grade, where, in parallel
-    ("output/**/*", NEITHER),  # store, gradebook, feedback, diagnose (advice, not points), show, ...
+    ("output/**/*", NEITHER),  # store, gradebook, feedback, show, ...
     ("cli/**/*", NEITHER), ("author/**/*", NEITHER), ("schemas/*", NEITHER),
-    ("results.py", NEITHER), ("__init__.py", NEITHER), ("__main__.py", NEITHER),
+    ("results.py", NEITHER), ("student_text.py", NEITHER), ("__init__.py", NEITHER), ("__main__.py", NEITHER),
 )
 #: Tables of assignment.toml that shape what a notebook produces (the evidence key); the others score.
 EVIDENCE_TABLES = ("execution", "evaluation", "models", "probes")

@@ -7,8 +7,10 @@ from pathlib import Path
 import pytest
 
 from autograder.assignment import load_assignment
-from autograder.output.diagnose import DiagnosisTableError, cell_names, diagnose, load_table
 from autograder.run.execute import CellRecord
+from autograder.score.diagnose.matcher import diagnose
+from autograder.score.diagnose.table import DiagnosisTableError, load_table
+from autograder.score.notebook_code import cell_names
 
 REPO = Path(__file__).resolve().parents[1]
 # Instructor tables kept with an assignment are tested with the built-in one, pattern by pattern.

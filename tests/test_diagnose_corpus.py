@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import pytest
 
-from autograder.output.diagnose import diagnose
+from autograder.score.diagnose.matcher import diagnose
 from diagnosis_corpus import CORPUS, LIMITS, run_corpus_notebook
 
 pytestmark = pytest.mark.slow

@@ -187,7 +187,7 @@ def old_notebook_pages(tmp_path_factory, assignment) -> dict[str, str]:
     with two trained models that earned nothing."""
     from test_diagnose import LIMITS, old_notebook
 
-    from autograder.output.diagnose import diagnose
+    from autograder.score.diagnose.matcher import diagnose
 
     results = tmp_path_factory.mktemp("OLD")
     (results / "results").mkdir()

@@ -8,6 +8,7 @@ unless a stage of the run itself is under test.
 """
 from __future__ import annotations
 
+import ast
 import json
 import shutil
 from concurrent.futures import Future
@@ -103,10 +104,44 @@ def test_every_grader_file_belongs_to_exactly_one_key_or_the_documented_neither_
     scoring = {k.removeprefix("code:") for k in course.scoring_key().parts if k.startswith("code:")}
     assert evidence == {f for f, key in claimed.items() if key == EVIDENCE} and not evidence & scoring
     assert scoring == {f for f, key in claimed.items() if key == SCORING}
-    assert {"output/review.py", "score/report.py", "pipeline/grade_one.py", "assignment.py"} <= scoring
+    assert {"score/lost_models.py", "score/notebook_code.py", "score/report.py", "pipeline/grade_one.py",
+            "assignment.py"} <= scoring
     assert {"run/execute.py", "run/inside/export.py", "run/inside/predict.py", "data.py", "intake/notebook.py",
             "score/artifacts.py", "pipeline/evidence.py"} <= evidence
     assert claimed["output/gradebook.py"] == claimed["cli/regrade.py"] == NEITHER
+    assert claimed["score/diagnose/matcher.py"] == claimed["score/diagnose/diagnoses.toml"] == NEITHER
+
+
+#: Files in neither key that scoring code may import: the result format and its reason texts (versioned by
+#: the schema), the package version, where a grader fault is logged, and the diagnoses (advice, no points).
+UNKEYED_FOR_SCORING = {"results.py", "__init__.py", "output/store.py", "score/diagnose/matcher.py",
+                       "score/diagnose/table.py"}
+
+
+def imported_grader_files(path: Path, claimed: dict[str, str]) -> set[str]:
+    """The grader's own files that the module at ``path`` imports (``import autograder.x``, ``from autograder.x import y``)."""
+    modules = set()
+    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+        if isinstance(node, ast.Import):
+            modules |= {alias.name for alias in node.names}
+        elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+            modules |= {node.module} | {f"{node.module}.{alias.name}" for alias in node.names}
+    files = set()
+    for module in modules:
+        if module.split(".")[0] == "autograder":
+            relative = "/".join(module.split(".")[1:])
+            files |= {f for f in (f"{relative}.py", f"{relative}/__init__.py".lstrip("/")) if f in claimed}
+    return files
+
+
+def test_code_that_scores_imports_only_keyed_code():
+    """A change to what a scoring rule reads moves a key (the review list reads the cells' code: on main it
+    took its reader from the diagnoses, in neither key, so a change there reached the review list unkeyed)."""
+    claimed = grader_files()
+    unkeyed = {(name, imported) for name, key in claimed.items() if key != NEITHER and name.endswith(".py")
+               for imported in imported_grader_files(GRADER_ROOT / name, claimed)
+               if claimed[imported] == NEITHER and imported not in UNKEYED_FOR_SCORING}
+    assert unkeyed == set()
 
 
 def test_each_input_a_score_reads_moves_exactly_its_own_key(course):

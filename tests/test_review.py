@@ -5,7 +5,7 @@ import copy
 
 import pytest
 
-from autograder.output.review import lost_models, mark_lost_models, trained_in_notebook
+from autograder.score.lost_models import lost_models, mark_lost_models, trained_in_notebook
 
 TEMPLATE_NAMES = {"mlp": "mlp_model", "cnn": "cnn_model", "simple_rnn": "rnn_model", "lstm": "lstm_model",
                   "gru": "gru_model"}

@@ -1,7 +1,7 @@
 """Student-controlled text made inert: the one sanitiser every page, CSV, message and diagnosis uses."""
 from __future__ import annotations
 
-from autograder.output.student_text import plain_text, strip_ansi
+from autograder.student_text import plain_text, strip_ansi
 
 RED_ERROR = "\x1b[0;31mValueError\x1b[0m"
 LINK = "\x1b]8;;https://evil.example\x07click\x1b]8;;\x07"

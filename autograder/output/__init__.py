@@ -1,3 +1,3 @@
-"""What people read, built from stored results: the results store, gradebook and exports, feedback pages,
-diagnoses, review lists, similarity, Gradescope packaging.
+"""What people read, built from stored results: the results store, gradebook and exports, feedback pages
+(with the diagnoses and review lists scoring wrote), similarity, Gradescope packaging.
 """

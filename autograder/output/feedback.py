@@ -9,7 +9,7 @@ grading policy ``autograder gradebook`` recorded in RESULTS, so the page and the
 the late policy and how late the submission was, student-facing messages, the failing
 cells numbered as Jupyter numbers them (``[n]``, code cells from the top) with the failing line
 quoted, diagnoses and what to do next. TA-only ``detail`` never reaches the template. Every piece
-of text is passed through :func:`autograder.output.student_text.plain_text` (ANSI codes and control characters
+of text is passed through :func:`autograder.student_text.plain_text` (ANSI codes and control characters
 removed, length capped) and then HTML-escaped by the template; a Content-Security-Policy forbids
 scripts on the page as a second line of defence.
 """
@@ -33,16 +33,16 @@ from markupsafe import Markup, escape
 from matplotlib.figure import Figure  # no pyplot: no global figure state; Figure renders with Agg
 
 from autograder.assignment import ARCHITECTURE_TITLES, ARCHITECTURES, Assignment
-from autograder.output.diagnose import jupyter_numbers
 from autograder.output.gradebook import build_submissions, lateness_text, with_review
 from autograder.output.intake_record import read_decisions
 from autograder.output.policy import GradingPolicy, read_policy
 from autograder.output.store import Store, check_writable, open_results, require_current
-from autograder.output.student_text import plain_text, strip_ansi
 from autograder.results import REASONS, atomic_write_text
 from autograder.run.inside import contract
 from autograder.score.artifacts import EVIDENCE_ARRAYS, FOUND_BY_WORDS
 from autograder.score.integrity import RULES
+from autograder.score.notebook_code import jupyter_numbers
+from autograder.student_text import plain_text, strip_ansi
 
 TEMPLATES = Path(__file__).with_name("templates")
 SLOWEST_SHOWN = 10

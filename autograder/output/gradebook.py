@@ -10,7 +10,7 @@ overrides -> late penalty -> latest submission per student -> write CSV/JSON fil
 
 ``raw_total`` is the sum of the question scores (overrides included); ``total = raw_total - late_penalty``;
 ``percent`` is ``100 * total / max_score``. ``review`` lists the models the notebook trained that
-earned nothing, as ``arch: code`` (codes in :data:`autograder.output.review.REVIEW_REASONS`). ``status`` is the result's status (graded / rejected /
+earned nothing, as ``arch: code`` (codes in :data:`autograder.score.lost_models.REVIEW_REASONS`). ``status`` is the result's status (graded / rejected /
 error), ``missing`` for a roster student without a result, or ``not_on_roster`` for a result whose
 student is not in the roster. When a student has several results, the latest ``submitted_at`` counts.
 ``needs_review`` counts the checks a person must look at (status ``needs_review``: 0 points pending a
@@ -86,9 +86,9 @@ from autograder.intake.inputs import InputError, describe_due, parse_time
 from autograder.intake.layouts import upload_order
 from autograder.output.policy import GradingPolicy, read_policy, write_policy
 from autograder.output.store import check_writable, open_results, require_current
-from autograder.output.student_text import plain_text
 from autograder.output.workbench.decisions import Adjustments, adjustments, with_decisions
 from autograder.results import atomic_write_text
+from autograder.student_text import plain_text
 
 SUMMARY_COLUMNS = ["raw_total", "late_penalty", "override_note", "total", "max_score", "percent",
                    "status", "reason", "needs_review", "flagged", "review", "submitted_at", "late"]

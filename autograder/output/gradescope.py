@@ -38,9 +38,9 @@ from autograder.author.term import REFERENCE_MODELS
 from autograder.data import ENV_VAR, KNOWN_SHA256, keras_cache_source
 from autograder.intake.notebook import find_notebooks
 from autograder.intake.layouts import named_like
-from autograder.output.student_text import plain_text
 from autograder.results import REASONS, atomic_write_text
 from autograder.run import isolation, sandbox
+from autograder.student_text import plain_text
 
 ROOT_ENV = "AUTOGRADER_GRADESCOPE_ROOT"  # tests point the grader at a Gradescope-shaped temporary tree
 PYTHON_ENV = "AUTOGRADER_PYTHON"

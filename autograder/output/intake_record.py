@@ -5,7 +5,7 @@ read back by ``grade``'s closing summary, ``show``, the instructor page and the 
 A decision is kept for every submission intake had to choose or doubt about: a file it picked among
 several (and the files it ignored), a file it could not map to a roster student, a name that matched
 several, a student with no single notebook, a group submission. File names come from the students'
-uploads: every reader shows them through :func:`~autograder.output.student_text.plain_text`.
+uploads: every reader shows them through :func:`~autograder.student_text.plain_text`.
 """
 from __future__ import annotations
 
@@ -16,7 +16,7 @@ from typing import Any, Iterable
 
 from autograder.intake.inputs import InputError
 from autograder.intake.layouts import Submission
-from autograder.output.student_text import plain_text
+from autograder.student_text import plain_text
 
 BATCH_RECORD = "batch.json"
 

@@ -14,8 +14,8 @@ from typing import Any, Sequence
 from autograder.output.feedback import failed_cells
 from autograder.output.intake_record import Decision
 from autograder.output.store import Store
-from autograder.output.student_text import plain_text
 from autograder.output.workbench.decisions import DecisionStore
+from autograder.student_text import plain_text
 
 
 def freshness(key: str, stale: dict[str, str] | None) -> str:

@@ -53,9 +53,9 @@ from jinja2 import Environment, FileSystemLoader, StrictUndefined
 from autograder.assignment import ARCHITECTURE_TITLES, ARCHITECTURES, Assignment
 from autograder.output.gradebook import csv_text, latest_keys
 from autograder.output.store import Store, open_results
-from autograder.output.student_text import plain_text
 from autograder.results import atomic_write_text
 from autograder.score.artifacts import EVIDENCE_JSON, stored_evidence
+from autograder.student_text import plain_text
 
 #: copydetect's noise threshold (k) and window (guarantee threshold - noise threshold + 1), in
 #: characters of tokenised code: its defaults, which MOSS-style winnowing was tuned with.

@@ -21,8 +21,6 @@ from autograder import __version__
 from autograder.assignment import Assignment, AssignmentError, Key, save_evidence_key
 from autograder.data import DataError
 from autograder.intake.notebook import PRINTED_FILE, load_printed, read_notebook, save_printed
-from autograder.output.diagnose import diagnose, load_table
-from autograder.output.review import mark_lost_models
 from autograder.output.store import Store
 from autograder.pipeline.evidence import evaluation_images, keras_cache_file, run_phase_a
 from autograder.results import REASONS, SCHEMA_VERSION, read_result, write_result
@@ -30,7 +28,10 @@ from autograder.run import execute, isolation, sandbox
 from autograder.score import integrity
 from autograder.score.accuracy import closest_confusion
 from autograder.score.artifacts import Evidence, stored_evidence
+from autograder.score.diagnose.matcher import diagnose
+from autograder.score.diagnose.table import load_table
 from autograder.score.hidden import review_list, run_checks
+from autograder.score.lost_models import mark_lost_models
 from autograder.score.report import PrintedAccuracy, analyze_report, report_markdown, template_markdown
 
 ARTIFACTS = "artifacts"

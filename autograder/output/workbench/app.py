@@ -43,12 +43,12 @@ from autograder.assignment import Assignment
 from autograder.output.feedback import confusion_plot
 from autograder.output.intake_record import read_decisions
 from autograder.output.store import Store
-from autograder.output.student_text import plain_text
 from autograder.output.workbench.decisions import Decision, DecisionConflict, DecisionError, DecisionStore
 from autograder.output.workbench.evidence import claims_beside, item_evidence, model_row, report_cells
 from autograder.output.workbench.queue import (KINDS, Item, build_queue, evidence_hash, find_check, find_item,
                                                load_pairs, report_checks, rubric_item)
 from autograder.results import read_result
+from autograder.student_text import plain_text
 
 HERE = Path(__file__).parent
 STATIC = {"workbench.js": "text/javascript; charset=utf-8", "workbench.css": "text/css; charset=utf-8"}

@@ -16,14 +16,14 @@ from pathlib import Path
 from typing import Any
 
 from autograder.assignment import ARCHITECTURE_TITLES, ARCHITECTURES
-from autograder.output.diagnose import jupyter_numbers
 from autograder.output.feedback import (RULE_TITLES, confusion_plot, error_text, failing_line, fed_description,
                                         load_confusion)
 from autograder.output.store import Store
-from autograder.output.student_text import plain_text
 from autograder.output.workbench.queue import REPORT_CHECK_PREFIX, Item, find_check
 from autograder.score.artifacts import EVIDENCE_ARRAYS
 from autograder.score.integrity import RULES
+from autograder.score.notebook_code import jupyter_numbers
+from autograder.student_text import plain_text
 
 CELL_LIMIT = 4000  # characters of one cell shown
 CELLS_SHOWN = 6

@@ -38,9 +38,9 @@ import pandas as pd
 from autograder.assignment import ARCHITECTURE_TITLES
 from autograder.output.feedback import RULE_TITLES
 from autograder.output.intake_record import Decision as IntakeDecision
-from autograder.output.review import REVIEW_REASONS
-from autograder.output.student_text import plain_text
 from autograder.score.integrity import RULES
+from autograder.score.lost_models import REVIEW_REASONS
+from autograder.student_text import plain_text
 
 #: Kinds in the order the queue lists them, with the words a TA reads.
 KINDS: dict[str, str] = {

@@ -19,9 +19,9 @@ import ast
 from collections.abc import Mapping
 from typing import Any
 
-from autograder.output.diagnose import cell_names, jupyter_numbers, python_statements
 from autograder.results import REASONS
 from autograder.run.inside import contract
+from autograder.score.notebook_code import cell_names, jupyter_numbers, python_statements
 
 #: Review reason codes, most specific first, each with the text an instructor reads.
 REVIEW_REASONS: dict[str, str] = {
