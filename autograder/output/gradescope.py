@@ -33,8 +33,7 @@ from typing import Any
 from packaging.requirements import Requirement
 
 import autograder
-from autograder.assignment import Assignment, AssignmentError, load_assignment
-from autograder.author.term import REFERENCE_MODELS
+from autograder.assignment import REFERENCE_MODELS, Assignment, AssignmentError, load_assignment
 from autograder.data import ENV_VAR, KNOWN_SHA256, keras_cache_source
 from autograder.intake.notebook import find_notebooks
 from autograder.intake.submissions import named_like
