@@ -17,8 +17,8 @@ from typing import Any
 
 from autograder.assignment import ARCHITECTURE_TITLES, ARCHITECTURES
 from autograder.output.diagnose import jupyter_numbers
-from autograder.output.feedback import (RULE_TITLES, confusion_plot, error_text, failing_line, fed_description,
-                                        load_confusion)
+from autograder.output.feedback import confusion_plot, error_text, failing_line, fed_description, load_confusion
+from autograder.output.rule_titles import RULE_TITLES
 from autograder.output.store import Store
 from autograder.output.student_text import plain_text
 from autograder.output.workbench.queue import REPORT_CHECK_PREFIX, Item, find_check

@@ -36,9 +36,9 @@ from typing import Any
 import pandas as pd
 
 from autograder.assignment import ARCHITECTURE_TITLES
-from autograder.output.feedback import RULE_TITLES
 from autograder.output.intake_record import Decision as IntakeDecision
 from autograder.output.review import REVIEW_REASONS
+from autograder.output.rule_titles import RULE_TITLES
 from autograder.output.student_text import plain_text
 from autograder.score.integrity import RULES
 
