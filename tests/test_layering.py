@@ -12,6 +12,8 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+import pytest
+
 import autograder
 
 GRADER = Path(autograder.__file__).resolve().parent
@@ -279,6 +281,34 @@ def test_imports_keep_the_contracts():
 def test_no_circle_between_modules():
     found = circles(all_imports())
     assert not found, "\n" + "\n".join(found)
+
+
+@pytest.mark.parametrize("file, target, absolute, contract", [
+    ("run/inside/probe.py", "run.inside.contract", True, inside_stays_inside),  # spelled autograder.run.inside
+    ("run/inside/probe.py", "assignment", False, inside_stays_inside),
+    ("run/execute.py", "score.artifacts", True, run_imports_no_other_phase),
+    ("score/accuracy.py", "run.execute", True, score_takes_only_the_contract_from_run),
+    ("output/show.py", "run.sandbox", True, output_never_runs_a_notebook),
+    ("pipeline/batch.py", "author.term", True, only_cli_imports_author),
+    ("pipeline/grade_one.py", "output.feedback", True, grading_takes_no_scoring_from_output),
+    ("score/hidden.py", "pipeline.batch", True, imports_run_down),
+    ("output/gradebook.py", "author.calibrate", True, only_cli_imports_author),  # siblings: sideways
+])
+def test_each_contract_names_the_import_it_refuses(file, target, absolute, contract):
+    """Each rule fires on the import it is written against, and is the one reported for it."""
+    found = Import(f"autograder/{file}", 7, module_name(GRADER / file), target, absolute)
+    assert broken_rule(found) == contract(found) is not None
+    assert violations([found]) == [f"autograder/{file}:7 imports autograder.{target}: {contract(found)}"]
+
+
+def test_a_circle_is_one_line_naming_each_import_on_it():
+    imports = [Import("autograder/output/a.py", 3, "output.a", "output.b", True),
+               Import("autograder/output/b.py", 5, "output.b", "output.c", True),
+               Import("autograder/output/c.py", 9, "output.c", "output.a", True),
+               Import("autograder/output/c.py", 10, "output.c", "output.store", True)]
+    assert circles(imports) == [
+        "circle: autograder/output/a.py:3 imports autograder.output.b; autograder/output/b.py:5 imports "
+        "autograder.output.c; autograder/output/c.py:9 imports autograder.output.a: no circle between modules"]
 
 
 def test_every_allowance_is_still_needed():
