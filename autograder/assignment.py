@@ -13,6 +13,7 @@ import functools
 import hashlib
 import importlib.metadata
 import json
+import logging
 import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -29,6 +30,9 @@ GRADER_ROOT = Path(__file__).resolve().parent
 TERM_DIR = "term"
 TERM_SEED = "evaluation_seed.txt"
 TERM_CALIBRATION = "calibration.json"
+#: Where ``autograder calibrate`` stores the reference models it trained (committed with the assignment), for
+#: ``new-term`` to measure on a new seed; grading never reads them, so the Gradescope package leaves them out.
+REFERENCE_MODELS = "reference_models"
 
 EVIDENCE, SCORING, NEITHER = "evidence", "scoring", "neither"
 #: Every file of the grader's package, by the key it belongs to: a file goes to the FIRST pattern that
@@ -179,6 +183,13 @@ class Assignment:
     def private_term(self) -> bool:
         """True once ``autograder new-term`` has set a private seed; False: the public demo seed is used."""
         return self.evaluation_seed_file.parent == self.root / TERM_DIR
+
+    def warn_if_public_seed(self, doing: str = "grading") -> None:
+        """Grading (or packaging) with the committed demo seed is fine for the demo and tests, not for a real term."""
+        if not self.private_term:
+            logging.getLogger("autograder").warning(
+                "warning: %s with the public demo seed (%s is in git, so the evaluation images are not "
+                "secret); run `autograder new-term` before a real term", doing, self.evaluation_seed_file)
 
     def evaluation_seed(self) -> int:
         """The seed of the hidden evaluation set (lines starting with ``#`` are comments)."""

@@ -26,6 +26,7 @@ import pytest
 
 from autograder.assignment import load_assignment
 from autograder.output import gradescope
+from autograder.pipeline import gradescope as entry_point
 from autograder.run import isolation
 from tests import notebooks
 
@@ -170,7 +171,7 @@ def test_a_package_without_the_template_grades_nothing_and_says_why(package, tmp
     root = gradescope_tree(package, tmp_path / "autograder")
     (root / "source" / "assignment" / "public" / "mnist_homework.ipynb").unlink()
     monkeypatch.setenv("AUTOGRADER_MNIST_DIR", os.environ.get("AUTOGRADER_MNIST_DIR", ""))  # grading sets it
-    assert gradescope.main(["--root", str(root)]) == 1
+    assert entry_point.main(["--root", str(root)]) == 1
     assert "not graded" in (out := capsys.readouterr().out) and "cannot read the student template" in out
     assert (root / "results").is_dir() and not (root / "results" / "results.json").exists()
 
@@ -188,7 +189,7 @@ def test_a_grader_fault_on_a_submission_is_no_score_on_gradescope(package, tmp_p
     (root / "results" / "results.json").write_text('{"score": 0.0, "tests": []}')  # not this run's
     monkeypatch.setenv("AUTOGRADER_MNIST_DIR", os.environ.get("AUTOGRADER_MNIST_DIR", ""))
     monkeypatch.setattr(grade, "run_phase_a", broken_phase_a)
-    assert gradescope.main(["--root", str(root)]) == 1
+    assert entry_point.main(["--root", str(root)]) == 1
     out = capsys.readouterr().out
     assert "not graded" in out and "grader error in the run or reading its export" in out and "file name too long" in out
     assert not (root / "results" / "results.json").exists()

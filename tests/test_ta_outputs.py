@@ -587,7 +587,7 @@ def test_the_committed_seed_is_labelled_as_the_public_demo_seed(repo, caplog):
     demo = load_assignment(repo / "assignments" / "mnist")
     assert isinstance(demo.evaluation_seed(), int) and not demo.private_term
     with caplog.at_level("WARNING", logger="autograder"):
-        term.warn_if_public_seed(demo)
+        demo.warn_if_public_seed()
     assert "public demo seed" in caplog.text and "new-term" in caplog.text
 
 
@@ -609,10 +609,10 @@ def test_gradebook_lists_what_a_person_must_review(results, capsys, repo, assign
 def test_new_term_end_to_end_with_the_stored_reference_models(course, repo, capsys):
     """The real `calibrate --from-models` on the reference models committed at calibration (predict lane):
     no training, thresholds measured on the new private seed's images. Needs that lane's verb and models."""
-    stored = repo / "assignments" / "mnist" / term.REFERENCE_MODELS
+    stored = repo / "assignments" / "mnist" / assignment_module.REFERENCE_MODELS
     folder = course / "assignments" / "mnist"
-    shutil.rmtree(folder / term.REFERENCE_MODELS)
-    shutil.copytree(stored, folder / term.REFERENCE_MODELS)
+    shutil.rmtree(folder / assignment_module.REFERENCE_MODELS)
+    shutil.copytree(stored, folder / assignment_module.REFERENCE_MODELS)
     demo = load_assignment(folder)
     code, out, err = run_cli(capsys, "new-term", "--assignment", folder)
     assert code == 0, err

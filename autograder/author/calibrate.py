@@ -46,7 +46,6 @@ if TYPE_CHECKING:
     from reference_solutions.architectures import Recipe
 
 SCHEMA_VERSION = 2
-MODELS_DIR = "reference_models"  # in the assignment directory
 TRAIN_LOG = "train_log.json"
 MODEL_NAME = re.compile(r"^(?P<arch>[a-z_]+)-seed(?P<seed>\d+)\.keras$")
 

@@ -18,26 +18,14 @@ If the measurement fails, the previous term files are put back.
 """
 from __future__ import annotations
 
-import logging
 import os
 import secrets
 import subprocess
 import sys
 from pathlib import Path
 
-from autograder.assignment import (GRADER_ROOT, TERM_CALIBRATION, TERM_DIR, TERM_SEED, Assignment,
-                                   AssignmentError)
+from autograder.assignment import GRADER_ROOT, TERM_CALIBRATION, TERM_DIR, TERM_SEED, AssignmentError
 from autograder.results import atomic_write_text
-
-REFERENCE_MODELS = "reference_models"
-
-
-def warn_if_public_seed(assignment: Assignment, doing: str = "grading") -> None:
-    """Grading (or packaging) with the committed demo seed is fine for the demo and tests, not for a real term."""
-    if not assignment.private_term:
-        logging.getLogger("autograder").warning(
-            "warning: %s with the public demo seed (%s is in git, so the evaluation images are not "
-            "secret); run `autograder new-term` before a real term", doing, assignment.evaluation_seed_file)
 
 
 def new_term(root: Path, models: Path) -> None:

@@ -6,8 +6,8 @@ import json
 import sys
 from pathlib import Path
 
-from autograder.assignment import load_assignment
-from autograder.author.calibrate import MODELS_DIR, measure, train
+from autograder.assignment import REFERENCE_MODELS, load_assignment
+from autograder.author.calibrate import measure, train
 from autograder.data import HOMEWORK_TRAIN_SIZE
 from autograder.output.store import check_writable
 from autograder.results import atomic_write_text
@@ -19,7 +19,7 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--from-models", metavar="DIR",
                         help="measure the models stored in DIR ({arch}-seed{n}.keras) without training")
     parser.add_argument("--models-dir", metavar="DIR",
-                        help=f"where training saves the models (default: the assignment's {MODELS_DIR}/)")
+                        help=f"where training saves the models (default: the assignment's {REFERENCE_MODELS}/)")
     parser.add_argument("--seeds", type=int, default=3, metavar="N",
                         help="train every architecture with seeds 0..N-1 (default: %(default)s)")
     parser.add_argument("--train-size", type=int, default=HOMEWORK_TRAIN_SIZE, metavar="N",
@@ -37,7 +37,7 @@ def run(args: argparse.Namespace) -> int:
     if args.from_models:
         models_dir = Path(args.from_models)
     else:
-        models_dir = Path(args.models_dir) if args.models_dir else assignment.root / MODELS_DIR
+        models_dir = Path(args.models_dir) if args.models_dir else assignment.root / REFERENCE_MODELS
         train(models_dir, seeds=list(range(args.seeds)), train_size=args.train_size,
               epochs_scale=args.epochs_scale, progress=print_progress)
     calibration = measure(assignment, models_dir, progress=print_progress)

@@ -6,7 +6,6 @@ import json
 import sys
 from pathlib import Path
 
-from autograder.author.term import warn_if_public_seed
 from autograder.output.store import ResultsError, check_output_folder, check_report_folder, resolve_assignment
 from autograder.pipeline.grade_one import grade_one
 from autograder.run import sandbox
@@ -27,7 +26,7 @@ def run(args: argparse.Namespace) -> int:
         raise ResultsError(f"{args.submission}: no such file")
     check_output_folder(check_report_folder(args.out), marks=("result.json",))
     assignment = resolve_assignment(args.assignment)
-    warn_if_public_seed(assignment)
+    assignment.warn_if_public_seed()
     try:
         result = grade_one(args.submission, assignment, args.out, sandboxed=not args.unsafe_no_sandbox)
     except sandbox.SandboxUnavailable as exc:

@@ -5,7 +5,6 @@ import argparse
 from pathlib import Path
 
 from autograder.assignment import load_assignment
-from autograder.author.term import warn_if_public_seed
 from autograder.output.gradescope import package_entries, write_zip
 from autograder.output.store import check_writable
 
@@ -22,7 +21,7 @@ def run(args: argparse.Namespace) -> int:
     check_writable([args.out])
     assignment = load_assignment(args.assignment)
     entries = package_entries(assignment, bundle_mnist=not args.download_mnist)
-    warn_if_public_seed(assignment, "packaging for Gradescope")
+    assignment.warn_if_public_seed("packaging for Gradescope")
     write_zip(entries, args.out)
     size = args.out.stat().st_size / 2**20
     print(f"{args.out}: {len(entries)} files, {size:.1f} MB; upload it as the assignment's autograder "

@@ -4,8 +4,8 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from autograder.assignment import TERM_CALIBRATION, TERM_DIR, TERM_SEED, load_assignment
-from autograder.author.term import REFERENCE_MODELS, new_term
+from autograder.assignment import REFERENCE_MODELS, TERM_CALIBRATION, TERM_DIR, TERM_SEED, load_assignment
+from autograder.author.term import new_term
 from autograder.intake.inputs import InputError
 
 

@@ -36,6 +36,7 @@ from autograder.assignment import ARCHITECTURE_TITLES, ARCHITECTURES, Assignment
 from autograder.output.gradebook import build_submissions, lateness_text, with_review
 from autograder.output.intake_record import read_decisions
 from autograder.output.policy import GradingPolicy, read_policy
+from autograder.output.rule_titles import RULE_TITLES
 from autograder.output.store import Store, check_writable, open_results, require_current
 from autograder.results import REASONS, atomic_write_text
 from autograder.run.inside import contract
@@ -157,12 +158,6 @@ def load_confusion(artifacts_dir: Path, result: dict[str, Any]) -> np.ndarray | 
 
 # --- how the grader read the notebook, in words ----------------------------------------------------
 
-RULE_TITLES = {"trained": "Trained in the notebook", "weights_from_this_notebook": "Weights from its own training",
-               "not_fit_on_test": "Not fit on the test images",
-               "no_test_images_trained_on": "No test images among its training images",
-               "not_trained_on_test": "Not trained on the test set",
-               "generalises": "Recognises new digits", "does_the_work": "Its named layers do the work",
-               "distinct": "A model of its own"}
 KNOWN_SCALINGS = {(1.0, 0.0): "raw pixel values 0-255", (round(1 / 255, 6), 0.0): "pixels divided by 255",
                   (round(2 / 255, 6), -1.0): "pixels scaled to [-1, 1]"}
 

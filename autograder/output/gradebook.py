@@ -70,7 +70,7 @@ import dataclasses
 import json
 import math
 from datetime import datetime, timedelta
-from pathlib import Path, PurePath
+from pathlib import Path
 from typing import Any
 
 import pandas as pd
@@ -83,7 +83,7 @@ from otter.grade.utils import SCORES_DICT_TOTAL_POINTS_KEY as OTTER_TOTAL
 
 from autograder.assignment import Assignment
 from autograder.intake.inputs import InputError, describe_due, parse_time
-from autograder.intake.layouts import upload_order
+from autograder.output.latest import latest_per_student, submitted_file
 from autograder.output.policy import GradingPolicy, read_policy, write_policy
 from autograder.output.store import check_writable, open_results, require_current
 from autograder.output.workbench.decisions import Adjustments, adjustments, with_decisions
@@ -141,11 +141,6 @@ def submission_rows(results: dict[str, dict[str, Any]], assignment: Assignment) 
     return pd.DataFrame(rows, columns=[*gradebook_columns(assignment)[:2 + len(assignment.questions)],
                                        "status", "result_status", "reason", "needs_review", "flagged", "review",
                                        "submitted_at", "late", "graded_at", "submission", "file", "canvas_id"])
-
-
-def submitted_file(submission: dict[str, Any]) -> str:
-    """The notebook's name as it was submitted (otter's ``file``)."""
-    return str(submission.get("submitted_name") or PurePath(str(submission.get("path") or "")).name)
 
 
 def roster_keys(roster: pd.DataFrame) -> dict[str, str]:
@@ -308,34 +303,6 @@ def with_review(policy: GradingPolicy, results_root: Path,
     under the first, so no output leaves a TA's decision out; the recorded policy stays without them."""
     decided = with_decisions(policy.overrides, results_root, results)
     return dataclasses.replace(policy, overrides=decided), adjustments(results_root, results)
-
-
-def latest_per_student(submissions: pd.DataFrame) -> pd.DataFrame:
-    """The gradebook proper: each student's latest submission, by submitted_at, then the course site's own
-    upload order (a Canvas file id), then graded_at: grading an older download again never makes it the
-    latest."""
-    def instants(column: str) -> pd.Series:
-        return pd.to_datetime(submissions[column].map(parse_time), utc=True)
-
-    order = ["_submitted", "_upload", "_graded"]
-    ordered = submissions.assign(_submitted=instants("submitted_at"), _graded=instants("graded_at"),
-                                 _upload=pd.to_numeric(submissions["file"].map(upload_order))).sort_values(
-        ["student_id", *order, "submission"], kind="stable", na_position="first")
-    latest = ordered.drop_duplicates("student_id", keep="last")
-    return latest.drop(columns=order).reset_index(drop=True)
-
-
-def latest_keys(results: dict[str, dict[str, Any]]) -> dict[str, str]:
-    """Each student id a result carries -> the key of their latest result, ordered as
-    :func:`latest_per_student` orders the gradebook's rows (for readers without a roster)."""
-    rows = pd.DataFrame([{"submission": key, "student_id": str((r.get("submission") or {}).get("student_id") or key),
-                          "submitted_at": (r.get("submission") or {}).get("submitted_at") or "",
-                          "file": submitted_file(r.get("submission") or {}),
-                          "graded_at": (r.get("grader") or {}).get("graded_at") or ""}
-                         for key, r in results.items()],
-                        columns=["submission", "student_id", "submitted_at", "file", "graded_at"])
-    latest = latest_per_student(rows) if len(rows) else rows
-    return dict(zip(latest["student_id"], latest["submission"]))
 
 
 def lateness_note(submissions: pd.DataFrame, policy: GradingPolicy) -> str | None:

@@ -1,31 +1,27 @@
-"""Gradescope: build an autograder package (``autograder gradescope``), and grade inside it.
+"""Gradescope: the autograder package (``autograder gradescope``) and the ``results.json`` a graded result becomes.
 
 The zip holds ``setup.sh`` (run once when Gradescope builds the image: Python, bubblewrap, this
 project at this exact version with its dependencies pinned to the versions it was calibrated with,
-MNIST verified), ``run_autograder`` (run per submission: ``python -m autograder.output.gradescope``), the
-project's source and the hidden bundle: everything a score reads (assignment config, calibration, hidden
-tests, evaluation seed, public tests, the student template whose instructions the report checks leave
-out), so a submission scores there what ``grade-one`` gives it. The reference solution is never shipped:
-the master notebook, ``reference_solutions/`` and the otter-generated copies under ``hidden/generated``
-stay out, as do the reference models (grading never reads them). Gradescope unpacks the zip into
-``/autograder/source``; the grader makes it readable by root only before any student code runs.
+MNIST verified), ``run_autograder`` (run per submission: ``python -m autograder.pipeline.gradescope``, which
+grades as ``grade-one`` does), the project's source and the hidden bundle: everything a score reads
+(assignment config, calibration, hidden tests, evaluation seed, public tests, the student template whose
+instructions the report checks leave out), so a submission scores there what ``grade-one`` gives it. The
+reference solution is never shipped: the master notebook, ``reference_solutions/`` and the otter-generated
+copies under ``hidden/generated`` stay out, as do the reference models (grading never reads them). Gradescope
+unpacks the zip into ``/autograder/source``; the grader makes it readable by root only before any student
+code runs.
 
-Grading goes through the same pipeline as ``grade-one`` (intake, sandboxed run, export, predictions,
-hidden tests); the result becomes Gradescope's ``results.json``: one test per check (name, points,
-student-facing message), accuracy checks, the accuracy evidence and the integrity review visible only
-once the instructor publishes grades. Lateness is Gradescope's to apply. When no grade can be computed
-(:class:`NotGraded`) no ``results.json`` is written: Gradescope then records no score, never a 0.
+A result becomes Gradescope's ``results.json``: one test per check (name, points, student-facing message),
+accuracy checks, the accuracy evidence and the integrity review visible only once the instructor publishes
+grades. Lateness is Gradescope's to apply.
 """
 from __future__ import annotations
 
-import argparse
 import importlib.metadata
 import json
 import os
 import re
 import stat
-import sys
-import tempfile
 import zipfile
 from pathlib import Path
 from typing import Any
@@ -33,13 +29,9 @@ from typing import Any
 from packaging.requirements import Requirement
 
 import autograder
-from autograder.assignment import Assignment, AssignmentError, load_assignment
-from autograder.author.term import REFERENCE_MODELS
-from autograder.data import ENV_VAR, KNOWN_SHA256, keras_cache_source
-from autograder.intake.notebook import find_notebooks
-from autograder.intake.layouts import named_like
-from autograder.results import REASONS, atomic_write_text
-from autograder.run import isolation, sandbox
+from autograder.assignment import REFERENCE_MODELS, Assignment, AssignmentError
+from autograder.data import KNOWN_SHA256, keras_cache_source
+from autograder.results import atomic_write_text
 from autograder.student_text import plain_text
 
 ROOT_ENV = "AUTOGRADER_GRADESCOPE_ROOT"  # tests point the grader at a Gradescope-shaped temporary tree
@@ -77,7 +69,7 @@ RUN_AUTOGRADER = """\
 set -euo pipefail
 ROOT="${{{root_env}:-/autograder}}"
 PYTHON="${{{python_env}:-{venv}/bin/python}}"
-exec "$PYTHON" -m autograder.output.gradescope --root "$ROOT"
+exec "$PYTHON" -m autograder.pipeline.gradescope --root "$ROOT"
 """
 
 
@@ -179,7 +171,7 @@ def write_zip(entries: dict[str, tuple[bytes, int]], out: Path) -> None:
     os.replace(tmp, out)
 
 
-# --- grading inside Gradescope ------------------------------------------------------------------------
+# --- a result as Gradescope's results.json ------------------------------------------------------------------------
 
 def check_visibility(check_name: str) -> str:
     """Accuracy checks carry the measured accuracy: shown once grades are published."""
@@ -229,82 +221,8 @@ def results_json(result: dict[str, Any]) -> dict[str, Any]:
                            "export_errors": result.get("export_errors") or []}}
 
 
-class NotGraded(Exception):
-    """No grade could be computed: the set-up is broken or the grader failed on this submission, neither the
-    student's doing. ``results.json`` is then not written: Gradescope shows the submission as "The autograder
-    failed to execute correctly", with no score (never a 0), and the instructor can re-run it."""
-
-
-def lock_down(root: Path) -> None:
-    """Before any student code runs: the bundle, the metadata (names, e-mails, earlier results) and the
-    results are root's alone, whatever isolation level is used."""
-    for path in (root / "source", root / "results", root / "submission_metadata.json"):
-        if path.exists():
-            path.chmod(0o700 if path.is_dir() else 0o600)
-
-
-def grade_submission(root: Path) -> dict[str, Any]:
-    """Grade ``root/submission``'s notebook and write ``root/results/results.json``.
-
-    Raises :class:`NotGraded` (and leaves no ``results.json``) when no grade could be computed.
-    """
-    results = root / "results" / "results.json"
-    results.parent.mkdir(parents=True, exist_ok=True)
-    results.unlink(missing_ok=True)  # an earlier run's file would be read as this run's grade
-    lock_down(root)
-    os.environ[ENV_VAR] = str(root / "source" / "mnist")
-    try:
-        result = grade_notebook(root, load_assignment(root / "source" / "assignment"))
-    except sandbox.SandboxUnavailable as exc:
-        raise NotGraded(f"The grading sandbox could not be started: {exc}") from None
-    except AssignmentError as exc:  # the package lacks something a score reads: no grade, never a wrong one
-        raise NotGraded(f"The autograder package is incomplete: {exc}") from None
-    if result.get("status") == "error":
-        raise NotGraded("; ".join(["The grader failed on this submission", *(result.get("notes") or [])]))
+def write_results_json(result: dict[str, Any], path: Path) -> dict[str, Any]:
+    """``results.json`` for ``result``, written atomically at ``path``; returns what was written."""
     gradescope = results_json(result)
-    atomic_write_text(results, json.dumps(gradescope, indent=2) + "\n")
+    atomic_write_text(path, json.dumps(gradescope, indent=2) + "\n")
     return gradescope
-
-
-def grade_notebook(root: Path, assignment: Assignment) -> dict[str, Any]:
-    """The result of ``root/submission``'s notebook (the one named like the template, if there are several)."""
-    from autograder.pipeline.grade_one import base_result, grade_into, rejected_result
-
-    submission = root / "submission"
-    notebooks = find_notebooks(submission) if submission.is_dir() else []
-    named = [nb for nb in notebooks if named_like(nb.name, assignment.student_notebook)]
-    notebooks = named or notebooks
-    # Results and artifacts stay root's; the jobs' directory must be traversable by the sandbox uids.
-    with tempfile.TemporaryDirectory(prefix="autograder-gradescope-") as private, \
-            tempfile.TemporaryDirectory(prefix="autograder-gradescope-jobs-") as jobs:
-        Path(jobs).chmod(0o711)
-        if len(notebooks) != 1:
-            reason = "no_notebook" if not notebooks else "multiple_notebooks"
-            return rejected_result(base_result(submission, assignment, None, None, True), assignment, reason,
-                                   REASONS[reason])
-        return grade_into(notebooks[0], assignment, Path(private) / "result.json", Path(private) / "artifacts",
-                          work_root=jobs)
-
-
-def main(argv: list[str] | None = None) -> int:
-    """``run_autograder``'s entry point."""
-    parser = argparse.ArgumentParser(prog="python -m autograder.output.gradescope")
-    parser.add_argument("--root", type=Path, default=Path(os.environ.get(ROOT_ENV, "/autograder")))
-    args = parser.parse_args(argv)
-    try:
-        gradescope = grade_submission(args.root)
-    except NotGraded as exc:  # stdout is shown to the instructor only
-        print(f"not graded (no results.json, so Gradescope records no score; re-run it once fixed): {exc}")
-        return 1
-    levels = {isolation.BUBBLEWRAP: "bubblewrap namespaces", isolation.CONTAINER_UID: "separate uid, no namespaces"}
-    isolation_level = gradescope["extra_data"].get("isolation")
-    # stdout is shown to the instructor only (stdout_visibility: hidden)
-    print(f"score {gradescope['score']:g}; status {gradescope['extra_data']['status']}; "
-          f"isolation: {levels.get(isolation_level, isolation_level)}")
-    for note in gradescope["extra_data"].get("notes") or []:
-        print(f"note: {note}")
-    return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())

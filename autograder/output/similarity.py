@@ -51,7 +51,8 @@ from datasketch import MinHash, MinHashLSH
 from jinja2 import Environment, FileSystemLoader, StrictUndefined
 
 from autograder.assignment import ARCHITECTURE_TITLES, ARCHITECTURES, Assignment
-from autograder.output.gradebook import csv_text, latest_keys
+from autograder.output.gradebook import csv_text
+from autograder.output.latest import latest_keys
 from autograder.output.store import Store, open_results
 from autograder.results import atomic_write_text
 from autograder.score.artifacts import EVIDENCE_JSON, stored_evidence

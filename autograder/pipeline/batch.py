@@ -43,7 +43,6 @@ import multiprocessing
 from tqdm import tqdm
 
 from autograder.assignment import Assignment, Key
-from autograder.author.term import warn_if_public_seed
 from autograder.data import keras_cache_source
 from autograder.intake.inputs import InputError
 from autograder.intake.layouts import Submission
@@ -211,7 +210,7 @@ def grade_batch(source: str | Path, assignment_dir: str | Path | Assignment, out
         submissions = only_these(collected, only) if only else collected
         if scheduler:
             executor()
-        warn_if_public_seed(assignment)
+        assignment.warn_if_public_seed()
         store.root.mkdir(parents=True, exist_ok=True)
         write_batch_manifest(store, Path(source), assignment, collected, only)
         changed = True  # until shown otherwise: a batch stopped half way has changed results too

@@ -34,6 +34,9 @@ from typing import Any
 import pandas as pd
 
 from autograder.intake.inputs import OVERRIDE_COLUMNS as CSV_OVERRIDE_COLUMNS, InputError
+from autograder.output.intake_record import read_decisions
+from autograder.output.latest import latest_keys
+from autograder.output.workbench.queue import build_queue, evidence_hash, find_check, find_item, load_pairs
 
 DB_PATH = Path("review") / "decisions.sqlite"
 #: overrides.csv's columns, and the result the decision was made on (applied to that submission: the
@@ -200,15 +203,12 @@ def adjustments(results_root: str | Path, results: Mapping[str, Mapping[str, Any
     question (or ``late_penalty``) outright. Only decisions on a student's latest result are applied
     (overrides are per student); a decision whose evidence changed since is held for a second look.
     """
-    from autograder.output.intake_record import read_decisions
-    from autograder.output.workbench.queue import build_queue, evidence_hash, find_check, find_item, load_pairs
-
     root = Path(results_root)
     store = DecisionStore(root)
     decisions = store.all()
     pairs = load_pairs(root)
     queue = {item.id: item for item in build_queue(results, pairs, read_decisions(root))}
-    latest = latest_results(results)
+    latest = latest_keys(results)
     deltas: dict[tuple[str, str], float] = defaultdict(float)
     absolute: dict[tuple[str, str], float] = {}
     reasons: dict[tuple[str, str], list[str]] = defaultdict(list)
@@ -255,13 +255,6 @@ def adjustments(results_root: str | Path, results: Mapping[str, Mapping[str, Any
                        second_look=second_look, decided=len(decisions.keys() & queue.keys()), items=len(queue))
 
 
-def latest_results(results: Mapping[str, Mapping[str, Any]]) -> dict[str, str]:
-    """student_id -> key of their latest result, as the gradebook picks it."""
-    from autograder.output.gradebook import latest_keys  # the gradebook reads these decisions: import when used
-
-    return latest_keys(dict(results))
-
-
 def with_decisions(overrides: pd.DataFrame | None, results_root: str | Path,
                    results: Mapping[str, Mapping[str, Any]]) -> pd.DataFrame | None:
     """``--overrides`` rows followed by the stored decisions' rows; a student and question set both ways
@@ -285,7 +278,7 @@ def import_overrides(results_root: str | Path, results: Mapping[str, Mapping[str
                      question_points: Mapping[str, float], who: str) -> int:
     """One ``override`` decision per row of an overrides table (on the student's latest result); each is
     checked first, so a bad row stores nothing."""
-    latest = latest_results(results)
+    latest = latest_keys(results)
     planned = []
     for line, row in enumerate(overrides.itertuples(index=False), start=2):
         where = f"overrides line {line}"

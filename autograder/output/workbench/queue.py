@@ -36,8 +36,8 @@ from typing import Any
 import pandas as pd
 
 from autograder.assignment import ARCHITECTURE_TITLES
-from autograder.output.feedback import RULE_TITLES
 from autograder.output.intake_record import Decision as IntakeDecision
+from autograder.output.rule_titles import RULE_TITLES
 from autograder.score.integrity import RULES
 from autograder.score.lost_models import REVIEW_REASONS
 from autograder.student_text import plain_text
