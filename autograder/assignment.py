@@ -39,7 +39,7 @@ EVIDENCE, SCORING, NEITHER = "evidence", "scoring", "neither"
 #: ``regrade``. ``neither``: what decides no score (commands, reports, batch orchestration, authoring,
 #: which file is whose). tests/test_assignment.py checks that every file is claimed.
 #: Known overlap, kept on the scoring side: the printed numbers intake keeps (printed.json, evidence) are
-#: found by ``score/report.py``'s ``printed_accuracies``, which also judges the report.
+#: found by ``score/report/printed.py``'s ``printed_accuracies``, beside the report analysis.
 GRADER_FILES: tuple[tuple[str, str], ...] = (
     ("run/**/*.py", EVIDENCE),  # the sandboxes, the kernel run, inside/ (export, predict, probes, contract)
     ("intake/notebook.py", EVIDENCE),  # the notebook that runs: sanitized, test cells dropped

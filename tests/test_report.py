@@ -11,10 +11,12 @@ import pytest
 
 from autograder.score.artifacts import ModelEvidence
 from autograder.score.checks import NotAssessed
-from autograder.score.report import (MAX_CELL_CHARS, _word_count, MAX_PRINTED, ClaimLimits, ClaimRules, PrintedAccuracy,
-                                     analyze_report, architectures_named, canonical_numbers, check_claims,
-                                     check_insights, check_sections, check_table, claim_limits, decimal_mark,
-                                     judge_claims, parse_accuracy, printed_accuracies, report_markdown)
+from autograder.score.report.analysis import MAX_CELL_CHARS, analyze_report, report_markdown
+from autograder.score.report.checks import check_claims, check_insights, check_sections, check_table
+from autograder.score.report.claims import ClaimLimits, ClaimRules, claim_limits, judge_claims
+from autograder.score.report.numbers import canonical_numbers, decimal_mark, parse_accuracy
+from autograder.score.report.printed import MAX_PRINTED, PrintedAccuracy, printed_accuracies
+from autograder.score.report.vocabulary import architectures_named
 
 
 def words(n: int, text: str = "word") -> str:
@@ -183,7 +185,7 @@ def test_without_a_heading_a_paragraph_comparing_architectures_with_numbers_is_t
              comparing, words(15), "## Appendix\n" + words(20)]
     insights = analyze_report(cells, assignment).section("Insights")
     assert insights.present and insights.found_by.startswith("content: a paragraph comparing")
-    assert insights.words == _word_count(comparing) + 15 and insights.architectures == {"mlp", "cnn"}
+    assert insights.words == 16 + 70 + 15 and insights.architectures == {"mlp", "cnn"}
     assert check_insights(analyze_report(cells, assignment), assignment).fraction == 1.0
     # Architectures with no accuracies are not an analysis of results, nor is one accuracy per architecture.
     assert not analyze_report(["The MLP has 2 layers and the CNN has 4 layers."], assignment).section("Insights").present
@@ -198,7 +200,7 @@ def test_without_a_heading_the_paragraph_describing_most_layers_of_several_archi
     report = analyze_report(cells, assignment)
     architectures = report.section("Architectures")
     assert architectures.found_by == "content: a description of the layers of several architectures"
-    assert architectures.words == _word_count(describing)
+    assert architectures.words == 26 + 40
     # One architecture, or a comparison without layers, is no description of the architectures.
     assert not analyze_report(["The CNN has Conv2D layers, pooling and 64 filters. " + words(60),
                                "The MLP is faster than the CNN."], assignment).section("Architectures").present

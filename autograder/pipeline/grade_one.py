@@ -31,7 +31,8 @@ from autograder.score import integrity
 from autograder.score.accuracy import closest_confusion
 from autograder.score.artifacts import Evidence, stored_evidence
 from autograder.score.hidden import review_list, run_checks
-from autograder.score.report import PrintedAccuracy, analyze_report, report_markdown, template_markdown
+from autograder.score.report.analysis import analyze_report, report_markdown, template_markdown
+from autograder.score.report.printed import PrintedAccuracy
 
 ARTIFACTS = "artifacts"
 #: Where a grader fault's traceback goes: a TA log line (``Store.log`` of the result's key), never the result.
