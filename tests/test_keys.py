@@ -106,7 +106,7 @@ def test_every_grader_file_belongs_to_exactly_one_key_or_the_documented_neither_
     assert {"output/review.py", "score/report/analysis.py", "score/report/claims.py", "pipeline/grade_one.py",
             "assignment.py"} <= scoring
     assert {"run/execute.py", "run/inside/export.py", "run/inside/predict.py", "data.py", "intake/notebook.py",
-            "score/artifacts.py", "pipeline/evidence.py"} <= evidence
+            "intake/printed.py", "vocabulary.py", "score/artifacts.py", "pipeline/evidence.py"} <= evidence
     assert claimed["output/gradebook.py"] == claimed["cli/regrade.py"] == NEITHER
 
 

@@ -9,14 +9,14 @@ import time
 import nbformat
 import pytest
 
+from autograder.intake.printed import PrintedAccuracy
 from autograder.score.artifacts import ModelEvidence
 from autograder.score.checks import NotAssessed
 from autograder.score.report.analysis import MAX_CELL_CHARS, analyze_report, report_markdown
 from autograder.score.report.checks import check_claims, check_insights, check_sections, check_table
 from autograder.score.report.claims import ClaimLimits, ClaimRules, claim_limits, judge_claims
 from autograder.score.report.numbers import canonical_numbers, decimal_mark, parse_accuracy
-from autograder.score.report.printed import MAX_PRINTED, PrintedAccuracy, printed_accuracies
-from autograder.score.report.vocabulary import architectures_named
+from autograder.vocabulary import architectures_named
 
 
 def words(n: int, text: str = "word") -> str:

@@ -21,6 +21,7 @@ from autograder import __version__
 from autograder.assignment import Assignment, AssignmentError, Key, save_evidence_key
 from autograder.data import DataError
 from autograder.intake.notebook import PRINTED_FILE, load_printed, read_notebook, save_printed
+from autograder.intake.printed import PrintedAccuracy
 from autograder.output.diagnose import diagnose, load_table
 from autograder.output.review import mark_lost_models
 from autograder.output.store import Store
@@ -32,7 +33,6 @@ from autograder.score.accuracy import closest_confusion
 from autograder.score.artifacts import Evidence, stored_evidence
 from autograder.score.hidden import review_list, run_checks
 from autograder.score.report.analysis import analyze_report, report_markdown, template_markdown
-from autograder.score.report.printed import PrintedAccuracy
 
 ARTIFACTS = "artifacts"
 #: Where a grader fault's traceback goes: a TA log line (``Store.log`` of the result's key), never the result.

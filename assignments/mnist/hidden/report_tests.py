@@ -12,11 +12,11 @@ from __future__ import annotations
 from typing import Any
 
 from autograder.assignment import Assignment
+from autograder.intake.printed import PrintedAccuracy
 from autograder.score.checks import Outcome
 from autograder.score.report.checks import check_claims, check_insights, check_sections, check_table
 from autograder.score.report.claims import ClaimRules, Verdict, claim_limits, judge_claims
 from autograder.score.report.findings import ReportAnalysis
-from autograder.score.report.printed import PrintedAccuracy
 
 
 def _not_submitted(models: dict) -> frozenset[str]:

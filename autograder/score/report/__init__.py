@@ -2,11 +2,9 @@
 
 Pipeline: :func:`analysis.report_markdown` (markdown cell sources) -> :func:`analysis.analyze_report`
 (:mod:`markdown` blocks, :mod:`sections`, :mod:`table` rows and :mod:`prose` claims, read with the report's
-own :mod:`numbers` and the :mod:`vocabulary` of architectures and accuracies, as the :mod:`findings`
-dataclasses) -> :func:`claims.judge_claims` (each stated accuracy against the grader's measurement, and the
-numbers the notebook itself :mod:`printed`) -> the ``check_*`` functions of :mod:`checks` (one
-:class:`~autograder.score.checks.Outcome` each). Each module's docstring states the decisions it makes.
+own :mod:`numbers` and the :mod:`~autograder.vocabulary` of architectures and accuracies, as the
+:mod:`findings` dataclasses) -> :func:`claims.judge_claims` (each stated accuracy against the grader's
+measurement, and the numbers the notebook itself printed, found by :mod:`autograder.intake.printed`) -> the
+``check_*`` functions of :mod:`checks` (one :class:`~autograder.score.checks.Outcome` each). Each module's docstring states the decisions it makes.
 """
 
-# Intake's import, until the extraction of printed numbers moves to intake/ (the next commit).
-from autograder.score.report.printed import MAX_PRINTED, MAX_PRINTED_TEXT, PrintedAccuracy, printed_accuracies  # noqa: F401,E402

@@ -25,8 +25,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from autograder.assignment import ARCHITECTURES, Assignment
+from autograder.intake.printed import PrintedAccuracy
 from autograder.score.report.findings import Claim, ReportAnalysis
-from autograder.score.report.printed import PrintedAccuracy
 
 # --- rules from assignment.toml [report] ------------------------------------------------------------
 

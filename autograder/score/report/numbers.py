@@ -9,7 +9,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable, Sequence
 
-from autograder.score.report.vocabulary import PERCENT_SIGN, Number, as_fraction
+from autograder.vocabulary import PERCENT_SIGN, Number, as_fraction
 
 # --- the report's own number conventions ------------------------------------------------------------
 

@@ -12,8 +12,8 @@ import re
 from autograder.score.report.findings import Claim
 from autograder.score.report.numbers import DIFFERENCE_BEFORE, PLAUSIBLE
 from autograder.score.report.table import TEST, VALIDATION
-from autograder.score.report.vocabulary import (ACCURACY_WORD, CHANCE, PERCENT, PERCENT_SIGN, Number, architectures_named,
-                                               as_fraction, shorten)
+from autograder.vocabulary import (ACCURACY_WORD, CHANCE, PERCENT, PERCENT_SIGN, Number, architectures_named,
+                                   as_fraction, shorten)
 
 _SENTENCE_END = re.compile(r"(?<=[.!?;])\s+")
 _FRACTION = re.compile(rf"(?<![\w.])(0?\.\d+)(?!\w|\.\d|\s?{PERCENT_SIGN})()", re.IGNORECASE)

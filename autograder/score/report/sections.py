@@ -27,7 +27,7 @@ from typing import Any
 from autograder.score.report.findings import Claim, Section
 from autograder.score.report.markdown import Heading, Prose, word_count
 from autograder.score.report.prose import accuracy_numbers, split_sentences
-from autograder.score.report.vocabulary import architectures_named
+from autograder.vocabulary import architectures_named
 
 ARCHITECTURES_SECTION = "Architectures"  # the rubric section a description of several architectures' layers stands in for
 RESULTS = "Results"  # the rubric section a table or list of accuracies stands in for

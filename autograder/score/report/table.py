@@ -19,7 +19,7 @@ from collections.abc import Sequence
 
 from autograder.score.report.findings import Claim, Table, TableRow
 from autograder.score.report.numbers import cell_numbers
-from autograder.score.report.vocabulary import ACCURACY_WORDS, Number, architectures_named, shorten
+from autograder.vocabulary import ACCURACY_WORDS, Number, architectures_named, shorten
 
 _ACCURACY_HEADER = re.compile(rf"acc|score|perf|result|top[\s-]?1|correct|test|val|%|ergebnis|prueba|{ACCURACY_WORDS}",
                               re.IGNORECASE)

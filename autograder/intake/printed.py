@@ -1,9 +1,10 @@
 """The accuracy-like numbers a submitted notebook's own outputs printed: untrusted evidence.
 
-Kept by intake before it clears the outputs; they never earn points, they only show that a claim is what the
-student's own run printed (see :func:`autograder.score.report.claims.judge_claims`). Printed outputs are
-read at most ``MAX_OUTPUT_CHARS`` per output and ``MAX_OUTPUTS_CHARS`` per notebook, keeping ``MAX_PRINTED``
-numbers.
+Found by intake (:func:`autograder.intake.notebook.read_notebook`) before it clears the outputs, and stored
+beside the evidence (``PRINTED_FILE``), so this module belongs to the evidence key. The numbers never earn
+points; they only show that a claim of the report is what the student's own run printed (see
+:func:`autograder.score.report.claims.judge_claims`). Printed outputs are read at most ``MAX_OUTPUT_CHARS``
+per output and ``MAX_OUTPUTS_CHARS`` per notebook, keeping ``MAX_PRINTED`` numbers.
 """
 from __future__ import annotations
 
@@ -12,14 +13,13 @@ from collections import OrderedDict
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 
-from autograder.score.report.analysis import MAX_CELL_CHARS
-from autograder.score.report.vocabulary import (ACCURACY_WORD, CHANCE, PERCENT, Number, architectures_named, as_fraction,
-                                               shorten)
+from autograder.vocabulary import ACCURACY_WORD, CHANCE, PERCENT, Number, architectures_named, as_fraction, shorten
 
 MAX_OUTPUT_CHARS = 100_000  # of each original output, its end (final epochs and evaluations come last)
 MAX_OUTPUTS_CHARS = 2_000_000  # of all original outputs of one notebook
 MAX_PRINTED = 400  # printed numbers kept per notebook: the last distinct ones
 MAX_PRINTED_TEXT = 120  # characters of the output line kept with each printed number
+MAX_SOURCE_CHARS = 50_000  # of each code cell's source, searched for the architecture it builds
 
 
 @dataclass(frozen=True)
@@ -75,7 +75,7 @@ def printed_accuracies(cells: Iterable[tuple[int, str, Sequence[str]]]) -> tuple
     found: OrderedDict[tuple[str | None, float], PrintedAccuracy] = OrderedDict()
     budget = MAX_OUTPUTS_CHARS
     for index, source, outputs in cells:
-        in_code = architectures_named(source[:MAX_CELL_CHARS])
+        in_code = architectures_named(source[:MAX_SOURCE_CHARS])
         for output in outputs:
             text = output[-min(MAX_OUTPUT_CHARS, budget):] if budget > 0 else ""
             budget -= len(text)

@@ -1,7 +1,9 @@
 """How students name the architectures and write accuracies, in their reports and in what their notebooks print.
 
-Read by the report analysis (this package) and by the extraction of printed numbers: both must recognise the
-same architectures and the same accuracy-like numbers.
+Read by intake's extraction of printed numbers (:mod:`autograder.intake.printed`, Phase A) and by the report
+analysis (:mod:`autograder.score.report`, Phase B): both must recognise the same architectures and the same
+accuracy-like numbers. What intake finds with it is stored as evidence, so this module belongs to the
+evidence key.
 """
 from __future__ import annotations
 
