@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 import jsonschema
+import nbformat
 
 ARCHITECTURES = ("mlp", "cnn", "simple_rnn", "lstm", "gru")
 #: The grader's own package; its files are split between the two keys below by :data:`GRADER_FILES`.
@@ -42,18 +43,19 @@ EVIDENCE, SCORING, NEITHER = "evidence", "scoring", "neither"
 #: notebooks must run again. ``scoring``: what turns stored evidence into points; a change is cured by
 #: ``regrade``. ``neither``: what decides no score (commands, reports, batch orchestration, authoring,
 #: which file is whose). tests/test_assignment.py checks that every file is claimed.
-#: Known overlap, kept on the scoring side: the printed numbers intake keeps (printed.json, evidence) are
-#: found by ``score/report.py``'s ``printed_accuracies``, which also judges the report.
 GRADER_FILES: tuple[tuple[str, str], ...] = (
     ("run/**/*.py", EVIDENCE),  # the sandboxes, the kernel run, inside/ (export, predict, probes, contract)
     ("intake/notebook.py", EVIDENCE),  # the notebook that runs: sanitized, test cells dropped
+    ("intake/printed.py", EVIDENCE),  # the numbers its outputs printed, found before they are cleared, stored
+    ("vocabulary.py", EVIDENCE),  # the architecture names and numbers printed.py finds (the report reads them too)
     ("score/artifacts.py", EVIDENCE),  # the export read and validated into the stored evidence
     ("pipeline/evidence.py", EVIDENCE),  # Phase A for one notebook
     ("data.py", EVIDENCE),  # the evaluation images the models predict
     ("score/diagnose/**/*", NEITHER),  # diagnoses and their table: advice, not points
     ("score/**/*.py", SCORING),  # with lost_models (the review list and reason) and notebook_code (read by it)
     ("pipeline/grade_one.py", SCORING),
-    ("assignment.py", SCORING),  # thresholds, parameter budgets (execution defaults enter the evidence key as values)
+    ("assignment.py", SCORING),  # thresholds, parameter budgets (execution defaults and the kernelspec enter the
+    # evidence key as values)
     ("intake/**/*", NEITHER),  # which file is whose (submissions), rosters and overrides (inputs)
     ("pipeline/**/*", NEITHER),  # batch: what to grade, where, in parallel
     ("output/**/*", NEITHER),  # store, gradebook, feedback, show, ...
@@ -71,6 +73,8 @@ KEY_PART_WORDS = {"seed": "the evaluation seed", "evaluation": "the [evaluation]
                   "tensorflow": "the TensorFlow version", "keras": "the Keras version",
                   "assignment.toml": "assignment.toml", "calibration": "the calibration",
                   "student_notebook": "the student template notebook"}
+#: The kernel a notebook runs in when the instructor's notebook names none.
+DEFAULT_KERNELSPEC = {"name": "python3", "display_name": "Python 3", "language": "python"}
 ARCHITECTURE_TITLES = {"mlp": "MLP", "cnn": "CNN", "simple_rnn": "SimpleRNN", "lstm": "LSTM", "gru": "GRU"}
 
 
@@ -248,8 +252,6 @@ class Assignment:
         (:data:`GRADER_FILES`). Stored beside the artifacts; when it changes the notebook must run
         again (``grade`` does, ``regrade`` refuses). MNIST itself is in neither key: every copy is checked
         against the original download's SHA-256 (:mod:`autograder.data`)."""
-        from autograder.intake.notebook import instructor_kernelspec  # intake imports this module
-
         parts = {"seed": _digest(str(self.evaluation_seed()).encode()),
                  "evaluation": _json_digest(self.raw.get("evaluation", {})),
                  "execution": _json_digest(dataclasses.asdict(self.execution)),
@@ -320,6 +322,17 @@ def package_versions() -> dict[str, str]:
                 pass
         versions[part] = found[0] if found else "not installed"
     return versions
+
+
+@functools.lru_cache(maxsize=4)
+def instructor_kernelspec(master_notebook: Path) -> dict:
+    """The kernelspec of the instructor's notebook, or python3 when it has none (or is not there yet): the
+    kernel every submitted notebook runs in (intake replaces the submitted one)."""
+    try:
+        kernelspec = nbformat.read(master_notebook, as_version=4).metadata.get("kernelspec")
+    except (OSError, ValueError):
+        return dict(DEFAULT_KERNELSPEC)
+    return dict(kernelspec) if kernelspec and kernelspec.get("name") else dict(DEFAULT_KERNELSPEC)
 
 
 def _digest(data: bytes) -> str:

@@ -12,7 +12,7 @@ import pytest
 
 from autograder.intake.notebook import PRINTED_FILE, find_notebooks, load_printed, read_notebook, save_printed
 from autograder.results import REASONS
-from autograder.score.report import MAX_PRINTED, MAX_PRINTED_TEXT
+from autograder.intake.printed import MAX_PRINTED, MAX_PRINTED_TEXT
 
 
 def good_notebook() -> nbformat.NotebookNode:

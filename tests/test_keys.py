@@ -104,10 +104,10 @@ def test_every_grader_file_belongs_to_exactly_one_key_or_the_documented_neither_
     scoring = {k.removeprefix("code:") for k in course.scoring_key().parts if k.startswith("code:")}
     assert evidence == {f for f, key in claimed.items() if key == EVIDENCE} and not evidence & scoring
     assert scoring == {f for f, key in claimed.items() if key == SCORING}
-    assert {"score/lost_models.py", "score/notebook_code.py", "score/report.py", "pipeline/grade_one.py",
-            "assignment.py"} <= scoring
+    assert {"score/lost_models.py", "score/notebook_code.py", "score/report/analysis.py", "score/report/claims.py",
+            "pipeline/grade_one.py", "assignment.py"} <= scoring
     assert {"run/execute.py", "run/inside/export.py", "run/inside/predict.py", "data.py", "intake/notebook.py",
-            "score/artifacts.py", "pipeline/evidence.py"} <= evidence
+            "intake/printed.py", "vocabulary.py", "score/artifacts.py", "pipeline/evidence.py"} <= evidence
     assert claimed["output/gradebook.py"] == claimed["cli/regrade.py"] == NEITHER
     assert claimed["score/diagnose/matcher.py"] == claimed["score/diagnose/diagnoses.toml"] == NEITHER
 

@@ -9,12 +9,14 @@ import time
 import nbformat
 import pytest
 
+from autograder.intake.printed import PrintedAccuracy
 from autograder.score.artifacts import ModelEvidence
 from autograder.score.checks import NotAssessed
-from autograder.score.report import (MAX_CELL_CHARS, _word_count, MAX_PRINTED, ClaimLimits, ClaimRules, PrintedAccuracy,
-                                     analyze_report, architectures_named, canonical_numbers, check_claims,
-                                     check_insights, check_sections, check_table, claim_limits, decimal_mark,
-                                     judge_claims, parse_accuracy, printed_accuracies, report_markdown)
+from autograder.score.report.analysis import MAX_CELL_CHARS, analyze_report, report_markdown
+from autograder.score.report.checks import check_claims, check_insights, check_sections, check_table
+from autograder.score.report.claims import ClaimLimits, ClaimRules, claim_limits, judge_claims
+from autograder.score.report.numbers import canonical_numbers, decimal_mark, parse_accuracy
+from autograder.vocabulary import architectures_named
 
 
 def words(n: int, text: str = "word") -> str:
@@ -154,13 +156,17 @@ def test_a_results_section_that_is_only_a_table_counts_the_tables_words(assignme
     table = ("| Model | Test accuracy | Parameters | Training time (s) |\n|---|---|---|---|\n"
              "| MLP | 97.9% | 235,146 | 21 |\n| CNN | 99.1% | 225,034 | 95 |\n| SimpleRNN | 96.2% | 21,642 | 64 |\n"
              "| LSTM | 98.6% | 82,186 | 160 |\n| GRU | 98.4% | 62,346 | 140 |\n")
+    sections = len(assignment.report_sections)
+    asked = next(s.min_words for s in assignment.report_sections if s.title == "Results")
+    assert asked > 27
     for cells in (["## Results\n" + table], ["## Results", table], ["**Results**\n" + table]):
         report = analyze_report(cells, assignment)
         assert report.section("Results").present and report.section("Results").words == 27
-        # 27 words, under the 30 asked for: a table giving every architecture's accuracy is the content asked for.
-        assert "'Results' has" not in check_sections(report, assignment).message
+        # Fewer words than asked for: a table giving every architecture's accuracy is the content asked for.
+        assert check_sections(report, assignment).fraction == pytest.approx(1 / sections)  # Results in full
     incomplete = analyze_report(["## Results\n" + table.replace("| GRU | 98.4% |", "| GRU | - |")], assignment)
-    assert "'Results' has 26 words; at least 30 are expected" in check_sections(incomplete, assignment).message
+    assert incomplete.section("Results").words == 26
+    assert check_sections(incomplete, assignment).fraction == pytest.approx(26 / asked / sections)
 
 
 def test_without_a_heading_a_table_of_accuracies_is_the_results_section(assignment):
@@ -172,7 +178,7 @@ def test_without_a_heading_a_table_of_accuracies_is_the_results_section(assignme
     assert results.present and results.heading is None and results.found_by == "content: a table of accuracies"
     assert results.words == 4 + 7 + 4
     outcome = check_sections(analyze_report(cells, assignment), assignment)
-    assert "(content: a table of accuracies)" in outcome.detail
+    assert results.label in outcome.detail  # the TA sees what stood in for the heading
 
 
 def test_without_a_heading_a_paragraph_comparing_architectures_with_numbers_is_the_insights_section(assignment):
@@ -183,7 +189,7 @@ def test_without_a_heading_a_paragraph_comparing_architectures_with_numbers_is_t
              comparing, words(15), "## Appendix\n" + words(20)]
     insights = analyze_report(cells, assignment).section("Insights")
     assert insights.present and insights.found_by.startswith("content: a paragraph comparing")
-    assert insights.words == _word_count(comparing) + 15 and insights.architectures == {"mlp", "cnn"}
+    assert insights.words == 16 + 70 + 15 and insights.architectures == {"mlp", "cnn"}
     assert check_insights(analyze_report(cells, assignment), assignment).fraction == 1.0
     # Architectures with no accuracies are not an analysis of results, nor is one accuracy per architecture.
     assert not analyze_report(["The MLP has 2 layers and the CNN has 4 layers."], assignment).section("Insights").present
@@ -198,7 +204,7 @@ def test_without_a_heading_the_paragraph_describing_most_layers_of_several_archi
     report = analyze_report(cells, assignment)
     architectures = report.section("Architectures")
     assert architectures.found_by == "content: a description of the layers of several architectures"
-    assert architectures.words == _word_count(describing)
+    assert architectures.words == 26 + 40
     # One architecture, or a comparison without layers, is no description of the architectures.
     assert not analyze_report(["The CNN has Conv2D layers, pooling and 64 filters. " + words(60),
                                "The MLP is faster than the CNN."], assignment).section("Architectures").present
@@ -259,7 +265,7 @@ def test_a_bullet_list_with_one_accuracy_per_architecture_is_a_results_summary_w
     outcome = check_table(report, assignment)
     share = ClaimRules.from_assignment(assignment).list_table_credit
     assert 0 < share < 1 and outcome.fraction == pytest.approx(share)
-    assert "only in a list" in outcome.message and f"{100 * share:.0f}%" in outcome.message
+    assert f"{100 * share:.0f}%" in outcome.message  # the student is told the share a list earns
     assert check_sections(report, assignment).fraction == pytest.approx((2 + 15 / 30) / 3)  # Results: 15 words of 30
     assert check_claims(judge_claims(report, MEASURED, _limits())).fraction == 1.0
     # A table for some architectures and a list for the rest: full rows for the table, the share for the list.
@@ -275,7 +281,8 @@ def test_a_row_saying_a_missing_model_was_not_done_costs_no_table_points(assignm
     recurrent = frozenset({"simple_rnn", "lstm", "gru"})
     # Not done and no model: the missing models are charged in their own questions, not again here.
     assert check_table(report, assignment, not_submitted=recurrent).fraction == 1.0
-    assert "model's own question" in check_table(report, assignment, not_submitted=recurrent).message
+    assert all(title in check_table(report, assignment, not_submitted=recurrent).message
+               for title in ("SimpleRNN", "LSTM", "GRU"))  # the rows not charged are named
     # A row without a number for a model the notebook does have is a missing accuracy.
     assert check_table(report, assignment).fraction == pytest.approx(2 / 5)
     # No row at all is still a missing row, model or not.
@@ -289,7 +296,7 @@ def test_a_table_whose_every_row_says_not_done_compares_nothing(assignment):
     rows = "".join(f"| {title} | n/a |\n" for title in ("MLP", "CNN", "SimpleRNN", "LSTM", "GRU"))
     report = analyze_report(["| Model | Test accuracy |\n|---|---|\n" + rows], assignment)
     outcome = check_table(report, assignment, not_submitted=frozenset(assignment.table_architectures))
-    assert outcome.fraction == 0 and "trained none" in outcome.message
+    assert outcome.fraction == 0 and outcome.message
 
 
 def test_insights_of_any_length_count_when_no_minimum_is_set(assignment):
@@ -339,11 +346,13 @@ def test_of_several_matching_headings_the_longest_section_counts(assignment):
 
 def test_check_sections_names_missing_and_short_sections(assignment):
     cells = ["## Architectures\n" + words(70), "## Insights\n" + words(23)]
-    outcome = check_sections(analyze_report(cells, assignment), assignment)
+    report = analyze_report(cells, assignment)
+    outcome = check_sections(report, assignment)
     # Architectures in full, no Results, Insights 23 of its 80 words.
+    assert not report.section("Results").present and report.section("Insights").words == 23
     assert outcome.fraction == pytest.approx((1 + 0 + 23 / 80) / 3)
-    assert "no 'Results' section" in outcome.message
-    assert "'Insights' has 23 words; at least 80 are expected" in outcome.message
+    # The message names the missing and the short section (with its count and the minimum), not the full one.
+    assert all(part in outcome.message for part in ("Results", "Insights", "23", "80"))
     assert "Architectures" not in outcome.message
 
 
@@ -391,7 +400,7 @@ def test_table_rows_map_to_architectures_with_accuracies_in_any_notation(assignm
                     ("gru", None), (None, pytest.approx(0.993))]
     outcome = check_table(analyze_report([table], assignment), assignment)
     assert outcome.fraction == pytest.approx(4 / 5)
-    assert outcome.message == "The comparison table has no numeric accuracy for: GRU."
+    assert "GRU" in outcome.message and not any(t in outcome.message for t in ("MLP", "CNN", "SimpleRNN", "LSTM"))
 
 
 def _stated(report):
@@ -479,13 +488,15 @@ def test_a_row_repeated_for_one_architecture_is_checked_not_skipped(assignment):
     verdicts = judge_claims(analyze_report([repeated], assignment), {"mlp": 0.979}, _limits())
     assert len(verdicts) == 3 and [v.status for v in verdicts] == ["agrees", "wrong", "agrees"]
     outcome = check_claims(verdicts)
-    assert outcome.fraction == 0.0 and "MLP reaches 99.9%" in outcome.message
+    assert outcome.fraction == 0.0 and "MLP" in outcome.message and "99.9%" in outcome.message
 
 
 def test_a_table_without_an_accuracy_column_is_named_in_the_message(assignment):
     report = analyze_report(["| Model | Params |\n|---|---|\n| MLP | 235k |\n"], assignment)
+    [table] = report.tables
+    assert table.accuracy_header is None and not table.architectures
     outcome = check_table(report, assignment)
-    assert outcome.fraction == 0 and "no accuracy column" in outcome.message
+    assert outcome.fraction == 0 and "Params" in outcome.detail  # the TA sees the table's header
 
 
 # --- prose claims ------------------------------------------------------------------------------------
@@ -547,9 +558,9 @@ def _check(report, measured, tolerance=0.01, **kwargs):
 
 
 def test_claims_within_tolerance_pass(assignment):
-    outcome = _check(_claims_report(assignment), {"mlp": 0.975, "cnn": 0.9815})
-    assert outcome.fraction == 1.0
-    assert "All 2 accuracies" in outcome.message
+    verdicts = judge_claims(_claims_report(assignment), {"mlp": 0.975, "cnn": 0.9815}, _limits())
+    assert [v.status for v in verdicts] == ["agrees", "agrees"]
+    assert check_claims(verdicts).fraction == 1.0
 
 
 def test_a_claim_exactly_at_the_tolerance_is_within_it(assignment):
@@ -561,15 +572,16 @@ def test_a_claim_outside_tolerance_costs_the_points_and_quotes_both_numbers(assi
     report = _claims_report(assignment, "## Results\nThe MLP reaches 99.5% on the test set.")
     outcome = _check(report, {"mlp": 0.97})
     assert outcome.fraction == 0.0
-    assert outcome.message == ("Your report says the MLP reaches 99.5% but the grader measured 97.0% on the "
-                               "MNIST test set (tolerance 1.0 points).")
+    assert all(part in outcome.message for part in ("MLP", "99.5%", "97.0%", "1.0 points"))  # claim, measured, tolerance
 
 
 def test_many_wrong_claims_are_summarised(assignment):
-    text = "\n\n".join(f"The MLP reaches {90 + i}% on the test set." for i in range(5))
+    text = "\n\n".join(f"The MLP reaches {90 + i}.5% on the test set." for i in range(5))
     outcome = _check(analyze_report([text], assignment), {"mlp": 0.80})
     assert outcome.fraction == 0.0
-    assert outcome.message.count("Your report says the MLP") == 3 and outcome.message.endswith("(And 2 more like these.)")
+    # The first three wrong numbers are quoted, the other two only counted.
+    assert all(f"{90 + i}.5%" in outcome.message for i in range(3))
+    assert not any(f"{90 + i}.5%" in outcome.message for i in (3, 4))
 
 
 def test_a_report_repeating_itself_is_analysed_quickly_with_a_capped_detail(assignment):
@@ -579,25 +591,28 @@ def test_a_report_repeating_itself_is_analysed_quickly_with_a_capped_detail(assi
     outcome = _check(report, {"mlp": 0.979})
     assert time.perf_counter() - start < 20
     assert len(report.claims) == 4000 and outcome.fraction == 1.0
-    assert outcome.detail.endswith("... and 3980 more") and len(outcome.detail) < 10_000
+    assert "3980" in outcome.detail and len(outcome.detail) < 10_000  # 20 listed, the other 3980 counted
 
 
 def test_claims_for_unmeasured_architectures_are_ignored(assignment):
-    outcome = _check(_claims_report(assignment), {"mlp": 0.979})
-    assert outcome.fraction == 1.0
-    assert "CNN 99.1%" in outcome.detail and "not_measured" in outcome.detail
+    verdicts = judge_claims(_claims_report(assignment), {"mlp": 0.979}, _limits())
+    assert [v.status for v in verdicts] == ["agrees", "not_measured"]
+    assert check_claims(verdicts).fraction == 1.0
     with pytest.raises(NotAssessed, match="MLP, CNN"):
         _check(_claims_report(assignment), {"gru": 0.98})
 
 
 def test_claims_for_models_that_were_never_submitted_lose_the_points(assignment):
-    outcome = _check(_claims_report(assignment), {"mlp": 0.979}, not_submitted=frozenset({"cnn"}))
-    assert outcome.fraction == 0.0 and "CNN" in outcome.message and "no such model" in outcome.message
+    verdicts = judge_claims(_claims_report(assignment), {"mlp": 0.979}, _limits(), not_submitted=frozenset({"cnn"}))
+    assert [v.status for v in verdicts] == ["agrees", "not_submitted"]
+    outcome = check_claims(verdicts)
+    assert outcome.fraction == 0.0 and "CNN" in outcome.message and "MLP" not in outcome.message
 
 
 def test_no_stated_accuracy_scores_zero(assignment):
-    outcome = _check(analyze_report(["## Results\nThe models work well."], assignment), MEASURED)
-    assert outcome.fraction == 0.0 and "no accuracies to compare" in outcome.message
+    report = analyze_report(["## Results\nThe models work well."], assignment)
+    assert report.claims == ()
+    assert _check(report, MEASURED).fraction == 0.0
 
 
 # --- tolerances from the measured run-to-run spread --------------------------------------------------
@@ -652,9 +667,9 @@ def test_an_honest_claim_the_notebook_printed_passes_although_the_rerun_landed_1
     assert check_claims(judge_claims(report, measured, tight)).fraction == 0.5  # unprinted: 1.07 > 1.0
     verdicts = judge_claims(report, measured, tight, printed=[_printed(0.9763)])
     assert [v.status for v in verdicts] == ["printed", "agrees"]
+    assert verdicts[0].printed == _printed(0.9763)  # the printed number that makes it honest
     outcome = check_claims(verdicts)
-    assert outcome.fraction == 1.0 and "what your notebook printed" in outcome.message
-    assert "printed by cell 7: 'Test accuracy: 0.9763'" in outcome.detail
+    assert outcome.fraction == 1.0 and "Test accuracy: 0.9763" in outcome.detail  # the TA sees the printed line
 
 
 def test_a_printed_number_matches_a_claim_to_the_digits_the_claim_states(assignment):
@@ -680,7 +695,7 @@ def test_inflated_claims_lose_the_points(assignment, inflation):
                             printed=[_printed(0.9356), _printed(round(claimed - 0.01, 4))])  # printed: not this
     assert [v.status for v in verdicts] == ["wrong"] and verdicts[0].inflated
     outcome = check_claims(verdicts)
-    assert outcome.fraction == 0.0 and f"SimpleRNN reaches {100 * claimed:.2f}%" in outcome.message
+    assert outcome.fraction == 0.0 and "SimpleRNN" in outcome.message and f"{100 * claimed:.2f}%" in outcome.message
 
 
 @pytest.mark.parametrize("measured, claimed", [
@@ -714,7 +729,7 @@ def test_a_claim_about_a_model_that_failed_integrity_is_not_a_match(assignment):
                             failed_integrity=frozenset({"mlp"}))
     assert [v.status for v in verdicts] == ["integrity", "agrees"] and verdicts[0].inflated
     outcome = check_claims(verdicts)
-    assert outcome.fraction == 0.5 and "MLP, but that model failed the grader's integrity checks" in outcome.message
+    assert outcome.fraction == 0.5 and "MLP" in outcome.message and "CNN" not in outcome.message
 
 
 # --- insights ----------------------------------------------------------------------------------------
@@ -723,13 +738,16 @@ def test_insights_need_length_and_a_comparison_for_full_credit(assignment):
     compare = "The CNN beats the MLP. " + words(76)
     assert check_insights(analyze_report(["## Insights\n" + compare], assignment), assignment).fraction == 1.0
 
-    short = check_insights(analyze_report(["## Insights\nThe CNN beats the MLP. " + words(35)], assignment),
-                           assignment)
+    brief = analyze_report(["## Insights\nThe CNN beats the MLP. " + words(35)], assignment)
+    assert brief.section("Insights").words == 5 + 35
+    short = check_insights(brief, assignment)
     assert short.fraction == pytest.approx(40 / 80)  # compares, in half the words asked for
-    assert "it has 40 words; at least 80 are expected" in short.message
+    assert "40" in short.message and "80" in short.message  # the count and the minimum
 
-    one = check_insights(analyze_report(["## Discussion\nThe CNN is good. " + words(80)], assignment), assignment)
-    assert one.fraction == 0.5 and "compare the architectures" in one.message and "names CNN" in one.message
+    alone = analyze_report(["## Discussion\nThe CNN is good. " + words(80)], assignment)
+    assert alone.section("Insights").architectures == {"cnn"}
+    one = check_insights(alone, assignment)
+    assert one.fraction == 0.5 and "CNN" in one.message  # names what it compares: one architecture
 
 
 def test_insights_that_rest_on_inflated_claims_earn_less_than_honest_ones(assignment):
@@ -745,7 +763,8 @@ def test_insights_that_rest_on_inflated_claims_earn_less_than_honest_ones(assign
     assert share < 1 and inflated.fraction == pytest.approx(1 - (1 - share) / 2)
     every = judge_claims(report, {"mlp": 0.975, "cnn": 0.97}, _limits())  # both inflated: the whole discount
     assert check_insights(report, assignment, every).fraction == pytest.approx(share)
-    assert "rests on accuracies the grader could not confirm for MLP" in inflated.message
+    assert [v.claim.architecture for v in inflated_verdicts if v.inflated] == ["mlp"]
+    assert "MLP" in inflated.message
     # A claim below the measurement is wrong but not inflated: the insights do not lose for it.
     under = judge_claims(report, {"mlp": 0.9999, "cnn": 0.991}, _limits(0.001))
     assert check_claims(under).fraction == 0.5 and check_insights(report, assignment, under).fraction == 1.0
@@ -787,7 +806,7 @@ def test_a_complete_report_passes_all_four_checks(repo, assignment):
 def test_the_complete_report_fails_claims_when_the_grader_measures_otherwise(repo, assignment):
     outcomes = _run_q8(repo, assignment, FULL_REPORT, {**MEASURED, "lstm": 0.95})
     assert outcomes["report_claims"].fraction == pytest.approx(4 / 5)  # one wrong number: its share
-    assert "LSTM reaches 98.6% but the grader measured 95.0%" in outcomes["report_claims"].message
+    assert all(part in outcomes["report_claims"].message for part in ("LSTM", "98.6%", "95.0%"))
 
 
 def test_the_hidden_tests_use_the_printed_numbers_and_the_integrity_verdicts(repo, assignment):
@@ -801,7 +820,7 @@ def test_the_hidden_tests_use_the_printed_numbers_and_the_integrity_verdicts(rep
     # A model that failed integrity: its claim is no match, and the insights naming it rest on it.
     outcomes = _run_q8(repo, assignment, FULL_REPORT, MEASURED, printed, flagged={"cnn"})
     assert outcomes["report_claims"].fraction == pytest.approx(4 / 5)
-    assert "failed the grader's integrity" in outcomes["report_claims"].message
+    assert "CNN" in outcomes["report_claims"].message and "LSTM" not in outcomes["report_claims"].message
     # The insights name all five; resting on the CNN's number costs a fifth of the discount.
     discount = 1 - ClaimRules.from_assignment(assignment).inflated_insights_credit
     assert outcomes["report_insights"].fraction == pytest.approx(1 - discount / 5)
@@ -811,11 +830,10 @@ def test_the_hidden_tests_use_the_printed_numbers_and_the_integrity_verdicts(rep
 
 def test_an_empty_report_scores_zero_with_clear_messages(repo, assignment):
     outcomes = _run_q8(repo, assignment, [], MEASURED)
-    assert all(o.fraction == 0.0 for o in outcomes.values())
-    assert "no 'Architectures' section" in outcomes["report_sections"].message
-    assert "No markdown table was found" in outcomes["report_table"].message
-    assert "No 'Insights' section" in outcomes["report_insights"].message
-    assert "no accuracies to compare" in outcomes["report_claims"].message
+    assert all(o.fraction == 0.0 and o.message for o in outcomes.values())
+    # The sections message names every section the rubric asks for; the insights message the one it reads.
+    assert all(s.title in outcomes["report_sections"].message for s in assignment.report_sections)
+    assert "Insights" in outcomes["report_insights"].message
 
 
 def test_injection_looking_content_is_just_text(assignment):
@@ -878,8 +896,9 @@ def test_a_report_whose_every_number_is_inflated_earns_well_below_an_honest_one_
         "report_sections": 2 / 3, "report_table": 0.0, "report_claims": 0.0,
         "report_insights": ClaimRules.from_assignment(assignment).inflated_insights_credit})
     assert _q8_points(inflated, assignment) <= 12
-    assert "not what the grader measured" in inflated["report_table"].message
-    assert "'Results' states accuracies the grader's measurements do not support" in inflated["report_sections"].message
+    # Both messages name the architectures whose numbers are false: all five.
+    titles = ("MLP", "CNN", "SimpleRNN", "LSTM", "GRU")
+    assert all(t in inflated["report_table"].message and t in inflated["report_sections"].message for t in titles)
 
 
 def test_one_wrong_number_costs_only_its_share_and_an_honest_rerun_difference_nothing(repo, assignment):

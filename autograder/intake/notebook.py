@@ -25,7 +25,7 @@ that refuses the file (``Intake.reason`` is a code from :data:`autograder.result
      ``grader.check("q1")`` cells stay (they only print, and printed output never scores);
    - outputs and execution counts are cleared, so a pre-filled "All tests passed!" means nothing;
      before that, the accuracy-like numbers the outputs showed are kept as untrusted evidence
-     (``Intake.printed``, :func:`autograder.score.report.printed_accuracies`, capped): they never earn points,
+     (``Intake.printed``, :func:`autograder.intake.printed.printed_accuracies`, capped): they never earn points,
      they only show that an accuracy the report states is what the student's own run printed;
    - cell metadata is reduced to its tags, minus tags that steer execution (``raises-exception``,
      ``skip-execution``); markdown/raw attachments are dropped;
@@ -39,7 +39,6 @@ the TA log), not an exception; the result is then ``status: error``, never a rej
 from __future__ import annotations
 
 import codecs
-import functools
 import hashlib
 import itertools
 import json
@@ -54,9 +53,9 @@ import nbformat
 from nbformat import NotebookNode
 from nbformat.validator import ValidationError
 
-from autograder.assignment import ARCHITECTURES, Assignment
+from autograder.assignment import ARCHITECTURES, Assignment, instructor_kernelspec
+from autograder.intake.printed import MAX_PRINTED, MAX_PRINTED_TEXT, PrintedAccuracy, printed_accuracies
 from autograder.results import REASONS
-from autograder.score.report import MAX_PRINTED, MAX_PRINTED_TEXT, PrintedAccuracy, printed_accuracies
 
 #: Real notebooks nest about 10 levels deep; widget and plot outputs rarely pass 30.
 MAX_JSON_DEPTH = 100
@@ -94,8 +93,6 @@ END_TESTS_BLOCK = re.compile(r"\s*#+\s*END\s+TESTS\b", re.IGNORECASE)
 #: Tags that change how a cell runs: the grader decides that, not the submission.
 EXECUTION_TAGS = frozenset({"raises-exception", "skip-execution"})
 FAKE_PASS = re.compile(r"all tests passed|tests? passed!|\bpassed\b.*\b100(?:\.0)?\s*%", re.IGNORECASE)
-
-DEFAULT_KERNELSPEC = {"name": "python3", "display_name": "Python 3", "language": "python"}
 
 #: Where grading keeps ``Intake.printed`` next to the submission, for regrades.
 PRINTED_FILE = "printed_accuracies.json"
@@ -409,13 +406,3 @@ def output_text(output: NotebookNode) -> str:
     """The visible text of an output (stream, plain-text result or error)."""
     parts = (output.get("text", ""), output.get("data", {}).get("text/plain", ""), output.get("evalue", ""))
     return "\n".join("".join(part) if isinstance(part, list) else str(part) for part in parts)
-
-
-@functools.lru_cache(maxsize=4)
-def instructor_kernelspec(master_notebook: Path) -> dict:
-    """The kernelspec of the instructor's notebook, or python3 when it has none (or is not there yet)."""
-    try:
-        kernelspec = nbformat.read(master_notebook, as_version=4).metadata.get("kernelspec")
-    except (OSError, ValueError):
-        return dict(DEFAULT_KERNELSPEC)
-    return dict(kernelspec) if kernelspec and kernelspec.get("name") else dict(DEFAULT_KERNELSPEC)

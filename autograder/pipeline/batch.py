@@ -53,7 +53,7 @@ from autograder.output.store import Store, check_output_folder, open_results, re
 from autograder.pipeline.grade_one import EvidenceUnusable, base_result, grade_into, regrade, rejected_result
 from autograder.results import atomic_write_text, read_result, write_result
 from autograder.run import sandbox
-from autograder.score.report import template_markdown
+from autograder.score.report.analysis import template_markdown
 
 #: Stop reasons that depend on the machine as much as on the notebook: ``--retry-failed`` re-runs them.
 RETRIED_STOPS = ("wall_budget", "memory", "disk", "kernel_died")

@@ -21,6 +21,7 @@ from autograder import __version__
 from autograder.assignment import Assignment, AssignmentError, Key, save_evidence_key
 from autograder.data import DataError
 from autograder.intake.notebook import PRINTED_FILE, load_printed, read_notebook, save_printed
+from autograder.intake.printed import PrintedAccuracy
 from autograder.output.store import Store
 from autograder.pipeline.evidence import evaluation_images, keras_cache_file, run_phase_a
 from autograder.results import REASONS, SCHEMA_VERSION, read_result, write_result
@@ -32,7 +33,7 @@ from autograder.score.diagnose.matcher import diagnose
 from autograder.score.diagnose.table import load_table
 from autograder.score.hidden import review_list, run_checks
 from autograder.score.lost_models import mark_lost_models
-from autograder.score.report import PrintedAccuracy, analyze_report, report_markdown, template_markdown
+from autograder.score.report.analysis import analyze_report, report_markdown, template_markdown
 
 ARTIFACTS = "artifacts"
 #: Where a grader fault's traceback goes: a TA log line (``Store.log`` of the result's key), never the result.
