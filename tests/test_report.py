@@ -584,12 +584,11 @@ def test_many_wrong_claims_are_summarised(assignment):
     assert not any(f"{90 + i}.5%" in outcome.message for i in (3, 4))
 
 
-def test_a_report_repeating_itself_is_analysed_quickly_with_a_capped_detail(assignment):
+def test_a_report_repeating_itself_is_analysed_with_a_capped_detail(assignment):
+    # How fast this report is analysed is a benchmark figure (bench/figures.py, figure 9), not a test.
     text = "The MLP reaches 97.9% on the test set. " * 1000
-    start = time.perf_counter()
     report = analyze_report([text] * 4, assignment)
     outcome = _check(report, {"mlp": 0.979})
-    assert time.perf_counter() - start < 20
     assert len(report.claims) == 4000 and outcome.fraction == 1.0
     assert "3980" in outcome.detail and len(outcome.detail) < 10_000  # 20 listed, the other 3980 counted
 
