@@ -41,6 +41,7 @@ from autograder.output.store import Store, check_writable, open_results, require
 from autograder.output.student_text import plain_text, strip_ansi
 from autograder.results import REASONS, atomic_write_text
 from autograder.run.inside import contract
+from autograder.score.accuracy import is_confusion_matrix
 from autograder.score.artifacts import EVIDENCE_ARRAYS, FOUND_BY_WORDS
 from autograder.score.integrity import RULES
 
@@ -150,9 +151,7 @@ def load_confusion(artifacts_dir: Path, result: dict[str, Any]) -> np.ndarray | 
             matrix = arrays[key]
     except (ValueError, OSError, zipfile.BadZipFile):
         return None
-    valid = (matrix.shape == (10, 10) and np.issubdtype(matrix.dtype, np.integer)
-             and (matrix >= 0).all())
-    return matrix.astype(np.int64) if valid else None
+    return matrix.astype(np.int64) if is_confusion_matrix(matrix) else None
 
 
 # --- how the grader read the notebook, in words ----------------------------------------------------
@@ -163,22 +162,24 @@ RULE_TITLES = {"trained": "Trained in the notebook", "weights_from_this_notebook
                "not_trained_on_test": "Not trained on the test set",
                "generalises": "Recognises new digits", "does_the_work": "Its named layers do the work",
                "distinct": "A model of its own"}
-KNOWN_SCALINGS = {(1.0, 0.0): "raw pixel values 0-255", (round(1 / 255, 6), 0.0): "pixels divided by 255",
-                  (round(2 / 255, 6), -1.0): "pixels scaled to [-1, 1]"}
+#: The scalings of ``contract.KNOWN_SCALINGS``, in words.
+SCALING_WORDS = {"raw": "raw pixel values 0-255", "unit": "pixels divided by 255",
+                 "symmetric": "pixels scaled to [-1, 1]"}
 
 
 def fed_description(arch: str, fed: dict[str, Any]) -> str:
     """How the grader fed a model, e.g. "28x28x1 images, pixels divided by 255"."""
     shape = [d for d in fed.get("shape") or [] if isinstance(d, int)]
-    shape_text = ("784-pixel vectors" if shape == [784] else
-                  "28 time steps of 28 pixels" if shape == [28, 28] and arch in contract.RECURRENT_LAYER else
+    side, recurrent = contract.MNIST_SIDE, arch in contract.RECURRENT_LAYER
+    shape_text = (f"{contract.MNIST_PIXELS}-pixel vectors" if shape == [contract.MNIST_PIXELS] else
+                  f"{side} time steps of {side} pixels" if shape == [side, side] and recurrent else
                   "x".join(map(str, shape)) + " images" if shape else "its input shape")
     if fed.get("pad"):
         shape_text += ", zero-padded to 32x32"
     scale, offset = fed.get("scale"), fed.get("offset")
     if isinstance(scale, (int, float)) and isinstance(offset, (int, float)):
-        how = KNOWN_SCALINGS.get((round(scale, 6), round(offset, 6)),
-                                 f"pixels x {scale:.4g} {'+' if offset >= 0 else '-'} {abs(offset):.4g}")
+        how = SCALING_WORDS.get(contract.scaling_name(scale, offset),
+                                f"pixels x {scale:.4g} {'+' if offset >= 0 else '-'} {abs(offset):.4g}")
         return f"{shape_text}, {how}"
     return shape_text
 
