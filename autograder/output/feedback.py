@@ -89,8 +89,8 @@ def confusion_plot(matrix: np.ndarray) -> str:
     for (row, col), count in np.ndenumerate(matrix):
         axes.text(col, row, str(count), ha="center", va="center", fontsize=7,
                   color="white" if count > threshold else "black")
-    axes.set(xticks=range(10), yticks=range(10), xlabel="predicted label", ylabel="true label",
-             title="Your confusion matrix (test set)")
+    axes.set(xticks=range(contract.CLASSES), yticks=range(contract.CLASSES), xlabel="predicted label",
+             ylabel="true label", title="Your confusion matrix (test set)")
     return png_data_uri(figure)
 
 

@@ -391,7 +391,7 @@ def does_the_work(model: ModelEvidence) -> Finding:
                        {"ablated_images": images})
     agreement = sum(int(np.sum(a == b)) for a, b in agreements.values()) / images
     intact = np.concatenate([b for _, b in agreements.values()])
-    most_common = float(np.bincount(intact, minlength=10).max()) / images
+    most_common = float(np.bincount(intact, minlength=contract.CLASSES).max()) / images
     evidence = {"agreement": _r(agreement), "ablated_images": images, "flag_at": DEAD_LAYERS_AGREEMENT,
                 "most_common_answer_share": _r(most_common), "zeroed": model.ablation.get("zeroed")}
     # A model that gives nearly one answer everywhere (untrained, at chance) keeps giving it with or

@@ -377,7 +377,7 @@ class DataRoles:
                  if id(value) not in self.used]
         images = [(name, value, shape) for name, value, shape in items if shape and contract.image_shaped(shape)]
         labels = [(name, value, shape) for name, value, shape in items
-                  if shape and len(shape) in (1, 2) and (len(shape) == 1 or shape[1] in (1, 10))]
+                  if shape and len(shape) in (1, 2) and (len(shape) == 1 or shape[1] in (1, contract.CLASSES))]
 
         def hint(name: str, words: tuple[str, ...]) -> bool:
             return any(word in name.lower() for word in words)
