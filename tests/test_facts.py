@@ -3,7 +3,6 @@ are spelled once, and the places that use them agree. Each test catches one kind
 from __future__ import annotations
 
 import ast
-import importlib.util
 import json
 
 import numpy as np
@@ -65,14 +64,6 @@ def as_fed(images: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
         border = (contract.PADDING, contract.PADDING)
         images = np.pad(images, ((0, 0), border, border))
     return (images.astype(np.float32) / contract.PIXEL_MAX).reshape(len(images), *shape)
-
-
-@pytest.fixture(scope="module")
-def data_tests(repo):
-    spec = importlib.util.spec_from_file_location("_data_tests", repo / "assignments/mnist/hidden/data_tests.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
 
 
 def q1_with_images(data_tests, found: dict) -> float:
