@@ -1,4 +1,4 @@
-"""The contract both sides of the trust boundary share: names, files, caps and the layer classifier.
+"""The contract both sides of the trust boundary share: names, files, caps, MNIST's facts and the layer classifier.
 
 Standard library only: it is imported by the kernel's export step and the prediction sandbox (as
 ``autograder_inside.contract``, next to student code) and by the trusted grader (as
