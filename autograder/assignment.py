@@ -22,7 +22,9 @@ from typing import Any
 import jsonschema
 import nbformat
 
-ARCHITECTURES = ("mlp", "cnn", "simple_rnn", "lstm", "gru")
+# The five architectures are defined once, in the contract the sandbox shares (standard library only).
+from autograder.run.inside.contract import ARCHITECTURE_TITLES, ARCHITECTURES
+
 #: The grader's own package; its files are split between the two keys below by :data:`GRADER_FILES`.
 GRADER_ROOT = Path(__file__).resolve().parent
 #: Where ``autograder new-term`` keeps a term's private evaluation seed and the calibration measured on
@@ -75,7 +77,6 @@ KEY_PART_WORDS = {"seed": "the evaluation seed", "evaluation": "the [evaluation]
                   "student_notebook": "the student template notebook"}
 #: The kernel a notebook runs in when the instructor's notebook names none.
 DEFAULT_KERNELSPEC = {"name": "python3", "display_name": "Python 3", "language": "python"}
-ARCHITECTURE_TITLES = {"mlp": "MLP", "cnn": "CNN", "simple_rnn": "SimpleRNN", "lstm": "LSTM", "gru": "GRU"}
 
 
 class AssignmentError(ValueError):
@@ -159,7 +160,6 @@ class Assignment:
     student_notebook: str
     execution: Execution
     evaluation_size: int
-    evaluation_max_shift: int
     evaluation_seed_file: Path
     calibration_file: Path
     threshold_margin: float
@@ -458,7 +458,6 @@ def load_assignment(path: str | Path) -> Assignment:
         student_notebook=meta["student_notebook"],
         execution=Execution(**raw.get("execution", {})),
         evaluation_size=evaluation["size"],
-        evaluation_max_shift=evaluation.get("max_shift", 2),
         evaluation_seed_file=seed_file,
         calibration_file=calibration_file,
         threshold_margin=float(thresholds["margin"]),

@@ -21,6 +21,8 @@ from typing import Any
 
 import numpy as np
 
+from autograder.run.inside import contract
+
 ENV_VAR = "AUTOGRADER_MNIST_DIR"
 
 #: SHA-256 of the original downloads (the same values as ``shared/data/mnist/SHA256SUMS``).
@@ -38,7 +40,10 @@ IDX_FILES = {
     "y_test": "t10k-labels-idx1-ubyte.gz",
 }
 IMAGE_MAGIC, LABEL_MAGIC = 2051, 2049
-EXPECTED_COUNTS = {"x_train": 60_000, "y_train": 60_000, "x_test": 10_000, "y_test": 10_000}
+#: MNIST's sizes; those the sandbox needs too (the test set's, the image side, the classes) are in ``contract``.
+MNIST_TRAIN_SIZE = 60_000
+EXPECTED_COUNTS = {"x_train": MNIST_TRAIN_SIZE, "y_train": MNIST_TRAIN_SIZE,
+                   "x_test": contract.MNIST_TEST_SIZE, "y_test": contract.MNIST_TEST_SIZE}
 
 
 class DataError(RuntimeError):
@@ -196,8 +201,8 @@ def provision_keras_cache(keras_home: str | os.PathLike, data_dir: str | os.Path
 
 
 def normalize(images: np.ndarray) -> np.ndarray:
-    """uint8 pixels -> float32 in [0, 1], the input scale every model in this homework takes."""
-    return images.astype("float32") / 255.0
+    """uint8 pixels -> float32 in [0, 1] (``contract.DEFAULT_SCALING``), the input scale the homework asks for."""
+    return images.astype("float32") / float(contract.PIXEL_MAX)
 
 
 
@@ -313,7 +318,7 @@ def distort(images: np.ndarray, rng: np.random.Generator, distortion: Distortion
         source = np.linalg.inv(forward) @ (grid - centre - shifts[i][:, None]) + centre
         coords = source.reshape(2, size, size) + fields[i]
         warped = ndimage.map_coordinates(images[i].astype(np.float64), coords, order=1, mode="constant", cval=0.0)
-        out[i] = np.clip(np.rint(warped), 0, 255)
+        out[i] = np.clip(np.rint(warped), 0, contract.PIXEL_MAX)
     return out
 
 

@@ -10,6 +10,9 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
+# A stated or printed accuracy is at least chance (a weak one-epoch model's run may print 0.42).
+from autograder.run.inside.contract import CHANCE
+
 # --- naming architectures ---------------------------------------------------------------------------
 
 def _name_pattern(*alternatives: str) -> re.Pattern[str]:
@@ -58,7 +61,6 @@ ACCURACY_WORDS = (r"genauigkeit|treffer(?:quote|rate)|korrektklassifik\w*|exacti
 ACCURACY_WORD = re.compile(rf"(?<![a-z])acc(?:urac(?:y|ies)|urate)?(?![a-z])|{ACCURACY_WORDS}", re.IGNORECASE)
 #: A percentage: "98.1%", "97 percent", "98,1 Prozent" (group 1 the digits, group 2 the sign)
 PERCENT = re.compile(rf"(?<![\w.])(\d{{1,3}}(?:\.\d+)?)\s?({PERCENT_SIGN})", re.IGNORECASE)
-CHANCE = 0.1  # a stated or printed accuracy is at least chance: a weak one-epoch model's run may print 0.42
 
 
 @dataclass(frozen=True)

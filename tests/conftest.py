@@ -1,6 +1,7 @@
 """Shared fixtures. Tests use small slices of MNIST; full-data runs live in calibration and bench/."""
 from __future__ import annotations
 
+import importlib.util
 import os
 from pathlib import Path
 
@@ -41,6 +42,15 @@ def assignment(repo):
     from autograder.assignment import load_assignment
 
     return load_assignment(repo / "assignments" / "mnist")
+
+
+@pytest.fixture(scope="module")
+def data_tests(repo):
+    """The shipped hidden tests of q1 and q7 (``assignments/mnist/hidden/data_tests.py``)."""
+    spec = importlib.util.spec_from_file_location("_data_tests", repo / "assignments/mnist/hidden/data_tests.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
 
 
 @pytest.fixture(scope="session")

@@ -57,6 +57,7 @@ def test_thresholds_come_from_the_calibration_file(copy):
     ("[execution]", "[execution]\nwall_budget = 5", "execution.wall_budget"),
     ('table_architectures = ["mlp"', 'table_architectures = ["transformer"', "report.table_architectures"),
     ("size = 5000", "", "evaluation.size"),
+    ("size = 5000", "size = 5000\nmax_shift = 2", "evaluation.max_shift"),  # never used: no longer read
     ("threads = 2 ", "threads = 0 ", "execution.threads"),
     ("processes = 512", "processes = 1.5", "execution.processes"),
     ("export_seconds = 120", "export_seconds = -1", "execution.export_seconds"),

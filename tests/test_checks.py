@@ -1,7 +1,6 @@
 """Phase B pieces on their own: the untrusted-artifact reader, architecture rules, the hidden-test runner."""
 from __future__ import annotations
 
-import importlib.util
 import json
 import os
 
@@ -326,14 +325,6 @@ def test_a_fixture_with_a_default_may_be_missing():
 
 
 # --- q1 and q7 (hidden/data_tests.py) ---------------------------------------------------------------
-
-@pytest.fixture(scope="module")
-def data_tests(repo):
-    spec = importlib.util.spec_from_file_location("_data_tests", repo / "assignments/mnist/hidden/data_tests.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
 
 def probe(variable, shape, *, found_by="name", **stats):
     return {"variable": variable, "found_by": found_by, "present": True, "is_array": True, "type": "ndarray",

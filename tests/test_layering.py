@@ -35,6 +35,10 @@ LAYERS: tuple[tuple[str, ...], ...] = (
 #: What grading writes into, the only part of output/ that pipeline/ may use: what decides a grade is never
 #: in output/ (output/ is made from results, and a change there must not be able to move a score).
 RESULT_WRITERS = {"output.store", "output.intake_record", "output.gradescope"}
+#: The one module every layer may import: the names, caps and MNIST facts both sides of the sandbox share. It
+#: imports nothing (it runs inside the sandbox too), so the top level takes the five architectures and MNIST's
+#: sizes from it instead of spelling them a second time (issue 27: one definition per fact).
+SHARED_CONTRACT = "run.inside.contract"
 #: What score/ may take from run/: the export's names and caps, and the per-image hash both sides compute.
 SHARED_WITH_SCORE = {"run.inside.contract", "run.inside.sketch"}
 
@@ -134,6 +138,12 @@ def inside_stays_inside(found: Import) -> str | None:
     return None
 
 
+def the_contract_imports_nothing(found: Import) -> str | None:
+    if found.importer == SHARED_CONTRACT:
+        return "run/inside/contract.py imports nothing: every layer imports it"
+    return None
+
+
 def run_imports_no_other_phase(found: Import) -> str | None:
     if unit(found.importer) == "run" and unit(found.target) not in ("run", ""):
         return "run/ imports no other phase (only run/ and the top level)"
@@ -166,6 +176,8 @@ def grading_takes_no_scoring_from_output(found: Import) -> str | None:
 
 
 def imports_run_down(found: Import) -> str | None:
+    if found.target == SHARED_CONTRACT:
+        return None
     here, there = rank(found.importer), rank(found.target)
     if here > there or (here == there and unit(found.importer) != unit(found.target)):
         order = " > ".join(", ".join(u or "top level" for u in layer) for layer in LAYERS)
@@ -174,7 +186,7 @@ def imports_run_down(found: Import) -> str | None:
 
 
 CONTRACTS: tuple[Callable[[Import], str | None], ...] = (
-    inside_stays_inside, run_imports_no_other_phase, score_takes_only_the_contract_from_run,
+    inside_stays_inside, the_contract_imports_nothing, run_imports_no_other_phase, score_takes_only_the_contract_from_run,
     output_never_runs_a_notebook, only_cli_imports_author, grading_takes_no_scoring_from_output, imports_run_down)
 
 
@@ -280,6 +292,7 @@ def test_no_circle_between_modules():
 @pytest.mark.parametrize("file, target, absolute, contract", [
     ("run/inside/probe.py", "run.inside.contract", True, inside_stays_inside),  # spelled autograder.run.inside
     ("run/inside/probe.py", "assignment", False, inside_stays_inside),
+    ("run/inside/contract.py", "run.inside.sketch", False, the_contract_imports_nothing),
     ("run/execute.py", "score.artifacts", True, run_imports_no_other_phase),
     ("score/accuracy.py", "run.execute", True, score_takes_only_the_contract_from_run),
     ("output/show.py", "run.sandbox", True, output_never_runs_a_notebook),

@@ -40,6 +40,7 @@ from autograder.output.rule_titles import RULE_TITLES
 from autograder.output.store import Store, check_writable, open_results, require_current
 from autograder.results import REASONS, atomic_write_text
 from autograder.run.inside import contract
+from autograder.score.accuracy import is_confusion_matrix
 from autograder.score.artifacts import EVIDENCE_ARRAYS, FOUND_BY_WORDS
 from autograder.score.integrity import RULES
 from autograder.score.notebook_code import jupyter_numbers
@@ -89,8 +90,8 @@ def confusion_plot(matrix: np.ndarray) -> str:
     for (row, col), count in np.ndenumerate(matrix):
         axes.text(col, row, str(count), ha="center", va="center", fontsize=7,
                   color="white" if count > threshold else "black")
-    axes.set(xticks=range(10), yticks=range(10), xlabel="predicted label", ylabel="true label",
-             title="Your confusion matrix (test set)")
+    axes.set(xticks=range(contract.CLASSES), yticks=range(contract.CLASSES), xlabel="predicted label",
+             ylabel="true label", title="Your confusion matrix (test set)")
     return png_data_uri(figure)
 
 
@@ -151,29 +152,29 @@ def load_confusion(artifacts_dir: Path, result: dict[str, Any]) -> np.ndarray | 
             matrix = arrays[key]
     except (ValueError, OSError, zipfile.BadZipFile):
         return None
-    valid = (matrix.shape == (10, 10) and np.issubdtype(matrix.dtype, np.integer)
-             and (matrix >= 0).all())
-    return matrix.astype(np.int64) if valid else None
+    return matrix.astype(np.int64) if is_confusion_matrix(matrix) else None
 
 
 # --- how the grader read the notebook, in words ----------------------------------------------------
 
-KNOWN_SCALINGS = {(1.0, 0.0): "raw pixel values 0-255", (round(1 / 255, 6), 0.0): "pixels divided by 255",
-                  (round(2 / 255, 6), -1.0): "pixels scaled to [-1, 1]"}
+#: The scalings of ``contract.KNOWN_SCALINGS``, in words.
+SCALING_WORDS = {"raw": "raw pixel values 0-255", "unit": "pixels divided by 255",
+                 "symmetric": "pixels scaled to [-1, 1]"}
 
 
 def fed_description(arch: str, fed: dict[str, Any]) -> str:
     """How the grader fed a model, e.g. "28x28x1 images, pixels divided by 255"."""
     shape = [d for d in fed.get("shape") or [] if isinstance(d, int)]
-    shape_text = ("784-pixel vectors" if shape == [784] else
-                  "28 time steps of 28 pixels" if shape == [28, 28] and arch in contract.RECURRENT_LAYER else
+    side, recurrent = contract.MNIST_SIDE, arch in contract.RECURRENT_LAYER
+    shape_text = (f"{contract.MNIST_PIXELS}-pixel vectors" if shape == [contract.MNIST_PIXELS] else
+                  f"{side} time steps of {side} pixels" if shape == [side, side] and recurrent else
                   "x".join(map(str, shape)) + " images" if shape else "its input shape")
     if fed.get("pad"):
         shape_text += ", zero-padded to 32x32"
     scale, offset = fed.get("scale"), fed.get("offset")
     if isinstance(scale, (int, float)) and isinstance(offset, (int, float)):
-        how = KNOWN_SCALINGS.get((round(scale, 6), round(offset, 6)),
-                                 f"pixels x {scale:.4g} {'+' if offset >= 0 else '-'} {abs(offset):.4g}")
+        how = SCALING_WORDS.get(contract.scaling_name(scale, offset),
+                                f"pixels x {scale:.4g} {'+' if offset >= 0 else '-'} {abs(offset):.4g}")
         return f"{shape_text}, {how}"
     return shape_text
 

@@ -85,19 +85,27 @@ class ConfusionMatch:
     moved: int  # images that would have to move between cells to turn one into the other
 
 
+def is_confusion_matrix(matrix: np.ndarray) -> bool:
+    """Whether a candidate is a confusion matrix: ``contract.CONFUSION_SHAPE`` non-negative integer counts, as
+    the sandbox's confusion hook records them (the export's reader keeps any integer matrix, so q7 can name
+    what a variable held instead)."""
+    return (matrix.shape == contract.CONFUSION_SHAPE and np.issubdtype(matrix.dtype, np.integer)
+            and bool((matrix >= 0).all()))
+
+
 def confusion_grid(labels: np.ndarray, predicted: np.ndarray) -> np.ndarray:
-    grid = np.zeros((10, 10), dtype=np.int64)
+    grid = np.zeros(contract.CONFUSION_SHAPE, dtype=np.int64)
     np.add.at(grid, (labels, predicted), 1)
     return grid
 
 
 def closest_confusion(candidates: list[ConfusionCandidate], models: dict[str, ModelEvidence],
                       public_labels: np.ndarray) -> ConfusionMatch | None:
-    """Among the notebook's 10x10 count matrices, the one closest to a model's test-set predictions."""
+    """Among the notebook's confusion matrices, the one closest to a model's test-set predictions."""
     grids = {arch: confusion_grid(public_labels, m.predictions["public"])
              for arch, m in models.items() if "public" in m.predictions}
     pairs = [(int(np.abs(grid - c.matrix).sum()) // 2, i, arch) for i, c in enumerate(candidates)
-             if c.matrix.shape == (10, 10) and (c.matrix >= 0).all() for arch, grid in grids.items()]
+             if is_confusion_matrix(c.matrix) for arch, grid in grids.items()]
     if not pairs:
         return None
     moved, index, arch = min(pairs)  # fewest moves; ties: the earlier candidate (template names come first)

@@ -156,7 +156,7 @@ def recurrent_over_rows(arch: str) -> Rule:
         if not stacked:
             return False, f"no {recurrent} layer"
         shape = stacked[0].get("input_shape") or []
-        if list(shape)[-2:] == [28, 28]:
+        if list(shape)[-2:] == [contract.MNIST_SIDE, contract.MNIST_SIDE]:
             return True, f"{len(stacked)} {recurrent} layer(s) reading 28 time steps of 28 pixels"
         return False, f"the {recurrent} layer is fed shape {shape}, not 28 steps of 28 pixels"
     return rule

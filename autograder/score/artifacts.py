@@ -279,7 +279,7 @@ def _read_predictions(model: ModelEvidence, predictions_dir: Path, image_counts:
     for image_set, n in image_counts.items():
         try:
             scores = read_array(predictions_dir, contract.PREDICTIONS_FILE.format(arch=arch, image_set=image_set),
-                                shape=(n, 10), kinds="f")
+                                shape=(n, contract.CLASSES), kinds="f")
         except ArtifactError as exc:
             model.error = f"its predictions are unusable: {exc}"
             model.predictions.clear()
@@ -288,7 +288,7 @@ def _read_predictions(model: ModelEvidence, predictions_dir: Path, image_counts:
         name = contract.ABLATED_FILE.format(arch=arch, image_set=image_set)
         if (predictions_dir / name).exists():
             try:
-                ablated = read_array(predictions_dir, name, shape=(None, 10), kinds="f")
+                ablated = read_array(predictions_dir, name, shape=(None, contract.CLASSES), kinds="f")
                 if 0 < len(ablated) <= n:
                     model.ablated[image_set] = ablated.argmax(axis=1)
             except ArtifactError:

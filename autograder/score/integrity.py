@@ -46,12 +46,12 @@ from typing import Any
 import numpy as np
 
 from autograder.run.inside import contract, sketch
+from autograder.run.inside.contract import CHANCE
 from autograder.score.artifacts import ModelEvidence
 
 RULES = ("trained", "weights_from_this_notebook", "not_fit_on_test", "no_test_images_trained_on",
          "not_trained_on_test", "generalises", "does_the_work", "distinct")
 TITLES = contract.ARCHITECTURE_TITLES
-CHANCE = 0.1
 
 #: Relative L2 change of the trainable weights below which training did not move them (one honest epoch
 #: of Adam on 1,500 images moves them by more than 5 %).
@@ -124,7 +124,7 @@ class TestSet:
         pixels = images.astype(np.float64)
         total, squares, low, high = pixels.sum(), np.square(pixels).sum(), pixels.min(), pixels.max()
         invariants = {}
-        for size in (28 * 28, 32 * 32):
+        for size in (contract.MNIST_PIXELS, contract.PADDED_PIXELS):
             count = len(images) * size
             mean = total / count
             invariants[size] = _invariants(mean, math.sqrt(squares / count - mean ** 2), min(low, 0.0), max(high, 0.0))
@@ -300,7 +300,8 @@ def weights_from_this_notebook(model: ModelEvidence, allow_pretrained_weights: b
     if start >= PRETRAINED_ACCURACY:
         how = ORIGIN_WORDS.get(source, "from elsewhere")
         return Finding(False, f"Before any training in your notebook this model already classified {start:.0%} of "
-                              f"{origin.get('sample')} public training images (an untrained network gets about 10 %): "
+                              f"{origin.get('sample')} public training images (an untrained network gets about "
+                              f"{100 * CHANCE:.0f} %): "
                               f"its weights were trained elsewhere and reached it {how}. The homework asks you to "
                               "train your networks.", evidence)
     return Finding(True, f"Started from untrained weights ({start:.0%} on a public sample) and learned in the "
@@ -390,7 +391,7 @@ def does_the_work(model: ModelEvidence) -> Finding:
                        {"ablated_images": images})
     agreement = sum(int(np.sum(a == b)) for a, b in agreements.values()) / images
     intact = np.concatenate([b for _, b in agreements.values()])
-    most_common = float(np.bincount(intact, minlength=10).max()) / images
+    most_common = float(np.bincount(intact, minlength=contract.CLASSES).max()) / images
     evidence = {"agreement": _r(agreement), "ablated_images": images, "flag_at": DEAD_LAYERS_AGREEMENT,
                 "most_common_answer_share": _r(most_common), "zeroed": model.ablation.get("zeroed")}
     # A model that gives nearly one answer everywhere (untrained, at chance) keeps giving it with or

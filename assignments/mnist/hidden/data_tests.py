@@ -14,14 +14,12 @@ and fit received normalised batches from each (the fit hook's sample), the pipel
 
 Fixtures (by parameter name): data, validation, confusion, models, labels.
 """
+from autograder.data import MNIST_TRAIN_SIZE
 from autograder.run.inside import contract
-from autograder.score.accuracy import closest_confusion
+from autograder.score.accuracy import closest_confusion, is_confusion_matrix
 from autograder.score.artifacts import FOUND_BY_WORDS
 from autograder.score.checks import NeedsReview, NotAssessed, Outcome, failed
 
-IMAGE_SHAPES = ([28, 28], [28, 28, 1], [784], [32, 32], [32, 32, 1])
-TEST_SIZE = 10_000
-TRAINING_IMAGES = 60_000
 #: Raw MNIST pixels have a standard deviation of 78.6; scaled to [0, 1] 0.31, standardised about 1.
 NORMALISED_MAX_STD = 2.0
 TITLES = contract.ARCHITECTURE_TITLES
@@ -91,7 +89,7 @@ def _images_rules(data, roles, pipeline=None):
         if not ok:
             scaled = False
             problems_scale.append(f"{_named(role, probe)} {how}")
-        if not probe.get("images") and list((probe.get("shape") or [])[1:]) not in IMAGE_SHAPES:
+        if not contract.image_shaped(probe.get("shape") or []):
             shaped = False
             problems_shape.append(f"{_named(role, probe)} has shape {probe.get('shape')}; each image should be "
                                   "28x28 (or 28x28x1, or 784)")
@@ -131,9 +129,9 @@ def _validation_rule(data, validation):
     val, train = _rows(x_val), _rows(x_train or {})
     if val is None or _rows(y_val) != val:
         return False, f"{_named('x_val', x_val)} and {_named('y_val', y_val)} have different lengths"
-    if train is not None and train + val > TRAINING_IMAGES:
+    if train is not None and train + val > MNIST_TRAIN_SIZE:
         return False, (f"{_named('x_train', x_train)} ({train}) and {_named('x_val', x_val)} ({val}) overlap: together "
-                       "they exceed the 60,000 training images")
+                       f"they exceed the {MNIST_TRAIN_SIZE:,} training images")
     return True, f"{val} validation images in {_named('x_val', x_val)}"
 
 
@@ -142,9 +140,9 @@ def _test_set_rule(data):
     if x_test is None or y_test is None:
         return False, "no test set (x_test / y_test) was found"
     rows = (_rows(x_test), _rows(y_test))
-    if rows != (TEST_SIZE, TEST_SIZE):
-        return False, (f"{_named('x_test', x_test)} / {_named('y_test', y_test)} should be the full 10,000-image "
-                       f"MNIST test set (found {rows[0]} / {rows[1]})")
+    if rows != (contract.MNIST_TEST_SIZE, contract.MNIST_TEST_SIZE):
+        return False, (f"{_named('x_test', x_test)} / {_named('y_test', y_test)} should be the full "
+                       f"{contract.MNIST_TEST_SIZE:,}-image MNIST test set (found {rows[0]} / {rows[1]})")
     return True, f"the full test set in {_named('x_test', x_test)} / {_named('y_test', y_test)}"
 
 
@@ -177,7 +175,7 @@ def confusion_matrix(confusion, models, labels):
     if not confusion:
         raise NotAssessed("No confusion matrix (a 10x10 matrix of counts) was found in the notebook.")
     public = labels["public"]
-    if not any(c.matrix.shape == (10, 10) and (c.matrix >= 0).all() for c in confusion):
+    if not any(is_confusion_matrix(c.matrix) for c in confusion):
         first = confusion[0]
         return failed(f"`{first.variable}` should be a 10x10 matrix of counts, not shape {first.matrix.shape}.")
     match = closest_confusion(confusion, models, public)

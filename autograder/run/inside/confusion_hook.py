@@ -23,8 +23,8 @@ _installed: dict[str, tuple[Any, str, Any]] = {}
 
 
 def count_matrix(value: Any) -> Any:
-    """A 10x10 matrix of non-negative integer counts as an int64 copy, or None."""
-    if probe.kind_of(value) not in ("array", "dataframe", "tensor") or tuple(value.shape) != (10, 10):
+    """A ``contract.CONFUSION_SHAPE`` matrix of non-negative integer counts as an int64 copy, or None."""
+    if probe.kind_of(value) not in ("array", "dataframe", "tensor") or tuple(value.shape) != contract.CONFUSION_SHAPE:
         return None  # the shape first: a large array is never converted just to be turned down
     array = probe.as_numeric(value)
     if array is None:

@@ -1,4 +1,4 @@
-"""The contract both sides of the trust boundary share: names, files, caps and the layer classifier.
+"""The contract both sides of the trust boundary share: names, files, caps, MNIST's facts and the layer classifier.
 
 Standard library only: it is imported by the kernel's export step and the prediction sandbox (as
 ``autograder_inside.contract``, next to student code) and by the trusted grader (as
@@ -133,11 +133,35 @@ def wrapped(layer: Any) -> Any:
     return getattr(layer, "forward_layer", None) or getattr(layer, "layer", None)
 
 
+# --- MNIST as both sides see it ------------------------------------------------------------------------
+
+CLASSES = 10  # digits: a model outputs this many scores per image
+#: The accuracy of guessing among the ten digits: an untrained network's, and the floor of any accuracy.
+CHANCE = 1 / CLASSES
+MNIST_SIDE = 28  # an image is MNIST_SIDE x MNIST_SIDE pixels
+MNIST_PIXELS = MNIST_SIDE * MNIST_SIDE
+PADDED_SIDE = 32  # LeNet's input: the digit centred in a border of zeros
+PADDING = (PADDED_SIDE - MNIST_SIDE) // 2
+PADDED_PIXELS = PADDED_SIDE * PADDED_SIDE
+MNIST_TEST_SIZE = 10_000  # an image or label array of this many rows is taken for the test set
+#: Per-sample shapes of MNIST images as students feed them: whole images (channels last or first), flat
+#: vectors, and LeNet's zero-padded 32x32. The export finds image arrays by these; q1's shape rule accepts them.
+IMAGE_SHAPES = frozenset({(MNIST_SIDE, MNIST_SIDE), (MNIST_SIDE, MNIST_SIDE, 1), (MNIST_PIXELS,),
+                          (1, MNIST_SIDE, MNIST_SIDE), (PADDED_SIDE, PADDED_SIDE), (PADDED_SIDE, PADDED_SIDE, 1)})
+#: A confusion matrix: CLASSES x CLASSES counts (non-negative integers), true digits by row.
+CONFUSION_SHAPE = (CLASSES, CLASSES)
+
+
+def image_shaped(shape: Iterable[int | None]) -> bool:
+    """Whether an array of ``shape`` (samples first) holds MNIST images in one of the :data:`IMAGE_SHAPES`."""
+    shape = tuple(shape)
+    return len(shape) >= 2 and shape[1:] in IMAGE_SHAPES
+
+
 # --- what the export reports -------------------------------------------------------------------------
 
 #: The data a notebook prepares, by role; found by template name, then by what fit was fed, then by content.
 DATA_ROLES = ("x_train", "y_train", "x_val", "y_val", "x_test", "y_test")
-MNIST_TEST_SIZE = 10_000  # an image or label array of this many rows is taken for the test set
 MANIFEST_VERSION = 2
 
 
@@ -145,9 +169,9 @@ MANIFEST_VERSION = 2
 
 MANIFEST = "manifest.json"  # export dir: models, probes, fits, errors
 MODELS_DIR = "models"  # export dir: one model per architecture
-CONFUSION_FILE = "confusion_{index}.npy"  # export dir: candidate confusion matrices, int64 10x10
+CONFUSION_FILE = "confusion_{index}.npy"  # export dir: candidate confusion matrices, int64 CONFUSION_SHAPE
 SUMMARY_FILE = "{arch}.summary.json"  # predictions dir: architecture summary, how it was fed, ablation
-PREDICTIONS_FILE = "{arch}.{image_set}.npy"  # predictions dir: float32 (n, 10) scores
+PREDICTIONS_FILE = "{arch}.{image_set}.npy"  # predictions dir: float32 (n, CLASSES) scores
 ABLATED_FILE = "{arch}.ablated.{image_set}.npy"  # predictions dir: scores with the working layers zeroed
 CLASS_SOURCE = "classes.py"  # inputs dir: the notebook's class definitions, for subclassed models
 STARTED_FILE = "{arch}.started"  # predictions dir: marker written when a model's prediction begins
@@ -176,11 +200,21 @@ MAX_NPY_BYTES = 64 * 2**20
 
 # --- how a model is fed: the author's input pipeline, applied to raw uint8 MNIST images -------------
 
-#: Pixel statistics of the raw MNIST training images (uint8, 0..255): mean and standard deviation.
+#: Pixel statistics of the raw MNIST training images (uint8, 0..PIXEL_MAX): mean and standard deviation.
+PIXEL_MAX = 255
 RAW_PIXEL_MEAN = 33.318
 RAW_PIXEL_STD = 78.567
-#: Common scalings, snapped to when the measured one is within 2 %: raw, /255, [-1, 1].
-KNOWN_SCALINGS = ((1.0, 0.0), (1 / 255, 0.0), (2 / 255, -1.0))
+#: The scalings known by name, as ``(scale, offset)`` with ``data = scale * raw_pixels + offset``; a
+#: measured scaling within 2 % of one is snapped to it.
+KNOWN_SCALINGS = {"raw": (1.0, 0.0), "unit": (1 / PIXEL_MAX, 0.0), "symmetric": (2 / PIXEL_MAX, -1.0)}
+#: How a model is fed when nothing says how its author fed it: pixels / 255, what the homework asks for.
+DEFAULT_SCALING = KNOWN_SCALINGS["unit"]
+
+
+def scaling_name(scale: float, offset: float) -> str | None:
+    """The name in :data:`KNOWN_SCALINGS` of ``(scale, offset)`` (equal to 6 decimals), or None."""
+    return next((name for name, (known_scale, known_offset) in KNOWN_SCALINGS.items()
+                 if round(known_scale, 6) == round(scale, 6) and round(known_offset, 6) == round(offset, 6)), None)
 
 
 def input_scaling(mean: float, std: float, real_share: float = 1.0) -> tuple[float, float]:
@@ -194,9 +228,9 @@ def input_scaling(mean: float, std: float, real_share: float = 1.0) -> tuple[flo
     if real_share < 1:
         mean, second_moment = mean / real_share, (std ** 2 + mean ** 2) / real_share
         std = math.sqrt(max(second_moment - mean ** 2, 0.0))
-    scale = std / RAW_PIXEL_STD if std > 0 else 1 / 255
+    scale = std / RAW_PIXEL_STD if std > 0 else DEFAULT_SCALING[0]
     offset = mean - scale * RAW_PIXEL_MEAN
-    for known_scale, known_offset in KNOWN_SCALINGS:
-        if abs(scale / known_scale - 1) < 0.02 and abs(offset - known_offset) < 0.02 * max(1.0, 255 * known_scale):
+    for known_scale, known_offset in KNOWN_SCALINGS.values():
+        if abs(scale / known_scale - 1) < 0.02 and abs(offset - known_offset) < 0.02 * max(1.0, PIXEL_MAX * known_scale):
             return known_scale, known_offset
     return scale, offset

@@ -74,8 +74,10 @@ _dump = json.dump
 
 MAX_CONTAINER_ITEMS = 50
 IPYTHON_NAMES = frozenset({"In", "Out", "exit", "quit", "get_ipython"})
-DEFAULT_INPUT = {"shape": [28, 28], "mean": contract.RAW_PIXEL_MEAN / 255, "std": contract.RAW_PIXEL_STD / 255,
-                 "min": 0.0, "max": 1.0, "source": "default"}
+#: Statistics of MNIST fed the default way (contract.DEFAULT_SCALING: pixels / 255), as 28 rows of 28 pixels.
+DEFAULT_INPUT = {"shape": [contract.MNIST_SIDE, contract.MNIST_SIDE],
+                 "mean": contract.RAW_PIXEL_MEAN / contract.PIXEL_MAX,
+                 "std": contract.RAW_PIXEL_STD / contract.PIXEL_MAX, "min": 0.0, "max": 1.0, "source": "default"}
 
 
 def _public_items(namespace: dict) -> list[tuple[str, Any]]:
@@ -125,7 +127,7 @@ def _input_shape(model: Any) -> list | None:
 def _mnist_shaped(sample_shape: list | None) -> bool:
     if sample_shape is None:
         return False
-    return tuple(sample_shape) in probe.IMAGE_SHAPES or tuple(sample_shape) == (None, 28)
+    return tuple(sample_shape) in contract.IMAGE_SHAPES or tuple(sample_shape) == (None, contract.MNIST_SIDE)
 
 
 @dataclass
@@ -373,9 +375,9 @@ class DataRoles:
         """Arrays shaped like MNIST images/labels: 10,000 rows is test; the largest other is train."""
         items = [(name, value, _shape(value)) for name, value in _public_items(self.namespace)
                  if id(value) not in self.used]
-        images = [(name, value, shape) for name, value, shape in items if shape and probe.image_shaped(shape)]
+        images = [(name, value, shape) for name, value, shape in items if shape and contract.image_shaped(shape)]
         labels = [(name, value, shape) for name, value, shape in items
-                  if shape and len(shape) in (1, 2) and (len(shape) == 1 or shape[1] in (1, 10))]
+                  if shape and len(shape) in (1, 2) and (len(shape) == 1 or shape[1] in (1, contract.CLASSES))]
 
         def hint(name: str, words: tuple[str, ...]) -> bool:
             return any(word in name.lower() for word in words)

@@ -287,11 +287,12 @@ def sample_accuracy(model: Any, feed: dict | None) -> float | None:
         feed = {"low": 0.0, "high": 1.0, "shape": tuple(shape[1:]), "dtype": probe._float32}
     pixels = math.prod(feed["shape"])
     raw = images.astype(probe._float32)
-    if pixels == 1024:
-        raw = _pad(raw, ((0, 0), (2, 2), (2, 2)))
-    elif pixels != 784:
+    if pixels == contract.PADDED_PIXELS:
+        border = (contract.PADDING, contract.PADDING)
+        raw = _pad(raw, ((0, 0), border, border))
+    elif pixels != contract.MNIST_PIXELS:
         return None
-    x = (feed["low"] + raw * ((feed["high"] - feed["low"]) / 255.0)).astype(feed["dtype"])
+    x = (feed["low"] + raw * ((feed["high"] - feed["low"]) / float(contract.PIXEL_MAX))).astype(feed["dtype"])
     scores = probe._asarray(model(x.reshape((len(x), *feed["shape"])), training=False))
     if scores.ndim != 2 or scores.shape[0] != len(labels):
         return None

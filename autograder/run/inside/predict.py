@@ -36,7 +36,6 @@ from . import contract
 
 BATCH_SIZE = 500
 MAX_LAYERS = 300  # layers described per model (a summary has a size cap)
-MNIST_SIDE = 28
 
 
 class ModelError(Exception):
@@ -166,10 +165,10 @@ def input_shape(model, entry: dict) -> list[int]:
         return spec
     if recorded is not None and len(recorded) == len(spec) and all(s in (None, r) for s, r in zip(spec, recorded)):
         return recorded
-    if spec[-1:] == [MNIST_SIDE] and len(spec) == 2:  # (None, 28): 28 rows of 28 pixels
-        return [MNIST_SIDE, MNIST_SIDE]
+    if spec[-1:] == [contract.MNIST_SIDE] and len(spec) == 2:  # (None, 28): 28 rows of 28 pixels
+        return [contract.MNIST_SIDE, contract.MNIST_SIDE]
     if len(spec) == 3 and spec[-1] is not None:  # (None, None, channels): a whole image
-        return [MNIST_SIDE, MNIST_SIDE, spec[-1]]
+        return [contract.MNIST_SIDE, contract.MNIST_SIDE, spec[-1]]
     raise ModelError(f"cannot feed MNIST images to a model whose input is {spec}")
 
 
@@ -180,7 +179,7 @@ def _mnist_share(shape) -> float:
         return 1.0
     channels = shape[-1] if len(shape) == 3 else 1
     pixels = int(np.prod(shape)) // channels
-    return MNIST_SIDE * MNIST_SIDE / pixels if pixels > MNIST_SIDE * MNIST_SIDE else 1.0
+    return contract.MNIST_PIXELS / pixels if pixels > contract.MNIST_PIXELS else 1.0
 
 
 def feeding(model, entry: dict) -> dict:
@@ -191,16 +190,17 @@ def feeding(model, entry: dict) -> dict:
         scale, offset = contract.input_scaling(float(mean), float(std), _mnist_share(pixels.get("shape")))
         source = pixels.get("source") if pixels.get("source") in ("fit", "evaluate", "probe") else "probe"
     else:
-        scale, offset, source = 1 / 255, 0.0, "default"
+        (scale, offset), source = contract.DEFAULT_SCALING, "default"
     shape = input_shape(model, entry)
     size = int(np.prod(shape))
     channels = 1
     pad = 0
-    if size % (MNIST_SIDE * MNIST_SIDE) == 0:
-        channels = size // (MNIST_SIDE * MNIST_SIDE)
-    elif len(shape) >= 2 and shape[0] == shape[1] and shape[0] > MNIST_SIDE and (shape[0] - MNIST_SIDE) % 2 == 0 \
+    side = contract.MNIST_SIDE
+    if size % contract.MNIST_PIXELS == 0:
+        channels = size // contract.MNIST_PIXELS
+    elif len(shape) >= 2 and shape[0] == shape[1] and shape[0] > side and (shape[0] - side) % 2 == 0 \
             and size % (shape[0] * shape[1]) == 0:  # LeNet's 32x32: the digit centred, zeros around it
-        pad = (shape[0] - MNIST_SIDE) // 2
+        pad = (shape[0] - side) // 2
         channels = size // (shape[0] * shape[1])
     else:
         raise ModelError(f"cannot feed MNIST images to a model whose input is {shape}")
@@ -220,13 +220,13 @@ def feed(images: np.ndarray, fed: dict) -> np.ndarray:
 
 
 def scores(model, images: np.ndarray, fed: dict) -> np.ndarray:
-    """Class scores (softmax or logits, argmax decides) as float32 (n, 10)."""
+    """Class scores (softmax or logits, argmax decides) as float32 (n, contract.CLASSES)."""
     out = model.predict(feed(images, fed), batch_size=BATCH_SIZE, verbose=0)
     if isinstance(out, (list, tuple, dict)):
-        raise ModelError("the model has several outputs; the homework asks for one 10-class output")
+        raise ModelError(f"the model has several outputs; the homework asks for one {contract.CLASSES}-class output")
     out = np.asarray(out, dtype=np.float32).reshape(len(images), -1)
-    if out.shape[1] != 10:
-        raise ModelError(f"the model outputs {out.shape[1]} values per image, not 10 class scores")
+    if out.shape[1] != contract.CLASSES:
+        raise ModelError(f"the model outputs {out.shape[1]} values per image, not {contract.CLASSES} class scores")
     if not np.isfinite(out).all():
         raise ModelError("the model outputs NaN or infinite scores")
     return out
@@ -299,7 +299,7 @@ def predict_model(arch: str, entry: dict, export_dir: str, out_dir: str, images:
     if subclassed:
         if classes is None:
             raise ModelError("subclassed models are rebuilt in their own process")
-        shape = _recorded_shape(entry) or [MNIST_SIDE, MNIST_SIDE]
+        shape = _recorded_shape(entry) or [contract.MNIST_SIDE, contract.MNIST_SIDE]
         model = rebuild_subclassed(entry, path, classes, shape)
     else:
         model = load(path)

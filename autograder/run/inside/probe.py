@@ -30,8 +30,6 @@ _floor, _equal, _logical_and, _absolute = np.floor, np.equal, np.logical_and, np
 CHUNK = 1 << 20  # values per chunk: statistics of 60,000 images without a 188 MB float32 copy
 MAX_DISTINCT = 50
 MAX_KEYS = 20
-#: Per-sample shapes of MNIST images as students feed them (32x32: zero-padded, LeNet style).
-IMAGE_SHAPES = frozenset({(28, 28), (28, 28, 1), (784,), (1, 28, 28), (32, 32), (32, 32, 1)})
 
 
 def text(value: object) -> str:
@@ -80,10 +78,6 @@ def as_numeric(value: object) -> np.ndarray | None:
         return None
     array = _asarray(value)  # a plain ndarray even for subclasses: their overrides are not called
     return array if array.dtype.kind in "biuf" else None
-
-
-def image_shaped(shape: list[int] | tuple[int, ...]) -> bool:
-    return len(shape) >= 2 and tuple(shape[1:]) in IMAGE_SHAPES
 
 
 def _statistics(array: np.ndarray) -> dict:
@@ -144,7 +138,7 @@ def probe(value: object) -> dict:
     if array is None:
         return info
     info.update(is_array=True, dtype=text(array.dtype), shape=[int(n) for n in array.shape],
-                images=image_shaped(array.shape), labels=None)
+                images=contract.image_shaped(array.shape), labels=None)
     if array.size:
         info.update(_statistics(array))
         info["labels"] = _labels(array, info)

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .contract import SKETCH_SIZE
+from .contract import MNIST_PIXELS, MNIST_SIDE, PADDED_PIXELS, PADDED_SIDE, PADDING, PIXEL_MAX, SKETCH_SIZE
 
 _asarray, _rint, _clip, _minimum, _maximum = np.asarray, np.rint, np.clip, np.minimum, np.maximum
 _uint8, _uint64, _float64 = np.uint8, np.uint64, np.float64
@@ -27,7 +27,8 @@ EMPTY = np.zeros(0, dtype=np.uint64)  # a sketch of nothing
 #: Images canonicalised at a time (bounds the float copy: 8,192 x 784 x 8 bytes = 51 MB).
 CHUNK_ROWS = 8192
 #: Odd 64-bit multipliers, one per 8-byte word of a 28x28 image (98 words), from a fixed seed.
-_MULTIPLIERS = np.random.default_rng(20240524).integers(1, 2**63, 98, dtype=np.uint64) * np.uint64(2) + np.uint64(1)
+_MULTIPLIERS = (np.random.default_rng(20240524).integers(1, 2**63, MNIST_PIXELS // 8, dtype=np.uint64) * np.uint64(2)
+                + np.uint64(1))
 
 
 def _as_rows(array: np.ndarray) -> np.ndarray | None:
@@ -35,10 +36,11 @@ def _as_rows(array: np.ndarray) -> np.ndarray | None:
     if array.ndim < 2 or not len(array):
         return None
     pixels = int(np.prod(array.shape[1:]))
-    if pixels == 784:
-        return array.reshape(len(array), 784)
-    if pixels == 1024:
-        return array.reshape(len(array), 32, 32)[:, 2:30, 2:30].reshape(len(array), 784)
+    if pixels == MNIST_PIXELS:
+        return array.reshape(len(array), MNIST_PIXELS)
+    if pixels == PADDED_PIXELS:
+        digit = slice(PADDING, PADDING + MNIST_SIDE)
+        return array.reshape(len(array), PADDED_SIDE, PADDED_SIDE)[:, digit, digit].reshape(len(array), MNIST_PIXELS)
     return None
 
 
@@ -50,11 +52,11 @@ def canonical(array: np.ndarray) -> np.ndarray | None:
     low, high = float(_minimum.reduce(rows, axis=None)), float(_maximum.reduce(rows, axis=None))
     if not (np.isfinite(low) and np.isfinite(high)) or high <= low:
         return None
-    scale = 255.0 / (high - low)
+    scale = float(PIXEL_MAX) / (high - low)
     out = np.empty(rows.shape, dtype=_uint8)
     for start in range(0, len(rows), CHUNK_ROWS):
         chunk = (rows[start:start + CHUNK_ROWS].astype(_float64) - low) * scale
-        out[start:start + CHUNK_ROWS] = _clip(_rint(chunk), 0, 255)
+        out[start:start + CHUNK_ROWS] = _clip(_rint(chunk), 0, PIXEL_MAX)
     return out
 
 
