@@ -8,7 +8,7 @@ import pytest
 
 from autograder.assignment import load_assignment
 from autograder.output.diagnose import DiagnosisTableError, cell_names, diagnose, load_table
-from autograder.run.execute import CellRecord
+from autograder.run.kernel_session import CellRecord
 
 REPO = Path(__file__).resolve().parents[1]
 # Instructor tables kept with an assignment are tested with the built-in one, pattern by pattern.

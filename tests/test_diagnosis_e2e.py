@@ -12,7 +12,7 @@ from autograder.output.feedback import write_feedback
 from autograder.output.gradebook import write_gradebook
 from autograder.output.review import REVIEW_REASONS
 from autograder.pipeline.grade_one import grade_into, grade_one
-from autograder.run.execute import render_terminal
+from autograder.run.output_cap import render_terminal
 
 pytestmark = pytest.mark.slow
 

@@ -20,7 +20,7 @@ import pytest
 
 import autograder.intake.notebook as intake_notebook
 import autograder.pipeline.evidence as evidence_module
-import autograder.run.execute as execute
+import autograder.run.output_cap as output_cap
 import autograder.score.integrity as integrity
 from autograder.assignment import (ARCHITECTURES, EVIDENCE, EVIDENCE_KEY_FILE, GRADER_ROOT, NEITHER, SCORING,
                                    grader_files, load_assignment, save_evidence_key)
@@ -104,8 +104,9 @@ def test_every_grader_file_belongs_to_exactly_one_key_or_the_documented_neither_
     assert evidence == {f for f, key in claimed.items() if key == EVIDENCE} and not evidence & scoring
     assert scoring == {f for f, key in claimed.items() if key == SCORING}
     assert {"output/review.py", "score/report.py", "pipeline/grade_one.py", "assignment.py"} <= scoring
-    assert {"run/execute.py", "run/inside/export.py", "run/inside/predict.py", "data.py", "intake/notebook.py",
-            "score/artifacts.py", "pipeline/evidence.py"} <= evidence
+    assert {"run/kernel_session.py", "run/output_cap.py", "run/prediction.py", "run/job.py", "run/sandbox/watchdog.py",
+            "run/inside/export.py", "run/inside/predict.py", "data.py", "intake/notebook.py", "score/artifacts.py",
+            "pipeline/evidence.py"} <= evidence
     assert claimed["output/gradebook.py"] == claimed["cli/regrade.py"] == NEITHER
 
 
@@ -236,7 +237,7 @@ def test_an_intake_fault_is_a_grader_error_not_a_rejection(target, small_assignm
 
 @pytest.mark.slow
 @pytest.mark.parametrize("stage, module, name", [
-    ("output capping", execute, "stored_size"),  # the bytes an output costs against the cap
+    ("output capping", output_cap, "stored_size"),  # the bytes an output costs against the cap
     ("the run or reading its export", evidence_module, "load_evidence"),
     ("scoring", integrity, "assess"),
 ])

@@ -40,7 +40,8 @@ from autograder.intake.notebook import find_notebooks
 from autograder.intake.submissions import named_like
 from autograder.output.student_text import plain_text
 from autograder.results import REASONS, atomic_write_text
-from autograder.run import isolation, sandbox
+from autograder.run import isolation
+from autograder.run.sandbox.spec import SandboxUnavailable
 
 ROOT_ENV = "AUTOGRADER_GRADESCOPE_ROOT"  # tests point the grader at a Gradescope-shaped temporary tree
 PYTHON_ENV = "AUTOGRADER_PYTHON"
@@ -255,7 +256,7 @@ def grade_submission(root: Path) -> dict[str, Any]:
     os.environ[ENV_VAR] = str(root / "source" / "mnist")
     try:
         result = grade_notebook(root, load_assignment(root / "source" / "assignment"))
-    except sandbox.SandboxUnavailable as exc:
+    except SandboxUnavailable as exc:
         raise NotGraded(f"The grading sandbox could not be started: {exc}") from None
     except AssignmentError as exc:  # the package lacks something a score reads: no grade, never a wrong one
         raise NotGraded(f"The autograder package is incomplete: {exc}") from None
