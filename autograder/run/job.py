@@ -25,7 +25,6 @@ from autograder.run.sandbox.spec import HOME, INSIDE_PACKAGE, Mount, SandboxSpec
 
 EXPORT_MOUNT = "/export"
 IPC_ROOT = Path("/tmp")
-
 JOB_LOCK = "job.lock"  # held (flock) by the grader while the job lives; the kernel frees it if the grader dies
 
 
