@@ -16,8 +16,7 @@ from pathlib import Path
 from typing import Any
 
 import autograder
-from autograder.run.execute import JOB_PREFIX
-from autograder.run.sandbox import INSIDE_MOUNT
+from autograder.run.inside.contract import INSIDE_MOUNT, JOB_PREFIX
 
 STUDENT_TEXT_LIMIT = 2000
 _ANSI = re.compile(r"\x1b(?:\[[0-?]*[ -/]*[@-~]|\][^\x07\x1b]*(?:\x07|\x1b\\)?|[@-Z\\-_])")

@@ -136,21 +136,22 @@ def overhead(ctx: Context, repeats: int, rec: Recorder) -> None:
 
 
 def _sandbox_probe_seconds() -> float:
-    """What grade-one's sandbox.check_available() costs: one bwrap start running ``true``."""
-    from autograder.run import sandbox
+    """What grade-one's bwrap.check_available() costs: one bwrap start running ``true``."""
+    from autograder.run.sandbox import bwrap
 
     started = time.monotonic()
-    sandbox.check_available()
+    bwrap.check_available()
     return time.monotonic() - started
 
 
-def _keras_import_seconds(sandboxed: bool, env: dict[str, str]) -> float:
-    from autograder.run import sandbox
+def _keras_import_seconds(bubblewrap: bool, env: dict[str, str]) -> float:
+    from autograder.run.sandbox import process
+    from autograder.run.sandbox.spec import SandboxSpec
 
     command = [w.PYTHON, "-c", "import keras"]
     started = time.monotonic()
-    if sandboxed:
-        done = sandbox.run(sandbox.SandboxSpec(), command)
+    if bubblewrap:
+        done = process.run(SandboxSpec(), command)
         assert done.returncode == 0, done.stderr_tail
     else:
         subprocess.run(command, env=env, check=True)

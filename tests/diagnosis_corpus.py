@@ -14,7 +14,9 @@ from pathlib import Path
 import nbformat
 
 from autograder.assignment import Execution
-from autograder.run import execute, sandbox
+from autograder.run import kernel_session
+from autograder.run.job import Job
+from autograder.run.sandbox.spec import Limits, SandboxSpec
 
 IMPORTS = "import numpy as np\nimport pandas as pd"
 DATA = "rng = np.random.default_rng(0)\nx_train = rng.random((200, 784))\ny_train = rng.integers(0, 10, 200)"
@@ -80,12 +82,11 @@ LIMITS = {"budget": 120, "cell_timeout": 60, "limit_mb": 2048}
 def run_corpus_notebook(cells: list[tuple[str, str]], job_root: Path) -> list[dict]:
     """The executed cells of one notebook, as the result's ``execution.cells`` holds them."""
     nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(source) for source, _ in cells])
-    job = execute.Job(job_root, sandbox.SandboxSpec(limits=sandbox.Limits(wall_seconds=LIMITS["budget"],
-                                                                           memory_mb=LIMITS["limit_mb"])),
-                      config=Execution())
+    job = Job(job_root, SandboxSpec(limits=Limits(wall_seconds=LIMITS["budget"], memory_mb=LIMITS["limit_mb"])),
+              config=Execution())
     job.prepare()
-    record = execute.run_notebook(nb, job, budget=LIMITS["budget"], cell_timeout=LIMITS["cell_timeout"],
-                                  on_error="continue", models={}, probes={}, max_output_bytes=2**20,
-                                  sandboxed=True)
+    record = kernel_session.run_notebook(nb, job, budget=LIMITS["budget"], cell_timeout=LIMITS["cell_timeout"],
+                                         on_error="continue", models={}, probes={}, max_output_bytes=2**20,
+                                         bubblewrap=True)
     assert record.stopped is None, record.stopped
     return record.as_dict()["cells"]

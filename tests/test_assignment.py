@@ -115,11 +115,11 @@ def test_the_shipped_execution_table_writes_out_the_defaults(repo):
 
 
 def test_sandbox_limits_come_from_the_execution_table(copy):
-    from autograder.run import sandbox
+    from autograder.run.sandbox.spec import Limits
     edit(copy, "home_mb = 1024", "home_mb = 64")
     edit(copy, "processes = 512", "processes = 99")
     edit(copy, "threads = 2 ", "threads = 3 ")
-    limits = sandbox.Limits.from_execution(load_assignment(copy).execution, wall_seconds=7)
+    limits = Limits.from_execution(load_assignment(copy).execution, wall_seconds=7)
     assert (limits.home_mb, limits.processes, limits.threads, limits.wall_seconds) == (64, 99, 3, 7)
     assert (limits.export_mb, limits.file_size_mb) == (1024, 512)
 

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from autograder.assignment import load_assignment
-from autograder.run.execute import CellRecord
+from autograder.run.kernel_session import CellRecord
 from autograder.score.diagnose.matcher import diagnose
 from autograder.score.diagnose.table import DiagnosisTableError, load_table
 from autograder.score.notebook_code import cell_names

@@ -11,7 +11,7 @@ import notebooks
 from autograder.output.feedback import write_feedback
 from autograder.output.gradebook import write_gradebook
 from autograder.pipeline.grade_one import grade_into, grade_one
-from autograder.run.execute import render_terminal
+from autograder.run.output_cap import render_terminal
 from autograder.score.lost_models import REVIEW_REASONS
 
 pytestmark = pytest.mark.slow

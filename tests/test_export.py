@@ -422,7 +422,9 @@ def test_in_the_sandboxed_kernel_the_hook_precedes_student_code_and_patches_do_n
     import nbformat
 
     from autograder.pipeline.grade_one import keras_cache_file
-    from autograder.run import execute, sandbox
+    from autograder.run import kernel_session
+    from autograder.run.job import Job
+    from autograder.run.sandbox.spec import Limits, SandboxSpec
 
     cells = ["import numpy as np\nrng = np.random.default_rng(0)\n"
              "x_train = rng.random((256, 28, 28), dtype=np.float32)\ny_train = rng.integers(0, 10, 256)",
@@ -435,11 +437,12 @@ def test_in_the_sandboxed_kernel_the_hook_precedes_student_code_and_patches_do_n
              "from sklearn.metrics import confusion_matrix\nconfusion_matrix(y_train, (y_train + 1) % 10)",
              "np.asarray = lambda *a, **k: np.zeros((9, 28, 28))\nnp.mean = lambda *a, **k: 0.0\nx_val = 'none'"]
     nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(source) for source in cells])
-    limits = sandbox.Limits(wall_seconds=400, memory_mb=2048)  # generous: importing TensorFlow on a busy machine
-    job = execute.Job(tmp_path / "job", sandbox.SandboxSpec(limits=limits, keras_cache=keras_cache_file()))
+    limits = Limits(wall_seconds=400, memory_mb=2048)  # generous: importing TensorFlow on a busy machine
+    job = Job(tmp_path / "job", SandboxSpec(limits=limits, keras_cache=keras_cache_file()))
     job.prepare()
-    ex = execute.run_notebook(nb, job, budget=300, cell_timeout=280, on_error="continue", models=CONFIG["models"],
-                              probes=CONFIG["probes"], max_output_bytes=2**20, sandboxed=True)
+    ex = kernel_session.run_notebook(nb, job, budget=300, cell_timeout=280, on_error="continue",
+                                     models=CONFIG["models"], probes=CONFIG["probes"], max_output_bytes=2**20,
+                                     bubblewrap=True)
     assert [cell.status for cell in ex.cells] == ["ok", "ok", "ok", "ok"] and ex.export_ran
     manifest = json.loads((job.export / contract.MANIFEST).read_text())
 

@@ -119,10 +119,10 @@ def test_cnn_that_is_secretly_an_mlp_loses_the_cnn_points(small_assignment, tmp_
 
 def test_regrade_rescores_from_stored_evidence_without_running(full, small_assignment, monkeypatch):
     result, out = full
-    import autograder.run.execute as execute
+    from autograder.run import kernel_session, prediction
 
-    monkeypatch.setattr(execute, "run_notebook", lambda *a, **k: pytest.fail("regrade executed a notebook"))
-    monkeypatch.setattr(execute, "predict", lambda *a, **k: pytest.fail("regrade ran predictions"))
+    monkeypatch.setattr(kernel_session, "run_notebook", lambda *a, **k: pytest.fail("regrade executed a notebook"))
+    monkeypatch.setattr(prediction, "predict", lambda *a, **k: pytest.fail("regrade ran predictions"))
     again = regrade(out / "graded" / "result.json", out / "graded" / "artifacts", small_assignment)
     assert [q["score"] for q in again["questions"]] == [q["score"] for q in result["questions"]]
     assert "regraded_at" in again["grader"]

@@ -388,8 +388,8 @@ def test_run_autograder_scores_like_grade_one(package, graded_here, where):
 def test_without_root_and_without_namespaces_the_grader_refuses(tmp_path):
     if os.geteuid() != 0:
         pytest.skip("drops to another uid to show the refusal")
-    code = ("from autograder.run import isolation, sandbox\n"
-            "try:\n    isolation.choose()\nexcept sandbox.SandboxUnavailable as exc:\n    print('REFUSED', exc)\n")
+    code = ("from autograder.run import isolation\nfrom autograder.run.sandbox.spec import SandboxUnavailable\n"
+            "try:\n    isolation.choose()\nexcept SandboxUnavailable as exc:\n    print('REFUSED', exc)\n")
     done = subprocess.run(["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", sys.executable, "-c", code],
                           cwd=REPO, env=dict(os.environ, PATH=path_without_bwrap(tmp_path)),
                           capture_output=True, text=True, timeout=120)

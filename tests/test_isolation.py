@@ -13,21 +13,21 @@ from types import SimpleNamespace
 import pytest
 
 from autograder.run import isolation
-from autograder.run.sandbox import SandboxSpec
+from autograder.run.sandbox.spec import SandboxSpec
 
 pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="the container-uid level runs as root")
 
 
-def confinement(tmp_path: Path, uid: int) -> tuple[isolation.UidConfinement, SimpleNamespace]:
+def uid_isolation(tmp_path: Path, uid: int) -> tuple[isolation.UidIsolation, SimpleNamespace]:
     job = SimpleNamespace(export=tmp_path / "export")
     job.export.mkdir()
     os.chown(job.export, uid, uid)
-    return isolation.UidConfinement(SandboxSpec(uid=uid), tmp_path), job
+    return isolation.UidIsolation(SandboxSpec(uid=uid), tmp_path), job
 
 
 def test_end_kernel_kills_the_kernel_uid_then_hands_the_export_over_without_touching_linked_files(tmp_path):
     uid = 249_977
-    jail, job = confinement(tmp_path, uid)
+    jail, job = uid_isolation(tmp_path, uid)
     outside = tmp_path / "outside.txt"
     outside.write_text("root's")
     outside.chmod(0o600)
@@ -53,7 +53,7 @@ def test_end_kernel_kills_the_kernel_uid_then_hands_the_export_over_without_touc
 
 def test_end_removes_what_the_uids_left_in_shared_places_and_nothing_else(tmp_path):
     uid = 249_978
-    jail, _ = confinement(tmp_path, uid)
+    jail, _ = uid_isolation(tmp_path, uid)
     theirs, ours = Path("/tmp") / f"agx-isolation-test-{os.getpid()}", tmp_path / "ours"
     subprocess.run(["setpriv", f"--reuid={jail.uid('classes')}", f"--regid={jail.uid('classes')}", "--clear-groups",
                     "touch", str(theirs)], check=True)

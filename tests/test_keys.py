@@ -21,7 +21,7 @@ import pytest
 
 import autograder.intake.notebook as intake_notebook
 import autograder.pipeline.evidence as evidence_module
-import autograder.run.execute as execute
+import autograder.run.output_cap as output_cap
 import autograder.score.integrity as integrity
 from autograder.assignment import (ARCHITECTURES, EVIDENCE, EVIDENCE_KEY_FILE, GRADER_ROOT, NEITHER, SCORING,
                                    grader_files, load_assignment, save_evidence_key)
@@ -106,8 +106,9 @@ def test_every_grader_file_belongs_to_exactly_one_key_or_the_documented_neither_
     assert scoring == {f for f, key in claimed.items() if key == SCORING}
     assert {"score/lost_models.py", "score/notebook_code.py", "score/report/analysis.py", "score/report/claims.py",
             "pipeline/grade_one.py", "assignment.py"} <= scoring
-    assert {"run/execute.py", "run/inside/export.py", "run/inside/predict.py", "data.py", "intake/notebook.py",
-            "intake/printed.py", "vocabulary.py", "score/artifacts.py", "pipeline/evidence.py"} <= evidence
+    assert {"run/kernel_session.py", "run/output_cap.py", "run/prediction.py", "run/job.py", "run/sandbox/watchdog.py",
+            "run/inside/export.py", "run/inside/predict.py", "data.py", "intake/notebook.py", "intake/printed.py",
+            "vocabulary.py", "score/artifacts.py", "pipeline/evidence.py"} <= evidence
     assert claimed["output/gradebook.py"] == claimed["cli/regrade.py"] == NEITHER
     assert claimed["score/diagnose/matcher.py"] == claimed["score/diagnose/diagnoses.toml"] == NEITHER
 
@@ -271,7 +272,7 @@ def test_an_intake_fault_is_a_grader_error_not_a_rejection(target, small_assignm
 
 @pytest.mark.slow
 @pytest.mark.parametrize("stage, module, name", [
-    ("output capping", execute, "stored_size"),  # the bytes an output costs against the cap
+    ("output capping", output_cap, "stored_size"),  # the bytes an output costs against the cap
     ("the run or reading its export", evidence_module, "load_evidence"),
     ("scoring", integrity, "assess"),
 ])

@@ -45,13 +45,6 @@ SHARED_WITH_SCORE = {"run.inside.contract", "run.inside.sketch"}
 #: Imports allowed against a rule: (importing file, imported module) -> why. None is needed today.
 EXCEPTIONS: dict[tuple[str, str], str] = {}
 
-#: Violations that other lanes of issue 27 remove while this contract is written: THE LEAD EMPTIES THIS AT
-#: MERGE. An entry that no longer occurs fails the test, so no stale allowance can stay.
-PENDING_OTHER_LANES: dict[tuple[str, str], str] = {
-    ("autograder/student_text.py", "autograder.run.execute"): "lane run",
-    ("autograder/student_text.py", "autograder.run.sandbox"): "lane run",
-}
-
 
 @dataclass(frozen=True)
 class Import:
@@ -195,7 +188,7 @@ def broken_rule(found: Import) -> str | None:
 
 
 def violations(imports: list[Import]) -> list[str]:
-    allowed = EXCEPTIONS.keys() | PENDING_OTHER_LANES.keys()
+    allowed = EXCEPTIONS.keys()
     return [f"{found.where()}: {rule}" for found in imports
             if found.key not in allowed and (rule := broken_rule(found))]
 
@@ -203,7 +196,7 @@ def violations(imports: list[Import]) -> list[str]:
 def circles(imports: list[Import]) -> list[str]:
     """One line per group of modules that import each other (a strongly connected component), showing one
     circle through it. Allowed imports (exceptions, pending) are left out of the graph."""
-    allowed = EXCEPTIONS.keys() | PENDING_OTHER_LANES.keys()
+    allowed = EXCEPTIONS.keys()
     edges: dict[str, dict[str, Import]] = {}
     for found in imports:
         if found.key not in allowed and found.importer != found.target:
@@ -319,10 +312,8 @@ def test_a_circle_is_one_line_naming_each_import_on_it():
 
 
 def test_every_allowance_is_still_needed():
-    """An exception or a pending violation that no longer occurs (or no longer breaks a rule) is stale."""
-    imports = all_imports()
-    breaking = {found.key for found in imports if broken_rule(found)}
-    stale = [f"{file} -> {module}: listed in {name} but no such import breaks a rule any more"
-             for name, allowed in (("EXCEPTIONS", EXCEPTIONS), ("PENDING_OTHER_LANES", PENDING_OTHER_LANES))
-             for file, module in allowed if (file, module) not in breaking]
+    """An exception that no longer occurs (or no longer breaks a rule) is stale."""
+    breaking = {found.key for found in all_imports() if broken_rule(found)}
+    stale = [f"{file} -> {module}: listed in EXCEPTIONS but no such import breaks a rule any more"
+             for file, module in EXCEPTIONS if (file, module) not in breaking]
     assert not stale, "\n" + "\n".join(stale)

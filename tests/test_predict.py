@@ -13,7 +13,10 @@ import numpy as np
 import pytest
 
 from autograder.assignment import Execution
-from autograder.run import execute, sandbox
+from autograder.run import prediction
+from autograder.run.job import Job
+from autograder.run.sandbox import bwrap
+from autograder.run.sandbox.spec import Limits, SandboxSpec
 from autograder.run.class_source import class_source
 from autograder.run.inside import contract, predict
 
@@ -290,7 +293,7 @@ def test_a_model_heavy_at_predict_time_is_stopped_and_the_others_still_predicted
     heavy = keras.Sequential([keras.Input((28, 28, 1)), layers.UpSampling2D(40), layers.Conv2D(1, 1),
                               layers.GlobalMaxPooling2D(), layers.Dense(10)])
     recurrent = keras.Sequential([keras.Input((28, 28)), layers.GRU(4), layers.Dense(10)])
-    job = execute.Job(tmp_path / "job", sandbox.SandboxSpec(limits=sandbox.Limits(memory_mb=1800, threads=1)))
+    job = Job(tmp_path / "job", SandboxSpec(limits=Limits(memory_mb=1800, threads=1)))
     job.prepare()
     for arch, model in (("mlp", tiny), ("cnn", heavy), ("gru", recurrent)):
         (job.export / contract.MODELS_DIR).mkdir(exist_ok=True)
@@ -299,9 +302,9 @@ def test_a_model_heavy_at_predict_time_is_stopped_and_the_others_still_predicted
     (job.export / contract.MANIFEST).write_text(json.dumps({"version": 2, "models": {
         arch: {"file": contract.model_file(arch, False), "subclassed": False} for arch in ("mlp", "cnn", "gru")}}))
     images = np.repeat(digits, 8, axis=0)  # 512: one full batch for the heavy model
-    predictor = execute.start_predictor(job, {"eval": images}, ablation=("eval", 100))
+    predictor = prediction.start_predictor(job, {"eval": images}, ablation=("eval", 100))
     try:
-        outcome = execute.predict(predictor)
+        outcome = prediction.predict(predictor)
     finally:
         predictor.cancel()
     assert outcome["models"] == {"mlp": {"outcome": "predicted", "stopped": None},
@@ -318,10 +321,10 @@ def test_a_model_heavy_at_predict_time_is_stopped_and_the_others_still_predicted
 def test_prediction_sandbox_gets_no_keras_cache_and_the_fixed_thread_count(tmp_path):
     cache = tmp_path / "mnist.npz"
     cache.write_bytes(b"labels live here")
-    job = execute.Job(tmp_path / "job", sandbox.SandboxSpec(limits=sandbox.Limits(threads=3), keras_cache=cache),
-                      config=Execution(predict_max_seconds=321))
+    job = Job(tmp_path / "job", SandboxSpec(limits=Limits(threads=3), keras_cache=cache),
+              config=Execution(predict_max_seconds=321))
     assert job.kernel_spec().keras_cache == cache  # the notebook may load MNIST ...
     spec = job.predict_spec()
-    argv = sandbox.bwrap_argv(spec, ["true"])
+    argv = bwrap.bwrap_argv(spec, ["true"])
     assert spec.keras_cache is None and str(cache) not in argv  # ... the images' predictor never sees labels
     assert argv[argv.index("AUTOGRADER_THREADS") + 1] == "3" and spec.limits.wall_seconds == 321

@@ -1,6 +1,7 @@
 """The watchdog's process-tree kill and tmpfs accounting, without TensorFlow (seconds, any user)."""
 from __future__ import annotations
 
+import signal
 import subprocess
 import sys
 import tempfile
@@ -9,7 +10,8 @@ from pathlib import Path
 
 import psutil
 
-from autograder.run import sandbox
+from autograder.run.sandbox import process, process_tree, watchdog
+from autograder.run.sandbox.spec import Limits, Mount, SandboxSpec, prepare_writable_dir
 
 from waiting import within
 
@@ -33,8 +35,8 @@ def test_the_host_tmp_never_counts_as_sandbox_memory():
         try:
             # Measured once it is `sleep`: before its exec, the forked child's memory changes between reads.
             assert within(30, lambda: psutil.Process(host.pid).cmdline()[:1] == ["sleep"])
-            dog = sandbox.Watchdog(host.pid, sandbox.Limits(memory_mb=16), sandboxed=True)
-            assert sandbox.tmpfs_bytes([host.pid]) == 0
+            dog = watchdog.Watchdog(host.pid, Limits(memory_mb=16), private_tmpfs=True)
+            assert process_tree.tmpfs_bytes([host.pid]) == 0
             # The two reads are not compared with each other: the kernel may trim `sleep`'s resident pages
             # between them (seen on CI: 1.85 then 1.50 MiB). Either way the 64 MiB file would breach 16 MiB.
             assert dog.rss_mb(with_tmpfs=True) < 16
@@ -47,20 +49,20 @@ def test_the_host_tmp_never_counts_as_sandbox_memory():
 
 def test_files_in_the_sandbox_tmp_are_counted_and_the_host_tmp_is_not(tmp_path):
     out = tmp_path / "out"
-    spec = sandbox.SandboxSpec(limits=sandbox.Limits(file_size_mb=64),
-                               mounts=[sandbox.Mount(out, "/out", writable=True)])
-    sandbox.prepare_writable_dir(out, spec)
+    spec = SandboxSpec(limits=Limits(file_size_mb=64),
+                       mounts=[Mount(out, "/out", writable=True)])
+    prepare_writable_dir(out, spec)
     fill = ("import sys\nopen('/tmp/fill', 'wb').write(b'x' * 48 * 2**20)\n"
             "open('/out/filled', 'w').close()\nsys.stdin.readline()\n")
     with tempfile.NamedTemporaryFile(dir="/tmp") as big:
         big.write(b"x" * 64 * 2**20)
         big.flush()
-        running = sandbox.start(spec, [sys.executable, "-c", fill], log_path=tmp_path / "log.txt")
+        running = process.start(spec, [sys.executable, "-c", fill], log_path=tmp_path / "log.txt")
         try:
             assert within(60, (out / "filled").exists), (tmp_path / "log.txt").read_text()
             tree = [running.proc.pid] + [p.pid for p in psutil.Process(running.proc.pid).children(recursive=True)]
-            assert sandbox.tmpfs_bytes([running.proc.pid]) == 0  # the outer bwrap: the host's namespace
-            held = sandbox.tmpfs_bytes(tree)
+            assert process_tree.tmpfs_bytes([running.proc.pid]) == 0  # the outer bwrap: the host's namespace
+            held = process_tree.tmpfs_bytes(tree)
             # 48 MiB written inside; the host's 64 MiB file (and the host disk) must not show.
             assert 48 * 2**20 <= held < 64 * 2**20, held
         finally:
@@ -69,10 +71,10 @@ def test_files_in_the_sandbox_tmp_are_counted_and_the_host_tmp_is_not(tmp_path):
 
 PID_REUSE = textwrap.dedent("""
     import signal, subprocess
-    from autograder.run import sandbox
+    from autograder.run.sandbox import process_tree
 
     target = subprocess.Popen(["sleep", "60"], start_new_session=True)
-    tree = sandbox.ProcessTree(target.pid)
+    tree = process_tree.ProcessTree(target.pid)
     target.kill()
     target.wait()  # reaped: its pid is free again
     with open("/proc/sys/kernel/ns_last_pid", "w") as last:
@@ -93,7 +95,7 @@ def test_a_reaped_root_whose_pid_was_reused_is_never_signalled():
     done = subprocess.run(["unshare", "--user", "--map-root-user", "--pid", "--fork", "--mount-proc",
                            sys.executable, "-c", PID_REUSE], cwd=REPO, capture_output=True, text=True, timeout=60)
     assert done.returncode == 0, done.stderr
-    assert f"stranger ended by {int(sandbox.signal.SIGTERM)}" in done.stdout, done.stdout
+    assert f"stranger ended by {int(signal.SIGTERM)}" in done.stdout, done.stdout
 
 
 DAEMON = textwrap.dedent("""
@@ -110,13 +112,13 @@ DAEMON = textwrap.dedent("""
 def test_the_tree_kill_reaches_descendants_and_the_process_group(tmp_path):
     pid_file = tmp_path / "daemon.pid"
     root = subprocess.Popen([sys.executable, "-c", DAEMON, str(pid_file)], start_new_session=True)
-    tree = sandbox.ProcessTree(root.pid)
+    tree = process_tree.ProcessTree(root.pid)
     try:
         assert within(30, lambda: pid_file.exists() and pid_file.read_text() != "")
         daemon = int(pid_file.read_text())
         assert daemon not in {p.pid for p in psutil.Process(root.pid).children(recursive=True)}
         tree.kill()
-        assert root.wait(timeout=20) == -sandbox.signal.SIGKILL
+        assert root.wait(timeout=20) == -signal.SIGKILL
         assert within(20, lambda: gone(daemon))
     finally:
         tree.close()
@@ -134,6 +136,6 @@ def test_disk_use_counts_files_below_never_through_links_and_a_flood_is_over_siz
     (watched / "link").symlink_to(outside / "big")
     (watched / "dirlink").symlink_to(outside)
     # Three files of 8 KiB (two 4 KiB blocks each): 24 KiB, none of the 1 MiB behind the links.
-    assert 3 * 8192 <= sandbox.tree_size_bytes(watched) < 3 * 8192 + 3 * 4096
-    assert {e.name for e in sandbox.entries_under(watched)} == {"a", "b", "sub", "c", "link", "dirlink"}
-    assert sandbox.tree_size_bytes(watched, limit_entries=5) == sys.maxsize
+    assert 3 * 8192 <= process_tree.tree_size_bytes(watched) < 3 * 8192 + 3 * 4096
+    assert {e.name for e in process_tree.entries_under(watched)} == {"a", "b", "sub", "c", "link", "dirlink"}
+    assert process_tree.tree_size_bytes(watched, limit_entries=5) == sys.maxsize

@@ -13,16 +13,21 @@ import pytest
 
 from autograder.assignment import Execution
 from autograder.pipeline.grade_one import keras_cache_file
-from autograder.run import cgroup, execute, sandbox
+from autograder.run import kernel_session
+from autograder.run.inside.contract import JOB_PREFIX
+from autograder.run.job import Job, cleanup, remove_stale_jobs
+from autograder.run.sandbox import bwrap, cgroup, process
+from autograder.run.sandbox.containment import Containment
+from autograder.run.sandbox.spec import Limits, Mount, SandboxSpec, prepare_writable_dir
 
 from waiting import within
 
 pytestmark = pytest.mark.slow
 
 
-def run_python(code: str, tmp_path: Path, **limits) -> tuple[sandbox.Completed, str]:
-    spec = sandbox.SandboxSpec(limits=sandbox.Limits(**limits), keras_cache=keras_cache_file())
-    done = sandbox.run(spec, [sys.executable, "-c", code], log_path=tmp_path / "log.txt")
+def run_python(code: str, tmp_path: Path, **limits) -> tuple[process.Completed, str]:
+    spec = SandboxSpec(limits=Limits(**limits), keras_cache=keras_cache_file())
+    done = process.run(spec, [sys.executable, "-c", code], log_path=tmp_path / "log.txt")
     return done, (tmp_path / "log.txt").read_text(errors="replace")
 
 
@@ -37,7 +42,7 @@ def startup_seconds(tmp_path_factory) -> float:
 
 
 def test_sandbox_is_available_here():
-    sandbox.check_available()
+    bwrap.check_available()
 
 
 def test_identity_filesystem_and_network_are_isolated(tmp_path):
@@ -115,10 +120,10 @@ sys.stdin.readline()
 
 def test_forked_daemon_does_not_outlive_the_job(tmp_path):
     out, marker = tmp_path / "out", f"agx-daemon-test-{os.getpid()}-{time.monotonic_ns()}"
-    spec = sandbox.SandboxSpec(limits=sandbox.Limits(wall_seconds=20), env={"AGX_TEST_MARKER": marker},
-                               mounts=[sandbox.Mount(out, "/out", writable=True)])
-    sandbox.prepare_writable_dir(out, spec)
-    running = sandbox.start(spec, [sys.executable, "-c", DAEMON], log_path=tmp_path / "log.txt")
+    spec = SandboxSpec(limits=Limits(wall_seconds=20), env={"AGX_TEST_MARKER": marker},
+                       mounts=[Mount(out, "/out", writable=True)])
+    prepare_writable_dir(out, spec)
+    running = process.start(spec, [sys.executable, "-c", DAEMON], log_path=tmp_path / "log.txt")
     # The check can see the job: its main process and the daemon, while they run.
     assert within(60, lambda: (out / "daemon").exists() and len(marked_processes(marker)) >= 2), \
         (tmp_path / "log.txt").read_text()
@@ -136,15 +141,15 @@ def notebook(*sources: str) -> nbformat.NotebookNode:
     return nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(s) for s in sources])
 
 
-def run_cells(tmp_path: Path, nb: nbformat.NotebookNode, **kwargs) -> execute.ExecutionRecord:
-    limits = sandbox.Limits(wall_seconds=60, memory_mb=kwargs.pop("memory_mb", 1024), threads=kwargs.pop("threads", 2))
-    job = execute.Job(tmp_path / "job", sandbox.SandboxSpec(limits=limits, keras_cache=keras_cache_file()),
-                      config=kwargs.pop("config", Execution()))
+def run_cells(tmp_path: Path, nb: nbformat.NotebookNode, **kwargs) -> kernel_session.ExecutionRecord:
+    limits = Limits(wall_seconds=60, memory_mb=kwargs.pop("memory_mb", 1024), threads=kwargs.pop("threads", 2))
+    job = Job(tmp_path / "job", SandboxSpec(limits=limits, keras_cache=keras_cache_file()),
+              config=kwargs.pop("config", Execution()))
     job.prepare()
     options = dict(budget=30, cell_timeout=20, on_error="continue", models={"mlp": "mlp_model"},
-                   probes={"x_train": "x_train"}, max_output_bytes=2**20, sandboxed=True)
+                   probes={"x_train": "x_train"}, max_output_bytes=2**20, bubblewrap=True)
     options.update(kwargs)
-    return execute.run_notebook(nb, job, **options)
+    return kernel_session.run_notebook(nb, job, **options)
 
 
 def test_cells_run_over_ipc_with_errors_recorded_and_execution_continuing(tmp_path):
@@ -169,18 +174,18 @@ CPU_WORK = "import time\nstart = time.process_time()\nwhile time.process_time() 
 
 
 def test_a_job_cgroup_counts_cpu_time_and_holds_the_job_to_its_threads():
-    confinement = sandbox.Confinement.create(sandbox.Limits(threads=1))
+    held = Containment.create(Limits(threads=1))
     try:
-        group = confinement.cgroup
+        group = held.cgroup
         assert group.cpu_seconds() == 0.0
         if group.version == "cgroup-v2":
             quota, period = (group.quota / "cpu.max").read_text().split()
         else:
             quota, period = (group.quota / "cpu.cfs_quota_us").read_text(), (group.quota / "cpu.cfs_period_us").read_text()
         assert int(quota) == int(period)  # one core
-        assert confinement.describe()["cpu"] == group.version
+        assert held.describe()["cpu"] == group.version
     finally:
-        confinement.close()
+        held.close()
     assert not any(directory.exists() for directory in group.directories)
 
 
@@ -272,7 +277,7 @@ def test_memory_bomb_in_a_notebook_is_stopped(tmp_path):
 @pytest.mark.skipif(os.geteuid() != 0, reason="uid drop is exercised when the grader runs as root")
 def test_sandbox_uid_is_unprivileged(tmp_path):
     done, log = run_python("import os; print('ids', os.getuid(), os.geteuid(), os.getgroups())", tmp_path)
-    uid = sandbox.SandboxSpec().sandbox_uid()
+    uid = SandboxSpec().sandbox_uid()
     assert f"ids {uid} {uid} []" in log
 
 
@@ -285,12 +290,12 @@ time.sleep(float(line or 0))
 """
 
 
-def held_sandbox(tmp_path: Path, wall_seconds: float = 600) -> tuple[sandbox.Running, Path]:
+def held_sandbox(tmp_path: Path, wall_seconds: float = 600) -> tuple[process.Running, Path]:
     out = tmp_path / "out"
-    spec = sandbox.SandboxSpec(limits=sandbox.Limits(wall_seconds=wall_seconds),
-                               mounts=[sandbox.Mount(out, "/out", writable=True)])
-    sandbox.prepare_writable_dir(out, spec)
-    return sandbox.start(spec, [sys.executable, "-c", HELD], log_path=tmp_path / "log.txt"), out
+    spec = SandboxSpec(limits=Limits(wall_seconds=wall_seconds),
+                       mounts=[Mount(out, "/out", writable=True)])
+    prepare_writable_dir(out, spec)
+    return process.start(spec, [sys.executable, "-c", HELD], log_path=tmp_path / "log.txt"), out
 
 
 def test_held_sandbox_waits_for_its_release_and_its_wall_clock_starts_then(tmp_path, startup_seconds):
@@ -347,25 +352,25 @@ def test_where_no_cgroup_can_be_made_the_watchdog_holds_memory(tmp_path, monkeyp
 
 
 def test_stale_jobs_are_removed_and_live_ones_kept(tmp_path):
-    spec = sandbox.SandboxSpec()
-    live, dead = execute.Job.create(tmp_path, spec), execute.Job.create(tmp_path, spec)
+    spec = SandboxSpec()
+    live, dead = Job.create(tmp_path, spec), Job.create(tmp_path, spec)
     for job in (live, dead):
         job.prepare()
     dead.lock.close()  # what the kernel does to the lock of a grader killed mid-job
-    foreign = tmp_path / f"{execute.JOB_PREFIX}foreign"  # no lock: not ours to judge
+    foreign = tmp_path / f"{JOB_PREFIX}foreign"  # no lock: not ours to judge
     foreign.mkdir()
     try:
-        assert execute.remove_stale_jobs(tmp_path) >= 1
+        assert remove_stale_jobs(tmp_path) >= 1
         assert not dead.root.exists() and not dead.ipc.exists()
         assert live.root.is_dir() and live.ipc.is_dir() and foreign.is_dir()
     finally:
-        execute.cleanup(live)
-        execute.cleanup(dead)
+        cleanup(live)
+        cleanup(dead)
 
 
 def test_job_sockets_fit_the_unix_path_limit_whatever_the_job_root(tmp_path):
     deep = tmp_path / ("d" * 120) / ("e" * 60)
-    job = execute.Job(deep, sandbox.SandboxSpec())
+    job = Job(deep, SandboxSpec())
     assert len(str(job.ipc / "k-65535")) < 107
 
 
@@ -377,14 +382,15 @@ def test_an_interpreter_under_tmp_stays_visible_beneath_the_private_tmp(monkeypa
         venv = Path(scratch) / "venv"
         subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(venv)], check=True)
         os.chmod(scratch, 0o755)
-        monkeypatch.setattr(sandbox, "python_paths", lambda: [venv, Path(sys.base_prefix).resolve()])
-        argv = sandbox.bwrap_argv(sandbox.SandboxSpec(), [str(venv / "bin" / "python"), "-c", "print('alive')"])
+        monkeypatch.setattr(bwrap, "python_paths", lambda: [venv, Path(sys.base_prefix).resolve()])
+        argv = bwrap.bwrap_argv(SandboxSpec(), [str(venv / "bin" / "python"), "-c", "print('alive')"])
         done = subprocess.run(argv, capture_output=True, text=True, timeout=60)
     assert done.returncode == 0 and "alive" in done.stdout, done.stderr
 
 
 def test_a_kernel_that_never_starts_is_a_stop_not_a_crash(tmp_path, monkeypatch):
-    monkeypatch.setattr(execute.SandboxedKernelManager, "format_kernel_cmd", lambda self, extra_arguments=None: ["false"])
+    monkeypatch.setattr(kernel_session.JobKernelManager, "format_kernel_cmd",
+                        lambda self, extra_arguments=None: ["false"])
     ex = run_cells(tmp_path, notebook("x = 1"), config=Execution(kernel_start_seconds=5))
     assert ex.stopped == "kernel_died" and not ex.export_ran
     assert ex.notebook is not None and ex.cells == []

@@ -414,7 +414,7 @@ def test_show_prints_one_students_result_for_a_ta(results, capsys):
 def test_show_gives_the_cpu_work_against_the_budget_and_the_wall_time_beside_it(results, assignment, capsys):
     """Time limits count CPU work: a run stopped by the budget after 600 s of computing that took 1311 s on a
     busy machine reads as such (not "1311 s of 600 s"); a result graded before says it has wall time only."""
-    from autograder.run.execute import ExecutionRecord
+    from autograder.run.kernel_session import ExecutionRecord
 
     result = fixture_result("a002-partial")
     stopped = ExecutionRecord(stopped="wall_budget", stopped_by="cpu_budget", seconds=1311.4, cpu_seconds=600.2,

@@ -21,7 +21,7 @@ from autograder.output.policy import GradingPolicy, updated
 from autograder.output.similarity import write_report as write_similarity_report
 from autograder.output.store import check_report_folder
 from autograder.pipeline.batch import grade_batch
-from autograder.run import sandbox
+from autograder.run.sandbox.spec import SandboxUnavailable
 
 DUE = "2026-12-01T23:59"
 TIMEZONE = "UTC"
@@ -53,7 +53,7 @@ def run(args: argparse.Namespace) -> int:
     try:
         counts = grade_batch(args.examples / "submissions", args.assignment, args.out, jobs=args.jobs,
                              roster=roster_path)
-    except sandbox.SandboxUnavailable as exc:
+    except SandboxUnavailable as exc:
         print(f"error: the sandbox cannot start: {exc}", file=sys.stderr)
         return 2
     pages = write_reports(args.out, assignment, roster_path)

@@ -12,7 +12,7 @@ from autograder.output.intake_record import BATCH_RECORD, read_decisions
 from autograder.output.similarity import write_report as write_similarity_report
 from autograder.output.store import check_report_folder, open_results, resolve_assignment
 from autograder.pipeline.batch import grade_batch
-from autograder.run import sandbox
+from autograder.run.sandbox.spec import SandboxUnavailable
 
 
 def configure(parser: argparse.ArgumentParser) -> None:
@@ -53,7 +53,7 @@ def run(args: argparse.Namespace) -> int:
                              scheduler=args.scheduler, roster=args.roster, sandboxed=not args.unsafe_no_sandbox,
                              progress=not getattr(args, "quiet", False), only=args.only,
                              retry_failed=args.retry_failed)
-    except sandbox.SandboxUnavailable as exc:
+    except SandboxUnavailable as exc:
         print(f"autograder grade: the sandbox cannot start: {exc}; refusing to run untrusted code",
               file=sys.stderr)
         return 2

@@ -8,7 +8,7 @@ from pathlib import Path
 
 from autograder.output.store import ResultsError, check_output_folder, check_report_folder, resolve_assignment
 from autograder.pipeline.grade_one import grade_one
-from autograder.run import sandbox
+from autograder.run.sandbox.spec import SandboxUnavailable
 
 
 def configure(parser: argparse.ArgumentParser) -> None:
@@ -29,7 +29,7 @@ def run(args: argparse.Namespace) -> int:
     assignment.warn_if_public_seed()
     try:
         result = grade_one(args.submission, assignment, args.out, sandboxed=not args.unsafe_no_sandbox)
-    except sandbox.SandboxUnavailable as exc:
+    except SandboxUnavailable as exc:
         print(f"autograder grade-one: the sandbox cannot start: {exc}; refusing to run untrusted code (pass "
               "--unsafe-no-sandbox only for notebooks you trust)", file=sys.stderr)
         return 2

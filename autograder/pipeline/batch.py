@@ -52,7 +52,7 @@ from autograder.output.intake_record import BATCH_RECORD, record_fields, result_
 from autograder.output.store import Store, check_output_folder, open_results, require_current_evidence
 from autograder.pipeline.grade_one import EvidenceUnusable, base_result, grade_into, regrade, rejected_result
 from autograder.results import atomic_write_text, read_result, write_result
-from autograder.run import sandbox
+from autograder.run.sandbox.bwrap import check_available
 from autograder.score.report.analysis import template_markdown
 
 #: Stop reasons that depend on the machine as much as on the notebook: ``--retry-failed`` re-runs them.
@@ -196,7 +196,7 @@ def grade_batch(source: str | Path, assignment_dir: str | Path | Assignment, out
     # Set-up problems stop the batch here, once, instead of failing every submission.
     assignment.thresholds(), assignment.evaluation_seed(), template_markdown(assignment), keras_cache_source()
     if sandboxed:
-        sandbox.check_available()
+        check_available()
     workdir = Path(tempfile.mkdtemp(prefix="autograder-batch-"))
     executors: list[Executor] = []
 

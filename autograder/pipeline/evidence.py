@@ -15,8 +15,11 @@ import nbformat
 from autograder.assignment import Assignment
 from autograder.data import (EvaluationConfig, EvaluationImages, Mnist, keras_cache_source, load_mnist,
                              make_evaluation_images)
-from autograder.run import execute, isolation, sandbox
+from autograder.run import isolation, kernel_session, prediction
 from autograder.run.inside import contract
+from autograder.run.job import Job, cleanup, remove_stale_jobs
+from autograder.run.sandbox.process import read_tail
+from autograder.run.sandbox.spec import Limits, SandboxSpec
 from autograder.score.artifacts import Evidence, load_evidence, save_evidence
 
 
@@ -42,32 +45,32 @@ def keras_cache_file() -> Path:
 
 
 def run_phase_a(notebook_in: Any, assignment: Assignment, artifacts: Path, *, level: str,
-                work_root: str | Path | None) -> tuple[execute.ExecutionRecord, Evidence]:
+                work_root: str | Path | None) -> tuple[kernel_session.ExecutionRecord, Evidence]:
     """Run the notebook and the predictions in their sandboxes; return what they left, validated."""
     ex = assignment.execution
-    limits = sandbox.Limits.from_execution(ex, wall_seconds=ex.wall_budget_seconds + ex.export_seconds)
-    execute.remove_stale_jobs(work_root)  # left by a grader killed mid-job
-    job = execute.Job.create(work_root, sandbox.SandboxSpec(limits=limits, keras_cache=keras_cache_file()),
-                             public_tests=assignment.student_dir / "tests", notebook_name=assignment.student_notebook,
-                             config=ex)
+    limits = Limits.from_execution(ex, wall_seconds=ex.wall_budget_seconds + ex.export_seconds)
+    remove_stale_jobs(work_root)  # left by a grader killed mid-job
+    job = Job.create(work_root, SandboxSpec(limits=limits, keras_cache=keras_cache_file()),
+                     public_tests=assignment.student_dir / "tests", notebook_name=assignment.student_notebook,
+                     config=ex)
     if level == isolation.CONTAINER_UID:
-        job.confinement = isolation.UidConfinement(job.spec, job.root)
-    sandboxed = level == isolation.BUBBLEWRAP  # the other levels run with the job's real paths
+        job.uid_isolation = isolation.UidIsolation(job.spec, job.root)
+    bubblewrap = level == isolation.BUBBLEWRAP  # the other levels run with the job's real paths
     predictor = None
     try:
         job.prepare()
         images = evaluation_images(assignment)
         image_sets = images.image_sets()
-        predictor = execute.start_predictor(job, image_sets, sandboxed=sandboxed,
-                                            ablation=("eval", images.ablation_size))
+        predictor = prediction.start_predictor(job, image_sets, bubblewrap=bubblewrap,
+                                               ablation=("eval", images.ablation_size))
         notebook = nbformat.from_dict(notebook_in)
-        execution = execute.run_notebook(
+        execution = kernel_session.run_notebook(
             notebook, job, budget=ex.wall_budget_seconds, cell_timeout=ex.cell_timeout_seconds,
             on_error=ex.on_error, models=assignment.models, probes=assignment.probes,
-            max_output_bytes=int(ex.max_output_mb * 2**20), sandboxed=sandboxed)
+            max_output_bytes=int(ex.max_output_mb * 2**20), bubblewrap=bubblewrap)
         exported = job.export / contract.MODELS_DIR  # whole models (.keras) or a subclass's weights (.weights.h5)
         if exported.is_dir() and any(exported.iterdir()):
-            execution.predict = execute.predict(predictor, notebook_seconds=execution.cpu_seconds)
+            execution.predict = prediction.predict(predictor, notebook_seconds=execution.cpu_seconds)
         evidence = load_evidence(job.export, job.predictions, {k: len(v) for k, v in image_sets.items()})
         save_evidence(evidence, artifacts)
         nbformat.write(execution.notebook, artifacts / "executed.ipynb")
@@ -76,7 +79,7 @@ def run_phase_a(notebook_in: Any, assignment: Assignment, artifacts: Path, *, le
             predictor.cancel()  # never released (no model exported) or the grading failed
         for log in ("kernel.log", "predict.log"):  # kept whatever happened; student-controlled: only their ends
             if (job.root / log).is_file():
-                (artifacts / log).write_bytes(sandbox.read_tail(job.root / log, 64 * 1024))
-        execute.cleanup(job)
+                (artifacts / log).write_bytes(read_tail(job.root / log, 64 * 1024))
+        cleanup(job)
 
     return execution, evidence

@@ -25,7 +25,10 @@ from autograder.intake.printed import PrintedAccuracy
 from autograder.output.store import Store
 from autograder.pipeline.evidence import evaluation_images, keras_cache_file, run_phase_a
 from autograder.results import REASONS, SCHEMA_VERSION, read_result, write_result
-from autograder.run import execute, isolation, sandbox
+from autograder.run import isolation
+from autograder.run.kernel_session import ExecutionRecord
+from autograder.run.output_cap import OutputCapFault
+from autograder.run.sandbox.spec import SandboxUnavailable
 from autograder.score import integrity
 from autograder.score.accuracy import closest_confusion
 from autograder.score.artifacts import Evidence, stored_evidence
@@ -161,7 +164,7 @@ def score(result: dict[str, Any], assignment: Assignment, evidence: Evidence, no
     return result
 
 
-def overall_reason(execution: execute.ExecutionRecord) -> str | None:
+def overall_reason(execution: ExecutionRecord) -> str | None:
     if execution.stopped:
         return execution.stopped
     if any(cell.status in ("error", "timeout") for cell in execution.cells):
@@ -231,10 +234,10 @@ def grade_into(path: str | Path, assignment: Assignment, result_path: Path, arti
 
     try:
         execution, evidence = run_phase_a(intake.notebook, assignment, artifacts, level=level, work_root=work_root)
-    except (sandbox.SandboxUnavailable, AssignmentError, DataError):
+    except (SandboxUnavailable, AssignmentError, DataError):
         raise  # the set-up is wrong, not this submission: stop the batch and say why
     except Exception as exc:  # the grader failed on this submission: one row that says so
-        stage = "output capping" if isinstance(exc, execute.GraderFault) else "the run or reading its export"
+        stage = "output capping" if isinstance(exc, OutputCapFault) else "the run or reading its export"
         result = grader_error(result, assignment, stage, traceback.format_exc(), intake.notes, log)
         write_result(result_path, result)
         return result
@@ -255,7 +258,7 @@ def grade_into(path: str | Path, assignment: Assignment, result_path: Path, arti
     return result
 
 
-def finish(result: dict[str, Any], assignment: Assignment, execution: execute.ExecutionRecord, evidence: Evidence,
+def finish(result: dict[str, Any], assignment: Assignment, execution: ExecutionRecord, evidence: Evidence,
            notebook: Any, printed: tuple[PrintedAccuracy, ...]) -> None:
     """Phase B for a notebook that ran: scores, reason, review list, diagnoses, timings."""
     ex = assignment.execution

@@ -22,7 +22,8 @@ from autograder.intake.layouts import named_like
 from autograder.output.gradescope import ROOT_ENV, write_results_json
 from autograder.pipeline.grade_one import base_result, grade_into, rejected_result
 from autograder.results import REASONS
-from autograder.run import isolation, sandbox
+from autograder.run import isolation
+from autograder.run.sandbox.spec import SandboxUnavailable
 
 class NotGraded(Exception):
     """No grade could be computed: the set-up is broken or the grader failed on this submission, neither the
@@ -50,7 +51,7 @@ def grade_submission(root: Path) -> dict[str, Any]:
     os.environ[ENV_VAR] = str(root / "source" / "mnist")
     try:
         result = grade_notebook(root, load_assignment(root / "source" / "assignment"))
-    except sandbox.SandboxUnavailable as exc:
+    except SandboxUnavailable as exc:
         raise NotGraded(f"The grading sandbox could not be started: {exc}") from None
     except AssignmentError as exc:  # the package lacks something a score reads: no grade, never a wrong one
         raise NotGraded(f"The autograder package is incomplete: {exc}") from None

@@ -2,7 +2,7 @@
 
 Three levels, the strongest available is used and recorded in every result (``"isolation"``):
 
-- ``bubblewrap``: namespaces (PID, network, IPC, mount) as described in :mod:`autograder.run.sandbox`;
+- ``bubblewrap``: namespaces (PID, network, IPC, mount) as described in :mod:`autograder.run.sandbox.bwrap`;
 - ``container-uid``: inside a container (Gradescope, a Kubernetes pod) bubblewrap usually cannot create
   namespaces, but the grader runs as root. Student code then runs under separate unprivileged uids
   (one for the notebook's kernel, one for the prediction process, one for the process that runs the
@@ -31,8 +31,10 @@ from typing import Any
 
 import psutil
 
-from autograder.run import sandbox
-from autograder.run.sandbox import SandboxSpec, SandboxUnavailable
+from autograder.run.sandbox.bwrap import check_available, rlimit_argv
+from autograder.run.sandbox.process_tree import entries_under
+from autograder.run.sandbox.spec import (INSIDE_PACKAGE, SandboxSpec, SandboxUnavailable, prepare_writable_dir,
+                                         sandbox_env)
 
 BUBBLEWRAP, CONTAINER_UID, NONE = "bubblewrap", "container-uid", "none"
 #: The three processes of a job and their uid offsets from the job's base uid (200000 + pid % 50000).
@@ -50,12 +52,12 @@ def choose(sandboxed: bool = True) -> str:
     if not sandboxed:
         return NONE
     try:
-        sandbox.check_available()
+        check_available()
         return BUBBLEWRAP
     except SandboxUnavailable as no_bubblewrap:
         missing = [tool for tool in ("setpriv", "prlimit", "env") if shutil.which(tool) is None]
         if os.geteuid() == 0 and not missing:
-            closed = [path for path in (Path(sys.executable).resolve(), sandbox.INSIDE_PACKAGE / "__init__.py")
+            closed = [path for path in (Path(sys.executable).resolve(), INSIDE_PACKAGE / "__init__.py")
                       if not readable_by_others(path)]
             if closed:  # bubblewrap mounts them; a bare uid must reach them through the real directories
                 raise SandboxUnavailable(
@@ -89,7 +91,7 @@ def readable_by_others(path: Path) -> bool:
 
 
 @dataclass
-class UidConfinement:
+class UidIsolation:
     """The ``container-uid`` level for one job: uids, homes, the command wrapper and the clean-up."""
 
     spec: SandboxSpec
@@ -109,7 +111,7 @@ class UidConfinement:
         secret, unlabeled images) is readable by the prediction uids only (group of the prediction uid).
         """
         for role in ROLE_UID_OFFSETS:
-            sandbox.prepare_writable_dir(self.home(role), self.spec)
+            prepare_writable_dir(self.home(role), self.spec)
             os.chown(self.home(role), self.uid(role), self.uid(role))
         os.chown(job.predictions, self.uid("predict"), self.uid("predict"))
         os.chown(job.class_predictions, self.uid("classes"), self.uid("classes"))
@@ -138,11 +140,11 @@ class UidConfinement:
         uid, home = self.uid(role), self.home(role)
         # The classes process reads the export and inputs, which belong to the prediction uid's group.
         groups = [f"--groups={self.uid('predict')}"] if role == "classes" else ["--clear-groups"]
-        env = sandbox.sandbox_env(self.spec)
+        env = sandbox_env(self.spec)
         env.update(HOME=str(home), TMPDIR=str(home), MPLCONFIGDIR=str(home / ".matplotlib"),
                    PYTHONPATH=str(self.root / "agx"), KERAS_HOME=str(home / ".keras"))
         return (["setpriv", f"--reuid={uid}", f"--regid={uid}", *groups, "--inh-caps=-all",
-                 "--bounding-set=-all", "--no-new-privs"] + sandbox.rlimit_argv(self.spec.limits)
+                 "--bounding-set=-all", "--no-new-privs"] + rlimit_argv(self.spec.limits)
                 + ["env", "-i", f"--chdir={home}"] + [f"{k}={v}" for k, v in sorted(env.items())] + command)
 
     def end_kernel(self, job: Any) -> None:
@@ -152,7 +154,7 @@ class UidConfinement:
         a model file (or anything) while the grader's predictions run.
         """
         reap(self.uid("kernel"))
-        for path in [job.export, *(Path(e.path) for e in sandbox.entries_under(job.export))]:
+        for path in [job.export, *(Path(e.path) for e in entries_under(job.export))]:
             info = path.lstat()
             if stat.S_ISREG(info.st_mode) and info.st_nlink > 1:
                 path.unlink()  # a hard link may name a file outside the export: never change its owner

@@ -9,7 +9,7 @@ from pathlib import Path
 import nbformat
 import psutil
 
-from autograder.run import cgroup
+from autograder.run.sandbox import cgroup
 from waiting import within
 
 

@@ -15,7 +15,8 @@ from autograder.output import feedback
 from autograder.pipeline.batch import grade_batch
 from autograder.pipeline.grade_one import ARTIFACTS, grade_one
 from autograder.results import REASONS, read_result
-from autograder.run import sandbox
+from autograder.run.sandbox import process
+from autograder.run.sandbox.spec import SandboxSpec
 
 from cases import CASES, Case, Context
 from containment import (PeakMemory, executed_text, job_processes, leftover_processes, running_cmdline,
@@ -50,7 +51,7 @@ def test_the_leftover_check_sees_a_running_sandbox():
     """The containment check below is not blind whoever runs the tests: it finds a held sandbox's
     process while it runs, and nothing once the job has ended."""
     held = "import sys; sys.stdin.readline()  # agx-leftover-check"
-    running = sandbox.start(sandbox.SandboxSpec(), [sys.executable, "-c", held])
+    running = process.start(SandboxSpec(), [sys.executable, "-c", held])
     try:
         assert within(60, lambda: any("agx-leftover-check" in (running_cmdline(p) or "") for p in job_processes()))
     finally:

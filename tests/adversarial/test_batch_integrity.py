@@ -21,7 +21,9 @@ import notebooks
 from autograder.pipeline.batch import grade_batch
 from autograder.pipeline.grade_one import grade_one
 from autograder.results import read_result
-from autograder.run import cgroup, execute
+from autograder.run.inside.contract import JOB_PREFIX
+from autograder.run.job import JOB_LOCK, ipc_dir
+from autograder.run.sandbox import cgroup
 
 from cases import CASES, NUMPY_PREPROCESSING, Context
 
@@ -153,9 +155,9 @@ def test_job_dirs_and_cgroups_of_a_killed_grader_are_removed_at_the_next_start(t
     deadline = time.monotonic() + 120
     while not ours and time.monotonic() < deadline:  # the job of the grader's worker, with its kernel running
         time.sleep(0.2)
-        ours = [lock.parent for lock in work_root.glob(f"{execute.JOB_PREFIX}*/{execute.JOB_LOCK}")
-                if execute.ipc_dir(lock.parent).joinpath("kernel.json").exists()]
-    owner = (ours[0] / execute.JOB_LOCK).read_text() if ours else ""
+        ours = [lock.parent for lock in work_root.glob(f"{JOB_PREFIX}*/{JOB_LOCK}")
+                if ipc_dir(lock.parent).joinpath("kernel.json").exists()]
+    owner = (ours[0] / JOB_LOCK).read_text() if ours else ""
     where = cgroup.hierarchy()
     # Taken while the grader lives; stale cgroups are removed by any grader's start, so only their
     # disappearance is ours to check, not who removed them.
@@ -166,12 +168,12 @@ def test_job_dirs_and_cgroups_of_a_killed_grader_are_removed_at_the_next_start(t
     psutil.wait_procs(doomed, timeout=15)
     assert ours, "the grader never started its job"
     job = ours[0]
-    assert job.is_dir() and execute.ipc_dir(job).is_dir()  # left behind: nobody cleaned up
+    assert job.is_dir() and ipc_dir(job).is_dir()  # left behind: nobody cleaned up
     assert its_cgroups or where is None
 
     clean = notebooks.write(nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell("x = 1")]),
                             tmp_path / "clean.ipynb")
     assert grade_one(clean, assignments["tiny"], tmp_path / "next", work_root=work_root)["status"] == "graded"
 
-    assert not job.exists() and not execute.ipc_dir(job).exists()
+    assert not job.exists() and not ipc_dir(job).exists()
     assert not any(group.exists() for group in its_cgroups)

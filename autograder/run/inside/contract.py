@@ -185,6 +185,12 @@ def model_file(arch: str, subclassed: bool) -> str:
     return f"{arch}.weights.h5" if subclassed else f"{arch}.keras"
 
 
+# --- where the grader's own files are, as student code sees them (tracebacks carry these paths) -----
+
+INSIDE_MOUNT = "/opt/agx"  # in the sandbox, holds this package as /opt/agx/autograder_inside
+JOB_PREFIX = "autograder-job-"  # each job's folder on the host (the kernel's working dir outside bubblewrap)
+
+
 # --- caps on what crosses the boundary --------------------------------------------------------------
 
 MAX_TEXT = 200  # any string the kernel reports

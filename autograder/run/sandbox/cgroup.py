@@ -11,7 +11,7 @@ never runs ahead of the wall clock (a time limit is never reached sooner than a 
 
 Where: cgroup v2 (``memory.max``, ``pids.max``) when the unified hierarchy offers both controllers to
 the grader's own cgroup; otherwise the v1 ``memory`` and ``pids`` hierarchies (machines that mount v1
-controllers beside an empty v2, like these); otherwise none, and :class:`autograder.run.sandbox.Watchdog`
+controllers beside an empty v2, like these); otherwise none, and :class:`autograder.run.sandbox.watchdog.Watchdog`
 bounds memory alone. Job cgroups are made under the grader's own ones (never the machine's root),
 named ``agx-<grader pid>-<n>``, so one left by a killed grader is recognised by its dead pid and
 removed by :func:`remove_stale`.
@@ -231,7 +231,7 @@ def create(memory_bytes: int, processes: int, cpus: int) -> Cgroup | None:
     except OSError:
         group.remove(wait=0)
         return None
-    if where.cpu is not None:  # without it the limits count CPU time from the process tree (sandbox.CpuClock)
+    if where.cpu is not None:  # without it the limits count CPU time from the process tree (watchdog.CpuClock)
         try:
             (where.cpu / name).mkdir(exist_ok=True)
             group.cpu = where.cpu / name

@@ -1,0 +1,213 @@
+"""The prediction run: the exported models predict the unlabeled images in a sandbox of their own.
+
+The prediction sandbox holds only the model files and the unlabeled images (no labels, no Keras MNIST
+cache); it starts beside the notebook so its TensorFlow import overlaps the student's cells, and is
+released on the exported models only once the kernel is gone. Each model has its own budget; what the
+sandbox writes back is read by name, as plain files only.
+"""
+from __future__ import annotations
+
+import json
+import os
+import stat
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import nbformat
+import numpy as np
+
+from autograder.run.class_source import class_source
+from autograder.run.inside import contract
+from autograder.run.job import EXPORT_MOUNT, Job
+from autograder.run.sandbox import process
+
+PREDICT_POLL_SECONDS = 0.2
+
+
+@dataclass
+class Predictor:
+    """The prediction sandbox of one job: started early, released on the exported models by :func:`predict`."""
+
+    job: Job
+    options: list[str]  # the ablation, as the sandbox's command line says it
+    image_sets: list[str]  # NAME=PATH as the sandbox sees them
+    bubblewrap: bool  # else on the job's real paths (Job.host_argv)
+    first: process.Running | None = None  # started beside the notebook, still waiting
+
+    def start(self, only: list[str] | None = None, classes: bool = False) -> process.Running:
+        """A fresh prediction process for the models ``only`` (all stock models: None)."""
+        out = self.job.class_predictions if classes else self.job.predictions
+        module = [sys.executable, "-m", "autograder_inside.predict", "--wait"]
+        if only is not None:
+            module += ["--only", ",".join(only)]
+        if classes:
+            module += ["--classes", f"/inputs/{contract.CLASS_SOURCE}"]
+        module += self.options
+        log = self.job.root / ("predict-classes.log" if classes else "predict.log")
+        if not self.bubblewrap:
+            command = module + [str(self.job.export), str(out)] + self.image_sets
+            command = [a.replace("/inputs/", f"{self.job.inputs}/") for a in command]
+            return process.Running(self.job.host_argv(command, "classes" if classes else "predict"),
+                                   self.job.predict_spec().limits, [out], log,
+                                   env=self.job.host_env(), private_tmpfs=False)
+        command = module + [EXPORT_MOUNT, "/predictions"] + self.image_sets
+        return process.start(self.job.predict_spec(out), command, watched_dirs=[out], log_path=log)
+
+    def take_first(self) -> process.Running | None:
+        """The process started beside the notebook (once): it predicts every stock model."""
+        first, self.first = self.first, None
+        return first
+
+    def cancel(self) -> None:
+        """Stop the first process if it was never released (no stock model, or the grading failed)."""
+        if self.first is not None:
+            self.first.cancel()
+
+
+def start_predictor(job: Job, image_sets: dict[str, np.ndarray], *, bubblewrap: bool = True,
+                    ablation: tuple[str, int] | None = None) -> Predictor:
+    """Start the prediction sandbox beside the notebook, so its TensorFlow import overlaps the student's cells.
+
+    It holds, reading nothing from the export, until :func:`predict` releases it after the kernel is
+    gone; it never runs at the same time as student code, as before, only its start-up does.
+    ``ablation`` names the image set and how many of its first images are predicted again with the
+    model's working layers zeroed.
+    """
+    sets = []
+    for name, images in image_sets.items():
+        path = job.inputs / f"{name}.npy"
+        np.save(path, np.ascontiguousarray(images, dtype=np.uint8), allow_pickle=False)
+        path.chmod(0o644)
+        sets.append(f"{name}=/inputs/{name}.npy")
+    options = [] if ablation is None else [f"--ablate={ablation[0]}:{ablation[1]}"]
+    predictor = Predictor(job, options, sets, bubblewrap)
+    predictor.first = predictor.start()
+    return predictor
+
+
+def exported_models(job: Job) -> tuple[list[str], list[str]]:
+    """Architectures with an exported model file: (stock models, subclassed models), in contract order."""
+    stock, subclassed = [], []
+    for arch in contract.ARCHITECTURES:
+        for is_subclassed, found in ((False, stock), (True, subclassed)):
+            path = job.export / contract.MODELS_DIR / contract.model_file(arch, is_subclassed)
+            if path.is_file() and not path.is_symlink():
+                found.append(arch)
+                break
+    return stock, subclassed
+
+
+def _regular_file(path: Path) -> bool:
+    try:
+        return stat.S_ISREG(path.lstat().st_mode)
+    except OSError:
+        return False
+
+
+def _run_models(predictor: Predictor, archs: list[str], out: Path, deadline: float, *, classes: bool,
+                outcomes: dict[str, dict[str, Any]], processes: list[process.Completed]) -> None:
+    """Predict ``archs``, each within the job's ``predict_model_seconds`` of CPU work (the prediction sandbox's
+    CPU time / threads, as the notebook's limits count) and its wall-clock backstop; a model that overruns or
+    blows the memory limit is killed and recorded, and a fresh process goes on with the models not yet started."""
+    pending = list(archs)
+    model_seconds = predictor.job.config.predict_model_seconds
+    backstop = predictor.job.backstop_factor * model_seconds
+    while pending and time.monotonic() < deadline:
+        running = (None if classes else predictor.take_first()) or predictor.start(pending, classes=classes)
+        running.release(b"go\n")
+        current, since, since_work, timed_out = None, 0.0, 0.0, False
+        while running.proc.poll() is None:
+            now, work = time.monotonic(), running.dog.clock.work_seconds()
+            started = [a for a in pending if _regular_file(out / contract.STARTED_FILE.format(arch=a))
+                       and not _regular_file(out / contract.SUMMARY_FILE.format(arch=a))]
+            if started and started[0] != current:
+                current, since, since_work = started[0], now, work
+            if now > deadline or (current is not None and (work - since_work > model_seconds
+                                                           or now - since > backstop)):
+                timed_out = True
+                running.cancel()
+                break
+            time.sleep(PREDICT_POLL_SECONDS)
+        done = running.wait()
+        processes.append(done)
+        stop = "wall_budget" if timed_out else done.stopped or "crashed"
+        progressed = False
+        for arch in list(pending):
+            if _regular_file(out / contract.SUMMARY_FILE.format(arch=arch)):
+                outcomes[arch] = {"outcome": "predicted", "stopped": None}
+            elif _regular_file(out / contract.STARTED_FILE.format(arch=arch)):
+                outcomes[arch] = {"outcome": "stopped", "stopped": stop}
+                _write_stopped_summary(out, arch, stop)
+            else:
+                continue
+            pending.remove(arch)
+            progressed = True
+        if not progressed:  # the process died before any model started: no fresh process would do better
+            break
+    for arch in pending:
+        stop = "wall_budget" if time.monotonic() >= deadline else "crashed"
+        outcomes[arch] = {"outcome": "stopped", "stopped": stop}
+        _write_stopped_summary(out, arch, stop)
+
+
+STOP_MESSAGES = {"memory": "it used more than the memory limit while predicting",
+                 "wall_budget": "predicting took longer than its time budget",
+                 "disk": "it wrote more than the disk limit while predicting",
+                 "crashed": "the prediction process died"}
+
+
+def _write_stopped_summary(out: Path, arch: str, stop: str) -> None:
+    """The trusted side's record of a model it stopped (replacing whatever the sandbox left)."""
+    path = out / contract.SUMMARY_FILE.format(arch=arch)
+    path.unlink(missing_ok=True)
+    path.write_text(json.dumps({"arch": arch, "error": f"the model was stopped: {STOP_MESSAGES[stop]}",
+                                "stopped": stop}))
+
+
+def _adopt_class_predictions(job: Job, archs: list[str], image_sets: list[str]) -> None:
+    """Move the subclassed models' files into the predictions dir; only their expected names, only plain files."""
+    for arch in archs:
+        names = [contract.SUMMARY_FILE.format(arch=arch)]
+        names += [contract.PREDICTIONS_FILE.format(arch=arch, image_set=s) for s in image_sets]
+        names += [contract.ABLATED_FILE.format(arch=arch, image_set=s) for s in image_sets]
+        for name in names:
+            source, target = job.class_predictions / name, job.predictions / name
+            if _regular_file(source) and not target.exists():
+                os.replace(source, target)
+
+
+def predict(predictor: Predictor, *, notebook_seconds: float = 0.0) -> dict[str, Any]:
+    """Predict every exported model, each with its own budget, and report each outcome.
+
+    Stock models run first in the process started beside the notebook; subclassed ones in a fresh
+    process of their own that gets the notebook's class definitions. The whole run is bounded by what
+    is left of the notebook's budget (``notebook_seconds`` of CPU work used of ``limits.wall_seconds``), but
+    never less than one model's budget, so a notebook that used all its time still has its models measured;
+    in wall time, times the job's backstop factor (each model's own limit counts CPU work).
+    """
+    job = predictor.job
+    started = time.monotonic()
+    budget = max(job.config.predict_model_seconds, job.spec.limits.wall_seconds - notebook_seconds)
+    deadline = started + job.backstop_factor * min(budget, job.config.predict_max_seconds)
+    stock, subclassed = exported_models(job)
+    outcomes: dict[str, dict[str, Any]] = {}
+    processes: list[process.Completed] = []
+    if stock:
+        _run_models(predictor, stock, job.predictions, deadline, classes=False, outcomes=outcomes,
+                    processes=processes)
+    predictor.cancel()  # not released when only subclassed models (or none) were exported
+    if subclassed:
+        notebook = job.inputs / "submission.ipynb"
+        source = class_source(nbformat.read(notebook, as_version=4)) if notebook.is_file() else ""
+        (job.inputs / contract.CLASS_SOURCE).write_text(source)
+        (job.inputs / contract.CLASS_SOURCE).chmod(0o644)
+        _run_models(predictor, subclassed, job.class_predictions, deadline, classes=True, outcomes=outcomes,
+                    processes=processes)
+        _adopt_class_predictions(job, subclassed, [arg.split("=", 1)[0] for arg in predictor.image_sets])
+    return {"seconds": round(time.monotonic() - started, 3), "processes": len(processes),
+            "stopped": next((o["stopped"] for o in outcomes.values() if o["stopped"]), None),
+            "peak_rss_mb": max((p.peak_rss_mb for p in processes), default=0.0),
+            "returncode": processes[-1].returncode if processes else None, "models": outcomes}
