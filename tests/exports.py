@@ -9,6 +9,8 @@ test about a malformed or hostile export starts from one of these and corrupts t
 from __future__ import annotations
 
 import contextlib
+import copy
+import functools
 import json
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -18,8 +20,11 @@ import numpy as np
 
 from autograder.assignment import load_assignment
 from autograder.run.inside import contract, export, fit_hook, predict
+from autograder.score.artifacts import Evidence, stored_evidence
 
 REPO = Path(__file__).resolve().parents[1]
+#: The variant corpus's stored evidence (tests/variant_evidence.py): what real notebooks' sandboxes wrote.
+CORPUS_EVIDENCE = REPO / "tests" / "fixtures" / "variants" / "evidence"
 _assignment = load_assignment(REPO / "assignments" / "mnist")
 #: The template names the grader's export cell passes (the assignment's [models] and [probes] tables).
 MODELS: dict[str, str] = dict(_assignment.models)
@@ -76,3 +81,14 @@ def rewrite_summary(predictions_dir: Path, arch: str, change: Callable[[dict], A
     path.write_text(json.dumps(written))
     return written
 
+
+
+@functools.lru_cache(maxsize=None)
+def _corpus_evidence(variant: str) -> Evidence:
+    return stored_evidence(CORPUS_EVIDENCE / variant / "artifacts")
+
+
+def corpus_model(arch: str, field: str, variant: str = "strong_template") -> Any:
+    """A real model's ``summary`` or ``fed`` (as the prediction sandbox wrote it and the grader's door read
+    it), from a variant of the corpus (the template's strong notebook by default): a copy to change at will."""
+    return copy.deepcopy(getattr(_corpus_evidence(variant).models[arch], field))
