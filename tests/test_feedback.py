@@ -188,6 +188,7 @@ def old_notebook_pages(tmp_path_factory, assignment) -> dict[str, str]:
     from test_diagnose import LIMITS, old_notebook
 
     from autograder.output.diagnose import diagnose
+    from autograder.output.review import REVIEW_REASONS
 
     results = tmp_path_factory.mktemp("OLD")
     (results / "results").mkdir()
@@ -198,9 +199,9 @@ def old_notebook_pages(tmp_path_factory, assignment) -> dict[str, str]:
     result["diagnoses"] = diagnose(cells, None, LIMITS)
     result["reason"] = "cell_errors"
     result["review"] = [{"kind": "model", "arch": "cnn", "code": "model_lost", "variable": "lenet",
-                         "cell_number": 11, "text": "trained in the notebook, but no such model was there"},
+                         "cell_number": 11, "text": REVIEW_REASONS["model_lost"]},
                         {"kind": "model", "arch": "gru", "code": "prediction_failed", "variable": "gru_model",
-                         "cell_number": None, "text": "it could not be predicted with"}]
+                         "cell_number": None, "text": REVIEW_REASONS["prediction_failed"]}]
     write(results, "old", result, assignment)
     paths = write_feedback(results, results / "feedback", assignment)
     return {path.stem: path.read_text(encoding="utf-8") for path in paths}

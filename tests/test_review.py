@@ -5,7 +5,7 @@ import copy
 
 import pytest
 
-from autograder.output.review import lost_models, mark_lost_models, trained_in_notebook
+from autograder.output.review import REVIEW_REASONS, lost_models, mark_lost_models, trained_in_notebook
 from autograder.results import check_result
 from exports import MODELS as TEMPLATE_NAMES
 from result_fixtures import fixture_result
@@ -68,8 +68,7 @@ def test_a_trained_model_the_grader_never_found_is_lost():
 
     assert lost_models(graded, TEMPLATE_NAMES) == [
         {"kind": "model", "arch": "cnn", "code": "model_lost", "variable": "lenet", "cell_number": 5,
-         "text": "trained in the notebook, but no such model was there when the notebook ended "
-                 "(name reused, deleted, or kept inside a function)"}]
+         "text": REVIEW_REASONS["model_lost"]}]
 
 
 @pytest.mark.parametrize("entry, status, integrity, code", [
