@@ -1,6 +1,7 @@
 """Phase B pieces on their own: the untrusted-artifact reader, architecture rules, the hidden-test runner."""
 from __future__ import annotations
 
+import functools
 import importlib.util
 import json
 import os
@@ -11,7 +12,7 @@ import pytest
 
 import exports
 from autograder.assignment import AssignmentError
-from autograder.run.inside import contract
+from autograder.run.inside import contract, predict
 from autograder.score import architecture
 from autograder.score.artifacts import (ArtifactError, ConfusionCandidate, ModelEvidence, load_evidence, read_array,
                                         read_json, read_untrusted, save_evidence, stored_evidence)
@@ -216,9 +217,32 @@ def test_the_exports_own_errors_are_kept_as_capped_plain_text(real_export, tmp_p
 
 # --- architecture rules -----------------------------------------------------------------------------
 
+@functools.cache
+def written_keys() -> tuple[frozenset[str], frozenset[str]]:
+    """The keys the prediction sandbox writes in a summary and in its layers (``predict.summarize`` of a real
+    model holding every kind of layer these rules read)."""
+    import keras
+
+    layers = keras.layers
+    model = keras.Sequential([keras.Input((28, 28)), layers.Bidirectional(layers.LSTM(4, return_sequences=True)),
+                              layers.Reshape((28, 8, 1)), layers.Conv2D(2, 3, strides=2, activation="relu"),
+                              layers.MaxPooling2D(), layers.Dropout(0.1), layers.Flatten(),
+                              layers.Dense(10, activation="softmax")])
+    written = predict.summarize(model)
+    inner = [layer["wraps"] for layer in written["layers"] if "wraps" in layer]
+    return frozenset(written), frozenset(key for layer in written["layers"] + inner for key in layer)
+
+
 def summary(*layers: dict, input_shape=(None, 28, 28), output=(None, 10), params=1000, **extra) -> dict:
-    return {"input_shape": input_shape and list(input_shape), "output_shape": output and list(output),
-            "params": params, "layers": list(layers), **extra}
+    """A model summary in the prediction sandbox's shape, holding only keys it writes (so a rule cannot be
+    tested on a field the sandbox never fills in)."""
+    written = {"input_shape": input_shape and list(input_shape), "output_shape": output and list(output),
+               "params": params, "layers": list(layers), **extra}
+    summary_keys, layer_keys = written_keys()
+    assert set(written) <= summary_keys, set(written) - summary_keys
+    for layer in layers:
+        assert set(layer) | set(layer.get("wraps") or {}) <= layer_keys, set(layer) - layer_keys
+    return written
 
 
 DENSE_OUT = {"class": "Dense", "units": 10, "activation": "softmax"}
@@ -273,6 +297,17 @@ def test_strided_convolutions_downsample_like_pooling():
     cnn = summary({"class": "Conv2D", "strides": [2, 2]}, {"class": "Flatten"}, DENSE_OUT)
     assert architecture.convolution_and_downsampling(cnn) == (True, "1 convolutional layer(s) (Conv2D) and "
                                                                    "1 strided convolution(s)")
+
+
+def test_a_real_cnn_that_downsamples_by_strides_passes_as_the_prediction_sandbox_describes_it():
+    """The rule reads each convolution's strides: the sandbox's summary must record them."""
+    import keras
+
+    layers = keras.layers
+    cnn = keras.Sequential([keras.Input((28, 28, 1)), layers.Conv2D(8, 3, strides=2, activation="relu"),
+                            layers.Conv2D(8, 3, strides=2, activation="relu"), layers.Flatten(),
+                            layers.Dense(10, activation="softmax")])
+    assert architecture.architecture_outcome("cnn", predict.summarize(cnn), budget=10**6).fraction == 1.0
 
 
 def test_a_subclassed_models_output_is_read_from_its_last_layer():

@@ -7,8 +7,8 @@ question, with the reason, the traits it shows and the mistakes it makes. The fa
 (every trait of the issue covered, ranges within the rubric, sensible order, one mistake costing one
 question); the slow test grades the corpus and checks every score against the key. Grading re-scores each
 variant's stored evidence when the key it was produced under is current (tests/variant_evidence.py: executed
-once, scored often) and executes the variant for real (-j 2) when it is not, or under `make test-full`. The graded corpus also checks that the
-export side and the scoring side describe every variant's models alike (issue 27).
+once, scored often) and executes the variant for real (-j 2) when it is not, or under `make test-full`. The graded corpus also checks
+that the export side and the scoring side describe every variant's models alike (issue 27).
 """
 from __future__ import annotations
 

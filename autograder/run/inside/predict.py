@@ -66,7 +66,7 @@ def _input_shape(layer) -> list | None:
 def describe_layer(layer) -> dict:
     config = layer.get_config()
     info = {"class": type(layer).__name__, "name": layer.name, "params": int(layer.count_params())}
-    for key in ("units", "filters", "kernel_size", "pool_size", "activation", "return_sequences", "rate"):
+    for key in ("units", "filters", "kernel_size", "strides", "pool_size", "activation", "return_sequences", "rate"):
         if key in config:
             value = config[key]
             info[key] = list(value) if isinstance(value, tuple) else value
