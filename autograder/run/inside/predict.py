@@ -189,7 +189,7 @@ def feeding(model, entry: dict) -> dict:
     mean, std = pixels.get("mean"), pixels.get("std")
     if isinstance(mean, (int, float)) and isinstance(std, (int, float)) and std > 0:
         scale, offset = contract.input_scaling(float(mean), float(std), _mnist_share(pixels.get("shape")))
-        source = pixels.get("source") if pixels.get("source") in ("fit", "evaluate", "probe") else "probe"
+        source = pixels.get("source") if pixels.get("source") in ("fit", "evaluate", "probe", "default") else "probe"
     else:
         scale, offset, source = 1 / 255, 0.0, "default"
     shape = input_shape(model, entry)
