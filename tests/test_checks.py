@@ -1,13 +1,17 @@
 """Phase B pieces on their own: the untrusted-artifact reader, architecture rules, the hidden-test runner."""
 from __future__ import annotations
 
+import functools
 import json
 import os
+import shutil
 
 import numpy as np
 import pytest
 
+import exports
 from autograder.assignment import AssignmentError
+from autograder.run.inside import contract, predict
 from autograder.score import architecture
 from autograder.score.artifacts import (ArtifactError, ConfusionCandidate, ModelEvidence, load_evidence, read_array,
                                         read_json, read_untrusted, save_evidence, stored_evidence)
@@ -59,101 +63,130 @@ def test_bad_json_is_an_artifact_error(tmp_path):
         read_json(tmp_path, "m.json")
 
 
-def write_export(tmp_path, manifest: dict, summaries: dict, arrays: dict):
-    export, predictions = tmp_path / "export", tmp_path / "predictions"
-    export.mkdir()
-    predictions.mkdir()
-    (export / "manifest.json").write_text(json.dumps({"version": 2, **manifest}))
-    for arch, summary in summaries.items():
-        (predictions / f"{arch}.summary.json").write_text(json.dumps(summary))
-    for name, array in arrays.items():
-        np.save((export if name.startswith("confusion") else predictions) / name, array)
-    return export, predictions
+IMAGE_COUNTS = {"eval": 20, "public": 30}
+ABLATED = 8  # eval images the prediction sandbox ablates
 
 
-MLP_LAYERS = [{"class": "Flatten"}, {"class": "Dense", "units": 10, "activation": "softmax"}]
+@pytest.fixture(scope="module")
+def real_export(mnist, tmp_path_factory):
+    """An export as the sandboxes write it, by their own code run in-process: a notebook that trained an MLP
+    (with a validation split) and a CNN it kept no name for, left an untrained LSTM and GRU under their
+    template names, and two confusion matrices; then each model's summary and class scores."""
+    import keras
+
+    where = tmp_path_factory.mktemp("real-export")
+    x, y = mnist.x_train[:128] / 255.0, mnist.y_train[:128]
+    with exports.notebook_kernel(keras):
+        keras.utils.set_random_seed(0)
+        mlp = keras.Sequential([keras.Input((28, 28)), keras.layers.Flatten(), keras.layers.Dense(10, "softmax")])
+        mlp.compile("adam", "sparse_categorical_crossentropy")
+        mlp.fit(x, y, epochs=2, batch_size=64, validation_split=0.1, verbose=0)
+        cnn = keras.Sequential([keras.Input((28, 28, 1)), keras.layers.Conv2D(2, 3), keras.layers.MaxPooling2D(),
+                                keras.layers.Flatten(), keras.layers.Dense(10, "softmax")])
+        cnn.compile("adam", "sparse_categorical_crossentropy")
+        cnn.fit(x[..., None], y, epochs=1, batch_size=64, verbose=0)  # kept by nothing but the fit hook
+        recurrent = {name: keras.Sequential([keras.Input((28, 28)), layer(4), keras.layers.Dense(10, "softmax")])
+                     for name, layer in (("lstm_model", keras.layers.LSTM), ("gru_model", keras.layers.GRU))}
+        namespace = {"mlp_model": mlp, **recurrent, "x_train": x, "y_train": y, "best_model_name": "mlp",
+                     "confusion": np.eye(10, dtype=np.int64), "cm2": np.full((10, 10), 3, dtype=np.int64)}
+        exports.write_export(namespace, where / "export")
+    images = {name: mnist.x_test[:n] for name, n in IMAGE_COUNTS.items()}
+    exports.run_predict(where / "export", where / "predictions", images, f"--ablate=eval:{ABLATED}")
+    return where
 
 
-def test_evidence_survives_a_forged_export(tmp_path):
-    export, predictions = write_export(
-        tmp_path, {"models": {"mlp": {"variable": "m", "file": "mlp.keras"}, "cnn": "not a dict"},
-                   "data": [], "errors": {"not": "a list"}},
-        {"mlp": {"summary": {"layers": MLP_LAYERS}}},
-        {"mlp.eval.npy": np.zeros((3, 10), dtype=np.float32),
-         "mlp.public.npy": np.zeros((2, 10), dtype=np.float32)})  # wrong length
-    evidence = load_evidence(export, predictions, {"eval": 3, "public": 5})
+def copied_export(real_export, tmp_path):
+    """A copy of the real export and predictions, for a test to corrupt."""
+    shutil.copytree(real_export / "export", tmp_path / "export")
+    shutil.copytree(real_export / "predictions", tmp_path / "predictions")
+    return tmp_path / "export", tmp_path / "predictions"
+
+
+def test_the_real_export_is_read_whole(real_export, tmp_path):
+    """What the sandboxes wrote, untouched, is all evidence: no problem, every model found is predicted."""
+    export, predictions = copied_export(real_export, tmp_path)
+    evidence = load_evidence(export, predictions, IMAGE_COUNTS)
+    assert evidence.problems == [] and evidence.export_errors == []
+    assert {arch for arch, model in evidence.models.items() if model.found} == {"mlp", "cnn", "lstm", "gru"}
+    assert all(model.error is None and set(model.predictions) == set(IMAGE_COUNTS)
+               for model in evidence.models.values() if model.found)
+
+
+def test_evidence_survives_a_forged_export(real_export, tmp_path):
+    export, predictions = copied_export(real_export, tmp_path)
+
+    def forge(manifest: dict) -> None:
+        manifest["models"]["cnn"] = "not a dict"
+        manifest.update(data=[], errors={"not": "a list"}, confusion={"not": "a list"})
+    exports.rewrite_manifest(export, forge)
+    # The public set holds more images than the sandbox predicted: its scores have the wrong length.
+    evidence = load_evidence(export, predictions, {**IMAGE_COUNTS, "public": IMAGE_COUNTS["public"] + 3})
     assert evidence.models["mlp"].predictions == {} and "shape" in evidence.models["mlp"].error
     assert not evidence.models["cnn"].found and evidence.models["cnn"].error is None
     assert evidence.data == {} and evidence.confusion == [] and evidence.export_errors == []
 
 
-def test_a_manifest_of_another_version_is_a_note_not_evidence(tmp_path):
-    export, predictions = write_export(tmp_path, {}, {}, {})
-    (export / "manifest.json").write_text(json.dumps({"models": {"mlp": {"file": "mlp.keras"}}, "probes": {}}))
-    evidence = load_evidence(export, predictions, {"eval": 3})
-    assert not evidence.models["mlp"].found and "manifest version None" in evidence.problems[0]
+def test_a_manifest_of_another_version_is_a_note_not_evidence(real_export, tmp_path):
+    export, predictions = copied_export(real_export, tmp_path)
+    exports.rewrite_manifest(export, lambda manifest: manifest.pop("version"))
+    evidence = load_evidence(export, predictions, IMAGE_COUNTS)
+    assert not any(model.found for model in evidence.models.values())
+    assert len(evidence.problems) == 1 and "manifest version None" in evidence.problems[0]
 
 
-def full_export(tmp_path):
-    rng = np.random.default_rng(0)
-    arrays = {f"{arch}.{name}.npy": rng.random((n, 10), dtype=np.float32)
-              for arch in ("mlp", "cnn") for name, n in {"eval": 20, "public": 30}.items()}
-    arrays["cnn.ablated.eval.npy"] = rng.random((8, 10), dtype=np.float32)
-    arrays["confusion_0.npy"] = np.eye(10, dtype=np.int64)
-    arrays["confusion_1.npy"] = np.full((10, 10), 3, dtype=np.int64)
-    manifest = {
-        "models": {"mlp": {"variable": "net", "found_by": "fit", "class_name": "Sequential", "file": "mlp.keras",
-                           "fit_calls": 2, "fit_steps": 40, "training_steps": 40, "weights_moved": 0.25,
-                           "fit_rows": [0, 0, 7, -1, True, "1"],
-                           "input": {"shape": [784], "mean": 33.3, "std": 78.6, "source": "fit"}},
-                   "cnn": {"variable": None, "found_by": "fit", "class_name": "MyCNN", "subclassed": True,
-                           "file": "cnn.weights.h5", "fit_steps": "many", "weights_moved": float("nan"),
-                           "fit_rows": "0"},
-                   "lstm": {"variable": "lstm_model", "found_by": "name", "file": "lstm.keras"},
-                   "gru": {"variable": "g", "found_by": "name", "file": None, "error": "save failed: " + "x" * 999}},
-        "data": {"x_train": {"variable": "X_tr", "found_by": "content", "is_array": True, "shape": [100, 784]},
-                 "bogus_role": {"variable": "z"}},
-        "validation": {"kind": "split", "fraction": 0.1, "variable": None},
-        "confusion": [{"variable": "cm", "found_by": "content", "file": "confusion_0.npy"},
-                      {"variable": "cm2", "found_by": "content", "file": "confusion_1.npy"},
-                      {"variable": "evil", "found_by": "content", "file": "../../etc/passwd"}],
-        "best_model": "mlp", "fits": [{"model": "net", "steps": 40}], "errors": ["probe x_val: a str"]}
-    summaries = {"mlp": {"summary": {"layers": MLP_LAYERS, "params": 7850}, "fed": {"scale": 1.0, "offset": 0.0},
-                         "weights_sha256": "ab" * 32, "ablation": None, "error": None},
-                 "cnn": {"summary": {"layers": [{"class": "Conv2D"}]}, "fed": {"scale": 1 / 255},
-                         "ablation": {"zeroed": ["conv2d"], "image_set": "eval", "images": 8}, "error": None}}
-    export, predictions = write_export(tmp_path, manifest, summaries, arrays)
-    (predictions / "lstm.started").write_text("")  # began, never finished: stopped by its budget
-    return export, predictions
+def full_export(real_export, tmp_path):
+    """The real export with hostile fields: fit rows that point nowhere, counts that are no numbers, a save
+    that failed, a prediction stopped by its budget, an unknown data role, a confusion matrix outside the
+    export, and an error of the export's own."""
+    export, predictions = copied_export(real_export, tmp_path)
+
+    def corrupt(manifest: dict) -> None:
+        models = manifest["models"]
+        models["mlp"]["fit_rows"] = [0, 0, len(manifest["fits"]) + 5, -1, True, "1"]
+        models["cnn"].update(fit_steps="many", weights_moved=float("nan"), fit_rows="0")
+        models["gru"].update(file=None, error="save failed: " + "x" * 999)
+        manifest["data"]["bogus_role"] = {"variable": "z"}
+        manifest["confusion"].append({"variable": "evil", "found_by": "content", "file": "../../etc/passwd"})
+        manifest["errors"] = ["probe x_val: a str"]
+    manifest = exports.rewrite_manifest(export, corrupt)
+    # Begun, never finished: the grader stopped it over its budget before its summary was written.
+    (predictions / contract.SUMMARY_FILE.format(arch="lstm")).unlink()
+    assert (predictions / contract.STARTED_FILE.format(arch="lstm")).is_file()
+    return export, predictions, manifest
 
 
-def test_manifest_v2_and_per_model_files_are_read_as_plain_validated_data(tmp_path):
-    export, predictions = full_export(tmp_path)
-    evidence = load_evidence(export, predictions, {"eval": 20, "public": 30})
+def test_manifest_v2_and_per_model_files_are_read_as_plain_validated_data(real_export, tmp_path):
+    export, predictions, manifest = full_export(real_export, tmp_path)
+    evidence = load_evidence(export, predictions, IMAGE_COUNTS)
     mlp, cnn, lstm, gru = (evidence.models[a] for a in ("mlp", "cnn", "lstm", "gru"))
-    assert mlp.found and mlp.variable == "net" and mlp.found_by == "fit" and mlp.error is None
-    assert mlp.training == {"fit_calls": 2, "fit_steps": 40, "training_steps": 40, "weights_moved": 0.25}
-    assert mlp.fits == [{"model": "net", "steps": 40, "trained_on": None}]  # its one real fit row (no sketch
-    # recorded); the others point nowhere
-    assert mlp.fed == {"scale": 1.0, "offset": 0.0} and mlp.input["shape"] == [784]
-    assert set(mlp.predictions) == {"eval", "public"} and mlp.ablated == {}
-    assert cnn.subclassed and cnn.variable is None and cnn.training["fit_steps"] == 0  # "many" is no count
+    exported = manifest["models"]["mlp"]
+    assert mlp.found and mlp.variable == "mlp_model" and mlp.found_by == "name" and mlp.error is None
+    assert mlp.training == {key: exported[key] for key in ("fit_calls", "fit_steps", "training_steps",
+                                                           "weights_moved")}
+    assert mlp.training["fit_calls"] == 1 and mlp.training["weights_moved"] > 0
+    assert mlp.fits == [evidence.fits[0]]  # its one real fit row, once; the others point nowhere
+    assert evidence.fits[0]["model"] == "mlp_model" and evidence.fits[0]["trained_on"]["images"] > 0
+    assert mlp.fed == json.loads((predictions / contract.SUMMARY_FILE.format(arch="mlp")).read_text())["fed"]
+    assert mlp.input == exported["input"] and mlp.input["shape"] == [28, 28]
+    assert set(mlp.predictions) == set(IMAGE_COUNTS) and mlp.ablated == {}  # an MLP has no layers to zero
+    assert cnn.variable is None and cnn.found_by == "fit" and cnn.training["fit_steps"] == 0  # "many" is no count
     assert cnn.fits == []
-    assert cnn.training["weights_moved"] is None and len(cnn.ablated["eval"]) == 8
-    assert cnn.ablation["zeroed"] == ["conv2d"]
+    assert cnn.training["weights_moved"] is None and len(cnn.ablated["eval"]) == ABLATED
+    assert cnn.ablation["zeroed"] == [layer["name"] for layer in cnn.summary["layers"] if layer["class"] == "Conv2D"]
     assert lstm.found and "stopped" in lstm.error
     assert gru.found and "could not be saved" in gru.error and len(gru.error) < 300
     assert not evidence.models["simple_rnn"].found
-    assert set(evidence.data) == {"x_train"} and evidence.validation["kind"] == "split"
-    assert [c.variable for c in evidence.confusion] == ["cm", "cm2"]
-    assert any("evil" in p for p in evidence.problems)  # a path outside the export is refused
+    assert set(evidence.data) == set(manifest["data"]) - {"bogus_role"} and "x_train" in evidence.data
+    assert evidence.validation["kind"] == "split"
+    assert [c.variable for c in evidence.confusion] == ["confusion", "cm2"]
+    assert [p for p in evidence.problems if "evil" in p]  # a path outside the export is refused
     assert evidence.export_errors == ["probe x_val: a str"]  # the export's own words, apart from rejected files
     assert not any("x_val" in p for p in evidence.problems)
 
 
-def test_stored_evidence_round_trips_everything_a_regrade_needs(tmp_path):
-    export, predictions = full_export(tmp_path)
-    evidence = load_evidence(export, predictions, {"eval": 20, "public": 30})
+def test_stored_evidence_round_trips_everything_a_regrade_needs(real_export, tmp_path):
+    export, predictions, _ = full_export(real_export, tmp_path)
+    evidence = load_evidence(export, predictions, IMAGE_COUNTS)
     save_evidence(evidence, tmp_path / "stored")
     again = stored_evidence(tmp_path / "stored")
     for arch, model in evidence.models.items():
@@ -169,13 +202,13 @@ def test_stored_evidence_round_trips_everything_a_regrade_needs(tmp_path):
          evidence.export_errors)
 
 
-def test_the_exports_own_errors_are_kept_as_capped_plain_text(tmp_path):
+def test_the_exports_own_errors_are_kept_as_capped_plain_text(real_export, tmp_path):
     """The manifest's ``errors`` come from the student's kernel: strings, capped in length and number."""
-    from autograder.run.inside import contract
     from autograder.score.artifacts import MAX_EXPORT_ERRORS
     errors = ["x" * 10_000, {"nested": ["not", "text"]}, 42] + [f"error {i}" for i in range(100)]
-    export, predictions = write_export(tmp_path, {"version": 2, "models": {}, "errors": errors}, {}, {})
-    evidence = load_evidence(export, predictions, {"eval": 3})
+    export, predictions = copied_export(real_export, tmp_path)
+    exports.rewrite_manifest(export, lambda manifest: manifest.update(errors=errors))
+    evidence = load_evidence(export, predictions, IMAGE_COUNTS)
     assert len(evidence.export_errors) == MAX_EXPORT_ERRORS
     assert all(isinstance(e, str) and len(e) <= contract.MAX_TEXT for e in evidence.export_errors)
     assert evidence.export_errors[:4] == ["x" * contract.MAX_TEXT, "{'nested': ['not', 'text']}", "42", "error 0"]
@@ -183,9 +216,32 @@ def test_the_exports_own_errors_are_kept_as_capped_plain_text(tmp_path):
 
 # --- architecture rules -----------------------------------------------------------------------------
 
+@functools.cache
+def written_keys() -> tuple[frozenset[str], frozenset[str]]:
+    """The keys the prediction sandbox writes in a summary and in its layers (``predict.summarize`` of a real
+    model holding every kind of layer these rules read)."""
+    import keras
+
+    layers = keras.layers
+    model = keras.Sequential([keras.Input((28, 28)), layers.Bidirectional(layers.LSTM(4, return_sequences=True)),
+                              layers.Reshape((28, 8, 1)), layers.Conv2D(2, 3, strides=2, activation="relu"),
+                              layers.MaxPooling2D(), layers.Dropout(0.1), layers.Flatten(),
+                              layers.Dense(10, activation="softmax")])
+    written = predict.summarize(model)
+    inner = [layer["wraps"] for layer in written["layers"] if "wraps" in layer]
+    return frozenset(written), frozenset(key for layer in written["layers"] + inner for key in layer)
+
+
 def summary(*layers: dict, input_shape=(None, 28, 28), output=(None, 10), params=1000, **extra) -> dict:
-    return {"input_shape": input_shape and list(input_shape), "output_shape": output and list(output),
-            "params": params, "layers": list(layers), **extra}
+    """A model summary in the prediction sandbox's shape, holding only keys it writes (so a rule cannot be
+    tested on a field the sandbox never fills in)."""
+    written = {"input_shape": input_shape and list(input_shape), "output_shape": output and list(output),
+               "params": params, "layers": list(layers), **extra}
+    summary_keys, layer_keys = written_keys()
+    assert set(written) <= summary_keys, set(written) - summary_keys
+    for layer in layers:
+        assert set(layer) | set(layer.get("wraps") or {}) <= layer_keys, set(layer) - layer_keys
+    return written
 
 
 DENSE_OUT = {"class": "Dense", "units": 10, "activation": "softmax"}
@@ -240,6 +296,17 @@ def test_strided_convolutions_downsample_like_pooling():
     cnn = summary({"class": "Conv2D", "strides": [2, 2]}, {"class": "Flatten"}, DENSE_OUT)
     assert architecture.convolution_and_downsampling(cnn) == (True, "1 convolutional layer(s) (Conv2D) and "
                                                                    "1 strided convolution(s)")
+
+
+def test_a_real_cnn_that_downsamples_by_strides_passes_as_the_prediction_sandbox_describes_it():
+    """The rule reads each convolution's strides: the sandbox's summary must record them."""
+    import keras
+
+    layers = keras.layers
+    cnn = keras.Sequential([keras.Input((28, 28, 1)), layers.Conv2D(8, 3, strides=2, activation="relu"),
+                            layers.Conv2D(8, 3, strides=2, activation="relu"), layers.Flatten(),
+                            layers.Dense(10, activation="softmax")])
+    assert architecture.architecture_outcome("cnn", predict.summarize(cnn), budget=10**6).fraction == 1.0
 
 
 def test_a_subclassed_models_output_is_read_from_its_last_layer():

@@ -16,6 +16,9 @@ from matplotlib import image as mpimg
 
 from autograder.cli import main
 from autograder.output.feedback import write_feedback
+from autograder.run.inside import contract
+from autograder.score.artifacts import (EVIDENCE_ARRAYS, ConfusionCandidate, Evidence, ModelEvidence,
+                                        save_evidence)
 
 from result_fixtures import FIXTURES, copy_results, fixture_result, write
 CHROMIUM = "/usr/bin/chromium"
@@ -28,12 +31,23 @@ def confusion_matrix() -> np.ndarray:
     return matrix
 
 
-def save_evidence_archive(results: Path, key: str, candidates: list[np.ndarray]) -> None:
-    """The grader's stored evidence (autograder.score.artifacts.save_evidence): confusion candidates and predictions."""
-    (results / "artifacts" / key).mkdir(parents=True, exist_ok=True)
-    np.savez_compressed(results / "artifacts" / key / "predictions.npz",
-                        **{f"confusion.{i}": matrix for i, matrix in enumerate(candidates)},
-                        **{"mlp.eval": np.zeros(50, dtype=np.int8)})
+def save_evidence_archive(results: Path, key: str, candidates: list[np.ndarray]) -> Path:
+    """The grader's stored evidence, written by its own writer (``save_evidence``): the confusion candidates
+    and an MLP's predictions."""
+    models = {arch: ModelEvidence(arch) for arch in contract.ARCHITECTURES}
+    models["mlp"] = ModelEvidence("mlp", found=True, predictions={"eval": np.zeros(50, dtype=np.int64)})
+    confusion = [ConfusionCandidate(f"cm{i}", "content", matrix) for i, matrix in enumerate(candidates)]
+    save_evidence(Evidence(models=models, data={}, validation={}, confusion=confusion, best_model=None, fits=[],
+                           problems=[]), results / "artifacts" / key)
+    return results / "artifacts" / key / EVIDENCE_ARRAYS
+
+
+def tamper(archive: Path, matrix: np.ndarray, replacement: np.ndarray) -> None:
+    """Replace a stored confusion matrix in the archive with something the grader never writes."""
+    with np.load(archive, allow_pickle=False) as stored:
+        arrays = {name: stored[name] for name in stored.files}
+    name = next(name for name, array in arrays.items() if array.shape == matrix.shape and (array == matrix).all())
+    np.savez_compressed(archive, **{**arrays, name: replacement})
 
 
 @pytest.fixture(scope="module")
@@ -41,8 +55,10 @@ def pages(tmp_path_factory, assignment) -> dict[str, Path]:
     """Feedback for the fixture results: valid matrices for a001 and a004, invalid ones for a002 and a005."""
     results = copy_results(tmp_path_factory.mktemp("RESULTS"), assignment)
     save_evidence_archive(results, "a001-complete", [confusion_matrix()])
-    save_evidence_archive(results, "a002-partial", [confusion_matrix().astype(float)])  # wrong dtype
-    save_evidence_archive(results, "a005-injection", [np.array([{"a": 1}], dtype=object)])  # a pickle
+    tamper(save_evidence_archive(results, "a002-partial", [confusion_matrix()]), confusion_matrix(),
+           confusion_matrix().astype(float))  # wrong dtype
+    tamper(save_evidence_archive(results, "a005-injection", [confusion_matrix()]), confusion_matrix(),
+           np.array([{"a": 1}], dtype=object))  # a pickle
     save_evidence_archive(results, "a004-late", [np.eye(3, dtype=np.int64), confusion_matrix()][::-1])
     paths = write_feedback(results, results / "feedback", assignment)
     return {path.stem: path for path in paths}
@@ -188,6 +204,7 @@ def old_notebook_pages(tmp_path_factory, assignment) -> dict[str, str]:
     from test_diagnose import LIMITS, old_notebook
 
     from autograder.score.diagnose.matcher import diagnose
+    from autograder.score.lost_models import REVIEW_REASONS
 
     results = tmp_path_factory.mktemp("OLD")
     (results / "results").mkdir()
@@ -198,9 +215,9 @@ def old_notebook_pages(tmp_path_factory, assignment) -> dict[str, str]:
     result["diagnoses"] = diagnose(cells, None, LIMITS)
     result["reason"] = "cell_errors"
     result["review"] = [{"kind": "model", "arch": "cnn", "code": "model_lost", "variable": "lenet",
-                         "cell_number": 11, "text": "trained in the notebook, but no such model was there"},
+                         "cell_number": 11, "text": REVIEW_REASONS["model_lost"]},
                         {"kind": "model", "arch": "gru", "code": "prediction_failed", "variable": "gru_model",
-                         "cell_number": None, "text": "it could not be predicted with"}]
+                         "cell_number": None, "text": REVIEW_REASONS["prediction_failed"]}]
     write(results, "old", result, assignment)
     paths = write_feedback(results, results / "feedback", assignment)
     return {path.stem: path.read_text(encoding="utf-8") for path in paths}

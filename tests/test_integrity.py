@@ -16,6 +16,7 @@ from autograder.score import artifacts, integrity
 from autograder.score.accuracy import accuracy_outcome
 from autograder.score.artifacts import ModelEvidence
 from autograder.score.checks import NeedsReview, NotAssessed
+from exports import corpus_model
 
 SIZES = {"public": 10_000, "eval": 5_000, "train_sample": 3_000, "distorted": 2_000}
 RNG = np.random.default_rng(0)
@@ -56,7 +57,7 @@ def model(arch: str = "mlp", *, eval_acc=0.98, train_acc=0.985, distorted_acc=0.
     m = ModelEvidence(arch, found=True, variable=f"{arch}_model", found_by="name",
                       training={"fit_calls": 1, "fit_steps": fit_steps, "training_steps": fit_steps,
                                 "weights_moved": moved, **training},
-                      summary={"layers": []},
+                      summary=corpus_model(arch, "summary"),
                       predictions={name: answers(LABELS[name], acc, seed + i)
                                    for i, (name, acc) in enumerate(accuracies.items()) if acc is not None})
     if distorted_halves is not None:  # accuracy on the distorted images made from test / from training images
@@ -252,8 +253,7 @@ def test_assess_covers_every_rule_for_models_with_predictions_only():
 
 
 THRESHOLD = Threshold(full=0.95, zero=0.80)
-MLP_SUMMARY = {"params": 100_000, "output_shape": [None, 10],
-               "layers": [{"class": "Flatten"}, {"class": "Dense"}, {"class": "Dense", "activation": "softmax"}]}
+MLP_SUMMARY = corpus_model("mlp", "summary")  # a real MLP's: 235,146 parameters
 
 
 def test_a_flagged_model_earns_no_accuracy_points_and_is_told_why():
@@ -287,8 +287,7 @@ def test_what_cannot_be_judged_goes_to_a_person_never_a_silent_zero():
 def test_a_measurement_the_notebooks_own_evaluate_contradicts_goes_to_review_never_to_a_score():
     """A recurrent network fed raw pixels falls to chance; the notebook's own evaluate() said 95 %."""
     fed_wrong = model("simple_rnn", eval_acc=0.14)
-    fed_wrong.summary, fed_wrong.own_accuracy = {**MLP_SUMMARY, "layers": [{"class": "SimpleRNN"},
-                                                                           *MLP_SUMMARY["layers"][1:]]}, 0.95
+    fed_wrong.summary, fed_wrong.own_accuracy = corpus_model("simple_rnn", "summary"), 0.95
     with pytest.raises(NeedsReview, match=r"measured your SimpleRNN at 14\.00%.*evaluate\(\) reported 95\.00%"):
         accuracy_outcome(fed_wrong, LABELS["eval"], THRESHOLD, 1_000_000, {})
     agreeing = model(eval_acc=0.96)
@@ -303,17 +302,11 @@ def test_over_budget_or_foreign_layers_earn_no_accuracy_points():
     m = model(eval_acc=0.99)
     m.summary = MLP_SUMMARY
     assert "over its budget" in accuracy_outcome(m, LABELS["eval"], THRESHOLD, 50_000, {}).message
-    m.summary = {**MLP_SUMMARY, "layers": [{"class": "Conv2D"}, *MLP_SUMMARY["layers"]]}
+    m.summary = corpus_model("cnn", "summary")
     assert "a CNN, not an MLP" in accuracy_outcome(m, LABELS["eval"], THRESHOLD, 10**6, {}).message
 
 
 # --- Phase B end to end on synthetic evidence (no sandbox, no TensorFlow) ------------------------------
-
-LAYERS = {"mlp": [{"class": "Flatten"}, {"class": "Dense", "units": 64}, {"class": "Dense", "activation": "softmax"}],
-          "cnn": [{"class": "Conv2D"}, {"class": "MaxPooling2D"}, {"class": "Flatten"},
-                  {"class": "Dense", "activation": "softmax"}],
-          "gru": [{"class": "GRU", "input_shape": [None, 28, 28]}, {"class": "Dense", "activation": "softmax"}]}
-
 
 def synthetic_evidence(labels: dict[str, np.ndarray], accuracies: dict[str, dict[str, float]]):
     from autograder.score.artifacts import Evidence
@@ -325,9 +318,7 @@ def synthetic_evidence(labels: dict[str, np.ndarray], accuracies: dict[str, dict
             continue
         m = ModelEvidence(arch, found=True, variable=f"{arch}_net", found_by="fit",
                           training={"fit_calls": 1, "fit_steps": 50, "training_steps": 50, "weights_moved": 0.2},
-                          summary={"params": 20_000, "output_shape": [None, 10], "input_shape": [None, 28, 28],
-                                   "layers": LAYERS[arch]},
-                          fed={"scale": 1 / 255, "offset": 0.0, "shape": [28, 28], "pad": 0},
+                          summary=corpus_model(arch, "summary"), fed=corpus_model(arch, "fed"),
                           predictions={name: answers(labels[name], acc, seed * 10 + i)
                                        for i, (name, acc) in enumerate(accuracies[arch].items())})
         if arch != "mlp":
@@ -359,7 +350,7 @@ def test_scoring_gates_accuracy_on_integrity_and_sends_the_unjudgeable_to_review
     assert all(f["passed"] for arch in ("cnn", "gru") for f in result["integrity"][arch].values())
     assert {(r["question"], r["check"]) for r in result["review"]} == {("q5", "lstm_architecture"),
                                                                         ("q5", "lstm_accuracy")}
-    assert result["models"]["cnn"]["fed"]["shape"] == [28, 28] and result["models"]["lstm"]["found"]
+    assert result["models"]["cnn"]["fed"] == corpus_model("cnn", "fed") and result["models"]["lstm"]["found"]
 
 
 def test_a_model_that_gives_one_answer_everywhere_is_not_called_hollow():

@@ -23,8 +23,8 @@ import autograder.intake.notebook as intake_notebook
 import autograder.pipeline.evidence as evidence_module
 import autograder.run.output_cap as output_cap
 import autograder.score.integrity as integrity
-from autograder.assignment import (ARCHITECTURES, EVIDENCE, EVIDENCE_KEY_FILE, GRADER_ROOT, NEITHER, SCORING,
-                                   grader_files, load_assignment, save_evidence_key)
+from autograder.assignment import (ARCHITECTURES, EVIDENCE, EVIDENCE_KEY_FILE, GRADER_ROOT, KEY_PART_WORDS, NEITHER,
+                                   SCORING, grader_files, load_assignment, save_evidence_key)
 from autograder.cli import main
 from autograder.intake.layouts import Submission
 from autograder.pipeline import batch
@@ -36,6 +36,7 @@ from result_fixtures import FIXTURES, copy_results, fixture_result, write
 
 ALL = sorted(p.stem for p in FIXTURES.glob("*.json"))
 GRADED = [key for key in ALL if fixture_result(key)["status"] == "graded"]
+SEED_WORDS = KEY_PART_WORDS["seed"]  # how a refusal names a new term's seed
 
 
 def run_cli(capsys, *argv) -> tuple[int, str, str]:
@@ -184,10 +185,10 @@ def test_a_new_seed_then_regrade_is_refused_naming_the_seed_and_nothing_changes(
     new_term(course)  # what `autograder new-term` does
     code, out, err = run_cli(capsys, "regrade", results, "--assignment", course.root)
     assert code == 2 and out == "" and len(err.strip().splitlines()) == 1
-    assert "the evaluation seed" in err and "autograder grade" in err
+    assert SEED_WORDS in err and "autograder grade" in err
     assert snapshot(results) == before  # no result rescored against labels drawn with the new seed
     code, _, err = run_cli(capsys, "gradebook", results, "--assignment", course.root)
-    assert code == 2 and "the evaluation seed" in err and "autograder grade" in err
+    assert code == 2 and SEED_WORDS in err and "autograder grade" in err
     code, out, _ = run_cli(capsys, "show", results, "--assignment", course.root)
     assert out.count("STALE (run grade)") == len(ALL)  # every result, the rejected one too
 
@@ -200,7 +201,7 @@ def test_grade_after_a_new_seed_executes_the_notebooks_again(course, tmp_path):
     new_term(course)
     fresh = load_assignment(course.root)
     reason = batch.needs_run(store, key, stored, False, fresh.evidence_key())
-    assert "the evaluation seed" in reason and "calibration" not in reason
+    assert SEED_WORDS in reason and KEY_PART_WORDS["calibration"] not in reason
 
     nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell("x = 1")])
     nbformat.write(nb, tmp_path / "ada.ipynb")
@@ -212,7 +213,7 @@ def test_grade_after_a_new_seed_executes_the_notebooks_again(course, tmp_path):
     executor = RecordingExecutor()
     counts = batch._grade(store, [submission], fresh, lambda: executor, sandboxed=True, progress=False)
     assert executor.submitted == ["ada.ipynb"] and counts["regraded"] == 0  # executed, not re-scored
-    assert "the evaluation seed" in store.log_path(batch.submission_key(submission)).read_text()
+    assert SEED_WORDS in store.log_path(batch.submission_key(submission)).read_text()
 
 
 def test_a_scoring_change_is_regraded_and_recorded(course, tmp_path, capsys):

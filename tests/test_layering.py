@@ -103,7 +103,7 @@ def imports_of(path: Path) -> Iterator[Import]:
 
 
 def all_imports() -> list[Import]:
-    """Each (file, line, module) once: ``from autograder.run import execute, sandbox`` is two imports."""
+    """Each (file, line, module) once: ``from autograder.run import job, prediction`` is two imports."""
     return list(dict.fromkeys(found for path in sorted(GRADER.rglob("*.py")) if "__pycache__" not in path.parts
                               for found in imports_of(path)))
 
@@ -286,8 +286,8 @@ def test_no_circle_between_modules():
     ("run/inside/probe.py", "run.inside.contract", True, inside_stays_inside),  # spelled autograder.run.inside
     ("run/inside/probe.py", "assignment", False, inside_stays_inside),
     ("run/inside/contract.py", "run.inside.sketch", False, the_contract_imports_nothing),
-    ("run/execute.py", "score.artifacts", True, run_imports_no_other_phase),
-    ("score/accuracy.py", "run.execute", True, score_takes_only_the_contract_from_run),
+    ("run/kernel_session.py", "score.artifacts", True, run_imports_no_other_phase),
+    ("score/accuracy.py", "run.kernel_session", True, score_takes_only_the_contract_from_run),
     ("output/show.py", "run.sandbox", True, output_never_runs_a_notebook),
     ("pipeline/batch.py", "author.term", True, only_cli_imports_author),
     ("pipeline/grade_one.py", "output.feedback", True, grading_takes_no_scoring_from_output),

@@ -20,16 +20,10 @@ from autograder.run.sandbox.spec import Limits, SandboxSpec
 from autograder.run.class_source import class_source
 from autograder.run.inside import contract, predict
 
+import exports
+
 import keras  # noqa: E402  (a dependency of the project: never skipped)
 layers = keras.layers
-
-RAW_STATS = {"mean": contract.RAW_PIXEL_MEAN, "std": contract.RAW_PIXEL_STD}  # fed 0..255 pixels
-UNIT_STATS = {"mean": contract.RAW_PIXEL_MEAN / 255, "std": contract.RAW_PIXEL_STD / 255}  # fed pixels / 255
-# Fed pixels / 255 padded with two zeros on each side (LeNet): the same pixels, 784 of each 1,024.
-_SHARE = 784 / 1024
-PADDED_UNIT_STATS = {"mean": UNIT_STATS["mean"] * _SHARE,
-                     "std": ((UNIT_STATS["std"] ** 2 + UNIT_STATS["mean"] ** 2) * _SHARE
-                             - (UNIT_STATS["mean"] * _SHARE) ** 2) ** 0.5}
 
 
 @pytest.fixture(scope="module")
@@ -37,27 +31,30 @@ def digits(mnist) -> np.ndarray:
     return mnist.x_test[:64]
 
 
-def export(tmp_path: Path, models: dict[str, tuple[object, dict]]) -> tuple[Path, Path]:
-    """An export dir as the kernel leaves it: models/ and a manifest with each model's recorded input."""
+@pytest.fixture(scope="module")
+def training_images(mnist) -> np.ndarray:
+    """What an author trains on, before their own scaling: enough images for the export to measure it."""
+    return mnist.x_train[:1000]
+
+
+def export(tmp_path: Path, models: dict[str, tuple[object, np.ndarray | None]], **names) -> tuple[Path, Path]:
+    """An export dir as the kernel leaves it, written by the export step itself: each model under its template
+    name, trained one step on what its author fed it (None: never trained, so nothing was recorded), beside
+    the other ``names`` the notebook left (``x_test``...)."""
     export_dir, out = tmp_path / "export", tmp_path / "predictions"
-    (export_dir / contract.MODELS_DIR).mkdir(parents=True)
-    out.mkdir()
-    entries = {}
-    for arch, (model, entry) in models.items():
-        subclassed = entry.get("subclassed", False)
-        path = export_dir / contract.MODELS_DIR / contract.model_file(arch, subclassed)
-        model.save_weights(path) if subclassed else model.save(path)
-        entries[arch] = {"file": path.name, "subclassed": subclassed, **entry}
-    (export_dir / contract.MANIFEST).write_text(json.dumps({"version": 2, "models": entries}))
+    out.mkdir(parents=True)
+    namespace = dict(names)
+    with exports.notebook_kernel(keras):
+        for arch, (model, fed) in models.items():
+            if fed is not None:
+                model.compile("sgd", "sparse_categorical_crossentropy")
+                model.fit(fed, np.zeros(len(fed), "int64"), batch_size=len(fed), epochs=1, verbose=0)
+            namespace[exports.MODELS[arch]] = model
+        exports.write_export(namespace, export_dir)
     return export_dir, out
 
 
-def run_predict(export_dir: Path, out: Path, images: dict[str, np.ndarray], *extra: str) -> None:
-    args = list(extra) + [str(export_dir), str(out)]
-    for name, batch in images.items():
-        np.save(out.parent / f"{name}.npy", batch)
-        args.append(f"{name}={out.parent / f'{name}.npy'}")
-    assert predict.main(args) == 0
+run_predict = exports.run_predict
 
 
 def summary(out: Path, arch: str) -> dict:
@@ -89,30 +86,31 @@ def _lenet():
                              layers.AveragePooling2D(2), layers.Flatten(), layers.Dense(10)])
 
 
-FEEDING = {  # arch: (builder, recorded input, what the author fed: images -> model input, expected "fed")
-    "mlp": (_raw_pixel_mlp, {"shape": [28, 28], **RAW_STATS, "source": "fit"},
-            lambda x: x.astype("float32"), {"scale": 1.0, "offset": 0.0, "shape": [28, 28], "pad": 0}),
-    "cnn": (_lenet, {"shape": [32, 32, 1], **PADDED_UNIT_STATS, "source": "fit"},
-            lambda x: np.pad(x, ((0, 0), (2, 2), (2, 2)))[..., None].astype("float32") / 255,
-            {"scale": 1 / 255, "offset": 0.0, "shape": [32, 32, 1], "pad": 2}),
-    "simple_rnn": (_sequence_rnn, {"shape": [28, 28], **UNIT_STATS, "source": "probe"},
-                   lambda x: x.astype("float32") / 255, {"scale": 1 / 255, "offset": 0.0, "shape": [28, 28], "pad": 0}),
-    "gru": (_vector_mlp, {"shape": [784], **UNIT_STATS, "source": "fit"},
-            lambda x: x.reshape(len(x), 784).astype("float32") / 255,
-            {"scale": 1 / 255, "offset": 0.0, "shape": [784], "pad": 0}),
+FEEDING = {  # arch: (builder, what the author fed: images -> model input, expected "fed"); the simple_rnn is
+    # never trained: the export learns its input from the test images the notebook scaled (source "probe")
+    "mlp": (_raw_pixel_mlp, lambda x: x.astype("float32"),
+            {"scale": 1.0, "offset": 0.0, "shape": [28, 28], "pad": 0, "source": "fit"}),
+    "cnn": (_lenet, lambda x: np.pad(x, ((0, 0), (2, 2), (2, 2)))[..., None].astype("float32") / 255,
+            {"scale": 1 / 255, "offset": 0.0, "shape": [32, 32, 1], "pad": 2, "source": "fit"}),
+    "simple_rnn": (_sequence_rnn, lambda x: x.astype("float32") / 255,
+                   {"scale": 1 / 255, "offset": 0.0, "shape": [28, 28], "pad": 0, "source": "probe"}),
+    "gru": (_vector_mlp, lambda x: x.reshape(len(x), 784).astype("float32") / 255,
+            {"scale": 1 / 255, "offset": 0.0, "shape": [784], "pad": 0, "source": "fit"}),
 }
 
 
-def test_each_model_is_fed_the_way_its_author_fed_it(tmp_path, digits):
+def test_each_model_is_fed_the_way_its_author_fed_it(tmp_path, digits, training_images, mnist):
     keras.utils.set_random_seed(0)
-    models = {arch: (build(), {"input": recorded}) for arch, (build, recorded, _, _) in FEEDING.items()}
-    export_dir, out = export(tmp_path, models)
+    models = {arch: build() for arch, (build, _, _) in FEEDING.items()}
+    export_dir, out = export(
+        tmp_path, {arch: (model, None if arch == "simple_rnn" else FEEDING[arch][1](training_images))
+                   for arch, model in models.items()}, x_test=FEEDING["simple_rnn"][1](mnist.x_test))
     run_predict(export_dir, out, {"eval": digits})
-    for arch, (_, _, author_pipeline, fed) in FEEDING.items():
+    for arch, (_, author_pipeline, fed) in FEEDING.items():
         written = summary(out, arch)
         assert written["error"] is None, arch
         assert {k: written["fed"][k] for k in fed} == fed, arch
-        expected = models[arch][0].predict(author_pipeline(digits), verbose=0)
+        expected = models[arch].predict(author_pipeline(digits), verbose=0)
         np.testing.assert_allclose(scores(out, arch), expected, rtol=1e-4, atol=1e-5, err_msg=arch)
 
 
@@ -127,16 +125,17 @@ def test_scores_for_wrongly_scaled_inputs_would_differ(digits):
 def test_a_model_without_a_recorded_input_is_fed_pixels_over_255(tmp_path, digits):
     keras.utils.set_random_seed(1)
     model = keras.Sequential([keras.Input((28, 28, 1)), layers.Flatten(), layers.Dense(10)])
-    export_dir, out = export(tmp_path, {"mlp": (model, {})})
+    export_dir, out = export(tmp_path, {"mlp": (model, None)})
     run_predict(export_dir, out, {"eval": digits})
-    assert summary(out, "mlp")["fed"]["source"] == "default"
+    assert exports.read_manifest(export_dir)["models"]["mlp"]["input"]["source"] == "default"  # as it was fed:
+    assert summary(out, "mlp")["fed"]["source"] == "default"  # the export's default, not taken for a probe
     np.testing.assert_allclose(scores(out, "mlp"), model.predict(digits[..., None] / 255, verbose=0), atol=1e-5)
 
 
 def test_a_model_that_cannot_take_mnist_is_an_error_not_a_crash(tmp_path, digits):
     thumbnails = keras.Sequential([keras.Input((20, 20)), layers.Flatten(), layers.Dense(10)])
     ten_classes_short = keras.Sequential([keras.Input((28, 28)), layers.Flatten(), layers.Dense(3)])
-    export_dir, out = export(tmp_path, {"cnn": (thumbnails, {}), "mlp": (ten_classes_short, {})})
+    export_dir, out = export(tmp_path, {"cnn": (thumbnails, None), "mlp": (ten_classes_short, None)})
     run_predict(export_dir, out, {"eval": digits})
     assert "cannot feed MNIST images" in summary(out, "cnn")["error"]
     assert "not 10 class scores" in summary(out, "mlp")["error"]
@@ -148,8 +147,7 @@ def test_summary_has_the_architecture_and_a_hash_of_the_weights(tmp_path, digits
     model = _raw_pixel_mlp()
     twin = keras.models.clone_model(model)
     twin.set_weights(model.get_weights())
-    export_dir, out = export(tmp_path, {"mlp": (model, {"input": FEEDING["mlp"][1]}),
-                                        "cnn": (_lenet(), {"input": FEEDING["cnn"][1]})})
+    export_dir, out = export(tmp_path, {"mlp": (model, None), "cnn": (_lenet(), None)})
     run_predict(export_dir, out, {"eval": digits})
     written = summary(out, "mlp")
     assert [layer["class"] for layer in written["summary"]["layers"]] == ["Flatten", "Dense", "Dense"]
@@ -213,11 +211,11 @@ def test_class_source_survives_cells_that_do_not_parse():
     assert "X = 1" in class_source(notebook)
 
 
-def test_subclassed_model_is_rebuilt_from_the_notebooks_classes(tmp_path, digits):
+def test_subclassed_model_is_rebuilt_from_the_notebooks_classes(tmp_path, digits, training_images):
     keras.utils.set_random_seed(3)
     model = _build_tiny_cnn()
-    entry = {"subclassed": True, "class_name": "TinyCNN", "input": {"shape": [28, 28, 1], **UNIT_STATS}}
-    export_dir, out = export(tmp_path, {"cnn": (model, entry)})
+    export_dir, out = export(tmp_path, {"cnn": (model, training_images[..., None] / 255)})
+    assert exports.read_manifest(export_dir)["models"]["cnn"]["subclassed"]
     classes = tmp_path / contract.CLASS_SOURCE
     notebook = json.loads(json.dumps(SUBCLASSED_NOTEBOOK))
     notebook["cells"].append({"cell_type": "code", "source": "again = TinyCNN(6)"})  # the literal call replayed
@@ -239,10 +237,10 @@ def test_subclassed_model_is_rebuilt_from_the_notebooks_classes(tmp_path, digits
     assert zeroed == [described[0]["name"]]  # the convolution, as the summary names it
 
 
-def test_subclassed_model_that_will_not_rebuild_says_why(tmp_path, digits):
+def test_subclassed_model_that_will_not_rebuild_says_why(tmp_path, digits, training_images):
     keras.utils.set_random_seed(3)
-    entry = {"subclassed": True, "class_name": "SomethingElse", "input": {"shape": [28, 28, 1]}}
-    export_dir, out = export(tmp_path, {"cnn": (_build_tiny_cnn(), entry)})
+    export_dir, out = export(tmp_path, {"cnn": (_build_tiny_cnn(), training_images[..., None] / 255)})
+    exports.rewrite_manifest(export_dir, lambda manifest: manifest["models"]["cnn"].update(class_name="SomethingElse"))
     classes = tmp_path / contract.CLASS_SOURCE
     classes.write_text(class_source(SUBCLASSED_NOTEBOOK))
     run_predict(export_dir, out, {"eval": digits}, "--classes", str(classes))
@@ -266,8 +264,8 @@ def test_ablation_separates_a_cnn_from_an_mlp_with_a_dead_convolution(tmp_path, 
     decorated.compile("adam", keras.losses.SparseCategoricalCrossentropy(from_logits=True))
     decorated.fit(mnist.x_train[:3000, ..., None] / 255, mnist.y_train[:3000], epochs=1, batch_size=64, verbose=0)
 
-    export_dir, out = export(tmp_path, {"cnn": (cnn, {"input": {"shape": [28, 28, 1], **UNIT_STATS}}),
-                                        "lstm": (decorated, {"input": {"shape": [28, 28, 1], **UNIT_STATS}})})
+    # Trained before the fit hook was there: nothing recorded, so both are fed pixels / 255, as they were trained.
+    export_dir, out = export(tmp_path, {"cnn": (cnn, None), "lstm": (decorated, None)})
     # "lstm" has no LSTM layer: nothing to zero, so no ablation is claimed for it.
     run_predict(export_dir, out, {"eval": mnist.x_test[:500]}, "--ablate=eval:400")
     honest = summary(out, "cnn")["ablation"]
@@ -278,7 +276,7 @@ def test_ablation_separates_a_cnn_from_an_mlp_with_a_dead_convolution(tmp_path, 
     assert summary(out, "lstm")["ablation"] is None
 
     # The same decorated model answering as a CNN: zeroing its convolution changes nothing.
-    export_dir, out = export(tmp_path / "again", {"cnn": (decorated, {"input": {"shape": [28, 28, 1], **UNIT_STATS}})})
+    export_dir, out = export(tmp_path / "again", {"cnn": (decorated, None)})
     run_predict(export_dir, out, {"eval": mnist.x_test[:500]}, "--ablate=eval:400")
     assert summary(out, "cnn")["ablation"]["agreement"] == 1.0
 
@@ -295,12 +293,10 @@ def test_a_model_heavy_at_predict_time_is_stopped_and_the_others_still_predicted
     recurrent = keras.Sequential([keras.Input((28, 28)), layers.GRU(4), layers.Dense(10)])
     job = Job(tmp_path / "job", SandboxSpec(limits=Limits(memory_mb=1800, threads=1)))
     job.prepare()
-    for arch, model in (("mlp", tiny), ("cnn", heavy), ("gru", recurrent)):
-        (job.export / contract.MODELS_DIR).mkdir(exist_ok=True)
-        model.save(job.export / contract.MODELS_DIR / contract.model_file(arch, False))
+    with exports.notebook_kernel(keras):
+        exports.write_export({exports.MODELS[arch]: model for arch, model in (("mlp", tiny), ("cnn", heavy),
+                                                                               ("gru", recurrent))}, job.export)
     os.chmod(job.export / contract.MODELS_DIR, 0o755)
-    (job.export / contract.MANIFEST).write_text(json.dumps({"version": 2, "models": {
-        arch: {"file": contract.model_file(arch, False), "subclassed": False} for arch in ("mlp", "cnn", "gru")}}))
     images = np.repeat(digits, 8, axis=0)  # 512: one full batch for the heavy model
     predictor = prediction.start_predictor(job, {"eval": images}, ablation=("eval", 100))
     try:

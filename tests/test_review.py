@@ -5,10 +5,10 @@ import copy
 
 import pytest
 
-from autograder.score.lost_models import lost_models, mark_lost_models, trained_in_notebook
-
-TEMPLATE_NAMES = {"mlp": "mlp_model", "cnn": "cnn_model", "simple_rnn": "rnn_model", "lstm": "lstm_model",
-                  "gru": "gru_model"}
+from autograder.results import check_result
+from autograder.score.lost_models import REVIEW_REASONS, lost_models, mark_lost_models, trained_in_notebook
+from exports import MODELS as TEMPLATE_NAMES
+from result_fixtures import fixture_result
 CELLS = [  # code cells of a notebook that trains an MLP and a CNN under names of its own
     ("import keras\nfrom keras import layers", "ok"),
     ("mlp_model = keras.Sequential([layers.Flatten(), layers.Dense(64), layers.Dense(10)])\n"
@@ -22,23 +22,39 @@ CELLS = [  # code cells of a notebook that trains an MLP and a CNN under names o
 ]
 
 
+COMPLETE = fixture_result("a001-complete")  # a real result: every model found, every check passed
+
+
 def found(**entry) -> dict:
-    """A models-block entry of a model the export found (the fields lost_models reads)."""
-    return {"found": True, "training": {}, **entry}
+    """A models-block entry of a model the export found: the real result's, with the fields given."""
+    return {**COMPLETE["models"]["mlp"], **entry}
+
+
+def checks_of(graded: dict, arch: str) -> list[dict]:
+    """The architecture's two checks (architecture, accuracy) in a result."""
+    return [check for question in graded["questions"] for check in question["checks"]
+            if check["name"] in (f"{arch}_architecture", f"{arch}_accuracy")]
 
 
 def result(**models) -> dict:
-    def checks(arch: str, score: float, status: str = "passed") -> list[dict]:
-        return [{"name": f"{arch}_architecture", "score": score, "status": status},
-                {"name": f"{arch}_accuracy", "score": 0.0, "status": status}]
-    block = {arch: {"found": False, "variable": None, "error": None, "training": {}} for arch in TEMPLATE_NAMES}
-    scores = {arch: 0.0 for arch in TEMPLATE_NAMES}
-    for arch, (entry, score) in models.items():
-        block[arch], scores[arch] = found(**entry), score
-    return {"models": block, "reason": None, "message": "Graded.",
-            "questions": [{"id": arch, "checks": checks(arch, scores[arch])} for arch in TEMPLATE_NAMES],
-            "execution": {"stopped": None, "cells": [{"index": 2 * i, "source": source, "status": status}
-                                                     for i, (source, status) in enumerate(CELLS)]}}
+    """The real result of a notebook that ran ``CELLS``, with only ``models`` (arch -> (entry, architecture
+    points)) found; every other model not found and its checks at zero."""
+    graded = copy.deepcopy(COMPLETE)
+    graded.update(reason=None, message="Graded.", review=[], integrity={})
+    for arch in TEMPLATE_NAMES:
+        entry, score = models.get(arch, (None, 0.0))
+        graded["models"][arch] = found(**entry) if entry is not None else {
+            **COMPLETE["models"][arch], "found": False, "variable": None, "found_by": None, "error": None,
+            "training": {}}
+        architecture, accuracy = checks_of(graded, arch)
+        architecture["score"], accuracy["score"] = score, 0.0
+        if entry is not None:
+            graded["integrity"][arch] = COMPLETE["integrity"][arch]
+    graded["execution"]["stopped"] = None
+    graded["execution"]["cells"] = [{**COMPLETE["execution"]["cells"][0], "index": 2 * i, "source": source,
+                                     "status": status} for i, (source, status) in enumerate(CELLS)]
+    check_result(graded)  # still a result the grader could have written
+    return graded
 
 
 def test_which_models_the_notebook_trained_comes_from_the_cells_that_ran():
@@ -52,8 +68,7 @@ def test_a_trained_model_the_grader_never_found_is_lost():
 
     assert lost_models(graded, TEMPLATE_NAMES) == [
         {"kind": "model", "arch": "cnn", "code": "model_lost", "variable": "lenet", "cell_number": 5,
-         "text": "trained in the notebook, but no such model was there when the notebook ended "
-                 "(name reused, deleted, or kept inside a function)"}]
+         "text": REVIEW_REASONS["model_lost"]}]
 
 
 @pytest.mark.parametrize("entry, status, integrity, code", [
@@ -66,7 +81,7 @@ def test_a_trained_model_the_grader_never_found_is_lost():
 ])
 def test_each_way_a_found_model_earns_nothing_has_its_own_code(entry, status, integrity, code):
     graded = result(mlp=({"variable": "mlp_model", "error": None}, 8.0), cnn=(entry, 0.0))
-    for check in graded["questions"][1]["checks"]:
+    for check in checks_of(graded, "cnn"):
         check["status"] = status
     graded["integrity"] = integrity
 
@@ -83,7 +98,7 @@ def test_a_model_an_integrity_rule_flagged_is_listed_whatever_its_architecture_e
 
 def test_a_model_that_earned_points_but_was_not_fully_assessed_is_listed_too():
     graded = result(mlp=({"variable": "mlp_model", "error": None}, 8.0), cnn=({"variable": "lenet", "error": None}, 3.0))
-    graded["questions"][0]["checks"][1]["status"] = "needs_review"
+    checks_of(graded, "mlp")[1]["status"] = "needs_review"
 
     assert [(item["arch"], item["code"]) for item in lost_models(graded, TEMPLATE_NAMES)] == [("mlp", "not_assessed")]
 
@@ -108,7 +123,7 @@ def test_a_result_with_nothing_else_wrong_gets_the_review_reason_and_loses_it_on
 
     fixed = copy.deepcopy(graded)
     fixed["models"]["cnn"] = found(variable="lenet", error=None)
-    fixed["questions"][1]["checks"][1]["score"] = 10.0
+    checks_of(fixed, "cnn")[1]["score"] = 10.0
     mark_lost_models(fixed, TEMPLATE_NAMES)
     assert (fixed["reason"], fixed["message"], fixed["review"]) == (None, "Graded.", [])
 

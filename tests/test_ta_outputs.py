@@ -190,7 +190,7 @@ def stored_batch(tmp_path: Path, assignment, outcomes: dict[str, dict]) -> tuple
 def test_errors_count_as_failed_and_are_retried_by_the_next_grade(tmp_path, assignment):
     store, submissions = stored_batch(tmp_path, assignment, {
         "ada": {}, "bob": {"status": "error", "reason": "grader_error"},
-        "cy": {"execution": {"stopped": "wall_budget", "cells": []}}})
+        "cy": {"execution": {**fixture_result("a001-complete")["execution"], "stopped": "wall_budget"}}})
     executor = RecordingExecutor(outcome="error")
     counts = batch._grade(store, submissions, assignment, lambda: executor, sandboxed=True, progress=False)
     assert executor.submitted == ["bob.ipynb"]  # the error is not "done"; ada and cy are

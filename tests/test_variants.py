@@ -7,7 +7,8 @@ question, with the reason, the traits it shows and the mistakes it makes. The fa
 (every trait of the issue covered, ranges within the rubric, sensible order, one mistake costing one
 question); the slow test grades the corpus and checks every score against the key. Grading re-scores each
 variant's stored evidence when the key it was produced under is current (tests/variant_evidence.py: executed
-once, scored often) and executes the variant for real (-j 2) when it is not, or under `make test-full`.
+once, scored often) and executes the variant for real (-j 2) when it is not, or under `make test-full`. The graded corpus also checks
+that the export side and the scoring side describe every variant's models alike (issue 27).
 """
 from __future__ import annotations
 
@@ -23,6 +24,11 @@ import nbformat
 import pytest
 
 import variant_evidence as evidence
+from autograder.output.store import Store
+from autograder.results import read_result
+from autograder.run.inside import contract
+from autograder.score import architecture
+from autograder.score.artifacts import stored_evidence
 from variant_evidence import KEY, VARIANTS, VARIANTS_DIR
 
 #: Variants whose miss is a known grader gap (variant -> the gap, as the issue it is tracked in says it).
@@ -128,21 +134,31 @@ def variant_assignment(small_assignment, tmp_path_factory):
 
 
 @pytest.fixture(scope="module")
-def graded(variant_assignment, tmp_path_factory) -> dict[str, dict]:
-    """Every variant graded, variant name -> result: its stored evidence re-scored by today's scoring code
-    when the key it was produced under is current, else executed in one sandboxed batch of two workers (every
-    variant under `make test-full`)."""
+def graded_folders(variant_assignment, tmp_path_factory) -> list[Path]:
+    """The RESULTS folders every variant was graded into (results and their artifacts): its stored evidence
+    re-scored by today's scoring code when the key it was produced under is current, else executed in one
+    sandboxed batch of two workers (every variant under `make test-full`)."""
     where = tmp_path_factory.mktemp("variants")
     names = ONLY or list(VARIANTS)
     stale = {name: ["make test-full"] for name in names} if evidence.full_lane() else \
         evidence.stale_variants(names, variant_assignment)
     if stale and not evidence.full_lane():  # shown in pytest's warnings summary, passed or not
         warnings.warn(evidence.stale_line(stale, len(names)), stacklevel=1)
-    graded = evidence.execute(list(stale), variant_assignment, where / "executed") if stale else {}
+    folders = []
+    if stale:
+        evidence.execute(list(stale), variant_assignment, where / "executed")
+        folders.append(where / "executed")
     current = [name for name in names if name not in stale]
     if current:
-        graded |= evidence.score_stored(current, variant_assignment, where / "stored")
-    return graded
+        evidence.score_stored(current, variant_assignment, where / "stored")
+        folders.append(where / "stored")
+    return folders
+
+
+@pytest.fixture(scope="module")
+def graded(graded_folders) -> dict[str, dict]:
+    """Every variant graded, variant name -> result."""
+    return {name: result for folder in graded_folders for name, result in evidence.results_by_variant(folder).items()}
 
 
 def score_table(graded: dict[str, dict]) -> str:
@@ -200,6 +216,80 @@ def test_totals_keep_the_order_of_the_issue(graded):
                 (upper, total[upper], lower, total[lower], score_table(graded))
 
 
+# --- the export side and the scoring side describe the same models -----------------------------------
+
+#: What the result's per-model record copies from the evidence, field by field (``grade_one.models_block``).
+RECORDED_AS_EXPORTED = ("found", "variable", "found_by", "class_name", "subclassed", "error", "input", "fed",
+                        "training")
+
+
+def model_disagreements(result: dict, evidence) -> list[str]:
+    """Where the scoring side (the result's per-model records, ``score/architecture.py``) describes a model
+    otherwise than the export side (the manifest the kernel wrote and the prediction sandbox's summary, as
+    ``score/artifacts.py`` stored them): one line each."""
+    lines = []
+    if set(result["models"]) != set(evidence.models) or set(evidence.models) != set(contract.ARCHITECTURES):
+        return [f"models: result {sorted(result['models'])}, evidence {sorted(evidence.models)}"]
+    for arch, model in evidence.models.items():
+        record = result["models"][arch]
+        for name in RECORDED_AS_EXPORTED:
+            if record[name] != getattr(model, name):
+                lines.append(f"{arch}.{name}: result {record[name]!r}, evidence {getattr(model, name)!r}")
+        summary = model.summary
+        if summary is None:  # never rebuilt (not found, or unusable): nothing measured to compare
+            if record["params"] is not None:
+                lines.append(f"{arch}: params {record['params']} without a summary")
+            continue
+        if record["params"] != summary.get("params"):
+            lines.append(f"{arch}.params: result {record['params']}, summary {summary.get('params')}")
+        # The kernel's export and the prediction sandbox read the same model.
+        if (summary.get("class"), summary.get("subclassed")) != (model.class_name, model.subclassed):
+            lines.append(f"{arch}: exported as {model.class_name} (subclassed {model.subclassed}), rebuilt as "
+                         f"{summary.get('class')} (subclassed {summary.get('subclassed')})")
+        # A model the export chose by its layers is, to the scoring side's reading of its summary, that kind.
+        if model.found_by != "name" and architecture.kind(summary) != arch:
+            lines.append(f"{arch}: the export chose it as {arch}, scoring reads {architecture.kind(summary)} "
+                         f"from layers {architecture.layer_classes(summary)}")
+        # The layers the prediction sandbox switched off are those scoring counts as the kind's work.
+        working = [layer for layer in architecture.layers(summary)
+                   if layer.get("class") in contract.WORKING_LAYERS.get(arch, ())]
+        zeroed = model.ablation.get("zeroed") or []
+        if model.ablation and len(zeroed) != len(working):
+            lines.append(f"{arch}: the sandbox zeroed {zeroed}, scoring counts {len(working)} working layer(s) "
+                         f"in {architecture.layer_classes(summary)}")
+        # The model was fed as its author fed it: the input statistics the manifest recorded, as a scaling.
+        fed, pixels = model.fed, model.input
+        share = 28 * 28 / (28 + 2 * fed["pad"]) ** 2  # LeNet's padding: 784 of each 1,024 pixels are MNIST's
+        scale, offset = contract.input_scaling(pixels["mean"], pixels["std"], share)
+        if (fed["scale"], fed["offset"], fed["source"]) != (scale, offset, pixels["source"]):
+            lines.append(f"{arch}: fed {fed}, the manifest's input {pixels} scales as {(scale, offset)}")
+        declared = (summary.get("input_shape") or [None])[1:]
+        if any(want is not None and want != got for want, got in zip(declared, fed["shape"])) \
+                or (declared and len(declared) != len(fed["shape"])):
+            lines.append(f"{arch}: fed shape {fed['shape']}, the model declares {declared}")
+    return lines
+
+
+@pytest.mark.slow
+def test_the_export_and_the_scoring_describe_every_variants_models_alike(graded_folders):
+    """For every variant, the result's per-model records (what scoring saw and graded) and the stored
+    evidence (what the kernel's export and the prediction sandbox wrote) name the same models, with the same
+    identity, layers, kind and feeding: a change to one side that the other does not follow fails here."""
+    disagreements, seen = [], 0
+    for folder in graded_folders:
+        store = Store(folder)
+        for key in store.keys():
+            result = read_result(store.result(key))
+            if result["status"] != "graded":
+                disagreements.append(f"{key}: {result['status']} {result['reason']}")
+                continue
+            seen += 1
+            found = stored_evidence(store.artifacts(key))
+            disagreements += [f"{key} {line}" for line in model_disagreements(result, found)]
+    assert seen == len(ONLY or VARIANTS)
+    assert not disagreements, "\n".join(disagreements)
+
+
 # --- the stored evidence ----------------------------------------------------------------------------
 
 def test_a_change_to_the_export_code_makes_the_corpus_execute_for_real(variant_assignment, tmp_path, monkeypatch):
@@ -246,6 +336,11 @@ def test_stored_evidence_is_scored_without_tensorflow(tmp_path):
         import sys
         from pathlib import Path
         import variant_evidence as evidence
+from autograder.output.store import Store
+from autograder.results import read_result
+from autograder.run.inside import contract
+from autograder.score import architecture
+from autograder.score.artifacts import stored_evidence
         where = Path(sys.argv[1])
         (where / "small").mkdir(); (where / "variants").mkdir()
         assignment = evidence.variant_assignment(evidence.small_assignment(where / "small"), where / "variants")

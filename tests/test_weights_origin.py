@@ -19,10 +19,11 @@ import keras  # noqa: E402  (a dependency of the project: never skipped)
 from autograder.data import keras_cache_source
 from autograder.run.inside import export, fit_hook
 from autograder.score import artifacts, integrity
+
+import exports
 from test_export import fresh_records  # noqa: F401  (autouse: each test starts with no fit records)
 
-CONFIG = {"models": {"mlp": "mlp_model", "cnn": "cnn_model", "simple_rnn": "rnn_model", "lstm": "lstm_model",
-                     "gru": "gru_model"}, "probes": {}}
+CONFIG = {"models": exports.MODELS, "probes": {}}  # the template's model names; no data roles
 
 
 @pytest.fixture(scope="module", autouse=True)

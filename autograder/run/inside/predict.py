@@ -65,7 +65,7 @@ def _input_shape(layer) -> list | None:
 def describe_layer(layer) -> dict:
     config = layer.get_config()
     info = {"class": type(layer).__name__, "name": layer.name, "params": int(layer.count_params())}
-    for key in ("units", "filters", "kernel_size", "pool_size", "activation", "return_sequences", "rate"):
+    for key in ("units", "filters", "kernel_size", "strides", "pool_size", "activation", "return_sequences", "rate"):
         if key in config:
             value = config[key]
             info[key] = list(value) if isinstance(value, tuple) else value
@@ -188,7 +188,7 @@ def feeding(model, entry: dict) -> dict:
     mean, std = pixels.get("mean"), pixels.get("std")
     if isinstance(mean, (int, float)) and isinstance(std, (int, float)) and std > 0:
         scale, offset = contract.input_scaling(float(mean), float(std), _mnist_share(pixels.get("shape")))
-        source = pixels.get("source") if pixels.get("source") in ("fit", "evaluate", "probe") else "probe"
+        source = pixels.get("source") if pixels.get("source") in ("fit", "evaluate", "probe", "default") else "probe"
     else:
         (scale, offset), source = contract.DEFAULT_SCALING, "default"
     shape = input_shape(model, entry)
