@@ -40,7 +40,7 @@ from starlette.responses import HTMLResponse, PlainTextResponse, RedirectRespons
 from starlette.routing import Route
 
 from autograder.assignment import Assignment
-from autograder.output.feedback import confusion_plot
+from autograder.output.plots import confusion_plot
 from autograder.output.intake_record import read_decisions
 from autograder.output.store import Store
 from autograder.output.workbench.decisions import Decision, DecisionConflict, DecisionError, DecisionStore
