@@ -14,7 +14,7 @@ from matplotlib.figure import Figure  # no pyplot: no global figure state; Figur
 from autograder.assignment import ARCHITECTURE_TITLES, ARCHITECTURES
 from autograder.run.inside import contract
 from autograder.score.accuracy import is_confusion_matrix
-from autograder.score.artifacts import EVIDENCE_ARRAYS
+from autograder.score.artifacts import EVIDENCE_JSON, stored_evidence
 
 
 def png_data_uri(figure: Figure) -> str:
@@ -81,17 +81,16 @@ def histogram_plot(percents: list[float]) -> str:
 
 def load_confusion(artifacts_dir: Path, result: dict[str, Any]) -> np.ndarray | None:
     """The student's confusion matrix the grader matched (``data.confusion.index`` of the result), read from
-    the stored evidence; None when there is none or it is not a valid 10x10 count matrix."""
+    the stored evidence with the reader regrading uses; None when there is none or it is not a valid 10x10
+    count matrix."""
     chosen = ((result.get("data") or {}).get("confusion") or {}).get("index")
-    archive = artifacts_dir / EVIDENCE_ARRAYS
-    if not isinstance(chosen, int) or not archive.is_file():
+    if not isinstance(chosen, int) or not (artifacts_dir / EVIDENCE_JSON).is_file():
         return None
     try:
-        with np.load(archive, allow_pickle=False) as arrays:
-            key = f"confusion.{chosen}"
-            if key not in arrays.files:
-                return None
-            matrix = arrays[key]
-    except (ValueError, OSError, zipfile.BadZipFile):
+        candidates = stored_evidence(artifacts_dir).confusion
+    except (ValueError, KeyError, OSError, zipfile.BadZipFile):
         return None
+    if not 0 <= chosen < len(candidates):
+        return None
+    matrix = candidates[chosen].matrix
     return matrix.astype(np.int64) if is_confusion_matrix(matrix) else None
