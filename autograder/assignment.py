@@ -58,7 +58,7 @@ GRADER_FILES: tuple[tuple[str, str], ...] = (
     ("pipeline/grade_one.py", SCORING),
     ("assignment.py", SCORING),  # thresholds, parameter budgets (execution defaults and the kernelspec enter the
     # evidence key as values)
-    ("intake/**/*", NEITHER),  # which file is whose (submissions), rosters and overrides (inputs)
+    ("intake/**/*", NEITHER),  # which file is whose (submissions, archives, layouts, roster); overrides, times (inputs)
     ("pipeline/**/*", NEITHER),  # batch: what to grade, where, in parallel
     ("output/**/*", NEITHER),  # store, gradebook, feedback, show, ...
     ("cli/**/*", NEITHER), ("author/**/*", NEITHER), ("schemas/*", NEITHER),
@@ -110,7 +110,8 @@ class ReportSection:
 @dataclass(frozen=True)
 class Execution:
     """The ``[execution]`` table: budgets and limits of the sandboxed run. These defaults are the only ones
-    (sandbox.Limits takes its own from here); assignments/mnist/assignment.toml documents each key."""
+    (:class:`autograder.run.sandbox.spec.Limits` takes its own from here); assignments/mnist/assignment.toml
+    documents each key."""
 
     # Time is counted in seconds of the notebook's own CPU work (its sandbox's CPU time / threads), so a
     # notebook stops at the same point at any -j and any load; the key names are the historical ones.

@@ -9,7 +9,8 @@ import numpy as np
 import pytest
 
 from autograder import assignment, data, vocabulary
-from autograder.output.feedback import SCALING_WORDS, fed_description, load_confusion
+from autograder.output.plots import load_confusion
+from autograder.output.reading import SCALING_WORDS, fed_description
 from autograder.run.inside import confusion_hook, contract, export, probe, sketch
 from autograder.score import integrity
 from autograder.score.accuracy import closest_confusion, is_confusion_matrix

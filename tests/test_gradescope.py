@@ -405,3 +405,15 @@ def test_the_exports_own_errors_reach_the_instructor_only_data():
     gradescope = results_json(result)
     assert gradescope["extra_data"]["export_errors"] == result["export_errors"] != []
     assert not any("confusion_pct" in str(test["output"]) for test in gradescope["tests"])  # students never see it
+
+
+@pytest.mark.parametrize("names, reason", [([], "no_notebook"), (["a.ipynb", "b.ipynb"], "multiple_notebooks"),
+                                           (["mnist_homework.ipynb", "MNIST-Homework-1.ipynb"], "multiple_notebooks")])
+def test_gradescope_chooses_the_notebook_by_the_batch_s_rule(small_assignment, tmp_path, names, reason):
+    """No single notebook to grade (none, or several with no single one named like the template) is a
+    rejection with its reason, as in a batch, and nothing runs."""
+    (tmp_path / "submission").mkdir()
+    for name in names:
+        nbformat.write(nbformat.v4.new_notebook(), tmp_path / "submission" / name)
+    result = entry_point.grade_notebook(tmp_path, small_assignment)
+    assert (result["status"], result["reason"], result["score"]) == ("rejected", reason, 0.0)

@@ -39,6 +39,7 @@ from autograder.assignment import ARCHITECTURES, Assignment
 from autograder.data import (HOMEWORK_TRAIN_SIZE, EvaluationConfig, EvaluationImages, load_mnist,
                              make_evaluation_images, normalize)
 from autograder.results import atomic_write_text
+from autograder.run.inside import contract
 
 # Keras and the reference models are imported inside the functions that use them: the CLI imports every
 # verb's module to build its parser, and no other verb should wait seconds for TensorFlow.
@@ -153,7 +154,7 @@ def measure_model(path: Path, arch: str, seed: int, images: EvaluationImages) ->
             run.accuracy["distorted_train"] = float(np.mean(correct[~image_set.from_test]))
     run.eval_predictions = predicted["eval"]
     count = images.ablation_size
-    intact = np.eye(10, dtype=np.float32)[predicted["eval"][:count]]
+    intact = np.eye(contract.CLASSES, dtype=np.float32)[predicted["eval"][:count]]
     ablation, _ = predict.ablate(model, arch, images.eval.images[:count], intact, fed)
     run.ablation_agreement = None if ablation is None else ablation["agreement"]
     return run

@@ -35,7 +35,8 @@ class InputError(ValueError):
 
 
 class SubmissionsError(InputError):
-    """The batch input as a whole cannot be used (unreadable, unsafe archive, bad roster)."""
+    """The batch of submissions as a whole cannot be used (missing, unreadable, an unsafe archive, no notebook in
+    it); a bad roster or override table is a plain :class:`InputError`."""
 
 
 def read_csv_table(path: str | Path, required: tuple[str, ...], optional: tuple[str, ...] = (),

@@ -1,7 +1,7 @@
 """Feedback pages: one self-contained HTML page per student, and one summary page for instructors.
 
-Pipeline: load results -> a student-safe view of each result -> plots (matplotlib, PNG as data: URIs)
--> Jinja2 templates (autoescape on) -> ``<out>/<key>.html`` and ``<out>/index.html``.
+Pipeline: load results -> a student-safe view of each result (how the grader read the notebook and the
+failed cells from :mod:`autograder.output.reading`, plots from :mod:`autograder.output.plots`) -> Jinja2 templates (autoescape on) -> ``<out>/<key>.html`` and ``<out>/index.html``.
 
 What a student page may show is decided here, field by field, in :func:`student_view`: scores,
 the grade after late penalty and instructor overrides (the same computation as the gradebook, under the
@@ -15,12 +15,8 @@ scripts on the page as a second line of defence.
 """
 from __future__ import annotations
 
-import base64
-import io
 import math
 import os
-import re
-import zipfile
 from collections import Counter
 from pathlib import Path
 from typing import Any
@@ -30,21 +26,18 @@ import numpy as np
 import pandas as pd
 from jinja2 import Environment, FileSystemLoader, StrictUndefined
 from markupsafe import Markup, escape
-from matplotlib.figure import Figure  # no pyplot: no global figure state; Figure renders with Agg
 
 from autograder.assignment import ARCHITECTURE_TITLES, ARCHITECTURES, Assignment
 from autograder.output.gradebook import build_submissions, lateness_text, with_review
 from autograder.output.intake_record import read_decisions
+from autograder.output.plots import accuracy_plot, confusion_plot, histogram_plot, load_confusion
 from autograder.output.policy import GradingPolicy, read_policy
+from autograder.output.reading import failed_cells, integrity_view, reading_view
 from autograder.output.rule_titles import RULE_TITLES
 from autograder.output.store import Store, check_writable, open_results, require_current
 from autograder.results import REASONS, atomic_write_text
-from autograder.run.inside import contract
-from autograder.score.accuracy import is_confusion_matrix
-from autograder.score.artifacts import EVIDENCE_ARRAYS, FOUND_BY_WORDS
-from autograder.score.integrity import RULES
 from autograder.score.notebook_code import jupyter_numbers
-from autograder.student_text import plain_text, strip_ansi
+from autograder.student_text import plain_text
 
 TEMPLATES = Path(__file__).with_name("templates")
 SLOWEST_SHOWN = 10
@@ -71,204 +64,6 @@ def points(value: float | None) -> str:
 
 
 _env.filters["points"] = points
-
-
-# --- plots ----------------------------------------------------------------------------------------
-
-def png_data_uri(figure: Figure) -> str:
-    buffer = io.BytesIO()
-    figure.savefig(buffer, format="png", dpi=100, bbox_inches="tight")
-    return "data:image/png;base64," + base64.b64encode(buffer.getvalue()).decode("ascii")
-
-
-def confusion_plot(matrix: np.ndarray) -> str:
-    figure = Figure(figsize=(4.6, 4.1))
-    axes = figure.subplots()
-    image = axes.imshow(matrix, cmap="Blues")
-    figure.colorbar(image, ax=axes, fraction=0.046)
-    threshold = matrix.max() / 2
-    for (row, col), count in np.ndenumerate(matrix):
-        axes.text(col, row, str(count), ha="center", va="center", fontsize=7,
-                  color="white" if count > threshold else "black")
-    axes.set(xticks=range(contract.CLASSES), yticks=range(contract.CLASSES), xlabel="predicted label",
-             ylabel="true label", title="Your confusion matrix (test set)")
-    return png_data_uri(figure)
-
-
-def accuracy_plot(models: dict[str, Any]) -> str | None:
-    """Measured accuracy per architecture, with the full-credit and zero-credit thresholds."""
-    archs = [a for a in ARCHITECTURES if (models.get(a) or {}).get("accuracy") is not None]
-    if not archs:
-        return None
-    figure = Figure(figsize=(5.6, 3.8))
-    axes = figure.subplots()
-    for x, arch in enumerate(ARCHITECTURES):
-        if arch not in archs:
-            axes.text(x, 0, "no model", ha="center", va="bottom", fontsize=8, color="#c62828",
-                      transform=axes.get_xaxis_transform())
-            continue
-        model = models[arch]
-        accuracy, full, zero = model["accuracy"], model.get("threshold_full"), model.get("threshold_zero")
-        colour = ("#2e7d32" if full is None or accuracy >= full else
-                  "#c62828" if zero is not None and accuracy <= zero else "#ef6c00")
-        axes.bar(x, 100 * accuracy, color=colour, width=0.6)
-        axes.text(x, 100 * accuracy + 0.5, f"{100 * accuracy:.1f}%", ha="center", fontsize=8)
-        if full is not None:
-            axes.hlines(100 * full, x - 0.4, x + 0.4, colors="black", linewidth=2,
-                        label="full credit" if arch == archs[0] else None)
-        if zero is not None:
-            axes.hlines(100 * zero, x - 0.4, x + 0.4, colors="grey", linestyles="dashed",
-                        label="zero credit" if arch == archs[0] else None)
-    lowest = min([models[a]["accuracy"] for a in archs]
-                 + [models[a]["threshold_zero"] for a in archs if models[a].get("threshold_zero") is not None])
-    axes.set(xticks=range(len(ARCHITECTURES)), xticklabels=[ARCHITECTURE_TITLES[a] for a in ARCHITECTURES],
-             xlim=(-0.6, len(ARCHITECTURES) - 0.4),
-             ylabel="accuracy (%)", ylim=(max(0, 100 * lowest - 5), 101),
-             title="Accuracy on the evaluation images vs. thresholds")
-    axes.legend(loc="upper center", bbox_to_anchor=(0.5, -0.12), ncol=2, fontsize=8, frameon=False)
-    return png_data_uri(figure)
-
-
-def histogram_plot(percents: list[float]) -> str:
-    figure = Figure(figsize=(6.4, 3.2))
-    axes = figure.subplots()
-    axes.hist(percents, bins=np.linspace(0, 100, 21), color="#1565c0", edgecolor="white")
-    axes.set(xlabel="score (%)", ylabel="submissions", title="Score distribution")
-    return png_data_uri(figure)
-
-
-def load_confusion(artifacts_dir: Path, result: dict[str, Any]) -> np.ndarray | None:
-    """The student's confusion matrix the grader matched (``data.confusion.index`` of the result), read from
-    the stored evidence; None when there is none or it is not a valid 10x10 count matrix."""
-    chosen = ((result.get("data") or {}).get("confusion") or {}).get("index")
-    archive = artifacts_dir / EVIDENCE_ARRAYS
-    if not isinstance(chosen, int) or not archive.is_file():
-        return None
-    try:
-        with np.load(archive, allow_pickle=False) as arrays:
-            key = f"confusion.{chosen}"
-            if key not in arrays.files:
-                return None
-            matrix = arrays[key]
-    except (ValueError, OSError, zipfile.BadZipFile):
-        return None
-    return matrix.astype(np.int64) if is_confusion_matrix(matrix) else None
-
-
-# --- how the grader read the notebook, in words ----------------------------------------------------
-
-#: The scalings of ``contract.KNOWN_SCALINGS``, in words.
-SCALING_WORDS = {"raw": "raw pixel values 0-255", "unit": "pixels divided by 255",
-                 "symmetric": "pixels scaled to [-1, 1]"}
-
-
-def fed_description(arch: str, fed: dict[str, Any]) -> str:
-    """How the grader fed a model, e.g. "28x28x1 images, pixels divided by 255"."""
-    shape = [d for d in fed.get("shape") or [] if isinstance(d, int)]
-    side, recurrent = contract.MNIST_SIDE, arch in contract.RECURRENT_LAYER
-    shape_text = (f"{contract.MNIST_PIXELS}-pixel vectors" if shape == [contract.MNIST_PIXELS] else
-                  f"{side} time steps of {side} pixels" if shape == [side, side] and recurrent else
-                  "x".join(map(str, shape)) + " images" if shape else "its input shape")
-    if fed.get("pad"):
-        shape_text += ", zero-padded to 32x32"
-    scale, offset = fed.get("scale"), fed.get("offset")
-    if isinstance(scale, (int, float)) and isinstance(offset, (int, float)):
-        how = SCALING_WORDS.get(contract.scaling_name(scale, offset),
-                                f"pixels x {scale:.4g} {'+' if offset >= 0 else '-'} {abs(offset):.4g}")
-        return f"{shape_text}, {how}"
-    return shape_text
-
-
-def reading_view(result: dict[str, Any]) -> dict[str, Any]:
-    """Which variable the grader used for each role and model, and how it fed each model."""
-    data = result.get("data") or {}
-    found_roles = data.get("roles") or {}
-    roles = [{"role": role, "variable": plain_text(probe.get("variable"), 200),
-              "found": FOUND_BY_WORDS.get(probe.get("found_by"), "found"),
-              "holds": plain_text(f"{probe.get('dtype', '?')} {probe.get('shape', '')}", 200)}
-             for role in contract.DATA_ROLES if isinstance(probe := found_roles.get(role), dict)]
-    validation = data.get("validation") or {}
-    confusion = data.get("confusion") or {}
-    models = []
-    for arch in ARCHITECTURES:
-        model = (result.get("models") or {}).get(arch) or {}
-        if not model.get("found", model.get("variable") is not None):
-            continue
-        models.append({"title": ARCHITECTURE_TITLES[arch],
-                       "variable": plain_text(model.get("variable") or model.get("class_name") or "(unnamed)", 200),
-                       "found": FOUND_BY_WORDS.get(model.get("found_by"), "found"),
-                       "fed": plain_text(fed_description(arch, model.get("fed") or {}), 200) if model.get("fed") else
-                       "not run by the grader" if model.get("error") else "as it was saved"})
-    return {"roles": roles, "models": models,
-            "validation": plain_text({"split": "validation_split in fit()", "data": "validation_data in fit()",
-                                      "arrays": "separate validation arrays"}.get(validation.get("kind"), "none found")),
-            "confusion": plain_text(confusion.get("variable"), 200) if confusion else None}
-
-
-def integrity_view(result: dict[str, Any]) -> list[dict[str, Any]]:
-    """Per model, each integrity rule in plain words; flagged and unmeasured rules first."""
-    rows = []
-    for arch in ARCHITECTURES:
-        rules = (result.get("integrity") or {}).get(arch) or {}
-        for rule in [r for r in RULES if r in rules]:  # the result's JSON keeps keys sorted: restore rule order
-            finding = rules[rule]
-            passed = finding.get("passed") if isinstance(finding, dict) else None
-            rows.append({"title": ARCHITECTURE_TITLES[arch], "rule": RULE_TITLES.get(rule, plain_text(rule, 60)),
-                         "status": "passed" if passed is True else "failed" if passed is False else "needs_review",
-                         "message": plain_text((finding or {}).get("message"))})
-    order = {"failed": 0, "needs_review": 1, "passed": 2}
-    return sorted(rows, key=lambda row: order[row["status"]])
-
-
-def flagged_rows(key: str, result: dict[str, Any]) -> list[dict[str, Any]]:
-    """Instructor view: every failed integrity rule and every check that needs a person, with its evidence."""
-    rows = []
-    for arch, rules in (result.get("integrity") or {}).items():
-        for rule, finding in (rules or {}).items():
-            if isinstance(finding, dict) and finding.get("passed") is False:
-                evidence = ", ".join(f"{k}={v}" for k, v in (finding.get("evidence") or {}).items())
-                rows.append({"what": f"{ARCHITECTURE_TITLES.get(arch, arch)}: {RULE_TITLES.get(rule, rule)}",
-                             "evidence": plain_text(evidence, 400), "kind": "flagged"})
-    for item in result.get("review") or []:
-        if item.get("kind") in ("needs_review", "grader_error"):  # a check (other review entries have their own table)
-            rows.append({"what": plain_text(f"{item.get('question')} {item.get('check')}", 200),
-                         "evidence": plain_text(item.get("reason"), 400),
-                         "kind": "needs review" if item["kind"] == "needs_review" else "grader error"})
-    return [{"key": key, "href": page_name(key), **student_row(result), **row} for row in rows]
-
-
-# --- cells as the student sees them ---------------------------------------------------------------
-
-_ARROW_LINE = re.compile(r"^\s*-+>\s*\d+\s(.*)$")
-
-
-def failing_line(error: Any) -> str | None:
-    """The line of the student's own cell where the error was raised, from the kernel's traceback."""
-    if not isinstance(error, dict):
-        return None
-    frames = [strip_ansi(str(frame)) for frame in error.get("traceback") or []]
-    own = [frame for frame in frames if frame.lstrip().startswith("Cell In[")]
-    for frame in reversed(own):
-        for line in frame.splitlines():
-            match = _ARROW_LINE.match(line)
-            if match:
-                return match.group(1).strip()
-    return None
-
-
-def error_text(error: dict[str, Any] | None) -> str:
-    """A cell's error record (``execution.cells[].error``) in one line."""
-    return "" if not error else f"{error.get('ename') or 'Error'}: {error.get('evalue') or ''}".strip()
-
-
-def failed_cells(result: dict[str, Any]) -> list[dict[str, Any]]:
-    numbers = jupyter_numbers((result.get("execution") or {}).get("cells") or [])
-    return [{"number": numbers.get(cell.get("index")),
-             "status": plain_text(cell.get("status"), 20),
-             "error": plain_text(error_text(cell.get("error")), 500),
-             "line": plain_text(failing_line(cell.get("error")), 300) or None}
-            for cell in (result.get("execution") or {}).get("cells") or []
-            if cell.get("status") in ("error", "timeout")]
 
 
 def next_steps(result: dict[str, Any], failed: list[dict[str, Any]], grade: dict[str, Any],
@@ -339,7 +134,6 @@ def student_view(key: str, result: dict[str, Any], artifacts_dir: Path,
     submission = result.get("submission") or {}
     reason = result.get("reason")
     confusion = load_confusion(artifacts_dir, result)
-    numbers = jupyter_numbers((result.get("execution") or {}).get("cells") or [])
     failed = failed_cells(result)
     grade = grade_block(result, row, assignment, policy)
     return {
@@ -493,6 +287,23 @@ def summary_view(results: dict[str, dict[str, Any]], assignment: Assignment, sto
         "intake": [d.view() for d in read_decisions(store.root)] if store else [],
         "never_submitted": never_submitted,
     }
+
+
+def flagged_rows(key: str, result: dict[str, Any]) -> list[dict[str, Any]]:
+    """Instructor view: every failed integrity rule and every check that needs a person, with its evidence."""
+    rows = []
+    for arch, rules in (result.get("integrity") or {}).items():
+        for rule, finding in (rules or {}).items():
+            if isinstance(finding, dict) and finding.get("passed") is False:
+                evidence = ", ".join(f"{k}={v}" for k, v in (finding.get("evidence") or {}).items())
+                rows.append({"what": f"{ARCHITECTURE_TITLES.get(arch, arch)}: {RULE_TITLES.get(rule, rule)}",
+                             "evidence": plain_text(evidence, 400), "kind": "flagged"})
+    for item in result.get("review") or []:
+        if item.get("kind") in ("needs_review", "grader_error"):  # a check (other review entries have their own table)
+            rows.append({"what": plain_text(f"{item.get('question')} {item.get('check')}", 200),
+                         "evidence": plain_text(item.get("reason"), 400),
+                         "kind": "needs review" if item["kind"] == "needs_review" else "grader error"})
+    return [{"key": key, "href": page_name(key), **student_row(result), **row} for row in rows]
 
 
 def similarity_link(store: Store, out_dir: Path) -> str | None:

@@ -11,8 +11,8 @@ from __future__ import annotations
 
 from typing import Any, Sequence
 
-from autograder.output.feedback import failed_cells
 from autograder.output.intake_record import Decision
+from autograder.output.reading import failed_cells
 from autograder.output.store import Store
 from autograder.output.workbench.decisions import DecisionStore
 from autograder.student_text import plain_text

@@ -17,8 +17,8 @@ from typing import Any
 
 from autograder.assignment import Assignment, AssignmentError, load_assignment
 from autograder.data import ENV_VAR
+from autograder.intake.layouts import Submission, pick_single_notebook
 from autograder.intake.notebook import find_notebooks
-from autograder.intake.layouts import named_like
 from autograder.output.gradescope import ROOT_ENV, write_results_json
 from autograder.pipeline.grade_one import base_result, grade_into, rejected_result
 from autograder.results import REASONS
@@ -61,20 +61,19 @@ def grade_submission(root: Path) -> dict[str, Any]:
 
 
 def grade_notebook(root: Path, assignment: Assignment) -> dict[str, Any]:
-    """The result of ``root/submission``'s notebook (the one named like the template, if there are several)."""
+    """The result of ``root/submission``'s notebook, chosen by the batch's rule (:func:`pick_single_notebook`:
+    the only one, or the only one named like the template)."""
     submission = root / "submission"
-    notebooks = find_notebooks(submission) if submission.is_dir() else []
-    named = [nb for nb in notebooks if named_like(nb.name, assignment.student_notebook)]
-    notebooks = named or notebooks
+    picked = Submission(student_id=None, student_name=None, path=None, source_name=submission.name)
+    pick_single_notebook(picked, find_notebooks(submission) if submission.is_dir() else [], assignment.student_notebook)
     # Results and artifacts stay root's; the jobs' directory must be traversable by the sandbox uids.
     with tempfile.TemporaryDirectory(prefix="autograder-gradescope-") as private, \
             tempfile.TemporaryDirectory(prefix="autograder-gradescope-jobs-") as jobs:
         Path(jobs).chmod(0o711)
-        if len(notebooks) != 1:
-            reason = "no_notebook" if not notebooks else "multiple_notebooks"
-            return rejected_result(base_result(submission, assignment, None, None, True), assignment, reason,
-                                   REASONS[reason])
-        return grade_into(notebooks[0], assignment, Path(private) / "result.json", Path(private) / "artifacts",
+        if picked.path is None:
+            return rejected_result(base_result(submission, assignment, None, None, True), assignment, picked.reason,
+                                   REASONS[picked.reason])
+        return grade_into(picked.path, assignment, Path(private) / "result.json", Path(private) / "artifacts",
                           work_root=jobs)
 
 

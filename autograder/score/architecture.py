@@ -87,13 +87,13 @@ def ten_way_output(summary: Summary) -> tuple[bool, str]:
     last = layers(summary)[-1] if layers(summary) else {}
     # A subclassed model has no output shape of its own: its last layer's says the same.
     shape = summary.get("output_shape") or last.get("output_shape") or ([None, last["units"]] if "units" in last else [])
-    if list(shape)[-1:] != [10]:
-        return False, f"the output layer should have 10 units (one per digit), not shape {shape}"
+    if list(shape)[-1:] != [contract.CLASSES]:
+        return False, f"the output layer should have {contract.CLASSES} units (one per digit), not shape {shape}"
     activation = last.get("activation")
     if activation == "softmax" or last.get("class") == "Softmax":
-        return True, "10-way softmax output"
+        return True, f"{contract.CLASSES}-way softmax output"
     if activation in (None, "linear") and summary.get("from_logits"):
-        return True, "10 logits with a from_logits loss"
+        return True, f"{contract.CLASSES} logits with a from_logits loss"
     return False, (f"the last layer uses activation {activation!r}; use 'softmax' "
                    "(or keep logits and compile with from_logits=True)")
 
@@ -144,7 +144,7 @@ def convolution_over_the_image(summary: Summary) -> tuple[bool, str]:
         return True, "its convolutions slide over both dimensions of the image"
     if convolutions:
         return False, (f"its convolutions ({', '.join(dict.fromkeys(convolutions))}) slide along one dimension "
-                       "only, e.g. over the 28 rows; a CNN for images convolves over both (Conv2D)")
+                       f"only, e.g. over the {contract.MNIST_SIDE} rows; a CNN for images convolves over both (Conv2D)")
     return False, "no convolution over the image"
 
 
@@ -156,9 +156,10 @@ def recurrent_over_rows(arch: str) -> Rule:
         if not stacked:
             return False, f"no {recurrent} layer"
         shape = stacked[0].get("input_shape") or []
-        if list(shape)[-2:] == [contract.MNIST_SIDE, contract.MNIST_SIDE]:
-            return True, f"{len(stacked)} {recurrent} layer(s) reading 28 time steps of 28 pixels"
-        return False, f"the {recurrent} layer is fed shape {shape}, not 28 steps of 28 pixels"
+        side = contract.MNIST_SIDE
+        if list(shape)[-2:] == [side, side]:
+            return True, f"{len(stacked)} {recurrent} layer(s) reading {side} time steps of {side} pixels"
+        return False, f"the {recurrent} layer is fed shape {shape}, not {side} steps of {side} pixels"
     return rule
 
 

@@ -40,14 +40,15 @@ from starlette.responses import HTMLResponse, PlainTextResponse, RedirectRespons
 from starlette.routing import Route
 
 from autograder.assignment import Assignment
-from autograder.output.feedback import confusion_plot
 from autograder.output.intake_record import read_decisions
+from autograder.output.plots import confusion_plot
 from autograder.output.store import Store
 from autograder.output.workbench.decisions import Decision, DecisionConflict, DecisionError, DecisionStore
 from autograder.output.workbench.evidence import claims_beside, item_evidence, model_row, report_cells
 from autograder.output.workbench.queue import (KINDS, Item, build_queue, evidence_hash, find_check, find_item,
                                                load_pairs, report_checks, rubric_item)
 from autograder.results import read_result
+from autograder.run.inside import contract
 from autograder.student_text import plain_text
 
 HERE = Path(__file__).parent
@@ -443,7 +444,7 @@ def server(store: Store, assignment: Assignment, sock: socket.socket, default_na
     """A uvicorn server for the workbench on ``sock``, and the address (with its token) to open."""
     token = token or secrets.token_urlsafe(32)
     app = build_app(store, assignment, token, default_name)
-    confusion_plot(np.eye(10, dtype=np.int64))  # matplotlib's start-up (about a second) before the first page
+    confusion_plot(np.eye(contract.CLASSES, dtype=np.int64))  # matplotlib's start-up (about a second) before the first page
     host, port = sock.getsockname()[:2]
     shown = socket.gethostname() if host in ("0.0.0.0", "::") else host
     config = uvicorn.Config(app, log_level="warning", access_log=False, lifespan="off")

@@ -16,7 +16,8 @@ from pathlib import Path
 from typing import Any
 
 from autograder.assignment import ARCHITECTURE_TITLES, ARCHITECTURES
-from autograder.output.feedback import confusion_plot, error_text, failing_line, fed_description, load_confusion
+from autograder.output.plots import confusion_plot, load_confusion
+from autograder.output.reading import error_text, failing_line, fed_description
 from autograder.output.rule_titles import RULE_TITLES
 from autograder.output.store import Store
 from autograder.output.workbench.queue import REPORT_CHECK_PREFIX, Item, find_check

@@ -7,7 +7,7 @@ same ids, so a decision finds its item again after a restart or a regrade)::
     needs_review  a check the grader could not judge (result review)  <key>~check~<check>
     grader_error  a check the grader failed on                        <key>~check~<check>
     integrity     a failed integrity rule (no accuracy points)        <key>~integrity~<arch>~<rule>
-    model         a trained model that earned nothing (review.py)     <key>~model~<arch>
+    model         a trained model that earned nothing (lost_models)   <key>~model~<arch>
     claims        report claims that lost points                      <key>~check~report_claims
     intake        a submission intake refused                         <key>~intake
     error         a result the grader itself failed on                <key>~error
