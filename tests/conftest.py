@@ -23,11 +23,30 @@ SHARED_FIXTURE_MODULES = {"test_architectures", "test_authoring", "test_batch", 
                           "test_grade", "test_gradescope", "test_similarity", "test_variants", "test_batch_integrity"}
 
 
+# First: pytest-xdist's worker reads the marks in its own pytest_collection_modifyitems, which runs before a
+# conftest's (it is registered later), so marks added after it would group nothing.
+@pytest.hookimpl(tryfirst=True)
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     for item in items:
         module = item.module.__name__.rpartition(".")[2] if item.module else ""
         if module in SHARED_FIXTURE_MODULES:
             item.add_marker(pytest.mark.xdist_group(module))
+
+
+def pytest_xdist_node_collection_finished(node, ids: list[str]) -> None:
+    """Refuse to run when `--dist loadgroup` would split a shared-fixture module across the workers (each would
+    build its fixtures again): the worker marks a grouped test by appending `@group` to its node id, which
+    pytest 9.2 no longer lets it do."""
+    if node.config.getoption("dist") != "loadgroup":
+        return
+    ungrouped = [nodeid for nodeid in ids if "@" not in nodeid
+                 and Path(nodeid.partition("::")[0]).stem in SHARED_FIXTURE_MODULES]
+    if ungrouped:
+        import xdist
+
+        pytest.exit(f"--dist loadgroup does not group {ungrouped[0]} (pytest {pytest.__version__}, pytest-xdist "
+                    f"{xdist.__version__}): its module's fixtures would be built on both workers; use pytest<9.2",
+                    returncode=pytest.ExitCode.USAGE_ERROR)
 
 
 @pytest.fixture(scope="session")
