@@ -14,8 +14,10 @@ endif
 export TF_CPP_MIN_LOG_LEVEL ?= 2
 # Two workers: one sandboxed notebook leaves part of the second core idle (BENCHMARKS.md figure 5: two workers
 # grade a batch 1.3-1.55x faster than one); modules that share an expensive fixture stay on one worker
-# (tests/conftest.py). The slowest tests are listed at the end, to keep the suite's time in view.
-PYTEST_ARGS ?= -n 2 --dist loadgroup --durations=25
+# (tests/conftest.py). Work is handed out in collection order, where the conftest puts the longest modules
+# first, so that both workers end together. The slowest tests are listed at the end, to keep the suite's time
+# in view.
+PYTEST_ARGS ?= -n 2 --dist loadgroup --no-loadscope-reorder --durations=25
 BENCH_ARGS ?=
 
 .PHONY: setup system-deps test test-full refresh-evidence demo bench calibrate assign clean
