@@ -19,8 +19,9 @@ export TF_CPP_MIN_LOG_LEVEL ?= 2
 # in view.
 PYTEST_ARGS ?= -n 2 --dist loadgroup --no-loadscope-reorder --durations=25
 BENCH_ARGS ?=
+LANE ?= test
 
-.PHONY: setup system-deps test test-full refresh-evidence demo bench calibrate assign clean
+.PHONY: setup system-deps test test-full refresh-evidence demo bench bench-suite calibrate assign clean
 
 setup: system-deps $(STAMP)
 
@@ -65,6 +66,11 @@ demo: setup
 
 bench: setup
 	$(PY) bench/run.py $(BENCH_ARGS)
+
+# The suite's own time: `make test` (or LANE=test-full) in a CPU-accounting cgroup of its own; wall and CPU
+# seconds and the load appended to bench/results/suite_lanes.csv (BENCHMARKS.md, "The suite's two lanes").
+bench-suite: setup
+	$(PY) bench/suite_lanes.py --lane $(LANE)
 
 calibrate: setup
 	$(PY) -m autograder calibrate --assignment assignments/mnist
