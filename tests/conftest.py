@@ -43,6 +43,7 @@ def _module(item: pytest.Item) -> str:
     return item.module.__name__.rpartition(".")[2] if item.module else ""
 
 
+@pytest.hookimpl(optionalhook=True)  # a pytest-xdist hook: unknown to a run with -p no:xdist
 def pytest_xdist_node_collection_finished(node, ids: list[str]) -> None:
     """Refuse to run when `--dist loadgroup` would split a shared-fixture module across the workers (each would
     build its fixtures again): the worker marks a grouped test by appending `@group` to its node id, which
