@@ -46,8 +46,8 @@ def _module(item: pytest.Item) -> str:
 @pytest.hookimpl(optionalhook=True)  # a pytest-xdist hook: unknown to a run with -p no:xdist
 def pytest_xdist_node_collection_finished(node, ids: list[str]) -> None:
     """Refuse to run when `--dist loadgroup` would split a shared-fixture module across the workers (each would
-    build its fixtures again): the worker marks a grouped test by appending `@group` to its node id, which
-    pytest 9.2 no longer lets it do."""
+    build its fixtures again): the worker marks a grouped test by appending `@group` to its node id, which it
+    cannot do for marks added after its own hook, nor at all under pytest 9.2."""
     if node.config.getoption("dist") != "loadgroup":
         return
     ungrouped = [nodeid for nodeid in ids if "@" not in nodeid
