@@ -14,11 +14,14 @@ endif
 export TF_CPP_MIN_LOG_LEVEL ?= 2
 # Two workers: one sandboxed notebook leaves part of the second core idle (BENCHMARKS.md figure 5: two workers
 # grade a batch 1.3-1.55x faster than one); modules that share an expensive fixture stay on one worker
-# (tests/conftest.py). The slowest tests are listed at the end, to keep the suite's time in view.
-PYTEST_ARGS ?= -n 2 --dist loadgroup --durations=25
+# (tests/conftest.py). Work is handed out in collection order, where the conftest puts the longest modules
+# first, so that both workers end together. The slowest tests are listed at the end, to keep the suite's time
+# in view.
+PYTEST_ARGS ?= -n 2 --dist loadgroup --no-loadscope-reorder --durations=25
 BENCH_ARGS ?=
+LANE ?= test
 
-.PHONY: setup system-deps test test-full refresh-evidence demo bench calibrate assign clean
+.PHONY: setup system-deps test test-full refresh-evidence demo bench bench-suite calibrate assign clean
 
 setup: system-deps $(STAMP)
 
@@ -63,6 +66,11 @@ demo: setup
 
 bench: setup
 	$(PY) bench/run.py $(BENCH_ARGS)
+
+# The suite's own time: `make test` (or LANE=test-full) in a CPU-accounting cgroup of its own; wall and CPU
+# seconds and the load appended to bench/results/suite_lanes.csv (BENCHMARKS.md, "The suite's two lanes").
+bench-suite: setup
+	$(PY) bench/suite_lanes.py --lane $(LANE)
 
 calibrate: setup
 	$(PY) -m autograder calibrate --assignment assignments/mnist

@@ -51,3 +51,28 @@ def test_quick_review_figure_serves_the_queue_and_items_and_reports_its_rows(rep
     measures = {row["measure"]: float(row["value"]) for row in rows}
     assert measures["results"] == 12 and measures["items_listed"] > 12 and measures["item_s"] > 0
     assert sum(line.startswith("| 8. ") for line in text.splitlines()) == 5
+
+
+BUSY_CHILD = """\
+import subprocess
+import sys
+
+def test_work_in_a_child_process():
+    # a grandchild of the benchmark, as a sandboxed notebook is: its CPU time must count
+    subprocess.run([sys.executable, "-c", "import time\\nend = time.process_time() + 1.5\\n"
+                    "while time.process_time() < end: pass"], check=True)
+"""
+
+
+def test_suite_lane_figure_counts_the_cpu_time_of_what_the_run_starts(repo, tmp_path):
+    """``bench/suite_lanes.py -- PYTEST_ARGS``: one CSV row with pytest's summary, wall and CPU seconds and the load."""
+    (tmp_path / "test_busy.py").write_text(BUSY_CHILD)
+    results = tmp_path / "suite_lanes.csv"
+    subprocess.run([sys.executable, str(repo / "bench" / "suite_lanes.py"), "--results", str(results), "--",
+                    "-p", "no:cacheprovider", "-q", str(tmp_path / "test_busy.py")], check=True, capture_output=True,
+                   timeout=300)
+    with open(results, newline="") as fh:
+        [row] = list(csv.DictReader(fh))
+    assert row["lane"] == "test" and row["summary"].startswith("1 passed")
+    assert float(row["cpu_seconds"]) >= 1.5  # the grandchild's busy loop, counted in the run's cgroup
+    assert float(row["wall_seconds"]) >= 1.5 and float(row["loadavg_before"]) >= 0

@@ -33,9 +33,12 @@ def assignment_copy(repo, tmp_path):
 @pytest.mark.slow
 def test_calibrate_trains_stores_and_measures_and_remeasures_without_training(assignment_copy, tmp_path, capsys,
                                                                                monkeypatch, mnist, repo):
-    # Tiny data: 2,000 test images stand in for the 10,000 (the public set every model predicts).
-    monkeypatch.setattr(calibrate, "load_mnist", lambda: dataclasses.replace(mnist, x_test=mnist.x_test[:2000],
-                                                                             y_test=mnist.y_test[:2000]))
+    # Tiny data: 2,000 test images stand in for the 10,000 (the public set every model predicts), and 1,000
+    # validation images (the training images after the homework's 55,000) for the 5,000 each fit evaluates.
+    validation_end = calibrate.HOMEWORK_TRAIN_SIZE + 1000
+    monkeypatch.setattr(calibrate, "load_mnist", lambda: dataclasses.replace(
+        mnist, x_train=mnist.x_train[:validation_end], y_train=mnist.y_train[:validation_end],
+        x_test=mnist.x_test[:2000], y_test=mnist.y_test[:2000]))
     models = tmp_path / "models"
     exit_code = cli.main(["calibrate", "--assignment", str(assignment_copy), "--seeds", "2", "--train-size", "1500",
                           "--epochs-scale", "0.01", "--models-dir", str(models)])
