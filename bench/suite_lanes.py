@@ -25,7 +25,7 @@ BENCH = Path(__file__).resolve().parent
 REPO = BENCH.parent
 sys.path.insert(0, str(REPO))
 
-from autograder.run import cgroup  # noqa: E402  (the grader's own cgroup reading)
+from autograder.run.sandbox import cgroup  # noqa: E402  (the grader's own cgroup reading)
 
 FIELDS = ("lane", "command", "wall_seconds", "cpu_seconds", "summary", "loadavg_before", "loadavg_after",
           "recorded_at")
