@@ -336,11 +336,6 @@ def test_stored_evidence_is_scored_without_tensorflow(tmp_path):
         import sys
         from pathlib import Path
         import variant_evidence as evidence
-from autograder.output.store import Store
-from autograder.results import read_result
-from autograder.run.inside import contract
-from autograder.score import architecture
-from autograder.score.artifacts import stored_evidence
         where = Path(sys.argv[1])
         (where / "small").mkdir(); (where / "variants").mkdir()
         assignment = evidence.variant_assignment(evidence.small_assignment(where / "small"), where / "variants")
