@@ -69,7 +69,10 @@ def run(lane: str, pytest_args: list[str], results: Path) -> dict[str, str]:
     sys.stdout.write(done.stdout[-3000:])
     summary = next((line.strip("= ") for line in reversed(done.stdout.splitlines())
                     if re.search(r"\d+ (passed|failed)", line)), f"exit {done.returncode}")
-    row = {"lane": lane, "command": " ".join(command[1:] if pytest_args else command), "wall_seconds": f"{wall:.1f}",
+    spelled = " ".join(command[1:] if pytest_args else command)
+    if not pytest_args and env.get("PYTEST_ARGS"):  # the Makefile's default replaced: say so in the row
+        spelled += f" PYTEST_ARGS='{env['PYTEST_ARGS']}'"
+    row = {"lane": lane, "command": spelled, "wall_seconds": f"{wall:.1f}",
            "cpu_seconds": "" if cpu is None else f"{cpu:.1f}", "summary": summary,
            "loadavg_before": f"{load_before:.1f}", "loadavg_after": f"{os.getloadavg()[0]:.1f}",
            "recorded_at": dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%dT%H:%M")}
