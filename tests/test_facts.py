@@ -149,5 +149,5 @@ def test_the_sandbox_and_the_grader_agree_on_what_a_confusion_matrix_is(tmp_path
     if candidate.dtype.kind in "iu":  # the export's reader keeps integer matrices only
         save_evidence(Evidence(models={}, data={}, validation={}, confusion=[ConfusionCandidate("cm", "name", candidate)],
                                best_model="", fits=[], problems=[], export_errors=[]), tmp_path)
-        drawn = load_confusion(tmp_path, {"data": {"confusion": {"index": 0}}})
+        drawn = load_confusion(tmp_path, 0)
         assert (drawn is not None) == valid

@@ -133,7 +133,8 @@ def student_view(key: str, result: dict[str, Any], artifacts_dir: Path,
                  policy: GradingPolicy = GradingPolicy()) -> dict[str, Any]:
     submission = result.get("submission") or {}
     reason = result.get("reason")
-    confusion = load_confusion(artifacts_dir, result)
+    matched = (result.get("data") or {}).get("confusion") or {}
+    confusion = load_confusion(artifacts_dir, matched.get("index"))
     failed = failed_cells(result)
     grade = grade_block(result, row, assignment, policy)
     return {

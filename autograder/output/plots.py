@@ -79,18 +79,17 @@ def histogram_plot(percents: list[float]) -> str:
     return png_data_uri(figure)
 
 
-def load_confusion(artifacts_dir: Path, result: dict[str, Any]) -> np.ndarray | None:
-    """The student's confusion matrix the grader matched (``data.confusion.index`` of the result), read from
-    the stored evidence with the reader regrading uses; None when there is none or it is not a valid 10x10
-    count matrix."""
-    chosen = ((result.get("data") or {}).get("confusion") or {}).get("index")
-    if not isinstance(chosen, int) or not (artifacts_dir / EVIDENCE_JSON).is_file():
+def load_confusion(artifacts_dir: Path, index: Any) -> np.ndarray | None:
+    """The stored confusion matrix at ``index`` (a result's ``data.confusion.index``: the one the grader
+    matched), read with the reader regrading uses; None when there is none or it is not a valid 10x10 count
+    matrix."""
+    if not isinstance(index, int) or not (artifacts_dir / EVIDENCE_JSON).is_file():
         return None
     try:
         candidates = stored_evidence(artifacts_dir).confusion
     except (ValueError, KeyError, OSError, zipfile.BadZipFile):
         return None
-    if not 0 <= chosen < len(candidates):
+    if not 0 <= index < len(candidates):
         return None
-    matrix = candidates[chosen].matrix
+    matrix = candidates[index].matrix
     return matrix.astype(np.int64) if is_confusion_matrix(matrix) else None

@@ -380,7 +380,7 @@ def build_app(store: Store, assignment: Assignment, token: str, default_name: st
         item_id, session = request.path_params["item_id"], request.state.session
         if answer := await refused(request, lambda form: workbench.decide(item_id, form, session), show_item):
             return answer
-        view = workbench.item_page(request.path_params["item_id"], filters_of(request), request.state.session)
+        view = workbench.item_page(item_id, filters_of(request), session)
         following = view["next"] if view else None
         query = f"?{view['filter_query']}" if view and view["filter_query"] else ""
         target = f"/item/{following}{query}" if following else f"/{query}"
@@ -399,7 +399,7 @@ def build_app(store: Store, assignment: Assignment, token: str, default_name: st
         key, session = request.path_params["key"], request.state.session
         if answer := await refused(request, lambda form: workbench.rubric_decide(key, form, session), show_rubric):
             return answer
-        return RedirectResponse(f"/rubric/{request.path_params['key']}", status_code=303)
+        return RedirectResponse(f"/rubric/{key}", status_code=303)
 
     async def name(request: Request) -> Response:
         try:

@@ -66,7 +66,7 @@ def item_evidence(item: Item, result: Mapping[str, Any], store: Store) -> dict[s
 def confusion_picture(artifacts: Path, stamp: int, chosen: Any) -> str | None:
     """The stored confusion matrix drawn as the student page draws it, once per stored evidence file
     (``stamp``: its modification time, so a regrade draws it again)."""
-    matrix = load_confusion(artifacts, {"data": {"confusion": {"index": chosen}}})
+    matrix = load_confusion(artifacts, chosen)
     return confusion_plot(matrix) if matrix is not None else None
 
 
