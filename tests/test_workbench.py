@@ -133,6 +133,18 @@ def test_overrides_csv_imports_into_the_store_and_exports_from_it(results, assig
     assert pd.read_csv(results / "gradebook.csv", dtype={"student_id": str}).set_index("student_id").loc[sid, "q2"] == 18
 
 
+def test_export_overrides_onto_a_folder_or_under_a_file_is_one_line_and_writes_nothing(results, tmp_path, capsys):
+    from test_ta_outputs import one_line_refusal
+
+    decide(results, NEEDS_REVIEW, "score", score=3.0, reason="RNN trained")
+    blocker = tmp_path / "taken.csv"
+    blocker.write_text("someone's file\n")
+    for out, words in ((blocker / "o.csv", (str(blocker), "not a folder")), (tmp_path, (str(tmp_path), "is a folder"))):
+        code = main(["review", str(results), "--export-overrides", str(out)])
+        one_line_refusal(code, capsys.readouterr().err, *words)
+    assert blocker.read_text() == "someone's file\n" and not list(tmp_path.glob("*.csv.*"))
+
+
 def test_an_overrides_file_that_contradicts_a_decision_is_refused(results, assignment, tmp_path):
     decide(results, NEEDS_REVIEW, "score", score=3.0, reason="RNN trained")
     sid = fixture_result("a002-partial")["submission"]["student_id"]
