@@ -118,6 +118,21 @@ def test_a_regraded_result_waits_for_a_second_look_and_an_unchanged_one_keeps_it
     assert review.overrides[["question", "score"]].values.tolist() == [["q4", 6.0]]
 
 
+def test_an_item_shows_the_model_summary_how_it_was_fed_and_trained(results, assignment):
+    """Beside the measured accuracy, the model as the grader read it: how it was fed and how it trained."""
+    from autograder.output.reading import fed_description
+    from autograder.output.store import open_results
+    from autograder.output.workbench.app import Session, Workbench, _env
+
+    workbench, ta = Workbench(open_results(results), assignment, "token", "ana"), Session(csrf="x", name="ana")
+    page = _env.get_template("item.html.j2").render(page=workbench.item_page(NEEDS_REVIEW, {}, ta), session=ta,
+                                                    title="t")
+    model = fixture_result("a002-partial")["models"]["simple_rnn"]
+    summary = page.split('class="models"')[1].split("</table>")[0]
+    assert f"fed {fed_description('simple_rnn', model['fed'])}" in summary
+    assert f"{model['training']['fit_calls']} fit call(s), {model['training']['training_steps']} training steps" in summary
+
+
 def test_overrides_csv_imports_into_the_store_and_exports_from_it(results, assignment, tmp_path):
     sid = fixture_result("a004-late")["submission"]["student_id"]
     (tmp_path / "o.csv").write_text(f"student_id,question,score,reason\n{sid},q2,18,re-run on the TA's machine\n")
