@@ -130,7 +130,8 @@ def test_an_item_shows_the_model_summary_how_it_was_fed_and_trained(results, ass
     model = fixture_result("a002-partial")["models"]["simple_rnn"]
     summary = page.split('class="models"')[1].split("</table>")[0]
     assert f"fed {fed_description('simple_rnn', model['fed'])}" in summary
-    assert f"{model['training']['fit_calls']} fit call(s), {model['training']['training_steps']} training steps" in summary
+    training = model["training"]
+    assert f"{training['fit_calls']} fit call(s), {training['training_steps']} training steps" in summary
 
 
 def test_overrides_csv_imports_into_the_store_and_exports_from_it(results, assignment, tmp_path):
