@@ -67,6 +67,23 @@ def test_queue_lists_every_kind_of_item(results):
     assert not [i for i in items if i.startswith("a004-late~")]  # nothing to decide for a clean result
 
 
+def test_a_result_the_grader_failed_on_is_a_queue_item(results, assignment):
+    """A grader error (made by the grader's own grader_error) waits for a person, with the stage it failed in."""
+    from autograder.output.store import open_results
+    from autograder.output.workbench.app import Session, Workbench, _env
+    from autograder.pipeline.grade_one import grader_error
+
+    failed = grader_error(fixture_result("a004-late"), assignment, "scoring", "Traceback ...\nKeyError: 'cnn'", [],
+                          log=lambda line: None)
+    write(results, "a004-late", failed, assignment)
+    error = {i.id: i for i in build_queue(loaded(results), load_pairs(results))}["a004-late~error"]
+    assert error.kind == "error" and "grader error in scoring: KeyError" in error.why
+    workbench, ta = Workbench(open_results(results), assignment, "token", "ana"), Session(csrf="x", name="ana")
+    page = _env.get_template("item.html.j2").render(page=workbench.item_page("a004-late~error", {}, ta), session=ta,
+                                                    title="t")
+    assert "grader_error" in page and "(traceback in the TA log)" in page and "Traceback ..." not in page
+
+
 def test_decisions_have_an_audit_trail_and_refuse_a_silent_overwrite(results):
     first = decide(results, NEEDS_REVIEW, "score", score=3.0, reason="the RNN is there, 86%", who="ana")
     with pytest.raises(DecisionConflict) as conflict:  # a second TA who loaded the page before ana decided
