@@ -123,6 +123,12 @@ def test_gradebook_canvas_and_pages_read_the_decisions(results, assignment):
     assert "3 decisions on" in pages["index"]
 
 
+def test_the_instructor_page_counts_one_decision_as_one(results, assignment):
+    decide(results, "pair~a001-complete~a004-late", "clear", reason="shared template code only", who="ana")
+    pages = {p.stem: p.read_text() for p in write_feedback(results, results / "feedback", assignment)}
+    assert "1 decision on " in pages["index"]
+
+
 def test_a_regraded_result_waits_for_a_second_look_and_an_unchanged_one_keeps_its_decision(results, assignment):
     decide(results, NEEDS_REVIEW, "score", score=3.0, reason="RNN trained")
     decide(results, "a002-partial~integrity~cnn~not_trained_on_test", "score", score=5.0, reason="honest split")
