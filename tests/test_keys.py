@@ -27,6 +27,7 @@ from autograder.assignment import (ARCHITECTURES, EVIDENCE, EVIDENCE_KEY_FILE, G
                                    SCORING, grader_files, load_assignment, save_evidence_key)
 from autograder.cli import main
 from autograder.intake.layouts import Submission
+from autograder.output.store import open_results
 from autograder.pipeline import batch
 from autograder.pipeline.evidence import evaluation_images
 from autograder.pipeline.grade_one import grade_into, grade_one
@@ -362,6 +363,32 @@ def test_a_grader_error_is_blank_in_every_export_flagged_and_retried(course, tmp
     executor = RecordingExecutor()
     batch._grade(store, [submission], course, lambda: executor, sandboxed=True, progress=False, retry_failed=True)
     assert executor.submitted == ["bob.ipynb"]
+
+
+def test_a_real_regrade_keeps_the_decisions_whose_evidence_did_not_change(course, tmp_path, capsys):
+    """issue 26 item 4 through `autograder regrade` itself: a rubric change of q2 sends the decision on q2's
+    check to a second look and keeps the one on the report's claims, which the gradebook still applies."""
+    from autograder.output.workbench.decisions import adjustments
+    from test_workbench import decide
+
+    results = graded_results(tmp_path / "RESULTS", course)
+    assert run_cli(capsys, "regrade", results, "--assignment", course.root)[0] == 0  # scored from the evidence
+    claims, accuracy = "a001-complete~check~report_claims", "a001-complete~check~mlp_accuracy"
+    decide(results, claims, "score", score=2.0, reason="the table's claims are the measured ones", who="ana")
+    decide(results, accuracy, "score", score=5.0, reason="half the MLP's points", who="ana")
+    edit(course.root / "assignment.toml", 'test = "mlp_accuracy", points = 10', 'test = "mlp_accuracy", points = 20')
+    code, out, _ = run_cli(capsys, "regrade", results, "--assignment", course.root)
+    assert code == 0 and "1 decision(s) wait for a second look" in out
+    review = adjustments(results, open_results(results).load())
+    assert [d.item for d in review.second_look] == [accuracy]
+    assert review.overrides[["student_id", "question"]].values.tolist() == [["A001", "q8"]]
+    assert run_cli(capsys, "gradebook", results, "--assignment", course.root)[0] == 0
+    book = pd.read_csv(results / "gradebook.csv", dtype={"student_id": str}).set_index("student_id")
+    regraded = read_result(results / "results" / "a001-complete.json")
+    graded = {q["id"]: q["score"] for q in regraded["questions"]}
+    claims_score = next(c["score"] for q in regraded["questions"] for c in q["checks"] if c["name"] == "report_claims")
+    assert book.loc["A001", "q8"] == pytest.approx(graded["q8"] - claims_score + 2.0)
+    assert book.loc["A001", "q2"] == pytest.approx(graded["q2"])  # held for a second look: not applied
 
 
 def test_the_evidence_key_is_stored_beside_the_artifacts(course, tmp_path):

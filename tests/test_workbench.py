@@ -67,6 +67,23 @@ def test_queue_lists_every_kind_of_item(results):
     assert not [i for i in items if i.startswith("a004-late~")]  # nothing to decide for a clean result
 
 
+def test_a_result_the_grader_failed_on_is_a_queue_item(results, assignment):
+    """A grader error (made by the grader's own grader_error) waits for a person, with the stage it failed in."""
+    from autograder.output.store import open_results
+    from autograder.output.workbench.app import Session, Workbench, _env
+    from autograder.pipeline.grade_one import grader_error
+
+    failed = grader_error(fixture_result("a004-late"), assignment, "scoring", "Traceback ...\nKeyError: 'cnn'", [],
+                          log=lambda line: None)
+    write(results, "a004-late", failed, assignment)
+    error = {i.id: i for i in build_queue(loaded(results), load_pairs(results))}["a004-late~error"]
+    assert error.kind == "error" and "grader error in scoring: KeyError" in error.why
+    workbench, ta = Workbench(open_results(results), assignment, "token", "ana"), Session(csrf="x", name="ana")
+    page = _env.get_template("item.html.j2").render(page=workbench.item_page("a004-late~error", {}, ta), session=ta,
+                                                    title="t")
+    assert "grader_error" in page and "(traceback in the TA log)" in page and "Traceback ..." not in page
+
+
 def test_decisions_have_an_audit_trail_and_refuse_a_silent_overwrite(results):
     first = decide(results, NEEDS_REVIEW, "score", score=3.0, reason="the RNN is there, 86%", who="ana")
     with pytest.raises(DecisionConflict) as conflict:  # a second TA who loaded the page before ana decided
@@ -106,6 +123,12 @@ def test_gradebook_canvas_and_pages_read_the_decisions(results, assignment):
     assert "3 decisions on" in pages["index"]
 
 
+def test_the_instructor_page_counts_one_decision_as_one(results, assignment):
+    decide(results, "pair~a001-complete~a004-late", "clear", reason="shared template code only", who="ana")
+    pages = {p.stem: p.read_text() for p in write_feedback(results, results / "feedback", assignment)}
+    assert "1 decision on " in pages["index"]
+
+
 def test_a_regraded_result_waits_for_a_second_look_and_an_unchanged_one_keeps_its_decision(results, assignment):
     decide(results, NEEDS_REVIEW, "score", score=3.0, reason="RNN trained")
     decide(results, "a002-partial~integrity~cnn~not_trained_on_test", "score", score=5.0, reason="honest split")
@@ -116,6 +139,22 @@ def test_a_regraded_result_waits_for_a_second_look_and_an_unchanged_one_keeps_it
     review = adjustments(results, loaded(results))
     assert [d.item for d in review.second_look] == ["a002-partial~integrity~cnn~not_trained_on_test"]
     assert review.overrides[["question", "score"]].values.tolist() == [["q4", 6.0]]
+
+
+def test_an_item_shows_the_model_summary_how_it_was_fed_and_trained(results, assignment):
+    """Beside the measured accuracy, the model as the grader read it: how it was fed and how it trained."""
+    from autograder.output.reading import fed_description
+    from autograder.output.store import open_results
+    from autograder.output.workbench.app import Session, Workbench, _env
+
+    workbench, ta = Workbench(open_results(results), assignment, "token", "ana"), Session(csrf="x", name="ana")
+    page = _env.get_template("item.html.j2").render(page=workbench.item_page(NEEDS_REVIEW, {}, ta), session=ta,
+                                                    title="t")
+    model = fixture_result("a002-partial")["models"]["simple_rnn"]
+    summary = page.split('class="models"')[1].split("</table>")[0]
+    assert f"fed {fed_description('simple_rnn', model['fed'])}" in summary
+    training = model["training"]
+    assert f"{training['fit_calls']} fit call(s), {training['training_steps']} training steps" in summary
 
 
 def test_overrides_csv_imports_into_the_store_and_exports_from_it(results, assignment, tmp_path):
@@ -131,6 +170,18 @@ def test_overrides_csv_imports_into_the_store_and_exports_from_it(results, assig
     assert main(["review", str(results), "--import-overrides", str(tmp_path / "bad.csv")]) == 2
     write_gradebook(results, results / "gradebook.csv", assignment)
     assert pd.read_csv(results / "gradebook.csv", dtype={"student_id": str}).set_index("student_id").loc[sid, "q2"] == 18
+
+
+def test_export_overrides_onto_a_folder_or_under_a_file_is_one_line_and_writes_nothing(results, tmp_path, capsys):
+    from test_ta_outputs import one_line_refusal
+
+    decide(results, NEEDS_REVIEW, "score", score=3.0, reason="RNN trained")
+    blocker = tmp_path / "taken.csv"
+    blocker.write_text("someone's file\n")
+    for out, words in ((blocker / "o.csv", (str(blocker), "not a folder")), (tmp_path, (str(tmp_path), "is a folder"))):
+        code = main(["review", str(results), "--export-overrides", str(out)])
+        one_line_refusal(code, capsys.readouterr().err, *words)
+    assert blocker.read_text() == "someone's file\n" and not list(tmp_path.glob("*.csv.*"))
 
 
 def test_an_overrides_file_that_contradicts_a_decision_is_refused(results, assignment, tmp_path):

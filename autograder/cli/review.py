@@ -7,7 +7,7 @@ from pathlib import Path
 
 from autograder.intake.inputs import read_overrides
 from autograder.output.gradebook import csv_text
-from autograder.output.store import open_results, resolve_assignment
+from autograder.output.store import check_writable, open_results, resolve_assignment
 from autograder.output.workbench.decisions import export_overrides, import_overrides
 from autograder.results import atomic_write_text
 
@@ -41,6 +41,7 @@ def run(args: argparse.Namespace) -> int:
         print(f"stored {count} override(s) from {args.import_overrides} as decisions in {store.root}")
         return 0
     if args.export_overrides:
+        check_writable([Path(args.export_overrides)])
         rows = export_overrides(store.root, results)
         atomic_write_text(Path(args.export_overrides), csv_text(rows))
         print(f"wrote {len(rows)} override(s) to {args.export_overrides}")
