@@ -594,6 +594,37 @@ def test_the_notebooks_own_evaluate_is_recorded_for_review_only(mnist, tmp_path)
         == pytest.approx(reported)
 
 
+def test_the_notebooks_own_predict_on_the_test_images_is_recorded_for_review_only(mnist, tmp_path, monkeypatch):
+    """A notebook that computes its accuracy from predict() never calls evaluate(): its predict() on the test
+    images in their published order (however scaled) is scored against the public test labels of the Keras
+    cache the sandbox mounts; predictions on anything else have no labels the hook could know."""
+    from autograder.data import keras_cache_source
+    from autograder.score.artifacts import own_accuracy
+
+    (tmp_path / "keras" / "datasets").mkdir(parents=True)
+    (tmp_path / "keras" / "datasets" / "mnist.npz").symlink_to(keras_cache_source())
+    monkeypatch.setenv("KERAS_HOME", str(tmp_path / "keras"))
+    flat_test = mnist.x_test.reshape(-1, 784).astype("float32")
+    evaluate_hook.install(keras)
+    try:
+        model = keras.Sequential([keras.Input((784,)), keras.layers.Dense(10)])  # logits
+        model.compile("adam", keras.losses.SparseCategoricalCrossentropy(from_logits=True))
+        model.fit(mnist.x_train[:2048].reshape(-1, 784) / 255.0, mnist.y_train[:2048].astype("int64"), epochs=2,
+                  verbose=0)
+        model.predict(mnist.x_train[:10_000].reshape(-1, 784) / 255.0, verbose=0)  # test-sized, no test images
+        model.predict(flat_test[::-1] / 255.0, verbose=0)  # the test images in another order
+        model.predict(flat_test[:100] / 255.0, verbose=0)  # a few of them
+        standardised = model.predict((flat_test - 33.3) / 78.6, verbose=0)  # the same images, scaled otherwise
+        scores = model.predict(flat_test / 255.0, verbose=0)  # as the notebook fed it
+        measures = run_export({"mlp_model": model}, tmp_path / "export")["models"]["mlp"]["own_measures"]
+    finally:
+        evaluate_hook.uninstall()
+    own = [float((answers.argmax(axis=1) == mnist.y_test).mean()) for answers in (standardised, scores)]
+    assert [(m["method"], m["rows"], m["shape"]) for m in measures] == [("predict", 10_000, [784])] * 2
+    assert [m["accuracy"] for m in measures] == pytest.approx(own) and own[1] > 0.8
+    assert own_accuracy(measures) == pytest.approx(own[1])
+
+
 @pytest.mark.slow
 def test_a_model_trained_before_eager_execution_was_disabled_is_still_exported(tmp_path):
     """Disabling eager execution leaves weights only eager code can read: the export runs in eager mode.

@@ -251,13 +251,18 @@ MAX_ORIGIN_EVENTS = 10
 _sample: dict[str, Any] = {}
 
 
+def mnist_cache() -> str:
+    """Where the sandbox mounts the Keras MNIST cache (public images only: never the grader's)."""
+    home = os.environ.get("KERAS_HOME") or os.path.join(os.path.expanduser("~"), ".keras")
+    return os.path.join(home, "datasets", "mnist.npz")
+
+
 def public_sample() -> tuple[Any, Any] | None:
     """(500 uint8 images, their labels) from the Keras MNIST cache, or None when it is not there."""
     if "images" not in _sample:
         _sample["images"] = None
-        home = os.environ.get("KERAS_HOME") or os.path.join(os.path.expanduser("~"), ".keras")
         try:
-            with _load(os.path.join(home, "datasets", "mnist.npz"), allow_pickle=False) as data:
+            with _load(mnist_cache(), allow_pickle=False) as data:
                 _sample["images"] = (data["x_train"][::SAMPLE_STRIDE].copy(), data["y_train"][::SAMPLE_STRIDE].copy())
         except Exception:
             pass
