@@ -550,6 +550,32 @@ def test_how_a_model_was_fed_is_learned_from_what_fit_received_from_its_dataset(
     assert predict.feeding(model, entry)["scale"] == pytest.approx(1 / 255)
 
 
+def test_test_images_a_dataset_feeds_fit_are_recognised_one_by_one(mnist, tmp_path):
+    """What fit drew from a tf.data pipeline is what it trained on: its test images are counted like an
+    array's (issue 24), and a pipeline of training images shows none."""
+    from autograder.score import artifacts, integrity
+
+    mixed_x = np.concatenate([mnist.x_train[:3000], mnist.x_test[:3000]])
+    mixed_y = np.concatenate([mnist.y_train[:3000], mnist.y_test[:3000]]).astype("int64")
+    order = np.random.default_rng(5).permutation(len(mixed_x))
+    test_set = integrity.TestSet.of(mnist.x_test, mnist.y_test)
+    findings = {}
+    for name, (x, y) in {"mixed": (mixed_x[order], mixed_y[order]),
+                         "honest": (mnist.x_train[:6000], mnist.y_train[:6000].astype("int64"))}.items():
+        fit_hook.forget()
+        model = mlp()
+        model.fit(mapped_dataset(x, y), epochs=1, verbose=0)
+        run_export({"mlp_model": model}, tmp_path / name)
+        (tmp_path / name / "predictions").mkdir()
+        evidence = artifacts.load_evidence(tmp_path / name, tmp_path / name / "predictions", {}).models["mlp"]
+        findings[name] = integrity.no_test_images_trained_on(evidence, test_set)
+    mixed = findings["mixed"]
+    assert mixed.passed is False and mixed.evidence["in_call"] == "fit() call 1"
+    assert mixed.evidence["images_in_call"] == fit_hook.SAMPLE_ROWS  # the batches fit drew, half of them test images
+    assert 700 < mixed.evidence["test_images"] < 1_350
+    assert findings["honest"].passed is True and findings["honest"].evidence["test_images"] == 0
+
+
 def test_a_sequence_is_sampled_by_index_and_a_generator_is_never_drawn_from(data):
     class Batches(keras.utils.PyDataset):
         def __len__(self):
