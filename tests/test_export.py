@@ -550,6 +550,32 @@ def test_how_a_model_was_fed_is_learned_from_what_fit_received_from_its_dataset(
     assert predict.feeding(model, entry)["scale"] == pytest.approx(1 / 255)
 
 
+def test_test_images_a_dataset_feeds_fit_are_recognised_one_by_one(mnist, tmp_path):
+    """What fit drew from a tf.data pipeline is what it trained on: its test images are counted like an
+    array's (issue 24), and a pipeline of training images shows none."""
+    from autograder.score import artifacts, integrity
+
+    mixed_x = np.concatenate([mnist.x_train[:3000], mnist.x_test[:3000]])
+    mixed_y = np.concatenate([mnist.y_train[:3000], mnist.y_test[:3000]]).astype("int64")
+    order = np.random.default_rng(5).permutation(len(mixed_x))
+    test_set = integrity.TestSet.of(mnist.x_test, mnist.y_test)
+    findings = {}
+    for name, (x, y) in {"mixed": (mixed_x[order], mixed_y[order]),
+                         "honest": (mnist.x_train[:6000], mnist.y_train[:6000].astype("int64"))}.items():
+        fit_hook.forget()
+        model = mlp()
+        model.fit(mapped_dataset(x, y), epochs=1, verbose=0)
+        run_export({"mlp_model": model}, tmp_path / name)
+        (tmp_path / name / "predictions").mkdir()
+        evidence = artifacts.load_evidence(tmp_path / name, tmp_path / name / "predictions", {}).models["mlp"]
+        findings[name] = integrity.no_test_images_trained_on(evidence, test_set)
+    mixed = findings["mixed"]
+    assert mixed.passed is False and mixed.evidence["in_call"] == "fit() call 1"
+    assert mixed.evidence["images_in_call"] == fit_hook.SAMPLE_ROWS  # the batches fit drew, half of them test images
+    assert 700 < mixed.evidence["test_images"] < 1_350
+    assert findings["honest"].passed is True and findings["honest"].evidence["test_images"] == 0
+
+
 def test_a_sequence_is_sampled_by_index_and_a_generator_is_never_drawn_from(data):
     class Batches(keras.utils.PyDataset):
         def __len__(self):
@@ -592,6 +618,37 @@ def test_the_notebooks_own_evaluate_is_recorded_for_review_only(mnist, tmp_path)
     assert own_accuracy(measures) == pytest.approx(reported)
     assert own_accuracy([*measures, {"accuracy": 7.0, "rows": 10_000}, {"accuracy": "0.99", "rows": None}]) \
         == pytest.approx(reported)
+
+
+def test_the_notebooks_own_predict_on_the_test_images_is_recorded_for_review_only(mnist, tmp_path, monkeypatch):
+    """A notebook that computes its accuracy from predict() never calls evaluate(): its predict() on the test
+    images in their published order (however scaled) is scored against the public test labels of the Keras
+    cache the sandbox mounts; predictions on anything else have no labels the hook could know."""
+    from autograder.data import keras_cache_source
+    from autograder.score.artifacts import own_accuracy
+
+    (tmp_path / "keras" / "datasets").mkdir(parents=True)
+    (tmp_path / "keras" / "datasets" / "mnist.npz").symlink_to(keras_cache_source())
+    monkeypatch.setenv("KERAS_HOME", str(tmp_path / "keras"))
+    flat_test = mnist.x_test.reshape(-1, 784).astype("float32")
+    evaluate_hook.install(keras)
+    try:
+        model = keras.Sequential([keras.Input((784,)), keras.layers.Dense(10)])  # logits
+        model.compile("adam", keras.losses.SparseCategoricalCrossentropy(from_logits=True))
+        model.fit(mnist.x_train[:2048].reshape(-1, 784) / 255.0, mnist.y_train[:2048].astype("int64"), epochs=2,
+                  verbose=0)
+        model.predict(mnist.x_train[:10_000].reshape(-1, 784) / 255.0, verbose=0)  # test-sized, no test images
+        model.predict(flat_test[::-1] / 255.0, verbose=0)  # the test images in another order
+        model.predict(flat_test[:100] / 255.0, verbose=0)  # a few of them
+        standardised = model.predict((flat_test - 33.3) / 78.6, verbose=0)  # the same images, scaled otherwise
+        scores = model.predict(flat_test / 255.0, verbose=0)  # as the notebook fed it
+        measures = run_export({"mlp_model": model}, tmp_path / "export")["models"]["mlp"]["own_measures"]
+    finally:
+        evaluate_hook.uninstall()
+    own = [float((answers.argmax(axis=1) == mnist.y_test).mean()) for answers in (standardised, scores)]
+    assert [(m["method"], m["rows"], m["shape"]) for m in measures] == [("predict", 10_000, [784])] * 2
+    assert [m["accuracy"] for m in measures] == pytest.approx(own) and own[1] > 0.8
+    assert own_accuracy(measures) == pytest.approx(own[1])
 
 
 @pytest.mark.slow

@@ -288,7 +288,7 @@ def test_a_measurement_the_notebooks_own_evaluate_contradicts_goes_to_review_nev
     """A recurrent network fed raw pixels falls to chance; the notebook's own evaluate() said 95 %."""
     fed_wrong = model("simple_rnn", eval_acc=0.14)
     fed_wrong.summary, fed_wrong.own_accuracy = corpus_model("simple_rnn", "summary"), 0.95
-    with pytest.raises(NeedsReview, match=r"measured your SimpleRNN at 14\.00%.*evaluate\(\) reported 95\.00%"):
+    with pytest.raises(NeedsReview, match=r"your SimpleRNN at 14\.00%.*evaluate\(\) or predict\(\) gave 95\.00%"):
         accuracy_outcome(fed_wrong, LABELS["eval"], THRESHOLD, 1_000_000, {})
     agreeing = model(eval_acc=0.96)
     agreeing.summary, agreeing.own_accuracy = MLP_SUMMARY, 0.98  # run-to-run noise: scored as measured

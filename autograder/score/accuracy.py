@@ -64,14 +64,14 @@ OWN_MEASURE_GAP = 0.10
 
 
 def contradicted(model: ModelEvidence, accuracy: float) -> None:
-    """Review instead of a score when the notebook's own evaluate() on the test images reported far more
-    than the grader measured: the grader may have fed the model otherwise than its author did."""
+    """Review instead of a score when the notebook's own evaluate() or predict() on the test images gave far
+    more than the grader measured: the grader may have fed the model otherwise than its author did."""
     own = model.own_accuracy
     if own is not None and own - accuracy > OWN_MEASURE_GAP:
         title = contract.ARCHITECTURE_TITLES[model.arch]
         raise NeedsReview(f"The grader measured your {title} at {accuracy:.2%} on its test images, but your "
-                          f"notebook's own evaluate() reported {own:.2%} on the test set; the grader may not feed "
-                          "it the way your notebook did, so a person will look at it.")
+                          f"notebook's own evaluate() or predict() gave {own:.2%} on the test set; the grader may "
+                          "not feed it the way your notebook did, so a person will look at it.")
 
 
 # --- the student's confusion matrix against the grader's own ---------------------------------------

@@ -157,7 +157,8 @@ class ModelEvidence:
     predictions: dict[str, np.ndarray] = field(default_factory=dict)  # image set -> class ids
     ablated: dict[str, np.ndarray] = field(default_factory=dict)  # image set -> class ids, first rows only
     error: str | None = None  # why it could not be assessed (found but unusable), for needs_review
-    #: What the notebook's own last evaluate() on test-set-sized input reported (evaluate_hook): untrusted,
+    #: What the notebook's own last evaluate() on test-set-sized input reported, or its last predict() on the
+    #: test images scored against their labels (evaluate_hook): untrusted,
     #: it may only send the model to review (accuracy.contradicted), never earn a point.
     own_accuracy: float | None = None
     weights_origin: dict[str, Any] = field(default_factory=dict)  # the fit hook's measurements of its weights

@@ -876,6 +876,10 @@ ACCURACY_INTEGRITY = [
          Expect(reasons=("models_to_review",), zero=("q3", "q4", "q5", "q6", "q7"), positive=("q1",),
                 outputs=("TEST IMAGES BY BATCH",), checks={"mlp_accuracy": 0.0},
                 flagged={"mlp": "no_test_images_trained_on"}), limits="model"),
+    Case("test_images_in_a_tf_data_pipeline", "ml", setup_then(lookups.TEST_IMAGES_IN_A_PIPELINE),
+         Expect(reasons=("models_to_review",), zero=("q3", "q4", "q5", "q6", "q7"), positive=("q1",),
+                outputs=("TEST IMAGES IN A PIPELINE",), checks={"mlp_accuracy": 0.0},
+                flagged={"mlp": "no_test_images_trained_on"}), limits="model"),
     # Issue 24: weights trained elsewhere, then a token fit(): no accuracy point, to review with the evidence.
     Case("weights_brought_in_by_set_weights", "ml", setup_then(lookups.weights_set),
          Expect(reasons=("models_to_review",), zero=("q4", "q5", "q6", "q7"), positive=("q1",),

@@ -189,6 +189,18 @@ print("TEST IMAGES BY BATCH", mlp_model.evaluate(x_test, y_test, verbose=0)[1])
 '''
 
 
+#: Test images concatenated into the training images inside a shuffled tf.data pipeline (the MLP): what fit
+#: draws from the pipeline is hashed like an array.
+TEST_IMAGES_IN_A_PIPELINE = BUILD + '''\
+import tensorflow as tf
+mixed = tf.data.Dataset.from_tensor_slices((np.concatenate([x_train, x_test[:4000]]),
+                                            np.concatenate([y_train, y_test[:4000]])))
+mlp_model = mlp()
+mlp_model.fit(mixed.shuffle(6000, seed=1).batch(64), epochs=1, verbose=0)
+print("TEST IMAGES IN A PIPELINE", mlp_model.evaluate(x_test, y_test, verbose=0)[1])
+'''
+
+
 def trained_elsewhere() -> dict[str, str]:
     """An MLP and a CNN trained before the notebook (in the test process), as base64: weights (npz), a
     whole .keras file, a .weights.h5 file. Cached: one training per test session."""

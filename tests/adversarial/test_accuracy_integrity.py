@@ -35,6 +35,7 @@ def test_every_form_of_issue_24_is_a_case_flagged_by_its_rule_with_an_honest_twi
     by_name = {case.name: case for case in CASES}
     forms = {"test_images_hidden_in_training": "no_test_images_trained_on",
              "test_images_by_train_on_batch": "no_test_images_trained_on",
+             "test_images_in_a_tf_data_pipeline": "no_test_images_trained_on",
              "weights_brought_in_by_set_weights": "weights_from_this_notebook",
              "weights_brought_in_as_files": "weights_from_this_notebook"}
     for name, rule in forms.items():

@@ -25,8 +25,9 @@ Manifest (``contract.MANIFEST``), version 2::
          "input": {"shape": [int, ...], "mean": f, "std": f, "min": f|null, "max": f|null,
                    "source": "fit"|"evaluate"|"probe"|"default"},  # how its author fed it, per sample
                                    # (fit: its last fit's x, or the sample fit drew from its dataset)
-         "own_measures": [{"method": "evaluate", "accuracy": f, "rows": int|null,   # the notebook's own
-                           "shape": [int]|null, "mean": f|null, "std": f|null}],     # evaluate() calls
+         "own_measures": [{"method": "evaluate"|"predict", "accuracy": f,   # the notebook's own evaluate()
+                           "rows": int|null, "shape": [int]|null,            # calls, and predict() calls on
+                           "mean": f|null, "std": f|null}],                  # the test images in order
                                     # (evaluate_hook; <= contract.MAX_EVALUATIONS): for review only
          "saved_without_compile": bool,   # the full save failed; saved again without the compile config
          "weights_origin": {"sample": int, "start_accuracy": f|null,        # null: nothing measured;
@@ -215,8 +216,9 @@ def choose_models(candidates: list[Candidate], namespace: dict, wanted: dict[str
 
 
 def _evaluated(model: Any) -> dict | None:
-    """What the notebook's own last evaluate() of the model was given (per-sample shape and statistics),
-    shaped like a probe; None when it was never evaluated or its input could not be read."""
+    """What the notebook's own last evaluate() (or predict() on the test images) of the model was given
+    (per-sample shape and statistics), shaped like a probe; None when it was never evaluated or its input
+    could not be read."""
     for measure in reversed(evaluate_hook.measures(model)):
         if measure.get("mean") is not None and measure.get("std") is not None and measure.get("shape"):
             return {"is_array": True, "shape": [None, *measure["shape"]], "mean": measure["mean"],

@@ -10,11 +10,11 @@ of its trainable weights before its first fit, or right after the first step whe
 the model (so the export can say whether they moved).
 
 It also records, for the trusted side to judge (issue 24): a bottom-k sketch of per-image hashes of what
-each ``fit()`` and ``train_on_batch`` trained on (``test_image_sketch``: the grader counts the MNIST test
-images among them), and where each model's weights came from (``weights_origin``): its accuracy on a small
-public sample of training images when its first fit starts and whenever weights are set or loaded, and
-whether those weights are a state this run's own training produced (end of an epoch or fit, a save of such a model,
-as ``ModelCheckpoint`` does).
+each ``fit()`` and ``train_on_batch`` trained on (``test_image_sketch``; for a dataset or Sequence, of the
+sample fit drew from it: the grader counts the MNIST test images among them), and where each model's
+weights came from (``weights_origin``): its accuracy on a small public sample of training images when its
+first fit starts and whenever weights are set or loaded, and whether those weights are a state this run's
+own training produced (end of an epoch or fit, a save of such a model, as ``ModelCheckpoint`` does).
 
 The wrapper never changes what ``fit`` returns or raises: every step of its own is guarded, and when
 it cannot understand the arguments it calls the real ``fit`` with them untouched. Everything here
@@ -89,10 +89,10 @@ def _batches(x: Any) -> Any:
     return None
 
 
-def fed_sample(x: Any) -> dict | None:
-    """A probe of the inputs fit actually receives from a dataset or Sequence ``x`` (its first batches,
-    up to ``SAMPLE_ROWS``), or None: an array (probed as it is), a generator, or a structure not
-    understood. Drawing creates a new iterator, so a dataset reshuffling each epoch shuffles once more."""
+def drawn_inputs(x: Any) -> np.ndarray | None:
+    """The inputs fit actually receives from a dataset or Sequence ``x`` (its first batches, up to
+    ``SAMPLE_ROWS``), or None: an array (read as it is), a generator, or a structure not understood.
+    Drawing creates a new iterator, so a dataset reshuffling each epoch shuffles once more."""
     try:
         batches = _batches(x)
         parts, rows = [], 0
@@ -105,9 +105,15 @@ def fed_sample(x: Any) -> dict | None:
             rows += len(array)
             if rows >= SAMPLE_ROWS:
                 break
-        return probe.probe(_concatenate(parts)) if parts else None
+        return _concatenate(parts) if parts else None
     except Exception:  # a pipeline that cannot be drawn from here: nothing learned, fit goes on as called
         return None
+
+
+def fed_sample(x: Any) -> dict | None:
+    """A probe of :func:`drawn_inputs`, or None."""
+    drawn = drawn_inputs(x)
+    return None if drawn is None else probe.probe(drawn)
 
 
 def _remember(role: str, value: Any, index: int) -> None:
@@ -162,12 +168,16 @@ def _before(model: Any, arguments: dict[str, Any]) -> dict:
         call["validation_split"] = float(split)
     if isinstance(epochs, int) and not isinstance(epochs, bool):
         call["epochs"] = epochs
-    if not call["x"].get("is_array"):
-        call["x_sample"] = fed_sample(arguments.get("x"))
+    drawn = None if call["x"].get("is_array") else drawn_inputs(arguments.get("x"))
+    if drawn is not None:
+        call["x_sample"] = probe.probe(drawn)
     sample = call["x"] if call["x"].get("is_array") else call["x_sample"]
     if sample and sample.get("is_array"):
         record.last_x = sample
-    call["trained_on"] = test_image_sketch(arguments.get("x"), call["validation_split"])
+    if drawn is None:
+        call["trained_on"] = test_image_sketch(arguments.get("x"), call["validation_split"])
+    else:  # what fit drew from its dataset or Sequence is what it trains on (validation_split needs arrays)
+        call["trained_on"] = test_image_sketch(drawn)
     if record.fit_calls == 1:
         note_first_fit(model, arguments.get("x"))
     index = len(FITS)
@@ -197,9 +207,9 @@ def _after(call: dict, model: Any, steps_before: int | None, error: BaseExceptio
 # --- what training received: per-image hashes for the trusted side (issue 24) ------------------------
 
 def test_image_sketch(x: Any, validation_split: float | None = None) -> dict | None:
-    """``{"images": distinct images trained on, "sketch": bottom-k of their hashes}`` for an image array, or
-    None for anything else (datasets, generators: not read here). The tail ``validation_split`` holds
-    out (Keras's own split) is not trained on, so it is left out."""
+    """``{"images": distinct images trained on, "sketch": bottom-k of their hashes}`` for an image array
+    (for a dataset or Sequence, the inputs fit drew from it: ``drawn_inputs``), or None for anything else.
+    The tail ``validation_split`` holds out (Keras's own split) is not trained on, so it is left out."""
     try:
         array = probe.as_numeric(x)
         if array is None:
@@ -251,13 +261,18 @@ MAX_ORIGIN_EVENTS = 10
 _sample: dict[str, Any] = {}
 
 
+def mnist_cache() -> str:
+    """Where the sandbox mounts the Keras MNIST cache (public images only: never the grader's)."""
+    home = os.environ.get("KERAS_HOME") or os.path.join(os.path.expanduser("~"), ".keras")
+    return os.path.join(home, "datasets", "mnist.npz")
+
+
 def public_sample() -> tuple[Any, Any] | None:
     """(500 uint8 images, their labels) from the Keras MNIST cache, or None when it is not there."""
     if "images" not in _sample:
         _sample["images"] = None
-        home = os.environ.get("KERAS_HOME") or os.path.join(os.path.expanduser("~"), ".keras")
         try:
-            with _load(os.path.join(home, "datasets", "mnist.npz"), allow_pickle=False) as data:
+            with _load(mnist_cache(), allow_pickle=False) as data:
                 _sample["images"] = (data["x_train"][::SAMPLE_STRIDE].copy(), data["y_train"][::SAMPLE_STRIDE].copy())
         except Exception:
             pass

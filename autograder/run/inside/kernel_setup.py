@@ -3,7 +3,7 @@
 Seeds and thread counts; the grader's own references to numpy and json functions (``probe``,
 ``export``: bound on import, so patches made by student cells do not reach them); and import hooks:
 TensorFlow is configured when the student first imports it, ``keras.Model.fit`` is wrapped by the
-grader's fit recorder (``fit_hook``) and ``keras.Model.evaluate`` by ``evaluate_hook`` when Keras is
+grader's fit recorder (``fit_hook``), ``evaluate`` and ``predict`` by ``evaluate_hook`` when Keras is
 first imported, and the functions that make confusion matrices (scikit-learn's, pandas' ``crosstab``,
 TensorFlow's) by ``confusion_hook`` when their library is, so a notebook that never uses them does not
 pay for the import. The student's own ``keras.utils.set_random_seed`` still wins; this
