@@ -1,4 +1,9 @@
-"""grade-one end to end: a sandboxed run of small homework notebooks, scored by the hidden tests."""
+"""grade-one end to end: a sandboxed run of small homework notebooks, scored by the hidden tests.
+
+The five-model notebook's tests read its result only: it is graded once and its evidence stored
+(tests/variant_evidence.py, ``graded_fixture``), then re-scored by today's scoring code while the key it was
+produced under is current. Every other notebook here is executed for real, the determinism test's twice.
+"""
 from __future__ import annotations
 
 import json
@@ -7,6 +12,7 @@ import nbformat
 import pytest
 
 import notebooks
+import variant_evidence as evidence
 from autograder.pipeline.grade_one import grade_one, regrade
 from autograder.results import SCHEMA_VERSION, read_result
 
@@ -21,12 +27,17 @@ def check(result: dict, name: str) -> dict:
     return next(c for q in result["questions"] for c in q["checks"] if c["name"] == name)
 
 
+def full_notebook() -> nbformat.NotebookNode:
+    """All five architectures, with a report that overstates the MLP's accuracy."""
+    return notebooks.homework(claims={"mlp": "99.5%"}, best="cnn")
+
+
 @pytest.fixture(scope="module")
 def full(small_assignment, tmp_path_factory):
-    """All five architectures, with a report that overstates the MLP's accuracy."""
+    """:func:`full_notebook` graded (its stored evidence re-scored while current)."""
     out = tmp_path_factory.mktemp("full")
-    nb = notebooks.write(notebooks.homework(claims={"mlp": "99.5%"}, best="cnn"), out / "full.ipynb")
-    return grade_one(nb, small_assignment, out / "graded"), out
+    graded = out / "graded"
+    return evidence.graded_fixture("grade_full", small_assignment, graded / "result.json", graded / "artifacts"), out
 
 
 def test_result_schema_and_artifacts(full):
@@ -101,15 +112,27 @@ def test_only_mlp_done_earns_preprocessing_and_mlp_only(small_assignment, tmp_pa
     assert question(result, "q8")["score"] == 0
 
 
-def test_cnn_that_is_secretly_an_mlp_loses_the_cnn_points(small_assignment, tmp_path):
+def fake_cnn_notebook() -> nbformat.NotebookNode:
+    """An MLP, a "CNN" that is an MLP, and an LSTM under a name of its own."""
     fake_cnn = ('cnn_model = keras.Sequential([keras.Input((28, 28)), layers.Flatten(), '
                 'layers.Dense(32, activation="relu"), layers.Dense(10, activation="softmax")])\n'
                 + notebooks.FIT.format(var="cnn_model", x="x_train", epochs=1))
     renamed_lstm = notebooks.MODELS["lstm"][1].replace("lstm_model", "my_recurrent_net") + "\n" + \
         notebooks.FIT.format(var="my_recurrent_net", x="x_train", epochs=1)
-    nb = notebooks.homework(("mlp", "cnn", "lstm"), replace={"cnn": fake_cnn, "lstm": renamed_lstm},
-                            report=False)
-    result = grade_one(notebooks.write(nb, tmp_path / "fake_cnn.ipynb"), small_assignment, tmp_path / "graded")
+    return notebooks.homework(("mlp", "cnn", "lstm"), replace={"cnn": fake_cnn, "lstm": renamed_lstm},
+                              report=False)
+
+
+@pytest.fixture(scope="module")
+def fake_cnn_twice(small_assignment, tmp_path_factory) -> tuple[dict, dict]:
+    """:func:`fake_cnn_notebook` graded twice, for real, from the same file."""
+    out = tmp_path_factory.mktemp("fake_cnn")
+    nb = notebooks.write(fake_cnn_notebook(), out / "fake_cnn.ipynb")
+    return grade_one(nb, small_assignment, out / "one"), grade_one(nb, small_assignment, out / "two")
+
+
+def test_cnn_that_is_secretly_an_mlp_loses_the_cnn_points(fake_cnn_twice):
+    result, _ = fake_cnn_twice
     q3 = question(result, "q3")
     assert q3["score"] == 0 and "is an MLP, not a CNN" in q3["message"]
     assert result["models"]["lstm"]["variable"] == "my_recurrent_net"
@@ -146,10 +169,9 @@ def test_unfilled_template_scores_near_zero_with_a_message_per_question(small_as
         assert q["message"], q["id"]
 
 
-def test_same_notebook_twice_gives_the_same_scores(small_assignment, tmp_path):
-    nb = notebooks.write(notebooks.homework(("mlp", "cnn"), report=False), tmp_path / "twice.ipynb")
-    first = grade_one(nb, small_assignment, tmp_path / "one")
-    second = grade_one(nb, small_assignment, tmp_path / "two")
+def test_same_notebook_twice_gives_the_same_scores(fake_cnn_twice):
+    first, second = fake_cnn_twice
+    assert first["status"] == second["status"] == "graded" and {"mlp", "lstm"} <= set(first["models"])
     assert [c["score"] for q in first["questions"] for c in q["checks"]] == \
         [c["score"] for q in second["questions"] for c in q["checks"]]
     assert first["models"] == second["models"]
