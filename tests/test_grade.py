@@ -1,12 +1,14 @@
 """grade-one end to end: a sandboxed run of small homework notebooks, scored by the hidden tests.
 
-The five-model notebook's tests read its result only: it is graded once and its evidence stored
-(tests/variant_evidence.py, ``graded_fixture``), then re-scored by today's scoring code while the key it was
-produced under is current. Every other notebook here is executed for real, the determinism test's twice.
+The five-model notebook, the MLP-only notebook and the unfilled template are read for their results only:
+each is graded once and its evidence stored (tests/variant_evidence.py, ``graded_fixture``), then re-scored by
+today's scoring code while the key it was produced under is current. The other notebooks here are executed
+for real every time, the determinism test's twice.
 """
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import nbformat
 import pytest
@@ -27,6 +29,11 @@ def check(result: dict, name: str) -> dict:
     return next(c for q in result["questions"] for c in q["checks"] if c["name"] == name)
 
 
+def graded(name: str, assignment, out: Path) -> dict:
+    """Fixture ``name`` graded into ``out`` as ``grade_one`` lays it out (stored evidence re-scored while current)."""
+    return evidence.graded_fixture(name, assignment, out / "result.json", out / "artifacts")
+
+
 def full_notebook() -> nbformat.NotebookNode:
     """All five architectures, with a report that overstates the MLP's accuracy."""
     return notebooks.homework(claims={"mlp": "99.5%"}, best="cnn")
@@ -36,8 +43,7 @@ def full_notebook() -> nbformat.NotebookNode:
 def full(small_assignment, tmp_path_factory):
     """:func:`full_notebook` graded (its stored evidence re-scored while current)."""
     out = tmp_path_factory.mktemp("full")
-    graded = out / "graded"
-    return evidence.graded_fixture("grade_full", small_assignment, graded / "result.json", graded / "artifacts"), out
+    return graded("grade_full", small_assignment, out / "graded"), out
 
 
 def test_result_schema_and_artifacts(full):
@@ -101,9 +107,18 @@ def test_overstated_report_claim_loses_the_claims_points(full):
     assert sections["score"] == pytest.approx(10 * 2 / 3, abs=1e-3) and "'Results' states accuracies" in sections["message"]
 
 
+def mlp_only_notebook() -> nbformat.NotebookNode:
+    return notebooks.homework(("mlp",), report=False)
+
+
+def unfilled_template_notebook() -> nbformat.NotebookNode:
+    """The student template as handed out."""
+    return nbformat.read(Path(__file__).resolve().parents[1] / "student_template" / "mnist_homework.ipynb",
+                         as_version=4)
+
+
 def test_only_mlp_done_earns_preprocessing_and_mlp_only(small_assignment, tmp_path):
-    nb = notebooks.write(notebooks.homework(("mlp",), report=False), tmp_path / "mlp_only.ipynb")
-    result = grade_one(nb, small_assignment, tmp_path / "graded")
+    result = graded("grade_mlp_only", small_assignment, tmp_path / "graded")
     earned = {q["id"] for q in result["questions"] if q["score"] > 0}
     assert earned <= {"q1", "q2", "q7"} and {"q1", "q2"} <= earned
     for qid in ("q3", "q4", "q5", "q6"):
@@ -160,9 +175,9 @@ def test_malformed_notebook_is_one_rejected_result(small_assignment, tmp_path):
     assert json.loads((tmp_path / "graded" / "result.json").read_text())["reason"] == "invalid_notebook"
 
 
-def test_unfilled_template_scores_near_zero_with_a_message_per_question(small_assignment, repo, tmp_path):
-    template = repo / "student_template" / small_assignment.student_notebook
-    result = grade_one(template, small_assignment, tmp_path / "graded")
+def test_unfilled_template_scores_near_zero_with_a_message_per_question(small_assignment, tmp_path):
+    assert small_assignment.student_notebook == "mnist_homework.ipynb"  # the notebook the fixture grades
+    result = graded("grade_unfilled_template", small_assignment, tmp_path / "graded")
     assert result["status"] == "graded"
     assert result["score"] <= 5
     for q in result["questions"]:

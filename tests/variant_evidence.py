@@ -230,6 +230,8 @@ FIXTURE_STORE = TESTS / "fixtures" / "evidence"
 #: ``grade_one`` with the small test assignment (:func:`small_assignment`); its tests read the result only.
 FIXTURES: dict[str, str] = {
     "grade_full": "test_grade.full_notebook",
+    "grade_mlp_only": "test_grade.mlp_only_notebook",
+    "grade_unfilled_template": "test_grade.unfilled_template_notebook",
     "diagnosis_broken": "test_diagnosis_e2e.broken_notebook",
     "diagnosis_lost_model": "test_diagnosis_e2e.lost_model_notebook",
 }
