@@ -110,8 +110,8 @@ def test_kill_9_of_the_grader_mid_batch_then_resume_gives_one_result_each(tiny_d
     source.mkdir()
     for name, nb in clean_notebooks().items():
         notebooks.write(nb, source / f"{name}.ipynb")
-    for i in range(4):  # slow enough that the kill lands mid-batch
-        nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(f"import time\ntime.sleep(1.5)\nx = {i}")])
+    for i in range(2):  # slow enough that the kill lands mid-batch (waiting, not working: one kernel each)
+        nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(f"import time\ntime.sleep(4)\nx = {i}")])
         notebooks.write(nb, source / f"sleeper{i}.ipynb")
     out = tmp_path / "results"
     command = [sys.executable, "-m", "autograder", "grade", str(source), "--assignment", str(tiny_dir),
