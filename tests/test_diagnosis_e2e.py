@@ -125,8 +125,10 @@ def test_feedback_page_shows_the_diagnoses(broken, small_assignment):
 
 
 def test_timeout_is_diagnosed_with_the_cell_and_budget(small_assignment, tmp_path):
+    # One thread: the busy loop uses one, and the limits count CPU seconds per thread (3 s, not 6 s, of work).
     quick = dataclasses.replace(small_assignment, execution=dataclasses.replace(
-        small_assignment.execution, cell_timeout_seconds=3, wall_budget_seconds=30, wall_backstop_factor=20))
+        small_assignment.execution, cell_timeout_seconds=3, wall_budget_seconds=30, wall_backstop_factor=20,
+        threads=1))
     nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell("x = 1"),
                                          nbformat.v4.new_code_cell("while True:\n    pass")])
     path = tmp_path / "slow.ipynb"
