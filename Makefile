@@ -51,7 +51,8 @@ $(STAMP): pyproject.toml
 # The variant corpus's notebooks are executed once and their evidence stored with the key it was produced
 # under (tests/variant_evidence.py): `make test` re-scores the stored evidence whose key is current and
 # executes the rest; `make test-full` executes every notebook; `make refresh-evidence` executes what is not
-# current and stores it (commit tests/fixtures/variants/evidence/ with the change that made it stale).
+# current and stores it (commit tests/fixtures/variants/evidence/ with the change that made it stale; the other
+# end-to-end fixtures that only feed scoring are kept the same way in tests/fixtures/evidence/).
 test: setup
 	$(PY) -m pytest $(PYTEST_ARGS)
 

@@ -1,5 +1,9 @@
 """Real notebooks break: each known failure is diagnosed in the result and on the feedback page, and the
-questions the failure does not touch are still scored (issue: grade what ran)."""
+questions the failure does not touch are still scored (issue: grade what ran).
+
+The two trained notebooks' tests read their results only: each is graded once and its evidence stored
+(tests/variant_evidence.py, ``graded_fixture``; its key holds the diagnoses' code too), then re-scored by
+today's scoring code while the key is current. The timeout is executed every time."""
 from __future__ import annotations
 
 import dataclasses
@@ -8,9 +12,10 @@ import nbformat
 import pytest
 
 import notebooks
+import variant_evidence as evidence
 from autograder.output.feedback import write_feedback
 from autograder.output.gradebook import write_gradebook
-from autograder.pipeline.grade_one import grade_into, grade_one
+from autograder.pipeline.grade_one import grade_one
 from autograder.run.output_cap import render_terminal
 from autograder.score.lost_models import REVIEW_REASONS
 
@@ -40,14 +45,22 @@ UNLOADABLE_CNN = ("lenet = keras.Sequential([keras.Input((28, 28, 1)), layers.La
                   "lenet.fit(x_train[:500, ..., None], y_train[:500], epochs=1, verbose=0)")
 
 
+def broken_notebook() -> nbformat.NotebookNode:
+    """The MLP homework, then every broken cell and a noisy training."""
+    return notebooks.homework(("mlp",), extra_cells=[source for source, _ in BROKEN_CELLS] + [NOISY_TRAINING])
+
+
+def lost_model_notebook() -> nbformat.NotebookNode:
+    return notebooks.homework((), extra_cells=[UNLOADABLE_CNN], report=False)
+
+
 @pytest.fixture(scope="module")
 def broken(small_assignment, tmp_path_factory):
+    """:func:`broken_notebook` graded into a RESULTS folder (its stored evidence re-scored while current)."""
     out = tmp_path_factory.mktemp("broken")
-    extra = [source for source, _ in BROKEN_CELLS] + [NOISY_TRAINING]
-    nb = notebooks.homework(("mlp",), extra_cells=extra)
-    path = notebooks.write(nb, out / "broken.ipynb")
-    result = grade_into(path, small_assignment, out / "results" / "broken.json", out / "artifacts" / "broken")
-    return result, out, nb
+    result = evidence.graded_fixture("diagnosis_broken", small_assignment, out / "results" / "broken.json",
+                                     out / "artifacts" / "broken")
+    return result, out, evidence.fixture_notebook("diagnosis_broken")
 
 
 def test_each_known_failure_gets_its_own_diagnosis(broken):
@@ -73,10 +86,10 @@ def test_questions_the_failures_do_not_touch_are_still_scored(broken):
 
 
 def test_a_trained_model_that_earned_nothing_is_listed_for_review(small_assignment, tmp_path):
-    nb = notebooks.homework((), extra_cells=[UNLOADABLE_CNN], report=False)
+    nb = evidence.fixture_notebook("diagnosis_lost_model")
     out = tmp_path
-    result = grade_into(notebooks.write(nb, tmp_path / "lost.ipynb"), small_assignment,
-                        out / "results" / "lost.json", out / "artifacts" / "lost")
+    result = evidence.graded_fixture("diagnosis_lost_model", small_assignment, out / "results" / "lost.json",
+                                     out / "artifacts" / "lost")
     lenet_cell = next(i for i, cell in enumerate(nb.cells) if cell.source == UNLOADABLE_CNN)
     jupyter_number = sum(cell.cell_type == "code" for cell in nb.cells[:lenet_cell + 1])
 
@@ -112,8 +125,10 @@ def test_feedback_page_shows_the_diagnoses(broken, small_assignment):
 
 
 def test_timeout_is_diagnosed_with_the_cell_and_budget(small_assignment, tmp_path):
+    # One thread: the busy loop uses one, and the limits count CPU seconds per thread (3 s, not 6 s, of work).
     quick = dataclasses.replace(small_assignment, execution=dataclasses.replace(
-        small_assignment.execution, cell_timeout_seconds=3, wall_budget_seconds=30, wall_backstop_factor=20))
+        small_assignment.execution, cell_timeout_seconds=3, wall_budget_seconds=30, wall_backstop_factor=20,
+        threads=1))
     nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell("x = 1"),
                                          nbformat.v4.new_code_cell("while True:\n    pass")])
     path = tmp_path / "slow.ipynb"

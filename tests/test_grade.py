@@ -1,12 +1,20 @@
-"""grade-one end to end: a sandboxed run of small homework notebooks, scored by the hidden tests."""
+"""grade-one end to end: a sandboxed run of small homework notebooks, scored by the hidden tests.
+
+The five-model notebook, the MLP-only notebook and the unfilled template are read for their results only:
+each is graded once and its evidence stored (tests/variant_evidence.py, ``graded_fixture``), then re-scored by
+today's scoring code while the key it was produced under is current. The other notebooks here are executed
+for real every time, the determinism test's twice.
+"""
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import nbformat
 import pytest
 
 import notebooks
+import variant_evidence as evidence
 from autograder.pipeline.grade_one import grade_one, regrade
 from autograder.results import SCHEMA_VERSION, read_result
 
@@ -21,12 +29,21 @@ def check(result: dict, name: str) -> dict:
     return next(c for q in result["questions"] for c in q["checks"] if c["name"] == name)
 
 
+def graded(name: str, assignment, out: Path) -> dict:
+    """Fixture ``name`` graded into ``out`` as ``grade_one`` lays it out (stored evidence re-scored while current)."""
+    return evidence.graded_fixture(name, assignment, out / "result.json", out / "artifacts")
+
+
+def full_notebook() -> nbformat.NotebookNode:
+    """All five architectures, with a report that overstates the MLP's accuracy."""
+    return notebooks.homework(claims={"mlp": "99.5%"}, best="cnn")
+
+
 @pytest.fixture(scope="module")
 def full(small_assignment, tmp_path_factory):
-    """All five architectures, with a report that overstates the MLP's accuracy."""
+    """:func:`full_notebook` graded (its stored evidence re-scored while current)."""
     out = tmp_path_factory.mktemp("full")
-    nb = notebooks.write(notebooks.homework(claims={"mlp": "99.5%"}, best="cnn"), out / "full.ipynb")
-    return grade_one(nb, small_assignment, out / "graded"), out
+    return graded("grade_full", small_assignment, out / "graded"), out
 
 
 def test_result_schema_and_artifacts(full):
@@ -90,9 +107,18 @@ def test_overstated_report_claim_loses_the_claims_points(full):
     assert sections["score"] == pytest.approx(10 * 2 / 3, abs=1e-3) and "'Results' states accuracies" in sections["message"]
 
 
+def mlp_only_notebook() -> nbformat.NotebookNode:
+    return notebooks.homework(("mlp",), report=False)
+
+
+def unfilled_template_notebook() -> nbformat.NotebookNode:
+    """The student template as handed out."""
+    return nbformat.read(Path(__file__).resolve().parents[1] / "student_template" / "mnist_homework.ipynb",
+                         as_version=4)
+
+
 def test_only_mlp_done_earns_preprocessing_and_mlp_only(small_assignment, tmp_path):
-    nb = notebooks.write(notebooks.homework(("mlp",), report=False), tmp_path / "mlp_only.ipynb")
-    result = grade_one(nb, small_assignment, tmp_path / "graded")
+    result = graded("grade_mlp_only", small_assignment, tmp_path / "graded")
     earned = {q["id"] for q in result["questions"] if q["score"] > 0}
     assert earned <= {"q1", "q2", "q7"} and {"q1", "q2"} <= earned
     for qid in ("q3", "q4", "q5", "q6"):
@@ -101,15 +127,28 @@ def test_only_mlp_done_earns_preprocessing_and_mlp_only(small_assignment, tmp_pa
     assert question(result, "q8")["score"] == 0
 
 
-def test_cnn_that_is_secretly_an_mlp_loses_the_cnn_points(small_assignment, tmp_path):
+def fake_cnn_notebook() -> nbformat.NotebookNode:
+    """An MLP, a "CNN" that is an MLP, and an LSTM under a name of its own."""
     fake_cnn = ('cnn_model = keras.Sequential([keras.Input((28, 28)), layers.Flatten(), '
                 'layers.Dense(32, activation="relu"), layers.Dense(10, activation="softmax")])\n'
                 + notebooks.FIT.format(var="cnn_model", x="x_train", epochs=1))
     renamed_lstm = notebooks.MODELS["lstm"][1].replace("lstm_model", "my_recurrent_net") + "\n" + \
         notebooks.FIT.format(var="my_recurrent_net", x="x_train", epochs=1)
-    nb = notebooks.homework(("mlp", "cnn", "lstm"), replace={"cnn": fake_cnn, "lstm": renamed_lstm},
-                            report=False)
-    result = grade_one(notebooks.write(nb, tmp_path / "fake_cnn.ipynb"), small_assignment, tmp_path / "graded")
+    # 500 training images: what is checked is the models' kinds and that two gradings agree, not their accuracy.
+    return notebooks.homework(("mlp", "cnn", "lstm"), replace={"cnn": fake_cnn, "lstm": renamed_lstm},
+                              report=False, train_size=500)
+
+
+@pytest.fixture(scope="module")
+def fake_cnn_twice(small_assignment, tmp_path_factory) -> tuple[dict, dict]:
+    """:func:`fake_cnn_notebook` graded twice, for real, from the same file."""
+    out = tmp_path_factory.mktemp("fake_cnn")
+    nb = notebooks.write(fake_cnn_notebook(), out / "fake_cnn.ipynb")
+    return grade_one(nb, small_assignment, out / "one"), grade_one(nb, small_assignment, out / "two")
+
+
+def test_cnn_that_is_secretly_an_mlp_loses_the_cnn_points(fake_cnn_twice):
+    result, _ = fake_cnn_twice
     q3 = question(result, "q3")
     assert q3["score"] == 0 and "is an MLP, not a CNN" in q3["message"]
     assert result["models"]["lstm"]["variable"] == "my_recurrent_net"
@@ -137,19 +176,18 @@ def test_malformed_notebook_is_one_rejected_result(small_assignment, tmp_path):
     assert json.loads((tmp_path / "graded" / "result.json").read_text())["reason"] == "invalid_notebook"
 
 
-def test_unfilled_template_scores_near_zero_with_a_message_per_question(small_assignment, repo, tmp_path):
-    template = repo / "student_template" / small_assignment.student_notebook
-    result = grade_one(template, small_assignment, tmp_path / "graded")
+def test_unfilled_template_scores_near_zero_with_a_message_per_question(small_assignment, tmp_path):
+    assert small_assignment.student_notebook == "mnist_homework.ipynb"  # the notebook the fixture grades
+    result = graded("grade_unfilled_template", small_assignment, tmp_path / "graded")
     assert result["status"] == "graded"
     assert result["score"] <= 5
     for q in result["questions"]:
         assert q["message"], q["id"]
 
 
-def test_same_notebook_twice_gives_the_same_scores(small_assignment, tmp_path):
-    nb = notebooks.write(notebooks.homework(("mlp", "cnn"), report=False), tmp_path / "twice.ipynb")
-    first = grade_one(nb, small_assignment, tmp_path / "one")
-    second = grade_one(nb, small_assignment, tmp_path / "two")
+def test_same_notebook_twice_gives_the_same_scores(fake_cnn_twice):
+    first, second = fake_cnn_twice
+    assert first["status"] == second["status"] == "graded" and {"mlp", "lstm"} <= set(first["models"])
     assert [c["score"] for q in first["questions"] for c in q["checks"]] == \
         [c["score"] for q in second["questions"] for c in q["checks"]]
     assert first["models"] == second["models"]

@@ -363,8 +363,61 @@ def test_refresh_drops_removed_variants_and_executes_nothing_current(variant_ass
     before = {path: path.read_bytes() for path in store.rglob("*") if path.is_file()}
     monkeypatch.setattr(evidence, "STORE", store)
     monkeypatch.setattr(evidence, "VARIANTS", current)
+    monkeypatch.setattr(evidence, "FIXTURES", {})  # the corpus only (the fixtures: the tests below)
+    monkeypatch.setattr(evidence, "FIXTURE_STORE", tmp_path / "fixtures")
     monkeypatch.setattr(evidence, "execute", lambda *args: pytest.fail("executed a current variant"))
     assert evidence.main(["refresh"]) == 0
     assert not (store / "a_variant_removed_from_the_corpus").exists()
     assert {path: path.read_bytes() for path in store.rglob("*") if path.is_file()} == before
     assert evidence.main(["check"]) == 0
+
+
+# --- the other end-to-end fixtures that only feed scoring ---------------------------------------------
+
+def test_a_change_to_the_export_or_the_diagnoses_makes_every_fixture_execute_for_real(small_assignment, tmp_path,
+                                                                                       monkeypatch):
+    """A stored fixture stands in for grading its notebook only under the key it was produced under: the export
+    code (evidence), and the diagnoses' code that ``regrade`` does not run again, are both in it."""
+    import autograder.assignment
+
+    for name in evidence.FIXTURES:
+        notebook = evidence.write_fixture(name, tmp_path / "notebooks")
+        assert evidence.stale_fixture(name, notebook, small_assignment) == [], name  # committed and current
+    grader = tmp_path / "autograder"
+    shutil.copytree(autograder.assignment.GRADER_ROOT, grader, ignore=shutil.ignore_patterns("__pycache__"))
+    monkeypatch.setattr(autograder.assignment, "GRADER_ROOT", grader)
+    monkeypatch.setattr(evidence, "GRADER_ROOT", grader)
+    with open(grader / "score" / "diagnose" / "matcher.py", "a") as matcher:
+        matcher.write("\n")
+    for name in evidence.FIXTURES:
+        stale = evidence.stale_fixture(name, tmp_path / "notebooks" / f"{name}.ipynb", small_assignment)
+        assert stale == ["score/diagnose/matcher.py"], (name, stale)
+    with open(grader / "run" / "inside" / "export.py", "a") as export:
+        export.write("\n")
+    for name in evidence.FIXTURES:
+        stale = evidence.stale_fixture(name, tmp_path / "notebooks" / f"{name}.ipynb", small_assignment)
+        assert "run/inside/export.py" in stale, (name, stale)
+    monkeypatch.setattr(evidence, "VARIANTS", {})  # the fixtures only: .ci/run takes the full lane for them too
+    assert evidence.main(["check"]) == 1
+
+
+def test_a_stored_fixture_is_scored_by_todays_scoring_code_and_executes_nothing(small_assignment, tmp_path,
+                                                                              monkeypatch):
+    """Re-scored, not replayed: a rubric change (the report's sections worth 20 instead of 10) moves the stored
+    five-model notebook's score, and no notebook runs."""
+    from autograder.assignment import load_assignment
+
+    monkeypatch.setattr(evidence, "grade_into", lambda *args, **kwargs: pytest.fail("a fixture was executed"))
+    before = evidence.graded_fixture("grade_full", small_assignment, tmp_path / "a" / "result.json",
+                                     tmp_path / "a" / "artifacts")
+    changed = tmp_path / "assignment"
+    shutil.copytree(small_assignment.root, changed)
+    toml = (changed / "assignment.toml").read_text()
+    (changed / "assignment.toml").write_text(toml.replace('{ test = "report_sections", points = 10 }',
+                                                          '{ test = "report_sections", points = 20 }'))
+    after = evidence.graded_fixture("grade_full", load_assignment(changed), tmp_path / "b" / "result.json",
+                                    tmp_path / "b" / "artifacts")
+    sections = [next(c["score"] for q in result["questions"] for c in q["checks"] if c["name"] == "report_sections")
+                for result in (before, after)]
+    assert sections[0] > 0 and sections[1] == pytest.approx(2 * sections[0], abs=1e-3)
+    assert read_result(tmp_path / "b" / "result.json") == after and "regraded_at" in after["grader"]

@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import os
 import random
+import re
+import shutil
 import signal
 import subprocess
 import sys
@@ -18,6 +20,7 @@ import psutil
 import pytest
 
 import notebooks
+from autograder.assignment import load_assignment
 from autograder.pipeline.batch import grade_batch
 from autograder.pipeline.grade_one import grade_one
 from autograder.results import read_result
@@ -53,13 +56,28 @@ def stable(result: dict) -> dict:
 
 
 @pytest.fixture(scope="module")
-def clean_alone(assignments, tiny_dir, tmp_path_factory):
+def neighbours_dir(tiny_dir, tmp_path_factory) -> Path:
+    """The tiny limits with a 2-second cell limit: the hostile neighbours that run until a limit (busy loops,
+    a fork bomb, a print flood) are stopped sooner; what is checked is their clean neighbours, which need
+    well under a second of CPU work per cell."""
+    root = tmp_path_factory.mktemp("neighbours") / "mnist"
+    shutil.copytree(tiny_dir, root)
+    toml, count = re.subn(r"(?m)^cell_timeout_seconds = \S+", "cell_timeout_seconds = 2",
+                          (root / "assignment.toml").read_text())
+    assert count == 1
+    (root / "assignment.toml").write_text(toml)
+    return root
+
+
+@pytest.fixture(scope="module")
+def clean_alone(neighbours_dir, tmp_path_factory):
     """Each clean notebook graded on its own, twice."""
     root = tmp_path_factory.mktemp("alone")
+    assignment = load_assignment(neighbours_dir)
     graded = {}
     for name, nb in clean_notebooks().items():
         path = notebooks.write(nb, root / f"{name}.ipynb")
-        graded[name] = [grade_one(path, assignments["tiny"], root / f"{name}-{run}") for run in (1, 2)]
+        graded[name] = [grade_one(path, assignment, root / f"{name}-{run}") for run in (1, 2)]
     return graded
 
 
@@ -69,11 +87,11 @@ def test_each_clean_submission_graded_twice_gives_identical_results(clean_alone)
         assert stable(first) == stable(second), name
 
 
-def test_clean_scores_are_unchanged_by_hostile_neighbours_in_one_batch(clean_alone, tiny_dir, tmp_path):
+def test_clean_scores_are_unchanged_by_hostile_neighbours_in_one_batch(clean_alone, neighbours_dir, tmp_path):
     source = tmp_path / "submissions"
     source.mkdir()
     ctx = Context(out_dir=tmp_path / "results", canary_dir=tmp_path / "canary", repo=REPO,
-                  assignment_root=tiny_dir, seed_file=tiny_dir / "hidden" / "evaluation_seed.txt",
+                  assignment_root=neighbours_dir, seed_file=neighbours_dir / "hidden" / "evaluation_seed.txt",
                   other_submission=source / "clean_full.ipynb", grader_pid=os.getpid())
     ctx.canary_dir.mkdir()
     hostile = [case for case in CASES if case.in_batch]
@@ -82,7 +100,7 @@ def test_clean_scores_are_unchanged_by_hostile_neighbours_in_one_batch(clean_alo
     for name, nb in clean_notebooks().items():
         notebooks.write(nb, source / f"{name}.ipynb")
 
-    counts = grade_batch(source, tiny_dir, ctx.out_dir, jobs=2, progress=False)
+    counts = grade_batch(source, neighbours_dir, ctx.out_dir, jobs=2, progress=False)
 
     results = {read_result(p)["submission"]["student_id"]: read_result(p)
                for p in (ctx.out_dir / "results").glob("*.json")}
@@ -110,8 +128,8 @@ def test_kill_9_of_the_grader_mid_batch_then_resume_gives_one_result_each(tiny_d
     source.mkdir()
     for name, nb in clean_notebooks().items():
         notebooks.write(nb, source / f"{name}.ipynb")
-    for i in range(4):  # slow enough that the kill lands mid-batch
-        nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(f"import time\ntime.sleep(1.5)\nx = {i}")])
+    for i in range(2):  # slow enough that the kill lands mid-batch (waiting, not working: one kernel each)
+        nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(f"import time\ntime.sleep(4)\nx = {i}")])
         notebooks.write(nb, source / f"sleeper{i}.ipynb")
     out = tmp_path / "results"
     command = [sys.executable, "-m", "autograder", "grade", str(source), "--assignment", str(tiny_dir),
