@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 
 from autograder.assignment import Threshold
+from autograder.output.reading import fed_description
 from autograder.pipeline.evidence import retry_contradicted
 from autograder.run import prediction
 from autograder.run.inside import contract, evaluate_hook
@@ -97,6 +98,12 @@ def test_a_contradicted_model_is_re_fed_the_notebooks_way_and_one_no_feed_reprod
     with pytest.raises(NeedsReview, match="none of the feeds your notebook used came close"):
         accuracy_outcome(cnn_seen, mnist.y_test[eval_], Threshold(full=0.95, zero=0.5), 10**6, {})
 
-    # The instructor sees the re-feed in the stored evidence a regrade reads.
+    # The instructor sees the re-feed in the stored evidence a regrade reads, and the item page says it.
     save_evidence(evidence, tmp_path / "artifacts")
     assert stored_evidence(tmp_path / "artifacts").models["mlp"].fed == fed
+    assert "re-fed as the notebook's own evaluate() fed it" in fed_description("mlp", fed)
+    assert "re-fed" not in fed_description("gru", steady_seen.fed)
+
+    # Nothing contradicted (the re-fed MLP now agrees with its own figure): no second pass at all.
+    del evidence.models["cnn"]
+    assert retry_contradicted(predictor, evidence, mnist.y_test[public], counts) is None
