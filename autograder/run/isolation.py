@@ -107,14 +107,17 @@ class UidIsolation:
         """Give each role its home and its directories; keep the unlabeled images from the kernel's uid.
 
         Called by ``Job.prepare`` after the directories exist. The kernel uid owns ``ipc`` and ``export``;
-        the prediction uid owns ``predictions``; the classes uid ``predictions-classes``; ``inputs`` (the
+        the prediction uid owns ``predictions`` (and ``predictions-retry``); the classes uid ``predictions-classes``
+        (and ``predictions-classes-retry``); ``inputs`` (the
         secret, unlabeled images) is readable by the prediction uids only (group of the prediction uid).
         """
         for role in ROLE_UID_OFFSETS:
             prepare_writable_dir(self.home(role), self.spec)
             os.chown(self.home(role), self.uid(role), self.uid(role))
         os.chown(job.predictions, self.uid("predict"), self.uid("predict"))
+        os.chown(job.retry_predictions, self.uid("predict"), self.uid("predict"))
         os.chown(job.class_predictions, self.uid("classes"), self.uid("classes"))
+        os.chown(job.class_retry_predictions, self.uid("classes"), self.uid("classes"))
         os.chown(job.inputs, 0, self.uid("predict"))
         job.inputs.chmod(0o750)
         if self.spec.keras_cache is not None:  # the kernel's own copy: the prediction uids never see the labels

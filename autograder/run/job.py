@@ -2,7 +2,8 @@
 
 A job folder holds ``inputs`` (the sanitized submission, the unlabeled images, the class definitions:
 read-only to the sandboxes), ``export`` (the kernel's models and manifest), ``predictions`` and
-``predictions-classes`` (the prediction processes' scores), and the kernel's ipc sockets in a short
+``predictions-classes`` (the prediction processes' scores; ``-retry`` beside each: the second pass that
+retries other feeds), and the kernel's ipc sockets in a short
 path of their own. It is locked while its grader lives, so a killed grader's jobs are found and removed.
 """
 from __future__ import annotations
@@ -96,10 +97,21 @@ class Job:
         """Where the subclassed models' process writes: student code runs there, apart from the rest."""
         return self.root / "predictions-classes"
 
+    @property
+    def retry_predictions(self) -> Path:
+        """Where the second pass writes: the contradicted stock models, once per other feed."""
+        return self.root / "predictions-retry"
+
+    @property
+    def class_retry_predictions(self) -> Path:
+        """The second pass of the contradicted subclassed models, apart from the rest like their first."""
+        return self.root / "predictions-classes-retry"
+
     def prepare(self) -> None:
         self.root.mkdir(parents=True, exist_ok=True)
         self.root.chmod(0o711)  # the sandbox uid may traverse to the ipc sockets, not list the job
-        for path in (self.ipc, self.export, self.predictions, self.class_predictions):
+        for path in (self.ipc, self.export, self.predictions, self.class_predictions, self.retry_predictions,
+                     self.class_retry_predictions):
             prepare_writable_dir(path, self.spec)
         self.inputs.mkdir(exist_ok=True)
         self.inputs.chmod(0o755)

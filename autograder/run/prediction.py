@@ -37,16 +37,19 @@ class Predictor:
     bubblewrap: bool  # else on the job's real paths (Job.host_argv)
     first: process.Running | None = None  # started beside the notebook, still waiting
 
-    def start(self, only: list[str] | None = None, classes: bool = False) -> process.Running:
-        """A fresh prediction process for the models ``only`` (all stock models: None)."""
-        out = self.job.class_predictions if classes else self.job.predictions
+    def start(self, only: list[str] | None = None, classes: bool = False, retry: bool = False) -> process.Running:
+        """A fresh prediction process for the models ``only`` (all stock models: None); ``retry``: the second
+        pass, each model once per feed of the inputs' ``contract.FEEDS_FILE``."""
+        out = self.out(classes, retry)
         module = [sys.executable, "-m", "autograder_inside.predict", "--wait"]
         if only is not None:
             module += ["--only", ",".join(only)]
         if classes:
             module += ["--classes", f"/inputs/{contract.CLASS_SOURCE}"]
+        if retry:
+            module += ["--feeds", f"/inputs/{contract.FEEDS_FILE}"]
         module += self.options
-        log = self.job.root / ("predict-classes.log" if classes else "predict.log")
+        log = self.job.root / f"predict{'-classes' if classes else ''}{'-retry' if retry else ''}.log"
         if not self.bubblewrap:
             command = module + [str(self.job.export), str(out)] + self.image_sets
             command = [a.replace("/inputs/", f"{self.job.inputs}/") for a in command]
@@ -55,6 +58,12 @@ class Predictor:
                                    env=self.job.host_env(), private_tmpfs=False)
         command = module + [EXPORT_MOUNT, "/predictions"] + self.image_sets
         return process.start(self.job.predict_spec(out), command, watched_dirs=[out], log_path=log)
+
+    def out(self, classes: bool, retry: bool) -> Path:
+        """Where a pass writes: its own directory for subclassed models and for the retry."""
+        if retry:
+            return self.job.class_retry_predictions if classes else self.job.retry_predictions
+        return self.job.class_predictions if classes else self.job.predictions
 
     def take_first(self) -> process.Running | None:
         """The process started beside the notebook (once): it predicts every stock model."""
@@ -107,16 +116,19 @@ def _regular_file(path: Path) -> bool:
         return False
 
 
-def _run_models(predictor: Predictor, archs: list[str], out: Path, deadline: float, *, classes: bool,
-                outcomes: dict[str, dict[str, Any]], processes: list[process.Completed]) -> None:
+def _run_models(predictor: Predictor, archs: list[str], deadline: float, *, classes: bool,
+                outcomes: dict[str, dict[str, Any]], processes: list[process.Completed], feeds: int = 0) -> None:
     """Predict ``archs``, each within the job's ``predict_model_seconds`` of CPU work (the prediction sandbox's
     CPU time / threads, as the notebook's limits count) and its wall-clock backstop; a model that overruns or
-    blows the memory limit is killed and recorded, and a fresh process goes on with the models not yet started."""
+    blows the memory limit is killed and recorded, and a fresh process goes on with the models not yet started.
+    ``feeds``: the retry pass, each model predicted once per feed (at most that many), a budget per feed."""
     pending = list(archs)
-    model_seconds = predictor.job.config.predict_model_seconds
+    out = predictor.out(classes, retry=feeds > 0)
+    model_seconds = predictor.job.config.predict_model_seconds * max(feeds, 1)
     backstop = predictor.job.backstop_factor * model_seconds
     while pending and time.monotonic() < deadline:
-        running = (None if classes else predictor.take_first()) or predictor.start(pending, classes=classes)
+        first = None if classes or feeds else predictor.take_first()
+        running = first or predictor.start(pending, classes=classes, retry=feeds > 0)
         running.release(b"go\n")
         current, since, since_work, timed_out = None, 0.0, 0.0, False
         while running.proc.poll() is None:
@@ -196,18 +208,43 @@ def predict(predictor: Predictor, *, notebook_seconds: float = 0.0) -> dict[str,
     outcomes: dict[str, dict[str, Any]] = {}
     processes: list[process.Completed] = []
     if stock:
-        _run_models(predictor, stock, job.predictions, deadline, classes=False, outcomes=outcomes,
-                    processes=processes)
+        _run_models(predictor, stock, deadline, classes=False, outcomes=outcomes, processes=processes)
     predictor.cancel()  # not released when only subclassed models (or none) were exported
     if subclassed:
         notebook = job.inputs / "submission.ipynb"
         source = class_source(nbformat.read(notebook, as_version=4)) if notebook.is_file() else ""
         (job.inputs / contract.CLASS_SOURCE).write_text(source)
         (job.inputs / contract.CLASS_SOURCE).chmod(0o644)
-        _run_models(predictor, subclassed, job.class_predictions, deadline, classes=True, outcomes=outcomes,
-                    processes=processes)
+        _run_models(predictor, subclassed, deadline, classes=True, outcomes=outcomes, processes=processes)
         _adopt_class_predictions(job, subclassed, [arg.split("=", 1)[0] for arg in predictor.image_sets])
+    return _report(started, outcomes, processes)
+
+
+def _report(started: float, outcomes: dict[str, dict[str, Any]], processes: list[process.Completed]) -> dict[str, Any]:
     return {"seconds": round(time.monotonic() - started, 3), "processes": len(processes),
             "stopped": next((o["stopped"] for o in outcomes.values() if o["stopped"]), None),
             "peak_rss_mb": max((p.peak_rss_mb for p in processes), default=0.0),
             "returncode": processes[-1].returncode if processes else None, "models": outcomes}
+
+
+def predict_again(predictor: Predictor, feeds: dict[str, list[dict[str, Any]]]) -> dict[str, Any]:
+    """The second pass: each model of ``feeds`` predicted afresh once per feed listed for it, in the same kind
+    of sandbox as its first pass (subclassed ones in their own process again), into the retry directories.
+
+    Only the models whose measurement the notebook's own evaluate() contradicts come here, so a normal job
+    never runs it. Each model has one model's budget per feed; the whole pass, that much per model.
+    """
+    job = predictor.job
+    started = time.monotonic()
+    (job.inputs / contract.FEEDS_FILE).write_text(json.dumps(feeds))
+    (job.inputs / contract.FEEDS_FILE).chmod(0o644)
+    stock, subclassed = exported_models(job)
+    most = max(len(f) for f in feeds.values())
+    deadline = started + job.backstop_factor * job.config.predict_model_seconds * most * len(feeds)
+    outcomes: dict[str, dict[str, Any]] = {}
+    processes: list[process.Completed] = []
+    for archs, classes in (([a for a in stock if a in feeds], False), ([a for a in subclassed if a in feeds], True)):
+        if archs:
+            _run_models(predictor, archs, deadline, classes=classes, outcomes=outcomes, processes=processes,
+                        feeds=most)
+    return _report(started, outcomes, processes)

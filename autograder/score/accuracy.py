@@ -41,6 +41,9 @@ def accuracy_outcome(model: ModelEvidence, eval_labels: np.ndarray, threshold: T
         raise NeedsReview(f"The grader got no predictions from your {title} on the test images. A person will "
                           "look at it.")
     detail = f"eval={accuracy:.4f} full_credit_at={threshold.full} zero_at={threshold.zero} variable={model.variable}"
+    if model.fed.get("source") == "retried":
+        detail += (f" refed=notebook_feed public_first={model.fed['public_first']} "
+                   f"public_retried={model.fed['public_retried']} own={model.fed['own']}")
     contradicted(model, accuracy)
     bad = flagged(findings)
     if bad:
@@ -54,24 +57,31 @@ def accuracy_outcome(model: ModelEvidence, eval_labels: np.ndarray, threshold: T
                           + " ".join(findings[rule].message for rule in unsure))
     return Outcome(threshold.credit(accuracy),
                    f"Your {title} classified {accuracy:.2%} of the grader's secret test images correctly "
-                   f"(full credit from {threshold.full:.2%}, none at or below {threshold.zero:.2%}).", detail)
-
-
-#: How far below the notebook's own evaluate() the grader's measurement may fall before it is not believed:
-#: run-to-run noise and the eval subset move accuracy by a point or two; a model fed otherwise than its
-#: author fed it falls by tens of points (a recurrent network on raw pixels: to chance).
-OWN_MEASURE_GAP = 0.10
+                   f"(full credit from {threshold.full:.2%}, none at or below {threshold.zero:.2%})." + refed(model),
+                   detail)
 
 
 def contradicted(model: ModelEvidence, accuracy: float) -> None:
     """Review instead of a score when the notebook's own evaluate() or predict() on the test images gave far
-    more than the grader measured: the grader may have fed the model otherwise than its author did."""
-    own = model.own_accuracy
-    if own is not None and own - accuracy > OWN_MEASURE_GAP:
+    more than the grader measured (ModelEvidence.falls_short), even after it retried the notebook's feeds
+    (artifacts.retry_feeds): the grader may have fed the model otherwise than its author did."""
+    if model.falls_short(accuracy):
         title = contract.ARCHITECTURE_TITLES[model.arch]
         raise NeedsReview(f"The grader measured your {title} at {accuracy:.2%} on its test images, but your "
-                          f"notebook's own evaluate() or predict() gave {own:.2%} on the test set; the grader may "
-                          "not feed it the way your notebook did, so a person will look at it.")
+                          f"notebook's own evaluate() or predict() gave {model.own_accuracy:.2%} on the test set; "
+                          "the grader may not feed it the way your notebook did (none of the feeds your notebook "
+                          "used came close either), so a person will look at it.")
+
+
+def refed(model: ModelEvidence) -> str:
+    """The sentence saying the grader re-fed the model the way the notebook's own evaluate() did, or ''."""
+    fed = model.fed
+    if fed.get("source") != "retried":
+        return ""
+    return (f" Fed the way the grader first read your code, it got {fed['public_first']:.2%} of the public test "
+            f"images right, far below the {fed['own']:.2%} your notebook's own evaluate() or predict() gave, so "
+            f"the grader re-fed it the way your notebook did ({fed['public_retried']:.2%} on the public test "
+            "images) and measured it that way.")
 
 
 # --- the student's confusion matrix against the grader's own ---------------------------------------

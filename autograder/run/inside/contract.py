@@ -175,6 +175,8 @@ PREDICTIONS_FILE = "{arch}.{image_set}.npy"  # predictions dir: float32 (n, CLAS
 ABLATED_FILE = "{arch}.ablated.{image_set}.npy"  # predictions dir: scores with the working layers zeroed
 CLASS_SOURCE = "classes.py"  # inputs dir: the notebook's class definitions, for subclassed models
 STARTED_FILE = "{arch}.started"  # predictions dir: marker written when a model's prediction begins
+FEEDS_FILE = "feeds.json"  # inputs dir: {arch: [feed, ...]}, the other feeds a contradicted model is retried with
+RETRY_NAME = "{arch}.feed{index}"  # retry dir: the ``arch`` of one retried feed's summary and scores files
 #: Name, in CLASS_SOURCE, of a dict {class name: (args, kwargs)}: how the notebook instantiated each class
 #: (literal arguments only), so the prediction sandbox builds it the same way.
 CONSTRUCTOR_CALLS = "__agx_constructor_calls__"
@@ -221,6 +223,16 @@ def scaling_name(scale: float, offset: float) -> str | None:
     """The name in :data:`KNOWN_SCALINGS` of ``(scale, offset)`` (equal to 6 decimals), or None."""
     return next((name for name, (known_scale, known_offset) in KNOWN_SCALINGS.items()
                  if round(known_scale, 6) == round(scale, 6) and round(known_offset, 6) == round(offset, 6)), None)
+
+
+def mnist_share(shape: Any) -> float:
+    """The share of each image's pixels that are MNIST's, for statistics of images of ``shape`` (per sample):
+    784 of 1024 for LeNet's zero-padded 32x32, else all of them."""
+    if not isinstance(shape, list) or not shape or not all(isinstance(d, int) and d > 0 for d in shape):
+        return 1.0
+    channels = shape[-1] if len(shape) == 3 else 1
+    pixels = int(math.prod(shape)) // channels
+    return MNIST_PIXELS / pixels if pixels > MNIST_PIXELS else 1.0
 
 
 def input_scaling(mean: float, std: float, real_share: float = 1.0) -> tuple[float, float]:

@@ -14,7 +14,11 @@ for each image set, the scores with its working layers zeroed on the ablation im
 summary: architecture, how it was fed, a hash of its weights, the ablation's agreement, or the error.
 
     python -m autograder_inside.predict [--wait] [--only ARCH,...] [--classes CLASSES.py] [--ablate NAME:N]
-                                        EXPORT_DIR OUT_DIR NAME=IMAGES.npy [NAME=IMAGES.npy ...]
+                                        [--feeds FEEDS.json] EXPORT_DIR OUT_DIR NAME=IMAGES.npy [...]
+
+With ``--feeds`` (the grader's second pass, for the models whose measurement the notebook's own evaluate()
+contradicts) each model is predicted once per feed the file lists for it, each feed's files named
+``contract.RETRY_NAME``; the model's own ``started`` and summary files frame them all.
 
 With ``--wait`` it imports Keras and reads the images first, then waits for a ``go`` line on stdin
 before it looks at EXPORT_DIR: the grader starts it beside the notebook and releases it once the
@@ -172,22 +176,12 @@ def input_shape(model, entry: dict) -> list[int]:
     raise ModelError(f"cannot feed MNIST images to a model whose input is {spec}")
 
 
-def _mnist_share(shape) -> float:
-    """The share of each image's pixels that are MNIST's, for statistics of images of ``shape`` (per sample):
-    784 of 1024 for LeNet's zero-padded 32x32, else all of them."""
-    if not isinstance(shape, list) or not shape or not all(isinstance(d, int) and d > 0 for d in shape):
-        return 1.0
-    channels = shape[-1] if len(shape) == 3 else 1
-    pixels = int(np.prod(shape)) // channels
-    return contract.MNIST_PIXELS / pixels if pixels > contract.MNIST_PIXELS else 1.0
-
-
 def feeding(model, entry: dict) -> dict:
     """How this model is fed: ``scale * pixels + offset``, padded by ``pad`` pixels, reshaped to ``shape``."""
     pixels = entry.get("input") or {}
     mean, std = pixels.get("mean"), pixels.get("std")
     if isinstance(mean, (int, float)) and isinstance(std, (int, float)) and std > 0:
-        scale, offset = contract.input_scaling(float(mean), float(std), _mnist_share(pixels.get("shape")))
+        scale, offset = contract.input_scaling(float(mean), float(std), contract.mnist_share(pixels.get("shape")))
         source = pixels.get("source") if pixels.get("source") in ("fit", "evaluate", "probe", "default") else "probe"
     else:
         (scale, offset), source = contract.DEFAULT_SCALING, "default"
@@ -207,6 +201,18 @@ def feeding(model, entry: dict) -> dict:
     if channels not in (1, 3):
         raise ModelError(f"cannot feed MNIST images to a model whose input is {shape}")
     return {"scale": scale, "offset": offset, "shape": shape, "pad": pad, "channels": channels, "source": source}
+
+
+def retried_feeding(model, entry: dict, feed: dict) -> dict:
+    """How the model is fed on the grader's retry with ``feed``: pixel statistics the notebook fed it
+    (``mean``, ``std``, ``shape``, as :func:`feeding` reads them) or a known ``scale`` and ``offset``."""
+    if "scale" in feed:
+        fed = feeding(model, entry)
+        fed.update(scale=float(feed["scale"]), offset=float(feed["offset"]))
+    else:
+        fed = feeding(model, {**entry, "input": feed})
+    fed["source"] = "retried"
+    return fed
 
 
 def feed(images: np.ndarray, fed: dict) -> np.ndarray:
@@ -290,8 +296,11 @@ def exported_subclassed(export_dir: str, arch: str) -> bool | None:
 
 
 def predict_model(arch: str, entry: dict, export_dir: str, out_dir: str, images: dict[str, np.ndarray],
-                  ablation: tuple[str, int] | None, classes: dict | None) -> dict:
-    """Predict one model on every image set and return its summary (raises ModelError)."""
+                  ablation: tuple[str, int] | None, classes: dict | None, feed: dict | None = None,
+                  name: str | None = None) -> dict:
+    """Predict one model on every image set and return its summary (raises ModelError); ``feed``: a retry's
+    feed (:func:`retried_feeding`), its files named ``name`` instead of ``arch``."""
+    name = name or arch
     subclassed = exported_subclassed(export_dir, arch)
     if subclassed is None:
         raise ModelError("the exported model file is missing")
@@ -304,13 +313,13 @@ def predict_model(arch: str, entry: dict, export_dir: str, out_dir: str, images:
     else:
         model = load(path)
     summary = {"summary": summarize(model, subclassed)}
-    fed = feeding(model, entry)
+    fed = feeding(model, entry) if feed is None else retried_feeding(model, entry, feed)
     summary["fed"] = fed
     summary["weights_sha256"] = weights_sha256(model)
-    for name, batch in images.items():
+    for image_set, batch in images.items():
         result = scores(model, batch, fed)
-        _save(out_dir, contract.PREDICTIONS_FILE.format(arch=arch, image_set=name), result)
-        if ablation is not None and name == ablation[0]:
+        _save(out_dir, contract.PREDICTIONS_FILE.format(arch=name, image_set=image_set), result)
+        if ablation is not None and image_set == ablation[0]:
             intact = result[:ablation[1]]
     summary["ablation"] = None
     if ablation is not None and ablation[0] in images:
@@ -318,8 +327,26 @@ def predict_model(arch: str, entry: dict, export_dir: str, out_dir: str, images:
         summary["ablation"], ablated = ablate(model, arch, images[set_name][:count], intact, fed)
         if summary["ablation"] is not None:
             summary["ablation"]["image_set"] = set_name
-            _save(out_dir, contract.ABLATED_FILE.format(arch=arch, image_set=set_name), ablated)
+            _save(out_dir, contract.ABLATED_FILE.format(arch=name, image_set=set_name), ablated)
     return summary
+
+
+def retry_model(arch: str, entry: dict, args: argparse.Namespace, images: dict[str, np.ndarray],
+                ablation: tuple[str, int] | None, classes: dict | None, feeds: list[dict]) -> int:
+    """Predict the model afresh once per feed (the ablation zeroes its layers), each feed's files and summary
+    named ``contract.RETRY_NAME``; a feed that fails records its error and the next one is tried."""
+    import keras
+
+    for index, feed in enumerate(feeds):
+        name = contract.RETRY_NAME.format(arch=arch, index=index)
+        try:
+            summary = predict_model(arch, entry, args.export_dir, args.out_dir, images, ablation, classes, feed, name)
+            summary["error"] = None
+        except Exception as exc:
+            summary = {"error": f"{type(exc).__name__}: {exc}"[:contract.MAX_TEXT * 3]}
+        _write_json(os.path.join(args.out_dir, contract.SUMMARY_FILE.format(arch=name)), summary)
+        keras.backend.clear_session()
+    return len(feeds)
 
 
 def _write_json(path: str, value: dict) -> None:
@@ -356,6 +383,7 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     parser.add_argument("--only", default=None, help="comma-separated architectures, in order")
     parser.add_argument("--classes", default=None, help="the notebook's class definitions (subclassed models)")
     parser.add_argument("--ablate", default=None, help="NAME:N, the first N images of set NAME")
+    parser.add_argument("--feeds", default=None, help="the feeds to retry each model with (JSON)")
     parser.add_argument("export_dir")
     parser.add_argument("out_dir")
     parser.add_argument("image_sets", nargs="*")
@@ -381,6 +409,10 @@ def main(argv: list[str]) -> int:
     manifest = read_manifest(args.export_dir)
     archs = args.only.split(",") if args.only else list(contract.ARCHITECTURES)
     classes = None
+    feeds = None
+    if args.feeds:
+        with open(args.feeds) as fh:
+            feeds = json.load(fh)
     for arch in archs:
         entry = manifest.get(arch, {})
         if exported_subclassed(args.export_dir, arch) != bool(args.classes):
@@ -394,7 +426,10 @@ def main(argv: list[str]) -> int:
                 except Exception as exc:
                     raise ModelError(f"the notebook's class definitions do not run on their own: "
                                      f"{type(exc).__name__}: {exc}") from exc
-            summary = predict_model(arch, entry, args.export_dir, args.out_dir, images, ablation, classes)
+            if feeds is None:
+                summary = predict_model(arch, entry, args.export_dir, args.out_dir, images, ablation, classes)
+            else:
+                summary = {"feeds": retry_model(arch, entry, args, images, ablation, classes, feeds.get(arch, []))}
             summary["error"] = None
         except ModelError as exc:
             summary = {"error": str(exc)[:contract.MAX_TEXT * 3]}
