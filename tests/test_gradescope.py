@@ -209,12 +209,14 @@ def template_homework() -> nbformat.NotebookNode:
 
 
 @pytest.fixture(scope="module")
-def graded_here(package, tmp_path_factory) -> Path:
-    """``template_homework`` graded by ``grade-one`` with the folder the package was built from."""
+def graded_here(package, submitted, tmp_path_factory) -> Path:
+    """The homework the bubblewrap run grades (``template_homework`` with the hostile cell), byte for byte,
+    graded by ``grade-one`` with the folder the package was built from."""
     from autograder.pipeline.grade_one import grade_one
 
     where = tmp_path_factory.mktemp("graded-here")
-    notebook = notebooks.write(template_homework(), where / "mnist_homework.ipynb")
+    notebook = where / "mnist_homework.ipynb"
+    shutil.copy(submitted[0] / "submission" / UPLOADED, notebook)
     grade_one(notebook, load_assignment(package.parent / "mnist"), where / "graded")
     return where / "graded"
 
@@ -241,13 +243,42 @@ def test_the_packages_assignment_scores_stored_evidence_as_the_source_does(packa
     assert scores["zip"] == scores["source"] == check_scores(graded)
 
 
-@pytest.fixture
-def where():
+def traversable_dir() -> Path:
     """A directory every uid can traverse, as / is for /autograder (pytest's tmp_path is root-only)."""
     path = Path(tempfile.mkdtemp(prefix="agx-gradescope-test-", dir="/tmp"))
     path.chmod(0o755)
+    return path
+
+
+@pytest.fixture
+def where():
+    path = traversable_dir()
     yield path
     shutil.rmtree(path, ignore_errors=True)
+
+
+#: The homework's name in the bubblewrap run's upload: as a re-upload is named, beside a scratch notebook.
+UPLOADED = "MNIST-Homework-1.ipynb"
+
+
+@pytest.fixture(scope="module")
+def submitted(package):
+    """/autograder for the bubblewrap run, with its drop and canary dirs: the hostile homework uploaded as
+    ``UPLOADED`` beside a scratch notebook (intake must pick the one named like the template). One run
+    serves both the containment test and the comparison with ``grade-one``."""
+    path = traversable_dir()
+    root, drop, canary = gradescope_root(package, path, UPLOADED)
+    notebooks.write(notebooks.homework(("mlp",), report=False), root / "submission" / "scratch.ipynb")
+    yield root, drop, canary
+    shutil.rmtree(path, ignore_errors=True)
+
+
+@pytest.fixture(scope="module")
+def bubblewrap_run(submitted) -> dict:
+    """``submitted`` graded by Gradescope's ``run_autograder`` with bubblewrap: its results.json."""
+    if shutil.which("bwrap") is None or os.geteuid() != 0:
+        pytest.skip("needs root and bubblewrap")
+    return run_autograder(submitted[0], os.environ["PATH"])
 
 
 def unpacked(package: Path, where: Path) -> Path:
@@ -262,15 +293,17 @@ def unpacked(package: Path, where: Path) -> Path:
     return root
 
 
-def gradescope_root(package: Path, where: Path) -> tuple[Path, Path, Path]:
-    """/autograder as Gradescope lays it out, with the submission; plus the drop and canary dirs."""
+def gradescope_root(package: Path, where: Path, name: str = "mnist_homework.ipynb") -> tuple[Path, Path, Path]:
+    """/autograder as Gradescope lays it out, with the submission (``template_homework`` and the hostile
+    cell, as ``name``); plus the drop and canary dirs."""
     root = unpacked(package, where)
     (root / "submission_metadata.json").write_text(json.dumps({"users": [{"name": "Ada", "email": "a@x"}]}))
     drop, canary = where / "drop", where / "canary"
     drop.mkdir(), canary.mkdir()
     drop.chmod(0o1777)
-    nb = notebooks.homework(("mlp",), extra_cells=[hostile_cell(root, drop, canary, tmp_marker(where))])
-    notebooks.write(nb, root / "submission" / "mnist_homework.ipynb")
+    nb = template_homework()
+    nb.cells.append(nbformat.v4.new_code_cell(hostile_cell(root, drop, canary, tmp_marker(where))))
+    notebooks.write(nb, root / "submission" / name)
     return root, drop, canary
 
 
@@ -343,13 +376,10 @@ def assert_graded_and_contained(results: dict, drop: Path, canary: Path, level: 
 
 
 @pytest.mark.slow
-def test_run_autograder_with_bubblewrap(package, where):
-    if shutil.which("bwrap") is None or os.geteuid() != 0:
-        pytest.skip("needs root and bubblewrap")
-    root, drop, canary = gradescope_root(package, where)
-    results = run_autograder(root, os.environ["PATH"])
-    assert_graded_and_contained(results, drop, canary, isolation.BUBBLEWRAP)
-    SCORES[isolation.BUBBLEWRAP] = results["score"]
+def test_run_autograder_with_bubblewrap(submitted, bubblewrap_run):
+    _, drop, canary = submitted
+    assert_graded_and_contained(bubblewrap_run, drop, canary, isolation.BUBBLEWRAP)
+    SCORES[isolation.BUBBLEWRAP] = bubblewrap_run["score"]
 
 
 @pytest.mark.slow
@@ -366,17 +396,11 @@ def test_run_autograder_without_namespaces_uses_separate_uids(package, where):
 
 
 @pytest.mark.slow
-def test_run_autograder_scores_like_grade_one(package, graded_here, where):
+def test_run_autograder_scores_like_grade_one(graded_here, bubblewrap_run):
     """The same notebook through Gradescope's entry point and through ``grade-one``: the same score for
-    every check, to the last digit, and the same notebook picked among two uploads."""
-    if shutil.which("bwrap") is None or os.geteuid() != 0:
-        pytest.skip("needs root and bubblewrap, as grade-one had")
-    root = unpacked(package, where)
-    # Named as a re-upload is ("MNIST-Homework-1"), beside a scratch notebook: the one named like the
-    # template is graded, as intake picks it for a local batch.
-    shutil.copy(graded_here.parent / "mnist_homework.ipynb", root / "submission" / "MNIST-Homework-1.ipynb")
-    notebooks.write(notebooks.homework(("mlp",), report=False), root / "submission" / "scratch.ipynb")
-    results = run_autograder(root, os.environ["PATH"])
+    every check, to the last digit, and the same notebook picked among two uploads (the one named like
+    the template, as intake picks it for a local batch; the scratch notebook has no report)."""
+    results = bubblewrap_run
     here = json.loads((graded_here / "result.json").read_text())
     assert results["extra_data"]["isolation"] == here["isolation"] == isolation.BUBBLEWRAP
     there = [(t["name"].split(" ", 1)[0], t["name"].rsplit(": ", 1)[1], t["score"]) for t in results["tests"]

@@ -609,11 +609,17 @@ def test_gradebook_lists_what_a_person_must_review(results, capsys, repo, assign
 @pytest.mark.slow
 def test_new_term_end_to_end_with_the_stored_reference_models(course, repo, capsys):
     """The real `calibrate --from-models` on the reference models committed at calibration (predict lane):
-    no training, thresholds measured on the new private seed's images. Needs that lane's verb and models."""
+    no training, thresholds measured on the new private seed's images (test-sized sets: that they are
+    measured is under test, not on how many images). Needs that lane's verb and models."""
     stored = repo / "assignments" / "mnist" / assignment_module.REFERENCE_MODELS
     folder = course / "assignments" / "mnist"
     shutil.rmtree(folder / assignment_module.REFERENCE_MODELS)
     shutil.copytree(stored, folder / assignment_module.REFERENCE_MODELS)
+    toml = (folder / "assignment.toml").read_text()
+    for key, value in {"size": 500, "train_sample_size": 300, "distorted_size": 200, "ablation_size": 100}.items():
+        toml, count = re.subn(rf"(?m)^{key} = \S+", f"{key} = {value}", toml)
+        assert count == 1, key
+    (folder / "assignment.toml").write_text(toml)
     demo = load_assignment(folder)
     code, out, err = run_cli(capsys, "new-term", "--assignment", folder)
     assert code == 0, err

@@ -9,7 +9,9 @@ again), and two of the same notebooks go through Gradescope's ``run_autograder``
 (gradebook, otter, Canvas, Gradescope, student page) is checked against values worked out here by hand
 from the graded question scores: the policy's arithmetic is the test's own, never the grader's.
 
-Small notebooks (one tiny MLP, or the data and a report only) keep it to a few minutes.
+Small notebooks keep it to a few minutes: Alice's tiny MLP is the one model of the term (the one number
+the seed decides); everyone else's notebook holds the data and a report only, read without Keras, so that
+it never imports TensorFlow (which costs more than the rest of such a run).
 """
 from __future__ import annotations
 
@@ -41,9 +43,10 @@ E5,Eve Fox,5005
 """
 
 
-def report_only(author: str):
-    """The data prepared as the homework asks, and a report; no model (nothing to train)."""
-    return notebooks.homework((), extra_cells=[f"# {author}'s notebook"])
+def report_only(author: str, *, report: bool = True):
+    """The data prepared as the homework asks, and a report (unless ``report=False``); no model (nothing to
+    train, and no TensorFlow to import)."""
+    return notebooks.homework((), extra_cells=[f"# {author}'s notebook"], report=report, keras=False)
 
 
 def canvas_download(folder: Path, files: dict[str, object]) -> Path:
@@ -133,7 +136,7 @@ def test_a_term_from_new_term_to_every_export(small_assignment, tmp_path, monkey
     download = canvas_download(tmp_path / "canvas-1", {
         "martinalice_5001_100_mnist_homework.ipynb": notebooks.homework(("mlp",)),
         "martinalice_5001_101_scratch.ipynb": report_only("Alice's scratch"),
-        "chenbob_5002_200_mnist_homework.ipynb": report_only("Bob"),
+        "chenbob_5002_200_mnist_homework.ipynb": report_only("Bob", report=False),
         "diazcarol_LATE_5003_300_mnist_homework.ipynb": report_only("Carol"),
         "evansdave_LATE_5004_400_mnist_homework.ipynb": report_only("Dave"),
     })
@@ -146,9 +149,10 @@ def test_a_term_from_new_term_to_every_export(small_assignment, tmp_path, monkey
     assert graded["5001"][0]["submission"]["submitted_name"] == "chenbob_5002_200_mnist_homework.ipynb"
     assert question(graded["A1"][0], "q2") > 0  # her MLP was found and measured
 
-    # --- Bob resubmits (a second download holds his new notebook): his latest submission counts.
+    # --- Bob resubmits (a second download holds his new notebook, now with its report): his latest
+    # submission counts.
     resubmission = canvas_download(tmp_path / "canvas-2", {
-        "chenbob_5002_201_mnist_homework.ipynb": notebooks.homework(("mlp",), extra_cells=["# Bob, again"])})
+        "chenbob_5002_201_mnist_homework.ipynb": report_only("Bob, again")})
     assert cli(capsys, "grade", resubmission, "-o", results, "--roster", roster, "--assignment", course)[0] == 0
     graded = by_student(results)
     assert len(graded["5001"]) == 2 and raw(graded["5001"][1]) > raw(graded["5001"][0])
