@@ -752,7 +752,7 @@ RESOURCES = [
     Case("memory_bomb", "resources", notebook(MEMORY_BOMB), Expect(reasons=("memory",), stopped=("memory",)),
          in_batch=True),
     Case("fork_bomb", "resources", notebook(FORK_BOMB),
-         Expect(reasons=("memory", "cell_errors", "kernel_died", "wall_budget")), limits="short", in_batch=True),
+         Expect(reasons=("memory", "cell_errors", "kernel_died", "wall_budget")), in_batch=True),
     Case("thread_bomb", "resources", notebook(THREAD_BOMB, "print('AFTER THREADS')"),
          Expect(reasons=("cell_errors", "memory", "kernel_died")), in_batch=True),
     Case("double_forked_daemon", "resources", notebook(DAEMON, "print('AFTER DAEMON')"),
