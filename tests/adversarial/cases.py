@@ -42,8 +42,9 @@ SHORT = {**TINY, "wall_budget_seconds": 6, "cell_timeout_seconds": 3}
 #: Test-sized secret image sets (``[evaluation]`` keys) for the cases that train or craft a model: each model
 #: predicts 1,000 + 1,000 + 1,000 images and 500 ablated ones, not 1,000 + 3,000 + 2,000 and 1,000. The
 #: integrity rules count their sample noise from these sizes, so honest models stay unflagged; the attacks stay
-#: far outside it (a lookup's test-minus-training gap sits at z = 27 with the larger sets, a dead branch agrees
-#: with itself on every ablated image, test images and brought-in weights are counted, not sampled).
+#: far outside it (measured: every case flagged by the same rules as on the larger sets; a lookup's
+#: test-minus-training gap at z = 15.8, was 27.4, the fit on the test set at 6.3, was 10.0, the flag at 3.5; a dead
+#: branch agrees with itself on every ablated image; test images and brought-in weights are counted, not sampled).
 MODEL_IMAGES = {"train_sample_size": 1000, "distorted_size": 1000, "ablation_size": 500}
 
 
