@@ -63,9 +63,10 @@ def run_phase_a(notebook_in: Any, assignment: Assignment, artifacts: Path, *, le
         job.prepare()
         images = evaluation_images(assignment)
         image_sets = images.image_sets()
-        predictor = prediction.start_predictor(job, image_sets, bubblewrap=bubblewrap,
-                                               ablation=("eval", images.ablation_size))
         notebook = nbformat.from_dict(notebook_in)
+        predictor = prediction.start_predictor(job, image_sets, bubblewrap=bubblewrap,
+                                               ablation=("eval", images.ablation_size),
+                                               early=prediction.names_tensorflow(notebook))
         execution = kernel_session.run_notebook(
             notebook, job, budget=ex.wall_budget_seconds, cell_timeout=ex.cell_timeout_seconds,
             on_error=ex.on_error, models=assignment.models, probes=assignment.probes,

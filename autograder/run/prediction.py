@@ -1,14 +1,16 @@
 """The prediction run: the exported models predict the unlabeled images in a sandbox of their own.
 
 The prediction sandbox holds only the model files and the unlabeled images (no labels, no Keras MNIST
-cache); it starts beside the notebook so its TensorFlow import overlaps the student's cells, and is
-released on the exported models only once the kernel is gone. Each model has its own budget; what the
+cache); it starts beside a notebook that names Keras or TensorFlow so its TensorFlow import overlaps the
+student's cells (any other notebook gets it only once it exported a model), and is released on the exported
+models only once the kernel is gone. Each model has its own budget; what the
 sandbox writes back is read by name, as plain files only.
 """
 from __future__ import annotations
 
 import json
 import os
+import re
 import stat
 import sys
 import time
@@ -25,6 +27,9 @@ from autograder.run.job import EXPORT_MOUNT, Job
 from autograder.run.sandbox import process
 
 PREDICT_POLL_SECONDS = 0.2
+#: What a notebook's code must name before the prediction sandbox starts beside it: the modules, not a path such
+#: as the Keras cache's ``~/.keras/datasets`` or an attribute.
+TENSORFLOW_NAME = re.compile(r"(?<![\w./])(?:keras|tensorflow)\b")
 
 
 @dataclass
@@ -76,9 +81,22 @@ class Predictor:
             self.first.cancel()
 
 
+def names_tensorflow(notebook: nbformat.NotebookNode) -> bool:
+    """Whether a code cell names Keras or TensorFlow. A notebook that names neither builds no model unless it
+    reaches them in a roundabout way, and then only loses the overlap: :func:`predict` starts the sandbox."""
+    sources = [_text(cell.get("source", "")) for cell in notebook.get("cells", []) if cell.get("cell_type") == "code"]
+    return any(TENSORFLOW_NAME.search(source) for source in sources)
+
+
+def _text(source: str | list[str]) -> str:
+    return "".join(source) if isinstance(source, list) else str(source)
+
+
 def start_predictor(job: Job, image_sets: dict[str, np.ndarray], *, bubblewrap: bool = True,
-                    ablation: tuple[str, int] | None = None) -> Predictor:
-    """Start the prediction sandbox beside the notebook, so its TensorFlow import overlaps the student's cells.
+                    ablation: tuple[str, int] | None = None, early: bool = True) -> Predictor:
+    """Write the image sets and, when ``early``, start the prediction sandbox beside the notebook, so its
+    TensorFlow import overlaps the student's cells (a notebook that never names Keras or TensorFlow would
+    only pay that import for nothing).
 
     It holds, reading nothing from the export, until :func:`predict` releases it after the kernel is
     gone; it never runs at the same time as student code, as before, only its start-up does.
@@ -93,7 +111,8 @@ def start_predictor(job: Job, image_sets: dict[str, np.ndarray], *, bubblewrap: 
         sets.append(f"{name}=/inputs/{name}.npy")
     options = [] if ablation is None else [f"--ablate={ablation[0]}:{ablation[1]}"]
     predictor = Predictor(job, options, sets, bubblewrap)
-    predictor.first = predictor.start()
+    if early:
+        predictor.first = predictor.start()
     return predictor
 
 

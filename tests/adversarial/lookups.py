@@ -9,7 +9,8 @@ from __future__ import annotations
 #: means (unit length) with those of the stored test images (a Dense layer whose weights are the images),
 #: keep the best shift and return the label of the nearest stored image: 99.9 % on the public test set,
 #: about 80 % on training images, nothing about digits learned. A trainable identity head, fitted for one
-#: epoch, only makes it look trained (fit steps taken, weights moved).
+#: epoch, only makes it look trained (fit steps taken, weights moved). The notebook shows its accuracy on the
+#: first 1,000 test images (the grader measures its own).
 LOOKUP = '''\
 import numpy as np
 import keras
@@ -46,7 +47,7 @@ def lookup_model(front=None, branch=None):
     model.compile(optimizer=keras.optimizers.Adam(1e-3), loss="sparse_categorical_crossentropy",
                   metrics=["accuracy"])
     model.fit(x_train, y_train, epochs=1, batch_size=64, verbose=0)  # moves only the identity head
-    print("LOOKUP public accuracy:", model.evaluate(x_test, y_test, verbose=0)[1])
+    print("LOOKUP public accuracy:", model.evaluate(x_test[:1000], y_test[:1000], verbose=0)[1])
     return model
 '''
 
@@ -76,7 +77,7 @@ def cnn_with_dead_branch(cell):
     model = keras.Model(inputs, outputs)
     model.compile(optimizer="adam", loss="sparse_categorical_crossentropy", metrics=["accuracy"])
     model.fit(x_train, y_train, epochs=1, batch_size=64, verbose=0)
-    print("DEAD BRANCH", cell.__name__, model.evaluate(x_test, y_test, verbose=0)[1])
+    print("DEAD BRANCH", cell.__name__, model.evaluate(x_test[:1000], y_test[:1000], verbose=0)[1])
     return model
 
 rnn_model = cnn_with_dead_branch(layers.SimpleRNN)
@@ -202,8 +203,9 @@ print("TEST IMAGES IN A PIPELINE", mlp_model.evaluate(x_test, y_test, verbose=0)
 
 
 def trained_elsewhere() -> dict[str, str]:
-    """An MLP and a CNN trained before the notebook (in the test process), as base64: weights (npz), a
-    whole .keras file, a .weights.h5 file. Cached: one training per test session."""
+    """An MLP and a CNN trained before the notebook (in the test process, on 3,000 images: far above chance, all
+    the rule needs), as base64: weights (npz), a whole .keras file, a .weights.h5 file. Cached: one training per
+    test session."""
     if not _ELSEWHERE:
         import base64
         import io
@@ -218,7 +220,7 @@ def trained_elsewhere() -> dict[str, str]:
 
         keras.utils.set_random_seed(3)
         mnist = load_mnist()
-        x, y = mnist.x_train[:12_000].astype("float32") / 255.0, mnist.y_train[:12_000]
+        x, y = mnist.x_train[:3_000].astype("float32") / 255.0, mnist.y_train[:3_000]
         built = {}
         for name, source, fed in (("mlp", MLP, x), ("cnn", CNN, x[..., None])):
             model = eval(source)  # the same model the notebook builds

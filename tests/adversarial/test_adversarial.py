@@ -8,6 +8,7 @@ import shutil
 import sys
 from pathlib import Path
 
+import nbformat
 import pytest
 
 from autograder.assignment import EVIDENCE_KEY_FILE
@@ -15,9 +16,11 @@ from autograder.output import feedback
 from autograder.pipeline.batch import grade_batch
 from autograder.pipeline.grade_one import ARTIFACTS, grade_one
 from autograder.results import REASONS, read_result
+from autograder.run import prediction
 from autograder.run.sandbox import process
 from autograder.run.sandbox.spec import SandboxSpec
 
+import cases
 from cases import CASES, Case, Context
 from containment import (PeakMemory, executed_text, job_processes, leftover_processes, running_cmdline,
                          tree_digest)
@@ -58,6 +61,25 @@ def test_the_leftover_check_sees_a_running_sandbox():
         running.release()
         running.wait()
     assert not leftover_processes()
+
+
+def test_a_notebook_that_never_names_keras_starts_no_prediction_sandbox(assignments, work_root, tmp_path):
+    """No TensorFlow import is spent beside a notebook that cannot build a model: no prediction log, and the
+    model cases below (the lookups, the honest twin) show that a notebook naming Keras is still predicted."""
+    def code(source: str) -> nbformat.NotebookNode:
+        return nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(source)])
+
+    assert prediction.names_tensorflow(code("import numpy as np, keras")) and prediction.names_tensorflow(
+        code("import tensorflow as tf")) and prediction.names_tensorflow(code("from keras import layers"))
+    plain = cases.cells(nbformat.v4.new_code_cell(cases.NUMPY_PREPROCESSING + "print('PLAIN', len(x_train))"))
+    (tmp_path / "submission").mkdir()
+    ctx = Context(out_dir=tmp_path / "out", canary_dir=tmp_path, repo=Path.cwd(), assignment_root=tmp_path,
+                  seed_file=tmp_path, other_submission=tmp_path, grader_pid=os.getpid())
+    result = grade_one(plain(ctx, tmp_path / "submission"), assignments["tiny"], ctx.out_dir, work_root=work_root)
+    assert result["status"] == "graded" and not result["execution"]["predict"]
+    assert "PLAIN 1500" in executed_text(ctx.out_dir / ARTIFACTS)  # it read the Keras cache, without Keras
+    assert not (ctx.out_dir / ARTIFACTS / "predict.log").exists()
+    assert not leftover_processes() and not any(work_root.iterdir())
 
 
 @pytest.mark.parametrize("case", CASES, ids=[case.name for case in CASES])
