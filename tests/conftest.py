@@ -25,8 +25,8 @@ SHARED_FIXTURE_MODULES = {"test_architectures", "test_authoring", "test_batch", 
 #: Modules that take longest, longest first (`make test --durations` on CI; the full lane executes the variant
 #: corpus): they run first, since pytest-xdist hands out work in collection order (`--no-loadscope-reorder`) and a
 #: two-minute test started last would leave the other worker idle for two minutes. The rest keep their order.
-LONGEST_FIRST = ("test_variants", "test_term_rehearsal", "test_grade", "test_diagnosis_e2e", "test_batch_integrity",
-                 "test_calibrate", "test_authoring", "test_ta_outputs")
+LONGEST_FIRST = ("test_variants", "test_term_rehearsal", "test_batch_integrity", "test_calibrate", "test_gradescope",
+                 "test_batch", "test_authoring", "test_grade", "test_ta_outputs")
 
 
 # First: pytest-xdist's worker reads the marks in its own pytest_collection_modifyitems, which runs before a
