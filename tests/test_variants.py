@@ -407,6 +407,7 @@ def test_a_stored_fixture_is_scored_by_todays_scoring_code_and_executes_nothing(
     five-model notebook's score, and no notebook runs."""
     from autograder.assignment import load_assignment
 
+    monkeypatch.delenv(evidence.FULL_ENV, raising=False)  # the fast lane's path, which the full lane bypasses
     monkeypatch.setattr(evidence, "grade_into", lambda *args, **kwargs: pytest.fail("a fixture was executed"))
     before = evidence.graded_fixture("grade_full", small_assignment, tmp_path / "a" / "result.json",
                                      tmp_path / "a" / "artifacts")
