@@ -13,6 +13,7 @@ import pytest
 from autograder.assignment import Threshold
 from autograder.run.inside import contract, fit_hook, probe
 from autograder.score import artifacts, integrity
+from autograder.output.reading import fed_description
 from autograder.score.accuracy import accuracy_outcome
 from autograder.score.artifacts import ModelEvidence
 from autograder.score.checks import NeedsReview, NotAssessed
@@ -481,3 +482,20 @@ def test_the_assignment_switch_decides_whether_weights_trained_elsewhere_earn_po
     allowing = dataclasses.replace(small_assignment, allow_pretrained_weights=True)
     allowed = grade.score({}, allowing, evidence, nbformat.v4.new_notebook())
     assert {c["name"]: c for q in allowed["questions"] for c in q["checks"]}["mlp_accuracy"]["score"] > 0
+
+
+def test_a_feed_record_that_only_claims_a_re_feed_is_scored_as_measured():
+    """The prediction sandbox writes each model's ``fed`` record, and a subclassed model's student code runs
+    there: a record that says "retried" without the second pass's figures is not a re-feed (it once stopped
+    scoring with a KeyError, a grader error); the figures the trusted pass records are what the message says."""
+    claimed = model(eval_acc=0.97)
+    claimed.summary, claimed.fed = MLP_SUMMARY, {**claimed.fed, "source": "retried"}
+    outcome = accuracy_outcome(claimed, LABELS["eval"], THRESHOLD, 1_000_000, {})
+    assert outcome.fraction == 1.0 and "re-fed" not in outcome.message and "refed" not in outcome.detail
+    assert "re-fed" not in fed_description("mlp", claimed.fed)
+    adopted = model(eval_acc=0.97)
+    adopted.summary = MLP_SUMMARY
+    adopted.fed = {**adopted.fed, "source": "retried", "public_first": 0.12, "public_retried": 0.96, "own": 0.97}
+    outcome = accuracy_outcome(adopted, LABELS["eval"], THRESHOLD, 1_000_000, {})
+    assert "re-fed it the way your notebook did (96.00%" in outcome.message and "public_first=0.12" in outcome.detail
+    assert "12.0% -> 96.0%" in fed_description("mlp", adopted.fed)

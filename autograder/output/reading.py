@@ -10,6 +10,7 @@ from typing import Any
 from autograder.assignment import ARCHITECTURE_TITLES, ARCHITECTURES
 from autograder.output.rule_titles import RULE_TITLES
 from autograder.run.inside import contract
+from autograder.score.accuracy import retried_figures
 from autograder.score.artifacts import FOUND_BY_WORDS
 from autograder.score.integrity import RULES
 from autograder.score.notebook_code import jupyter_numbers
@@ -40,9 +41,10 @@ def fed_description(arch: str, fed: dict[str, Any]) -> str:
 
 def _retried(fed: dict[str, Any]) -> str:
     """The re-feed, said when the grader's second pass replaced its first feed (artifacts.adopt_retried_feed)."""
-    first, retried = fed.get("public_first"), fed.get("public_retried")
-    if fed.get("source") != "retried" or not isinstance(first, (int, float)) or not isinstance(retried, (int, float)):
+    figures = retried_figures(fed)
+    if figures is None:
         return ""
+    first, retried, _ = figures
     return (f" (re-fed as the notebook's own evaluate() fed it: {first:.1%} -> {retried:.1%} on the public test "
             "images)")
 

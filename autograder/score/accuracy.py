@@ -7,6 +7,7 @@ integrity rule (:mod:`autograder.score.integrity`); the thresholds come from cal
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
@@ -41,9 +42,8 @@ def accuracy_outcome(model: ModelEvidence, eval_labels: np.ndarray, threshold: T
         raise NeedsReview(f"The grader got no predictions from your {title} on the test images. A person will "
                           "look at it.")
     detail = f"eval={accuracy:.4f} full_credit_at={threshold.full} zero_at={threshold.zero} variable={model.variable}"
-    if model.fed.get("source") == "retried":
-        detail += (f" refed=notebook_feed public_first={model.fed['public_first']} "
-                   f"public_retried={model.fed['public_retried']} own={model.fed['own']}")
+    if (figures := retried_figures(model.fed)) is not None:
+        detail += " refed=notebook_feed public_first={} public_retried={} own={}".format(*figures)
     contradicted(model, accuracy)
     bad = flagged(findings)
     if bad:
@@ -73,15 +73,25 @@ def contradicted(model: ModelEvidence, accuracy: float) -> None:
                           "used came close either), so a person will look at it.")
 
 
+def retried_figures(fed: dict[str, Any]) -> tuple[float, float, float] | None:
+    """``(public_first, public_retried, own)`` when the grader's second pass adopted this feed
+    (artifacts.adopt_retried_feed), else None: also when the record, which the prediction sandbox writes and
+    student code can reach, says "retried" without carrying the three figures as numbers."""
+    figures = tuple(fed.get(key) for key in ("public_first", "public_retried", "own"))
+    if fed.get("source") != "retried" or not all(isinstance(f, (int, float)) for f in figures):
+        return None
+    return figures
+
+
 def refed(model: ModelEvidence) -> str:
     """The sentence saying the grader re-fed the model the way the notebook's own evaluate() did, or ''."""
-    fed = model.fed
-    if fed.get("source") != "retried":
+    figures = retried_figures(model.fed)
+    if figures is None:
         return ""
-    return (f" Fed the way the grader first read your code, it got {fed['public_first']:.2%} of the public test "
-            f"images right, far below the {fed['own']:.2%} your notebook's own evaluate() or predict() gave, so "
-            f"the grader re-fed it the way your notebook did ({fed['public_retried']:.2%} on the public test "
-            "images) and measured it that way.")
+    first, retried, own = figures
+    return (f" Fed the way the grader first read your code, it got {first:.2%} of the public test images right, "
+            f"far below the {own:.2%} your notebook's own evaluate() or predict() gave, so the grader re-fed it "
+            f"the way your notebook did ({retried:.2%} on the public test images) and measured it that way.")
 
 
 # --- the student's confusion matrix against the grader's own ---------------------------------------
